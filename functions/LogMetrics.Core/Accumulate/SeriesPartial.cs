@@ -1,0 +1,114 @@
+namespace LogMetrics.Core.Accumulate;
+
+/// <summary>
+/// The partial aggregate of one series in one base window: the family's slot vector (slot 0 is the
+/// record count). Serializable with System.Text.Json defaults: it travels in shard signals and state.
+/// </summary>
+public sealed class SeriesPartial
+{
+    public int Family { get; set; }
+    /// <summary>Label values in the family's (sorted) label order.</summary>
+    public string[] Labels { get; set; } = [];
+    public long WindowStartMs { get; set; }
+    public double[] Values { get; set; } = [];
+    /// <summary>Newest event time folded in (for end-to-end freshness).</summary>
+    public long NewestEventMs { get; set; }
+
+    public PartialKey Key => new(Family, WindowStartMs, Labels);
+
+    public SeriesPartial Clone() => new()
+    {
+        Family = Family,
+        Labels = Labels,
+        WindowStartMs = WindowStartMs,
+        Values = (double[])Values.Clone(),
+        NewestEventMs = NewestEventMs,
+    };
+}
+
+/// <summary>Identity of a partial: family, base window and label values, compared by content.</summary>
+public readonly struct PartialKey : IEquatable<PartialKey>
+{
+    private readonly int _hash;
+
+    public PartialKey(int family, long windowStartMs, string[] labels)
+    {
+        Family = family;
+        WindowStartMs = windowStartMs;
+        Labels = labels;
+        var h = new HashCode();
+        h.Add(family);
+        h.Add(windowStartMs);
+        foreach (var l in labels) h.Add(l, StringComparer.Ordinal);
+        _hash = h.ToHashCode();
+    }
+
+    public int Family { get; }
+    public long WindowStartMs { get; }
+    public string[] Labels { get; }
+
+    public bool Equals(PartialKey other)
+    {
+        if (_hash != other._hash || Family != other.Family || WindowStartMs != other.WindowStartMs || Labels.Length != other.Labels.Length)
+        {
+            return false;
+        }
+        for (var i = 0; i < Labels.Length; i++)
+        {
+            if (!string.Equals(Labels[i], other.Labels[i], StringComparison.Ordinal)) return false;
+        }
+        return true;
+    }
+
+    public override bool Equals(object? obj) => obj is PartialKey k && Equals(k);
+
+    public override int GetHashCode() => _hash;
+
+    public static bool operator ==(PartialKey left, PartialKey right) => left.Equals(right);
+
+    public static bool operator !=(PartialKey left, PartialKey right) => !left.Equals(right);
+}
+
+/// <summary>
+/// What an ingest batch sends to one window shard: its partials plus the lane's progress. Every
+/// shard gets one per batch (possibly with no partials) so every shard learns every lane's
+/// watermark, in order (DESIGN §3: a shard never closes a window before it has seen every lane up to it).
+/// </summary>
+public sealed class ShardSignal
+{
+    public string Lane { get; set; } = "";
+    public long FirstSequence { get; set; }
+    public long LastSequence { get; set; }
+    /// <summary>Lane watermark after this batch: max accepted event time − out-of-orderness.</summary>
+    public long LaneWatermarkMs { get; set; } = long.MinValue;
+    /// <summary>The lane has ended (end of a replayed file); it no longer holds the watermark back.</summary>
+    public bool LaneFinished { get; set; }
+    /// <summary>Processing time the batch was signalled (for idle-lane detection).</summary>
+    public long SentAtMs { get; set; }
+    public List<SeriesPartial> Partials { get; set; } = [];
+}
+
+/// <summary>A lane as one shard has seen it.</summary>
+public sealed class LaneProgress
+{
+    public long HighestSequence { get; set; } = long.MinValue;
+    public long WatermarkMs { get; set; } = long.MinValue;
+    public bool Finished { get; set; }
+    public long LastSeenMs { get; set; }
+
+    public LaneProgress Clone() => (LaneProgress)MemberwiseClone();
+}
+
+/// <summary>
+/// Sent by the flusher to each shard after a flush: evict what was written, and seal windows the
+/// watermark has passed so that later partials for them are counted late instead of merged.
+/// </summary>
+public sealed class FlushAdvance
+{
+    /// <summary>Remove partials whose metric window (at the family's resolution) ends at or before this; null evicts nothing.</summary>
+    public long? EvictThroughMs { get; set; }
+    /// <summary>Seal base windows ending at or before this (monotonic).</summary>
+    public long SealThroughMs { get; set; } = long.MinValue;
+    /// <summary>Samples dropped instead of written (backlog bound); counted by the shard's owner.</summary>
+    public long DroppedSamples { get; set; }
+}

@@ -1,0 +1,434 @@
+using System.Text.RegularExpressions;
+using LogMetrics.Core.Enrich;
+using LogMetrics.Core.Parse;
+using LogMetrics.Core.Prune;
+
+namespace LogMetrics.Core.Definition;
+
+/// <summary>
+/// Validates a <see cref="PipelineDefinition"/> and compiles it. Every error carries the JSON path
+/// of the offending value; all errors are reported together, before anything runs.
+/// </summary>
+public static partial class PipelineCompiler
+{
+    [GeneratedRegex("^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+    private static partial Regex MetricNameRule();
+
+    [GeneratedRegex("^[a-zA-Z_][a-zA-Z0-9_]*$")]
+    private static partial Regex LabelNameRule();
+
+    [GeneratedRegex("^[A-Za-z][A-Za-z0-9_]*$")]
+    private static partial Regex LookupNameRule();
+
+    [GeneratedRegex(@"^\s*([A-Za-z_]+)\s*(?:\((.*)\))?\s*$", RegexOptions.Singleline)]
+    private static partial Regex AggregateSyntax();
+
+    /// <summary>Loads, validates and compiles a pipeline file.</summary>
+    public static CompiledPipeline CompileFile(string path) => Compile(DefinitionLoader.LoadFile(path));
+
+    public static CompiledPipeline Compile(PipelineDefinition d)
+    {
+        var c = new Context();
+        var source = d.Source;
+
+        // --- source ---
+        if (string.IsNullOrWhiteSpace(source.TimeField)) c.Error("$.source.timeField", "must name the event-time field");
+        if (source.TimeUnit is not ("s" or "ms")) c.Error("$.source.timeUnit", $"must be \"s\" or \"ms\", got \"{source.TimeUnit}\"");
+        if (source.WindowSeconds <= 0) c.Error("$.source.windowSeconds", $"must be > 0, got {source.WindowSeconds}");
+        if (source.OutOfOrdernessSeconds < 0) c.Error("$.source.outOfOrdernessSeconds", $"must be >= 0, got {source.OutOfOrdernessSeconds}");
+        if (source.IdleLaneTimeoutSeconds <= 0) c.Error("$.source.idleLaneTimeoutSeconds", $"must be > 0, got {source.IdleLaneTimeoutSeconds}");
+
+        var typed = new List<TypedField>();
+        var declared = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < source.Fields.Count; i++)
+        {
+            var f = source.Fields[i];
+            var p = $"$.source.fields[{i}]";
+            if (string.IsNullOrEmpty(f.Name)) { c.Error($"{p}.name", "must not be empty"); continue; }
+            if (!declared.Add(f.Name)) c.Error($"{p}.name", $"field '{f.Name}' is declared twice");
+            FieldType? type = f.Type switch { "string" => FieldType.String, "int" => FieldType.Int, "number" => FieldType.Number, _ => null };
+            if (type is null) { c.Error($"{p}.type", $"must be \"string\", \"int\" or \"number\", got \"{f.Type}\""); continue; }
+            if (f.Name == source.TimeField && type != FieldType.Int) c.Error($"{p}.type", "the event-time field must be \"int\"");
+            typed.Add(new TypedField(f.Name, c.Fields.GetOrAdd(f.Name), type.Value, f.Required, f.Min));
+        }
+        if (!string.IsNullOrEmpty(source.TimeField)) c.Fields.GetOrAdd(source.TimeField);
+
+        // --- processor ---
+        var steps = new List<Func<ProcessorStep>>();
+        foreach (var step in d.Processor)
+        {
+            CompileStep(step, c, steps);
+        }
+
+        // --- lookups ---
+        var lookups = new List<Func<CompiledLookup>>();
+        var lookupNames = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < d.Lookups.Count; i++)
+        {
+            var l = d.Lookups[i];
+            var p = $"$.lookups[{i}]";
+            if (!LookupNameRule().IsMatch(l.Name)) c.Error($"{p}.name", $"'{l.Name}' is not a valid lookup name (letters, digits, '_'; it names the table and its CSV file)");
+            else if (!lookupNames.Add(l.Name)) c.Error($"{p}.name", $"lookup '{l.Name}' is declared twice");
+            if (l.Key.Count == 0) c.Error($"{p}.key", "needs at least one key field");
+            for (var k = 0; k < l.Key.Count; k++)
+            {
+                if (string.IsNullOrEmpty(l.Key[k].Column)) c.Error($"{p}.key[{k}].column", "must not be empty");
+                c.Reference(l.Key[k].Field, $"{p}.key[{k}].field");
+            }
+            if (l.Outputs.Count == 0) c.Error($"{p}.outputs", "needs at least one output column");
+            for (var o = 0; o < l.Outputs.Count; o++)
+            {
+                var output = l.Outputs[o];
+                if (string.IsNullOrEmpty(output.Column)) c.Error($"{p}.outputs[{o}].column", "must not be empty");
+                if (string.IsNullOrEmpty(output.As)) c.Error($"{p}.outputs[{o}].as", "must name the field to set");
+                if (output.Fallback is not null) c.Reference(output.Fallback, $"{p}.outputs[{o}].fallback");
+            }
+            foreach (var output in l.Outputs) c.Produce(output.As);
+            var cache = l.Cache;
+            switch (cache.Policy)
+            {
+                case "all":
+                    if (cache.ReloadMinutes <= 0) c.Error($"{p}.cache.reloadMinutes", $"must be > 0, got {cache.ReloadMinutes}");
+                    break;
+                case "lru":
+                    if (cache.MaxRows <= 0) c.Error($"{p}.cache.maxRows", $"must be > 0, got {cache.MaxRows}");
+                    if (cache.TtlMinutes <= 0) c.Error($"{p}.cache.ttlMinutes", $"must be > 0, got {cache.TtlMinutes}");
+                    if (cache.MaxRetries < 0) c.Error($"{p}.cache.maxRetries", $"must be >= 0, got {cache.MaxRetries}");
+                    break;
+                default:
+                    c.Error($"{p}.cache.policy", $"must be \"all\" or \"lru\", got \"{cache.Policy}\"");
+                    break;
+            }
+            lookups.Add(() => new CompiledLookup(
+                l,
+                new TableSpec(l.Name, [.. l.Key.Select(k => k.Column)]),
+                [.. l.Key.Select(k => c.Fields.GetOrAdd(k.Field))],
+                [.. l.Outputs.Select(o => new CompiledLookupOutput(o.Column, c.Fields.GetOrAdd(o.As), o.Fallback is null ? null : c.Fields.GetOrAdd(o.Fallback)))]));
+        }
+
+        // --- metrics ---
+        if (d.Metrics.Count == 0) c.Error("$.metrics", "needs at least one metric family");
+        var families = new List<Func<int, MetricFamily>>();
+        var metricNames = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < d.Metrics.Count; i++)
+        {
+            families.Add(CompileFamily(d.Metrics[i], $"$.metrics[{i}]", source.WindowSeconds, c, metricNames));
+        }
+
+        // --- remote write ---
+        ValidateRemoteWrite(d.RemoteWrite, c);
+
+        if (c.Errors.Count > 0)
+        {
+            throw new DefinitionException(c.Errors);
+        }
+
+        var builtSteps = steps.Select(s => s()).ToList();
+        var builtLookups = lookups.Select(l => l()).ToList();
+        var builtFamilies = families.Select((f, i) => f(i)).ToList();
+        return new CompiledPipeline
+        {
+            Definition = d,
+            Fields = c.Fields,
+            TypedFields = typed,
+            Steps = builtSteps,
+            Lookups = builtLookups,
+            Families = builtFamilies,
+            WindowMs = source.WindowSeconds * 1000L,
+            OutOfOrdernessMs = source.OutOfOrdernessSeconds * 1000L,
+            IdleLaneTimeout = TimeSpan.FromSeconds(source.IdleLaneTimeoutSeconds),
+        };
+    }
+
+    private static void CompileStep(StepDefinition step, Context c, List<Func<ProcessorStep>> steps)
+    {
+        var p = step.Path;
+        switch (step.Kind)
+        {
+            case StepKind.Where:
+            {
+                var expr = c.ParseExpression(step.Expression ?? "", p);
+                if (expr is not null)
+                {
+                    steps.Add(() => new WhereStep(ExpressionCompiler.Compile(expr, c.Fields)));
+                }
+                break;
+            }
+            case StepKind.Project:
+            {
+                if (step.Fields.Count == 0) c.Error(p, "must keep at least one field");
+                foreach (var (f, i) in step.Fields.Select((f, i) => (f, i))) c.Reference(f, $"{p}[{i}]");
+                c.Project(step.Fields, p);
+                var kept = step.Fields.ToHashSet(StringComparer.Ordinal);
+                steps.Add(() =>
+                {
+                    var keep = new bool[c.Fields.Count];
+                    for (var i = 0; i < keep.Length; i++)
+                    {
+                        // Fields produced after this step (by later parse steps and lookups) are not the project's to drop.
+                        keep[i] = kept.Contains(c.Fields.Names[i]) || c.ProducedAfter(c.Fields.Names[i], p);
+                    }
+                    return new ProjectStep(keep);
+                });
+                break;
+            }
+            case StepKind.ParseJson:
+            {
+                if (string.IsNullOrEmpty(step.Field)) { c.Error($"{p}.field", "must name the JSON string field to parse"); break; }
+                c.Reference(step.Field, $"{p}.field");
+                var prefix = step.Prefix;
+                c.ProducePrefix(prefix, p);
+                var field = step.Field;
+                steps.Add(() =>
+                {
+                    var targets = c.Fields.Names.Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && n.Length > prefix.Length)
+                        .ToDictionary(n => n, n => c.Fields.GetOrAdd(n));
+                    return new ParseJsonStep(c.Fields.GetOrAdd(field), prefix, targets);
+                });
+                break;
+            }
+            case StepKind.ParseKv:
+            {
+                if (string.IsNullOrEmpty(step.Field)) { c.Error($"{p}.field", "must name the k=v string field to parse"); break; }
+                if (string.IsNullOrEmpty(step.PairDelimiter)) c.Error($"{p}.pairDelimiter", "must not be empty");
+                if (string.IsNullOrEmpty(step.KeyValueDelimiter)) c.Error($"{p}.keyValueDelimiter", "must not be empty");
+                c.Reference(step.Field, $"{p}.field");
+                var keys = new Dictionary<string, string>(step.Keys);
+                if (keys.Count == 0) c.ProducePrefix(step.Prefix, p);
+                foreach (var (k, v) in keys)
+                {
+                    if (string.IsNullOrEmpty(v)) c.Error($"{p}.keys.{k}", "must name the output field");
+                    else c.Produce(v, p);
+                }
+                var field = step.Field;
+                var prefix = step.Prefix;
+                steps.Add(() =>
+                {
+                    var map = keys.Count > 0
+                        ? keys.ToDictionary(kv => kv.Key, kv => c.Fields.GetOrAdd(kv.Value))
+                        : c.Fields.Names.Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && n.Length > prefix.Length)
+                            .ToDictionary(n => n[prefix.Length..], n => c.Fields.GetOrAdd(n));
+                    return new ParseKvStep(c.Fields.GetOrAdd(field), step.PairDelimiter, step.KeyValueDelimiter, map);
+                });
+                break;
+            }
+            case StepKind.ParseRegexp:
+            {
+                if (string.IsNullOrEmpty(step.Field)) { c.Error($"{p}.field", "must name the field to match"); break; }
+                c.Reference(step.Field, $"{p}.field");
+                Regex regex;
+                try
+                {
+                    regex = new Regex(step.Pattern ?? "", RegexOptions.CultureInvariant | RegexOptions.Compiled, TimeSpan.FromMilliseconds(100));
+                }
+                catch (ArgumentException e)
+                {
+                    c.Error($"{p}.pattern", "not a valid regular expression: " + e.Message);
+                    break;
+                }
+                var groups = regex.GetGroupNames().Where(g => !int.TryParse(g, out _)).ToList();
+                if (groups.Count == 0) c.Error($"{p}.pattern", "needs at least one named group, e.g. (?<region>[a-z-]+)");
+                foreach (var g in groups) c.Produce(g, p);
+                var field = step.Field;
+                steps.Add(() => new ParseRegexpStep(c.Fields.GetOrAdd(field), regex, [.. groups.Select(g => (g, c.Fields.GetOrAdd(g)))]));
+                break;
+            }
+        }
+    }
+
+    private static Func<int, MetricFamily> CompileFamily(FamilyDefinition f, string p, int windowSeconds, Context c, Dictionary<string, string> metricNames)
+    {
+        if (f.ResolutionSeconds <= 0 || (windowSeconds > 0 && f.ResolutionSeconds % windowSeconds != 0))
+        {
+            c.Error($"{p}.resolutionSeconds", $"must be a positive multiple of the window ({windowSeconds} s), got {f.ResolutionSeconds}");
+        }
+        if (f.Labels.Count == 0) c.Error($"{p}.labels", "needs at least one label");
+        var labelNames = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, field) in f.Labels)
+        {
+            var lp = $"{p}.labels.{name}";
+            if (!LabelNameRule().IsMatch(name)) c.Error(lp, $"'{name}' is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)");
+            else if (name.StartsWith("__", StringComparison.Ordinal)) c.Error(lp, $"label names starting with '__' are reserved by Prometheus");
+            if (!labelNames.Add(name)) c.Error(lp, $"label '{name}' is declared twice");
+            c.Reference(field, lp);
+        }
+        Expr? where = f.Where is null ? null : c.ParseExpression(f.Where, $"{p}.where");
+
+        if (f.Metrics.Count == 0) c.Error($"{p}.metrics", "needs at least one metric");
+        var mergeOps = new List<MergeOp> { MergeOp.Sum };
+        var metrics = new List<Func<CompiledMetric>>();
+        for (var i = 0; i < f.Metrics.Count; i++)
+        {
+            var m = f.Metrics[i];
+            var mp = $"{p}.metrics[{i}]";
+            var full = f.Prefix + m.Name;
+            if (string.IsNullOrEmpty(m.Name) || !MetricNameRule().IsMatch(full))
+            {
+                c.Error($"{mp}.name", $"'{full}' is not a valid Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)");
+            }
+            else if (metricNames.TryGetValue(full, out var other))
+            {
+                c.Error($"{mp}.name", $"metric '{full}' is already defined at {other}");
+            }
+            else
+            {
+                metricNames[full] = mp;
+            }
+            var parsed = AggregateSyntax().Match(m.Aggregate);
+            if (!parsed.Success)
+            {
+                c.Error($"{mp}.aggregate", $"'{m.Aggregate}' is not an aggregate (count, count(pred), sum(field), mean(field), ratio(pred), min(field), max(field))");
+                continue;
+            }
+            var fn = parsed.Groups[1].Value.ToLowerInvariant();
+            var hasArg = parsed.Groups[2].Success;
+            var arg = parsed.Groups[2].Value.Trim();
+            var ap = $"{mp}.aggregate";
+            var slot = mergeOps.Count;
+            switch (fn)
+            {
+                case "count" when !hasArg:
+                    metrics.Add(() => new CompiledMetric(full, AggregateKind.Count, m.Aggregate, 0, null, -1));
+                    break;
+                case "count" or "ratio":
+                {
+                    var expr = c.ParseExpression(arg, ap);
+                    if (expr is null) break;
+                    mergeOps.Add(MergeOp.Sum);
+                    var kind = fn == "count" ? AggregateKind.CountIf : AggregateKind.RatioIf;
+                    metrics.Add(() => new CompiledMetric(full, kind, m.Aggregate, slot, ExpressionCompiler.Compile(expr, c.Fields), -1));
+                    break;
+                }
+                case "sum" or "mean" or "min" or "max":
+                {
+                    if (!hasArg || !IsFieldName(arg)) { c.Error(ap, $"{fn}(…) takes one field name, got '{m.Aggregate}'"); break; }
+                    c.Reference(arg, ap);
+                    var (kind, ops) = fn switch
+                    {
+                        "sum" => (AggregateKind.Sum, new[] { MergeOp.Sum }),
+                        "mean" => (AggregateKind.Mean, new[] { MergeOp.Sum, MergeOp.Sum }),
+                        "min" => (AggregateKind.Min, new[] { MergeOp.Min }),
+                        _ => (AggregateKind.Max, new[] { MergeOp.Max }),
+                    };
+                    mergeOps.AddRange(ops);
+                    metrics.Add(() => new CompiledMetric(full, kind, m.Aggregate, slot, null, c.Fields.GetOrAdd(arg)));
+                    break;
+                }
+                default:
+                    c.Error(ap, $"unknown aggregate '{fn}' (count, count(pred), sum(field), mean(field), ratio(pred), min(field), max(field))");
+                    break;
+            }
+        }
+
+        var sortedLabels = f.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).ToList();
+        return index => new MetricFamily
+        {
+            Index = index,
+            Prefix = f.Prefix,
+            LabelNames = [.. sortedLabels.Select(l => l.Key)],
+            LabelSlots = [.. sortedLabels.Select(l => c.Fields.GetOrAdd(l.Value))],
+            ResolutionMs = f.ResolutionSeconds * 1000L,
+            Where = where is null ? null : ExpressionCompiler.Compile(where, c.Fields),
+            Metrics = [.. metrics.Select(m => m())],
+            MergeOps = [.. mergeOps],
+        };
+    }
+
+    private static bool IsFieldName(string s) => s.Length > 0 && !s.Any(ch => char.IsWhiteSpace(ch) || ch is '(' or ')' or '\'' or '"');
+
+    private static void ValidateRemoteWrite(RemoteWriteDefinition w, Context c)
+    {
+        const string p = "$.remoteWrite";
+        if (w.Endpoint is not null && !Uri.TryCreate(w.Endpoint, UriKind.Absolute, out _)) c.Error($"{p}.endpoint", $"'{w.Endpoint}' is not an absolute URL");
+        if (w.Auth is not ("none" or "basic" or "bearer" or "entra")) c.Error($"{p}.auth", $"must be none, basic, bearer or entra, got \"{w.Auth}\"");
+        if (w.Auth == "basic" && (w.UsernameEnv is null || w.PasswordEnv is null)) c.Error($"{p}.auth", "basic auth needs usernameEnv and passwordEnv (names of environment variables)");
+        if (w.Auth == "bearer" && w.BearerTokenEnv is null && w.BearerTokenFile is null) c.Error($"{p}.auth", "bearer auth needs bearerTokenEnv or bearerTokenFile");
+        if (w.MaxSamplesPerRequest <= 0) c.Error($"{p}.maxSamplesPerRequest", "must be > 0");
+        if (w.MaxBytesPerRequest < 1024) c.Error($"{p}.maxBytesPerRequest", "must be >= 1024");
+        if (w.Concurrency <= 0) c.Error($"{p}.concurrency", "must be > 0");
+        if (w.TimeoutSeconds <= 0) c.Error($"{p}.timeoutSeconds", "must be > 0");
+        if (w.InitialBackoffMs <= 0) c.Error($"{p}.initialBackoffMs", "must be > 0");
+        if (w.MaxBackoffMs < w.InitialBackoffMs) c.Error($"{p}.maxBackoffMs", "must be >= initialBackoffMs");
+        if (w.MaxElapsedSeconds <= 0) c.Error($"{p}.maxElapsedSeconds", "must be > 0");
+        if (w.MaxPendingSamples <= 0) c.Error($"{p}.maxPendingSamples", "must be > 0");
+    }
+
+    /// <summary>Compilation state: the field table, errors, and which fields exist at each point of the flow.</summary>
+    private sealed class Context
+    {
+        public FieldTable Fields { get; } = new();
+        public List<DefinitionError> Errors { get; } = [];
+
+        // After a project step only the projected fields, plus what later steps and lookups produce, exist.
+        private HashSet<string>? _available;
+        private string? _projectPath;
+        private readonly List<string> _prefixesAfterProject = [];
+        private readonly List<(string Name, string Path)> _produced = [];
+        private readonly List<(string Prefix, string Path)> _producedPrefixes = [];
+        private int _order;
+        private readonly Dictionary<string, int> _stepOrder = [];
+
+        public void Error(string path, string message) => Errors.Add(new DefinitionError(path, message));
+
+        public Expr? ParseExpression(string text, string path)
+        {
+            try
+            {
+                var expr = ExpressionParser.Parse(text);
+                foreach (var f in expr.Fields) Reference(f, path);
+                return expr;
+            }
+            catch (ExpressionException e)
+            {
+                Error(path, $"bad expression '{text}': {e.Message}");
+                return null;
+            }
+        }
+
+        public void Reference(string field, string path)
+        {
+            if (string.IsNullOrEmpty(field))
+            {
+                Error(path, "must name a field");
+                return;
+            }
+            Fields.GetOrAdd(field);
+            if (_available is null || _available.Contains(field) || _prefixesAfterProject.Any(pre => field.StartsWith(pre, StringComparison.Ordinal)))
+            {
+                return;
+            }
+            Error(path, $"field '{field}' does not exist here: the project step at {_projectPath} drops it and no later step or lookup produces it");
+        }
+
+        public void Produce(string field, string? stepPath = null)
+        {
+            Fields.GetOrAdd(field);
+            _available?.Add(field);
+            _produced.Add((field, stepPath ?? "lookup"));
+            _stepOrder.TryAdd(stepPath ?? "lookup", ++_order);
+        }
+
+        public void ProducePrefix(string prefix, string stepPath)
+        {
+            if (_available is not null) _prefixesAfterProject.Add(prefix);
+            _producedPrefixes.Add((prefix, stepPath));
+            _stepOrder.TryAdd(stepPath, ++_order);
+        }
+
+        public void Project(IEnumerable<string> fields, string path)
+        {
+            _available = fields.ToHashSet(StringComparer.Ordinal);
+            _prefixesAfterProject.Clear();
+            _projectPath = path;
+            _stepOrder.TryAdd(path, ++_order);
+        }
+
+        /// <summary>True when <paramref name="field"/> is set by a step or lookup that runs after the step at <paramref name="stepPath"/>.</summary>
+        public bool ProducedAfter(string field, string stepPath)
+        {
+            var at = _stepOrder.GetValueOrDefault(stepPath);
+            return _produced.Any(x => x.Name == field && (x.Path == "lookup" || _stepOrder.GetValueOrDefault(x.Path) > at))
+                || _producedPrefixes.Any(x => field.StartsWith(x.Prefix, StringComparison.Ordinal) && _stepOrder.GetValueOrDefault(x.Path) > at);
+        }
+    }
+}

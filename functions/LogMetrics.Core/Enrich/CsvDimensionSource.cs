@@ -1,0 +1,170 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
+
+namespace LogMetrics.Core.Enrich;
+
+/// <summary>
+/// The embedded dimension source: a directory holding one <c>&lt;table name&gt;.csv</c> per lookup, UTF-8
+/// (byte order mark optional), a header row of column names, then one row per line (CRLF or LF), with
+/// RFC 4180 quoting. Rows are keyed by the values of <see cref="TableSpec.KeyColumns"/>, in order.
+/// When several rows share a key the last one wins, so a file can be patched by appending rows.
+/// </summary>
+/// <remarks>
+/// <see cref="LoadAllAsync"/> reads the file every time (policy <c>all</c> reloads see edits).
+/// <see cref="GetAsync"/> (policy <c>lru</c>) keeps the parsed file and reads it again when its
+/// size or last write time changes.
+/// </remarks>
+[SuppressMessage("Reliability", "CA1001", Justification = "SemaphoreSlim holds nothing to dispose unless AvailableWaitHandle is used; it is not.")]
+public sealed class CsvDimensionSource : IDimensionSource
+{
+    private readonly ConcurrentDictionary<string, ParsedTable> _parsed = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _parseGate = new(1, 1);
+
+    public CsvDimensionSource(string directory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        Directory = directory;
+    }
+
+    /// <summary>The directory holding the CSV files.</summary>
+    public string Directory { get; }
+
+    /// <summary>The file of <paramref name="table"/>: <c>&lt;directory&gt;/&lt;name&gt;.csv</c>.</summary>
+    public string PathOf(TableSpec table)
+    {
+        if (table.Name.Length == 0 || table.Name.IndexOfAny(['/', '\\']) >= 0 || table.Name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0
+            || table.Name is "." or "..")
+        {
+            throw new ArgumentException($"Dimension table name '{table.Name}' cannot name a CSV file.", nameof(table));
+        }
+
+        return Path.Combine(Directory, table.Name + ".csv");
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="FileNotFoundException">The table's file does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is malformed or lacks a key column; the message names file and column or line.</exception>
+    public async Task<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>> LoadAllAsync(
+        TableSpec table, CancellationToken cancellationToken)
+    {
+        var path = PathOf(table);
+        var stamp = StampOf(table, path);
+        var rows = await ReadAsync(table, path, cancellationToken);
+        _parsed[CacheKey(table)] = new ParsedTable(stamp, rows);
+        return rows;
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyDictionary<string, string>?> GetAsync(TableSpec table, DimensionKey key, CancellationToken cancellationToken)
+    {
+        var path = PathOf(table);
+        var cacheKey = CacheKey(table);
+        var stamp = StampOf(table, path);
+        if (!_parsed.TryGetValue(cacheKey, out var parsed) || parsed.Stamp != stamp)
+        {
+            await _parseGate.WaitAsync(cancellationToken);
+            try
+            {
+                if (!_parsed.TryGetValue(cacheKey, out parsed) || parsed.Stamp != stamp)
+                {
+                    parsed = new ParsedTable(stamp, await ReadAsync(table, path, cancellationToken));
+                    _parsed[cacheKey] = parsed;
+                }
+            }
+            finally
+            {
+                _parseGate.Release();
+            }
+        }
+
+        return parsed.Rows.TryGetValue(key, out var row) ? row : null;
+    }
+
+    private static string CacheKey(TableSpec table) => table.Name + "\u001f" + string.Join('\u001f', table.KeyColumns);
+
+    private static (DateTime, long) StampOf(TableSpec table, string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists)
+        {
+            throw new FileNotFoundException($"Dimension table '{table.Name}': file '{path}' not found.", path);
+        }
+
+        return (info.LastWriteTimeUtc, info.Length);
+    }
+
+    private static async Task<Dictionary<DimensionKey, IReadOnlyDictionary<string, string>>> ReadAsync(
+        TableSpec table, string path, CancellationToken cancellationToken)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = await File.ReadAllBytesAsync(path, cancellationToken);
+        }
+        catch (FileNotFoundException ex)
+        {
+            throw new FileNotFoundException($"Dimension table '{table.Name}': file '{path}' not found.", path, ex);
+        }
+
+        var records = CsvTableReader.Parse(CsvTableReader.Decode(bytes, path), path);
+        if (records.Count == 0)
+        {
+            throw new InvalidDataException($"Dimension table '{table.Name}': file '{path}' is empty (a header row is required).");
+        }
+
+        var header = records[0].Fields;
+        var columnIndex = new Dictionary<string, int>(header.Length, StringComparer.Ordinal);
+        for (var c = 0; c < header.Length; c++)
+        {
+            if (!columnIndex.TryAdd(header[c], c))
+            {
+                throw new InvalidDataException($"Dimension table '{table.Name}': file '{path}' has column '{header[c]}' twice.");
+            }
+        }
+
+        if (table.KeyColumns.Count == 0)
+        {
+            throw new ArgumentException($"Dimension table '{table.Name}' has no key column.", nameof(table));
+        }
+
+        var keyIndexes = new int[table.KeyColumns.Count];
+        for (var k = 0; k < keyIndexes.Length; k++)
+        {
+            if (!columnIndex.TryGetValue(table.KeyColumns[k], out keyIndexes[k]))
+            {
+                throw new InvalidDataException(
+                    $"Dimension table '{table.Name}': file '{path}' has no key column '{table.KeyColumns[k]}' " +
+                    $"(columns: {string.Join(", ", header)}).");
+            }
+        }
+
+        var rows = new Dictionary<DimensionKey, IReadOnlyDictionary<string, string>>(records.Count - 1);
+        for (var r = 1; r < records.Count; r++)
+        {
+            var (line, fields) = records[r];
+            if (fields.Length != header.Length)
+            {
+                throw new InvalidDataException(
+                    $"Dimension table '{table.Name}': file '{path}', line {line} has {fields.Length} fields; the header has {header.Length}.");
+            }
+
+            var row = new Dictionary<string, string>(header.Length, StringComparer.Ordinal);
+            for (var c = 0; c < header.Length; c++)
+            {
+                row[header[c]] = fields[c];
+            }
+
+            var parts = new string[keyIndexes.Length];
+            for (var k = 0; k < parts.Length; k++)
+            {
+                parts[k] = fields[keyIndexes[k]];
+            }
+
+            rows[new DimensionKey(parts)] = row; // duplicate key: the last row wins
+        }
+
+        return rows;
+    }
+
+    private sealed record ParsedTable((DateTime, long) Stamp, Dictionary<DimensionKey, IReadOnlyDictionary<string, string>> Rows);
+}

@@ -1,0 +1,86 @@
+using LogMetrics.Core.Definition;
+using LogMetrics.Core.Parse;
+
+namespace LogMetrics.Core.Enrich;
+
+/// <summary>
+/// Enrich stage: joins records with the dimension tables. Per batch, <see cref="WarmAsync"/> first
+/// fetches every distinct key the batch needs (one round trip per key at most, never per record);
+/// then <see cref="Apply"/> sets the output fields synchronously.
+/// A missing row uses the output's fallback field, then the lookup's default.
+/// </summary>
+public sealed class Enricher
+{
+    private readonly (CompiledLookup Lookup, ILookupCache Cache)[] _lookups;
+
+    public Enricher(CompiledPipeline pipeline, IDimensionSource source, TimeProvider clock, LookupCacheSettings? settings = null)
+        : this(pipeline, pipeline.Lookups.Select(l => LookupCacheFactory.Create(l.Definition, source, clock, settings)).ToList())
+    {
+    }
+
+    public Enricher(CompiledPipeline pipeline, IReadOnlyList<ILookupCache> caches)
+    {
+        _lookups = [.. pipeline.Lookups.Select((l, i) => (l, caches[i]))];
+    }
+
+    public IEnumerable<(string Name, LookupStats Stats)> Stats => _lookups.Select(l => (l.Lookup.Definition.Name, l.Cache.Stats));
+
+    public async ValueTask WarmAsync(IReadOnlyList<Record> records, CancellationToken cancellationToken)
+    {
+        foreach (var (lookup, cache) in _lookups)
+        {
+            var keys = new HashSet<DimensionKey>();
+            foreach (var record in records)
+            {
+                if (KeyOf(lookup, record) is { } key) keys.Add(key);
+            }
+            await cache.WarmAsync(keys, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public void Apply(Record record)
+    {
+        foreach (var (lookup, cache) in _lookups)
+        {
+            IReadOnlyDictionary<string, string>? row = null;
+            if (KeyOf(lookup, record) is { } key && cache.TryGet(key, out var found))
+            {
+                row = found;
+            }
+            foreach (var output in lookup.Outputs)
+            {
+                string value;
+                if (row is not null)
+                {
+                    value = row.TryGetValue(output.Column, out var v) ? v : "";
+                }
+                else if (output.FallbackSlot is { } fallback && record.Values[fallback].AsText is { Length: > 0 } text)
+                {
+                    value = text;
+                }
+                else
+                {
+                    value = lookup.Definition.Default;
+                }
+                record.Values[output.Slot] = FieldValue.FromString(value);
+            }
+        }
+    }
+
+    private static DimensionKey? KeyOf(CompiledLookup lookup, Record record)
+    {
+        var slots = lookup.KeySlots;
+        if (slots.Count == 1)
+        {
+            var single = record.Values[slots[0]].AsText;
+            return single.Length == 0 ? null : new DimensionKey(single);
+        }
+        var parts = new string[slots.Count];
+        for (var i = 0; i < parts.Length; i++)
+        {
+            parts[i] = record.Values[slots[i]].AsText;
+            if (parts[i].Length == 0) return null;
+        }
+        return new DimensionKey(parts);
+    }
+}

@@ -1,0 +1,309 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+
+namespace LogMetrics.Core.Enrich;
+
+/// <summary>Settings of an <see cref="LruTableCache"/>.</summary>
+public sealed record LruTableCacheOptions
+{
+    /// <summary>Most entries held (rows and "no row" answers alike); the least recently used go first.</summary>
+    public int MaxRows { get; init; } = 50_000;
+
+    /// <summary>How long a fetched entry is used before <see cref="ILookupCache.WarmAsync"/> fetches it again.</summary>
+    public TimeSpan Ttl { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Retries of a failed key fetch (0 = one attempt only).</summary>
+    public int MaxRetries { get; init; } = 3;
+
+    /// <summary>Wait before the first retry; doubles per retry.</summary>
+    public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Longest wait between two attempts.</summary>
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Keys of one batch fetched at the same time.</summary>
+    public int MaxConcurrentFetches { get; init; } = 8;
+
+    /// <summary>How to wait between attempts; null means <see cref="Task.Delay(TimeSpan, TimeProvider, CancellationToken)"/> on the cache's clock. Tests pass a recorder.</summary>
+    public Func<TimeSpan, CancellationToken, Task>? Delay { get; init; }
+}
+
+/// <summary>
+/// Cache policy <c>lru</c>: rows fetched key by key, at most <see cref="LruTableCacheOptions.MaxRows"/>
+/// of them, each used for <see cref="LruTableCacheOptions.Ttl"/>. "No row" answers are cached too.
+/// </summary>
+/// <remarks>
+/// <para><see cref="WarmAsync"/> fetches the batch's missing and expired keys concurrently, retrying each
+/// with exponential backoff. A key whose retries run out is counted in <see cref="LookupStats.LoadFailures"/>;
+/// if an expired entry is still held it is served (counted in <see cref="LookupStats.StaleServed"/>) and
+/// fetched again on the next warm, otherwise lookups of the key return false and count as errors until a
+/// later warm fetches it.</para>
+/// <para><see cref="TryGet"/> never checks expiry: a batch sees the entries its warm left, even if one expires
+/// while the batch runs. Entries are published in a <see cref="ConcurrentDictionary{TKey,TValue}"/> read
+/// without a lock; recency is tracked per warm (the batch's keys are its uses), under a lock, so the hot
+/// path does not write. A warm never evicts the keys of its own batch, even past the row limit; concurrent
+/// batches whose distinct keys together exceed the limit may evict each other's (lookups then count as errors).</para>
+/// </remarks>
+public sealed class LruTableCache : ILookupCache
+{
+    private readonly IDimensionSource _source;
+    private readonly TimeProvider _time;
+    private readonly LruTableCacheOptions _options;
+    private readonly Func<TimeSpan, CancellationToken, Task> _delay;
+    private readonly ConcurrentDictionary<DimensionKey, Entry> _entries = new();
+    private readonly Lock _lock = new();
+
+    // Recency order, most recent first; guarded by _lock, as are Entry.Node and every write to _entries.
+    private readonly LinkedList<DimensionKey> _order = new();
+
+    public LruTableCache(TableSpec table, IDimensionSource source, TimeProvider timeProvider, LruTableCacheOptions? options = null)
+    {
+        _options = options ?? new LruTableCacheOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxRows, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(_options.Ttl, TimeSpan.Zero, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfNegative(_options.MaxRetries, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxConcurrentFetches, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.RetryBaseDelay, TimeSpan.Zero, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.RetryMaxDelay, TimeSpan.Zero, nameof(options));
+        Table = table;
+        _source = source;
+        _time = timeProvider;
+        _delay = _options.Delay ?? ((delay, ct) => Task.Delay(delay, timeProvider, ct));
+    }
+
+    private enum EntryKind : byte
+    {
+        /// <summary>The source returned a row.</summary>
+        Row,
+        /// <summary>The source said the key has no row.</summary>
+        NoRow,
+        /// <summary>The fetch failed and nothing older was held; expires at once so the next warm retries.</summary>
+        Unavailable,
+    }
+
+    /// <inheritdoc/>
+    public TableSpec Table { get; }
+
+    /// <inheritdoc/>
+    public LookupStats Stats { get; } = new();
+
+    /// <summary>Entries held now.</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>Wait before retry number <paramref name="retry"/> (0-based): base × 2^retry, capped.</summary>
+    public static TimeSpan RetryDelay(int retry, LruTableCacheOptions options)
+    {
+        var delay = options.RetryBaseDelay;
+        for (var i = 0; i < retry && delay < options.RetryMaxDelay; i++)
+        {
+            delay += delay;
+        }
+
+        return delay < options.RetryMaxDelay ? delay : options.RetryMaxDelay;
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask WarmAsync(IReadOnlyCollection<DimensionKey> keys, CancellationToken cancellationToken)
+    {
+        if (keys.Count == 0)
+        {
+            return;
+        }
+
+        var pending = CollectPending(keys, _time.GetUtcNow());
+        if (pending is null)
+        {
+            return;
+        }
+
+        var results = new FetchResult[pending.Count];
+        if (pending.Count == 1)
+        {
+            results[0] = await FetchAsync(pending[0], cancellationToken);
+        }
+        else
+        {
+            var parallel = new ParallelOptions
+            {
+                MaxDegreeOfParallelism = _options.MaxConcurrentFetches,
+                CancellationToken = cancellationToken,
+            };
+            await Parallel.ForEachAsync(
+                Enumerable.Range(0, pending.Count), parallel,
+                async (i, ct) => results[i] = await FetchAsync(pending[i], ct));
+        }
+
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            for (var i = 0; i < pending.Count; i++)
+            {
+                Apply(pending[i], results[i], now);
+            }
+
+            // The batch's keys become the most recent, so the eviction below spares them.
+            foreach (var key in keys)
+            {
+                if (_entries.TryGetValue(key, out var entry))
+                {
+                    Touch(entry);
+                }
+            }
+
+            var limit = Math.Max(_options.MaxRows, keys.Count);
+            while (_order.Count > limit)
+            {
+                var oldest = _order.Last!;
+                _order.RemoveLast();
+                _entries.TryRemove(oldest.Value, out _);
+                Stats.Evicted();
+            }
+
+            Debug.Assert(_order.Count == _entries.Count, "recency list and entries out of step");
+        }
+    }
+
+    /// <inheritdoc/>
+    public bool TryGet(DimensionKey key, [MaybeNullWhen(false)] out IReadOnlyDictionary<string, string> row)
+    {
+        if (_entries.TryGetValue(key, out var entry))
+        {
+            switch (entry.Kind)
+            {
+                case EntryKind.Row:
+                    row = entry.Row!;
+                    Stats.Hit();
+                    return true;
+                case EntryKind.NoRow:
+                    row = null;
+                    Stats.Miss();
+                    return false;
+            }
+        }
+
+        // Fetch failed, or the key was not warmed (or was evicted by a concurrent batch).
+        row = null;
+        Stats.Error();
+        return false;
+    }
+
+    /// <summary>Touches the keys already held and returns the distinct keys that are absent or expired.</summary>
+    private List<DimensionKey>? CollectPending(IReadOnlyCollection<DimensionKey> keys, DateTimeOffset now)
+    {
+        List<DimensionKey>? pending = null;
+        HashSet<DimensionKey>? seen = null;
+        lock (_lock)
+        {
+            foreach (var key in keys)
+            {
+                if (_entries.TryGetValue(key, out var entry))
+                {
+                    Touch(entry);
+                    if (now < entry.ExpiresAt)
+                    {
+                        continue;
+                    }
+                }
+
+                pending ??= [];
+                seen ??= [];
+                if (seen.Add(key))
+                {
+                    pending.Add(key);
+                }
+            }
+        }
+
+        return pending;
+    }
+
+    private async Task<FetchResult> FetchAsync(DimensionKey key, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                var row = await _source.GetAsync(Table, key, cancellationToken);
+                return new FetchResult(true, row);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception) when (attempt < _options.MaxRetries)
+            {
+                Stats.Retried();
+            }
+            catch (Exception)
+            {
+                return new FetchResult(false, null);
+            }
+
+            await _delay(RetryDelay(attempt, _options), cancellationToken);
+        }
+    }
+
+    private void Apply(DimensionKey key, FetchResult result, DateTimeOffset now)
+    {
+        if (result.Succeeded)
+        {
+            Stats.Loaded();
+            var kind = result.Row is null ? EntryKind.NoRow : EntryKind.Row;
+            Put(key, new Entry(result.Row, kind, now + _options.Ttl));
+            return;
+        }
+
+        Stats.LoadFailed();
+        if (_entries.TryGetValue(key, out var held) && held.Kind != EntryKind.Unavailable)
+        {
+            if (now >= held.ExpiresAt)
+            {
+                Stats.ServedStale(); // kept as is: still expired, so the next warm tries again
+            }
+
+            return; // otherwise a concurrent warm has refreshed it meanwhile
+        }
+
+        Put(key, new Entry(null, EntryKind.Unavailable, now));
+    }
+
+    private void Put(DimensionKey key, Entry entry)
+    {
+        if (_entries.TryGetValue(key, out var held))
+        {
+            entry.Node = held.Node;
+        }
+        else
+        {
+            entry.Node = _order.AddFirst(key);
+        }
+
+        _entries[key] = entry;
+        Touch(entry);
+    }
+
+    private void Touch(Entry entry)
+    {
+        var node = entry.Node!;
+        if (node != _order.First)
+        {
+            _order.Remove(node);
+            _order.AddFirst(node);
+        }
+    }
+
+    private readonly record struct FetchResult(bool Succeeded, IReadOnlyDictionary<string, string>? Row);
+
+    private sealed class Entry(IReadOnlyDictionary<string, string>? row, EntryKind kind, DateTimeOffset expiresAt)
+    {
+        public IReadOnlyDictionary<string, string>? Row { get; } = row;
+
+        public EntryKind Kind { get; } = kind;
+
+        public DateTimeOffset ExpiresAt { get; } = expiresAt;
+
+        /// <summary>This key's place in the recency list; guarded by the cache's lock.</summary>
+        public LinkedListNode<DimensionKey>? Node { get; set; }
+    }
+}

@@ -1,0 +1,205 @@
+using LogMetrics.Core.Accumulate;
+using LogMetrics.Core.Definition;
+using LogMetrics.Core.Telemetry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace LogMetrics.Core.Flush;
+
+/// <summary>Settings of the flush coordinator that are host choices, not pipeline semantics.</summary>
+public sealed record FlushOptions
+{
+    /// <summary>Lanes expected to report (Event Hub partition count); until all have, or the idle timeout passed, nothing closes. 0 = no expectation.</summary>
+    public int ExpectedLanes { get; init; }
+    /// <summary>Closed samples kept in state while the sink fails; past this the oldest closed windows are dropped, loudly and counted.</summary>
+    public long MaxPendingSamples { get; init; } = 1_000_000;
+}
+
+/// <summary>What one flush did.</summary>
+public sealed record FlushReport(long WatermarkMs, int WindowsClosed, int SamplesWritten, int SamplesDropped, WriteOutcome? Outcome, int PendingSamples);
+
+/// <summary>
+/// Read shards → decide what is closable → write → evict. Shared by the Functions timer and the
+/// console host, so both produce the same samples from the same events.
+/// <para>Per flush, each shard's windows sealed at read time are written; only after the sink has
+/// accepted them (or rejected them permanently, counted) is the shard told to evict them. In the same
+/// message the shard is sealed up to the new global watermark: later partials for those windows are
+/// counted late, so sealed windows never change between being written and being evicted. A crash
+/// between write and evict re-sends identical samples, which remote write treats as harmless.</para>
+/// </summary>
+public sealed partial class FlushCoordinator
+{
+    private readonly CompiledPipeline _pipeline;
+    private readonly IShardStore _store;
+    private readonly ISampleWriter _writer;
+    private readonly PipelineCounters _counters;
+    private readonly TimeProvider _clock;
+    private readonly FlushOptions _options;
+    private readonly ILogger _logger;
+    private readonly long _startedMs;
+
+    public FlushCoordinator(CompiledPipeline pipeline, IShardStore store, ISampleWriter writer, PipelineCounters counters,
+        TimeProvider clock, FlushOptions? options = null, ILogger? logger = null)
+    {
+        _pipeline = pipeline;
+        _store = store;
+        _writer = writer;
+        _counters = counters;
+        _clock = clock;
+        _options = options ?? new FlushOptions();
+        _logger = logger ?? NullLogger.Instance;
+        _startedMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
+    }
+
+    /// <summary>The highest watermark any shard has been sealed to (read at the last flush).</summary>
+    public long SealedThroughMs { get; private set; } = long.MinValue;
+
+    /// <summary>Flushes once. With <paramref name="endOfInput"/> every window closes (end of a replay).</summary>
+    public async Task<FlushReport> FlushAsync(bool endOfInput, CancellationToken cancellationToken)
+    {
+        var states = await _store.ReadAllAsync(cancellationToken).ConfigureAwait(false);
+        var watermark = endOfInput ? long.MaxValue : GlobalWatermark(states, _clock.GetUtcNow().ToUnixTimeMilliseconds());
+        var report = await WriteSealedAsync(states, watermark, cancellationToken).ConfigureAwait(false);
+        if (_store.AppliesImmediately && states.Any(s => watermark > s.SealedThroughMs))
+        {
+            // The seal just applied: write what it closed now rather than on the next tick.
+            states = await _store.ReadAllAsync(cancellationToken).ConfigureAwait(false);
+            var second = await WriteSealedAsync(states, watermark, cancellationToken).ConfigureAwait(false);
+            report = second with
+            {
+                WindowsClosed = report.WindowsClosed + second.WindowsClosed,
+                SamplesWritten = report.SamplesWritten + second.SamplesWritten,
+                SamplesDropped = report.SamplesDropped + second.SamplesDropped,
+                Outcome = second.Outcome ?? report.Outcome,
+            };
+        }
+        _counters.SetShardTotals(states.Sum(s => s.LateContributions), states.Sum(s => s.DuplicateSignals), states.Sum(s => s.OverlappingSignals));
+        return report;
+    }
+
+    private async Task<FlushReport> WriteSealedAsync(IReadOnlyList<WindowShardState> states, long watermark, CancellationToken cancellationToken)
+    {
+        var samples = new List<Sample>();
+        var windows = 0;
+        var closable = new bool[states.Count];
+        for (var shard = 0; shard < states.Count; shard++)
+        {
+            var sealedThrough = states[shard].SealedThroughMs;
+            if (sealedThrough == long.MinValue || states[shard].Partials.Count == 0) continue;
+            var result = Rollup.Close(states[shard].Partials, sealedThrough, _pipeline);
+            if (result.WindowsClosed == 0) continue;
+            closable[shard] = true;
+            windows += result.WindowsClosed;
+            samples.AddRange(result.Samples);
+        }
+
+        WriteOutcome? outcome = null;
+        var evict = true;
+        var written = 0;
+        var dropped = 0;
+        if (samples.Count > 0)
+        {
+            samples.Sort(SampleOrder.Instance);
+            var result = await _writer.WriteAsync(samples, cancellationToken).ConfigureAwait(false);
+            outcome = result.Outcome;
+            if (result.Outcome == WriteOutcome.Failed)
+            {
+                if (samples.Count > _options.MaxPendingSamples)
+                {
+                    // The sink has been down long enough that the backlog bound is hit: drop the
+                    // closed windows rather than grow without bound, and say so loudly.
+                    dropped = samples.Count;
+                    _counters.AddSamplesDroppedBacklog(dropped);
+                    LogBacklogDropped(_logger, dropped, windows, _options.MaxPendingSamples);
+                }
+                else
+                {
+                    evict = false;
+                    LogWriteDeferred(_logger, samples.Count, windows);
+                }
+            }
+            else
+            {
+                written = (int)result.SamplesWritten;
+                dropped = (int)result.SamplesDropped;
+                _counters.AddWindowsClosed(windows);
+                _counters.AddSamples(samples.Count);
+            }
+        }
+
+        for (var shard = 0; shard < states.Count; shard++)
+        {
+            var sealedThrough = states[shard].SealedThroughMs;
+            var evictThrough = closable[shard] && evict ? sealedThrough : (long?)null;
+            if (evictThrough is null && watermark <= sealedThrough) continue;
+            await _store.AdvanceAsync(shard, new FlushAdvance
+            {
+                EvictThroughMs = evictThrough,
+                SealThroughMs = Math.Max(sealedThrough, watermark),
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        SealedThroughMs = Math.Max(SealedThroughMs, states.Count == 0 ? long.MinValue : states.Max(s => s.SealedThroughMs));
+        return new FlushReport(watermark, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count);
+    }
+
+    /// <summary>
+    /// The global watermark as the shards know it (DESIGN §3): the minimum, over live lanes and over
+    /// shards, of each shard's view of the lane's watermark. A shard's view only advances after it
+    /// applied that lane's earlier partials (signals from a lane arrive in order), so no shard can
+    /// close a window whose data is still on its way. Finished lanes and lanes idle longer than the
+    /// timeout no longer hold it back; if every lane is finished or idle, what they all reported counts.
+    /// </summary>
+    public long GlobalWatermark(IReadOnlyList<WindowShardState> states, long nowMs)
+    {
+        var lanes = states.SelectMany(s => s.Lanes.Keys).Distinct(StringComparer.Ordinal).ToList();
+        if (lanes.Count == 0) return long.MinValue;
+        var idleMs = (long)_pipeline.IdleLaneTimeout.TotalMilliseconds;
+        if (_options.ExpectedLanes > 0 && lanes.Count < _options.ExpectedLanes && nowMs - _startedMs < idleMs)
+        {
+            return long.MinValue;
+        }
+
+        var live = new List<string>();
+        foreach (var lane in lanes)
+        {
+            var finished = states.All(s => s.Lanes.TryGetValue(lane, out var p) && p.Finished);
+            var lastSeen = states.Max(s => s.Lanes.TryGetValue(lane, out var p) ? p.LastSeenMs : long.MinValue);
+            if (!finished && nowMs - lastSeen <= idleMs) live.Add(lane);
+        }
+        if (live.Count > 0)
+        {
+            return live.Min(lane => states.Min(s => s.Lanes.TryGetValue(lane, out var p) ? p.WatermarkMs : long.MinValue));
+        }
+        return states.Min(s => s.Lanes.Count == 0 ? long.MinValue : s.Lanes.Values.Max(p => p.WatermarkMs));
+    }
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Flush: the sink is failing and {Samples} closed samples of {Windows} windows exceed the pending bound {Bound}; they are dropped and counted")]
+    private static partial void LogBacklogDropped(ILogger logger, int samples, int windows, long bound);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Write: sink failed; {Samples} samples of {Windows} closed windows stay in state and are retried on the next flush")]
+    private static partial void LogWriteDeferred(ILogger logger, int samples, int windows);
+}
+
+/// <summary>Deterministic sample order: series identity, then timestamp.</summary>
+public sealed class SampleOrder : IComparer<Sample>
+{
+    public static readonly SampleOrder Instance = new();
+
+    public int Compare(Sample? x, Sample? y)
+    {
+        if (ReferenceEquals(x, y)) return 0;
+        if (x is null) return -1;
+        if (y is null) return 1;
+        var c = string.CompareOrdinal(x.Name, y.Name);
+        if (c != 0) return c;
+        for (var i = 0; i < Math.Min(x.Labels.Count, y.Labels.Count); i++)
+        {
+            c = string.CompareOrdinal(x.Labels[i].Name, y.Labels[i].Name);
+            if (c != 0) return c;
+            c = string.CompareOrdinal(x.Labels[i].Value, y.Labels[i].Value);
+            if (c != 0) return c;
+        }
+        c = x.Labels.Count.CompareTo(y.Labels.Count);
+        return c != 0 ? c : x.TimestampMs.CompareTo(y.TimestampMs);
+    }
+}

@@ -1,0 +1,61 @@
+using LogMetrics.Core.Accumulate;
+using LogMetrics.Core.Definition;
+
+namespace LogMetrics.Core.Flush;
+
+/// <summary>
+/// Closes metric windows: merges the base-window partials of each series into its metric window
+/// (the family's resolution) and derives every metric of the family from the merged vector — a mean
+/// is sum/count over the whole window, never a mean of means. Pure.
+/// </summary>
+public static class Rollup
+{
+    /// <summary>Samples of every metric window of <paramref name="partials"/> that ends at or before <paramref name="closedThroughMs"/>.</summary>
+    public static RollupResult Close(IEnumerable<SeriesPartial> partials, long closedThroughMs, CompiledPipeline pipeline)
+    {
+        var merged = new Dictionary<PartialKey, SeriesPartial>();
+        foreach (var p in partials)
+        {
+            var family = pipeline.Families[p.Family];
+            var start = CompiledPipeline.FloorTo(p.WindowStartMs, family.ResolutionMs);
+            if (start + family.ResolutionMs > closedThroughMs)
+            {
+                continue;
+            }
+            var key = new PartialKey(p.Family, start, p.Labels);
+            if (merged.TryGetValue(key, out var acc))
+            {
+                family.Merge(acc.Values, p.Values);
+                acc.NewestEventMs = Math.Max(acc.NewestEventMs, p.NewestEventMs);
+            }
+            else
+            {
+                merged[key] = new SeriesPartial { Family = p.Family, Labels = p.Labels, WindowStartMs = start, Values = (double[])p.Values.Clone(), NewestEventMs = p.NewestEventMs };
+            }
+        }
+
+        var samples = new List<Sample>(merged.Count * 4);
+        var windows = new HashSet<(int, long)>();
+        foreach (var m in merged.Values)
+        {
+            var family = pipeline.Families[m.Family];
+            windows.Add((m.Family, m.WindowStartMs));
+            var labels = new Label[family.LabelNames.Count];
+            for (var i = 0; i < labels.Length; i++)
+            {
+                labels[i] = new Label(family.LabelNames[i], m.Labels[i]);
+            }
+            foreach (var metric in family.Metrics)
+            {
+                if (MetricFamily.Evaluate(metric, m.Values) is { } value)
+                {
+                    samples.Add(new Sample(metric.Name, labels, m.WindowStartMs, value) { NewestEventTimeMs = m.NewestEventMs });
+                }
+            }
+        }
+        return new RollupResult(samples, windows.Count);
+    }
+}
+
+/// <summary>Samples produced by closing windows, and how many metric windows (family × window start) closed.</summary>
+public sealed record RollupResult(List<Sample> Samples, int WindowsClosed);

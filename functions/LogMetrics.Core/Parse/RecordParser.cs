@@ -1,0 +1,251 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Unicode;
+
+namespace LogMetrics.Core.Parse;
+
+/// <summary>The declared type of a source field.</summary>
+public enum FieldType { String, Int, Number }
+
+/// <summary>A typed source field, compiled to its slot.</summary>
+public sealed record TypedField(string Name, int Slot, FieldType Type, bool Required, long? Min);
+
+/// <summary>
+/// Parse stage: one UTF-8 JSON line → a <see cref="Record"/> holding only the fields the pipeline
+/// refers to. Unreferenced properties are skipped without decoding. Validation of the typed fields
+/// (DESIGN §4 "accepted record") happens here, so a record that leaves the parser is well-formed.
+/// </summary>
+public sealed class RecordParser
+{
+    private static readonly JsonReaderOptions ReaderOptions = new() { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 64 };
+
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private readonly TypedField[] _typed;
+    private readonly int _timeSlot;
+    private readonly long _timeScale;
+    private readonly string _timeField;
+
+    public RecordParser(FieldTable fields, IReadOnlyList<TypedField> typed, string timeField, string timeUnit)
+    {
+        _lookup = fields.SpanLookup;
+        _typed = [.. typed];
+        _timeField = timeField;
+        _timeSlot = fields.GetOrAdd(timeField);
+        _timeScale = timeUnit == "ms" ? 1 : 1000;
+        if (!_typed.Any(t => t.Slot == _timeSlot))
+        {
+            _typed = [.. _typed, new TypedField(timeField, _timeSlot, FieldType.Int, true, null)];
+        }
+    }
+
+    /// <summary>Parses <paramref name="line"/> into <paramref name="record"/> (cleared first); returns null when accepted, else the reason it is malformed.</summary>
+    public string? Parse(ReadOnlySpan<byte> line, Record record)
+    {
+        record.Clear();
+        if (!Utf8.IsValid(line))
+        {
+            return "invalid UTF-8";
+        }
+        try
+        {
+            var reason = ReadObject(line, record);
+            if (reason is not null) return reason;
+        }
+        catch (JsonException e)
+        {
+            return "invalid JSON: " + FirstSentence(e.Message);
+        }
+        catch (InvalidOperationException e)
+        {
+            return "invalid JSON: " + FirstSentence(e.Message);
+        }
+        return Validate(record);
+    }
+
+    private string? ReadObject(ReadOnlySpan<byte> line, Record record)
+    {
+        var reader = new Utf8JsonReader(line, isFinalBlock: true, new JsonReaderState(ReaderOptions));
+        if (!reader.Read())
+        {
+            return "empty line";
+        }
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            return "not a JSON object";
+        }
+        Span<char> nameBuffer = stackalloc char[256];
+        while (reader.Read())
+        {
+            if (reader.TokenType == JsonTokenType.EndObject)
+            {
+                break;
+            }
+            // Property name → slot, decoding escapes only when present.
+            var nameLength = reader.HasValueSequence ? (int)reader.ValueSequence.Length : reader.ValueSpan.Length;
+            int slot;
+            bool found;
+            if (nameLength <= nameBuffer.Length)
+            {
+                var chars = reader.ValueIsEscaped
+                    ? reader.CopyString(nameBuffer)
+                    : Encoding.UTF8.GetChars(reader.ValueSpan, nameBuffer);
+                found = _lookup.TryGetValue(nameBuffer[..chars], out slot);
+            }
+            else
+            {
+                found = _lookup.TryGetValue(reader.GetString()!.AsSpan(), out slot);
+            }
+            reader.Read();
+            if (!found)
+            {
+                if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+                {
+                    reader.Skip();
+                }
+                continue;
+            }
+            record.Values[slot] = ReadValue(ref reader, line);
+        }
+        // Anything after the root object (a second value, garbage) makes the line malformed.
+        if (reader.Read())
+        {
+            return "invalid JSON: content after the object";
+        }
+        return null;
+    }
+
+    private static FieldValue ReadValue(ref Utf8JsonReader reader, ReadOnlySpan<byte> line)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.String:
+                return FieldValue.FromString(reader.GetString()!);
+            case JsonTokenType.Number:
+            {
+                var raw = reader.ValueSpan;
+                var text = Encoding.UTF8.GetString(raw);
+                var value = new FieldValue { Kind = ValueKind.Number, Text = text };
+                if (reader.TryGetDouble(out var d) && double.IsFinite(d))
+                {
+                    value.Number = d;
+                    value.HasNumber = true;
+                }
+                return value;
+            }
+            case JsonTokenType.True:
+                return new FieldValue { Kind = ValueKind.Bool, Text = "true" };
+            case JsonTokenType.False:
+                return new FieldValue { Kind = ValueKind.Bool, Text = "false" };
+            case JsonTokenType.Null:
+                return new FieldValue { Kind = ValueKind.Null };
+            default:
+            {
+                var start = (int)reader.TokenStartIndex;
+                reader.Skip();
+                var end = (int)reader.BytesConsumed;
+                return new FieldValue { Kind = ValueKind.Json, Text = Encoding.UTF8.GetString(line[start..end]) };
+            }
+        }
+    }
+
+    private string? Validate(Record record)
+    {
+        foreach (var field in _typed)
+        {
+            ref var value = ref record.Values[field.Slot];
+            if (!value.IsPresent)
+            {
+                if (field.Required)
+                {
+                    return value.Kind == ValueKind.Null ? $"{field.Name}: is null" : $"{field.Name}: missing";
+                }
+                value = default;
+                continue;
+            }
+            switch (field.Type)
+            {
+                case FieldType.String:
+                    if (value.Kind != ValueKind.String)
+                    {
+                        return $"{field.Name}: expected a string, got {Describe(value)}";
+                    }
+                    break;
+                case FieldType.Int:
+                {
+                    if (!TryInteger(value, out var integer))
+                    {
+                        return $"{field.Name}: expected an integer, got {Describe(value)}";
+                    }
+                    if (field.Min is { } min && integer < min)
+                    {
+                        return $"{field.Name}: {integer} is below the minimum {min}";
+                    }
+                    value = FieldValue.FromInteger(integer);
+                    break;
+                }
+                case FieldType.Number:
+                    if (!value.TryGetNumber(out var number) || (value.Kind != ValueKind.Number && value.Kind != ValueKind.String))
+                    {
+                        return $"{field.Name}: expected a number, got {Describe(value)}";
+                    }
+                    if (field.Min is { } nmin && number < nmin)
+                    {
+                        return $"{field.Name}: {number.ToString(CultureInfo.InvariantCulture)} is below the minimum {nmin}";
+                    }
+                    value.Number = number;
+                    value.HasNumber = true;
+                    break;
+            }
+        }
+        var time = (long)record.Values[_timeSlot].Number;
+        if (time > long.MaxValue / _timeScale)
+        {
+            return $"{_timeField}: {time} is out of range";
+        }
+        record.EventTimeMs = time * _timeScale;
+        return null;
+    }
+
+    /// <summary>
+    /// DESIGN §4: an integer is a JSON number written without fraction or exponent, or a string of
+    /// ASCII digits. <c>14.0</c>, <c>"1.5"</c>, <c>1e3</c> and booleans are not integers.
+    /// </summary>
+    internal static bool TryInteger(in FieldValue value, out long integer)
+    {
+        integer = 0;
+        var text = value.Text.AsSpan();
+        if (value.Kind == ValueKind.Number)
+        {
+            return text.IndexOfAny('.', 'e', 'E') < 0
+                && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out integer);
+        }
+        if (value.Kind == ValueKind.String)
+        {
+            return text.Length > 0
+                && !text.ContainsAnyExcept(Digits)
+                && long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out integer);
+        }
+        return false;
+    }
+
+    private static readonly SearchValues<char> Digits = SearchValues.Create("0123456789");
+
+    private static string Describe(in FieldValue value) => value.Kind switch
+    {
+        ValueKind.String => Quote(value.Text ?? ""),
+        ValueKind.Number => value.Text ?? "a number",
+        ValueKind.Bool => value.Text ?? "a boolean",
+        ValueKind.Json => value.Text is { Length: > 0 } t && t[0] == '[' ? "an array" : "an object",
+        _ => "nothing",
+    };
+
+    private static string Quote(string s) => s.Length > 40 ? $"\"{s[..40]}…\"" : $"\"{s}\"";
+
+    private static string FirstSentence(string message)
+    {
+        var cut = message.IndexOf(". ", StringComparison.Ordinal);
+        return cut > 0 ? message[..cut] : message.TrimEnd('.');
+    }
+}

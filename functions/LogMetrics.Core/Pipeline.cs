@@ -1,0 +1,186 @@
+using LogMetrics.Core.Accumulate;
+using LogMetrics.Core.Definition;
+using LogMetrics.Core.Enrich;
+using LogMetrics.Core.Parse;
+using LogMetrics.Core.Telemetry;
+
+namespace LogMetrics.Core;
+
+/// <summary>One event of a lane: its sequence number and raw bytes.</summary>
+public readonly record struct LaneEvent(long Sequence, ReadOnlyMemory<byte> Body);
+
+/// <summary>What a host knows about the watermark when a batch arrives.</summary>
+/// <param name="SealedThroughMs">Base windows ending at or before this are closed (from the last flush).</param>
+/// <param name="OthersWatermarkMs">Min watermark of the other live lanes; <see cref="long.MinValue"/> when unknown
+/// (the Functions host: lateness is then decided by the shards, at batch granularity).</param>
+public readonly record struct IngestHorizon(long SealedThroughMs, long OthersWatermarkMs)
+{
+    public static readonly IngestHorizon Unknown = new(long.MinValue, long.MinValue);
+}
+
+/// <summary>Per-lane state a host keeps between batches: the newest accepted event time.</summary>
+public sealed class LaneState(string lane)
+{
+    public string Lane { get; } = lane;
+    public long MaxEventTimeMs { get; set; } = long.MinValue;
+    public bool Finished { get; set; }
+
+    public long WatermarkMs(long outOfOrdernessMs) => MaxEventTimeMs == long.MinValue ? long.MinValue : MaxEventTimeMs - outOfOrdernessMs;
+}
+
+/// <summary>
+/// The ingest side of the pipeline, host-agnostic: a lane's batch of raw events in, one
+/// <see cref="ShardSignal"/> per window shard out. Reads top to bottom as the flow does:
+/// Parse → Prune → Enrich → Accumulate.
+/// </summary>
+public sealed class Pipeline
+{
+    private readonly CompiledPipeline _compiled;
+    private readonly Enricher _enricher;
+    private readonly PipelineCounters _counters;
+    private readonly IDeadLetterSink _deadLetters;
+    private readonly int _shardCount;
+    private readonly RecordParser _parser;
+    private readonly Record _scratch;
+    private readonly BatchAccumulator _accumulator;
+    private readonly Lock _gate = new();
+
+    public Pipeline(CompiledPipeline compiled, Enricher enricher, PipelineCounters counters, IDeadLetterSink deadLetters, int shardCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(shardCount);
+        _compiled = compiled;
+        _enricher = enricher;
+        _counters = counters;
+        _deadLetters = deadLetters;
+        _shardCount = shardCount;
+        _parser = compiled.CreateParser();
+        _scratch = compiled.CreateRecord();
+        _accumulator = new BatchAccumulator(compiled);
+    }
+
+    public CompiledPipeline Compiled => _compiled;
+
+    public int ShardCount => _shardCount;
+
+    public PipelineCounters Counters => _counters;
+
+    public Enricher Enricher => _enricher;
+
+    /// <summary>
+    /// Processes one batch of one lane. Malformed records are dead-lettered and counted; they never
+    /// fail the batch. Returns one signal per shard (index = shard id), or none for an empty batch.
+    /// Not re-entrant: a host runs one batch at a time per <see cref="Pipeline"/> instance.
+    /// </summary>
+    public async Task<ShardSignal[]> IngestAsync(
+        LaneState lane, IReadOnlyList<LaneEvent> events, IngestHorizon horizon, long nowMs, CancellationToken cancellationToken)
+    {
+        var kept = ParseAndPrune(lane.Lane, events);
+        await _enricher.WarmAsync(kept, cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            EnrichAndAccumulate(lane, kept, horizon);
+            return Signals(lane, events, nowMs);
+        }
+    }
+
+    /// <summary>Parse + Prune: raw lines to accepted records, counting malformed and filtered ones.</summary>
+    private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events)
+    {
+        var kept = new List<Record>(events.Count);
+        long seen = 0, malformed = 0, filtered = 0;
+        lock (_gate)
+        {
+            foreach (var e in events)
+            {
+                var body = e.Body.Span;
+                if (IsBlank(body))
+                {
+                    continue;
+                }
+                seen++;
+                var reason = _parser.Parse(body, _scratch);
+                if (reason is not null)
+                {
+                    malformed++;
+                    _deadLetters.Write(new DeadLetter(lane, e.Sequence, reason, e.Body));
+                    continue;
+                }
+                if (!Prune(_scratch))
+                {
+                    filtered++;
+                    continue;
+                }
+                var record = _scratch.Clone();
+                record.Sequence = e.Sequence;
+                kept.Add(record);
+            }
+        }
+        _counters.AddEvents(seen);
+        _counters.AddMalformed(malformed);
+        _counters.AddFiltered(filtered);
+        _counters.AddAccepted(kept.Count);
+        return kept;
+    }
+
+    private static bool IsBlank(ReadOnlySpan<byte> line) => line.IndexOfAnyExcept((byte)' ', (byte)'\t', (byte)'\r') < 0;
+
+    private bool Prune(Record record)
+    {
+        foreach (var step in _compiled.Steps)
+        {
+            if (!step.Apply(record)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Enrich + Accumulate, in lane order. The lane watermark advances record by record; a record
+    /// whose base window the watermark has already passed is late: counted, and left out of every
+    /// metric (DESIGN §3). The horizon is the global watermark as far as this host can know it.
+    /// </summary>
+    private void EnrichAndAccumulate(LaneState lane, List<Record> records, IngestHorizon horizon)
+    {
+        long late = 0;
+        var ooo = _compiled.OutOfOrdernessMs;
+        foreach (var record in records)
+        {
+            lane.MaxEventTimeMs = Math.Max(lane.MaxEventTimeMs, record.EventTimeMs);
+            var closedThrough = Math.Max(horizon.SealedThroughMs, Math.Min(lane.WatermarkMs(ooo), horizon.OthersWatermarkMs));
+            if (_compiled.WindowStart(record.EventTimeMs) + _compiled.WindowMs <= closedThrough)
+            {
+                late++;
+                continue;
+            }
+            _enricher.Apply(record);
+            _accumulator.Add(record);
+        }
+        _counters.AddLate(late);
+    }
+
+    private ShardSignal[] Signals(LaneState lane, IReadOnlyList<LaneEvent> events, long nowMs)
+    {
+        if (events.Count == 0 && !lane.Finished)
+        {
+            return [];
+        }
+        var byShard = _accumulator.Drain(_shardCount);
+        var signals = new ShardSignal[_shardCount];
+        long partials = 0;
+        for (var i = 0; i < _shardCount; i++)
+        {
+            signals[i] = new ShardSignal
+            {
+                Lane = lane.Lane,
+                FirstSequence = events.Count > 0 ? events[0].Sequence : long.MaxValue,
+                LastSequence = events.Count > 0 ? events[^1].Sequence : long.MaxValue,
+                LaneWatermarkMs = lane.WatermarkMs(_compiled.OutOfOrdernessMs),
+                LaneFinished = lane.Finished,
+                SentAtMs = nowMs,
+                Partials = byShard[i],
+            };
+            partials += byShard[i].Count;
+        }
+        _counters.AddPartials(partials);
+        return signals;
+    }
+}

@@ -1,0 +1,254 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using LogMetrics.Core.Parse;
+
+namespace LogMetrics.Core.Prune;
+
+/// <summary>One compiled processor step. <see cref="Apply"/> returns false when the record is filtered out.</summary>
+public abstract class ProcessorStep
+{
+    public abstract bool Apply(Record record);
+}
+
+/// <summary><c>where</c>: keeps the records the predicate accepts.</summary>
+public sealed class WhereStep(Func<Record, bool> predicate) : ProcessorStep
+{
+    public override bool Apply(Record record) => predicate(record);
+}
+
+/// <summary><c>project</c>: clears every slot not kept, so nothing downstream can read a dropped column.</summary>
+public sealed class ProjectStep(bool[] keep) : ProcessorStep
+{
+    public override bool Apply(Record record)
+    {
+        var values = record.Values;
+        for (var i = 0; i < keep.Length; i++)
+        {
+            if (!keep[i]) values[i] = default;
+        }
+        return true;
+    }
+}
+
+/// <summary>
+/// <c>parse-json</c>: parses a JSON string field and sets the flattened fields the pipeline uses
+/// (<c>prefix + a_b_c</c> for nested objects). Invalid JSON yields no fields at all.
+/// Only objects on the way to a used field are descended into; names are matched without allocating.
+/// </summary>
+public sealed class ParseJsonStep : ProcessorStep
+{
+    private readonly int _source;
+    private readonly string _prefix;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _targets;
+    private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _descend;
+    private readonly List<(int Slot, FieldValue Value)> _staged = [];
+
+    public ParseJsonStep(int sourceSlot, string prefix, IReadOnlyDictionary<string, int> targets)
+    {
+        _source = sourceSlot;
+        _prefix = prefix;
+        var t = new Dictionary<string, int>(targets, StringComparer.Ordinal);
+        _targets = t.GetAlternateLookup<ReadOnlySpan<char>>();
+        // Every "prefix + path + _" on the way to a target: objects worth descending into.
+        var descend = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var name in t.Keys)
+        {
+            for (var i = name.IndexOf('_', prefix.Length); i >= 0; i = name.IndexOf('_', i + 1))
+            {
+                descend.Add(name[..(i + 1)]);
+            }
+        }
+        _descend = descend.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    public override bool Apply(Record record)
+    {
+        ref var source = ref record.Values[_source];
+        if (source.Kind is not (ValueKind.String or ValueKind.Json) || string.IsNullOrEmpty(source.Text))
+        {
+            return true;
+        }
+        var text = source.Text;
+        var buffer = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(text.Length));
+        var name = ArrayPool<char>.Shared.Rent(1024);
+        try
+        {
+            var length = Encoding.UTF8.GetBytes(text, buffer);
+            _staged.Clear();
+            if (Walk(buffer.AsSpan(0, length), name))
+            {
+                foreach (var (slot, value) in _staged)
+                {
+                    record.Values[slot] = value;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            ArrayPool<char>.Shared.Return(name);
+        }
+        return true;
+    }
+
+    private bool Walk(ReadOnlySpan<byte> json, char[] name)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                // Valid JSON that is not an object still has to be fully valid to be ignored quietly.
+                if (reader.TokenType is JsonTokenType.StartArray) reader.Skip();
+                while (reader.Read()) { }
+                return false;
+            }
+            _prefix.CopyTo(name);
+            WalkObject(ref reader, name, _prefix.Length);
+            while (reader.Read()) { }
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    private void WalkObject(ref Utf8JsonReader reader, char[] name, int baseLength)
+    {
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var length = baseLength;
+            var fits = reader.ValueSpan.Length * 2 + baseLength < name.Length - 1;
+            if (fits)
+            {
+                length += reader.ValueIsEscaped
+                    ? reader.CopyString(name.AsSpan(baseLength))
+                    : Encoding.UTF8.GetChars(reader.ValueSpan, name.AsSpan(baseLength));
+            }
+            reader.Read();
+            var full = name.AsSpan(0, length);
+            if (fits && _targets.TryGetValue(full, out var slot))
+            {
+                _staged.Add((slot, ReadValue(ref reader, full)));
+                continue;
+            }
+            if (fits && reader.TokenType == JsonTokenType.StartObject)
+            {
+                name[length] = '_';
+                if (_descend.Contains(name.AsSpan(0, length + 1)))
+                {
+                    WalkObject(ref reader, name, length + 1);
+                    continue;
+                }
+            }
+            if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                reader.Skip();
+            }
+        }
+    }
+
+    private static FieldValue ReadValue(ref Utf8JsonReader reader, ReadOnlySpan<char> _)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.String:
+                return FieldValue.FromString(reader.GetString()!);
+            case JsonTokenType.Number:
+            {
+                var value = new FieldValue { Kind = ValueKind.Number, Text = Encoding.UTF8.GetString(reader.ValueSpan) };
+                value.HasNumber = reader.TryGetDouble(out value.Number) && double.IsFinite(value.Number);
+                return value;
+            }
+            case JsonTokenType.True:
+                return new FieldValue { Kind = ValueKind.Bool, Text = "true" };
+            case JsonTokenType.False:
+                return new FieldValue { Kind = ValueKind.Bool, Text = "false" };
+            case JsonTokenType.Null:
+                return default;
+            default:
+            {
+                // An object or array used as a field: keep its JSON text.
+                using var doc = JsonDocument.ParseValue(ref reader);
+                return new FieldValue { Kind = ValueKind.Json, Text = doc.RootElement.GetRawText() };
+            }
+        }
+    }
+}
+
+/// <summary>
+/// <c>parse-kv</c>: splits a <c>k=v;k=v</c> string and sets the fields mapped from its keys.
+/// Keys match exactly (no trimming; <c>SubRegionId</c> is not <c>RegionId</c>); a repeated key's last value wins.
+/// </summary>
+public sealed class ParseKvStep : ProcessorStep
+{
+    private readonly int _source;
+    private readonly string _pairDelimiter;
+    private readonly string _kvDelimiter;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _keys;
+
+    public ParseKvStep(int sourceSlot, string pairDelimiter, string kvDelimiter, IReadOnlyDictionary<string, int> keyToSlot)
+    {
+        _source = sourceSlot;
+        _pairDelimiter = pairDelimiter;
+        _kvDelimiter = kvDelimiter;
+        _keys = new Dictionary<string, int>(keyToSlot, StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    public override bool Apply(Record record)
+    {
+        ref var source = ref record.Values[_source];
+        if (source.Kind != ValueKind.String || string.IsNullOrEmpty(source.Text))
+        {
+            return true;
+        }
+        var rest = source.Text.AsSpan();
+        while (true)
+        {
+            var cut = rest.IndexOf(_pairDelimiter, StringComparison.Ordinal);
+            var pair = cut < 0 ? rest : rest[..cut];
+            var eq = pair.IndexOf(_kvDelimiter, StringComparison.Ordinal);
+            if (eq >= 0 && _keys.TryGetValue(pair[..eq], out var slot))
+            {
+                record.Values[slot] = FieldValue.FromString(pair[(eq + _kvDelimiter.Length)..].ToString());
+            }
+            if (cut < 0) break;
+            rest = rest[(cut + _pairDelimiter.Length)..];
+        }
+        return true;
+    }
+}
+
+/// <summary><c>parse-regexp</c>: matches a field against a regular expression; each named group that matched sets a field.</summary>
+public sealed class ParseRegexpStep(int sourceSlot, Regex regex, IReadOnlyList<(string Group, int Slot)> groups) : ProcessorStep
+{
+    public override bool Apply(Record record)
+    {
+        ref var source = ref record.Values[sourceSlot];
+        if (!source.IsPresent || source.Text is null)
+        {
+            return true;
+        }
+        var match = regex.Match(source.Text);
+        if (!match.Success)
+        {
+            return true;
+        }
+        foreach (var (group, slot) in groups)
+        {
+            var g = match.Groups[group];
+            if (g.Success)
+            {
+                record.Values[slot] = FieldValue.FromString(g.Value);
+            }
+        }
+        return true;
+    }
+}
