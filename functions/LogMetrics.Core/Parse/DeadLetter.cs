@@ -51,6 +51,7 @@ public sealed class JsonlDeadLetterSink(Stream stream) : IDeadLetterSink, IDispo
             }
             _writer.WriteEndObject();
             _writer.Flush();
+            _writer.Reset();
             stream.WriteByte((byte)'\n');
         }
     }

@@ -1,0 +1,73 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace LogMetrics.Core.Flush;
+
+/// <summary>
+/// Writes samples as JSON lines: <c>{"name","labels":{…},"timestamp":ms,"value":n}</c>; labels exclude
+/// <c>__name__</c>. Values are written in round-trip form, so a reader gets the exact double.
+/// </summary>
+public sealed class JsonlSampleWriter(Stream stream) : ISampleWriter, IDisposable
+{
+    private readonly Utf8JsonWriter _writer = new(stream, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+
+    public long SamplesWritten { get; private set; }
+
+    public Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
+    {
+        foreach (var s in samples)
+        {
+            _writer.WriteStartObject();
+            _writer.WriteString("name", s.Name);
+            _writer.WriteStartObject("labels");
+            foreach (var l in s.Labels) _writer.WriteString(l.Name, l.Value);
+            _writer.WriteEndObject();
+            _writer.WriteNumber("timestamp", s.TimestampMs);
+            _writer.WriteNumber("value", s.Value);
+            _writer.WriteEndObject();
+            _writer.Flush();
+            _writer.Reset();
+            stream.WriteByte((byte)'\n');
+        }
+        SamplesWritten += samples.Count;
+        return Task.FromResult(WriteResult.Ok(samples.Count));
+    }
+
+    public void Dispose()
+    {
+        _writer.Dispose();
+        stream.Dispose();
+    }
+}
+
+/// <summary>Keeps samples in memory (tests, the demo's table).</summary>
+public sealed class CollectingSampleWriter : ISampleWriter
+{
+    private readonly List<Sample> _samples = [];
+    private readonly Lock _gate = new();
+
+    public IReadOnlyList<Sample> Samples
+    {
+        get { lock (_gate) return [.. _samples]; }
+    }
+
+    public Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
+    {
+        lock (_gate) _samples.AddRange(samples);
+        return Task.FromResult(WriteResult.Ok(samples.Count));
+    }
+}
+
+/// <summary>Writes to several sinks; the result is the worst outcome (Failed &gt; Dropped &gt; Written).</summary>
+public sealed class FanOutSampleWriter(IReadOnlyList<ISampleWriter> writers) : ISampleWriter
+{
+    public async Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
+    {
+        var results = new List<WriteResult>(writers.Count);
+        foreach (var w in writers)
+        {
+            results.Add(await w.WriteAsync(samples, cancellationToken).ConfigureAwait(false));
+        }
+        return results.MaxBy(r => (int)r.Outcome) ?? WriteResult.Ok(0);
+    }
+}

@@ -1,0 +1,195 @@
+using System.CommandLine;
+using System.Globalization;
+using LogMetrics.Core.Definition;
+using LogMetrics.Core.Flush;
+using LogMetrics.Core.Replay;
+using Spectre.Console;
+
+namespace LogMetrics.Local;
+
+/// <summary>The console's commands. Exit codes: 0 success, 1 runtime failure, 2 bad arguments or definition.</summary>
+public static class Commands
+{
+    public const int Ok = 0;
+    public const int Failure = 1;
+    public const int BadInput = 2;
+
+    public static Command Replay()
+    {
+        var pipeline = new Option<FileInfo>("--pipeline") { Description = "Pipeline definition (pipeline.json)", Required = true };
+        var dimensions = new Option<DirectoryInfo>("--dimensions") { Description = "Directory with one <lookup name>.csv per lookup", Required = true };
+        var output = new Option<FileInfo?>("--out") { Description = "Samples as JSON lines" };
+        var summary = new Option<FileInfo?>("--summary") { Description = "Counts as JSON: events, accepted, malformed, filtered, late, samples" };
+        var deadLetter = new Option<FileInfo?>("--dead-letter") { Description = "Malformed lines as JSON lines (lane, line, reason, raw)" };
+        var shards = new Option<int>("--shards") { Description = "Window shards (as in the Functions app)", DefaultValueFactory = _ => 8 };
+        var quiet = new Option<bool>("--quiet") { Description = "No live progress display" };
+        var remote = RemoteWriteOptions.Create();
+        var files = new Argument<FileInfo[]>("FILE") { Description = "Input lanes: .jsonl or .jsonl.gz, one lane per file", Arity = ArgumentArity.OneOrMore };
+        var command = new Command("replay", "Replay log files through the pipeline; each file is one lane.")
+        {
+            pipeline, dimensions, output, summary, deadLetter, shards, quiet, files,
+        };
+        remote.AddTo(command);
+        command.SetAction(async (result, ct) =>
+        {
+            var compiled = CheckDefinition(result.GetValue(pipeline)!.FullName);
+            if (compiled is null) return BadInput;
+            var shardCount = result.GetValue(shards);
+            if (shardCount <= 0) return Fail(BadInput, "--shards must be > 0");
+            if (result.GetValue(output) is null && result.GetValue(remote.Url) is null)
+            {
+                return Fail(BadInput, "nothing to write to: give --out FILE and/or --remote-write URL");
+            }
+            await using var remoteWriter = remote.Build(result, compiled.Definition.RemoteWrite, out var remoteError);
+            if (remoteError is not null) return Fail(BadInput, remoteError);
+            var settings = new ReplaySettings
+            {
+                PipelinePath = result.GetValue(pipeline)!.FullName,
+                DimensionsDirectory = result.GetValue(dimensions)!.FullName,
+                Files = [.. result.GetValue(files)!.Select(f => f.FullName)],
+                OutPath = result.GetValue(output)?.FullName,
+                SummaryPath = result.GetValue(summary)?.FullName,
+                DeadLetterPath = result.GetValue(deadLetter)?.FullName,
+                ShardCount = shardCount,
+                ExtraWriters = remoteWriter is null ? [] : [remoteWriter.Writer],
+            };
+            return await RunReplayAsync(settings, compiled, result.GetValue(quiet), remoteWriter, ct);
+        });
+        return command;
+    }
+
+    public static Command Check()
+    {
+        var file = new Argument<FileInfo>("PIPELINE") { Description = "Pipeline definition to validate" };
+        var command = new Command("check", "Validate a pipeline definition and print its metric catalog.") { file };
+        command.SetAction(result =>
+        {
+            var compiled = CheckDefinition(result.GetValue(file)!.FullName);
+            if (compiled is null) return BadInput;
+            Report.Catalog(compiled);
+            return Ok;
+        });
+        return command;
+    }
+
+    public static Command Demo()
+    {
+        var records = new Option<int>("--records") { Description = "Synthetic records to generate", DefaultValueFactory = _ => 20_000 };
+        var command = new Command("demo", "Generate flagship gateway traffic and run the flagship pipeline over it; no set-up needed.") { records };
+        command.SetAction(async (result, ct) =>
+        {
+            var pipelinePath = Path.Combine(AppContext.BaseDirectory, "pipeline.json");
+            var compiled = CheckDefinition(pipelinePath);
+            if (compiled is null) return BadInput;
+            var dir = Path.Combine(Path.GetTempPath(), "logmetrics-demo");
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+            var count = result.GetValue(records);
+            AnsiConsole.MarkupLine($"[grey]Generating {count:N0} gateway records (4 lanes, ≤4 s disorder, 0.5 % malformed) in {Markup.Escape(dir)}[/]");
+            var files = TrafficGenerator.Write(dir, new TrafficOptions { Records = count, Lanes = 4, Seed = 42, Gzip = false });
+            var collector = new CollectingSampleWriter();
+            var settings = new ReplaySettings
+            {
+                PipelinePath = pipelinePath,
+                DimensionsDirectory = Path.Combine(dir, "dimensions"),
+                Files = files,
+                OutPath = Path.Combine(dir, "samples.jsonl"),
+                SummaryPath = Path.Combine(dir, "summary.json"),
+                DeadLetterPath = Path.Combine(dir, "dead.jsonl"),
+                ExtraWriters = [collector],
+            };
+            var code = await RunReplayAsync(settings, compiled, quiet: false, remote: null, ct);
+            if (code == Ok)
+            {
+                Report.DemoMetrics(collector.Samples);
+                AnsiConsole.MarkupLine($"[grey]Samples: {Markup.Escape(settings.OutPath)}  summary: {Markup.Escape(settings.SummaryPath)}  dead letters: {Markup.Escape(settings.DeadLetterPath)}[/]");
+            }
+            return code;
+        });
+        return command;
+    }
+
+    public static Command Generate()
+    {
+        var output = new Option<DirectoryInfo>("--out") { Description = "Output directory (lanes + dimensions/)", Required = true };
+        var lanes = new Option<int>("--lanes") { DefaultValueFactory = _ => 4 };
+        var records = new Option<int>("--records") { DefaultValueFactory = _ => 90_000 };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
+        var start = new Option<string>("--start") { Description = "First event time: epoch seconds, or 'now-30m' style", DefaultValueFactory = _ => "1768484000" };
+        var duration = new Option<int>("--duration-seconds") { DefaultValueFactory = _ => 600 };
+        var gzip = new Option<bool>("--gzip") { Description = "Write .jsonl.gz lanes" };
+        var command = new Command("generate", "Write a synthetic flagship corpus and matching dimension CSVs.") { output, lanes, records, seed, start, duration, gzip };
+        command.SetAction(result =>
+        {
+            if (!TryParseStart(result.GetValue(start)!, out var startSeconds)) return Fail(BadInput, $"--start: '{result.GetValue(start)}' is not epoch seconds or now-<N>m");
+            if (result.GetValue(lanes) <= 0 || result.GetValue(records) <= 0) return Fail(BadInput, "--lanes and --records must be > 0");
+            var files = TrafficGenerator.Write(result.GetValue(output)!.FullName, new TrafficOptions
+            {
+                Lanes = result.GetValue(lanes),
+                Records = result.GetValue(records),
+                Seed = result.GetValue(seed),
+                StartEpochSeconds = startSeconds,
+                DurationSeconds = result.GetValue(duration),
+                Gzip = result.GetValue(gzip),
+            });
+            foreach (var f in files) Console.WriteLine(f);
+            return Ok;
+        });
+        return command;
+    }
+
+    internal static bool TryParseStart(string text, out long epochSeconds)
+    {
+        if (text.StartsWith("now", StringComparison.Ordinal))
+        {
+            var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            if (text == "now") { epochSeconds = now; return true; }
+            if (text.Length > 5 && text[3] == '-' && text[^1] == 'm' && int.TryParse(text[4..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var minutes))
+            {
+                epochSeconds = now - minutes * 60L;
+                return true;
+            }
+            epochSeconds = 0;
+            return false;
+        }
+        return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out epochSeconds);
+    }
+
+    private static async Task<int> RunReplayAsync(ReplaySettings settings, CompiledPipeline compiled, bool quiet, RemoteWriterHandle? remote, CancellationToken ct)
+    {
+        try
+        {
+            var outcome = await ProgressView.RunAsync(quiet, progress => ReplayRunner.RunAsync(settings, compiled, progress, ct));
+            Report.Final(outcome, remote);
+            return Ok;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or InvalidDataException or IOException)
+        {
+            return Fail(BadInput, e.Message);
+        }
+        catch (Exception e) when (e.GetType().Name == "LookupLoadException")
+        {
+            return Fail(BadInput, e.Message);
+        }
+    }
+
+    /// <summary>Loads and compiles a definition; prints every error with its JSON path and returns null when invalid.</summary>
+    internal static CompiledPipeline? CheckDefinition(string path)
+    {
+        try
+        {
+            return PipelineCompiler.CompileFile(path);
+        }
+        catch (DefinitionException e)
+        {
+            Console.Error.WriteLine($"error: {path}: invalid pipeline definition");
+            foreach (var error in e.Errors) Console.Error.WriteLine($"  {error.Path}: {error.Message}");
+            return null;
+        }
+    }
+
+    internal static int Fail(int code, string message)
+    {
+        Console.Error.WriteLine("error: " + message);
+        return code;
+    }
+}

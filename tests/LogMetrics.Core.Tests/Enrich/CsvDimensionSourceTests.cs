@@ -1,0 +1,219 @@
+using System.Text;
+using LogMetrics.Core.Enrich;
+using Xunit;
+
+namespace LogMetrics.Core.Tests.Enrich;
+
+public sealed class CsvDimensionSourceTests : IDisposable
+{
+    private static readonly TableSpec GatewayCluster = new("gateway_cluster", ["local_ip"]);
+    private static readonly TableSpec ApiMeta = new("api_meta", ["product", "api"]);
+
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "logmetrics-csv-" + Guid.NewGuid().ToString("N"));
+    private readonly CsvDimensionSource _source;
+
+    public CsvDimensionSourceTests()
+    {
+        Directory.CreateDirectory(_dir);
+        _source = new CsvDimensionSource(_dir);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private void Write(string table, string text, bool bom = false)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        File.WriteAllBytes(Path.Combine(_dir, table + ".csv"), bom ? [0xEF, 0xBB, 0xBF, .. bytes] : bytes);
+    }
+
+    private Task<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>> LoadAsync(TableSpec table) =>
+        _source.LoadAllAsync(table, CancellationToken.None);
+
+    [Fact]
+    public async Task LoadAllAsync_PlainFile_KeysRowsByKeyColumnWithAllColumns()
+    {
+        Write("gateway_cluster", "local_ip,app_group,region_id\n11.197.0.1,pop-region-cn-huhehaote,cn-huhehaote\n11.197.0.2,pop-region-cn-shanghai,cn-shanghai\n");
+
+        var rows = await LoadAsync(GatewayCluster);
+
+        Assert.Equal(2, rows.Count);
+        var row = rows[new DimensionKey("11.197.0.2")];
+        Assert.Equal("11.197.0.2", row["local_ip"]);
+        Assert.Equal("pop-region-cn-shanghai", row["app_group"]);
+        Assert.Equal("cn-shanghai", row["region_id"]);
+    }
+
+    [Fact]
+    public async Task LoadAllAsync_QuotedFields_UnquotesCommasDoubledQuotesAndLineBreaks()
+    {
+        Write("gateway_cluster",
+            "local_ip,app_group,region_id\n" +
+            "\"11.197.0.1\",\"group, with comma\",\"say \"\"hi\"\"\"\n" +
+            "11.197.0.2,\"two\nlines\",\"\"\n");
+
+        var rows = await LoadAsync(GatewayCluster);
+
+        var first = rows[new DimensionKey("11.197.0.1")];
+        Assert.Equal("group, with comma", first["app_group"]);
+        Assert.Equal("say \"hi\"", first["region_id"]);
+        var second = rows[new DimensionKey("11.197.0.2")];
+        Assert.Equal("two\nlines", second["app_group"]);
+        Assert.Equal("", second["region_id"]);
+    }
+
+    [Fact]
+    public async Task LoadAllAsync_Utf8Bom_FirstHeaderColumnHasNoBom()
+    {
+        Write("gateway_cluster", "local_ip,region_id\n11.197.0.1,華北\n", bom: true);
+
+        var rows = await LoadAsync(GatewayCluster);
+
+        Assert.Equal("華北", rows[new DimensionKey("11.197.0.1")]["region_id"]);
+        Assert.True(rows[new DimensionKey("11.197.0.1")].ContainsKey("local_ip"));
+    }
+
+    [Fact]
+    public async Task LoadAllAsync_CrlfLineEndings_ValuesHaveNoCarriageReturn()
+    {
+        Write("gateway_cluster", "local_ip,region_id\r\n11.197.0.1,cn-huhehaote\r\n\"11.197.0.2\",\"cn-shanghai\"\r\n");
+
+        var rows = await LoadAsync(GatewayCluster);
+
+        Assert.Equal("cn-huhehaote", rows[new DimensionKey("11.197.0.1")]["region_id"]);
+        Assert.Equal("cn-shanghai", rows[new DimensionKey("11.197.0.2")]["region_id"]);
+    }
+
+    [Fact]
+    public async Task LoadAllAsync_NoFinalNewlineAndBlankLines_ReadsEveryRow()
+    {
+        Write("gateway_cluster", "local_ip,region_id\n\n11.197.0.1,a\n\r\n11.197.0.2,b");
+
+        var rows = await LoadAsync(GatewayCluster);
+
+        Assert.Equal(2, rows.Count);
+        Assert.Equal("b", rows[new DimensionKey("11.197.0.2")]["region_id"]);
+    }
+
+    [Fact]
+    public async Task LoadAllAsync_CompositeKey_KeysByColumnsInDeclaredOrder()
+    {
+        // File column order (api before product) differs from the key order (product, api).
+        Write("api_meta", "api,priority,product\nDescribeX,P1,acc\nRunInstances,P0,ecs\n");
+
+        var rows = await LoadAsync(ApiMeta);
+
+        Assert.Equal("P0", rows[new DimensionKey("ecs", "RunInstances")]["priority"]);
+        Assert.Equal("P1", rows[new DimensionKey("acc", "DescribeX")]["priority"]);
+        Assert.False(rows.ContainsKey(new DimensionKey("DescribeX", "acc")));
+    }
+
+    [Fact]
+    public async Task LoadAllAsync_DuplicateKey_LastRowWins()
+    {
+        Write("api_meta", "product,api,priority\nacc,DescribeX,P1\nacc,DescribeX,P2\n");
+
+        var rows = await LoadAsync(ApiMeta);
+
+        Assert.Single(rows);
+        Assert.Equal("P2", rows[new DimensionKey("acc", "DescribeX")]["priority"]);
+    }
+
+    [Fact]
+    public async Task LoadAllAsync_MissingFile_ThrowsNamingFile()
+    {
+        var ex = await Assert.ThrowsAsync<FileNotFoundException>(() => LoadAsync(GatewayCluster));
+
+        Assert.Contains(Path.Combine(_dir, "gateway_cluster.csv"), ex.Message);
+        Assert.Equal(Path.Combine(_dir, "gateway_cluster.csv"), ex.FileName);
+    }
+
+    [Fact]
+    public async Task LoadAllAsync_MissingKeyColumn_ThrowsNamingFileAndColumn()
+    {
+        Write("api_meta", "product,API,priority\nacc,DescribeX,P1\n");
+
+        var ex = await Assert.ThrowsAsync<InvalidDataException>(() => LoadAsync(ApiMeta));
+
+        Assert.Contains("api_meta.csv", ex.Message);
+        Assert.Contains("'api'", ex.Message);
+    }
+
+    [Fact]
+    public async Task LoadAllAsync_RowWithWrongFieldCount_ThrowsNamingLine()
+    {
+        Write("gateway_cluster", "local_ip,region_id\n11.197.0.1,a\n11.197.0.2,b,extra\n");
+
+        var ex = await Assert.ThrowsAsync<InvalidDataException>(() => LoadAsync(GatewayCluster));
+
+        Assert.Contains("gateway_cluster.csv", ex.Message);
+        Assert.Contains("line 3", ex.Message);
+    }
+
+    [Fact]
+    public async Task LoadAllAsync_UnclosedQuote_ThrowsNamingLine()
+    {
+        Write("gateway_cluster", "local_ip,region_id\n11.197.0.1,\"open\n11.197.0.2,b\n");
+
+        var ex = await Assert.ThrowsAsync<InvalidDataException>(() => LoadAsync(GatewayCluster));
+
+        Assert.Contains("line 2", ex.Message);
+    }
+
+    [Fact]
+    public async Task LoadAllAsync_TextAfterClosingQuote_Throws()
+    {
+        Write("gateway_cluster", "local_ip,region_id\n11.197.0.1,\"a\"b\n");
+
+        await Assert.ThrowsAsync<InvalidDataException>(() => LoadAsync(GatewayCluster));
+    }
+
+    [Fact]
+    public async Task LoadAllAsync_EmptyFile_Throws()
+    {
+        Write("gateway_cluster", "");
+
+        var ex = await Assert.ThrowsAsync<InvalidDataException>(() => LoadAsync(GatewayCluster));
+
+        Assert.Contains("gateway_cluster.csv", ex.Message);
+    }
+
+    [Fact]
+    public async Task LoadAllAsync_TableNameWithPath_Throws()
+    {
+        await Assert.ThrowsAsync<ArgumentException>(() => LoadAsync(new TableSpec("../secrets", ["k"])));
+    }
+
+    [Fact]
+    public async Task GetAsync_KnownAndUnknownKeys_ReturnsRowOrNull()
+    {
+        Write("api_meta", "product,api,priority\nacc,DescribeX,P1\n");
+
+        var row = await _source.GetAsync(ApiMeta, new DimensionKey("acc", "DescribeX"), CancellationToken.None);
+        var none = await _source.GetAsync(ApiMeta, new DimensionKey("acc", "Nope"), CancellationToken.None);
+
+        Assert.NotNull(row);
+        Assert.Equal("P1", row["priority"]);
+        Assert.Null(none);
+    }
+
+    [Fact]
+    public async Task GetAsync_FileRewritten_ReadsNewContent()
+    {
+        Write("api_meta", "product,api,priority\nacc,DescribeX,P1\n");
+        await _source.GetAsync(ApiMeta, new DimensionKey("acc", "DescribeX"), CancellationToken.None);
+
+        Write("api_meta", "product,api,priority\nacc,DescribeX,P0-urgent\n");
+        var row = await _source.GetAsync(ApiMeta, new DimensionKey("acc", "DescribeX"), CancellationToken.None);
+
+        Assert.Equal("P0-urgent", row!["priority"]);
+    }
+
+    [Fact]
+    public async Task GetAsync_MissingFile_ThrowsNamingFile()
+    {
+        var ex = await Assert.ThrowsAsync<FileNotFoundException>(
+            () => _source.GetAsync(GatewayCluster, new DimensionKey("11.197.0.1"), CancellationToken.None));
+
+        Assert.Contains("gateway_cluster.csv", ex.Message);
+    }
+}

@@ -1,0 +1,337 @@
+using System.Collections.Concurrent;
+using LogMetrics.Core.Enrich;
+using LogMetrics.Core.Tests.Support;
+using Xunit;
+
+namespace LogMetrics.Core.Tests.Enrich;
+
+public sealed class LruTableCacheTests
+{
+    private static readonly TableSpec UserLevel = new("user_level", ["uid"]);
+    private static readonly DimensionKey A = new("uid-a");
+    private static readonly DimensionKey B = new("uid-b");
+    private static readonly DimensionKey C = new("uid-c");
+
+    private readonly FakeTimeProvider _clock = new();
+    private readonly FakeDimensionSource _source = new FakeDimensionSource()
+        .Row(A, ("uid", "uid-a"), ("gc_level", "GC5"))
+        .Row(B, ("uid", "uid-b"), ("gc_level", "GC6"))
+        .Row(C, ("uid", "uid-c"), ("gc_level", "GC7"));
+
+    private readonly ConcurrentQueue<TimeSpan> _delays = new();
+
+    private LruTableCache Create(int maxRows = 100, int maxRetries = 3, int maxConcurrentFetches = 8) =>
+        new(UserLevel, _source, _clock, new LruTableCacheOptions
+        {
+            MaxRows = maxRows,
+            Ttl = TimeSpan.FromMinutes(10),
+            MaxRetries = maxRetries,
+            RetryBaseDelay = TimeSpan.FromMilliseconds(100),
+            RetryMaxDelay = TimeSpan.FromSeconds(2),
+            MaxConcurrentFetches = maxConcurrentFetches,
+            Delay = (delay, _) =>
+            {
+                _delays.Enqueue(delay);
+                return Task.CompletedTask;
+            },
+        });
+
+    private static string? LevelOf(LruTableCache cache, DimensionKey key) =>
+        cache.TryGet(key, out var row) ? row["gc_level"] : null;
+
+    [Fact]
+    public async Task WarmAsync_NewKeys_FetchesEachKeyOnce()
+    {
+        var cache = Create();
+
+        await cache.WarmAsync([A, B, A], CancellationToken.None);
+
+        Assert.Equal(1, _source.GetCalls(A));
+        Assert.Equal(1, _source.GetCalls(B));
+        Assert.Equal(0, _source.LoadAllCalls);
+        Assert.Equal(2, cache.Stats.Loads);
+        Assert.Equal("GC5", LevelOf(cache, A));
+        Assert.Equal("GC6", LevelOf(cache, B));
+    }
+
+    [Fact]
+    public async Task WarmAsync_MoreKeysThanMaxRows_EvictsLeastRecentlyUsed()
+    {
+        var cache = Create(maxRows: 2);
+        await cache.WarmAsync([A], CancellationToken.None);
+        await cache.WarmAsync([B], CancellationToken.None);
+        await cache.WarmAsync([A], CancellationToken.None); // A is now more recent than B
+
+        await cache.WarmAsync([C], CancellationToken.None);
+
+        Assert.Equal(2, cache.Count);
+        Assert.Equal(1, cache.Stats.Evictions);
+        Assert.Equal("GC5", LevelOf(cache, A));
+        Assert.Equal("GC7", LevelOf(cache, C));
+        Assert.Null(LevelOf(cache, B)); // evicted: not warmed, so an error, not a miss
+        Assert.Equal(1, cache.Stats.Errors);
+
+        await cache.WarmAsync([B], CancellationToken.None); // evicts A, the least recent now
+        Assert.Equal(2, _source.GetCalls(B));
+        Assert.Equal(1, _source.GetCalls(A));
+        Assert.Null(LevelOf(cache, A));
+        Assert.Equal("GC7", LevelOf(cache, C));
+    }
+
+    [Fact]
+    public async Task WarmAsync_BatchLargerThanMaxRows_KeepsAllKeysOfTheBatch()
+    {
+        var cache = Create(maxRows: 2);
+        await cache.WarmAsync([A], CancellationToken.None);
+
+        await cache.WarmAsync([B, C, new DimensionKey("uid-d")], CancellationToken.None);
+
+        Assert.Equal("GC6", LevelOf(cache, B));
+        Assert.Equal("GC7", LevelOf(cache, C));
+        Assert.False(cache.TryGet(new DimensionKey("uid-d"), out _));
+        Assert.Equal(1, cache.Stats.Misses); // uid-d has no row, and its negative entry was kept
+        Assert.Null(LevelOf(cache, A));
+        Assert.Equal(3, cache.Count);
+    }
+
+    [Fact]
+    public async Task WarmAsync_BeforeTtl_ServesCachedRowWithoutFetching()
+    {
+        var cache = Create();
+        await cache.WarmAsync([A], CancellationToken.None);
+        _source.Row(A, ("gc_level", "GC7"));
+
+        _clock.Advance(TimeSpan.FromMinutes(10) - TimeSpan.FromTicks(1));
+        await cache.WarmAsync([A], CancellationToken.None);
+
+        Assert.Equal(1, _source.GetCalls(A));
+        Assert.Equal("GC5", LevelOf(cache, A));
+    }
+
+    [Fact]
+    public async Task WarmAsync_AfterTtl_RefetchesKey()
+    {
+        var cache = Create();
+        await cache.WarmAsync([A], CancellationToken.None);
+        _source.Row(A, ("gc_level", "GC7"));
+
+        _clock.Advance(TimeSpan.FromMinutes(10));
+        await cache.WarmAsync([A], CancellationToken.None);
+
+        Assert.Equal(2, _source.GetCalls(A));
+        Assert.Equal("GC7", LevelOf(cache, A));
+        Assert.Equal(2, cache.Stats.Loads);
+    }
+
+    [Fact]
+    public async Task TryGet_EntryExpiresAfterWarm_StillServesItUntilNextWarm()
+    {
+        var cache = Create();
+        await cache.WarmAsync([A], CancellationToken.None);
+
+        _clock.Advance(TimeSpan.FromHours(1));
+
+        Assert.Equal("GC5", LevelOf(cache, A));
+        Assert.Equal(1, _source.GetCalls(A));
+    }
+
+    [Fact]
+    public async Task WarmAsync_KeyWithoutRow_CachesNegativeResultUntilTtl()
+    {
+        var cache = Create();
+        var unknown = new DimensionKey("uid-unknown");
+
+        await cache.WarmAsync([unknown], CancellationToken.None);
+        await cache.WarmAsync([unknown], CancellationToken.None);
+
+        Assert.Equal(1, _source.GetCalls(unknown));
+        Assert.False(cache.TryGet(unknown, out _));
+        Assert.Equal(1, cache.Stats.Misses);
+        Assert.Equal(0, cache.Stats.Errors);
+
+        _source.Row(unknown, ("gc_level", "GC6"));
+        _clock.Advance(TimeSpan.FromMinutes(10));
+        await cache.WarmAsync([unknown], CancellationToken.None);
+
+        Assert.Equal(2, _source.GetCalls(unknown));
+        Assert.Equal("GC6", LevelOf(cache, unknown));
+    }
+
+    [Fact]
+    public async Task WarmAsync_TransientFailures_RetriesWithExponentialBackoffThenSucceeds()
+    {
+        var cache = Create(maxRetries: 3);
+        _source.FailNextGets(2);
+
+        await cache.WarmAsync([A], CancellationToken.None);
+
+        Assert.Equal(3, _source.GetCalls(A));
+        Assert.Equal([TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)], _delays.ToArray());
+        Assert.Equal(2, cache.Stats.Retries);
+        Assert.Equal(0, cache.Stats.LoadFailures);
+        Assert.Equal("GC5", LevelOf(cache, A));
+        Assert.Equal(0, cache.Stats.Errors);
+    }
+
+    [Fact]
+    public async Task WarmAsync_RetriesExhausted_KeyIsMissingAndErrorCounted()
+    {
+        var cache = Create(maxRetries: 3);
+        _source.Failing = true;
+
+        await cache.WarmAsync([A], CancellationToken.None);
+
+        Assert.Equal(4, _source.GetCalls(A));
+        Assert.Equal(
+            [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(400)],
+            _delays.ToArray());
+        Assert.Equal(1, cache.Stats.LoadFailures);
+        Assert.False(cache.TryGet(A, out _));
+        Assert.Equal(1, cache.Stats.Errors);
+        Assert.Equal(0, cache.Stats.Misses);
+        Assert.Equal(0, cache.Stats.StaleServed);
+    }
+
+    [Fact]
+    public async Task WarmAsync_AfterExhaustedRetries_NextWarmFetchesAgain()
+    {
+        var cache = Create(maxRetries: 0);
+        _source.FailNextGets(1);
+        await cache.WarmAsync([A], CancellationToken.None);
+        Assert.False(cache.TryGet(A, out _));
+
+        await cache.WarmAsync([A], CancellationToken.None);
+
+        Assert.Equal(2, _source.GetCalls(A));
+        Assert.Empty(_delays);
+        Assert.Equal("GC5", LevelOf(cache, A));
+    }
+
+    [Fact]
+    public async Task WarmAsync_RetriesExhaustedWithExpiredEntry_ServesStaleRowAndCountsIt()
+    {
+        var cache = Create(maxRetries: 2);
+        await cache.WarmAsync([A], CancellationToken.None);
+        _clock.Advance(TimeSpan.FromMinutes(10));
+        _source.Failing = true;
+
+        await cache.WarmAsync([A], CancellationToken.None);
+
+        Assert.Equal("GC5", LevelOf(cache, A));
+        Assert.Equal(1, cache.Stats.StaleServed);
+        Assert.Equal(1, cache.Stats.LoadFailures);
+        Assert.Equal(0, cache.Stats.Errors);
+
+        _source.Failing = false;
+        _source.Row(A, ("gc_level", "GC6"));
+        await cache.WarmAsync([A], CancellationToken.None); // stale entries stay expired: fetched again
+
+        Assert.Equal(1 + 3 + 1, _source.GetCalls(A));
+        Assert.Equal("GC6", LevelOf(cache, A));
+    }
+
+    [Fact]
+    public async Task WarmAsync_RetriesExhaustedWithExpiredNegativeEntry_ServesStaleMiss()
+    {
+        var cache = Create(maxRetries: 1);
+        var unknown = new DimensionKey("uid-unknown");
+        await cache.WarmAsync([unknown], CancellationToken.None);
+        _clock.Advance(TimeSpan.FromMinutes(11));
+        _source.Failing = true;
+
+        await cache.WarmAsync([unknown], CancellationToken.None);
+
+        Assert.False(cache.TryGet(unknown, out _));
+        Assert.Equal(1, cache.Stats.StaleServed);
+        Assert.Equal(1, cache.Stats.Misses);
+        Assert.Equal(0, cache.Stats.Errors);
+    }
+
+    [Fact]
+    public async Task WarmAsync_OneKeyFails_OtherKeysOfTheBatchStillResolve()
+    {
+        var failing = new DimensionKey("uid-flaky");
+        _source.OnGet = key => key == failing ? Task.FromException(new IOException("flaky")) : Task.CompletedTask;
+        var cache = Create(maxRetries: 1);
+
+        await cache.WarmAsync([A, failing, B], CancellationToken.None);
+
+        Assert.Equal("GC5", LevelOf(cache, A));
+        Assert.Equal("GC6", LevelOf(cache, B));
+        Assert.False(cache.TryGet(failing, out _));
+        Assert.Equal(1, cache.Stats.LoadFailures);
+        Assert.Equal(2, _source.GetCalls(failing));
+    }
+
+    [Fact]
+    public async Task WarmAsync_ManyKeys_FetchesConcurrentlyUpToTheBound()
+    {
+        const int bound = 4;
+        var inFlight = 0;
+        var maxInFlight = 0;
+        var reachedBound = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var probe = new FakeDimensionSource
+        {
+            // Each fetch waits until `bound` fetches are in flight at once, so the batch completes
+            // only if the cache really runs that many concurrently.
+            OnGet = async _ =>
+            {
+                var now = Interlocked.Increment(ref inFlight);
+                InterlockedMax(ref maxInFlight, now);
+                if (now >= bound)
+                {
+                    reachedBound.TrySetResult();
+                }
+
+                await reachedBound.Task;
+                await Task.Yield();
+                Interlocked.Decrement(ref inFlight);
+            },
+        };
+        var cache = new LruTableCache(UserLevel, probe, _clock, new LruTableCacheOptions { MaxConcurrentFetches = bound });
+        var keys = Enumerable.Range(0, 20).Select(i => new DimensionKey($"uid-{i}")).ToArray();
+
+        await cache.WarmAsync(keys, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(bound, maxInFlight);
+        Assert.Equal(20, probe.TotalGetCalls);
+    }
+
+    [Theory]
+    [InlineData(0, 100)]
+    [InlineData(1, 200)]
+    [InlineData(2, 400)]
+    [InlineData(3, 500)]
+    [InlineData(30, 500)]
+    public void RetryDelay_Attempt_DoublesUpToCap(int retry, int expectedMs)
+    {
+        var options = new LruTableCacheOptions
+        {
+            RetryBaseDelay = TimeSpan.FromMilliseconds(100),
+            RetryMaxDelay = TimeSpan.FromMilliseconds(500),
+        };
+
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), LruTableCache.RetryDelay(retry, options));
+    }
+
+    [Fact]
+    public void Constructor_ZeroMaxRows_Throws()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => Create(maxRows: 0));
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        var current = Volatile.Read(ref target);
+        while (value > current)
+        {
+            var seen = Interlocked.CompareExchange(ref target, value, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
+}
