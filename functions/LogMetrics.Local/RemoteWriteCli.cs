@@ -65,7 +65,7 @@ public sealed class RemoteWriteOptions
         };
         try
         {
-            return new RemoteWriterHandle(RemoteWriteClient.Create(definition, url.ToString(), auth));
+            return new RemoteWriterHandle(RemoteWriteClient.Create(definition, url.ToString(), auth, new RemoteWriteServices { EntraTokenSource = Write.AzureTokenSource.Create }));
         }
         catch (RemoteWriteConfigurationException e)
         {

@@ -134,6 +134,7 @@ public sealed class ExpressionParser
         }
         if (TryKeyword("startswith"))
         {
+            SkipSpace();
             var start = _pos;
             return ParseOperand() is StringLit s
                 ? new StartsWithExpr(left, s.Value)
@@ -155,7 +156,7 @@ public sealed class ExpressionParser
         SkipSpace();
         if (_pos >= _text.Length)
         {
-            throw new ExpressionException("unexpected end of expression", _pos);
+            throw new ExpressionException($"unexpected end of expression at offset {_pos}", _pos);
         }
         var c = _text[_pos];
         if (c is '\'' or '"')

@@ -36,7 +36,7 @@ public static class RemoteWriteEncoder
     public static int GetEncodedSize(IReadOnlyList<SeriesChunk> chunks)
     {
         var size = 0;
-        foreach (var chunk in chunks) size += ProtoSize.Field(ProtoSize.TimeSeries(chunk));
+        for (var i = 0; i < chunks.Count; i++) size += ProtoSize.Field(ProtoSize.TimeSeries(chunks[i]));
         return size;
     }
 
@@ -75,13 +75,17 @@ public static class RemoteWriteEncoder
 
     private static int Write(IReadOnlyList<SeriesChunk> chunks, Span<byte> destination)
     {
+        // Indexed loops, not foreach: enumerating an IReadOnlyList boxes an enumerator per series.
         var pos = 0;
-        foreach (var chunk in chunks)
+        for (var c = 0; c < chunks.Count; c++)
         {
+            var chunk = chunks[c];
             destination[pos++] = TimeSeriesTag;
             pos += WriteVarint(destination[pos..], (uint)ProtoSize.TimeSeries(chunk));
-            foreach (var label in chunk.Series.Labels)
+            var labels = chunk.Series.Labels;
+            for (var l = 0; l < labels.Count; l++)
             {
+                var label = labels[l];
                 destination[pos++] = LabelTag;
                 pos += WriteVarint(destination[pos..], (uint)ProtoSize.Label(label));
                 pos += WriteString(destination[pos..], NameTag, label.Name);

@@ -98,7 +98,7 @@ internal static class ProtoSize
     public static int Labels(IReadOnlyList<Label> labels)
     {
         var size = 0;
-        foreach (var label in labels) size += Field(Label(label));
+        for (var i = 0; i < labels.Count; i++) size += Field(Label(labels[i]));
         return size;
     }
 

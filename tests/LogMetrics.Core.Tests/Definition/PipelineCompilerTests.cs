@@ -1,0 +1,146 @@
+using System.Text.Json.Nodes;
+using LogMetrics.Core.Definition;
+using LogMetrics.Core.Tests.Support;
+
+namespace LogMetrics.Core.Tests.Definition;
+
+public class PipelineCompilerTests
+{
+    private static JsonNode Flagship() => JsonNode.Parse(File.ReadAllText(Support.Flagship.PipelinePath))!;
+
+    private static DefinitionException Reject(JsonNode definition) =>
+        Assert.Throws<DefinitionException>(() => PipelineCompiler.Compile(DefinitionLoader.Load(definition.ToJsonString())));
+
+    [Fact]
+    public void Compile_Flagship_HasEveryDesignMetric()
+    {
+        var p = Support.Flagship.Pipeline;
+        var metrics = p.Families.SelectMany(f => f.Metrics.Select(m => (m.Name, Labels: string.Join(",", f.LabelNames), f.ResolutionMs))).ToList();
+        // DESIGN §4's table, row by row (labels sorted by name, as samples carry them).
+        (string, string, long)[] expected =
+        [
+            ("namespace_product_gw_http_req", "biz_region_id,product,region_id", 10_000),
+            ("namespace_product_gw_http_5xx", "biz_region_id,product,region_id", 10_000),
+            ("namespace_product_gw_rt_mean", "biz_region_id,product,region_id", 10_000),
+            ("namespace_product_gw_success_rate", "biz_region_id,product,region_id", 10_000),
+            ("namespace_api_gw_http_req", "api,priority,product,version", 60_000),
+            ("namespace_api_gw_http_5xx", "api,priority,product,version", 60_000),
+            ("namespace_api_gw_slow_http_req", "api,priority,product,version", 60_000),
+            ("namespace_api_gw_http503_rate", "api,priority,product,version", 60_000),
+            ("namespace_error_code_gw_http_code", "api,http_code,product", 60_000),
+            ("namespace_error_code_gw_error_code", "api,error_code,product", 60_000),
+            ("namespace_tenant_gw_http_req", "gc_level,uid", 60_000),
+            ("namespace_tenant_gw_api_req_limiting_rate", "gc_level,uid", 60_000),
+        ];
+        Assert.Equal(expected.OrderBy(x => x.Item1, StringComparer.Ordinal), metrics.OrderBy(x => x.Name, StringComparer.Ordinal));
+        Assert.Equal(10_000, p.WindowMs);
+        Assert.Equal(5_000, p.OutOfOrdernessMs);
+    }
+
+    [Fact]
+    public void Compile_InvalidMetricName_NamesJsonPath()
+    {
+        var d = Flagship();
+        d["metrics"]![1]!["metrics"]![2]!["name"] = "slow-http-req";
+        var e = Reject(d);
+        var error = Assert.Single(e.Errors);
+        Assert.Equal("$.metrics[1].metrics[2].name", error.Path);
+        Assert.Contains("not a valid Prometheus metric name", error.Message);
+    }
+
+    [Fact]
+    public void Compile_LabelFromMissingLookup_NamesJsonPath()
+    {
+        var d = Flagship();
+        var lookups = d["lookups"]!.AsArray();
+        lookups.RemoveAt(2); // api_meta, which produces `priority`
+        var e = Reject(d);
+        var error = Assert.Single(e.Errors);
+        Assert.Equal("$.metrics[1].labels.priority", error.Path);
+        Assert.Contains("'priority'", error.Message);
+    }
+
+    [Fact]
+    public void Compile_InvalidLabelName_NamesJsonPath()
+    {
+        var d = Flagship();
+        d["metrics"]![4]!["labels"]!["__uid"] = "CallerUid";
+        d["metrics"]![4]!["labels"]!["gc-level"] = "gc_level";
+        var e = Reject(d);
+        Assert.Contains(e.Errors, x => x.Path == "$.metrics[4].labels.__uid" && x.Message.Contains("reserved"));
+        Assert.Contains(e.Errors, x => x.Path == "$.metrics[4].labels.gc-level" && x.Message.Contains("label name"));
+    }
+
+    [Fact]
+    public void Compile_ResolutionNotMultipleOfWindow_Rejected()
+    {
+        var d = Flagship();
+        d["metrics"]![1]!["resolutionSeconds"] = 25;
+        Assert.Equal("$.metrics[1].resolutionSeconds", Assert.Single(Reject(d).Errors).Path);
+    }
+
+    [Fact]
+    public void Compile_BadExpression_NamesPathAndOffset()
+    {
+        var d = Flagship();
+        d["metrics"]![0]!["metrics"]![1]!["aggregate"] = "count(HttpCode >=)";
+        var error = Assert.Single(Reject(d).Errors);
+        Assert.Equal("$.metrics[0].metrics[1].aggregate", error.Path);
+        Assert.Contains("offset", error.Message);
+    }
+
+    [Fact]
+    public void Compile_FieldDroppedByProject_Rejected()
+    {
+        var d = Flagship();
+        d["metrics"]![0]!["labels"]!["domain"] = "Domain";
+        var error = Assert.Single(Reject(d).Errors);
+        Assert.Equal("$.metrics[0].labels.domain", error.Path);
+        Assert.Contains("$.processor[3].project", error.Message);
+    }
+
+    [Fact]
+    public void Compile_DuplicateMetric_Rejected()
+    {
+        var d = Flagship();
+        d["metrics"]![2]!["metrics"]![0]!["name"] = "error_code";
+        Assert.Contains(Reject(d).Errors, x => x.Path == "$.metrics[3].metrics[0].name" && x.Message.Contains("already defined"));
+    }
+
+    [Fact]
+    public void Compile_UnknownCachePolicy_Rejected()
+    {
+        var d = Flagship();
+        d["lookups"]![1]!["cache"]!["policy"] = "sometimes";
+        Assert.Equal("$.lookups[1].cache.policy", Assert.Single(Reject(d).Errors).Path);
+    }
+
+    [Fact]
+    public void Load_UnknownPropertyAndWrongType_AllReported()
+    {
+        var d = Flagship();
+        d["source"]!["windowSecs"] = 10;
+        d["source"]!["outOfOrdernessSeconds"] = "5";
+        var e = Assert.Throws<DefinitionException>(() => DefinitionLoader.Load(d.ToJsonString()));
+        Assert.Contains(e.Errors, x => x.Path == "$.source.windowSecs" && x.Message.Contains("unknown property"));
+        Assert.Contains(e.Errors, x => x.Path == "$.source.outOfOrdernessSeconds" && x.Message.Contains("expected an integer"));
+    }
+
+    [Fact]
+    public void Load_NotJson_ReportsPosition()
+    {
+        var e = Assert.Throws<DefinitionException>(() => DefinitionLoader.Load("{\n  \"name\": \"x\",\n  oops\n}"));
+        Assert.StartsWith("$ (line 3", Assert.Single(e.Errors).Path);
+    }
+
+    [Fact]
+    public void Compile_RemoteWriteLimits_Validated()
+    {
+        var d = Flagship();
+        d["remoteWrite"]!["maxSamplesPerRequest"] = 0;
+        d["remoteWrite"]!["auth"] = "kerberos";
+        var e = Reject(d);
+        Assert.Contains(e.Errors, x => x.Path == "$.remoteWrite.maxSamplesPerRequest");
+        Assert.Contains(e.Errors, x => x.Path == "$.remoteWrite.auth");
+    }
+}

@@ -1,0 +1,128 @@
+using System.Text;
+using LogMetrics.Core.Parse;
+using LogMetrics.Core.Tests.Support;
+
+using Record = LogMetrics.Core.Parse.Record;
+
+namespace LogMetrics.Core.Tests.Parse;
+
+public class RecordParserTests
+{
+    private const string Valid = "\"__time__\":\"1768484243\",\"Product\":\"acc\",\"Api\":\"Describe\",\"HttpCode\":\"404\",\"TotalUsedTime\":\"14\"";
+
+    private static (string? Reason, Record Record) Parse(string line) => Parse(Encoding.UTF8.GetBytes(line));
+
+    private static (string? Reason, Record Record) Parse(byte[] line)
+    {
+        var p = Flagship.Pipeline;
+        var record = p.CreateRecord();
+        var reason = p.CreateParser().Parse(line, record);
+        return (reason, record);
+    }
+
+    private static FieldValue Field(Record r, string name) => r.Values[Flagship.Pipeline.Fields.TryGet(name, out var slot) ? slot : throw new KeyNotFoundException(name)];
+
+    [Fact]
+    public void Parse_StringsForNumbers_Accepted()
+    {
+        var (reason, record) = Parse("{" + Valid + "}");
+        Assert.Null(reason);
+        Assert.Equal(1768484243000, record.EventTimeMs);
+        Assert.Equal(404, Field(record, "HttpCode").Number);
+        Assert.Equal("acc", Field(record, "Product").Text);
+    }
+
+    [Fact]
+    public void Parse_JsonNumbers_Accepted()
+    {
+        var (reason, record) = Parse("{\"__time__\":1768484243,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":503,\"TotalUsedTime\":0}");
+        Assert.Null(reason);
+        Assert.Equal(1768484243000, record.EventTimeMs);
+        Assert.Equal("503", Field(record, "HttpCode").Text);
+    }
+
+    [Fact]
+    public void Parse_LeadingZeroHttpCode_CanonicalDecimalText()
+    {
+        var (reason, record) = Parse("{\"__time__\":1,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":\"0404\",\"TotalUsedTime\":1}");
+        Assert.Null(reason);
+        Assert.Equal("404", Field(record, "HttpCode").Text);
+    }
+
+    [Fact]
+    public void Parse_EscapedUnicode_DecodedLikeRawUnicode()
+    {
+        var (r1, a) = Parse("{\"__time__\":1,\"Product\":\"caf\\u00e9\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1}");
+        var (r2, b) = Parse("{\"__time__\":1,\"Product\":\"café\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1}");
+        Assert.Null(r1);
+        Assert.Null(r2);
+        Assert.Equal("café", Field(a, "Product").Text);
+        Assert.Equal(Field(a, "Product").Text, Field(b, "Product").Text);
+    }
+
+    [Fact]
+    public void Parse_EscapedPropertyName_Matched()
+    {
+        var (reason, record) = Parse("{\"__time__\":1,\"Pr\\u006fduct\":\"acc\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1}");
+        Assert.Null(reason);
+        Assert.Equal("acc", Field(record, "Product").Text);
+    }
+
+    [Fact]
+    public void Parse_UnreferencedNestedObjects_Skipped()
+    {
+        var (reason, record) = Parse("{\"Other\":{\"a\":[1,2,{\"b\":null}]}," + Valid + ",\"Tail\":[true,false]}");
+        Assert.Null(reason);
+        Assert.Equal("Describe", Field(record, "Api").Text);
+    }
+
+    // Every malformed kind of DESIGN §4, each with the reason's leading words.
+    [Theory]
+    [InlineData("not json at all", "invalid JSON")]
+    [InlineData("{\"__time__\":1,\"Product\":\"acc\",\"Api\":\"Desc", "invalid JSON")]
+    [InlineData("[1,2,3]", "not a JSON object")]
+    [InlineData("\"just a string\"", "not a JSON object")]
+    [InlineData("{\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1}", "__time__: missing")]
+    [InlineData("{\"__time__\":\"1.5\",\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1}", "__time__: expected an integer")]
+    [InlineData("{\"__time__\":14.0,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1}", "__time__: expected an integer")]
+    [InlineData("{\"__time__\":1e3,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1}", "__time__: expected an integer")]
+    [InlineData("{\"__time__\":\"-5\",\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1}", "__time__: expected an integer")]
+    [InlineData("{\"__time__\":\" 5\",\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1}", "__time__: expected an integer")]
+    [InlineData("{\"__time__\":true,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1}", "__time__: expected an integer")]
+    [InlineData("{\"__time__\":1,\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1}", "Product: missing")]
+    [InlineData("{\"__time__\":1,\"Product\":5,\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1}", "Product: expected a string")]
+    [InlineData("{\"__time__\":1,\"Product\":null,\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1}", "Product: is null")]
+    [InlineData("{\"__time__\":1,\"Product\":\"acc\",\"HttpCode\":200,\"TotalUsedTime\":1}", "Api: missing")]
+    [InlineData("{\"__time__\":1,\"Product\":\"acc\",\"Api\":{\"x\":1},\"HttpCode\":200,\"TotalUsedTime\":1}", "Api: expected a string")]
+    [InlineData("{\"__time__\":1,\"Product\":\"acc\",\"Api\":\"A\",\"TotalUsedTime\":1}", "HttpCode: missing")]
+    [InlineData("{\"__time__\":1,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":\"abc\",\"TotalUsedTime\":1}", "HttpCode: expected an integer")]
+    [InlineData("{\"__time__\":1,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":1.5,\"TotalUsedTime\":1}", "HttpCode: expected an integer")]
+    [InlineData("{\"__time__\":1,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":200}", "TotalUsedTime: missing")]
+    [InlineData("{\"__time__\":1,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":-3}", "TotalUsedTime: -3 is below the minimum 0")]
+    [InlineData("{\"__time__\":1,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":\"1.5\"}", "TotalUsedTime: expected an integer")]
+    [InlineData("{\"__time__\":1,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":99999999999999999999}", "TotalUsedTime: expected an integer")]
+    [InlineData("{\"__time__\":1,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":1} {}", "invalid JSON")]
+    public void Parse_MalformedKind_RejectedWithReason(string line, string reasonStart)
+    {
+        var (reason, _) = Parse(line);
+        Assert.NotNull(reason);
+        Assert.StartsWith(reasonStart, reason);
+    }
+
+    [Fact]
+    public void Parse_InvalidUtf8_Rejected()
+    {
+        var bytes = Encoding.UTF8.GetBytes("{" + Valid + ",\"X\":\"ab\"}");
+        bytes[^4] = 0xC3; // lead byte followed by an ASCII byte: invalid
+        var (reason, _) = Parse(bytes);
+        Assert.Equal("invalid UTF-8", reason);
+    }
+
+    [Theory]
+    [InlineData("{\"__time__\":1,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":-1,\"TotalUsedTime\":1}")]
+    [InlineData("{\"__time__\":0,\"Product\":\"\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":0}")]
+    public void Parse_EdgeButValid_Accepted(string line)
+    {
+        Assert.Null(Parse(line).Reason);
+    }
+}

@@ -1,0 +1,128 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using LogMetrics.Core.Tests.Write.Proto;
+using Xunit;
+
+namespace LogMetrics.Core.Tests.Write;
+
+/// <summary>One request as the fake server saw it.</summary>
+internal sealed record ReceivedRequest(int Index, IReadOnlyDictionary<string, string> Headers, WriteRequest Body, int Status);
+
+/// <summary>What the fake server answers; <see cref="Stall"/> delays the answer (to provoke a client timeout).</summary>
+internal sealed record ServerReply(int Status, string? RetryAfter = null, TimeSpan Stall = default, string Body = "");
+
+/// <summary>
+/// A minimal remote-write receiver on 127.0.0.1 (System.Net.HttpListener). Every request is decoded
+/// (snappy block → WriteRequest) and recorded with the status it was answered with.
+/// </summary>
+internal sealed class FakeRemoteWriteServer : IDisposable
+{
+    private readonly Func<int, WriteRequest, ServerReply> _reply;
+    private readonly ConcurrentQueue<ReceivedRequest> _received = new();
+    private readonly CancellationTokenSource _stop = new();
+    private HttpListener? _listener;
+    private int _count;
+
+    public FakeRemoteWriteServer(Func<int, WriteRequest, ServerReply> reply, int? port = null, bool start = true)
+    {
+        _reply = reply;
+        Port = port ?? FreePort();
+        if (start) Start();
+    }
+
+    public int Port { get; }
+
+    public Uri Endpoint => new($"http://127.0.0.1:{Port}/api/v1/write");
+
+    public IReadOnlyList<ReceivedRequest> Received => _received.OrderBy(r => r.Index).ToList();
+
+    /// <summary>Every point received, whatever the answer.</summary>
+    public IEnumerable<ReceivedPoint> AllPoints => Received.SelectMany(r => WriteTestData.Points(r.Body));
+
+    /// <summary>Points of requests answered 2xx.</summary>
+    public IEnumerable<ReceivedPoint> AcceptedPoints => Received.Where(r => r.Status is >= 200 and < 300).SelectMany(r => WriteTestData.Points(r.Body));
+
+    public static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    public void Start()
+    {
+        var listener = new HttpListener();
+        listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+        listener.Start();
+        _listener = listener;
+        _ = Task.Run(AcceptLoop);
+    }
+
+    private async Task AcceptLoop()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener!.GetContextAsync();
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (HttpListenerException)
+            {
+                return;
+            }
+            _ = Task.Run(() => Handle(context));
+        }
+    }
+
+    private async Task Handle(HttpListenerContext context)
+    {
+        try
+        {
+            using var body = new MemoryStream();
+            await context.Request.InputStream.CopyToAsync(body);
+            var headers = context.Request.Headers.AllKeys.Where(k => k is not null)
+                .ToDictionary(k => k!, k => context.Request.Headers[k]!, StringComparer.OrdinalIgnoreCase);
+            var request = WriteTestData.DecodeBody(body.ToArray());
+            var index = Interlocked.Increment(ref _count) - 1;
+            var reply = _reply(index, request);
+            _received.Enqueue(new ReceivedRequest(index, headers, request, reply.Status));
+            if (reply.Stall > TimeSpan.Zero) await Task.Delay(reply.Stall, _stop.Token);
+            context.Response.StatusCode = reply.Status;
+            if (reply.RetryAfter is not null) context.Response.AddHeader("Retry-After", reply.RetryAfter);
+            var bytes = System.Text.Encoding.UTF8.GetBytes(reply.Body);
+            context.Response.ContentLength64 = bytes.Length;
+            if (bytes.Length > 0) await context.Response.OutputStream.WriteAsync(bytes);
+            context.Response.Close();
+        }
+        catch (Exception) when (_stop.IsCancellationRequested)
+        {
+        }
+        catch (HttpListenerException)
+        {
+            // The client gave up (timeout) and closed the connection.
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        try
+        {
+            _listener?.Stop();
+            _listener?.Close();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        _stop.Dispose();
+    }
+}
