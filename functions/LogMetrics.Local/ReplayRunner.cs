@@ -62,7 +62,7 @@ public static class ReplayRunner
         var pipeline = new Pipeline(compiled, enricher, counters, (IDeadLetterSink?)deadLetters ?? NullDeadLetterSink.Instance, settings.ShardCount);
         var store = new InMemoryShardStore(compiled, settings.ShardCount);
         var coordinator = new FlushCoordinator(compiled, store, writer, counters, clock,
-            new FlushOptions { MaxPendingSamples = compiled.Definition.RemoteWrite.MaxPendingSamples });
+            new FlushOptions { MaxPendingSamples = compiled.Definition.RemoteWrite.MaxPendingSamples, ExpectedLanes = settings.Files.Count });
         var engine = new ReplayEngine(pipeline, store, coordinator, clock, settings.ChunkLines);
 
         var readers = settings.Files.Select(f => new LaneReader(f)).ToList();

@@ -48,7 +48,7 @@ public static class Flagship
         var pipeline = new Pipeline(compiled, new Enricher(compiled, dimensions, TimeProvider.System), counters, dead, shards);
         var store = new InMemoryShardStore(compiled, shards);
         var writer = new CollectingSampleWriter();
-        var coordinator = new FlushCoordinator(compiled, store, writer, counters, TimeProvider.System);
+        var coordinator = new FlushCoordinator(compiled, store, writer, counters, TimeProvider.System, new FlushOptions { ExpectedLanes = lanes.Count });
         var states = lanes.Select((_, i) => new LaneState($"lane-{i}")).ToArray();
         var positions = new int[lanes.Count];
         while (states.Any(s => !s.Finished))
@@ -61,7 +61,7 @@ public static class Flagship
                 positions[i] += events.Count;
                 states[i].Finished = positions[i] >= lanes[i].Count;
                 var others = states.Where((s, j) => j != i && !s.Finished).Select(s => s.WatermarkMs(compiled.OutOfOrdernessMs)).DefaultIfEmpty(long.MaxValue).Min();
-                var signals = await pipeline.IngestAsync(states[i], events, new IngestHorizon(coordinator.SealedThroughMs, others), 0, CancellationToken.None);
+                var signals = await pipeline.IngestAsync(states[i], events, new IngestHorizon(coordinator.SealedThroughMs, others), TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds(), CancellationToken.None);
                 for (var s = 0; s < signals.Length; s++) await store.SignalAsync(s, signals[s], CancellationToken.None);
                 await coordinator.FlushAsync(false, CancellationToken.None);
             }

@@ -71,7 +71,7 @@ public class RemoteWriteClientFactoryTests
         using var client = RemoteWriteClient.Create(Valid(), server.Endpoint.ToString(), null);
         var result = await client.WriteAsync(samples, CancellationToken.None);
 
-        Assert.Equal(Flush.WriteOutcome.Written, result.Outcome);
+        Assert.Equal(global::LogMetrics.Core.Flush.WriteOutcome.Written, result.Outcome);
         Assert.Equal(WriteTestData.Expected(samples), server.AllPoints.ToHashSet());
     }
 
@@ -83,7 +83,7 @@ public class RemoteWriteClientFactoryTests
 
         var result = await client.WriteAsync([], CancellationToken.None);
 
-        Assert.Equal(Flush.WriteOutcome.Written, result.Outcome);
+        Assert.Equal(global::LogMetrics.Core.Flush.WriteOutcome.Written, result.Outcome);
         Assert.Empty(server.Received);
     }
 }

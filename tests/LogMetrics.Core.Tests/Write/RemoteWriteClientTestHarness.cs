@@ -49,7 +49,7 @@ internal sealed class RemoteWriteClientTestHarness
         using var server = new FakeRemoteWriteServer((_, _) => new ServerReply(204));
         using var client = new RemoteWriteClientTestHarness().Client(server.Endpoint);
         var result = await client.WriteAsync(samples, CancellationToken.None);
-        Assert.Equal(Flush.WriteOutcome.Written, result.Outcome);
+        Assert.Equal(global::LogMetrics.Core.Flush.WriteOutcome.Written, result.Outcome);
         var points = server.AllPoints.ToHashSet();
         Assert.Equal(WriteTestData.Expected(samples), points);
         return points;

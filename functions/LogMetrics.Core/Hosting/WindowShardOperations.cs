@@ -1,0 +1,58 @@
+using System.Globalization;
+using LogMetrics.Core.Accumulate;
+using LogMetrics.Core.Definition;
+
+namespace LogMetrics.Core.Hosting;
+
+/// <summary>
+/// What the window-shard durable entity does, as pure functions of (state, input) → state, plus the
+/// entity naming scheme. The entity class is one line per operation; tests run the same functions
+/// with the state round-tripped through System.Text.Json, as the entity's storage does.
+/// </summary>
+public static class WindowShardOperations
+{
+    /// <summary>Entity name (durable entity names are lower-cased by <c>EntityInstanceId</c>).</summary>
+    public const string EntityName = "windowshard";
+
+    /// <summary>Operation carrying a <see cref="ShardSignal"/> (ingest → shard).</summary>
+    public const string ApplyOperation = "apply";
+
+    /// <summary>Operation carrying a <see cref="FlushAdvance"/> (flusher → shard).</summary>
+    public const string AdvanceOperation = "advance";
+
+    private const string KeyPrefix = "shard-";
+
+    /// <summary>Entity key of a shard: <c>shard-07</c>.</summary>
+    public static string ShardKey(int shard)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(shard);
+        return KeyPrefix + shard.ToString("D2", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The shard index of an entity key made by <see cref="ShardKey"/>.</summary>
+    public static int ShardOf(string key)
+    {
+        if (!key.StartsWith(KeyPrefix, StringComparison.Ordinal)
+            || !int.TryParse(key.AsSpan(KeyPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var shard))
+        {
+            throw new FormatException($"'{key}' is not a window-shard key like '{ShardKey(7)}'.");
+        }
+        return shard;
+    }
+
+    /// <summary>Applies an ingest signal (duplicates and overlaps are ignored and counted by the state).</summary>
+    public static WindowShardState Apply(WindowShardState? state, ShardSignal signal, CompiledPipeline pipeline)
+    {
+        state ??= new WindowShardState();
+        state.Apply(signal, pipeline);
+        return state;
+    }
+
+    /// <summary>Seals and evicts after a flush.</summary>
+    public static WindowShardState Advance(WindowShardState? state, FlushAdvance advance, CompiledPipeline pipeline)
+    {
+        state ??= new WindowShardState();
+        state.Advance(advance, pipeline);
+        return state;
+    }
+}

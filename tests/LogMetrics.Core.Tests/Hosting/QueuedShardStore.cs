@@ -1,0 +1,144 @@
+using System.Text.Json;
+using LogMetrics.Core.Accumulate;
+using LogMetrics.Core.Definition;
+using LogMetrics.Core.Flush;
+using LogMetrics.Core.Hosting;
+
+namespace LogMetrics.Core.Tests.Hosting;
+
+/// <summary>
+/// A shard store that behaves like durable entities: <see cref="SignalAsync"/> and
+/// <see cref="AdvanceAsync"/> only enqueue; nothing is applied until the test calls
+/// <see cref="PumpAll"/>. Operations are in order per sender (a lane's signals, the flusher's
+/// advances) and interleaved across senders and shards in a seeded random order; with
+/// <see cref="DuplicateEvery"/> some messages are delivered twice (at-least-once). State and every
+/// message are stored as System.Text.Json (default options, as the worker's serializer), so each
+/// operation runs <see cref="WindowShardOperations"/> on state that went through a JSON round trip.
+/// </summary>
+internal sealed class QueuedShardStore : IShardStore
+{
+    private const string FlusherSender = "\u0000flusher";
+
+    private readonly CompiledPipeline _pipeline;
+    private readonly string?[] _states;
+    private readonly List<Channel> _channels = [];
+    private readonly Random _random;
+    private readonly Lock _gate = new();
+    private long _messages;
+
+    public QueuedShardStore(CompiledPipeline pipeline, int shardCount, int seed = 7)
+    {
+        _pipeline = pipeline;
+        _states = new string?[shardCount];
+        _random = new Random(seed);
+    }
+
+    /// <summary>Every n-th message is delivered twice (0 = never); the copy travels on its own channel, so it may arrive much later.</summary>
+    public int DuplicateEvery { get; init; }
+
+    public int ShardCount => _states.Length;
+
+    public bool AppliesImmediately => false;
+
+    /// <summary>Messages enqueued and not yet applied.</summary>
+    public int Pending
+    {
+        get { lock (_gate) return _channels.Sum(c => c.Queue.Count); }
+    }
+
+    /// <summary>Messages applied so far, duplicates included.</summary>
+    public int Applied { get; private set; }
+
+    /// <summary>The JSON a shard's state is persisted as (null before its first operation).</summary>
+    public string? StateJson(int shard)
+    {
+        lock (_gate) return _states[shard];
+    }
+
+    public Task<IReadOnlyList<WindowShardState>> ReadAllAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            IReadOnlyList<WindowShardState> states = [.. _states.Select(json => json is null ? new WindowShardState() : Deserialize<WindowShardState>(json))];
+            return Task.FromResult(states);
+        }
+    }
+
+    public Task SignalAsync(int shard, ShardSignal signal, CancellationToken cancellationToken)
+    {
+        Enqueue(shard, signal.Lane, WindowShardOperations.ApplyOperation, JsonSerializer.Serialize(signal));
+        return Task.CompletedTask;
+    }
+
+    public Task AdvanceAsync(int shard, FlushAdvance advance, CancellationToken cancellationToken)
+    {
+        Enqueue(shard, FlusherSender, WindowShardOperations.AdvanceOperation, JsonSerializer.Serialize(advance));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Applies every queued message (and any duplicates), in a random interleaving that keeps each sender's order per shard.</summary>
+    public void PumpAll()
+    {
+        while (PumpOne())
+        {
+        }
+    }
+
+    /// <summary>Applies one queued message, picked at random among the heads of the non-empty channels; false when none is left.</summary>
+    public bool PumpOne()
+    {
+        lock (_gate)
+        {
+            var ready = _channels.Where(c => c.Queue.Count > 0).ToList();
+            if (ready.Count == 0) return false;
+            var channel = ready[_random.Next(ready.Count)];
+            var (operation, input) = channel.Queue.Dequeue();
+            var state = _states[channel.Shard] is { } json ? Deserialize<WindowShardState>(json) : null;
+            state = operation switch
+            {
+                WindowShardOperations.ApplyOperation => WindowShardOperations.Apply(state, Deserialize<ShardSignal>(input), _pipeline),
+                WindowShardOperations.AdvanceOperation => WindowShardOperations.Advance(state, Deserialize<FlushAdvance>(input), _pipeline),
+                _ => throw new InvalidOperationException($"unknown operation '{operation}'"),
+            };
+            _states[channel.Shard] = JsonSerializer.Serialize(state);
+            Applied++;
+            return true;
+        }
+    }
+
+    private void Enqueue(int shard, string sender, string operation, string input)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, ShardCount);
+        lock (_gate)
+        {
+            var channel = ChannelOf(shard, sender);
+            channel.Queue.Enqueue((operation, input));
+            _messages++;
+            if (DuplicateEvery > 0 && _messages % DuplicateEvery == 0)
+            {
+                // Redelivered (at least once): the copy travels on its own channel, so it may arrive
+                // after later messages of the same sender.
+                ChannelOf(shard, sender + "#redelivery").Queue.Enqueue((operation, input));
+            }
+        }
+    }
+
+    private Channel ChannelOf(int shard, string sender)
+    {
+        var channel = _channels.FirstOrDefault(c => c.Shard == shard && c.Sender == sender);
+        if (channel is null)
+        {
+            channel = new Channel(shard, sender);
+            _channels.Add(channel);
+        }
+        return channel;
+    }
+
+    private static T Deserialize<T>(string json) =>
+        JsonSerializer.Deserialize<T>(json) ?? throw new InvalidOperationException($"{typeof(T).Name} deserialized to null from {json}");
+
+    private sealed record Channel(int Shard, string Sender)
+    {
+        public Queue<(string Operation, string Input)> Queue { get; } = new();
+    }
+}
