@@ -1,5 +1,12 @@
 using System.CommandLine;
 using LogMetrics.Local;
+using Spectre.Console;
+
+// Redirected output (logs, CI, tests) gets wide tables rather than 80-column wrapping.
+if (Console.IsOutputRedirected)
+{
+    AnsiConsole.Profile.Width = 240;
+}
 
 var root = new RootCommand("logmetrics — the LogMetrics pipeline without Azure: replay log files, check a pipeline definition, run a demo.");
 root.Subcommands.Add(Commands.Replay());

@@ -8,7 +8,7 @@ namespace LogMetrics.Local;
 /// <summary>The replay command's remote-write options: <c>--remote-write URL [--auth none|basic|bearer|entra ...]</c>.</summary>
 public sealed class RemoteWriteOptions
 {
-    public required Option<Uri?> Url { get; init; }
+    public required Option<string?> Url { get; init; }
     public required Option<string> Auth { get; init; }
     public required Option<string?> UsernameEnv { get; init; }
     public required Option<string?> PasswordEnv { get; init; }
@@ -18,7 +18,7 @@ public sealed class RemoteWriteOptions
 
     public static RemoteWriteOptions Create() => new()
     {
-        Url = new Option<Uri?>("--remote-write") { Description = "Prometheus remote-write endpoint, e.g. http://127.0.0.1:9090/api/v1/write" },
+        Url = new Option<string?>("--remote-write") { Description = "Prometheus remote-write endpoint, e.g. http://127.0.0.1:9090/api/v1/write" },
         Auth = new Option<string>("--auth") { Description = "none, basic, bearer or entra", DefaultValueFactory = _ => "none" },
         UsernameEnv = new Option<string?>("--username-env") { Description = "basic: environment variable holding the user name" },
         PasswordEnv = new Option<string?>("--password-env") { Description = "basic: environment variable holding the password" },
@@ -42,7 +42,12 @@ public sealed class RemoteWriteOptions
     public RemoteWriterHandle? Build(ParseResult result, RemoteWriteDefinition fromPipeline, out string? error)
     {
         error = null;
-        if (result.GetValue(Url) is not { } url) return null;
+        if (result.GetValue(Url) is not { } text) return null;
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+        {
+            error = $"--remote-write: '{text}' is not an http(s) URL";
+            return null;
+        }
         var auth = result.GetValue(Auth)!;
         var definition = new RemoteWriteDefinition
         {

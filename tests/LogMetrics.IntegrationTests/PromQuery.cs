@@ -34,6 +34,32 @@ public sealed class PromQuery(HttpClient http, Uri baseUri)
         return points;
     }
 
+    /// <summary>
+    /// Raw samples of every series matching a range selector such as <c>name[1d]</c>, evaluated at
+    /// <paramref name="time"/> (a "matrix" result): what the server stored, not an evaluated value.
+    /// </summary>
+    public async Task<IReadOnlyList<PromPoint>> RawAsync(string rangeSelector, DateTimeOffset time, CancellationToken cancellationToken = default)
+    {
+        var seconds = (time.ToUnixTimeMilliseconds() / 1000m).ToString(CultureInfo.InvariantCulture);
+        var uri = new Uri(baseUri, $"api/v1/query?query={Uri.EscapeDataString(rangeSelector)}&time={seconds}");
+        using var response = await http.GetAsync(uri, cancellationToken);
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"GET {uri} → {(int)response.StatusCode}: {body}");
+        using var json = JsonDocument.Parse(body);
+        var data = json.RootElement.GetProperty("data");
+        if (data.GetProperty("resultType").GetString() != "matrix") throw new InvalidOperationException($"expected a matrix from {rangeSelector}: {body}");
+        var points = new List<PromPoint>();
+        foreach (var item in data.GetProperty("result").EnumerateArray())
+        {
+            var labels = item.GetProperty("metric").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "", StringComparer.Ordinal);
+            foreach (var value in item.GetProperty("values").EnumerateArray())
+            {
+                points.Add(new PromPoint(labels, (long)Math.Round(value[0].GetDouble() * 1000), ParseValue(value[1].GetString()!)));
+            }
+        }
+        return points;
+    }
+
     /// <summary>Polls <see cref="InstantAsync"/> until it returns something or <paramref name="limit"/> passes.</summary>
     public async Task<IReadOnlyList<PromPoint>> InstantEventuallyAsync(string promql, DateTimeOffset time, TimeSpan limit)
     {

@@ -9,9 +9,9 @@ namespace LogMetrics.Core.Tests.Hosting;
 /// <summary>
 /// A shard store that behaves like durable entities: <see cref="SignalAsync"/> and
 /// <see cref="AdvanceAsync"/> only enqueue; nothing is applied until the test calls
-/// <see cref="PumpAll"/>. Operations are in order per sender (a lane's signals, the flusher's
-/// advances) and interleaved across senders and shards in a seeded random order; with
-/// <see cref="DuplicateEvery"/> some messages are delivered twice (at-least-once). State and every
+/// <see cref="PumpAll"/> or <see cref="PumpOne"/>. Operations are in order per sender (a lane's
+/// signals, the flusher's advances) and interleaved across senders and shards in a seeded random
+/// order; with <see cref="DuplicateEvery"/> some messages are delivered twice (at least once). State and every
 /// message are stored as System.Text.Json (default options, as the worker's serializer), so each
 /// operation runs <see cref="WindowShardOperations"/> on state that went through a JSON round trip.
 /// </summary>
@@ -33,7 +33,11 @@ internal sealed class QueuedShardStore : IShardStore
         _random = new Random(seed);
     }
 
-    /// <summary>Every n-th message is delivered twice (0 = never); the copy travels on its own channel, so it may arrive much later.</summary>
+    /// <summary>
+    /// Every n-th message is delivered twice (0 = never). The copy arrives after the sender's next
+    /// message (or at the next pump), never before the original: durable entities keep a sender's
+    /// messages in order, and the shards' per-lane dedupe relies on it (docs/FUNCTIONS.md, known limits).
+    /// </summary>
     public int DuplicateEvery { get; init; }
 
     public int ShardCount => _states.Length;
@@ -79,6 +83,14 @@ internal sealed class QueuedShardStore : IShardStore
     /// <summary>Applies every queued message (and any duplicates), in a random interleaving that keeps each sender's order per shard.</summary>
     public void PumpAll()
     {
+        lock (_gate)
+        {
+            foreach (var channel in _channels.Where(c => c.Redelivery is not null))
+            {
+                channel.Queue.Enqueue(channel.Redelivery!.Value);
+                channel.Redelivery = null;
+            }
+        }
         while (PumpOne())
         {
         }
@@ -113,12 +125,16 @@ internal sealed class QueuedShardStore : IShardStore
         {
             var channel = ChannelOf(shard, sender);
             channel.Queue.Enqueue((operation, input));
+            if (channel.Redelivery is { } late)
+            {
+                // The copy of the previous message arrives after this one (and is then a stale duplicate).
+                channel.Queue.Enqueue(late);
+                channel.Redelivery = null;
+            }
             _messages++;
             if (DuplicateEvery > 0 && _messages % DuplicateEvery == 0)
             {
-                // Redelivered (at least once): the copy travels on its own channel, so it may arrive
-                // after later messages of the same sender.
-                ChannelOf(shard, sender + "#redelivery").Queue.Enqueue((operation, input));
+                channel.Redelivery = (operation, input);
             }
         }
     }
@@ -140,5 +156,8 @@ internal sealed class QueuedShardStore : IShardStore
     private sealed record Channel(int Shard, string Sender)
     {
         public Queue<(string Operation, string Input)> Queue { get; } = new();
+
+        /// <summary>A copy of the last message, delivered again after the next one.</summary>
+        public (string Operation, string Input)? Redelivery { get; set; }
     }
 }

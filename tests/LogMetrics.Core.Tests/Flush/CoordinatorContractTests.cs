@@ -1,0 +1,309 @@
+using LogMetrics.Core.Accumulate;
+using LogMetrics.Core.Enrich;
+using LogMetrics.Core.Flush;
+using LogMetrics.Core.Parse;
+using LogMetrics.Core.Telemetry;
+using LogMetrics.Core.Tests.Hosting;
+using LogMetrics.Core.Tests.Support;
+using static LogMetrics.Core.Tests.Flush.CoordinatorTestKit;
+
+namespace LogMetrics.Core.Tests.Flush;
+
+/// <summary>
+/// What the flush coordinator guarantees over any <see cref="IShardStore"/>: written once per store
+/// kind, run against the in-memory store (console) and a durable-entity double (Functions). Ingest
+/// uses <see cref="IngestHorizon.Unknown"/> as the Functions host does, so lateness is the shards' call.
+/// </summary>
+public abstract class CoordinatorContractTests
+{
+    private const int Shards = 4;
+
+    /// <summary>The store under test.</summary>
+    private protected abstract IShardStore NewStore(int shards);
+
+    /// <summary>Lets queued operations take effect (durable entities process their queues).</summary>
+    private protected abstract void Settle(IShardStore store);
+
+    /// <summary>Everything <see cref="SendAllAsync"/> produces once every window has closed.</summary>
+    private static readonly Dictionary<string, double> ExpectedAll = new(StringComparer.Ordinal)
+    {
+        [Key("t_req", "acc", 0)] = 3, [Key("t_err", "acc", 0)] = 1,
+        [Key("t_req", "acc", 10)] = 1, [Key("t_err", "acc", 10)] = 0,
+        [Key("t_req", "ecs", 10)] = 1, [Key("t_err", "ecs", 10)] = 1,
+        [Key("t_req", "ecs", 20)] = 1, [Key("t_err", "ecs", 20)] = 0,
+        [Key("t_req", "acc", 20)] = 1, [Key("t_err", "acc", 20)] = 0,
+        [Key("m_req", "acc", 0)] = 5,
+        [Key("m_req", "ecs", 0)] = 2,
+    };
+
+    /// <summary>The part of <see cref="ExpectedAll"/> closed once the watermark is T0+20 s (base windows T0 and T0+10 s).</summary>
+    private static readonly Dictionary<string, double> ExpectedFirstTwoWindows = ExpectedAll
+        .Where(kv => kv.Key.StartsWith("t_", StringComparison.Ordinal) && !kv.Key.EndsWith(((T0 + 20) * 1000).ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal))
+        .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+
+    private protected sealed class Rig
+    {
+        private readonly CoordinatorContractTests _owner;
+        private readonly IShardStore _inner;
+        private readonly Dictionary<string, (LaneState State, Pipeline Pipeline)> _lanes = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, long> _nextSequence = new(StringComparer.Ordinal);
+
+        public Rig(CoordinatorContractTests owner, int expectedLanes = 0)
+        {
+            _owner = owner;
+            _inner = owner.NewStore(Shards);
+            Store = new LossyShardStore(_inner);
+            Coordinator = new FlushCoordinator(Compiled, Store, Writer, Counters, Clock, new FlushOptions { ExpectedLanes = expectedLanes });
+        }
+
+        public FakeTimeProvider Clock { get; } = new();
+        public PipelineCounters Counters { get; } = new();
+        public RecordingWriter Writer { get; } = new();
+        public LossyShardStore Store { get; }
+        public FlushCoordinator Coordinator { get; }
+
+        /// <summary>Ingests one batch of a lane (next sequence numbers) and returns its signals, not yet sent.</summary>
+        public async Task<ShardSignal[]> IngestAsync(string lane, params byte[][] lines)
+        {
+            if (!_lanes.TryGetValue(lane, out var l))
+            {
+                var enricher = new Enricher(Compiled, new NoDimensions(), Clock);
+                l = (new LaneState(lane), new Pipeline(Compiled, enricher, Counters, NullDeadLetterSink.Instance, Shards));
+                _lanes[lane] = l;
+            }
+            var first = _nextSequence.GetValueOrDefault(lane, 1);
+            _nextSequence[lane] = first + lines.Length;
+            var events = lines.Select((line, i) => new LaneEvent(first + i, line)).ToList();
+            return await l.Pipeline.IngestAsync(l.State, events, IngestHorizon.Unknown, Clock.GetUtcNow().ToUnixTimeMilliseconds(), CancellationToken.None);
+        }
+
+        /// <summary>Sends signals to the given shards (all by default), in the given order.</summary>
+        public async Task SendAsync(ShardSignal[] signals, params int[] shards)
+        {
+            foreach (var shard in shards.Length == 0 ? Enumerable.Range(0, signals.Length) : shards)
+            {
+                await Store.SignalAsync(shard, signals[shard], CancellationToken.None);
+            }
+        }
+
+        public async Task IngestAndSendAsync(string lane, params byte[][] lines) => await SendAsync(await IngestAsync(lane, lines));
+
+        public void Settle() => _owner.Settle(_inner);
+
+        /// <summary>A few timer ticks with the entities catching up in between (a durable seal takes effect on the next tick).</summary>
+        public async Task TickAsync(int ticks = 3)
+        {
+            for (var i = 0; i < ticks; i++)
+            {
+                Settle();
+                await Coordinator.FlushAsync(false, CancellationToken.None);
+                Settle();
+            }
+        }
+
+        /// <summary>End of input: every window closes and is written.</summary>
+        public async Task FinishAsync()
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                Settle();
+                await Coordinator.FlushAsync(true, CancellationToken.None);
+                Settle();
+            }
+        }
+
+        public async Task<IReadOnlyList<WindowShardState>> StatesAsync()
+        {
+            Settle();
+            return await Store.ReadAllAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>Lane a: T0+1, +2 then +12, +25; lane b: T0+3 then +14, +26. Watermark after all: T0+20.</summary>
+    private static async Task SendAllAsync(Rig rig)
+    {
+        await rig.IngestAndSendAsync("a", Line(1, "acc", 200), Line(2, "acc", 500));
+        await rig.IngestAndSendAsync("b", Line(3, "acc", 200));
+        await rig.IngestAndSendAsync("a", Line(12, "acc", 200), Line(25, "ecs", 200));
+        await rig.IngestAndSendAsync("b", Line(14, "ecs", 503), Line(26, "acc", 200));
+    }
+
+    [Fact]
+    public async Task FlushAsync_ShardsReportOutOfOrder_ClosesOnlyWhatEveryShardHasSeen()
+    {
+        var rig = new Rig(this);
+        await rig.IngestAndSendAsync("a", Line(1, "acc", 200), Line(2, "acc", 500));
+        await rig.IngestAndSendAsync("b", Line(3, "acc", 200));
+        var a2 = await rig.IngestAsync("a", Line(12, "acc", 200), Line(25, "ecs", 200));
+        var b2 = await rig.IngestAsync("b", Line(14, "ecs", 503), Line(26, "acc", 200));
+        await rig.SendAsync(a2, 0);                // only shard 0 has heard of lane a's second batch
+        await rig.SendAsync(b2, 3, 2, 1, 0);
+
+        await rig.TickAsync();
+
+        Assert.Empty(rig.Writer.Accepted);         // shards 1-3 still see lane a at T0+2-5 s
+
+        await rig.SendAsync(a2, 3, 2, 1);
+        await rig.TickAsync();
+
+        Assert.Equal(ExpectedFirstTwoWindows, rig.Writer.Distinct());
+
+        await rig.FinishAsync();
+
+        Assert.Equal(ExpectedAll, rig.Writer.Distinct());
+        Assert.Empty(rig.Writer.Resent());
+        Assert.Empty(rig.Writer.Conflicts);
+    }
+
+    [Fact]
+    public async Task FlushAsync_SignalsRedelivered_CountsExact()
+    {
+        var rig = new Rig(this);
+        var batches = new[]
+        {
+            await rig.IngestAsync("a", Line(1, "acc", 200), Line(2, "acc", 500)),
+            await rig.IngestAsync("b", Line(3, "acc", 200)),
+            await rig.IngestAsync("a", Line(12, "acc", 200), Line(25, "ecs", 200)),
+            await rig.IngestAsync("b", Line(14, "ecs", 503), Line(26, "acc", 200)),
+        };
+        foreach (var signals in batches)
+        {
+            await rig.SendAsync(signals);
+            await rig.SendAsync(signals);          // redelivered right away
+        }
+        await rig.TickAsync();
+        foreach (var signals in batches)
+        {
+            await rig.SendAsync(signals);          // and again after a flush
+        }
+
+        await rig.FinishAsync();
+
+        Assert.Equal(ExpectedAll, rig.Writer.Distinct());
+        Assert.Empty(rig.Writer.Resent());
+        var states = await rig.StatesAsync();
+        Assert.True(states.Sum(s => s.DuplicateSignals) >= 2 * batches.Length * Shards);
+        Assert.Equal(0, states.Sum(s => s.OverlappingSignals));
+    }
+
+    [Fact]
+    public async Task FlushAsync_WriteFailsThenSucceeds_NothingLostNothingDoubled()
+    {
+        var rig = new Rig(this);
+        rig.Writer.FailuresLeft = 2;
+        await SendAllAsync(rig);
+
+        await rig.TickAsync(4);
+
+        Assert.Equal(2, rig.Writer.FailedCalls);
+        Assert.Equal(ExpectedFirstTwoWindows, rig.Writer.Distinct());
+
+        await rig.FinishAsync();
+
+        Assert.Equal(ExpectedAll, rig.Writer.Distinct());
+        Assert.Empty(rig.Writer.Resent());
+        Assert.Empty(rig.Writer.Conflicts);
+        Assert.All(await rig.StatesAsync(), s => Assert.Empty(s.Partials));
+    }
+
+    [Fact]
+    public async Task FlushAsync_EvictionLostAfterWrite_ResendsIdenticalSamples()
+    {
+        var rig = new Rig(this);
+        await SendAllAsync(rig);
+        rig.Store.LoseEvictions = true;            // the flusher "crashes" after each successful write
+
+        await rig.TickAsync();
+
+        Assert.Equal(ExpectedFirstTwoWindows, rig.Writer.Distinct());
+        Assert.True(rig.Store.LostAdvances > 0);
+
+        // A late event for a written-but-not-evicted window must not change what is re-sent.
+        await rig.IngestAndSendAsync("a", Line(4, "acc", 500));
+        rig.Store.LoseEvictions = false;
+        await rig.FinishAsync();
+
+        Assert.Equal(ExpectedAll, rig.Writer.Distinct());
+        Assert.NotEmpty(rig.Writer.Resent());
+        Assert.Subset(ExpectedFirstTwoWindows.Keys.ToHashSet(), rig.Writer.Resent().ToHashSet());
+        Assert.Empty(rig.Writer.Conflicts);
+        var states = await rig.StatesAsync();
+        Assert.Equal(2, states.Sum(s => s.LateContributions)); // one record × two families
+        Assert.All(states, s => Assert.Empty(s.Partials));
+    }
+
+    [Fact]
+    public async Task FlushAsync_ExpectedLaneNotYetSeen_HoldsWatermarkUntilItReports()
+    {
+        var rig = new Rig(this, expectedLanes: 2);
+        await rig.IngestAndSendAsync("a", Line(1, "acc", 200), Line(2, "acc", 500));
+        await rig.IngestAndSendAsync("a", Line(12, "acc", 200), Line(25, "ecs", 200));
+
+        await rig.TickAsync();
+
+        Assert.Empty(rig.Writer.Accepted);         // lane a alone is at T0+20, but lane b has not reported
+
+        await rig.IngestAndSendAsync("b", Line(3, "acc", 200));
+        await rig.IngestAndSendAsync("b", Line(14, "ecs", 503), Line(26, "acc", 200));
+        await rig.TickAsync();
+
+        Assert.Equal(ExpectedFirstTwoWindows, rig.Writer.Distinct());
+    }
+
+    [Fact]
+    public async Task FlushAsync_ExpectedLaneNeverReports_StopsHoldingAfterIdleTimeout()
+    {
+        var rig = new Rig(this, expectedLanes: 2);
+        await rig.IngestAndSendAsync("a", Line(1, "acc", 200), Line(2, "acc", 500), Line(3, "acc", 200));
+        await rig.IngestAndSendAsync("a", Line(12, "acc", 200), Line(14, "ecs", 503), Line(25, "ecs", 200), Line(26, "acc", 200));
+
+        await rig.TickAsync();
+        Assert.Empty(rig.Writer.Accepted);
+
+        rig.Clock.Advance(TimeSpan.FromSeconds(IdleSeconds + 1));
+        await rig.TickAsync();
+
+        // Same records as lanes a+b together, all in lane a.
+        Assert.Equal(ExpectedFirstTwoWindows, rig.Writer.Distinct());
+    }
+
+    [Fact]
+    public async Task FlushAsync_LaneIdlePastTimeout_StopsHoldingWatermark()
+    {
+        var rig = new Rig(this);
+        await rig.IngestAndSendAsync("a", Line(1, "acc", 200), Line(2, "acc", 500));
+        await rig.IngestAndSendAsync("b", Line(3, "acc", 200));                          // b: watermark T0-2, then silent
+        await rig.IngestAndSendAsync("a", Line(12, "acc", 200), Line(25, "ecs", 200));  // a: watermark T0+20
+
+        await rig.TickAsync();
+        Assert.Empty(rig.Writer.Accepted);         // b holds the watermark at T0-2
+
+        rig.Clock.Advance(TimeSpan.FromSeconds(IdleSeconds + 1));
+        await rig.IngestAndSendAsync("a", Line(27, "acc", 200));                         // a is live, b idle
+        await rig.TickAsync();
+
+        Assert.Equal(new Dictionary<string, double>(StringComparer.Ordinal)
+        {
+            [Key("t_req", "acc", 0)] = 3, [Key("t_err", "acc", 0)] = 1,
+            [Key("t_req", "acc", 10)] = 1, [Key("t_err", "acc", 10)] = 0,
+        }, rig.Writer.Distinct());                 // T0+20 window ends at T0+30 > watermark T0+22: still open
+    }
+}
+
+/// <summary>The contract over the console's in-memory store.</summary>
+public sealed class CoordinatorInMemoryStoreTests : CoordinatorContractTests
+{
+    private protected override IShardStore NewStore(int shards) => new InMemoryShardStore(CoordinatorTestKit.Compiled, shards);
+
+    private protected override void Settle(IShardStore store)
+    {
+    }
+}
+
+/// <summary>The contract over a durable-entity double: queued, reordered across shards and senders, some messages delivered twice, state in JSON.</summary>
+public sealed class CoordinatorQueuedStoreTests : CoordinatorContractTests
+{
+    private protected override IShardStore NewStore(int shards) => new QueuedShardStore(CoordinatorTestKit.Compiled, shards, seed: 11) { DuplicateEvery = 3 };
+
+    private protected override void Settle(IShardStore store) => ((QueuedShardStore)store).PumpAll();
+}

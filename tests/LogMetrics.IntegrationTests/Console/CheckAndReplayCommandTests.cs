@@ -1,0 +1,156 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace LogMetrics.IntegrationTests.Console;
+
+/// <summary>The console's contract: exit codes, messages that name the problem, and the output files' shapes.</summary>
+public sealed class CheckAndReplayCommandTests
+{
+    private static string Golden(params string[] parts) => Cli.Repo(["TestData", "golden", .. parts]);
+
+    private static string BrokenPipeline(Action<JsonNode> edit)
+    {
+        var node = JsonNode.Parse(File.ReadAllText(Cli.Repo("pipeline.json")))!;
+        edit(node);
+        var path = Path.Combine(Cli.TempDir(), "pipeline.json");
+        File.WriteAllText(path, node.ToJsonString());
+        return path;
+    }
+
+    [Fact]
+    public async Task Check_Flagship_PrintsCatalogAndExitsZero()
+    {
+        var r = await Cli.RunAsync("check", Cli.Repo("pipeline.json"));
+        Assert.Equal(0, r.ExitCode);
+        foreach (var name in new[] { "namespace_product_gw_http_req", "namespace_api_gw_http503_rate", "namespace_tenant_gw_api_req_limiting_rate", "namespace_error_code_gw_error_code" })
+        {
+            Assert.Contains(name, r.Stdout);
+        }
+        Assert.Contains("12 metrics in 5 families", r.Stdout);
+    }
+
+    public static TheoryData<string, string> BadDefinitions => new()
+    {
+        { "metric-name", "$.metrics[0].metrics[0].name" },
+        { "missing-lookup", "$.metrics[1].labels.priority" },
+    };
+
+    private static string Break(string kind) => kind switch
+    {
+        "metric-name" => BrokenPipeline(n => n["metrics"]![0]!["metrics"]![0]!["name"] = "http req"),
+        _ => BrokenPipeline(n => n["lookups"]!.AsArray().RemoveAt(2)),
+    };
+
+    [Theory]
+    [MemberData(nameof(BadDefinitions))]
+    public async Task Check_BadDefinition_NamesJsonPathAndFails(string kind, string path)
+    {
+        var r = await Cli.RunAsync("check", Break(kind));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(path, r.Stderr);
+    }
+
+    [Theory]
+    [MemberData(nameof(BadDefinitions))]
+    public async Task Replay_BadDefinition_RejectedBeforeReading(string kind, string path)
+    {
+        var dir = Cli.TempDir();
+        var r = await Cli.RunAsync("replay", "--pipeline", Break(kind), "--dimensions", Golden("dimensions"), "--out", Path.Combine(dir, "s.jsonl"), Golden("lane-0.jsonl"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(path, r.Stderr);
+        Assert.False(File.Exists(Path.Combine(dir, "s.jsonl")), "nothing may run on a bad definition");
+    }
+
+    [Fact]
+    public async Task Replay_MissingInput_NamesTheFile()
+    {
+        var dir = Cli.TempDir();
+        var missing = Path.Combine(dir, "nope.jsonl");
+        var r = await Cli.RunAsync("replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Golden("dimensions"), "--out", Path.Combine(dir, "s.jsonl"), missing);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("nope.jsonl", r.Stderr);
+    }
+
+    [Fact]
+    public async Task Replay_MissingDimensionTable_NamesTheLookup()
+    {
+        var dims = Cli.TempDir();
+        File.Copy(Golden("dimensions", "gateway_cluster.csv"), Path.Combine(dims, "gateway_cluster.csv"));
+        File.Copy(Golden("dimensions", "api_meta.csv"), Path.Combine(dims, "api_meta.csv"));
+        var r = await Cli.RunAsync("replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", dims, "--out", Path.Combine(dims, "s.jsonl"), Golden("lane-0.jsonl"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("user_level", r.Stderr);
+    }
+
+    [Fact]
+    public async Task Replay_UnknownOption_Fails()
+    {
+        var r = await Cli.RunAsync("replay", "--pipelin", "x");
+        Assert.NotEqual(0, r.ExitCode);
+    }
+
+    [Fact]
+    public async Task Replay_GoldenCorpus_WritesContractFiles()
+    {
+        var dir = Cli.TempDir();
+        var (samples, summary, dead) = (Path.Combine(dir, "samples.jsonl"), Path.Combine(dir, "summary.json"), Path.Combine(dir, "dead.jsonl"));
+        var r = await Cli.RunAsync("replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Golden("dimensions"),
+            "--out", samples, "--summary", summary, "--dead-letter", dead, Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz"));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("replay report", r.Stdout);
+
+        // summary.json: exactly the six counts, equal to the oracle's (tools/oracle/reference.py) for this corpus.
+        using var s = JsonDocument.Parse(File.ReadAllText(summary));
+        using var expected = JsonDocument.Parse(File.ReadAllText(Golden("expected-summary.json")));
+        Assert.Equal(["accepted", "events", "filtered", "late", "malformed", "samples"], s.RootElement.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+        foreach (var key in new[] { "events", "accepted", "malformed", "filtered", "late", "samples" })
+        {
+            Assert.Equal(expected.RootElement.GetProperty(key).GetInt64(), s.RootElement.GetProperty(key).GetInt64());
+        }
+
+        // samples.jsonl: one object per line with name, labels (no __name__), integer ms timestamp, number value.
+        var lines = File.ReadAllLines(samples);
+        Assert.Equal(s.RootElement.GetProperty("samples").GetInt64(), lines.Length);
+        foreach (var line in lines.Take(200))
+        {
+            using var doc = JsonDocument.Parse(line);
+            var root = doc.RootElement;
+            Assert.Equal(["labels", "name", "timestamp", "value"], root.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+            Assert.False(root.GetProperty("labels").TryGetProperty("__name__", out _));
+            Assert.Equal(0, root.GetProperty("timestamp").GetInt64() % 10_000);
+            Assert.Equal(JsonValueKind.Number, root.GetProperty("value").ValueKind);
+        }
+
+        // dead.jsonl: one object per malformed line: lane, line number, reason, raw (base64 when not UTF-8).
+        var letters = File.ReadAllLines(dead).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(s.RootElement.GetProperty("malformed").GetInt64(), letters.Count);
+        foreach (var letter in letters)
+        {
+            var lane = letter.GetProperty("lane").GetString()!;
+            var lineNo = letter.GetProperty("line").GetInt64();
+            Assert.False(string.IsNullOrEmpty(letter.GetProperty("reason").GetString()));
+            var raw = letter.GetProperty("encoding").GetString() == "base64"
+                ? Convert.FromBase64String(letter.GetProperty("raw").GetString()!)
+                : Encoding.UTF8.GetBytes(letter.GetProperty("raw").GetString()!);
+            // The raw bytes are exactly the input file's line at that number.
+            Assert.Equal(LineOf(lane, lineNo), raw);
+        }
+    }
+
+    private static byte[] LineOf(string path, long lineNo)
+    {
+        using Stream file = File.OpenRead(path);
+        using Stream stream = path.EndsWith(".gz", StringComparison.Ordinal) ? new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionMode.Decompress) : file;
+        using var ms = new MemoryStream();
+        stream.CopyTo(ms);
+        var lines = ms.ToArray().AsSpan();
+        for (var n = 1L; ; n++)
+        {
+            var nl = lines.IndexOf((byte)'\n');
+            var line = nl < 0 ? lines : lines[..nl];
+            if (n == lineNo) return line.TrimEnd((byte)'\r').ToArray();
+            lines = lines[(nl + 1)..];
+        }
+    }
+}
