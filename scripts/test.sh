@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need on a fresh machine, then runs every test.
+#   bash scripts/test.sh
+# Real servers (Prometheus, VictoriaMetrics) and Debian's libsnappy come from apt; tests that need
+# them fail, never skip, when they are missing. The Azure Functions app is not built here: its
+# packages are not on the offline mirror (see docs/FUNCTIONS.md); LogMetrics.Offline.slnf lists every
+# other project.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+[ -x /usr/bin/prometheus ] || need+=(prometheus)
+[ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+ldconfig -p 2>/dev/null | grep -q 'libsnappy\.so\.1' || need+=(libsnappy1v5)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+echo "== oracle self-tests and infra consistency"
+python3 -m unittest discover -s tools/oracle -p 'test_*.py'
+python3 infra/check_settings.py
+
+echo "== dotnet test"
+log=$(mktemp)
+set +e
+dotnet test LogMetrics.Offline.slnf -c Release 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+skipped=$(grep -Eo 'Skipped: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+exit "$status"
