@@ -25,7 +25,7 @@ public sealed record ReplaySettings
 }
 
 /// <summary>The outcome of a replay: the counters the summary file and the final report show.</summary>
-public sealed record ReplayOutcome(PipelineCounters Counters, Enricher Enricher, TimeSpan Elapsed, long Bytes, int Lanes);
+public sealed record ReplayOutcome(PipelineCounters Counters, Enricher Enricher, TimeSpan Elapsed, long Bytes, int Lanes, ReplayProgress Last);
 
 /// <summary>Runs a replay: the console host's composition of the core (no Azure anywhere).</summary>
 public static class ReplayRunner
@@ -67,16 +67,16 @@ public static class ReplayRunner
 
         var readers = settings.Files.Select(f => new LaneReader(f)).ToList();
         var started = clock.GetTimestamp();
+        ReplayProgress last;
         try
         {
-            await engine.RunAsync(readers, progress, cancellationToken).ConfigureAwait(false);
+            last = await engine.RunAsync(readers, progress, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             foreach (var r in readers) r.Dispose();
         }
         var elapsed = clock.GetElapsedTime(started);
-        var bytes = settings.Files.Sum(f => new FileInfo(f).Length);
 
         if (settings.SummaryPath is not null)
         {
@@ -91,7 +91,7 @@ public static class ReplayRunner
                 ["samples"] = counters.Samples,
             }, SummaryJson, cancellationToken).ConfigureAwait(false);
         }
-        return new ReplayOutcome(counters, enricher, elapsed, bytes, settings.Files.Count);
+        return new ReplayOutcome(counters, enricher, elapsed, last.BytesRead, settings.Files.Count, last);
     }
 
     public static string Rate(double count, TimeSpan elapsed) =>

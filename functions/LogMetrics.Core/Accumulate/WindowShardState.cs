@@ -120,6 +120,22 @@ public sealed class WindowShardState
         return CompiledPipeline.FloorTo(p.WindowStartMs, r) + r;
     }
 
+    /// <summary>
+    /// A cheap read view for an in-process flush: lanes and counters copied, partials shared by
+    /// reference. Safe because the flusher reads values only of sealed windows, and a sealed
+    /// window's partials never change again (later partials for it are refused as late).
+    /// </summary>
+    public WindowShardState Snapshot() => new()
+    {
+        Lanes = Lanes.ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal),
+        Partials = [.. Partials],
+        SealedThroughMs = SealedThroughMs,
+        LateContributions = LateContributions,
+        DuplicateSignals = DuplicateSignals,
+        OverlappingSignals = OverlappingSignals,
+        OverlapContributions = OverlapContributions,
+    };
+
     public WindowShardState Clone() => new()
     {
         Lanes = Lanes.ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal),

@@ -19,7 +19,10 @@ public sealed class CompiledPipeline
 
     /// <summary>A parser for this pipeline. Parsers hold no shared state, but are not thread-safe: one per thread.</summary>
     public RecordParser CreateParser() =>
-        new(Fields, TypedFields, Definition.Source.TimeField, Definition.Source.TimeUnit);
+        new(Fields, TypedFields, Definition.Source.TimeField, Definition.Source.TimeUnit, RawSlots);
+
+    /// <summary>Slots read only by parse-json: the parser keeps them as UTF-8 bytes.</summary>
+    public IReadOnlySet<int> RawSlots { get; init; } = new HashSet<int>();
 
     public Record CreateRecord() => new(Fields.Count);
 

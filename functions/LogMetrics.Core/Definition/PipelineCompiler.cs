@@ -126,8 +126,14 @@ public static partial class PipelineCompiler
         var builtSteps = steps.Select(s => s()).ToList();
         var builtLookups = lookups.Select(l => l()).ToList();
         var builtFamilies = families.Select((f, i) => f(i)).ToList();
+        // Fields read only as parse-json sources never need to become strings.
+        var rawSlots = c.Readers
+            .Where(r => r.Value.All(path => path.EndsWith(".parse-json.field", StringComparison.Ordinal)))
+            .Select(r => c.Fields.GetOrAdd(r.Key))
+            .ToHashSet();
         return new CompiledPipeline
         {
+            RawSlots = rawSlots,
             Definition = d,
             Fields = c.Fields,
             TypedFields = typed,
@@ -385,6 +391,9 @@ public static partial class PipelineCompiler
             }
         }
 
+        /// <summary>Every place each field is read from (JSON paths).</summary>
+        public Dictionary<string, List<string>> Readers { get; } = new(StringComparer.Ordinal);
+
         public void Reference(string field, string path)
         {
             if (string.IsNullOrEmpty(field))
@@ -393,6 +402,8 @@ public static partial class PipelineCompiler
                 return;
             }
             Fields.GetOrAdd(field);
+            if (!Readers.TryGetValue(field, out var readers)) Readers[field] = readers = [];
+            readers.Add(path);
             if (_available is null || _available.Contains(field) || _prefixesAfterProject.Any(pre => field.StartsWith(pre, StringComparison.Ordinal)))
             {
                 return;

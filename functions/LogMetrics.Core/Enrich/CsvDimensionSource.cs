@@ -20,11 +20,17 @@ public sealed class CsvDimensionSource : IDimensionSource
     private readonly ConcurrentDictionary<string, ParsedTable> _parsed = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _parseGate = new(1, 1);
 
-    public CsvDimensionSource(string directory)
+    /// <param name="directory">The directory holding <c>&lt;table&gt;.csv</c> files.</param>
+    /// <param name="recheckInterval">How long a parsed file is trusted before <see cref="GetAsync"/> compares
+    /// its size and write time again (default 1 s: an lru warm-up asks for many keys at once).</param>
+    public CsvDimensionSource(string directory, TimeSpan? recheckInterval = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         Directory = directory;
+        _recheckMs = (long)(recheckInterval ?? TimeSpan.FromSeconds(1)).TotalMilliseconds;
     }
+
+    private readonly long _recheckMs;
 
     /// <summary>The directory holding the CSV files.</summary>
     public string Directory { get; }
@@ -59,6 +65,10 @@ public sealed class CsvDimensionSource : IDimensionSource
     {
         var path = PathOf(table);
         var cacheKey = CacheKey(table);
+        if (_parsed.TryGetValue(cacheKey, out var recent) && Environment.TickCount64 - recent.CheckedAt < _recheckMs)
+        {
+            return recent.Rows.TryGetValue(key, out var hit) ? hit : null;
+        }
         var stamp = StampOf(table, path);
         if (!_parsed.TryGetValue(cacheKey, out var parsed) || parsed.Stamp != stamp)
         {
@@ -77,6 +87,7 @@ public sealed class CsvDimensionSource : IDimensionSource
             }
         }
 
+        parsed.CheckedAt = Environment.TickCount64;
         return parsed.Rows.TryGetValue(key, out var row) ? row : null;
     }
 
@@ -166,5 +177,9 @@ public sealed class CsvDimensionSource : IDimensionSource
         return rows;
     }
 
-    private sealed record ParsedTable((DateTime, long) Stamp, Dictionary<DimensionKey, IReadOnlyDictionary<string, string>> Rows);
+    private sealed record ParsedTable((DateTime, long) Stamp, Dictionary<DimensionKey, IReadOnlyDictionary<string, string>> Rows)
+    {
+        /// <summary>When the file's stamp was last compared with this copy (Environment.TickCount64).</summary>
+        public long CheckedAt { get; set; } = Environment.TickCount64;
+    }
 }

@@ -124,14 +124,28 @@ public sealed class LruTableCache : ILookupCache
         }
         else
         {
-            var parallel = new ParallelOptions
+            // Bounded concurrency without hopping threads: a source that answers synchronously
+            // (the CSV files) runs inline; a remote one (Table Storage) overlaps up to the bound.
+            using var gate = new SemaphoreSlim(_options.MaxConcurrentFetches);
+            var tasks = new Task[pending.Count];
+            for (var i = 0; i < pending.Count; i++)
             {
-                MaxDegreeOfParallelism = _options.MaxConcurrentFetches,
-                CancellationToken = cancellationToken,
-            };
-            await Parallel.ForEachAsync(
-                Enumerable.Range(0, pending.Count), parallel,
-                async (i, ct) => results[i] = await FetchAsync(pending[i], ct));
+                tasks[i] = FetchInto(i);
+            }
+            await Task.WhenAll(tasks);
+
+            async Task FetchInto(int i)
+            {
+                await gate.WaitAsync(cancellationToken);
+                try
+                {
+                    results[i] = await FetchAsync(pending[i], cancellationToken);
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }
         }
 
         var now = _time.GetUtcNow();

@@ -37,6 +37,10 @@ public sealed partial class FlushCoordinator
     private readonly FlushOptions _options;
     private readonly ILogger _logger;
     private readonly long _startedMs;
+    // Per shard, the metric windows already written (and told to evict). A durable store applies the
+    // eviction later; until it has, the shard still shows those windows, and they must not be written
+    // again. Lost on restart, which at worst re-sends identical samples.
+    private readonly Dictionary<int, long> _writtenThrough = [];
 
     public FlushCoordinator(CompiledPipeline pipeline, IShardStore store, ISampleWriter writer, PipelineCounters counters,
         TimeProvider clock, FlushOptions? options = null, ILogger? logger = null)
@@ -82,11 +86,17 @@ public sealed partial class FlushCoordinator
         var samples = new List<Sample>();
         var windows = 0;
         var closable = new bool[states.Count];
+        var staleEvict = new long?[states.Count];
         for (var shard = 0; shard < states.Count; shard++)
         {
             var sealedThrough = states[shard].SealedThroughMs;
             if (sealedThrough == long.MinValue || states[shard].Partials.Count == 0) continue;
-            var result = Rollup.Close(states[shard].Partials, sealedThrough, _pipeline);
+            var alreadyWritten = _writtenThrough.GetValueOrDefault(shard, long.MinValue);
+            if (alreadyWritten != long.MinValue && states[shard].Partials.Any(p => WindowShardState.MetricWindowEnd(p, _pipeline) <= alreadyWritten))
+            {
+                staleEvict[shard] = alreadyWritten; // the last eviction has not been applied (yet): ask again
+            }
+            var result = Rollup.Close(states[shard].Partials, sealedThrough, _pipeline, alreadyWritten);
             if (result.WindowsClosed == 0) continue;
             closable[shard] = true;
             windows += result.WindowsClosed;
@@ -130,7 +140,8 @@ public sealed partial class FlushCoordinator
         for (var shard = 0; shard < states.Count; shard++)
         {
             var sealedThrough = states[shard].SealedThroughMs;
-            var evictThrough = closable[shard] && evict ? sealedThrough : (long?)null;
+            var evictThrough = closable[shard] && evict ? sealedThrough : staleEvict[shard];
+            if (closable[shard] && evict) _writtenThrough[shard] = Math.Max(_writtenThrough.GetValueOrDefault(shard, long.MinValue), sealedThrough);
             if (evictThrough is null && watermark <= sealedThrough) continue;
             await _store.AdvanceAsync(shard, new FlushAdvance
             {

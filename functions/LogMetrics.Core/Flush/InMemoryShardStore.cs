@@ -33,7 +33,7 @@ public sealed class InMemoryShardStore : IShardStore
     {
         lock (_gate)
         {
-            return Task.FromResult<IReadOnlyList<WindowShardState>>([.. _shards.Select(s => s.Clone())]);
+            return Task.FromResult<IReadOnlyList<WindowShardState>>([.. _shards.Select(s => s.Snapshot())]);
         }
     }
 

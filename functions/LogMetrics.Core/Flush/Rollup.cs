@@ -10,15 +10,18 @@ namespace LogMetrics.Core.Flush;
 /// </summary>
 public static class Rollup
 {
-    /// <summary>Samples of every metric window of <paramref name="partials"/> that ends at or before <paramref name="closedThroughMs"/>.</summary>
-    public static RollupResult Close(IEnumerable<SeriesPartial> partials, long closedThroughMs, CompiledPipeline pipeline)
+    /// <summary>
+    /// Samples of every metric window of <paramref name="partials"/> that ends at or before
+    /// <paramref name="closedThroughMs"/> and after <paramref name="writtenThroughMs"/> (already written).
+    /// </summary>
+    public static RollupResult Close(IEnumerable<SeriesPartial> partials, long closedThroughMs, CompiledPipeline pipeline, long writtenThroughMs = long.MinValue)
     {
         var merged = new Dictionary<PartialKey, SeriesPartial>();
         foreach (var p in partials)
         {
             var family = pipeline.Families[p.Family];
             var start = CompiledPipeline.FloorTo(p.WindowStartMs, family.ResolutionMs);
-            if (start + family.ResolutionMs > closedThroughMs)
+            if (start + family.ResolutionMs > closedThroughMs || start + family.ResolutionMs <= writtenThroughMs)
             {
                 continue;
             }

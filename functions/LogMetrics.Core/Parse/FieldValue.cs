@@ -12,6 +12,12 @@ public enum ValueKind : byte
     Null,
     /// <summary>An object or array; <see cref="FieldValue.Text"/> holds its raw JSON.</summary>
     Json,
+    /// <summary>
+    /// A JSON string kept as unescaped UTF-8 in a parser-owned buffer (<see cref="FieldValue.Utf8"/>),
+    /// for fields only <c>parse-json</c> reads: no UTF-16 copy of a 4 KB blob per record. Valid until
+    /// the parser's next record; <see cref="Record.Clone"/> turns it into a string.
+    /// </summary>
+    Utf8String,
 }
 
 /// <summary>
@@ -25,6 +31,9 @@ public struct FieldValue
     /// <summary>The numeric value when <see cref="HasNumber"/>.</summary>
     public double Number;
     public bool HasNumber;
+    /// <summary>The bytes of a <see cref="ValueKind.Utf8String"/>: <c>Utf8[..Utf8Length]</c>.</summary>
+    public byte[]? Utf8;
+    public int Utf8Length;
 
     public static FieldValue FromString(string text) => new() { Kind = ValueKind.String, Text = text };
 
@@ -39,7 +48,15 @@ public struct FieldValue
     public readonly bool IsPresent => Kind is not (ValueKind.Missing or ValueKind.Null);
 
     /// <summary>Text for string comparisons and labels: empty when missing or null.</summary>
-    public readonly string AsText => IsPresent ? Text ?? "" : "";
+    public readonly string AsText => Kind switch
+    {
+        ValueKind.Missing or ValueKind.Null => "",
+        ValueKind.Utf8String => System.Text.Encoding.UTF8.GetString(Utf8!, 0, Utf8Length),
+        _ => Text ?? "",
+    };
+
+    /// <summary>This value with any parser-owned bytes turned into a string, safe to keep.</summary>
+    public readonly FieldValue Detached() => Kind == ValueKind.Utf8String ? FromString(AsText) : this;
 
     /// <summary>The value as a number: JSON numbers, and strings that parse as a finite invariant-culture number.</summary>
     public readonly bool TryGetNumber(out double value)
@@ -49,7 +66,7 @@ public struct FieldValue
             value = Number;
             return true;
         }
-        if (Kind == ValueKind.String && double.TryParse(Text, NumberStyles.Float, CultureInfo.InvariantCulture, out value) && double.IsFinite(value))
+        if (Kind is ValueKind.String or ValueKind.Utf8String && double.TryParse(AsText, NumberStyles.Float, CultureInfo.InvariantCulture, out value) && double.IsFinite(value))
         {
             return true;
         }

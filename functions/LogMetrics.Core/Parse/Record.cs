@@ -25,7 +25,10 @@ public sealed class Record
     public Record Clone()
     {
         var copy = new Record(Values.Length) { EventTimeMs = EventTimeMs, Sequence = Sequence };
-        Array.Copy(Values, copy.Values, Values.Length);
+        for (var i = 0; i < Values.Length; i++)
+        {
+            copy.Values[i] = Values[i].Detached();
+        }
         return copy;
     }
 }

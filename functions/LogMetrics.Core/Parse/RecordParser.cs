@@ -27,8 +27,18 @@ public sealed class RecordParser
     private readonly long _timeScale;
     private readonly string _timeField;
 
-    public RecordParser(FieldTable fields, IReadOnlyList<TypedField> typed, string timeField, string timeUnit)
+    private readonly bool[] _rawSlots;
+    private readonly byte[]?[] _rawBuffers;
+
+    /// <param name="rawSlots">Slots read only as JSON text by parse-json: kept as UTF-8 bytes, never decoded to a string.</param>
+    public RecordParser(FieldTable fields, IReadOnlyList<TypedField> typed, string timeField, string timeUnit, IReadOnlySet<int>? rawSlots = null)
     {
+        _rawSlots = new bool[fields.Count];
+        _rawBuffers = new byte[]?[fields.Count];
+        foreach (var slot in rawSlots ?? new HashSet<int>())
+        {
+            if (slot < _rawSlots.Length && !typed.Any(t => t.Slot == slot)) _rawSlots[slot] = true;
+        }
         _lookup = fields.SpanLookup;
         _typed = [.. typed];
         _timeField = timeField;
@@ -106,7 +116,9 @@ public sealed class RecordParser
                 }
                 continue;
             }
-            record.Values[slot] = ReadValue(ref reader, line);
+            record.Values[slot] = _rawSlots[slot] && reader.TokenType == JsonTokenType.String
+                ? ReadRaw(ref reader, slot)
+                : ReadValue(ref reader, line);
         }
         // Anything after the root object (a second value, garbage) makes the line malformed.
         if (reader.Read())
@@ -114,6 +126,19 @@ public sealed class RecordParser
             return "invalid JSON: content after the object";
         }
         return null;
+    }
+
+    private FieldValue ReadRaw(ref Utf8JsonReader reader, int slot)
+    {
+        var length = reader.HasValueSequence ? (int)reader.ValueSequence.Length : reader.ValueSpan.Length;
+        var buffer = _rawBuffers[slot];
+        if (buffer is null || buffer.Length < length)
+        {
+            buffer = _rawBuffers[slot] = new byte[Math.Max(length, 4096)];
+        }
+        // Unescaped UTF-8 is never longer than its escaped form.
+        var written = reader.CopyString(buffer);
+        return new FieldValue { Kind = ValueKind.Utf8String, Utf8 = buffer, Utf8Length = written };
     }
 
     private static FieldValue ReadValue(ref Utf8JsonReader reader, ReadOnlySpan<byte> line)

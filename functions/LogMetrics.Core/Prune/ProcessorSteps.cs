@@ -66,6 +66,20 @@ public sealed class ParseJsonStep : ProcessorStep
     public override bool Apply(Record record)
     {
         ref var source = ref record.Values[_source];
+        if (source.Kind == ValueKind.Utf8String)
+        {
+            _staged.Clear();
+            var chars = ArrayPool<char>.Shared.Rent(1024);
+            try
+            {
+                if (Walk(source.Utf8.AsSpan(0, source.Utf8Length), chars)) Commit(record);
+            }
+            finally
+            {
+                ArrayPool<char>.Shared.Return(chars);
+            }
+            return true;
+        }
         if (source.Kind is not (ValueKind.String or ValueKind.Json) || string.IsNullOrEmpty(source.Text))
         {
             return true;
@@ -79,10 +93,7 @@ public sealed class ParseJsonStep : ProcessorStep
             _staged.Clear();
             if (Walk(buffer.AsSpan(0, length), name))
             {
-                foreach (var (slot, value) in _staged)
-                {
-                    record.Values[slot] = value;
-                }
+                Commit(record);
             }
         }
         finally
@@ -91,6 +102,14 @@ public sealed class ParseJsonStep : ProcessorStep
             ArrayPool<char>.Shared.Return(name);
         }
         return true;
+    }
+
+    private void Commit(Record record)
+    {
+        foreach (var (slot, value) in _staged)
+        {
+            record.Values[slot] = value;
+        }
     }
 
     private bool Walk(ReadOnlySpan<byte> json, char[] name)

@@ -3,7 +3,15 @@ using LogMetrics.Core.Flush;
 namespace LogMetrics.Core.Replay;
 
 /// <summary>Live progress of a replay.</summary>
-public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, int LanesTotal, int OpenPartials, long WindowsClosed, long SamplesWritten, long WatermarkMs, TimeSpan Elapsed);
+public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, int LanesTotal, int OpenPartials, long WindowsClosed, long SamplesWritten, long WatermarkMs, TimeSpan Elapsed)
+{
+    /// <summary>Wall time spent reading and decompressing input.</summary>
+    public TimeSpan ReadTime { get; init; }
+    /// <summary>Wall time in Parse → Prune → Enrich → Accumulate and signalling shards.</summary>
+    public TimeSpan IngestTime { get; init; }
+    /// <summary>Wall time in Flush (roll-up) and Write.</summary>
+    public TimeSpan FlushTime { get; init; }
+}
 
 /// <summary>
 /// Replays files as lanes through the same ingest → shard → flush path the Functions app runs
@@ -12,7 +20,7 @@ public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, 
 /// </summary>
 public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, FlushCoordinator coordinator, TimeProvider clock, int chunkLines = 2048)
 {
-    public async Task RunAsync(IReadOnlyList<LaneReader> readers, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
+    public async Task<ReplayProgress> RunAsync(IReadOnlyList<LaneReader> readers, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
         var started = clock.GetTimestamp();
         var lanes = readers.Select(r => new LaneState(r.Path)).ToArray();
@@ -21,6 +29,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var flushedBoundary = long.MinValue;
         var lastReport = started;
         long windowsClosed = 0, samples = 0;
+        long readTicks = 0, ingestTicks = 0, flushTicks = 0;
 
         while (lanes.Any(l => !l.Finished))
         {
@@ -29,8 +38,11 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 cancellationToken.ThrowIfCancellationRequested();
                 var lane = lanes[i];
                 if (lane.Finished) continue;
+                var t0 = clock.GetTimestamp();
                 var events = readers[i].ReadChunk(chunkLines);
                 lane.Finished = readers[i].Finished;
+                var t1 = clock.GetTimestamp();
+                readTicks += t1 - t0;
 
                 var others = long.MaxValue;
                 for (var j = 0; j < lanes.Length; j++)
@@ -43,6 +55,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 {
                     await store.SignalAsync(shard, signals[shard], cancellationToken).ConfigureAwait(false);
                 }
+                var t2 = clock.GetTimestamp();
+                ingestTicks += t2 - t1;
 
                 // Flush whenever the global watermark crosses a base-window boundary.
                 var live = lanes.Where(l => !l.Finished).ToList();
@@ -53,6 +67,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     var report = await coordinator.FlushAsync(false, cancellationToken).ConfigureAwait(false);
                     windowsClosed += report.WindowsClosed;
                     samples += report.SamplesWritten;
+                    flushTicks += clock.GetTimestamp() - t2;
                 }
 
                 if (progress is not null && clock.GetElapsedTime(lastReport) > TimeSpan.FromMilliseconds(500))
@@ -63,10 +78,14 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             }
         }
 
+        var tf = clock.GetTimestamp();
         var final = await coordinator.FlushAsync(true, cancellationToken).ConfigureAwait(false);
+        flushTicks += clock.GetTimestamp() - tf;
         windowsClosed += final.WindowsClosed;
         samples += final.SamplesWritten;
-        progress?.Invoke(Snapshot());
+        var last = Snapshot();
+        progress?.Invoke(last);
+        return last;
 
         ReplayProgress Snapshot() => new(
             pipeline.Counters.Events,
@@ -77,7 +96,14 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             windowsClosed,
             samples,
             lanes.Where(l => !l.Finished).Select(l => l.WatermarkMs(ooo)).DefaultIfEmpty(long.MaxValue).Min(),
-            clock.GetElapsedTime(started));
+            clock.GetElapsedTime(started))
+        {
+            ReadTime = Ticks(readTicks),
+            IngestTime = Ticks(ingestTicks),
+            FlushTime = Ticks(flushTicks),
+        };
+
+        TimeSpan Ticks(long ticks) => TimeSpan.FromSeconds((double)ticks / clock.TimestampFrequency);
     }
 
     private static class Compiled

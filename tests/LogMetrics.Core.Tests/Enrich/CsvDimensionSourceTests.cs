@@ -15,7 +15,7 @@ public sealed class CsvDimensionSourceTests : IDisposable
     public CsvDimensionSourceTests()
     {
         Directory.CreateDirectory(_dir);
-        _source = new CsvDimensionSource(_dir);
+        _source = new CsvDimensionSource(_dir, recheckInterval: TimeSpan.Zero);
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
@@ -206,6 +206,19 @@ public sealed class CsvDimensionSourceTests : IDisposable
         var row = await _source.GetAsync(ApiMeta, new DimensionKey("acc", "DescribeX"), CancellationToken.None);
 
         Assert.Equal("P0-urgent", row!["priority"]);
+    }
+
+    [Fact]
+    public async Task GetAsync_WithinRecheckInterval_ServesParsedCopyWithoutStat()
+    {
+        var source = new CsvDimensionSource(_dir, recheckInterval: TimeSpan.FromHours(1));
+        Write("api_meta", "product,api,priority\nacc,DescribeX,P1\n");
+        await source.GetAsync(ApiMeta, new DimensionKey("acc", "DescribeX"), CancellationToken.None);
+
+        Write("api_meta", "product,api,priority\nacc,DescribeX,P0-urgent\n");
+        var row = await source.GetAsync(ApiMeta, new DimensionKey("acc", "DescribeX"), CancellationToken.None);
+
+        Assert.Equal("P1", row!["priority"]);
     }
 
     [Fact]

@@ -60,7 +60,11 @@ public abstract class CoordinatorContractTests
         public PipelineCounters Counters { get; } = new();
         public RecordingWriter Writer { get; } = new();
         public LossyShardStore Store { get; }
-        public FlushCoordinator Coordinator { get; }
+        public FlushCoordinator Coordinator { get; private set; }
+
+        /// <summary>The flusher process restarts: a new coordinator with no memory of what it wrote.</summary>
+        public void RestartFlusher(int expectedLanes = 0) =>
+            Coordinator = new FlushCoordinator(Compiled, Store, Writer, Counters, Clock, new FlushOptions { ExpectedLanes = expectedLanes });
 
         /// <summary>Ingests one batch of a lane (next sequence numbers) and returns its signals, not yet sent.</summary>
         public async Task<ShardSignal[]> IngestAsync(string lane, params byte[][] lines)
@@ -221,6 +225,7 @@ public abstract class CoordinatorContractTests
         // A late event for a written-but-not-evicted window must not change what is re-sent.
         await rig.IngestAndSendAsync("a", Line(4, "acc", 500));
         rig.Store.LoseEvictions = false;
+        rig.RestartFlusher();                      // the crashed flusher comes back without memory
         await rig.FinishAsync();
 
         Assert.Equal(ExpectedAll, rig.Writer.Distinct());
@@ -230,6 +235,23 @@ public abstract class CoordinatorContractTests
         var states = await rig.StatesAsync();
         Assert.Equal(2, states.Sum(s => s.LateContributions)); // one record × two families
         Assert.All(states, s => Assert.Empty(s.Partials));
+    }
+
+    [Fact]
+    public async Task FlushAsync_EvictionNotYetApplied_NotWrittenTwiceAndEvictionAskedAgain()
+    {
+        var rig = new Rig(this);
+        await SendAllAsync(rig);
+        rig.Store.LoseEvictions = true;            // the evict message is lost; the flusher keeps running
+
+        await rig.TickAsync();
+        rig.Store.LoseEvictions = false;
+        await rig.FinishAsync();
+
+        Assert.Equal(ExpectedAll, rig.Writer.Distinct());
+        Assert.Empty(rig.Writer.Resent());         // the same flusher never writes a window twice
+        Assert.Empty(rig.Writer.Conflicts);
+        Assert.All(await rig.StatesAsync(), s => Assert.Empty(s.Partials));
     }
 
     [Fact]

@@ -6,6 +6,7 @@ using Xunit;
 
 namespace LogMetrics.Core.Tests.Write;
 
+[Collection(LocalServers.Name)]
 public class RemoteWriteAuthTests
 {
     private static readonly List<Sample> Samples = WriteTestData.Flagship(series: 4, points: 2);

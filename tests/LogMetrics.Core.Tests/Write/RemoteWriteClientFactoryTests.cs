@@ -4,6 +4,7 @@ using Xunit;
 
 namespace LogMetrics.Core.Tests.Write;
 
+[Collection(LocalServers.Name)]
 public class RemoteWriteClientFactoryTests
 {
     private static RemoteWriteDefinition Valid() => new() { Endpoint = "http://127.0.0.1:9090/api/v1/write", Auth = "none" };

@@ -1,0 +1,44 @@
+using System.Text.Json;
+using LogMetrics.Core.Hosting;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Logging;
+
+namespace LogMetrics.Functions;
+
+/// <summary>
+/// Event Hubs → window shards. Binds a batch as bytes plus its sequence numbers and partition id
+/// (the lane), and hands it to <see cref="LaneIngestor"/>, which parses, prunes, enriches, folds the
+/// batch into partials and signals every shard entity.
+/// </summary>
+/// <remarks>
+/// The host checkpoints after the invocation even when it throws (AZURE-API §2), so a failure is
+/// retried in-process by the retry attribute; re-running a batch is safe because every shard ignores
+/// a sequence range it already applied. After the last retry the batch is lost, loudly (logged).
+/// </remarks>
+public sealed class IngestFunction(LaneIngestor ingestor, HostSettings settings, ILogger<IngestFunction> logger)
+{
+    [Function("Ingest")]
+    [ExponentialBackoffRetry(5, "00:00:02", "00:01:00")]
+    public async Task RunAsync(
+        [EventHubTrigger("%EVENTHUB_NAME%", Connection = "EventHubConnection", ConsumerGroup = "%EVENTHUB_CONSUMER_GROUP%", IsBatched = true)] byte[][] events,
+        long[] sequenceNumberArray,
+        JsonElement partitionContext,
+        [DurableClient] DurableTaskClient client,
+        FunctionContext context)
+    {
+        var lane = PartitionContextReader.GetPartitionId(partitionContext);
+        var first = sequenceNumberArray.Length > 0 ? sequenceNumberArray[0] : -1;
+        var last = sequenceNumberArray.Length > 0 ? sequenceNumberArray[^1] : -1;
+        try
+        {
+            var shards = await ingestor.IngestAsync(lane, events, sequenceNumberArray, new DurableShardStore(client, settings.ShardCount), context.CancellationToken).ConfigureAwait(false);
+            Log.Ingested(logger, lane, events.Length, first, last, shards);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Log.IngestFailed(logger, e, lane, first, last);
+            throw;
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using System.Globalization;
+using Azure.Data.Tables;
+using LogMetrics.Core.Enrich;
+using LogMetrics.Core.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LogMetrics.Functions;
+
+/// <summary>
+/// Dimension tables in Table Storage, laid out as <see cref="DimensionRowKey"/> describes (the scheme
+/// infra/scripts/load-dimensions.sh writes). A row is every property but the system ones, as text,
+/// plus the key columns decoded from the RowKey, like a CSV row.
+/// </summary>
+internal sealed class TableDimensionSource(TableServiceClient service, ILogger<TableDimensionSource> logger) : IDimensionSource
+{
+    private static readonly HashSet<string> SystemProperties = new(StringComparer.Ordinal) { "PartitionKey", "RowKey", "Timestamp", "odata.etag" };
+
+    public async Task<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>> LoadAllAsync(TableSpec table, CancellationToken cancellationToken)
+    {
+        var tableName = DimensionRowKey.TableNameOf(table.Name);
+        var partition = DimensionRowKey.PartitionKeyOf(table.Name);
+        var client = service.GetTableClient(tableName);
+        // AZURE-API §5: CreateQueryFilter escapes the value; QueryAsync<T>(filter, maxPerPage, select, cancellationToken).
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition}");
+        var rows = new Dictionary<DimensionKey, IReadOnlyDictionary<string, string>>();
+        await foreach (var entity in client.QueryAsync<TableEntity>(filter, null, null, cancellationToken).ConfigureAwait(false))
+        {
+            var parts = DimensionRowKey.Decode(entity.RowKey);
+            if (parts.Length != table.KeyColumns.Count)
+            {
+                Log.DimensionRowSkipped(logger, tableName, entity.RowKey, parts.Length, table.KeyColumns.Count);
+                continue;
+            }
+            rows[new DimensionKey(parts)] = RowOf(entity, table, parts);
+        }
+        Log.DimensionsLoaded(logger, rows.Count, tableName, partition);
+        return rows;
+    }
+
+    public async Task<IReadOnlyDictionary<string, string>?> GetAsync(TableSpec table, DimensionKey key, CancellationToken cancellationToken)
+    {
+        var client = service.GetTableClient(DimensionRowKey.TableNameOf(table.Name));
+        // AZURE-API §5: GetEntityIfExistsAsync<T>(pk, rk, select, cancellationToken) → .HasValue / .Value.
+        var response = await client.GetEntityIfExistsAsync<TableEntity>(
+            DimensionRowKey.PartitionKeyOf(table.Name), DimensionRowKey.Encode(key.Parts), null, cancellationToken).ConfigureAwait(false);
+        return response.HasValue && response.Value is { } entity ? RowOf(entity, table, [.. key.Parts]) : null;
+    }
+
+    private static Dictionary<string, string> RowOf(TableEntity entity, TableSpec table, string[] keyParts)
+    {
+        var row = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var property in entity)
+        {
+            if (SystemProperties.Contains(property.Key) || property.Key.EndsWith("@odata.type", StringComparison.Ordinal)) continue;
+            row[property.Key] = Convert.ToString(property.Value, CultureInfo.InvariantCulture) ?? "";
+        }
+        for (var i = 0; i < keyParts.Length; i++)
+        {
+            row[table.KeyColumns[i]] = keyParts[i];
+        }
+        return row;
+    }
+}
