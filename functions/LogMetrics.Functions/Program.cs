@@ -1,4 +1,5 @@
 using Azure.Data.Tables;
+using LogMetrics.Azure;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Enrich;
 using LogMetrics.Core.Flush;
@@ -33,7 +34,7 @@ builder.Services.AddSingleton<IDeadLetterSink, LoggingDeadLetterSink>();
 
 // Enrich: dimension tables over Table Storage (identity-based in Azure, connection string for Azurite).
 builder.Services.AddSingleton(_ => settings.DimensionsTableUri is { } tableUri
-    ? new TableServiceClient(tableUri, AzureCredentials.For(settings.AzureClientId))
+    ? new TableServiceClient(tableUri, AzureTokenSource.CredentialFor(settings.AzureClientId))
     : new TableServiceClient(settings.DimensionsConnectionString!));
 builder.Services.AddSingleton<IDimensionSource, TableDimensionSource>();
 builder.Services.AddSingleton(sp => new Enricher(compiled, sp.GetRequiredService<IDimensionSource>(), sp.GetRequiredService<TimeProvider>()));
@@ -47,7 +48,7 @@ builder.Services.AddSingleton(sp => RemoteWriteClient.Create(compiled.Definition
     new RemoteWriteServices
     {
         GetEnvironmentVariable = Setting,
-        EntraTokenSource = clientId => new AzureAccessTokenSource(AzureCredentials.For(clientId ?? settings.AzureClientId)),
+        EntraTokenSource = clientId => AzureTokenSource.Create(clientId ?? settings.AzureClientId),
         Time = sp.GetRequiredService<TimeProvider>(),
         Logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("LogMetrics.Write"),
     }));

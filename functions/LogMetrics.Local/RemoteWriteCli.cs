@@ -70,7 +70,7 @@ public sealed class RemoteWriteOptions
         };
         try
         {
-            return new RemoteWriterHandle(RemoteWriteClient.Create(definition, url.ToString(), auth, new RemoteWriteServices { EntraTokenSource = Write.AzureTokenSource.Create }));
+            return new RemoteWriterHandle(RemoteWriteClient.Create(definition, url.ToString(), auth, new RemoteWriteServices { EntraTokenSource = LogMetrics.Azure.AzureTokenSource.Create }));
         }
         catch (RemoteWriteConfigurationException e)
         {

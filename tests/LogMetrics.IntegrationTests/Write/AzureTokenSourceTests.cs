@@ -1,6 +1,6 @@
 using Azure.Core;
 using LogMetrics.Core.Write;
-using LogMetrics.Local.Write;
+using LogMetrics.Azure;
 using Xunit;
 
 namespace LogMetrics.IntegrationTests.Write;
