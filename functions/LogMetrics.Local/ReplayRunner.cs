@@ -51,8 +51,8 @@ public static class ReplayRunner
         var counters = new PipelineCounters();
         var clock = TimeProvider.System;
         var enricher = new Enricher(compiled, new CsvDimensionSource(settings.DimensionsDirectory), clock);
-        using var deadLetters = settings.DeadLetterPath is null ? null : new JsonlDeadLetterSink(File.Create(settings.DeadLetterPath));
-        using var samplesOut = settings.OutPath is null ? null : new JsonlSampleWriter(File.Create(settings.OutPath));
+        using var deadLetters = settings.DeadLetterPath is null ? null : new JsonlDeadLetterSink(CreateOutput(settings.DeadLetterPath));
+        using var samplesOut = settings.OutPath is null ? null : new JsonlSampleWriter(CreateOutput(settings.OutPath));
         var writers = new List<ISampleWriter>();
         if (samplesOut is not null) writers.Add(samplesOut);
         writers.AddRange(settings.ExtraWriters);
@@ -93,6 +93,10 @@ public static class ReplayRunner
         }
         return new ReplayOutcome(counters, enricher, elapsed, last.BytesRead, settings.Files.Count, last);
     }
+
+    /// <summary>An output file with a 1 MiB buffer: samples are small and many.</summary>
+    private static FileStream CreateOutput(string path) =>
+        new(path, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 1 << 20);
 
     public static string Rate(double count, TimeSpan elapsed) =>
         (count / Math.Max(elapsed.TotalSeconds, 1e-9)).ToString("N0", CultureInfo.InvariantCulture);

@@ -43,7 +43,7 @@ public sealed class BatchAccumulator
             var key = new PartialKey(family.Index, windowStart, labels);
             if (!_partials.TryGetValue(key, out var partial))
             {
-                var owned = (string[])labels.Clone();
+                var owned = labels.AsSpan().ToArray();
                 partial = new SeriesPartial { Family = family.Index, Labels = owned, WindowStartMs = windowStart, Values = family.NewValues() };
                 _partials.Add(new PartialKey(family.Index, windowStart, owned), partial);
             }

@@ -21,7 +21,7 @@ public sealed class SeriesPartial
         Family = Family,
         Labels = Labels,
         WindowStartMs = WindowStartMs,
-        Values = (double[])Values.Clone(),
+        Values = Values.AsSpan().ToArray(),
         NewestEventMs = NewestEventMs,
     };
 }

@@ -33,7 +33,7 @@ public static class Rollup
             }
             else
             {
-                merged[key] = new SeriesPartial { Family = p.Family, Labels = p.Labels, WindowStartMs = start, Values = (double[])p.Values.Clone(), NewestEventMs = p.NewestEventMs };
+                merged[key] = new SeriesPartial { Family = p.Family, Labels = p.Labels, WindowStartMs = start, Values = p.Values.AsSpan().ToArray(), NewestEventMs = p.NewestEventMs };
             }
         }
 

@@ -29,8 +29,18 @@ public class IngestBenchmarks
     {
         var dir = Path.Combine(Path.GetTempPath(), "logmetrics-bench");
         if (Directory.Exists(dir)) Directory.Delete(dir, true);
-        var files = TrafficGenerator.Write(dir, new TrafficOptions { Lanes = 1, Records = 2048, Seed = 5 });
-        _events = [.. File.ReadAllLines(files[0]).Where(l => l.Length > 0).Select((l, i) => new LaneEvent(i + 1, Encoding.UTF8.GetBytes(l)))];
+        // LOGMETRICS_BENCH_CORPUS=<dir> benchmarks the first 2 048 lines of <dir>/lane-0.jsonl (e.g. a
+        // tools/oracle corpus) with <dir>/dimensions; otherwise a generated flagship batch.
+        var corpus = Environment.GetEnvironmentVariable("LOGMETRICS_BENCH_CORPUS");
+        if (corpus is null)
+        {
+            TrafficGenerator.Write(dir, new TrafficOptions { Lanes = 1, Records = 2048, Seed = 5 });
+        }
+        else
+        {
+            dir = corpus;
+        }
+        _events = [.. File.ReadLines(Path.Combine(dir, "lane-0.jsonl")).Where(l => l.Length > 0).Take(2048).Select((l, i) => new LaneEvent(i + 1, Encoding.UTF8.GetBytes(l)))];
         _bytes = _events.Sum(e => (long)e.Body.Length);
         _compiled = PipelineCompiler.CompileFile(Path.Combine(AppContext.BaseDirectory, "pipeline.json"));
         var enricher = new Enricher(_compiled, new CsvDimensionSource(Path.Combine(dir, "dimensions")), TimeProvider.System);
