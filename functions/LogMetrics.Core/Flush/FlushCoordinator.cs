@@ -41,6 +41,7 @@ public sealed partial class FlushCoordinator
     // eviction later; until it has, the shard still shows those windows, and they must not be written
     // again. Lost on restart, which at worst re-sends identical samples.
     private readonly Dictionary<int, long> _writtenThrough = [];
+    private readonly Dictionary<string, long> _resolutionOf;
 
     public FlushCoordinator(CompiledPipeline pipeline, IShardStore store, ISampleWriter writer, PipelineCounters counters,
         TimeProvider clock, FlushOptions? options = null, ILogger? logger = null)
@@ -53,6 +54,7 @@ public sealed partial class FlushCoordinator
         _options = options ?? new FlushOptions();
         _logger = logger ?? NullLogger.Instance;
         _startedMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        _resolutionOf = pipeline.Families.SelectMany(f => f.Metrics.Select(m => (m.Name, f.ResolutionMs))).ToDictionary(x => x.Name, x => x.ResolutionMs, StringComparer.Ordinal);
     }
 
     /// <summary>The highest watermark any shard has been sealed to (read at the last flush).</summary>
@@ -105,6 +107,7 @@ public sealed partial class FlushCoordinator
 
         WriteOutcome? outcome = null;
         var evict = true;
+        long? backlogDropThrough = null;
         var written = 0;
         var dropped = 0;
         if (samples.Count > 0)
@@ -114,17 +117,19 @@ public sealed partial class FlushCoordinator
             outcome = result.Outcome;
             if (result.Outcome == WriteOutcome.Failed)
             {
+                evict = false;
                 if (samples.Count > _options.MaxPendingSamples)
                 {
                     // The sink has been down long enough that the backlog bound is hit: drop the
-                    // closed windows rather than grow without bound, and say so loudly.
-                    dropped = samples.Count;
+                    // oldest closed windows, just enough to get back under it, and say so loudly.
+                    var (through, count) = OldestOverBound(samples);
+                    dropped = count;
+                    backlogDropThrough = through;
                     _counters.AddSamplesDroppedBacklog(dropped);
-                    LogBacklogDropped(_logger, dropped, windows, _options.MaxPendingSamples);
+                    LogBacklogDropped(_logger, dropped, through, samples.Count, _options.MaxPendingSamples);
                 }
                 else
                 {
-                    evict = false;
                     LogWriteDeferred(_logger, samples.Count, windows);
                 }
             }
@@ -140,8 +145,9 @@ public sealed partial class FlushCoordinator
         for (var shard = 0; shard < states.Count; shard++)
         {
             var sealedThrough = states[shard].SealedThroughMs;
-            var evictThrough = closable[shard] && evict ? sealedThrough : staleEvict[shard];
-            if (closable[shard] && evict) _writtenThrough[shard] = Math.Max(_writtenThrough.GetValueOrDefault(shard, long.MinValue), sealedThrough);
+            var done = !closable[shard] ? (long?)null : evict ? sealedThrough : backlogDropThrough is { } drop ? Math.Min(drop, sealedThrough) : null;
+            var evictThrough = done ?? staleEvict[shard];
+            if (done is { } through) _writtenThrough[shard] = Math.Max(_writtenThrough.GetValueOrDefault(shard, long.MinValue), through);
             if (evictThrough is null && watermark <= sealedThrough) continue;
             await _store.AdvanceAsync(shard, new FlushAdvance
             {
@@ -150,7 +156,24 @@ public sealed partial class FlushCoordinator
             }, cancellationToken).ConfigureAwait(false);
         }
         SealedThroughMs = Math.Max(SealedThroughMs, states.Count == 0 ? long.MinValue : states.Max(s => s.SealedThroughMs));
-        return new FlushReport(watermark, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count);
+        return new FlushReport(watermark, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count - dropped);
+    }
+
+    /// <summary>
+    /// The smallest metric-window end <c>t</c> such that dropping every closed sample whose window
+    /// ends at or before <c>t</c> leaves at most <see cref="FlushOptions.MaxPendingSamples"/>; and how many that drops.
+    /// </summary>
+    private (long Through, int Count) OldestOverBound(List<Sample> samples)
+    {
+        var excess = samples.Count - _options.MaxPendingSamples;
+        var byEnd = samples.GroupBy(s => s.TimestampMs + _resolutionOf[s.Name]).OrderBy(g => g.Key);
+        var dropped = 0;
+        foreach (var window in byEnd)
+        {
+            dropped += window.Count();
+            if (dropped >= excess) return (window.Key, dropped);
+        }
+        return (long.MaxValue, samples.Count);
     }
 
     /// <summary>
@@ -184,8 +207,8 @@ public sealed partial class FlushCoordinator
         return states.Min(s => s.Lanes.Count == 0 ? long.MinValue : s.Lanes.Values.Max(p => p.WatermarkMs));
     }
 
-    [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Flush: the sink is failing and {Samples} closed samples of {Windows} windows exceed the pending bound {Bound}; they are dropped and counted")]
-    private static partial void LogBacklogDropped(ILogger logger, int samples, int windows, long bound);
+    [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Flush: the sink is failing and {Pending} closed samples exceed the pending bound {Bound}; the oldest {Samples} (windows ending at or before {ThroughMs} ms) are dropped and counted")]
+    private static partial void LogBacklogDropped(ILogger logger, int samples, long throughMs, int pending, long bound);
 
     [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Write: sink failed; {Samples} samples of {Windows} closed windows stay in state and are retried on the next flush")]
     private static partial void LogWriteDeferred(ILogger logger, int samples, int windows);

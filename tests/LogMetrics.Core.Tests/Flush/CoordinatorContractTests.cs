@@ -48,12 +48,12 @@ public abstract class CoordinatorContractTests
         private readonly Dictionary<string, (LaneState State, Pipeline Pipeline)> _lanes = new(StringComparer.Ordinal);
         private readonly Dictionary<string, long> _nextSequence = new(StringComparer.Ordinal);
 
-        public Rig(CoordinatorContractTests owner, int expectedLanes = 0)
+        public Rig(CoordinatorContractTests owner, int expectedLanes = 0, long maxPendingSamples = 1_000_000)
         {
             _owner = owner;
             _inner = owner.NewStore(Shards);
             Store = new LossyShardStore(_inner);
-            Coordinator = new FlushCoordinator(Compiled, Store, Writer, Counters, Clock, new FlushOptions { ExpectedLanes = expectedLanes });
+            Coordinator = new FlushCoordinator(Compiled, Store, Writer, Counters, Clock, new FlushOptions { ExpectedLanes = expectedLanes, MaxPendingSamples = maxPendingSamples });
         }
 
         public FakeTimeProvider Clock { get; } = new();
@@ -206,6 +206,31 @@ public abstract class CoordinatorContractTests
 
         Assert.Equal(ExpectedAll, rig.Writer.Distinct());
         Assert.Empty(rig.Writer.Resent());
+        Assert.Empty(rig.Writer.Conflicts);
+        Assert.All(await rig.StatesAsync(), s => Assert.Empty(s.Partials));
+    }
+
+    [Fact]
+    public async Task FlushAsync_SinkDownPastBacklogBound_DropsOldestWindowsCountedRestWritten()
+    {
+        // At T0+20 the closed samples are t_* of windows T0 (2 samples) and T0+10 (4 samples).
+        // With the sink down and room for 4 pending samples, exactly window T0 is dropped.
+        var rig = new Rig(this, maxPendingSamples: 4);
+        rig.Writer.FailuresLeft = 1_000;
+        await SendAllAsync(rig);
+
+        await rig.TickAsync(4);
+
+        Assert.Empty(rig.Writer.Accepted);
+        Assert.Equal(2, rig.Counters.SamplesDroppedBacklog);
+
+        rig.Writer.FailuresLeft = 0;
+        await rig.FinishAsync();
+
+        var dropped = new[] { Key("t_req", "acc", 0), Key("t_err", "acc", 0) };
+        var remaining = ExpectedAll.Where(e => !dropped.Contains(e.Key)).OrderBy(e => e.Key, StringComparer.Ordinal);
+        Assert.Equal(remaining, rig.Writer.Distinct().OrderBy(e => e.Key, StringComparer.Ordinal));
+        Assert.Equal(2, rig.Counters.SamplesDroppedBacklog);
         Assert.Empty(rig.Writer.Conflicts);
         Assert.All(await rig.StatesAsync(), s => Assert.Empty(s.Partials));
     }
