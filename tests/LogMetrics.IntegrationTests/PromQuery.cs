@@ -13,7 +13,17 @@ public sealed record PromPoint(IReadOnlyDictionary<string, string> Labels, long 
 public sealed class PromQuery(HttpClient http, Uri baseUri)
 {
     /// <summary>Instant query <paramref name="promql"/> evaluated at <paramref name="time"/>.</summary>
-    public async Task<IReadOnlyList<PromPoint>> InstantAsync(string promql, DateTimeOffset time, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<PromPoint>> InstantAsync(string promql, DateTimeOffset time, CancellationToken cancellationToken = default) =>
+        await QueryAsync(promql, time, "vector", cancellationToken);
+
+    /// <summary>
+    /// Raw samples of every series matching a range selector such as <c>name[1d]</c>, evaluated at
+    /// <paramref name="time"/> (a "matrix" result): what the server stored, not an evaluated value.
+    /// </summary>
+    public async Task<IReadOnlyList<PromPoint>> RawAsync(string rangeSelector, DateTimeOffset time, CancellationToken cancellationToken = default) =>
+        await QueryAsync(rangeSelector, time, "matrix", cancellationToken);
+
+    private async Task<IReadOnlyList<PromPoint>> QueryAsync(string promql, DateTimeOffset time, string resultType, CancellationToken cancellationToken)
     {
         var seconds = (time.ToUnixTimeMilliseconds() / 1000m).ToString(CultureInfo.InvariantCulture);
         var uri = new Uri(baseUri, $"api/v1/query?query={Uri.EscapeDataString(promql)}&time={seconds}");
@@ -22,37 +32,13 @@ public sealed class PromQuery(HttpClient http, Uri baseUri)
         if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"GET {uri} → {(int)response.StatusCode}: {body}");
         using var json = JsonDocument.Parse(body);
         var data = json.RootElement.GetProperty("data");
-        if (data.GetProperty("resultType").GetString() != "vector") throw new InvalidOperationException($"expected a vector from {promql}: {body}");
+        if (data.GetProperty("resultType").GetString() != resultType) throw new InvalidOperationException($"expected a {resultType} from {promql}: {body}");
         var points = new List<PromPoint>();
         foreach (var item in data.GetProperty("result").EnumerateArray())
         {
             var labels = item.GetProperty("metric").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "", StringComparer.Ordinal);
-            var value = item.GetProperty("value");
-            var ts = (long)Math.Round(value[0].GetDouble() * 1000);
-            points.Add(new PromPoint(labels, ts, ParseValue(value[1].GetString()!)));
-        }
-        return points;
-    }
-
-    /// <summary>
-    /// Raw samples of every series matching a range selector such as <c>name[1d]</c>, evaluated at
-    /// <paramref name="time"/> (a "matrix" result): what the server stored, not an evaluated value.
-    /// </summary>
-    public async Task<IReadOnlyList<PromPoint>> RawAsync(string rangeSelector, DateTimeOffset time, CancellationToken cancellationToken = default)
-    {
-        var seconds = (time.ToUnixTimeMilliseconds() / 1000m).ToString(CultureInfo.InvariantCulture);
-        var uri = new Uri(baseUri, $"api/v1/query?query={Uri.EscapeDataString(rangeSelector)}&time={seconds}");
-        using var response = await http.GetAsync(uri, cancellationToken);
-        var body = await response.Content.ReadAsStringAsync(cancellationToken);
-        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"GET {uri} → {(int)response.StatusCode}: {body}");
-        using var json = JsonDocument.Parse(body);
-        var data = json.RootElement.GetProperty("data");
-        if (data.GetProperty("resultType").GetString() != "matrix") throw new InvalidOperationException($"expected a matrix from {rangeSelector}: {body}");
-        var points = new List<PromPoint>();
-        foreach (var item in data.GetProperty("result").EnumerateArray())
-        {
-            var labels = item.GetProperty("metric").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "", StringComparer.Ordinal);
-            foreach (var value in item.GetProperty("values").EnumerateArray())
+            var values = resultType == "vector" ? [item.GetProperty("value")] : item.GetProperty("values").EnumerateArray().ToArray();
+            foreach (var value in values)
             {
                 points.Add(new PromPoint(labels, (long)Math.Round(value[0].GetDouble() * 1000), ParseValue(value[1].GetString()!)));
             }

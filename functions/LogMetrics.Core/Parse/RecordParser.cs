@@ -141,7 +141,12 @@ public sealed class RecordParser
         return new FieldValue { Kind = ValueKind.Utf8String, Utf8 = buffer, Utf8Length = written };
     }
 
-    private static FieldValue ReadValue(ref Utf8JsonReader reader, ReadOnlySpan<byte> line)
+    /// <summary>
+    /// The value at the reader as a field: strings decoded, numbers as their token text (and value),
+    /// objects and arrays as their raw JSON taken from <paramref name="json"/>, the reader's input.
+    /// Shared with <c>parse-json</c>, so nested fields read exactly like top-level ones.
+    /// </summary>
+    internal static FieldValue ReadValue(ref Utf8JsonReader reader, ReadOnlySpan<byte> json)
     {
         switch (reader.TokenType)
         {
@@ -170,7 +175,7 @@ public sealed class RecordParser
                 var start = (int)reader.TokenStartIndex;
                 reader.Skip();
                 var end = (int)reader.BytesConsumed;
-                return new FieldValue { Kind = ValueKind.Json, Text = Encoding.UTF8.GetString(line[start..end]) };
+                return new FieldValue { Kind = ValueKind.Json, Text = Encoding.UTF8.GetString(json[start..end]) };
             }
         }
     }

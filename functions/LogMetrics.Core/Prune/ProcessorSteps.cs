@@ -125,7 +125,7 @@ public sealed class ParseJsonStep : ProcessorStep
                 return false;
             }
             _prefix.CopyTo(name);
-            WalkObject(ref reader, name, _prefix.Length);
+            WalkObject(ref reader, json, name, _prefix.Length);
             while (reader.Read()) { }
             return true;
         }
@@ -139,7 +139,7 @@ public sealed class ParseJsonStep : ProcessorStep
         }
     }
 
-    private void WalkObject(ref Utf8JsonReader reader, char[] name, int baseLength)
+    private void WalkObject(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, char[] name, int baseLength)
     {
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -155,7 +155,7 @@ public sealed class ParseJsonStep : ProcessorStep
             var full = name.AsSpan(0, length);
             if (fits && _targets.TryGetValue(full, out var slot))
             {
-                _staged.Add((slot, ReadValue(ref reader, full)));
+                _staged.Add((slot, RecordParser.ReadValue(ref reader, json)));
                 continue;
             }
             if (fits && reader.TokenType == JsonTokenType.StartObject)
@@ -163,40 +163,13 @@ public sealed class ParseJsonStep : ProcessorStep
                 name[length] = '_';
                 if (_descend.Contains(name.AsSpan(0, length + 1)))
                 {
-                    WalkObject(ref reader, name, length + 1);
+                    WalkObject(ref reader, json, name, length + 1);
                     continue;
                 }
             }
             if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
             {
                 reader.Skip();
-            }
-        }
-    }
-
-    private static FieldValue ReadValue(ref Utf8JsonReader reader, ReadOnlySpan<char> _)
-    {
-        switch (reader.TokenType)
-        {
-            case JsonTokenType.String:
-                return FieldValue.FromString(reader.GetString()!);
-            case JsonTokenType.Number:
-            {
-                var value = new FieldValue { Kind = ValueKind.Number, Text = Encoding.UTF8.GetString(reader.ValueSpan) };
-                value.HasNumber = reader.TryGetDouble(out value.Number) && double.IsFinite(value.Number);
-                return value;
-            }
-            case JsonTokenType.True:
-                return new FieldValue { Kind = ValueKind.Bool, Text = "true" };
-            case JsonTokenType.False:
-                return new FieldValue { Kind = ValueKind.Bool, Text = "false" };
-            case JsonTokenType.Null:
-                return default;
-            default:
-            {
-                // An object or array used as a field: keep its JSON text.
-                using var doc = JsonDocument.ParseValue(ref reader);
-                return new FieldValue { Kind = ValueKind.Json, Text = doc.RootElement.GetRawText() };
             }
         }
     }
