@@ -39,7 +39,7 @@ public static class ProgressView
     }
 
     private static string Line(ReplayProgress p) => string.Create(CultureInfo.InvariantCulture,
-        $"[{p.Elapsed:mm\\:ss}] events {p.Events:N0} ({Rate(p.Events, p.Elapsed)}/s, {Rate(p.BytesRead / 1e6, p.Elapsed)} MB/s)  lanes {p.LanesOpen}/{p.LanesTotal} open  partials {p.OpenPartials:N0}  windows closed {p.WindowsClosed:N0}  samples {p.SamplesWritten:N0}  watermark {Watermark(p.WatermarkMs)}");
+        $"[{p.Elapsed:mm\\:ss}] events {p.Events:N0} ({Rate(p.Events, p.Elapsed)}/s, {Rate(p.BytesRead / 1e6, p.Elapsed)} MB/s)  lanes {p.LanesOpen}/{p.LanesTotal} open  windows open {p.OpenWindows:N0} ({p.OpenPartials:N0} partials)  windows closed {p.WindowsClosed:N0}  samples {p.SamplesWritten:N0}  watermark {Watermark(p.WatermarkMs)}");
 
     private static Table Table(ReplayProgress p)
     {
@@ -48,7 +48,7 @@ public static class ProgressView
         table.AddColumn("events/s");
         table.AddColumn("MB/s");
         table.AddColumn("lanes open");
-        table.AddColumn("open partials");
+        table.AddColumn("open windows (partials)");
         table.AddColumn("windows closed");
         table.AddColumn("samples");
         table.AddColumn("watermark");
@@ -57,7 +57,7 @@ public static class ProgressView
             Rate(p.Events, p.Elapsed),
             Rate(p.BytesRead / 1e6, p.Elapsed),
             $"{p.LanesOpen}/{p.LanesTotal}",
-            p.OpenPartials.ToString("N0", CultureInfo.InvariantCulture),
+            $"{p.OpenWindows.ToString("N0", CultureInfo.InvariantCulture)} ({p.OpenPartials.ToString("N0", CultureInfo.InvariantCulture)})",
             p.WindowsClosed.ToString("N0", CultureInfo.InvariantCulture),
             p.SamplesWritten.ToString("N0", CultureInfo.InvariantCulture),
             Watermark(p.WatermarkMs));

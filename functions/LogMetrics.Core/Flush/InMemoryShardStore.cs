@@ -29,6 +29,21 @@ public sealed class InMemoryShardStore : IShardStore
         get { lock (_gate) return _shards.Sum(s => s.Partials.Count); }
     }
 
+    /// <summary>Metric windows (family × window start at its resolution) with data still in state.</summary>
+    public int OpenWindowCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _shards.SelectMany(s => s.Partials)
+                    .Select(p => (p.Family, WindowShardState.MetricWindowEnd(p, _pipeline)))
+                    .Distinct()
+                    .Count();
+            }
+        }
+    }
+
     public Task<IReadOnlyList<WindowShardState>> ReadAllAsync(CancellationToken cancellationToken)
     {
         lock (_gate)

@@ -3,7 +3,7 @@ using LogMetrics.Core.Flush;
 namespace LogMetrics.Core.Replay;
 
 /// <summary>Live progress of a replay.</summary>
-public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, int LanesTotal, int OpenPartials, long WindowsClosed, long SamplesWritten, long WatermarkMs, TimeSpan Elapsed)
+public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, int LanesTotal, int OpenWindows, int OpenPartials, long WindowsClosed, long SamplesWritten, long WatermarkMs, TimeSpan Elapsed)
 {
     /// <summary>Wall time spent reading and decompressing input.</summary>
     public TimeSpan ReadTime { get; init; }
@@ -92,6 +92,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             readers.Sum(r => r.BytesRead),
             lanes.Count(l => !l.Finished),
             lanes.Length,
+            store.OpenWindowCount,
             store.PartialCount,
             windowsClosed,
             samples,
