@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh machine, then runs every test.
 #   bash scripts/test.sh
-# Real servers (Prometheus, VictoriaMetrics) and Debian's libsnappy come from apt; tests that need
-# them fail, never skip, when they are missing. The Azure Functions app is not built here: its
+# Real servers (Prometheus, VictoriaMetrics) and Debian's libsnappy come from apt, Azurite from npm
+# (into ./node_modules, started by the tests directly, never through npx); tests that need them
+# fail, never skip, when they are missing. The Azure Functions app is not built here: its
 # packages are not on the offline mirror (see docs/FUNCTIONS.md); LogMetrics.Offline.slnf lists every
 # other project.
 set -euo pipefail
@@ -17,6 +18,11 @@ if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -x node_modules/.bin/azurite ]; then
+  echo "installing: azurite (npm)"
+  npm install --no-save --no-audit --no-fund --loglevel=error azurite@3.37.0 >/dev/null
 fi
 
 echo "== oracle self-tests and infra consistency"

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Azure.Data.Tables;
 using LogMetrics.Core.Enrich;
 using LogMetrics.Core.Hosting;
@@ -13,8 +12,6 @@ namespace LogMetrics.Functions;
 /// </summary>
 internal sealed class TableDimensionSource(TableServiceClient service, ILogger<TableDimensionSource> logger) : IDimensionSource
 {
-    private static readonly HashSet<string> SystemProperties = new(StringComparer.Ordinal) { "PartitionKey", "RowKey", "Timestamp", "odata.etag" };
-
     public async Task<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>> LoadAllAsync(TableSpec table, CancellationToken cancellationToken)
     {
         var tableName = DimensionRowKey.TableNameOf(table.Name);
@@ -25,13 +22,13 @@ internal sealed class TableDimensionSource(TableServiceClient service, ILogger<T
         var rows = new Dictionary<DimensionKey, IReadOnlyDictionary<string, string>>();
         await foreach (var entity in client.QueryAsync<TableEntity>(filter, null, null, cancellationToken).ConfigureAwait(false))
         {
-            var parts = DimensionRowKey.Decode(entity.RowKey);
-            if (parts.Length != table.KeyColumns.Count)
+            // TableEntity is an IDictionary<string, object>: its properties, PartitionKey/RowKey included.
+            if (DimensionEntity.ToRow(table, entity.RowKey, entity) is not { } row)
             {
-                Log.DimensionRowSkipped(logger, tableName, entity.RowKey, parts.Length, table.KeyColumns.Count);
+                Log.DimensionRowSkipped(logger, tableName, entity.RowKey, DimensionRowKey.Decode(entity.RowKey).Length, table.KeyColumns.Count);
                 continue;
             }
-            rows[new DimensionKey(parts)] = RowOf(entity, table, parts);
+            rows[new DimensionKey([.. table.KeyColumns.Select(c => row[c])])] = row;
         }
         Log.DimensionsLoaded(logger, rows.Count, tableName, partition);
         return rows;
@@ -43,21 +40,6 @@ internal sealed class TableDimensionSource(TableServiceClient service, ILogger<T
         // AZURE-API §5: GetEntityIfExistsAsync<T>(pk, rk, select, cancellationToken) → .HasValue / .Value.
         var response = await client.GetEntityIfExistsAsync<TableEntity>(
             DimensionRowKey.PartitionKeyOf(table.Name), DimensionRowKey.Encode(key.Parts), null, cancellationToken).ConfigureAwait(false);
-        return response.HasValue && response.Value is { } entity ? RowOf(entity, table, [.. key.Parts]) : null;
-    }
-
-    private static Dictionary<string, string> RowOf(TableEntity entity, TableSpec table, string[] keyParts)
-    {
-        var row = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var property in entity)
-        {
-            if (SystemProperties.Contains(property.Key) || property.Key.EndsWith("@odata.type", StringComparison.Ordinal)) continue;
-            row[property.Key] = Convert.ToString(property.Value, CultureInfo.InvariantCulture) ?? "";
-        }
-        for (var i = 0; i < keyParts.Length; i++)
-        {
-            row[table.KeyColumns[i]] = keyParts[i];
-        }
-        return row;
+        return response.HasValue && response.Value is { } entity ? DimensionEntity.ToRow(table, entity.RowKey, entity) : null;
     }
 }

@@ -15,7 +15,7 @@ public abstract class ServerProcess : IDisposable
     private readonly Process _process;
     private readonly StringBuilder _log = new();
 
-    protected ServerProcess(string binary, string install, Func<int, string, IEnumerable<string>> arguments, string readyPath)
+    protected ServerProcess(string binary, string install, Func<int, string, IEnumerable<string>> arguments, string readyPath, bool anyResponseIsReady = false)
     {
         if (!File.Exists(binary))
         {
@@ -39,7 +39,7 @@ public abstract class ServerProcess : IDisposable
         _process.BeginErrorReadLine();
         try
         {
-            WaitUntilReady(readyPath, TimeSpan.FromSeconds(60));
+            WaitUntilReady(readyPath, TimeSpan.FromSeconds(60), anyResponseIsReady);
         }
         catch
         {
@@ -78,7 +78,7 @@ public abstract class ServerProcess : IDisposable
         lock (_log) _log.AppendLine(line);
     }
 
-    private void WaitUntilReady(string readyPath, TimeSpan limit)
+    private void WaitUntilReady(string readyPath, TimeSpan limit, bool anyResponseIsReady)
     {
         var deadline = DateTime.UtcNow + limit;
         while (DateTime.UtcNow < deadline)
@@ -90,7 +90,7 @@ public abstract class ServerProcess : IDisposable
             try
             {
                 using var response = Http.GetAsync(new Uri(BaseUri, readyPath)).GetAwaiter().GetResult();
-                if (response.IsSuccessStatusCode) return;
+                if (response.IsSuccessStatusCode || anyResponseIsReady) return;
             }
             catch (HttpRequestException)
             {
