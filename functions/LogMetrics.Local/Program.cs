@@ -13,4 +13,7 @@ root.Subcommands.Add(Commands.Replay());
 root.Subcommands.Add(Commands.Check());
 root.Subcommands.Add(Commands.Demo());
 root.Subcommands.Add(Commands.Generate());
-return await root.Parse(args).InvokeAsync();
+var parsed = root.Parse(args);
+var code = await parsed.InvokeAsync();
+// A command line that does not parse is a bad argument: exit 2, like a bad definition or file.
+return parsed.Errors.Count > 0 ? Commands.BadInput : code;

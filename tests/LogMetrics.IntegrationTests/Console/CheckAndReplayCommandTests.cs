@@ -84,10 +84,11 @@ public sealed class CheckAndReplayCommandTests
     }
 
     [Fact]
-    public async Task Replay_UnknownOption_Fails()
+    public async Task Replay_UnknownOption_ExitsTwoNamingIt()
     {
         var r = await Cli.RunAsync("replay", "--pipelin", "x");
-        Assert.NotEqual(0, r.ExitCode);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--pipelin", r.Stderr + r.Stdout);
     }
 
     [Fact]
