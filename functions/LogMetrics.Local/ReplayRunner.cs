@@ -22,6 +22,8 @@ public sealed record ReplaySettings
     public IReadOnlyList<ISampleWriter> ExtraWriters { get; init; } = [];
     public int ShardCount { get; init; } = 8;
     public int ChunkLines { get; init; } = 2048;
+    /// <summary>Ingest lanes in parallel rounds (deterministic; see ReplayEngine).</summary>
+    public bool Parallel { get; init; } = Environment.ProcessorCount > 1;
 }
 
 /// <summary>The outcome of a replay: the counters the summary file and the final report show.</summary>
@@ -59,11 +61,15 @@ public static class ReplayRunner
         if (writers.Count == 0) writers.Add(new CollectingSampleWriter());
         ISampleWriter writer = writers.Count == 1 ? writers[0] : new FanOutSampleWriter(writers);
 
-        var pipeline = new Pipeline(compiled, enricher, counters, (IDeadLetterSink?)deadLetters ?? NullDeadLetterSink.Instance, settings.ShardCount);
+        var deadLetterSink = (IDeadLetterSink?)deadLetters ?? NullDeadLetterSink.Instance;
+        var pipeline = new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount);
         var store = new InMemoryShardStore(compiled, settings.ShardCount);
         var coordinator = new FlushCoordinator(compiled, store, writer, counters, clock,
             new FlushOptions { MaxPendingSamples = compiled.Definition.RemoteWrite.MaxPendingSamples, ExpectedLanes = settings.Files.Count });
-        var engine = new ReplayEngine(pipeline, store, coordinator, clock, settings.ChunkLines);
+        // One pipeline per lane so lanes ingest in parallel (each pipeline handles one batch at a time);
+        // they share the caches, counters and dead-letter file.
+        var engine = new ReplayEngine(pipeline, store, coordinator, clock, settings.ChunkLines,
+            settings.Parallel ? () => new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount) : null);
 
         var readers = settings.Files.Select(f => new LaneReader(f)).ToList();
         var started = clock.GetTimestamp();

@@ -47,7 +47,7 @@ public static class Report
         table.AddRow("Run", "lanes", N(o.Lanes));
         table.AddRow("Run", "elapsed", $"{o.Elapsed.TotalSeconds:N2} s");
         table.AddRow("Run", "throughput", $"{c.Events / seconds:N0} events/s, {o.Bytes / 1e6 / seconds:N1} MB/s (uncompressed input)");
-        table.AddRow("Run", "time in read / ingest / flush+write", $"{o.Last.ReadTime.TotalSeconds:N2} / {o.Last.IngestTime.TotalSeconds:N2} / {o.Last.FlushTime.TotalSeconds:N2} s");
+        table.AddRow("Run", "time in read / ingest / flush+write (summed over lanes)", $"{o.Last.ReadTime.TotalSeconds:N2} / {o.Last.IngestTime.TotalSeconds:N2} / {o.Last.FlushTime.TotalSeconds:N2} s");
         AnsiConsole.Write(table);
     }
 

@@ -1,3 +1,5 @@
+using LogMetrics.Core.Accumulate;
+using LogMetrics.Core.Definition;
 using LogMetrics.Core.Flush;
 
 namespace LogMetrics.Core.Replay;
@@ -15,15 +17,23 @@ public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, 
 
 /// <summary>
 /// Replays files as lanes through the same ingest → shard → flush path the Functions app runs
-/// (a batch is a bounded stream: same code, same results). Lanes are read round-robin, a chunk at
-/// a time; the watermark every batch sees is exact for that interleaving.
+/// (a batch is a bounded stream: same code, same results). Lanes are read in rounds, a chunk of
+/// each lane per round.
+/// <para>Sequentially (one <see cref="Pipeline"/>), each chunk sees the other lanes' watermarks as
+/// they are at that moment. With <c>pipelinePerLane</c>, a round's chunks are read and ingested in
+/// parallel, each by its lane's own pipeline, against the watermarks frozen at the start of the
+/// round; their signals are then applied in lane order. Both are deterministic, and with disorder
+/// below the out-of-orderness they give the same samples (no event can be late either way).</para>
 /// </summary>
-public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, FlushCoordinator coordinator, TimeProvider clock, int chunkLines = 2048)
+public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, FlushCoordinator coordinator, TimeProvider clock,
+    int chunkLines = 2048, Func<Pipeline>? pipelinePerLane = null)
 {
     public async Task<ReplayProgress> RunAsync(IReadOnlyList<LaneReader> readers, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
         var started = clock.GetTimestamp();
         var lanes = readers.Select(r => new LaneState(r.Path)).ToArray();
+        var parallel = pipelinePerLane is not null && readers.Count > 1;
+        var pipelines = parallel ? readers.Select(_ => pipelinePerLane!()).ToArray() : null;
         var ooo = pipeline.Compiled.OutOfOrdernessMs;
         var window = pipeline.Compiled.WindowMs;
         var flushedBoundary = long.MinValue;
@@ -33,47 +43,30 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
         while (lanes.Any(l => !l.Finished))
         {
-            for (var i = 0; i < readers.Count; i++)
+            cancellationToken.ThrowIfCancellationRequested();
+            var active = Enumerable.Range(0, readers.Count).Where(i => !lanes[i].Finished).ToList();
+            if (parallel)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                var lane = lanes[i];
-                if (lane.Finished) continue;
-                var t0 = clock.GetTimestamp();
-                var events = readers[i].ReadChunk(chunkLines);
-                lane.Finished = readers[i].Finished;
-                var t1 = clock.GetTimestamp();
-                readTicks += t1 - t0;
-
-                var others = long.MaxValue;
-                for (var j = 0; j < lanes.Length; j++)
+                var frozen = lanes.Select(l => l.Finished ? long.MaxValue : l.WatermarkMs(ooo)).ToArray();
+                var sealedThrough = coordinator.SealedThroughMs;
+                var rounds = await Task.WhenAll(active.Select(i => Task.Run(
+                    () => IngestChunkAsync(i, pipelines![i], new IngestHorizon(sealedThrough, OthersMin(frozen, i))), cancellationToken))).ConfigureAwait(false);
+                foreach (var signals in rounds)
                 {
-                    if (j != i && !lanes[j].Finished) others = Math.Min(others, lanes[j].WatermarkMs(ooo));
+                    await ApplyAsync(signals).ConfigureAwait(false);
                 }
-                var horizon = new IngestHorizon(coordinator.SealedThroughMs, others);
-                var signals = await pipeline.IngestAsync(lane, events, horizon, clock.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
-                for (var shard = 0; shard < signals.Length; shard++)
+                await FlushIfWatermarkMovedAsync().ConfigureAwait(false);
+                Report();
+            }
+            else
+            {
+                foreach (var i in active)
                 {
-                    await store.SignalAsync(shard, signals[shard], cancellationToken).ConfigureAwait(false);
-                }
-                var t2 = clock.GetTimestamp();
-                ingestTicks += t2 - t1;
-
-                // Flush whenever the global watermark crosses a base-window boundary.
-                var live = lanes.Where(l => !l.Finished).ToList();
-                var global = live.Count == 0 ? long.MinValue : live.Min(l => l.WatermarkMs(ooo));
-                if (global != long.MinValue && Compiled.FloorTo(global, window) > flushedBoundary)
-                {
-                    flushedBoundary = Compiled.FloorTo(global, window);
-                    var report = await coordinator.FlushAsync(false, cancellationToken).ConfigureAwait(false);
-                    windowsClosed += report.WindowsClosed;
-                    samples += report.SamplesWritten;
-                    flushTicks += clock.GetTimestamp() - t2;
-                }
-
-                if (progress is not null && clock.GetElapsedTime(lastReport) > TimeSpan.FromMilliseconds(500))
-                {
-                    lastReport = clock.GetTimestamp();
-                    progress(Snapshot());
+                    var current = lanes.Select(l => l.Finished ? long.MaxValue : l.WatermarkMs(ooo)).ToArray();
+                    var signals = await IngestChunkAsync(i, pipeline, new IngestHorizon(coordinator.SealedThroughMs, OthersMin(current, i))).ConfigureAwait(false);
+                    await ApplyAsync(signals).ConfigureAwait(false);
+                    await FlushIfWatermarkMovedAsync().ConfigureAwait(false);
+                    Report();
                 }
             }
         }
@@ -86,6 +79,49 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var last = Snapshot();
         progress?.Invoke(last);
         return last;
+
+        async Task<ShardSignal[]> IngestChunkAsync(int i, Pipeline lanePipeline, IngestHorizon horizon)
+        {
+            var t0 = clock.GetTimestamp();
+            var events = readers[i].ReadChunk(chunkLines);
+            lanes[i].Finished = readers[i].Finished;
+            var t1 = clock.GetTimestamp();
+            var signals = await lanePipeline.IngestAsync(lanes[i], events, horizon, clock.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
+            Interlocked.Add(ref readTicks, t1 - t0);
+            Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t1);
+            return signals;
+        }
+
+        async Task ApplyAsync(ShardSignal[] signals)
+        {
+            for (var shard = 0; shard < signals.Length; shard++)
+            {
+                await store.SignalAsync(shard, signals[shard], cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        // Flush whenever the global watermark crosses a base-window boundary.
+        async Task FlushIfWatermarkMovedAsync()
+        {
+            var live = lanes.Where(l => !l.Finished).ToList();
+            var global = live.Count == 0 ? long.MinValue : live.Min(l => l.WatermarkMs(ooo));
+            if (global == long.MinValue || CompiledPipeline.FloorTo(global, window) <= flushedBoundary) return;
+            flushedBoundary = CompiledPipeline.FloorTo(global, window);
+            var t = clock.GetTimestamp();
+            var report = await coordinator.FlushAsync(false, cancellationToken).ConfigureAwait(false);
+            windowsClosed += report.WindowsClosed;
+            samples += report.SamplesWritten;
+            flushTicks += clock.GetTimestamp() - t;
+        }
+
+        void Report()
+        {
+            if (progress is not null && clock.GetElapsedTime(lastReport) > TimeSpan.FromMilliseconds(500))
+            {
+                lastReport = clock.GetTimestamp();
+                progress(Snapshot());
+            }
+        }
 
         ReplayProgress Snapshot() => new(
             pipeline.Counters.Events,
@@ -107,8 +143,14 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         TimeSpan Ticks(long ticks) => TimeSpan.FromSeconds((double)ticks / clock.TimestampFrequency);
     }
 
-    private static class Compiled
+    /// <summary>Min watermark over the other lanes still open (finished lanes are +∞).</summary>
+    private static long OthersMin(long[] watermarks, int self)
     {
-        public static long FloorTo(long t, long size) => Definition.CompiledPipeline.FloorTo(t, size);
+        var min = long.MaxValue;
+        for (var j = 0; j < watermarks.Length; j++)
+        {
+            if (j != self) min = Math.Min(min, watermarks[j]);
+        }
+        return min;
     }
 }

@@ -21,7 +21,7 @@ public class GoldenCorpusTests
 
     private static readonly string[] Lanes = ["lane-0.jsonl", "lane-1.jsonl.gz"];
 
-    private static async Task<(IReadOnlyList<Sample> Samples, PipelineCounters Counters)> ReplayAsync(int chunkLines)
+    private static async Task<(IReadOnlyList<Sample> Samples, PipelineCounters Counters)> ReplayAsync(int chunkLines, bool parallel = false)
     {
         var compiled = Flagship.Pipeline;
         var counters = new PipelineCounters();
@@ -33,7 +33,8 @@ public class GoldenCorpusTests
         var readers = Lanes.Select(l => new LaneReader(Path.Combine(Dir, l))).ToList();
         try
         {
-            await new ReplayEngine(pipeline, store, coordinator, TimeProvider.System, chunkLines).RunAsync(readers, null, CancellationToken.None);
+            await new ReplayEngine(pipeline, store, coordinator, TimeProvider.System, chunkLines,
+                parallel ? () => new Pipeline(compiled, enricher, counters, NullDeadLetterSink.Instance, 4) : null).RunAsync(readers, null, CancellationToken.None);
         }
         finally
         {
@@ -67,12 +68,14 @@ public class GoldenCorpusTests
     }
 
     [Theory]
-    [InlineData(2048)]
-    [InlineData(7)]
-    public async Task Replay_GoldenCorpus_EqualsInTestReferenceModel(int chunkLines)
+    [InlineData(2048, false)]
+    [InlineData(7, false)]
+    [InlineData(2048, true)]
+    [InlineData(7, true)]
+    public async Task Replay_GoldenCorpus_EqualsInTestReferenceModel(int chunkLines, bool parallelLanes)
     {
         var reference = ReferenceModel.Run([.. Lanes.Select(l => Path.Combine(Dir, l))], Path.Combine(Dir, "dimensions"));
-        var (samples, counters) = await ReplayAsync(chunkLines);
+        var (samples, counters) = await ReplayAsync(chunkLines, parallelLanes);
 
         AssertSame(reference.Points.ToDictionary(p => p.Key, p => p.Value), samples);
         Assert.Equal(reference.Events, counters.Events);
