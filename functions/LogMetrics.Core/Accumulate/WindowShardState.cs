@@ -135,15 +135,4 @@ public sealed class WindowShardState
         OverlappingSignals = OverlappingSignals,
         OverlapContributions = OverlapContributions,
     };
-
-    public WindowShardState Clone() => new()
-    {
-        Lanes = Lanes.ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal),
-        Partials = [.. Partials.Select(p => p.Clone())],
-        SealedThroughMs = SealedThroughMs,
-        LateContributions = LateContributions,
-        DuplicateSignals = DuplicateSignals,
-        OverlappingSignals = OverlappingSignals,
-        OverlapContributions = OverlapContributions,
-    };
 }

@@ -58,16 +58,40 @@ public sealed class CollectingSampleWriter : ISampleWriter
     }
 }
 
-/// <summary>Writes to several sinks; the result is the worst outcome (Failed &gt; Dropped &gt; Written).</summary>
+/// <summary>
+/// Writes to several sinks (a file and a remote endpoint). The result is the worst outcome
+/// (Failed &gt; Dropped &gt; Written). When one sink fails, the coordinator offers the same windows
+/// again; a sink that already took them does not get them twice, so a samples file never repeats
+/// a line because the endpoint was down.
+/// </summary>
 public sealed class FanOutSampleWriter(IReadOnlyList<ISampleWriter> writers) : ISampleWriter
 {
+    // Per sink: samples it accepted while another sink failed, until a write succeeds everywhere
+    // (then the coordinator evicts them and they are never offered again).
+    private readonly HashSet<(string, long)>?[] _pending = new HashSet<(string, long)>?[writers.Count];
+
     public async Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
     {
         var results = new List<WriteResult>(writers.Count);
-        foreach (var w in writers)
+        for (var i = 0; i < writers.Count; i++)
         {
-            results.Add(await w.WriteAsync(samples, cancellationToken).ConfigureAwait(false));
+            var done = _pending[i];
+            var fresh = done is null ? samples : [.. samples.Where(s => !done.Contains((s.SeriesId, s.TimestampMs)))];
+            var result = await writers[i].WriteAsync(fresh, cancellationToken).ConfigureAwait(false);
+            results.Add(result);
+            if (result.Outcome != WriteOutcome.Failed)
+            {
+                done ??= _pending[i] = [];
+                foreach (var s in fresh) done.Add((s.SeriesId, s.TimestampMs));
+            }
         }
-        return results.MaxBy(r => (int)r.Outcome) ?? WriteResult.Ok(0);
+        var worst = results.MaxBy(r => (int)r.Outcome) ?? WriteResult.Ok(0);
+        if (worst.Outcome == WriteOutcome.Failed)
+        {
+            return worst;
+        }
+        Array.Clear(_pending);
+        var drops = results.SelectMany(r => r.DroppedByReason).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Max(kv => kv.Value));
+        return new WriteResult(worst.Outcome, samples.Count - drops.Values.Sum(), drops);
     }
 }
