@@ -43,7 +43,10 @@ public sealed class ParseJsonStep : ProcessorStep
     private readonly string _prefix;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _targets;
     private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _descend;
-    private readonly List<(int Slot, FieldValue Value)> _staged = [];
+    // Compiled steps are shared by every pipeline of a process (one per lane, running concurrently),
+    // so per-call scratch lives with the thread, never in the step.
+    [ThreadStatic]
+    private static List<(int Slot, FieldValue Value)>? t_staged;
 
     public ParseJsonStep(int sourceSlot, string prefix, IReadOnlyDictionary<string, int> targets)
     {
@@ -68,11 +71,11 @@ public sealed class ParseJsonStep : ProcessorStep
         ref var source = ref record.Values[_source];
         if (source.Kind == ValueKind.Utf8String)
         {
-            _staged.Clear();
+            var staged = Staged();
             var chars = ArrayPool<char>.Shared.Rent(1024);
             try
             {
-                if (Walk(source.Utf8.AsSpan(0, source.Utf8Length), chars)) Commit(record);
+                if (Walk(source.Utf8.AsSpan(0, source.Utf8Length), chars, staged)) Commit(record, staged);
             }
             finally
             {
@@ -90,10 +93,10 @@ public sealed class ParseJsonStep : ProcessorStep
         try
         {
             var length = Encoding.UTF8.GetBytes(text, buffer);
-            _staged.Clear();
-            if (Walk(buffer.AsSpan(0, length), name))
+            var staged = Staged();
+            if (Walk(buffer.AsSpan(0, length), name, staged))
             {
-                Commit(record);
+                Commit(record, staged);
             }
         }
         finally
@@ -104,15 +107,22 @@ public sealed class ParseJsonStep : ProcessorStep
         return true;
     }
 
-    private void Commit(Record record)
+    private static List<(int Slot, FieldValue Value)> Staged()
     {
-        foreach (var (slot, value) in _staged)
+        var staged = t_staged ??= [];
+        staged.Clear();
+        return staged;
+    }
+
+    private static void Commit(Record record, List<(int Slot, FieldValue Value)> staged)
+    {
+        foreach (var (slot, value) in staged)
         {
             record.Values[slot] = value;
         }
     }
 
-    private bool Walk(ReadOnlySpan<byte> json, char[] name)
+    private bool Walk(ReadOnlySpan<byte> json, char[] name, List<(int Slot, FieldValue Value)> staged)
     {
         try
         {
@@ -125,7 +135,7 @@ public sealed class ParseJsonStep : ProcessorStep
                 return false;
             }
             _prefix.CopyTo(name);
-            WalkObject(ref reader, json, name, _prefix.Length);
+            WalkObject(ref reader, json, name, _prefix.Length, staged);
             while (reader.Read()) { }
             return true;
         }
@@ -139,7 +149,7 @@ public sealed class ParseJsonStep : ProcessorStep
         }
     }
 
-    private void WalkObject(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, char[] name, int baseLength)
+    private void WalkObject(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, char[] name, int baseLength, List<(int Slot, FieldValue Value)> staged)
     {
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -155,7 +165,7 @@ public sealed class ParseJsonStep : ProcessorStep
             var full = name.AsSpan(0, length);
             if (fits && _targets.TryGetValue(full, out var slot))
             {
-                _staged.Add((slot, RecordParser.ReadValue(ref reader, json)));
+                staged.Add((slot, RecordParser.ReadValue(ref reader, json)));
                 continue;
             }
             if (fits && reader.TokenType == JsonTokenType.StartObject)
@@ -163,7 +173,7 @@ public sealed class ParseJsonStep : ProcessorStep
                 name[length] = '_';
                 if (_descend.Contains(name.AsSpan(0, length + 1)))
                 {
-                    WalkObject(ref reader, json, name, length + 1);
+                    WalkObject(ref reader, json, name, length + 1, staged);
                     continue;
                 }
             }
