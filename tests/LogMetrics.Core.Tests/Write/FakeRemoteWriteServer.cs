@@ -43,11 +43,36 @@ internal sealed class FakeRemoteWriteServer : IDisposable
     /// <summary>Points of requests answered 2xx.</summary>
     public IEnumerable<ReceivedPoint> AcceptedPoints => Received.Where(r => r.Status is >= 200 and < 300).SelectMany(r => WriteTestData.Points(r.Body));
 
+    private static readonly HashSet<int> Handed = [];
+    private static readonly Random Ports = new();
+
+    /// <summary>
+    /// A port that is free now, below the kernel's ephemeral range (32768–60999 on Linux): ports the OS
+    /// hands out for "port 0" and for outgoing connections (a client retrying a refused port can even
+    /// connect to itself there) never collide with it. Never the same port twice in one process.
+    /// </summary>
     public static int FreePort()
     {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
+        lock (Handed)
+        {
+            for (var attempt = 0; attempt < 1000; attempt++)
+            {
+                var port = Ports.Next(20_000, 32_000);
+                if (Handed.Contains(port)) continue;
+                try
+                {
+                    using var probe = new TcpListener(IPAddress.Loopback, port);
+                    probe.Start();
+                }
+                catch (SocketException)
+                {
+                    continue;
+                }
+                Handed.Add(port);
+                return port;
+            }
+        }
+        throw new InvalidOperationException("no free loopback port found in 20000-32000");
     }
 
     public void Start()
