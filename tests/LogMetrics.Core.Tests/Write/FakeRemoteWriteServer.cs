@@ -22,13 +22,24 @@ internal sealed class FakeRemoteWriteServer : IDisposable
     private readonly ConcurrentQueue<ReceivedRequest> _received = new();
     private readonly CancellationTokenSource _stop = new();
     private HttpListener? _listener;
+    private Socket? _reservation;
     private int _count;
 
+    /// <param name="start">False: the port is only reserved (bound, not listening), so clients get
+    /// "connection refused" and nothing else can take the port, until <see cref="Start"/>.</param>
     public FakeRemoteWriteServer(Func<int, WriteRequest, ServerReply> reply, int? port = null, bool start = true)
     {
         _reply = reply;
         Port = port ?? FreePort();
-        if (start) Start();
+        if (start)
+        {
+            Start();
+        }
+        else
+        {
+            _reservation = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            _reservation.Bind(new IPEndPoint(IPAddress.Loopback, Port));
+        }
     }
 
     public int Port { get; }
@@ -75,12 +86,19 @@ internal sealed class FakeRemoteWriteServer : IDisposable
         throw new InvalidOperationException("no free loopback port found in 20000-32000");
     }
 
+    /// <summary>Starts listening; idempotent (concurrent retry chains may all decide it is time).</summary>
     public void Start()
     {
-        var listener = new HttpListener();
-        listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        listener.Start();
-        _listener = listener;
+        lock (_received)
+        {
+            if (_listener is not null) return;
+            _reservation?.Dispose();
+            _reservation = null;
+            var listener = new HttpListener();
+            listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+            listener.Start();
+            _listener = listener;
+        }
         _ = Task.Run(AcceptLoop);
     }
 
@@ -139,6 +157,7 @@ internal sealed class FakeRemoteWriteServer : IDisposable
 
     public void Dispose()
     {
+        _reservation?.Dispose();
         _stop.Cancel();
         try
         {

@@ -127,7 +127,7 @@ public class RemoteWriteClientFaultTests
         var harness = new RemoteWriteClientTestHarness();
         harness.OnDelay = waits =>
         {
-            if (waits == 4) server.Start();
+            if (waits >= 4) server.Start();
         };
         using var client = harness.Client(server.Endpoint);
 
