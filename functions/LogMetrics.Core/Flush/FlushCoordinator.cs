@@ -27,7 +27,7 @@ public sealed record FlushReport(long WatermarkMs, int WindowsClosed, int Sample
 /// counted late, so sealed windows never change between being written and being evicted. A crash
 /// between write and evict re-sends identical samples, which remote write treats as harmless.</para>
 /// </summary>
-public sealed partial class FlushCoordinator
+public sealed class FlushCoordinator
 {
     private readonly CompiledPipeline _pipeline;
     private readonly IShardStore _store;
@@ -126,11 +126,11 @@ public sealed partial class FlushCoordinator
                     dropped = count;
                     backlogDropThrough = through;
                     _counters.AddSamplesDroppedBacklog(dropped);
-                    LogBacklogDropped(_logger, dropped, through, samples.Count, _options.MaxPendingSamples);
+                    Log.BacklogDropped(_logger, dropped, through, samples.Count, _options.MaxPendingSamples);
                 }
                 else
                 {
-                    LogWriteDeferred(_logger, samples.Count, windows);
+                    Log.WriteDeferred(_logger, samples.Count, windows);
                 }
             }
             else
@@ -206,12 +206,6 @@ public sealed partial class FlushCoordinator
         }
         return states.Min(s => s.Lanes.Count == 0 ? long.MinValue : s.Lanes.Values.Max(p => p.WatermarkMs));
     }
-
-    [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Flush: the sink is failing and {Pending} closed samples exceed the pending bound {Bound}; the oldest {Samples} (windows ending at or before {ThroughMs} ms) are dropped and counted")]
-    private static partial void LogBacklogDropped(ILogger logger, int samples, long throughMs, int pending, long bound);
-
-    [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Write: sink failed; {Samples} samples of {Windows} closed windows stay in state and are retried on the next flush")]
-    private static partial void LogWriteDeferred(ILogger logger, int samples, int windows);
 }
 
 /// <summary>Deterministic sample order: series identity, then timestamp.</summary>

@@ -1,3 +1,4 @@
+using LogMetrics.Core.Telemetry;
 using System.Net.Http.Headers;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Flush;
@@ -167,7 +168,7 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
                 case RemoteWriteOutcome.Permanent:
                 {
                     var reason = $"http_{result.Status}";
-                    RemoteWriteLog.Rejected(_logger, batch.SampleCount, _options.Endpoint, result.Status!.Value, result.Body);
+                    Log.Rejected(_logger, batch.SampleCount, _options.Endpoint, result.Status!.Value, result.Body);
                     Metrics.SamplesDropped(reason, batch.SampleCount);
                     return new BatchResult(BatchKind.Dropped, batch.SampleCount, reason);
                 }
@@ -176,7 +177,7 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
                     var message = result.Status is { } s
                         ? $"remote write to {_options.Endpoint} was refused with HTTP {s} (remoteWrite.auth '{_auth.Kind}'): {result.Body}"
                         : $"remote write to {_options.Endpoint} failed: {result.Error!.Message}";
-                    if (result.Status is { } st) RemoteWriteLog.AuthRejected(_logger, _options.Endpoint, st, _auth.Kind, result.Body);
+                    if (result.Status is { } st) Log.AuthRejected(_logger, _options.Endpoint, st, _auth.Kind, result.Body);
                     return new BatchResult(BatchKind.Fatal, batch.SampleCount, message);
                 }
             }
@@ -184,7 +185,7 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
             if (result.Status is { } code && RemoteWriteRetryPolicy.ShouldRefreshAuth(code, _auth, refreshed))
             {
                 refreshed = true;
-                RemoteWriteLog.RefreshingAuth(_logger, _options.Endpoint, code, _auth.Kind);
+                Log.RefreshingAuth(_logger, _options.Endpoint, code, _auth.Kind);
                 await _auth.RefreshAsync(cancellationToken).ConfigureAwait(false);
                 Metrics.SamplesRetried(batch.SampleCount);
                 continue;
@@ -194,10 +195,10 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
             var delay = _policy.NextDelay(attempt, _time.GetElapsedTime(started), result.RetryAfter);
             if (delay is null)
             {
-                RemoteWriteLog.GaveUp(_logger, batch.SampleCount, _options.Endpoint, attempt + 1, reasonText);
+                Log.GaveUp(_logger, batch.SampleCount, _options.Endpoint, attempt + 1, reasonText);
                 return new BatchResult(BatchKind.Failed, batch.SampleCount);
             }
-            RemoteWriteLog.Retrying(_logger, attempt + 1, _options.Endpoint, reasonText, batch.SampleCount, delay.Value);
+            Log.Retrying(_logger, attempt + 1, _options.Endpoint, reasonText, batch.SampleCount, delay.Value);
             Metrics.SamplesRetried(batch.SampleCount);
             await _delay(delay.Value, cancellationToken).ConfigureAwait(false);
         }

@@ -1,10 +1,23 @@
 using Microsoft.Extensions.Logging;
 
-namespace LogMetrics.Core.Write;
+namespace LogMetrics.Core.Telemetry;
 
-/// <summary>Write-stage log messages.</summary>
-internal static partial class RemoteWriteLog
+/// <summary>
+/// Every log message of the core, as [LoggerMessage] methods, tagged by stage in the text and by
+/// event id range (3xx Flush, 5xxx Write).
+/// </summary>
+internal static partial class Log
 {
+    // Flush (3xx)
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Flush: the sink is failing and {Pending} closed samples exceed the pending bound {Bound}; the oldest {Samples} (windows ending at or before {ThroughMs} ms) are dropped and counted")]
+    public static partial void BacklogDropped(ILogger logger, int samples, long throughMs, int pending, long bound);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Write: sink failed; {Samples} samples of {Windows} closed windows stay in state and are retried on the next flush")]
+    public static partial void WriteDeferred(ILogger logger, int samples, int windows);
+
+    // Write (5xxx)
+
     [LoggerMessage(EventId = 5001, Level = LogLevel.Warning, Message = "Write: {Samples} samples rejected by {Endpoint} with HTTP {Status}, dropped: {Body}")]
     public static partial void Rejected(ILogger logger, int samples, Uri endpoint, int status, string body);
 
