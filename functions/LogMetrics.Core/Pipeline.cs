@@ -75,10 +75,10 @@ public sealed class Pipeline
         LaneState lane, IReadOnlyList<LaneEvent> events, IngestHorizon horizon, long nowMs, CancellationToken cancellationToken)
     {
         var kept = ParseAndPrune(lane.Lane, events);
-        await _enricher.WarmAsync(kept, cancellationToken).ConfigureAwait(false);
+        var lookups = await _enricher.WarmAsync(kept, cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
-            EnrichAndAccumulate(lane, kept, horizon);
+            EnrichAndAccumulate(lane, kept, lookups, horizon);
             return Signals(lane, events, nowMs);
         }
     }
@@ -138,12 +138,13 @@ public sealed class Pipeline
     /// whose base window the watermark has already passed is late: counted, and left out of every
     /// metric (DESIGN §3). The horizon is the global watermark as far as this host can know it.
     /// </summary>
-    private void EnrichAndAccumulate(LaneState lane, List<Record> records, IngestHorizon horizon)
+    private void EnrichAndAccumulate(LaneState lane, List<Record> records, EnrichBatch lookups, IngestHorizon horizon)
     {
         long late = 0;
         var ooo = _compiled.OutOfOrdernessMs;
-        foreach (var record in records)
+        for (var i = 0; i < records.Count; i++)
         {
+            var record = records[i];
             lane.MaxEventTimeMs = Math.Max(lane.MaxEventTimeMs, record.EventTimeMs);
             var closedThrough = Math.Max(horizon.SealedThroughMs, Math.Min(lane.WatermarkMs(ooo), horizon.OthersWatermarkMs));
             if (_compiled.WindowStart(record.EventTimeMs) + _compiled.WindowMs <= closedThrough)
@@ -151,7 +152,7 @@ public sealed class Pipeline
                 late++;
                 continue;
             }
-            _enricher.Apply(record);
+            _enricher.Apply(lookups, i, record);
             _accumulator.Add(record);
         }
         _counters.AddLate(late);

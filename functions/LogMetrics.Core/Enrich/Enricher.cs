@@ -35,25 +35,35 @@ public sealed class Enricher
 
     public IEnumerable<(string Name, LookupStats Stats)> Stats => _lookups.Select(l => (l.Lookup.Definition.Name, l.Cache.Stats));
 
-    public async ValueTask WarmAsync(IReadOnlyList<Record> records, CancellationToken cancellationToken)
+    /// <summary>
+    /// Computes each record's lookup keys once, fetches every distinct key the batch needs, and
+    /// returns the keys for <see cref="Apply"/>. The enricher holds no per-batch state: lanes share it.
+    /// </summary>
+    public async ValueTask<EnrichBatch> WarmAsync(IReadOnlyList<Record> records, CancellationToken cancellationToken)
     {
-        foreach (var (lookup, cache) in _lookups)
+        var keys = new DimensionKey?[_lookups.Length][];
+        for (var l = 0; l < _lookups.Length; l++)
         {
-            var keys = new HashSet<DimensionKey>();
-            foreach (var record in records)
+            var (lookup, cache) = _lookups[l];
+            var perRecord = keys[l] = new DimensionKey?[records.Count];
+            var distinct = new HashSet<DimensionKey>();
+            for (var r = 0; r < records.Count; r++)
             {
-                if (KeyOf(lookup, record) is { } key) keys.Add(key);
+                if ((perRecord[r] = KeyOf(lookup, records[r])) is { } key) distinct.Add(key);
             }
-            await cache.WarmAsync(keys, cancellationToken).ConfigureAwait(false);
+            await cache.WarmAsync(distinct, cancellationToken).ConfigureAwait(false);
         }
+        return new EnrichBatch(keys);
     }
 
-    public void Apply(Record record)
+    /// <summary>Sets the lookup outputs of record <paramref name="index"/> of the warmed batch.</summary>
+    public void Apply(EnrichBatch batch, int index, Record record)
     {
-        foreach (var (lookup, cache) in _lookups)
+        for (var l = 0; l < _lookups.Length; l++)
         {
+            var (lookup, cache) = _lookups[l];
             IReadOnlyDictionary<string, string>? row = null;
-            if (KeyOf(lookup, record) is { } key && cache.TryGet(key, out var found))
+            if (batch.Keys[l][index] is { } key && cache.TryGet(key, out var found))
             {
                 row = found;
             }
@@ -94,3 +104,6 @@ public sealed class Enricher
         return new DimensionKey(parts);
     }
 }
+
+/// <summary>The lookup keys of a warmed batch: per lookup, per record (null when a key field is empty).</summary>
+public sealed record EnrichBatch(DimensionKey?[][] Keys);

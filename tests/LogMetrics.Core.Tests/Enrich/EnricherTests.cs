@@ -29,8 +29,8 @@ public class EnricherTests
             Assert.Null(parser.Parse(Encoding.UTF8.GetBytes($"{{\"__time__\":1,\"Product\":\"p\",\"Api\":\"a\",\"HttpCode\":200,\"TotalUsedTime\":1,\"LocalIp\":\"{ip}\",\"CallerUid\":\"u\"}}"), r));
             return r;
         }).ToList();
-        await enricher.WarmAsync(records, CancellationToken.None);
-        records.ForEach(enricher.Apply);
+        var batch = await enricher.WarmAsync(records, CancellationToken.None);
+        for (var i = 0; i < records.Count; i++) enricher.Apply(batch, i, records[i]);
 
         var seen = new Dictionary<(string, string), long>();
         using var listener = new MeterListener();
