@@ -3,9 +3,10 @@
 #   bash scripts/test.sh
 # Real servers (Prometheus, VictoriaMetrics) and Debian's libsnappy come from apt, Azurite from npm
 # (into ./node_modules, started by the tests directly, never through npx); tests that need them
-# fail, never skip, when they are missing. The Azure Functions app is not built here: its
-# packages are not on the offline mirror (see docs/FUNCTIONS.md); LogMetrics.Offline.slnf lists every
-# other project.
+# fail, never skip, when they are missing. Functions.sln is the one solution: it includes the Azure
+# Functions app. Two of its packages are not on the offline development machines' registry; there,
+# ../shared/nuget holds them and is added as an extra restore source only when it exists. A team's
+# machine restores everything from nuget.org.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,10 +30,15 @@ echo "== oracle self-tests and infra consistency"
 python3 -m unittest discover -s tools/oracle -p 'test_*.py'
 python3 infra/check_settings.py
 
+extra=()
+if [ -d ../shared/nuget ]; then
+  extra+=("-p:RestoreAdditionalProjectSources=$(realpath ../shared/nuget)")
+fi
+
 echo "== dotnet test"
 log=$(mktemp)
 set +e
-dotnet test LogMetrics.Offline.slnf -c Release 2>&1 | tee "$log"
+dotnet test Functions.sln -c Release "${extra[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
