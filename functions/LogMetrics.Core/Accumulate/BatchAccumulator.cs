@@ -15,6 +15,7 @@ public sealed class BatchAccumulator
 
     private readonly CompiledPipeline _pipeline;
     private readonly Dictionary<PartialKey, SeriesPartial> _partials = [];
+    private Dictionary<long, long> _records = [];
     private readonly string[][] _scratch;
 
     public BatchAccumulator(CompiledPipeline pipeline)
@@ -28,6 +29,7 @@ public sealed class BatchAccumulator
     public void Add(Record record)
     {
         var windowStart = _pipeline.WindowStart(record.EventTimeMs);
+        _records[windowStart] = _records.GetValueOrDefault(windowStart) + 1;
         foreach (var family in _pipeline.Families)
         {
             if (family.Where is { } where && !where(record))
@@ -50,6 +52,14 @@ public sealed class BatchAccumulator
             family.Fold(partial.Values, record);
             partial.NewestEventMs = Math.Max(partial.NewestEventMs, record.EventTimeMs);
         }
+    }
+
+    /// <summary>Accepted records per base window since the last call, and resets: shard 0 carries them.</summary>
+    public Dictionary<long, long> TakeRecordCounts()
+    {
+        var records = _records;
+        _records = [];
+        return records;
     }
 
     /// <summary>Returns every partial, grouped by shard (index = shard id), and resets.</summary>

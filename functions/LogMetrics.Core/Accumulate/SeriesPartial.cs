@@ -86,27 +86,18 @@ public sealed class ShardSignal
     /// <summary>Processing time the batch was signalled (for idle-lane detection).</summary>
     public long SentAtMs { get; set; }
     public List<SeriesPartial> Partials { get; set; } = [];
-}
-
-/// <summary>A lane as one shard has seen it.</summary>
-public sealed class LaneProgress
-{
-    public long HighestSequence { get; set; } = long.MinValue;
-    public long WatermarkMs { get; set; } = long.MinValue;
-    public bool Finished { get; set; }
-    public long LastSeenMs { get; set; }
-
-    public LaneProgress Clone() => (LaneProgress)MemberwiseClone();
+    /// <summary>Accepted records per base window start, in shard 0's signal only (conserves lateness per event).</summary>
+    public Dictionary<long, long>? RecordsByWindow { get; set; }
 }
 
 /// <summary>
-/// Sent by the flusher to each shard after a flush: evict what was written, and seal windows the
-/// watermark has passed so that later partials for them are counted late instead of merged.
+/// Sent by the flusher to each shard after a flush: record (and evict) what was written, and seal
+/// windows the watermark has passed so that later cells for them are counted late instead of merged.
 /// </summary>
 public sealed class FlushAdvance
 {
-    /// <summary>Remove partials whose metric window (at the family's resolution) ends at or before this; null evicts nothing.</summary>
-    public long? EvictThroughMs { get; set; }
+    /// <summary>Per family: metric windows ending at or before this were written (or dropped, counted): evict them. Null evicts nothing.</summary>
+    public List<long>? WrittenThroughMs { get; set; }
     /// <summary>Seal base windows ending at or before this (monotonic).</summary>
     public long SealThroughMs { get; set; } = long.MinValue;
     /// <summary>Samples dropped instead of written (backlog bound); counted by the shard's owner.</summary>

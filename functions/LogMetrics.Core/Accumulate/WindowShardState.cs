@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 using LogMetrics.Core.Definition;
 
@@ -6,63 +8,176 @@ namespace LogMetrics.Core.Accumulate;
 /// <summary>What applying one signal did.</summary>
 public enum ApplyOutcome
 {
-    /// <summary>Merged.</summary>
-    Applied,
-    /// <summary>The whole sequence range was applied before (a redelivered batch): ignored.</summary>
+    /// <summary>Kept apart as the lane's newest range; folded in once a later range continues it (or the lane ends).</summary>
+    Held,
+    /// <summary>The range was applied (or is held) already: ignored and counted.</summary>
     Duplicate,
-    /// <summary>The range starts inside what was applied before: ignored and counted, since its partials cannot be split.</summary>
-    Overlap,
+    /// <summary>The range starts inside what was committed: a batch of a chain that was given up (crash, ownership move); its events are in the committed chain. Ignored and counted.</summary>
+    Superseded,
 }
 
 /// <summary>
-/// The state one window-shard entity holds: per-lane progress, the base-window partials of the
-/// series hashed to this shard, and the sealed horizon. All transitions are pure functions of
-/// (state, input) — the durable entity and the in-memory store only persist the result.
-/// <para>Exactly-once (DESIGN §3): Event Hubs redelivers batches; a signal whose sequence range was
-/// already applied for its lane is ignored, so counts stay exact. Partials merge commutatively, so
-/// the order signals arrive in does not change the result.</para>
+/// The cells of one base window: <see cref="Series"/>[i] is an index into the shard's series table and
+/// <see cref="Values"/> holds each cell's slot vector (the family's slot count) end to end.
+/// </summary>
+public sealed class WindowCells
+{
+    public long Start { get; set; }
+    /// <summary>Newest event time folded into the window (for end-to-end freshness).</summary>
+    public long Newest { get; set; }
+    public List<int> Series { get; set; } = [];
+    public List<double> Values { get; set; } = [];
+
+    [JsonIgnore]
+    private Dictionary<int, int>? _offsets;
+
+    /// <summary>Offset in <see cref="Values"/> of a series' vector, or -1.</summary>
+    public int OffsetOf(int series, WindowShardState shard, CompiledPipeline pipeline)
+    {
+        if (_offsets is null)
+        {
+            _offsets = new Dictionary<int, int>(Series.Count);
+            var offset = 0;
+            foreach (var s in Series)
+            {
+                _offsets[s] = offset;
+                offset += pipeline.Families[shard.SeriesFamily[s]].SlotCount;
+            }
+        }
+        return _offsets.TryGetValue(series, out var o) ? o : -1;
+    }
+
+    /// <summary>Folds a vector in (merge when the series has a cell, append otherwise).</summary>
+    public void Fold(int series, ReadOnlySpan<double> values, MetricFamily family, WindowShardState shard, CompiledPipeline pipeline)
+    {
+        var offset = OffsetOf(series, shard, pipeline);
+        if (offset < 0)
+        {
+            _offsets![series] = Values.Count;
+            Series.Add(series);
+            foreach (var v in values) Values.Add(v);
+            return;
+        }
+        var target = CollectionsMarshal.AsSpan(Values).Slice(offset, family.SlotCount);
+        for (var i = 0; i < target.Length; i++)
+        {
+            target[i] = family.MergeOps[i] switch
+            {
+                MergeOp.Min => Math.Min(target[i], values[i]),
+                MergeOp.Max => Math.Max(target[i], values[i]),
+                _ => target[i] + values[i],
+            };
+        }
+    }
+
+    /// <summary>Keeps only the cells <paramref name="keep"/> accepts, renumbering series through <paramref name="map"/>.</summary>
+    public void Filter(Func<int, bool> keep, WindowShardState shard, CompiledPipeline pipeline, IReadOnlyDictionary<int, int>? map = null)
+    {
+        var series = new List<int>(Series.Count);
+        var values = new List<double>(Values.Count);
+        var offset = 0;
+        foreach (var s in Series)
+        {
+            var width = pipeline.Families[shard.SeriesFamily[s]].SlotCount;
+            if (keep(s))
+            {
+                series.Add(map is null ? s : map[s]);
+                values.AddRange(CollectionsMarshal.AsSpan(Values).Slice(offset, width));
+            }
+            offset += width;
+        }
+        Series = series;
+        Values = values;
+        _offsets = null;
+    }
+}
+
+/// <summary>A lane's batch kept apart until a later range continues it (see <see cref="WindowShardState"/>).</summary>
+public sealed class HeldRange
+{
+    public long First { get; set; }
+    public long Last { get; set; }
+    public long WatermarkMs { get; set; } = long.MinValue;
+    public bool Finished { get; set; }
+    public List<WindowCells> Windows { get; set; } = [];
+    /// <summary>Accepted records per base window (shard 0 only): what makes lateness conserved per event.</summary>
+    public Dictionary<long, long>? Records { get; set; }
+
+    /// <summary>A lane-finished marker with no range (the console's end of file).</summary>
+    [JsonIgnore]
+    public bool IsEndMarker => First == long.MaxValue;
+}
+
+/// <summary>A lane as one shard has committed it, plus its ranges held apart.</summary>
+public sealed class LaneProgress
+{
+    /// <summary>Every sequence number up to this is folded into the windows (long.MinValue: nothing yet).</summary>
+    public long CommittedThrough { get; set; } = long.MinValue;
+    /// <summary>Lane watermark after the committed ranges: the only one the flusher uses.</summary>
+    public long WatermarkMs { get; set; } = long.MinValue;
+    public bool Finished { get; set; }
+    public long LastSeenMs { get; set; }
+    public List<HeldRange> Held { get; set; } = [];
+}
+
+/// <summary>
+/// The state of one window shard, shared by the durable entity and the console's in-memory store.
+/// <list type="bullet">
+/// <item>Series are interned once per shard (<see cref="SeriesFamily"/>, <see cref="SeriesLabels"/>);
+/// each base window holds arrays of series ids and numbers.</item>
+/// <item>Exactly once without splitting a batch: a lane's newest range is held apart and folded in only
+/// when a later range continues it (<c>First == Last + 1</c>), which happens only once the batch was
+/// checkpointed, i.e. after all its signals were sent. Several ranges from the same start (a crash, a
+/// retry with another batch length, two owners) wait side by side; the one a later range continues is
+/// folded in, the others are dropped as superseded. A range already committed is a duplicate.</item>
+/// <item>Lateness is decided when a range is folded in: a cell of a sealed window is counted late, and
+/// shard 0 counts records per window so every accepted event is in exactly one window or late.</item>
+/// <item>What the flusher wrote is durable here (<see cref="WrittenThroughMs"/> per family), not in its memory.</item>
+/// </list>
+/// Every transition is a pure function of (state, input); hosts only persist the result.
 /// </summary>
 public sealed class WindowShardState
 {
+    public List<int> SeriesFamily { get; set; } = [];
+    public List<string[]> SeriesLabels { get; set; } = [];
     public Dictionary<string, LaneProgress> Lanes { get; set; } = new(StringComparer.Ordinal);
-    public List<SeriesPartial> Partials { get; set; } = [];
-    /// <summary>Base windows ending at or before this are closed: partials for them are late.</summary>
+    /// <summary>Committed cells per base window, by start.</summary>
+    public List<WindowCells> Windows { get; set; } = [];
+    /// <summary>Base windows ending at or before this are closed: cells for them are late.</summary>
     public long SealedThroughMs { get; set; } = long.MinValue;
-    /// <summary>Record contributions (record × family) refused because their window was sealed.</summary>
+    /// <summary>Per family: metric windows ending at or before this were written (or dropped, counted) and evicted.</summary>
+    public List<long> WrittenThroughMs { get; set; } = [];
+    /// <summary>Record contributions (record × family) that were late.</summary>
     public long LateContributions { get; set; }
+    /// <summary>Records late (shard 0 only), and records counted in a window (shard 0 only).</summary>
+    public long LateRecords { get; set; }
+    public long CountedRecords { get; set; }
     public long DuplicateSignals { get; set; }
-    public long OverlappingSignals { get; set; }
-    /// <summary>Record contributions in overlapping signals that were ignored (see <see cref="ApplyOutcome.Overlap"/>).</summary>
-    public long OverlapContributions { get; set; }
+    public long SupersededSignals { get; set; }
 
     [JsonIgnore]
-    private Dictionary<PartialKey, SeriesPartial>? _index;
+    private Dictionary<PartialKey, int>? _seriesIndex;
 
-    /// <summary>(series, base window) cells held.</summary>
+    /// <summary>(series, base window) cells held, committed and held apart.</summary>
     [JsonIgnore]
-    public int CellCount => Partials.Count;
+    public int CellCount => Windows.Sum(w => w.Series.Count) + Lanes.Values.Sum(l => l.Held.Sum(h => h.Windows.Sum(w => w.Series.Count)));
 
-    [JsonIgnore]
-    public long LateRecords => LateContributions;
+    public long WrittenThrough(int family) => family < WrittenThroughMs.Count ? WrittenThroughMs[family] : long.MinValue;
 
-    [JsonIgnore]
-    public long SupersededSignals => 0;
-
-    /// <summary>Serialized bytes of the cells a flush can close now (metric window sealed).</summary>
-    public long ClosedBytes(CompiledPipeline pipeline) =>
-        Partials.Where(p => MetricWindowEnd(p, pipeline) <= SealedThroughMs).Sum(p => (long)System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(p).Length);
-
-    private Dictionary<PartialKey, SeriesPartial> Index
+    private int Intern(int family, string[] labels)
     {
-        get
+        if (_seriesIndex is null)
         {
-            if (_index is null)
-            {
-                _index = new Dictionary<PartialKey, SeriesPartial>(Partials.Count);
-                foreach (var p in Partials) _index[p.Key] = p;
-            }
-            return _index;
+            _seriesIndex = new Dictionary<PartialKey, int>(SeriesLabels.Count);
+            for (var i = 0; i < SeriesLabels.Count; i++) _seriesIndex[new PartialKey(SeriesFamily[i], 0, SeriesLabels[i])] = i;
         }
+        var key = new PartialKey(family, 0, labels);
+        if (_seriesIndex.TryGetValue(key, out var id)) return id;
+        id = SeriesLabels.Count;
+        SeriesFamily.Add(family);
+        SeriesLabels.Add(labels);
+        _seriesIndex[key] = id;
+        return id;
     }
 
     public ApplyOutcome Apply(ShardSignal signal, CompiledPipeline pipeline)
@@ -72,81 +187,232 @@ public sealed class WindowShardState
             lane = new LaneProgress();
             Lanes[signal.Lane] = lane;
         }
-        if (signal.LastSequence <= lane.HighestSequence)
+        lane.LastSeenMs = Math.Max(lane.LastSeenMs, signal.SentAtMs);
+        var endMarker = signal.FirstSequence == long.MaxValue;
+        var empty = signal.LastSequence < signal.FirstSequence;
+        if (!endMarker && lane.CommittedThrough != long.MinValue)
+        {
+            if (empty ? signal.FirstSequence <= lane.CommittedThrough : signal.LastSequence <= lane.CommittedThrough)
+            {
+                DuplicateSignals++;
+                return ApplyOutcome.Duplicate;
+            }
+            if (signal.FirstSequence <= lane.CommittedThrough)
+            {
+                SupersededSignals++;
+                return ApplyOutcome.Superseded;
+            }
+        }
+        if (lane.Held.Any(h => h.First == signal.FirstSequence && h.Last == signal.LastSequence))
         {
             DuplicateSignals++;
             return ApplyOutcome.Duplicate;
         }
-        if (signal.FirstSequence <= lane.HighestSequence)
-        {
-            OverlappingSignals++;
-            OverlapContributions += signal.Partials.Sum(p => (long)p.Values[0]);
-            lane.HighestSequence = signal.LastSequence;
-            lane.WatermarkMs = Math.Max(lane.WatermarkMs, signal.LaneWatermarkMs);
-            return ApplyOutcome.Overlap;
-        }
-        lane.HighestSequence = signal.LastSequence;
-        lane.WatermarkMs = Math.Max(lane.WatermarkMs, signal.LaneWatermarkMs);
-        lane.Finished |= signal.LaneFinished;
-        lane.LastSeenMs = Math.Max(lane.LastSeenMs, signal.SentAtMs);
 
-        var index = Index;
+        var held = new HeldRange
+        {
+            First = signal.FirstSequence,
+            Last = signal.LastSequence,
+            WatermarkMs = signal.LaneWatermarkMs,
+            Finished = signal.LaneFinished,
+            Records = signal.RecordsByWindow is { Count: > 0 } r ? new Dictionary<long, long>(r) : null,
+        };
+        var byWindow = new Dictionary<long, WindowCells>();
         foreach (var partial in signal.Partials)
         {
-            if (partial.WindowStartMs + pipeline.WindowMs <= SealedThroughMs)
+            if (!byWindow.TryGetValue(partial.WindowStartMs, out var cells))
             {
-                LateContributions += (long)partial.Values[0];
-                continue;
+                cells = new WindowCells { Start = partial.WindowStartMs };
+                byWindow[partial.WindowStartMs] = cells;
+                held.Windows.Add(cells);
             }
-            var key = partial.Key;
-            if (index.TryGetValue(key, out var existing))
-            {
-                pipeline.Families[partial.Family].Merge(existing.Values, partial.Values);
-                existing.NewestEventMs = Math.Max(existing.NewestEventMs, partial.NewestEventMs);
-            }
-            else
-            {
-                var copy = partial.Clone();
-                index[key] = copy;
-                Partials.Add(copy);
-            }
+            cells.Newest = Math.Max(cells.Newest, partial.NewestEventMs);
+            cells.Fold(Intern(partial.Family, partial.Labels), partial.Values, pipeline.Families[partial.Family], this, pipeline);
         }
-        return ApplyOutcome.Applied;
+        lane.Held.Add(held);
+        Commit(lane, pipeline);
+        return ApplyOutcome.Held;
     }
 
-    /// <summary>Seals and evicts after a flush; returns the number of partials evicted.</summary>
-    public int Advance(FlushAdvance advance, CompiledPipeline pipeline)
+    /// <summary>Folds in every held range that a later range continues (or that ends the lane).</summary>
+    private void Commit(LaneProgress lane, CompiledPipeline pipeline)
     {
-        SealedThroughMs = Math.Max(SealedThroughMs, advance.SealThroughMs);
-        if (advance.EvictThroughMs is not { } through)
+        var finishing = lane.Held.Any(h => h.IsEndMarker);
+        while (true)
         {
-            return 0;
+            var ranges = lane.Held.Where(h => !h.IsEndMarker).ToList();
+            if (ranges.Count == 0) break;
+            var start = lane.CommittedThrough == long.MinValue ? ranges.Min(h => h.First) : lane.CommittedThrough + 1;
+            HeldRange? pick = null;
+            foreach (var c in ranges.Where(h => h.First == start).OrderByDescending(h => h.Last))
+            {
+                if (c.Last < c.First || c.Finished || finishing || ranges.Any(t => t != c && t.First == c.Last + 1))
+                {
+                    pick = c;
+                    break;
+                }
+            }
+            if (pick is null) break;
+            Fold(lane, pick, pipeline);
         }
-        var removed = Partials.RemoveAll(p => MetricWindowEnd(p, pipeline) <= through);
-        if (removed > 0) _index = null;
-        return removed;
+        if (finishing && lane.Held.All(h => h.IsEndMarker))
+        {
+            lane.Finished = true;
+            lane.WatermarkMs = Math.Max(lane.WatermarkMs, lane.Held.Max(h => h.WatermarkMs));
+            lane.Held.Clear();
+        }
     }
 
-    /// <summary>End of the metric window (at the family's resolution) a partial belongs to.</summary>
-    public static long MetricWindowEnd(SeriesPartial p, CompiledPipeline pipeline)
+    private void Fold(LaneProgress lane, HeldRange range, CompiledPipeline pipeline)
     {
-        var r = pipeline.Families[p.Family].ResolutionMs;
-        return CompiledPipeline.FloorTo(p.WindowStartMs, r) + r;
+        foreach (var cells in range.Windows)
+        {
+            var late = cells.Start + pipeline.WindowMs <= SealedThroughMs;
+            var target = late ? null : WindowAt(cells.Start);
+            var offset = 0;
+            foreach (var s in cells.Series)
+            {
+                var family = pipeline.Families[SeriesFamily[s]];
+                var values = CollectionsMarshal.AsSpan(cells.Values).Slice(offset, family.SlotCount);
+                offset += family.SlotCount;
+                if (late)
+                {
+                    LateContributions += (long)values[0];
+                    continue;
+                }
+                target!.Fold(s, values, family, this, pipeline);
+            }
+            if (target is not null) target.Newest = Math.Max(target.Newest, cells.Newest);
+        }
+        if (range.Records is { } records)
+        {
+            foreach (var (start, n) in records)
+            {
+                if (start + pipeline.WindowMs <= SealedThroughMs) LateRecords += n;
+                else CountedRecords += n;
+            }
+        }
+        if (range.Last >= range.First) lane.CommittedThrough = Math.Max(lane.CommittedThrough, range.Last);
+        else if (lane.CommittedThrough == long.MinValue) lane.CommittedThrough = range.First - 1;
+        lane.WatermarkMs = Math.Max(lane.WatermarkMs, range.WatermarkMs);
+        lane.Finished |= range.Finished;
+        lane.Held.Remove(range);
+        SupersededSignals += lane.Held.RemoveAll(h => !h.IsEndMarker && h.First <= lane.CommittedThrough);
+    }
+
+    private WindowCells WindowAt(long start)
+    {
+        var i = Windows.FindIndex(w => w.Start >= start);
+        if (i >= 0 && Windows[i].Start == start) return Windows[i];
+        var cells = new WindowCells { Start = start };
+        if (i < 0) Windows.Add(cells);
+        else Windows.Insert(i, cells);
+        return cells;
     }
 
     /// <summary>
-    /// A cheap read view for an in-process flush: lanes and counters copied, partials shared by
-    /// reference. Safe because the flusher reads values only of sealed windows, and a sealed
-    /// window's partials never change again (later partials for it are refused as late).
+    /// After a flush: seal windows the watermark passed, and record per family what was written
+    /// (evicting it). Series no cell refers to any more leave the table.
+    /// </summary>
+    public void Advance(FlushAdvance advance, CompiledPipeline pipeline)
+    {
+        SealedThroughMs = Math.Max(SealedThroughMs, advance.SealThroughMs);
+        if (advance.WrittenThroughMs is not { } written) return;
+        while (WrittenThroughMs.Count < pipeline.Families.Count) WrittenThroughMs.Add(long.MinValue);
+        var changed = false;
+        for (var f = 0; f < Math.Min(written.Count, WrittenThroughMs.Count); f++)
+        {
+            if (written[f] > WrittenThroughMs[f])
+            {
+                WrittenThroughMs[f] = written[f];
+                changed = true;
+            }
+        }
+        if (!changed) return;
+        foreach (var w in Windows)
+        {
+            w.Filter(s => !IsWritten(SeriesFamily[s], w.Start, pipeline), this, pipeline);
+        }
+        Windows.RemoveAll(w => w.Series.Count == 0);
+        Compact(pipeline);
+    }
+
+    private bool IsWritten(int family, long baseStart, CompiledPipeline pipeline)
+    {
+        var r = pipeline.Families[family].ResolutionMs;
+        return CompiledPipeline.FloorTo(baseStart, r) + r <= WrittenThrough(family);
+    }
+
+    /// <summary>Drops series no cell refers to and renumbers the rest.</summary>
+    private void Compact(CompiledPipeline pipeline)
+    {
+        var used = new bool[SeriesLabels.Count];
+        var all = Windows.Concat(Lanes.Values.SelectMany(l => l.Held).SelectMany(h => h.Windows)).ToList();
+        foreach (var w in all)
+        {
+            foreach (var s in w.Series) used[s] = true;
+        }
+        if (used.All(u => u)) return;
+        var map = new Dictionary<int, int>();
+        var families = new List<int>();
+        var labels = new List<string[]>();
+        for (var i = 0; i < used.Length; i++)
+        {
+            if (!used[i]) continue;
+            map[i] = families.Count;
+            families.Add(SeriesFamily[i]);
+            labels.Add(SeriesLabels[i]);
+        }
+        foreach (var w in all) w.Filter(_ => true, this, pipeline, map);
+        SeriesFamily = families;
+        SeriesLabels = labels;
+        _seriesIndex = null;
+    }
+
+    /// <summary>The oldest metric window of a family that is sealed, not yet written, and has cells; null if none.</summary>
+    public long? OldestClosable(int family, CompiledPipeline pipeline)
+    {
+        var r = pipeline.Families[family].ResolutionMs;
+        var written = WrittenThrough(family);
+        foreach (var w in Windows)
+        {
+            var end = CompiledPipeline.FloorTo(w.Start, r) + r;
+            if (end > SealedThroughMs) break;
+            if (end <= written) continue;
+            foreach (var s in w.Series)
+            {
+                if (SeriesFamily[s] == family) return end;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Serialized bytes of the committed base windows that are sealed: what a flush can close.</summary>
+    public long ClosedBytes(CompiledPipeline pipeline) =>
+        Windows.Where(w => w.Start + pipeline.WindowMs <= SealedThroughMs).Sum(w => (long)JsonSerializer.SerializeToUtf8Bytes(w).Length);
+
+    /// <summary>
+    /// A read view for an in-process flush: lists copied, cell arrays shared. Safe because a flush reads
+    /// only sealed windows, whose cells never change again (later cells for them are late).
     /// </summary>
     public WindowShardState Snapshot() => new()
     {
-        Lanes = Lanes.ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal),
-        Partials = [.. Partials],
+        SeriesFamily = SeriesFamily,
+        SeriesLabels = SeriesLabels,
+        Lanes = Lanes.ToDictionary(kv => kv.Key, kv => new LaneProgress
+        {
+            CommittedThrough = kv.Value.CommittedThrough,
+            WatermarkMs = kv.Value.WatermarkMs,
+            Finished = kv.Value.Finished,
+            LastSeenMs = kv.Value.LastSeenMs,
+        }, StringComparer.Ordinal),
+        Windows = [.. Windows.Where(w => w.Start + 1 <= SealedThroughMs)],
         SealedThroughMs = SealedThroughMs,
+        WrittenThroughMs = [.. WrittenThroughMs],
         LateContributions = LateContributions,
+        LateRecords = LateRecords,
+        CountedRecords = CountedRecords,
         DuplicateSignals = DuplicateSignals,
-        OverlappingSignals = OverlappingSignals,
-        OverlapContributions = OverlapContributions,
+        SupersededSignals = SupersededSignals,
     };
 }

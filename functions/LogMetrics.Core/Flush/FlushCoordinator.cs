@@ -19,31 +19,32 @@ public sealed record FlushOptions
 public sealed record FlushReport(long WatermarkMs, int WindowsClosed, int SamplesWritten, int SamplesDropped, WriteOutcome? Outcome, int PendingSamples);
 
 /// <summary>
-/// Read shards → decide what is closable → write → evict. Shared by the Functions timer and the
-/// console host, so both produce the same samples from the same events.
-/// <para>Per flush, each shard's windows sealed at read time are written; only after the sink has
-/// accepted them (or rejected them permanently, counted) is the shard told to evict them. In the same
-/// message the shard is sealed up to the new global watermark: later partials for those windows are
-/// counted late, so sealed windows never change between being written and being evicted. A crash
-/// between write and evict re-sends identical samples, which remote write treats as harmless.</para>
+/// Read shards → close → roll up → write → evict. Shared by the Functions timer and the console
+/// host, so both produce the same samples from the same events.
+/// <para>What was written lives in each shard (<see cref="WindowShardState.WrittenThroughMs"/>, per
+/// family), never in the flusher's memory, so any instance can run the next tick. A durable shard
+/// applies the eviction later; until then a tick reads the old progress and writes the same window
+/// again. That re-send is harmless because a tick writes, per family and shard, only the oldest
+/// unwritten metric window: every series' re-sent sample is its newest in the server, which
+/// Prometheus accepts as an identical re-send (204). A store that applies at once
+/// (<see cref="IShardStore.AppliesImmediately"/>) lets one flush call write window after window.</para>
+/// <para>In the same message as the eviction each shard is sealed up to the new global watermark:
+/// later cells for those windows are counted late, so a sealed window never changes between being
+/// written and being evicted.</para>
 /// </summary>
 public sealed class FlushCoordinator
 {
     private readonly CompiledPipeline _pipeline;
-    private readonly IShardStore _store;
+    private readonly IShardStore? _store;
     private readonly ISampleWriter _writer;
     private readonly PipelineCounters _counters;
     private readonly TimeProvider _clock;
     private readonly FlushOptions _options;
     private readonly ILogger _logger;
     private readonly long _startedMs;
-    // Per shard, the metric windows already written (and told to evict). A durable store applies the
-    // eviction later; until it has, the shard still shows those windows, and they must not be written
-    // again. Lost on restart, which at worst re-sends identical samples.
-    private readonly Dictionary<int, long> _writtenThrough = [];
-    private readonly Dictionary<string, long> _resolutionOf;
 
-    public FlushCoordinator(CompiledPipeline pipeline, IShardStore store, ISampleWriter writer, PipelineCounters counters,
+    /// <param name="store">The store of every flush, or null when each call passes its own (<see cref="FlushAsync(IShardStore, bool, CancellationToken)"/>).</param>
+    public FlushCoordinator(CompiledPipeline pipeline, IShardStore? store, ISampleWriter writer, PipelineCounters counters,
         TimeProvider clock, FlushOptions? options = null, ILogger? logger = null)
     {
         _pipeline = pipeline;
@@ -54,82 +55,82 @@ public sealed class FlushCoordinator
         _options = options ?? new FlushOptions();
         _logger = logger ?? NullLogger.Instance;
         _startedMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        _resolutionOf = pipeline.Families.SelectMany(f => f.Metrics.Select(m => (m.Name, f.ResolutionMs))).ToDictionary(x => x.Name, x => x.ResolutionMs, StringComparer.Ordinal);
     }
 
     /// <summary>The highest watermark any shard has been sealed to (read at the last flush).</summary>
     public long SealedThroughMs { get; private set; } = long.MinValue;
 
-    /// <summary>Flushes once. With <paramref name="endOfInput"/> every window closes (end of a replay).</summary>
-    public async Task<FlushReport> FlushAsync(bool endOfInput, CancellationToken cancellationToken)
+    /// <summary>Flushes the constructor's store once. With <paramref name="endOfInput"/> every window closes (end of a replay).</summary>
+    public Task<FlushReport> FlushAsync(bool endOfInput, CancellationToken cancellationToken) =>
+        FlushAsync(_store ?? throw new InvalidOperationException("this coordinator has no store of its own; pass one per call"), endOfInput, cancellationToken);
+
+    /// <summary>Flushes <paramref name="store"/> once.</summary>
+    public async Task<FlushReport> FlushAsync(IShardStore store, bool endOfInput, CancellationToken cancellationToken)
     {
-        var states = await _store.ReadAllAsync(cancellationToken).ConfigureAwait(false);
+        var states = await store.ReadAllAsync(cancellationToken).ConfigureAwait(false);
         var watermark = endOfInput ? long.MaxValue : GlobalWatermark(states, _clock.GetUtcNow().ToUnixTimeMilliseconds());
-        var report = await WriteSealedAsync(states, watermark, cancellationToken).ConfigureAwait(false);
-        if (_store.AppliesImmediately && states.Any(s => watermark > s.SealedThroughMs))
+        var report = await WriteOldestAsync(store, states, watermark, cancellationToken).ConfigureAwait(false);
+        while (store.AppliesImmediately && report.Outcome != WriteOutcome.Failed)
         {
-            // The seal just applied: write what it closed now rather than on the next tick.
-            states = await _store.ReadAllAsync(cancellationToken).ConfigureAwait(false);
-            var second = await WriteSealedAsync(states, watermark, cancellationToken).ConfigureAwait(false);
-            report = second with
+            // The seal and the progress just applied: close what they allow now rather than on the next tick.
+            states = await store.ReadAllAsync(cancellationToken).ConfigureAwait(false);
+            if (!states.Any(s => Closable(s).Any(c => c is not null))) break;
+            var next = await WriteOldestAsync(store, states, watermark, cancellationToken).ConfigureAwait(false);
+            report = next with
             {
-                WindowsClosed = report.WindowsClosed + second.WindowsClosed,
-                SamplesWritten = report.SamplesWritten + second.SamplesWritten,
-                SamplesDropped = report.SamplesDropped + second.SamplesDropped,
-                Outcome = second.Outcome ?? report.Outcome,
+                WindowsClosed = report.WindowsClosed + next.WindowsClosed,
+                SamplesWritten = report.SamplesWritten + next.SamplesWritten,
+                SamplesDropped = report.SamplesDropped + next.SamplesDropped,
+                Outcome = next.Outcome ?? report.Outcome,
             };
         }
-        _counters.SetShardTotals(states.Sum(s => s.LateContributions), states.Sum(s => s.DuplicateSignals), states.Sum(s => s.OverlappingSignals));
+        _counters.SetShardTotals(states.Sum(s => s.LateContributions), states.Sum(s => s.DuplicateSignals), states.Sum(s => s.SupersededSignals));
         return report;
     }
 
-    private async Task<FlushReport> WriteSealedAsync(IReadOnlyList<WindowShardState> states, long watermark, CancellationToken cancellationToken)
+    /// <summary>Per family, the oldest sealed, unwritten metric window of a shard (null: none).</summary>
+    private long?[] Closable(WindowShardState state) =>
+        [.. _pipeline.Families.Select(f => state.OldestClosable(f.Index, _pipeline))];
+
+    private async Task<FlushReport> WriteOldestAsync(IShardStore store, IReadOnlyList<WindowShardState> states, long watermark, CancellationToken cancellationToken)
     {
         var samples = new List<Sample>();
         var windows = 0;
-        var closable = new bool[states.Count];
-        var staleEvict = new long?[states.Count];
+        var targets = new long?[states.Count][];
         for (var shard = 0; shard < states.Count; shard++)
         {
-            var sealedThrough = states[shard].SealedThroughMs;
-            if (sealedThrough == long.MinValue || states[shard].Partials.Count == 0) continue;
-            var alreadyWritten = _writtenThrough.GetValueOrDefault(shard, long.MinValue);
-            if (alreadyWritten != long.MinValue && states[shard].Partials.Any(p => WindowShardState.MetricWindowEnd(p, _pipeline) <= alreadyWritten))
+            targets[shard] = Closable(states[shard]);
+            for (var f = 0; f < targets[shard].Length; f++)
             {
-                staleEvict[shard] = alreadyWritten; // the last eviction has not been applied (yet): ask again
+                if (targets[shard][f] is not { } end) continue;
+                windows++;
+                samples.AddRange(ShardRollup.Close(states[shard], f, end, _pipeline));
             }
-            var result = Rollup.Close(states[shard].Partials, sealedThrough, _pipeline, alreadyWritten);
-            if (result.WindowsClosed == 0) continue;
-            closable[shard] = true;
-            windows += result.WindowsClosed;
-            samples.AddRange(result.Samples);
         }
 
         WriteOutcome? outcome = null;
         var evict = true;
-        long? backlogDropThrough = null;
         var written = 0;
         var dropped = 0;
         if (samples.Count > 0)
         {
-            samples.Sort(SampleOrder.Instance);
+            samples.Sort(SampleTimeOrder.Instance);
             var result = await _writer.WriteAsync(samples, cancellationToken).ConfigureAwait(false);
             outcome = result.Outcome;
             if (result.Outcome == WriteOutcome.Failed)
             {
-                evict = false;
-                if (samples.Count > _options.MaxPendingSamples)
+                var pending = states.Sum(PendingSamples);
+                if (pending > _options.MaxPendingSamples)
                 {
-                    // The sink has been down long enough that the backlog bound is hit: drop the
-                    // oldest closed windows, just enough to get back under it, and say so loudly.
-                    var (through, count) = OldestOverBound(samples);
-                    dropped = count;
-                    backlogDropThrough = through;
+                    // The sink has been down long enough that the backlog bound is hit: drop these, the
+                    // oldest closed windows, and say so loudly.
+                    dropped = samples.Count;
                     _counters.AddSamplesDroppedBacklog(dropped);
-                    Log.BacklogDropped(_logger, dropped, through, samples.Count, _options.MaxPendingSamples);
+                    Log.BacklogDropped(_logger, dropped, samples.Min(s => s.TimestampMs), (int)Math.Min(pending, int.MaxValue), _options.MaxPendingSamples);
                 }
                 else
                 {
+                    evict = false;
                     Log.WriteDeferred(_logger, samples.Count, windows);
                 }
             }
@@ -145,35 +146,36 @@ public sealed class FlushCoordinator
         for (var shard = 0; shard < states.Count; shard++)
         {
             var sealedThrough = states[shard].SealedThroughMs;
-            var done = !closable[shard] ? (long?)null : evict ? sealedThrough : backlogDropThrough is { } drop ? Math.Min(drop, sealedThrough) : null;
-            var evictThrough = done ?? staleEvict[shard];
-            if (done is { } through) _writtenThrough[shard] = Math.Max(_writtenThrough.GetValueOrDefault(shard, long.MinValue), through);
-            if (evictThrough is null && watermark <= sealedThrough) continue;
-            await _store.AdvanceAsync(shard, new FlushAdvance
+            var progress = evict && targets[shard].Any(t => t is not null)
+                ? targets[shard].Select((t, f) => t ?? states[shard].WrittenThrough(f)).ToList()
+                : null;
+            if (progress is null && watermark <= sealedThrough) continue;
+            await store.AdvanceAsync(shard, new FlushAdvance
             {
-                EvictThroughMs = evictThrough,
+                WrittenThroughMs = progress,
                 SealThroughMs = Math.Max(sealedThrough, watermark),
+                DroppedSamples = evict && outcome == WriteOutcome.Failed ? dropped : 0,
             }, cancellationToken).ConfigureAwait(false);
         }
         SealedThroughMs = Math.Max(SealedThroughMs, states.Count == 0 ? long.MinValue : states.Max(s => s.SealedThroughMs));
-        return new FlushReport(watermark, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count - dropped);
+        return new FlushReport(watermark, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count);
     }
 
-    /// <summary>
-    /// The smallest metric-window end <c>t</c> such that dropping every closed sample whose window
-    /// ends at or before <c>t</c> leaves at most <see cref="FlushOptions.MaxPendingSamples"/>; and how many that drops.
-    /// </summary>
-    private (long Through, int Count) OldestOverBound(List<Sample> samples)
+    /// <summary>Samples the closable (sealed, unwritten) windows of a shard would give, for the backlog bound.</summary>
+    private long PendingSamples(WindowShardState state)
     {
-        var excess = samples.Count - _options.MaxPendingSamples;
-        var byEnd = samples.GroupBy(s => s.TimestampMs + _resolutionOf[s.Name]).OrderBy(g => g.Key);
-        var dropped = 0;
-        foreach (var window in byEnd)
+        long n = 0;
+        foreach (var w in state.Windows)
         {
-            dropped += window.Count();
-            if (dropped >= excess) return (window.Key, dropped);
+            if (w.Start + _pipeline.WindowMs > state.SealedThroughMs) break;
+            foreach (var s in w.Series)
+            {
+                var f = state.SeriesFamily[s];
+                var r = _pipeline.Families[f].ResolutionMs;
+                if (CompiledPipeline.FloorTo(w.Start, r) + r > state.WrittenThrough(f)) n += _pipeline.Families[f].Metrics.Count;
+            }
         }
-        return (long.MaxValue, samples.Count);
+        return n;
     }
 
     /// <summary>
@@ -205,6 +207,21 @@ public sealed class FlushCoordinator
             return live.Min(lane => states.Min(s => s.Lanes.TryGetValue(lane, out var p) ? p.WatermarkMs : long.MinValue));
         }
         return states.Min(s => s.Lanes.Count == 0 ? long.MinValue : s.Lanes.Values.Max(p => p.WatermarkMs));
+    }
+}
+
+/// <summary>Time order, then series identity: requests go out oldest window first.</summary>
+public sealed class SampleTimeOrder : IComparer<Sample>
+{
+    public static readonly SampleTimeOrder Instance = new();
+
+    public int Compare(Sample? x, Sample? y)
+    {
+        if (ReferenceEquals(x, y)) return 0;
+        if (x is null) return -1;
+        if (y is null) return 1;
+        var c = x.TimestampMs.CompareTo(y.TimestampMs);
+        return c != 0 ? c : SampleOrder.Instance.Compare(x, y);
     }
 }
 

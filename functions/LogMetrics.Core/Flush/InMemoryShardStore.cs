@@ -26,7 +26,7 @@ public sealed class InMemoryShardStore : IShardStore
     /// <summary>Partials currently held (open windows plus closed ones not yet written).</summary>
     public int PartialCount
     {
-        get { lock (_gate) return _shards.Sum(s => s.Partials.Count); }
+        get { lock (_gate) return _shards.Sum(s => s.CellCount); }
     }
 
     /// <summary>Metric windows (family × window start at its resolution) with data still in state.</summary>
@@ -36,8 +36,8 @@ public sealed class InMemoryShardStore : IShardStore
         {
             lock (_gate)
             {
-                return _shards.SelectMany(s => s.Partials)
-                    .Select(p => (p.Family, WindowShardState.MetricWindowEnd(p, _pipeline)))
+                return _shards.SelectMany(s => s.Windows.SelectMany(w => w.Series.Select(id => s.SeriesFamily[id]).Distinct()
+                        .Select(f => (f, CompiledPipeline.FloorTo(w.Start, _pipeline.Families[f].ResolutionMs)))))
                     .Distinct()
                     .Count();
             }

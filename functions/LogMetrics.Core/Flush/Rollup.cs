@@ -60,5 +60,54 @@ public static class Rollup
     }
 }
 
+/// <summary>Closes metric windows held in a <see cref="WindowShardState"/>.</summary>
+public static class ShardRollup
+{
+    /// <summary>
+    /// Samples of one metric window (family, ending at <paramref name="metricEndMs"/>): the cells of its
+    /// base windows merged per series, every metric of the family derived from the merged vector.
+    /// </summary>
+    public static List<Sample> Close(WindowShardState state, int family, long metricEndMs, CompiledPipeline pipeline)
+    {
+        var f = pipeline.Families[family];
+        var start = metricEndMs - f.ResolutionMs;
+        var merged = new Dictionary<int, double[]>();
+        var newest = 0L;
+        foreach (var w in state.Windows)
+        {
+            if (w.Start < start) continue;
+            if (w.Start >= metricEndMs) break;
+            var offset = 0;
+            foreach (var s in w.Series)
+            {
+                var width = pipeline.Families[state.SeriesFamily[s]].SlotCount;
+                if (state.SeriesFamily[s] == family)
+                {
+                    var values = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(w.Values).Slice(offset, width).ToArray();
+                    if (merged.TryGetValue(s, out var acc)) f.Merge(acc, values);
+                    else merged[s] = values;
+                    newest = Math.Max(newest, w.Newest);
+                }
+                offset += width;
+            }
+        }
+        var samples = new List<Sample>(merged.Count * f.Metrics.Count);
+        foreach (var (series, values) in merged)
+        {
+            var labels = new Label[f.LabelNames.Count];
+            var text = state.SeriesLabels[series];
+            for (var i = 0; i < labels.Length; i++) labels[i] = new Label(f.LabelNames[i], text[i]);
+            foreach (var metric in f.Metrics)
+            {
+                if (MetricFamily.Evaluate(metric, values) is { } value)
+                {
+                    samples.Add(new Sample(metric.Name, labels, start, value) { NewestEventTimeMs = newest });
+                }
+            }
+        }
+        return samples;
+    }
+}
+
 /// <summary>Samples produced by closing windows, and how many metric windows (family × window start) closed.</summary>
 public sealed record RollupResult(List<Sample> Samples, int WindowsClosed);

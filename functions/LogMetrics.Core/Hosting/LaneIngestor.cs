@@ -34,9 +34,6 @@ public sealed class LaneIngestor
 
     public int ShardCount { get; }
 
-    /// <summary>Lanes this instance has seen (partitions it owns or owned).</summary>
-    public IReadOnlyCollection<string> Lanes => [.. _lanes.Keys];
-
     /// <summary>
     /// Ingests one batch of one lane and signals every shard. <paramref name="sequenceNumbers"/>[i] is
     /// the sequence number of <paramref name="bodies"/>[i] (Event Hubs: contiguous, increasing per
@@ -70,6 +67,14 @@ public sealed class LaneIngestor
         await state.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (events.Length > 0 && state.NextSequence != events[0].Sequence)
+            {
+                // Not the continuation of this instance's last batch (a redelivery, or the partition came
+                // back to this instance): the lane's memory describes other events, so start it afresh
+                // as a restarted instance would. A watermark from events beyond this batch would seal too early.
+                state.State = new LaneState(lane);
+            }
+            if (events.Length > 0) state.NextSequence = events[^1].Sequence + 1;
             var signals = await state.Pipeline.IngestAsync(state.State, events, IngestHorizon.Unknown, _clock.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
             await Task.WhenAll(signals.Select((signal, shard) => store.SignalAsync(shard, signal, cancellationToken))).ConfigureAwait(false);
             return signals.Length;
@@ -91,8 +96,13 @@ public sealed class LaneIngestor
         try
         {
             state.State.Finished = true;
-            _ = nextSequence;
             var signals = await state.Pipeline.IngestAsync(state.State, [], IngestHorizon.Unknown, _clock.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
+            foreach (var signal in signals)
+            {
+                // An empty range right after the last event: it continues the lane's last batch, which can then be folded in.
+                signal.FirstSequence = nextSequence;
+                signal.LastSequence = nextSequence - 1;
+            }
             await Task.WhenAll(signals.Select((signal, shard) => store.SignalAsync(shard, signal, cancellationToken))).ConfigureAwait(false);
         }
         finally
@@ -101,8 +111,12 @@ public sealed class LaneIngestor
         }
     }
 
-    private sealed record Lane(LaneState State, Pipeline Pipeline)
+    private sealed class Lane(LaneState state, Pipeline pipeline)
     {
+        public LaneState State { get; set; } = state;
+        public Pipeline Pipeline { get; } = pipeline;
+        /// <summary>Sequence number right after this instance's last batch of the lane (long.MinValue: none yet).</summary>
+        public long NextSequence { get; set; } = long.MinValue;
         public SemaphoreSlim Gate { get; } = new(1, 1);
     }
 }

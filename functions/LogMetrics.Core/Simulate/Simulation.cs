@@ -46,6 +46,9 @@ public sealed record SimulationFaults
     public long OverlappingTicks { get; set; }
     public long WriteFailures { get; set; }
     public long WriteTimeoutsAfterAccept { get; set; }
+    /// <summary>Requests the receiver rejected (400): all samples already stored identically (a re-send), or not.</summary>
+    public long RejectedResendRequests { get; set; }
+    public long RejectedFreshRequests { get; set; }
 }
 
 /// <summary>What the run cost, in entity operations and bytes.</summary>
@@ -71,7 +74,7 @@ public sealed record SimulationCosts
 public sealed record SimulationResult(
     IReadOnlyList<Sample> Samples, SimulationFaults Faults, SimulationCosts Costs,
     long Events, long Accepted, long Malformed, long Filtered, long Late, long SamplesDropped,
-    long DuplicateSignals, long SupersededSignals, long OverlappingSignals);
+    long DuplicateSignals, long SupersededSignals, long CountedRecords);
 
 /// <summary>
 /// The Azure path in one process, under a deterministic fault scheduler: each input is one Event Hubs
@@ -175,7 +178,7 @@ public sealed class Simulation
 
         // Drain: every lane has ended; close everything. A durable seal takes effect on the next read,
         // so tick until the shards hold nothing.
-        for (var round = 0; round < 8; round++)
+        for (var round = 0; round < 100_000; round++)
         {
             await TickAsync(endOfInput: true, cancellationToken).ConfigureAwait(false);
             Deliver(int.MaxValue);
@@ -192,7 +195,7 @@ public sealed class Simulation
         var samples = _server is not null ? [.. _server.Stored] : _recording!.Stored;
         return new SimulationResult(samples, _faults, _costs, events, accepted, malformed, filtered,
             states.Sum(s => s.LateRecords), _counters.SamplesDroppedBacklog + (_server is null ? _recording!.Dropped : 0),
-            states.Sum(s => s.DuplicateSignals), states.Sum(s => s.SupersededSignals), states.Sum(s => s.OverlappingSignals));
+            states.Sum(s => s.DuplicateSignals), states.Sum(s => s.SupersededSignals), states.Sum(s => s.CountedRecords));
     }
 
     private async Task IngestStepAsync(PartitionState p, int index, long[] highest, CancellationToken cancellationToken)
@@ -378,6 +381,8 @@ public sealed class Simulation
         {
             _faults.WriteFailures = _server.FailedBeforeAccept;
             _faults.WriteTimeoutsAfterAccept = _server.TimeoutsAfterAccept;
+            _faults.RejectedResendRequests = _server.RejectedResends;
+            _faults.RejectedFreshRequests = _server.RejectedFresh;
         }
     }
 

@@ -57,7 +57,7 @@ public static class SimulationRunner
         ["samples_dropped"] = r.SamplesDropped,
         ["duplicate_signals"] = r.DuplicateSignals,
         ["superseded_signals"] = r.SupersededSignals,
-        ["overlapping_signals"] = r.OverlappingSignals,
+        ["counted_records"] = r.CountedRecords,
         ["faults"] = r.Faults,
         ["costs"] = r.Costs,
     };
