@@ -45,6 +45,19 @@ internal static class CoordinatorTestKit
 
     public static string Key(Sample s) => s.SeriesId + "@" + s.TimestampMs.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>Record contributions (slot 0 of every committed cell) held by the shards.</summary>
+    public static double Contributions(IEnumerable<WindowShardState> states, CompiledPipeline? pipeline = null) => states.Sum(s => s.Windows.Sum(w =>
+    {
+        double total = 0;
+        var offset = 0;
+        foreach (var id in w.Series)
+        {
+            total += w.Values[offset];
+            offset += (pipeline ?? Compiled).Families[s.SeriesFamily[id]].SlotCount;
+        }
+        return total;
+    }));
+
     /// <summary>A dimension source for pipelines without lookups: never called.</summary>
     public sealed class NoDimensions : IDimensionSource
     {
@@ -75,6 +88,11 @@ internal sealed class RecordingWriter : ISampleWriter
 
     /// <summary>(series, timestamp) sent with a value that differs from an earlier send.</summary>
     public List<string> Conflicts { get; } = [];
+
+    /// <summary>Accepted samples older than their series' newest accepted one: what Prometheus rejects with 400 out of order.</summary>
+    public List<string> OutOfOrder { get; } = [];
+
+    private readonly Dictionary<string, long> _newest = new(StringComparer.Ordinal);
 
     /// <summary>Accepted samples by key; each key once (value checked equal by <see cref="Conflicts"/>).</summary>
     public Dictionary<string, double> Distinct()
@@ -110,6 +128,12 @@ internal sealed class RecordingWriter : ISampleWriter
                 FailedCalls++;
                 return Task.FromResult(WriteResult.Fail());
             }
+            foreach (var s in samples)
+            {
+                var id = s.SeriesId;
+                if (_newest.TryGetValue(id, out var newest) && s.TimestampMs < newest) OutOfOrder.Add(CoordinatorTestKit.Key(s));
+                else _newest[id] = s.TimestampMs;
+            }
             Accepted.AddRange(samples);
             return Task.FromResult(WriteResult.Ok(samples.Count));
         }
@@ -136,7 +160,7 @@ internal sealed class LossyShardStore(IShardStore inner) : IShardStore
 
     public Task AdvanceAsync(int shard, FlushAdvance advance, CancellationToken cancellationToken)
     {
-        if (LoseEvictions && advance.EvictThroughMs is not null)
+        if (LoseEvictions && advance.WrittenThroughMs is not null)
         {
             LostAdvances++;
             return Task.CompletedTask;

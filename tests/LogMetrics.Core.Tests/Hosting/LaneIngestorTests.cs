@@ -29,8 +29,13 @@ public sealed class LaneIngestorTests
         Assert.Equal(Shards, store.Pending);
         store.PumpAll();
         var states = await store.ReadAllAsync(CancellationToken.None);
-        Assert.All(states, s => Assert.Equal(101, s.Lanes["3"].HighestSequence));
-        Assert.Equal(4, states.Sum(s => s.Partials.Sum(p => p.Values[0]))); // 2 records × 2 families
+        Assert.All(states, s => Assert.Equal(101, Assert.Single(s.Lanes["3"].Held).Last));
+        Assert.Equal(0, Contributions(states)); // held apart until a later range continues it
+        await NewIngestor().EndLaneAsync("3", 102, store, CancellationToken.None);
+        store.PumpAll();
+        states = await store.ReadAllAsync(CancellationToken.None);
+        Assert.All(states, s => Assert.Equal(101, s.Lanes["3"].CommittedThrough));
+        Assert.Equal(4, Contributions(states)); // 2 records × 2 families
     }
 
     [Fact]
@@ -51,10 +56,11 @@ public sealed class LaneIngestorTests
 
         await ingestor.IngestAsync("0", batch, [1, 2], store, CancellationToken.None);
         await ingestor.IngestAsync("0", batch, [1, 2], store, CancellationToken.None); // the trigger's retry or a redelivery
+        await ingestor.EndLaneAsync("0", 3, store, CancellationToken.None);
         store.PumpAll();
 
         var states = await store.ReadAllAsync(CancellationToken.None);
-        Assert.Equal(4, states.Sum(s => s.Partials.Sum(p => p.Values[0])));
+        Assert.Equal(4, Contributions(states));
         Assert.Equal(Shards, states.Sum(s => s.DuplicateSignals));
     }
 
@@ -91,6 +97,7 @@ public sealed class LaneIngestorTests
         var store = new QueuedShardStore(Compiled, Shards);
         var ingestor = NewIngestor();
         await ingestor.IngestAsync("0", [Line(1, "acc", 200), Line(2, "acc", 500), Line(30, "acc", 200)], [1, 2, 3], store, CancellationToken.None);
+        await ingestor.IngestAsync("0", [Line(31, "acc", 200)], [4], store, CancellationToken.None); // continues (and so folds in) the first batch
         store.PumpAll();
 
         await ticker.TickAsync(store, endOfInput: false, CancellationToken.None);   // seals through T0+25 (queued)

@@ -45,13 +45,15 @@ public sealed class WindowShardOperationsTests
         Assert.Equal(WindowShardOperations.EntityName, WindowShardOperations.EntityName.ToLowerInvariant());
     }
 
+    private static ShardSignal End(string lane, long next) => new() { Lane = lane, FirstSequence = next, LastSequence = next - 1, LaneFinished = true };
+
     [Fact]
-    public void Apply_NoState_CreatesStateWithPartial()
+    public void Apply_NoState_CreatesStateWithTheRangeHeld()
     {
         var state = WindowShardOperations.Apply(null, Signal("0", 1, 10, 1_000_000, 3), CoordinatorTestKit.Compiled);
 
-        Assert.Equal(3, Assert.Single(state.Partials).Values[0]);
-        Assert.Equal(10, state.Lanes["0"].HighestSequence);
+        Assert.Equal(10, Assert.Single(state.Lanes["0"].Held).Last);
+        Assert.Equal(long.MinValue, state.Lanes["0"].CommittedThrough);
     }
 
     [Fact]
@@ -62,24 +64,25 @@ public sealed class WindowShardOperationsTests
         state = WindowShardOperations.Apply(RoundTrip(state), RoundTrip(Signal("1", 1, 4, 1_000_000, 2)), p);
         state = WindowShardOperations.Apply(RoundTrip(state), RoundTrip(Signal("0", 1, 10, 1_000_000, 3)), p); // redelivered
         state = WindowShardOperations.Apply(RoundTrip(state), RoundTrip(Signal("0", 11, 12, 1_000_000, 1)), p);
+        state = WindowShardOperations.Apply(RoundTrip(state), RoundTrip(End("0", 13)), p);
+        state = WindowShardOperations.Apply(RoundTrip(state), RoundTrip(End("1", 5)), p);
 
-        var partial = Assert.Single(state.Partials);
-        Assert.Equal(6, partial.Values[0]);
+        Assert.Equal(6, CoordinatorTestKit.Contributions([state]));
         Assert.Equal(1, state.DuplicateSignals);
-        Assert.Equal(12, state.Lanes["0"].HighestSequence);
+        Assert.Equal(12, state.Lanes["0"].CommittedThrough);
     }
 
     [Fact]
-    public void Apply_PartlyOverlappingRange_IgnoredAndCounted()
+    public void Apply_RangeStartingInsideTheCommittedOnes_SupersededAndCounted()
     {
         var p = CoordinatorTestKit.Compiled;
         var state = WindowShardOperations.Apply(null, Signal("0", 1, 10, 1_000_000, 3), p);
+        state = WindowShardOperations.Apply(RoundTrip(state), Signal("0", 11, 12, 1_000_000, 1), p);
 
         state = WindowShardOperations.Apply(RoundTrip(state), Signal("0", 5, 20, 1_000_000, 4), p);
 
-        Assert.Equal(3, Assert.Single(state.Partials).Values[0]);
-        Assert.Equal(1, state.OverlappingSignals);
-        Assert.Equal(4, state.OverlapContributions);
+        Assert.Equal(3, CoordinatorTestKit.Contributions([state]));
+        Assert.Equal(1, state.SupersededSignals);
     }
 
     [Fact]
@@ -87,11 +90,13 @@ public sealed class WindowShardOperationsTests
     {
         var p = CoordinatorTestKit.Compiled;
         var state = WindowShardOperations.Apply(null, Signal("0", 1, 10, 1_000_000, 3), p);
+        state = WindowShardOperations.Apply(RoundTrip(state), End("0", 11), p);
 
-        state = WindowShardOperations.Advance(RoundTrip(state), RoundTrip(new FlushAdvance { EvictThroughMs = 1_010_000, SealThroughMs = 1_010_000 }), p);
-        state = WindowShardOperations.Apply(RoundTrip(state), Signal("0", 11, 11, 1_000_000, 1), p);
+        state = WindowShardOperations.Advance(RoundTrip(state), RoundTrip(new FlushAdvance { WrittenThroughMs = [1_010_000, long.MinValue], SealThroughMs = 1_010_000 }), p);
+        state = WindowShardOperations.Apply(RoundTrip(state), Signal("1", 1, 1, 1_000_000, 1), p);
+        state = WindowShardOperations.Apply(RoundTrip(state), End("1", 2), p);
 
-        Assert.Empty(state.Partials);
+        Assert.Empty(state.Windows); // written and evicted; lane 1's cell came for a sealed window
         Assert.Equal(1_010_000, state.SealedThroughMs);
         Assert.Equal(1, state.LateContributions);
     }
@@ -102,6 +107,6 @@ public sealed class WindowShardOperationsTests
         var state = WindowShardOperations.Advance(null, new FlushAdvance { SealThroughMs = 5 }, CoordinatorTestKit.Compiled);
 
         Assert.Equal(5, state.SealedThroughMs);
-        Assert.Empty(state.Partials);
+        Assert.Empty(state.Windows);
     }
 }

@@ -66,10 +66,20 @@ public sealed class WindowShardEntityDispatchTests
          "Partials":[{"Family":0,"Labels":["acc"],"WindowStartMs":{{windowStartMs}},"Values":[{{count}},{{errors}}],"NewestEventMs":{{windowStartMs + 1}}}]}
         """;
 
+    private static string End(string lane, long next) => $$"""{"Lane":"{{lane}}","FirstSequence":{{next}},"LastSequence":{{next - 1}},"LaneFinished":true}""";
+
     private static WindowShardState StateOf(EntityBatchResult result)
     {
         Assert.NotNull(result.EntityState);
-        return JsonSerializer.Deserialize<WindowShardState>(result.EntityState)!;
+        return JsonSerializer.Deserialize<WindowShardState>(result.EntityState, WindowShardOperations.StateJson)!;
+    }
+
+    /// <summary>Committed (count, errors) of the one series "acc" per base window.</summary>
+    private static Dictionary<long, (double, double)> Cells(WindowShardState state)
+    {
+        Assert.All(state.Windows, w => Assert.Equal([0], w.Series));
+        Assert.Equal(["acc"], Assert.Single(state.SeriesLabels));
+        return state.Windows.ToDictionary(w => w.Start, w => (w.Values[0], w.Values[1]));
     }
 
     private static void AllSucceeded(EntityBatchResult result)
@@ -86,10 +96,11 @@ public sealed class WindowShardEntityDispatchTests
 
         AllSucceeded(result);
         var state = StateOf(result);
-        var partial = Assert.Single(state.Partials);
-        Assert.Equal([3.0, 1.0], partial.Values);
-        Assert.Equal(10, state.Lanes["0"].HighestSequence);
-        Assert.Equal(995_000, state.Lanes["0"].WatermarkMs);
+        var held = Assert.Single(state.Lanes["0"].Held);
+        Assert.Equal((1, 10), (held.First, held.Last));
+        Assert.Equal([3.0, 1.0], Assert.Single(held.Windows).Values);
+        Assert.Empty(state.Windows);                      // held apart until a later range continues it
+        Assert.Equal(long.MinValue, state.Lanes["0"].WatermarkMs);
     }
 
     [Theory]
@@ -113,15 +124,17 @@ public sealed class WindowShardEntityDispatchTests
 
         // The stored text of the first batch is the input state of the next, as the backend hands it back.
         var second = await RunAsync(converter, first.EntityState,
-            ("advance", """{"EvictThroughMs":1010000,"SealThroughMs":1010000,"DroppedSamples":0}"""),
-            ("apply", Signal("1", 1, 5, 995_000, 1_000_000, 7, 0)));
+            ("advance", """{"WrittenThroughMs":[1010000],"SealThroughMs":1010000,"DroppedSamples":0}"""),
+            ("apply", Signal("1", 1, 5, 995_000, 1_000_000, 7, 0)),
+            ("apply", End("1", 6)));
 
         AllSucceeded(second);
         var state = StateOf(second);
-        var partial = Assert.Single(state.Partials);
-        Assert.Equal(1_010_000, partial.WindowStartMs);
+        Assert.Equal(1_010_000, Assert.Single(state.Lanes["0"].Held).Windows.Single().Start);
+        Assert.Empty(Cells(state));                        // window 1 000 000 written and evicted; 1 010 000 still held
         Assert.Equal(1_010_000, state.SealedThroughMs);
-        Assert.Equal(7, state.LateContributions); // lane 1's partial is for the sealed window
+        Assert.Equal(1_010_000, state.WrittenThrough(0));
+        Assert.Equal(7, state.LateContributions);          // lane 1's cells are for the sealed window
     }
 
     [Theory]
@@ -140,7 +153,10 @@ public sealed class WindowShardEntityDispatchTests
         Assert.NotNull(failure);
         Assert.Contains("merge", failure.ErrorMessage, StringComparison.OrdinalIgnoreCase);
         Assert.Null(result.Results[2].FailureDetails);
-        Assert.Equal(7, Assert.Single(StateOf(result).Partials).Values[0]);
+        var state = StateOf(result);
+        // The failed operation left no trace: 1–10 and 21–30 are held, nothing continues 1–10, so nothing is committed.
+        Assert.Empty(state.Windows);
+        Assert.Equal([(1L, 10L), (21L, 30L)], state.Lanes["0"].Held.Select(h => (h.First, h.Last)));
     }
 
     [Theory]
@@ -155,15 +171,16 @@ public sealed class WindowShardEntityDispatchTests
             operations.Add(("apply", Signal(lane, first, first + 9, 995_000, 1_000_000, 1, i % 2)));
             if (i % 10 == 0) operations.Add(("apply", Signal(lane, first, first + 9, 995_000, 1_000_000, 1, i % 2))); // redelivered
         }
+        for (var lane = 0; lane < 4; lane++) operations.Add(("apply", End(lane.ToString(System.Globalization.CultureInfo.InvariantCulture), 501)));
 
         var result = await RunAsync(converter, null, [.. operations]);
 
         AllSucceeded(result);
         Assert.Equal(operations.Count, result.Results!.Count);
         var state = StateOf(result);
-        Assert.Equal([200.0, 100.0], Assert.Single(state.Partials).Values);
+        Assert.Equal((200.0, 100.0), Assert.Single(Cells(state).Values));
         Assert.Equal(20, state.DuplicateSignals);
-        Assert.All(state.Lanes.Values, l => Assert.Equal(500, l.HighestSequence));
+        Assert.All(state.Lanes.Values, l => Assert.Equal(500, l.CommittedThrough));
     }
 
     [Theory]
@@ -173,17 +190,23 @@ public sealed class WindowShardEntityDispatchTests
         // A state document as the entity stores it, written out by hand: a change to the state's shape
         // that stored entities cannot be read back into fails here.
         const string stored = """
-            {"Lanes":{"0":{"HighestSequence":10,"WatermarkMs":995000,"Finished":false,"LastSeenMs":1000}},
-             "Partials":[{"Family":0,"Labels":["acc"],"WindowStartMs":1000000,"Values":[3,1],"NewestEventMs":1000001}],
-             "SealedThroughMs":-9223372036854775808,"LateContributions":0,"DuplicateSignals":0,"OverlappingSignals":0,"OverlapContributions":0}
+            {"SeriesFamily":[0],"SeriesLabels":[["acc"]],
+             "Lanes":{"0":{"CommittedThrough":10,"WatermarkMs":995000,"Finished":false,"LastSeenMs":1000,
+                           "Held":[{"First":11,"Last":20,"WatermarkMs":1000000,"Finished":false,"Windows":[{"Start":1000000,"Newest":1000001,"Series":[0],"Values":[2,2]}],"Records":null}]}},
+             "Windows":[{"Start":1000000,"Newest":1000001,"Series":[0],"Values":[3,1]}],
+             "SealedThroughMs":-9223372036854775808,"WrittenThroughMs":[],"LateContributions":0,"LateRecords":0,"CountedRecords":0,"DuplicateSignals":0,"SupersededSignals":0}
             """;
 
-        var result = await RunAsync(converter, stored, ("apply", Signal("0", 11, 20, 1_000_000, 1_000_000, 2, 2)));
+        var result = await RunAsync(converter, stored,
+            ("apply", Signal("0", 1, 10, 995_000, 1_000_000, 3, 1)),      // a redelivery of the committed 1–10
+            ("apply", Signal("0", 21, 30, 1_000_000, 1_000_000, 1, 0)));
 
         AllSucceeded(result);
         var state = StateOf(result);
-        Assert.Equal([5.0, 3.0], Assert.Single(state.Partials).Values);
-        Assert.Equal(20, state.Lanes["0"].HighestSequence);
+        Assert.Equal(1, state.DuplicateSignals);
+        Assert.Equal((5.0, 3.0), Cells(state)[1_000_000]);  // the stored held range 11–20 was continued by 21–30
+        Assert.Equal(20, state.Lanes["0"].CommittedThrough);
+        Assert.Equal(1_000_000, state.Lanes["0"].WatermarkMs);
     }
 
     [Theory]
