@@ -78,6 +78,12 @@ public sealed class ShardSignal
 {
     public string Lane { get; set; } = "";
     public long FirstSequence { get; set; }
+    /// <summary>
+    /// Where the sender's run of consecutive batches began (its first batch since it started or took
+    /// the partition); long.MinValue when unknown. Before a shard has committed anything of a lane it
+    /// waits for a range starting there, so a first batch that arrives late is not skipped.
+    /// </summary>
+    public long ChainStart { get; set; } = long.MinValue;
     public long LastSequence { get; set; }
     /// <summary>Lane watermark after this batch: max accepted event time − out-of-orderness.</summary>
     public long LaneWatermarkMs { get; set; } = long.MinValue;

@@ -97,6 +97,8 @@ public sealed class HeldRange
 {
     public long First { get; set; }
     public long Last { get; set; }
+    /// <summary>See <see cref="ShardSignal.ChainStart"/>.</summary>
+    public long ChainStart { get; set; } = long.MinValue;
     public long WatermarkMs { get; set; } = long.MinValue;
     public bool Finished { get; set; }
     public List<WindowCells> Windows { get; set; } = [];
@@ -113,6 +115,8 @@ public sealed class LaneProgress
 {
     /// <summary>Every sequence number up to this is folded into the windows (long.MinValue: nothing yet).</summary>
     public long CommittedThrough { get; set; } = long.MinValue;
+    /// <summary>First sequence number of the committed ranges (long.MinValue: nothing yet).</summary>
+    public long CommittedFrom { get; set; } = long.MinValue;
     /// <summary>Lane watermark after the committed ranges: the only one the flusher uses.</summary>
     public long WatermarkMs { get; set; } = long.MinValue;
     public bool Finished { get; set; }
@@ -192,6 +196,25 @@ public sealed class WindowShardState
         var empty = signal.LastSequence < signal.FirstSequence;
         if (!endMarker && lane.CommittedThrough != long.MinValue)
         {
+            if (!empty && signal.LastSequence < lane.CommittedFrom)
+            {
+                // Before the first range committed: a lane's first batches that arrived after a later
+                // owner's (whose run began at a checkpoint after them). Disjoint from all that was
+                // committed; folded in once they link up to it (cells of windows sealed meanwhile are late).
+                if (lane.Held.Any(h => h.First == signal.FirstSequence && h.Last == signal.LastSequence))
+                {
+                    DuplicateSignals++;
+                    return ApplyOutcome.Duplicate;
+                }
+                var before = new HeldRange { First = signal.FirstSequence, Last = signal.LastSequence, ChainStart = signal.ChainStart, WatermarkMs = signal.LaneWatermarkMs };
+                FillRange(before, signal, pipeline);
+                lane.Held.Add(before);
+                while (lane.Held.Where(h => !h.IsEndMarker && h.Last == lane.CommittedFrom - 1).OrderBy(h => h.First).FirstOrDefault() is { } link)
+                {
+                    Fold(lane, link, pipeline);
+                }
+                return ApplyOutcome.Held;
+            }
             if (empty ? signal.FirstSequence <= lane.CommittedThrough : signal.LastSequence <= lane.CommittedThrough)
             {
                 DuplicateSignals++;
@@ -213,10 +236,19 @@ public sealed class WindowShardState
         {
             First = signal.FirstSequence,
             Last = signal.LastSequence,
+            ChainStart = signal.ChainStart,
             WatermarkMs = signal.LaneWatermarkMs,
             Finished = signal.LaneFinished,
-            Records = signal.RecordsByWindow is { Count: > 0 } r ? new Dictionary<long, long>(r) : null,
         };
+        FillRange(held, signal, pipeline);
+        lane.Held.Add(held);
+        Commit(lane, pipeline);
+        return ApplyOutcome.Held;
+    }
+
+    private void FillRange(HeldRange held, ShardSignal signal, CompiledPipeline pipeline)
+    {
+        held.Records = signal.RecordsByWindow is { Count: > 0 } r ? new Dictionary<long, long>(r) : null;
         var byWindow = new Dictionary<long, WindowCells>();
         foreach (var partial in signal.Partials)
         {
@@ -229,9 +261,6 @@ public sealed class WindowShardState
             cells.Newest = Math.Max(cells.Newest, partial.NewestEventMs);
             cells.Fold(Intern(partial.Family, partial.Labels), partial.Values, pipeline.Families[partial.Family], this, pipeline);
         }
-        lane.Held.Add(held);
-        Commit(lane, pipeline);
-        return ApplyOutcome.Held;
     }
 
     /// <summary>Folds in every held range that a later range continues (or that ends the lane).</summary>
@@ -242,7 +271,9 @@ public sealed class WindowShardState
         {
             var ranges = lane.Held.Where(h => !h.IsEndMarker).ToList();
             if (ranges.Count == 0) break;
-            var start = lane.CommittedThrough == long.MinValue ? ranges.Min(h => h.First) : lane.CommittedThrough + 1;
+            var start = lane.CommittedThrough == long.MinValue
+                ? ranges.Min(h => h.ChainStart == long.MinValue ? h.First : Math.Min(h.ChainStart, h.First))
+                : lane.CommittedThrough + 1;
             HeldRange? pick = null;
             foreach (var c in ranges.Where(h => h.First == start).OrderByDescending(h => h.Last))
             {
@@ -292,12 +323,15 @@ public sealed class WindowShardState
                 else CountedRecords += n;
             }
         }
+        if (lane.CommittedFrom == long.MinValue || range.First < lane.CommittedFrom) lane.CommittedFrom = range.First;
         if (range.Last >= range.First) lane.CommittedThrough = Math.Max(lane.CommittedThrough, range.Last);
         else if (lane.CommittedThrough == long.MinValue) lane.CommittedThrough = range.First - 1;
         lane.WatermarkMs = Math.Max(lane.WatermarkMs, range.WatermarkMs);
         lane.Finished |= range.Finished;
-        lane.Held.Remove(range);
-        SupersededSignals += lane.Held.RemoveAll(h => !h.IsEndMarker && h.First <= lane.CommittedThrough);
+        if (lane.Held.Remove(range))
+        {
+            SupersededSignals += lane.Held.RemoveAll(h => !h.IsEndMarker && h.First <= lane.CommittedThrough && h.Last >= lane.CommittedFrom);
+        }
     }
 
     private WindowCells WindowAt(long start)

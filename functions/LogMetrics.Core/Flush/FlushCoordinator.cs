@@ -172,7 +172,8 @@ public sealed class FlushCoordinator
             {
                 var f = state.SeriesFamily[s];
                 var r = _pipeline.Families[f].ResolutionMs;
-                if (CompiledPipeline.FloorTo(w.Start, r) + r > state.WrittenThrough(f)) n += _pipeline.Families[f].Metrics.Count;
+                var end = CompiledPipeline.FloorTo(w.Start, r) + r;
+                if (end <= state.SealedThroughMs && end > state.WrittenThrough(f)) n += _pipeline.Families[f].Metrics.Count;
             }
         }
         return n;

@@ -73,9 +73,11 @@ public sealed class LaneIngestor
                 // back to this instance): the lane's memory describes other events, so start it afresh
                 // as a restarted instance would. A watermark from events beyond this batch would seal too early.
                 state.State = new LaneState(lane);
+                state.ChainStart = events[0].Sequence;
             }
             if (events.Length > 0) state.NextSequence = events[^1].Sequence + 1;
             var signals = await state.Pipeline.IngestAsync(state.State, events, IngestHorizon.Unknown, _clock.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
+            foreach (var signal in signals) signal.ChainStart = state.ChainStart;
             await Task.WhenAll(signals.Select((signal, shard) => store.SignalAsync(shard, signal, cancellationToken))).ConfigureAwait(false);
             return signals.Length;
         }
@@ -102,6 +104,7 @@ public sealed class LaneIngestor
                 // An empty range right after the last event: it continues the lane's last batch, which can then be folded in.
                 signal.FirstSequence = nextSequence;
                 signal.LastSequence = nextSequence - 1;
+                signal.ChainStart = state.ChainStart == long.MinValue ? nextSequence : state.ChainStart;
             }
             await Task.WhenAll(signals.Select((signal, shard) => store.SignalAsync(shard, signal, cancellationToken))).ConfigureAwait(false);
         }
@@ -117,6 +120,8 @@ public sealed class LaneIngestor
         public Pipeline Pipeline { get; } = pipeline;
         /// <summary>Sequence number right after this instance's last batch of the lane (long.MinValue: none yet).</summary>
         public long NextSequence { get; set; } = long.MinValue;
+        /// <summary>First sequence number of this instance's run of consecutive batches of the lane.</summary>
+        public long ChainStart { get; set; } = long.MinValue;
         public SemaphoreSlim Gate { get; } = new(1, 1);
     }
 }
