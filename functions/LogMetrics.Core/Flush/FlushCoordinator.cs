@@ -73,8 +73,10 @@ public sealed class FlushCoordinator
         while (store.AppliesImmediately && report.Outcome != WriteOutcome.Failed)
         {
             // The seal and the progress just applied: close what they allow now rather than on the next tick.
+            var before = states.Select(s => string.Join(",", s.WrittenThroughMs)).ToList();
             states = await store.ReadAllAsync(cancellationToken).ConfigureAwait(false);
             if (!states.Any(s => Closable(s).Any(c => c is not null))) break;
+            if (report.Outcome is not null && states.Select(s => string.Join(",", s.WrittenThroughMs)).SequenceEqual(before)) break; // no progress recorded: next tick
             var next = await WriteOldestAsync(store, states, watermark, cancellationToken).ConfigureAwait(false);
             report = next with
             {
