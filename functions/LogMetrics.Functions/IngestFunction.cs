@@ -1,5 +1,6 @@
 using System.Text.Json;
 using LogMetrics.Core.Hosting;
+using LogMetrics.Functions.Hosting;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Logging;

@@ -8,6 +8,7 @@ using LogMetrics.Core.Parse;
 using LogMetrics.Core.Telemetry;
 using LogMetrics.Core.Write;
 using LogMetrics.Functions;
+using LogMetrics.Functions.Hosting;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Builder;
 using Microsoft.Extensions.DependencyInjection;

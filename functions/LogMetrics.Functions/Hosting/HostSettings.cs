@@ -1,7 +1,7 @@
 using System.Globalization;
 using LogMetrics.Core.Write;
 
-namespace LogMetrics.Core.Hosting;
+namespace LogMetrics.Functions.Hosting;
 
 /// <summary>
 /// The app settings the Functions host reads (names fixed by <c>infra/app/api.bicep</c>, meanings in
