@@ -87,7 +87,8 @@ public sealed class Pipeline
     private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events)
     {
         var kept = new List<Record>(events.Count);
-        long seen = 0, malformed = 0, filtered = 0;
+        long seen = 0, filtered = 0;
+        Dictionary<string, long>? malformed = null;
         lock (_gate)
         {
             foreach (var e in events)
@@ -101,7 +102,9 @@ public sealed class Pipeline
                 var reason = _parser.Parse(body, _scratch);
                 if (reason is not null)
                 {
-                    malformed++;
+                    malformed ??= new Dictionary<string, long>(StringComparer.Ordinal);
+                    var tag = PipelineMeter.MalformedReason(reason);
+                    malformed[tag] = malformed.GetValueOrDefault(tag) + 1;
                     _deadLetters.Write(new DeadLetter(lane, e.Sequence, reason, e.Body));
                     continue;
                 }
@@ -115,10 +118,13 @@ public sealed class Pipeline
                 kept.Add(record);
             }
         }
-        _counters.AddEvents(seen);
-        _counters.AddMalformed(malformed);
-        _counters.AddFiltered(filtered);
-        _counters.AddAccepted(kept.Count);
+        _counters.AddEvents(seen, lane);
+        if (malformed is not null)
+        {
+            foreach (var (reason, n) in malformed) _counters.AddMalformed(n, lane, reason);
+        }
+        _counters.AddFiltered(filtered, lane);
+        _counters.AddAccepted(kept.Count, lane);
         return kept;
     }
 
@@ -155,7 +161,7 @@ public sealed class Pipeline
             _enricher.Apply(lookups, i, record);
             _accumulator.Add(record);
         }
-        _counters.AddLate(late);
+        _counters.AddLate(late, lane.Lane);
     }
 
     private ShardSignal[] Signals(LaneState lane, IReadOnlyList<LaneEvent> events, long nowMs)
@@ -181,7 +187,8 @@ public sealed class Pipeline
             };
             partials += byShard[i].Count;
         }
-        _counters.AddPartials(partials);
+        _counters.AddPartials(partials, lane.Lane);
+        _counters.AddShardSignals(signals.Length, lane.Lane);
         return signals;
     }
 }

@@ -37,4 +37,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1302, Level = LogLevel.Warning, Message = "Enrich: table {Table} row {RowKey} has {Parts} key parts, the lookup has {Columns} key columns; row skipped")]
     public static partial void DimensionRowSkipped(ILogger logger, string table, string rowKey, int parts, int columns);
+
+    [LoggerMessage(EventId = 1401, Level = LogLevel.Warning, Message = "Write: self-metrics not written this tick: {Reason}")]
+    public static partial void SelfMetricsFailed(ILogger logger, string reason);
 }

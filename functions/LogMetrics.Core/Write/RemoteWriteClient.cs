@@ -196,6 +196,7 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
             if (delay is null)
             {
                 Log.GaveUp(_logger, batch.SampleCount, _options.Endpoint, attempt + 1, reasonText);
+                Metrics.BatchFailed();
                 return new BatchResult(BatchKind.Failed, batch.SampleCount);
             }
             Log.Retrying(_logger, attempt + 1, _options.Endpoint, reasonText, batch.SampleCount, delay.Value);
