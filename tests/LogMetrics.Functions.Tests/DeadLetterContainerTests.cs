@@ -225,12 +225,13 @@ public sealed class DeadLetterContainerTests(AzuriteFixture azurite) : IClassFix
         {
             InstrumentPublished = (instrument, l) =>
             {
-                if (instrument.Meter.Name == PipelineCounters.MeterName && instrument.Name.StartsWith("logmetrics_", StringComparison.Ordinal)) l.EnableMeasurementEvents(instrument);
+                if (instrument.Meter.Name == PipelineMeter.Name && instrument.Name.StartsWith("logmetrics_ingest_", StringComparison.Ordinal)) l.EnableMeasurementEvents(instrument);
             },
         };
         listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
         {
-            var key = instrument.Name + (tags.Length > 0 ? "{" + tags[0].Key + "=" + tags[0].Value + "}" : "");
+            var tagText = string.Join(",", tags.ToArray().OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => t.Key + "=" + t.Value));
+            var key = instrument.Name + "{" + tagText + "}";
             lock (seen) seen[key] = seen.GetValueOrDefault(key) + value;
         });
         listener.Start();
@@ -246,11 +247,14 @@ public sealed class DeadLetterContainerTests(AzuriteFixture azurite) : IClassFix
 
         lock (seen)
         {
-            Assert.Equal(2, seen["logmetrics_ingest_failed_batches_total"]);
-            Assert.Equal(6, seen["logmetrics_ingest_failed_events_total"]);
-            Assert.Equal(1, seen["logmetrics_deadletter_stored_total{kind=malformed}"]);
-            Assert.Equal(1, seen["logmetrics_deadletter_stored_total{kind=batch}"]);
-            Assert.Equal(1, seen["logmetrics_deadletter_store_errors_total{kind=batch}"]);
+            Assert.Equal(1, seen["logmetrics_ingest_batches_failed_total{lane=8,stage=ingest}"]);
+            Assert.Equal(1, seen["logmetrics_ingest_batches_failed_total{lane=9,stage=ingest}"]);
+            Assert.Equal(3, seen["logmetrics_ingest_events_failed_total{lane=8,stage=ingest}"]);
+            Assert.Equal(3, seen["logmetrics_ingest_events_failed_total{lane=9,stage=ingest}"]);
+            Assert.Equal(1, seen["logmetrics_ingest_deadletter_files_total{kind=malformed,lane=8,stage=ingest}"]);
+            Assert.Equal(1, seen["logmetrics_ingest_deadletter_files_total{kind=batch,lane=8,stage=ingest}"]);
+            Assert.Equal(1, seen["logmetrics_ingest_deadletter_errors_total{lane=9,stage=ingest}"]);
+            Assert.Equal(7, seen.Count);
         }
     }
 }
