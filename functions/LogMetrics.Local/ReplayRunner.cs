@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using LogMetrics.Core;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Enrich;
@@ -32,8 +33,6 @@ public sealed record ReplayOutcome(PipelineCounters Counters, Enricher Enricher,
 /// <summary>Runs a replay: the console host's composition of the core (no Azure anywhere).</summary>
 public static class ReplayRunner
 {
-    private static readonly JsonSerializerOptions SummaryJson = new() { WriteIndented = true };
-
     public static async Task<ReplayOutcome> RunAsync(ReplaySettings settings, CompiledPipeline compiled, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
         foreach (var file in settings.Files)
@@ -95,7 +94,7 @@ public static class ReplayRunner
                 ["filtered"] = counters.Filtered,
                 ["late"] = counters.Late,
                 ["samples"] = counters.Samples,
-            }, SummaryJson, cancellationToken).ConfigureAwait(false);
+            }, SummaryJsonContext.Default.DictionaryStringInt64, cancellationToken).ConfigureAwait(false);
         }
         return new ReplayOutcome(counters, enricher, elapsed, last.BytesRead, settings.Files.Count, last);
     }
@@ -107,3 +106,8 @@ public static class ReplayRunner
     public static string Rate(double count, TimeSpan elapsed) =>
         (count / Math.Max(elapsed.TotalSeconds, 1e-9)).ToString("N0", CultureInfo.InvariantCulture);
 }
+
+/// <summary>Source-generated serializer of the summary file (no reflection: the published binary is Native AOT).</summary>
+[JsonSourceGenerationOptions(WriteIndented = true)]
+[JsonSerializable(typeof(Dictionary<string, long>))]
+internal sealed partial class SummaryJsonContext : JsonSerializerContext;
