@@ -13,6 +13,9 @@ cd "$(dirname "$0")/.."
 need=()
 [ -x /usr/bin/prometheus ] || need+=(prometheus)
 [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+[ -x /usr/bin/promtool ] || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
 ldconfig -p 2>/dev/null | grep -q 'libsnappy\.so\.1' || need+=(libsnappy1v5)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
@@ -29,6 +32,11 @@ fi
 echo "== oracle self-tests and infra consistency"
 python3 -m unittest discover -s tools/oracle -p 'test_*.py'
 python3 infra/check_settings.py
+
+echo "== monitoring: rules (promtool check + unit tests), dashboards and the generated Azure rule groups"
+promtool check rules monitoring/rules/*.rules.yml
+promtool test rules monitoring/rules/tests/*.test.yml
+python3 -m unittest discover -s monitoring -p 'test_*.py'
 
 extra=()
 if [ -d ../shared/nuget ]; then
