@@ -3,6 +3,8 @@
 // Every rule group becomes a prometheusRuleGroups resource evaluated on the Azure Monitor workspace;
 // every alert notifies one action group (e-mail from the azd parameter ALERT_EMAIL, if set).
 
+import { tagsType } from '../types.bicep'
+
 @description('Resource id of the Azure Monitor workspace the rules query and write to.')
 param azureMonitorWorkspaceId string
 
@@ -15,12 +17,7 @@ param alertEmail string = ''
 param location string = resourceGroup().location
 
 @description('Tags of every resource.')
-param tags Tags = {}
-
-@description('Resource tags: names to string values.')
-type Tags = {
-  *: string
-}
+param tags tagsType = {}
 
 @description('Deploy the rule groups enabled.')
 param enabled bool = true

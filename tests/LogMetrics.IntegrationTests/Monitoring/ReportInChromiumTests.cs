@@ -129,3 +129,17 @@ public sealed partial class ReportInChromiumTests
     [GeneratedRegex("id=\"status\" data-state=\"([a-z]+)\">([^<]*)<")]
     private static partial Regex StatusMarker();
 }
+
+/// <summary>The new options' contract: --self-metrics needs somewhere to write.</summary>
+public sealed class SelfMetricsOptionTests
+{
+    [Fact]
+    public async Task SelfMetrics_WithoutRemoteWrite_IsABadArgument()
+    {
+        var golden = Cli.Repo("TestData", "golden");
+        var r = await Cli.RunAsync("replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Path.Combine(golden, "dimensions"),
+            "--out", Path.Combine(Cli.TempDir(), "s.jsonl"), "--self-metrics", "--quiet", Path.Combine(golden, "lane-0.jsonl"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--self-metrics needs --remote-write URL", r.Stderr);
+    }
+}
