@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using LogMetrics.Core.Parse;
 using LogMetrics.Core.Telemetry;
@@ -23,25 +22,13 @@ namespace LogMetrics.Functions;
 /// </summary>
 public sealed class IngestDeadLetters(IDeadLetterStore store, ILogger<IngestDeadLetters> logger) : IDeadLetterSink
 {
-    /// <summary>The <c>stage</c> tag of these counters: the Event Hubs trigger, which runs Parse to Accumulate on a batch.</summary>
-    public const string Stage = "ingest";
-
-    // On the one LogMetrics meter (PipelineMeter naming: logmetrics_<stage>_<what>, stage and lane tags), exported with the others.
-    private static readonly Counter<long> FailedBatches = PipelineMeter.Meter.CreateCounter<long>("logmetrics_ingest_batches_failed_total", "{batch}",
-        "Event Hubs batches that still failed after their last retry, by lane; stored in the dead-letter container unless counted in logmetrics_ingest_deadletter_errors_total (Ingest).");
-    private static readonly Counter<long> FailedEvents = PipelineMeter.Meter.CreateCounter<long>("logmetrics_ingest_events_failed_total", "{event}",
-        "Events in batches that failed after their last retry, by lane (Ingest).");
-    private static readonly Counter<long> Stored = PipelineMeter.Meter.CreateCounter<long>("logmetrics_ingest_deadletter_files_total", "{file}",
-        "Dead-letter files written to the container, by lane and kind (batch, malformed) (Ingest).");
-    private static readonly Counter<long> StoreErrors = PipelineMeter.Meter.CreateCounter<long>("logmetrics_ingest_deadletter_errors_total", "{batch}",
-        "Failed batches that could not be stored in the dead-letter container (lost, logged critical), by lane (Ingest).");
-
-    private static TagList Tags(string lane, string? kind = null)
-    {
-        var tags = new TagList { { PipelineMeter.StageTag, Stage }, { "lane", lane } };
-        if (kind is not null) tags.Add("kind", kind);
-        return tags;
-    }
+    // The instruments are defined with every other self-metric, on the one LogMetrics meter.
+    private static readonly Counter<long> FailedBatches = PipelineMeter.IngestBatchesFailed;
+    private static readonly Counter<long> FailedEvents = PipelineMeter.IngestEventsFailed;
+    private static readonly Counter<long> Stored = PipelineMeter.DeadLettersStored;
+    private static readonly Counter<long> StoreErrors = PipelineMeter.DeadLetterStoreErrors;
+    private static readonly KeyValuePair<string, object?> IngestStage = new(PipelineMeter.StageTag, PipelineMeter.Stage.Accumulate);
+    private static readonly KeyValuePair<string, object?> ParseStage = new(PipelineMeter.StageTag, PipelineMeter.Stage.Parse);
 
     private readonly ConcurrentDictionary<string, List<DeadLetter>> _pending = new(StringComparer.Ordinal);
 
@@ -71,7 +58,7 @@ public sealed class IngestDeadLetters(IDeadLetterStore store, ILogger<IngestDead
         }
         if (letters.Length == 0) return;
         await store.StoreMalformedAsync(lane, first, last, letters, cancellationToken).ConfigureAwait(false);
-        Stored.Add(1, Tags(lane, "malformed"));
+        Stored.Add(1, ParseStage, new KeyValuePair<string, object?>("kind", "malformed"));
         Log.MalformedStored(logger, letters.Length, lane, first, last, DeadLetterFiles.MalformedPath(lane, first, last));
     }
 
@@ -90,19 +77,19 @@ public sealed class IngestDeadLetters(IDeadLetterStore store, ILogger<IngestDead
 
         var reason = $"{error.GetType().FullName}: {error.Message}";
         var batch = new FailedBatch(lane, sequenceNumbers, [.. events.Select(e => (ReadOnlyMemory<byte>)e)], reason, (retry?.RetryCount ?? 0) + 1);
-        FailedBatches.Add(1, Tags(lane));
-        FailedEvents.Add(events.Count, Tags(lane));
+        FailedBatches.Add(1, IngestStage, new KeyValuePair<string, object?>("lane", PipelineMeter.LaneLabel(lane)));
+        FailedEvents.Add(events.Count, IngestStage, new KeyValuePair<string, object?>("lane", PipelineMeter.LaneLabel(lane)));
         try
         {
             await store.StoreFailedBatchAsync(batch, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            StoreErrors.Add(1, Tags(lane));
+            StoreErrors.Add(1, ParseStage, new KeyValuePair<string, object?>("kind", "batch"));
             Log.DeadLetterStoreFailed(logger, e, lane, batch.First, batch.Last, events.Count, reason);
             return false;
         }
-        Stored.Add(1, Tags(lane, "batch"));
+        Stored.Add(1, ParseStage, new KeyValuePair<string, object?>("kind", "batch"));
         Log.BatchDeadLettered(logger, lane, batch.First, batch.Last, events.Count, batch.Attempts, DeadLetterFiles.FailedBatchPath(lane, batch.First, batch.Last), reason);
         return true;
     }

@@ -108,6 +108,8 @@ public static class Commands
                 SummaryPath = Path.Combine(dir, "summary.json"),
                 DeadLetterPath = Path.Combine(dir, "dead.jsonl"),
                 ExtraWriters = [collector],
+                // Smaller rounds than a replay's default: the demo is small, and its report plots one point per flush.
+                ChunkLines = 256,
             };
             var reportPath = result.GetValue(report)?.FullName ?? Path.Combine(dir, "report.html");
             var code = await RunReplayAsync(settings, compiled, quiet: false, new Extras(compiled, remoteWriter, result.GetValue(selfMetrics), reportPath), ct);

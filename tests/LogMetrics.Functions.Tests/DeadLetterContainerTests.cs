@@ -1,12 +1,9 @@
-using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
 using Azure.Storage.Blobs;
 using LogMetrics.Core.Parse;
-using LogMetrics.Core.Telemetry;
 using LogMetrics.Functions.Hosting;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -215,46 +212,5 @@ public sealed class DeadLetterContainerTests(AzuriteFixture azurite) : IClassFix
         var retry = count is null ? null : new Retry(count.Value, max!.Value);
 
         Assert.Equal(last, IngestDeadLetters.IsLastAttempt(retry, configured));
-    }
-
-    [Fact]
-    public async Task Counters_FailedBatchesEventsStoredAndStoreErrors_AreOnTheLogMetricsMeter()
-    {
-        var seen = new Dictionary<string, long>(StringComparer.Ordinal);
-        using var listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Meter.Name == PipelineMeter.Name && instrument.Name.StartsWith("logmetrics_ingest_", StringComparison.Ordinal)) l.EnableMeasurementEvents(instrument);
-            },
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-        {
-            var tagText = string.Join(",", tags.ToArray().OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => t.Key + "=" + t.Value));
-            var key = instrument.Name + "{" + tagText + "}";
-            lock (seen) seen[key] = seen.GetValueOrDefault(key) + value;
-        });
-        listener.Start();
-
-        var stored = new IngestDeadLetters(new BlobDeadLetterStore(NewContainer()), NullLogger<IngestDeadLetters>.Instance);
-        var broken = new IngestDeadLetters(new BlobDeadLetterStore(new BlobContainerClient(new Uri("http://127.0.0.1:9/devstoreaccount1/nothing"), new BlobClientOptions { Retry = { MaxRetries = 0 } })), NullLogger<IngestDeadLetters>.Instance);
-        byte[][] bodies = [Encoding.UTF8.GetBytes("{}"), Encoding.UTF8.GetBytes("{}"), Encoding.UTF8.GetBytes("{}")];
-        ((IDeadLetterSink)stored).Write(new DeadLetter("8", 2, "bad", Encoding.UTF8.GetBytes("{")));
-
-        await stored.StoreMalformedAsync("8", 1, 3, CancellationToken.None);
-        Assert.True(await stored.BatchFailedAsync("8", bodies, [1, 2, 3], new InvalidOperationException("x"), new Retry(5, 5), 5, CancellationToken.None));
-        Assert.False(await broken.BatchFailedAsync("9", bodies, [4, 5, 6], new InvalidOperationException("y"), new Retry(5, 5), 5, CancellationToken.None));
-
-        lock (seen)
-        {
-            Assert.Equal(1, seen["logmetrics_ingest_batches_failed_total{lane=8,stage=ingest}"]);
-            Assert.Equal(1, seen["logmetrics_ingest_batches_failed_total{lane=9,stage=ingest}"]);
-            Assert.Equal(3, seen["logmetrics_ingest_events_failed_total{lane=8,stage=ingest}"]);
-            Assert.Equal(3, seen["logmetrics_ingest_events_failed_total{lane=9,stage=ingest}"]);
-            Assert.Equal(1, seen["logmetrics_ingest_deadletter_files_total{kind=malformed,lane=8,stage=ingest}"]);
-            Assert.Equal(1, seen["logmetrics_ingest_deadletter_files_total{kind=batch,lane=8,stage=ingest}"]);
-            Assert.Equal(1, seen["logmetrics_ingest_deadletter_errors_total{lane=9,stage=ingest}"]);
-            Assert.Equal(7, seen.Count);
-        }
     }
 }
