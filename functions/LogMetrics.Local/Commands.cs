@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Flush;
 using LogMetrics.Core.Replay;
@@ -7,12 +8,12 @@ using Spectre.Console;
 
 namespace LogMetrics.Local;
 
-/// <summary>The console's commands. Exit codes: 0 success, 1 runtime failure, 2 bad arguments or definition.</summary>
+/// <summary>The console's commands. Exit codes: see <see cref="ExitCodes"/>.</summary>
 public static class Commands
 {
-    public const int Ok = 0;
-    public const int Failure = 1;
-    public const int BadInput = 2;
+    public const int Ok = ExitCodes.Ok;
+    public const int Failure = ExitCodes.Failure;
+    public const int BadInput = ExitCodes.BadInput;
 
     public static Command Replay()
     {
@@ -51,7 +52,7 @@ public static class Commands
                 SummaryPath = result.GetValue(summary)?.FullName,
                 DeadLetterPath = result.GetValue(deadLetter)?.FullName,
                 ShardCount = shardCount,
-                ExtraWriters = remoteWriter is null ? [] : [remoteWriter.Writer],
+                Remote = remoteWriter,
             };
             return await RunReplayAsync(settings, compiled, result.GetValue(quiet), remoteWriter, ct);
         });
@@ -156,11 +157,40 @@ public static class Commands
 
     private static async Task<int> RunReplayAsync(ReplaySettings settings, CompiledPipeline compiled, bool quiet, RemoteWriterHandle? remote, CancellationToken ct)
     {
+        // SIGINT and SIGTERM stop the run cleanly: reading stops, the outputs are finalized and the
+        // summary is marked interrupted; exit 130 / 143.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        string? signal = null;
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            if (Interlocked.CompareExchange(ref signal, context.Signal == PosixSignal.SIGTERM ? "SIGTERM" : "SIGINT", null) is null)
+            {
+                Console.Error.WriteLine($"{signal}: stopping; finalizing outputs and summary");
+                stop.Cancel();
+            }
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        settings = settings with { InterruptedBy = () => Volatile.Read(ref signal) };
         try
         {
-            var outcome = await ProgressView.RunAsync(quiet, progress => ReplayRunner.RunAsync(settings, compiled, progress, ct));
+            var outcome = await ProgressView.RunAsync(quiet, progress => ReplayRunner.RunAsync(settings, compiled, progress, stop.Token));
             Report.Final(outcome, remote);
-            return Ok;
+            var summary = outcome.Summary;
+            switch (summary.Status)
+            {
+                case RunStatus.Complete:
+                    break;
+                case RunStatus.LostData:
+                    Console.Error.WriteLine("lost data: " + Report.Losses(summary));
+                    break;
+                default:
+                    Console.Error.WriteLine($"{(summary.Status == RunStatus.Interrupted ? "interrupted" : "error")}: {summary.Error}");
+                    if (summary.Outputs.Any(o => o.DroppedTotal > 0)) Console.Error.WriteLine("lost data: " + Report.Losses(summary));
+                    break;
+            }
+            return summary.ExitCode;
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or InvalidDataException or IOException)
         {

@@ -44,11 +44,32 @@ public static class Report
             table.AddRow("Write", "request latency mean / max", $"{s.MeanRequestLatency.TotalMilliseconds:N1} / {s.MaxRequestLatency.TotalMilliseconds:N1} ms");
             if (s.MaxFreshness is { } fresh) table.AddRow("Write", "freshness (event → 2xx) max", $"{fresh.TotalSeconds:N1} s");
         }
+        foreach (var output in o.Summary.Outputs)
+        {
+            var color = output.DroppedTotal > 0 ? "red" : "green";
+            table.AddRow($"[{color}]Account[/]", Markup.Escape($"{output.Output}: samples = written + dropped"),
+                Markup.Escape($"{N(c.Samples)} = {N(output.Written)} + {N(output.DroppedTotal)}"));
+            foreach (var (reason, n) in output.Dropped) table.AddRow("[red]Account[/]", Markup.Escape($"{output.Output}: dropped {reason}"), N(n));
+        }
+        foreach (var lane in o.Summary.Lanes.Where(l => !l.ReadToEnd))
+        {
+            table.AddRow("[red]Account[/]", Markup.Escape($"lane not read to its end: {lane.File}"), Markup.Escape(lane.Error ?? "stopped"));
+        }
+        table.AddRow("Run", "status (exit code)", Markup.Escape($"{o.Summary.Status} ({o.Summary.ExitCode})"));
         table.AddRow("Run", "lanes", N(o.Lanes));
         table.AddRow("Run", "elapsed", $"{o.Elapsed.TotalSeconds:N2} s");
         table.AddRow("Run", "throughput", $"{c.Events / seconds:N0} events/s, {o.Bytes / 1e6 / seconds:N1} MB/s (uncompressed input)");
         table.AddRow("Run", "time in read / ingest / flush+write (summed over lanes)", $"{o.Last.ReadTime.TotalSeconds:N2} / {o.Last.IngestTime.TotalSeconds:N2} / {o.Last.FlushTime.TotalSeconds:N2} s");
         AnsiConsole.Write(table);
+    }
+
+    /// <summary>One line naming what was lost: dropped samples by output and reason, lanes not read to their end.</summary>
+    public static string Losses(RunSummary summary)
+    {
+        var parts = summary.Outputs.Where(o => o.DroppedTotal > 0)
+            .Select(o => $"{o.Output}: {N(o.DroppedTotal)} of {N(summary.Samples)} samples dropped ({string.Join(", ", o.Dropped.Select(kv => $"{kv.Key} {N(kv.Value)}"))})")
+            .Concat(summary.Lanes.Where(l => !l.ReadToEnd).Select(l => $"lane {l.File} not read to its end ({l.Error ?? "stopped"})"));
+        return string.Join("; ", parts);
     }
 
     public static void Catalog(CompiledPipeline p)

@@ -37,6 +37,9 @@ public sealed class LaneReader : IDisposable
 
     public bool Finished => _eof && _start == _end;
 
+    /// <summary>Why the lane could not be read to its end (e.g. a truncated gzip), or null.</summary>
+    public string? Error { get; private set; }
+
     /// <summary>Reads up to <paramref name="maxLines"/> lines. The memory of the returned events is valid until the next call.</summary>
     public List<LaneEvent> ReadChunk(int maxLines)
     {
