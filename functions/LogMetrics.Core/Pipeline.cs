@@ -21,9 +21,44 @@ public readonly record struct IngestHorizon(long SealedThroughMs, long OthersWat
 /// <summary>Per-lane state a host keeps between batches: the newest accepted event time.</summary>
 public sealed class LaneState(string lane)
 {
+    private int _aheadCount;
+    private long _aheadMin = long.MaxValue;
+
     public string Lane { get; } = lane;
     public long MaxEventTimeMs { get; set; } = long.MinValue;
     public bool Finished { get; set; }
+
+    /// <summary>Records that were far ahead of the lane and did not (yet) move its watermark (jump guard).</summary>
+    public long HeldBack { get; private set; }
+
+    /// <summary>
+    /// Advances the lane's newest event time with a record's time, behind the jump guard: a record more
+    /// than <paramref name="jumpMs"/> ahead of the newest time moves nothing on its own. Only when
+    /// <paramref name="confirmations"/> consecutive records of the lane are all that far ahead does the
+    /// lane jump, to the earliest of them (a real gap in the logs). Any record within reach in between
+    /// resets the count, so one record with a wrong clock never moves the watermark. The first record
+    /// of a lane has nothing to compare with and is taken as it is (<c>maxFutureSeconds</c> still applies).
+    /// </summary>
+    public void Advance(long eventTimeMs, long jumpMs, int confirmations)
+    {
+        if (MaxEventTimeMs == long.MinValue || eventTimeMs <= MaxEventTimeMs + jumpMs)
+        {
+            if (eventTimeMs > MaxEventTimeMs) MaxEventTimeMs = eventTimeMs;
+            _aheadCount = 0;
+            _aheadMin = long.MaxValue;
+            return;
+        }
+        _aheadCount++;
+        _aheadMin = Math.Min(_aheadMin, eventTimeMs);
+        if (_aheadCount < confirmations)
+        {
+            HeldBack++;
+            return;
+        }
+        MaxEventTimeMs = _aheadMin;
+        _aheadCount = 0;
+        _aheadMin = long.MaxValue;
+    }
 
     public long WatermarkMs(long outOfOrdernessMs) => MaxEventTimeMs == long.MinValue ? long.MinValue : MaxEventTimeMs - outOfOrdernessMs;
 }
@@ -60,6 +95,9 @@ public sealed class Pipeline
 
     public CompiledPipeline Compiled => _compiled;
 
+    /// <summary>Dead-letter reason of a record stamped more than <c>source.maxFutureSeconds</c> ahead of the wall clock.</summary>
+    public const string TimeInTheFuture = "time in the future";
+
     public int ShardCount => _shardCount;
 
     public PipelineCounters Counters => _counters;
@@ -74,7 +112,7 @@ public sealed class Pipeline
     public async Task<ShardSignal[]> IngestAsync(
         LaneState lane, IReadOnlyList<LaneEvent> events, IngestHorizon horizon, long nowMs, CancellationToken cancellationToken)
     {
-        var kept = ParseAndPrune(lane.Lane, events);
+        var kept = ParseAndPrune(lane.Lane, events, nowMs);
         var lookups = await _enricher.WarmAsync(kept, cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
@@ -84,7 +122,7 @@ public sealed class Pipeline
     }
 
     /// <summary>Parse + Prune: raw lines to accepted records, counting malformed and filtered ones.</summary>
-    private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events)
+    private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events, long nowMs)
     {
         var kept = new List<Record>(events.Count);
         long seen = 0, malformed = 0, filtered = 0;
@@ -99,6 +137,11 @@ public sealed class Pipeline
                 }
                 seen++;
                 var reason = _parser.Parse(body, _scratch);
+                if (reason is null && _scratch.EventTimeMs > nowMs + _compiled.MaxFutureMs)
+                {
+                    // A wrong clock costs this one record, not its lane's watermark.
+                    reason = TimeInTheFuture;
+                }
                 if (reason is not null)
                 {
                     malformed++;
@@ -145,7 +188,7 @@ public sealed class Pipeline
         for (var i = 0; i < records.Count; i++)
         {
             var record = records[i];
-            lane.MaxEventTimeMs = Math.Max(lane.MaxEventTimeMs, record.EventTimeMs);
+            lane.Advance(record.EventTimeMs, _compiled.LaneJumpMs, _compiled.LaneJumpConfirmations);
             var closedThrough = Math.Max(horizon.SealedThroughMs, Math.Min(lane.WatermarkMs(ooo), horizon.OthersWatermarkMs));
             if (_compiled.WindowStart(record.EventTimeMs) + _compiled.WindowMs <= closedThrough)
             {
