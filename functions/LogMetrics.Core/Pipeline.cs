@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Enrich;
@@ -98,6 +99,9 @@ public sealed class Pipeline
     /// <summary>Dead-letter reason of a record stamped more than <c>source.maxFutureSeconds</c> ahead of the wall clock.</summary>
     public const string TimeInTheFuture = "time in the future";
 
+    /// <summary>Dead-letter reason of a record on which a <c>parse-regexp</c> pattern exceeded its match timeout.</summary>
+    public const string RegexTimeout = "regex timeout";
+
     public int ShardCount => _shardCount;
 
     public PipelineCounters Counters => _counters;
@@ -148,7 +152,19 @@ public sealed class Pipeline
                     _deadLetters.Write(new DeadLetter(lane, e.Sequence, reason, e.Body));
                     continue;
                 }
-                if (!Prune(_scratch))
+                bool keep;
+                try
+                {
+                    keep = Prune(_scratch);
+                }
+                catch (RegexMatchTimeoutException)
+                {
+                    // A pattern that backtracks past its timeout on this record: the record is dead-lettered, the batch goes on.
+                    malformed++;
+                    _deadLetters.Write(new DeadLetter(lane, e.Sequence, RegexTimeout, e.Body));
+                    continue;
+                }
+                if (!keep)
                 {
                     filtered++;
                     continue;
