@@ -80,7 +80,7 @@ var deploymentContainerName = 'app-package-${resourceToken}'
 var eventHubName = 'accesslogs'
 var consumerGroupName = 'logmetrics'
 
-resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   name: '${abbrs.resourcesResourceGroups}${environmentName}'
   location: location
   tags: tags
@@ -161,6 +161,7 @@ module rbac 'app/rbac.bicep' = {
   scope: rg
   params: {
     storageAccountName: storage.outputs.name
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
     eventHubNamespaceName: eventHubs.outputs.namespaceName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     azureMonitorWorkspaceName: prometheus.outputs.name
@@ -183,6 +184,7 @@ module api 'app/api.bicep' = {
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
     deploymentContainerName: deploymentContainerName
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
     eventHubNamespaceName: eventHubs.outputs.namespaceName
     eventHubName: eventHubs.outputs.eventHubName
     consumerGroupName: eventHubs.outputs.consumerGroupName
@@ -213,6 +215,8 @@ output EVENTHUB_NAME string = eventHubs.outputs.eventHubName
 output EVENTHUB_CONSUMER_GROUP string = eventHubs.outputs.consumerGroupName
 output STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output DIMENSIONS_TABLE_URI string = storage.outputs.tableEndpoint
+output DEADLETTER_BLOB_URI string = storage.outputs.blobEndpoint
+output DEADLETTER_CONTAINER string = storage.outputs.deadLetterContainerName
 output TASKHUB_NAME string = effectiveTaskHubName
 output REMOTE_WRITE_URL string = prometheusIngestion.outputs.remoteWriteUrl
 output AZURE_MONITOR_WORKSPACE_NAME string = prometheus.outputs.name

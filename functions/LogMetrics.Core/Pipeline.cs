@@ -109,7 +109,9 @@ public sealed class Pipeline
     public Enricher Enricher => _enricher;
 
     /// <summary>
-    /// Processes one batch of one lane. Malformed records are dead-lettered and counted; they never
+    /// Processes one batch of one lane; <paramref name="nowMs"/> is the wall clock (records more than
+    /// <c>source.maxFutureSeconds</c> ahead of it are dead-lettered; <see cref="long.MaxValue"/> = no check).
+    /// Malformed records are dead-lettered and counted; they never
     /// fail the batch. Returns one signal per shard (index = shard id), or none for an empty batch.
     /// Not re-entrant: a host runs one batch at a time per <see cref="Pipeline"/> instance.
     /// </summary>
@@ -129,7 +131,8 @@ public sealed class Pipeline
     private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events, long nowMs)
     {
         var kept = new List<Record>(events.Count);
-        long seen = 0, malformed = 0, filtered = 0;
+        long seen = 0, filtered = 0;
+        Dictionary<string, long>? malformed = null;
         lock (_gate)
         {
             foreach (var e in events)
@@ -141,27 +144,30 @@ public sealed class Pipeline
                 }
                 seen++;
                 var reason = _parser.Parse(body, _scratch);
-                if (reason is null && _scratch.EventTimeMs > nowMs + _compiled.MaxFutureMs)
+                if (reason is null && nowMs < long.MaxValue - _compiled.MaxFutureMs && _scratch.EventTimeMs > nowMs + _compiled.MaxFutureMs)
                 {
                     // A wrong clock costs this one record, not its lane's watermark.
                     reason = TimeInTheFuture;
                 }
+                bool keep = false;
+                if (reason is null)
+                {
+                    try
+                    {
+                        keep = Prune(_scratch);
+                    }
+                    catch (RegexMatchTimeoutException)
+                    {
+                        // A pattern that backtracks past its timeout on this record: the record is dead-lettered, the batch goes on.
+                        reason = RegexTimeout;
+                    }
+                }
                 if (reason is not null)
                 {
-                    malformed++;
+                    malformed ??= new Dictionary<string, long>(StringComparer.Ordinal);
+                    var tag = PipelineMeter.MalformedReason(reason);
+                    malformed[tag] = malformed.GetValueOrDefault(tag) + 1;
                     _deadLetters.Write(new DeadLetter(lane, e.Sequence, reason, e.Body));
-                    continue;
-                }
-                bool keep;
-                try
-                {
-                    keep = Prune(_scratch);
-                }
-                catch (RegexMatchTimeoutException)
-                {
-                    // A pattern that backtracks past its timeout on this record: the record is dead-lettered, the batch goes on.
-                    malformed++;
-                    _deadLetters.Write(new DeadLetter(lane, e.Sequence, RegexTimeout, e.Body));
                     continue;
                 }
                 if (!keep)
@@ -174,10 +180,13 @@ public sealed class Pipeline
                 kept.Add(record);
             }
         }
-        _counters.AddEvents(seen);
-        _counters.AddMalformed(malformed);
-        _counters.AddFiltered(filtered);
-        _counters.AddAccepted(kept.Count);
+        _counters.AddEvents(seen, lane);
+        if (malformed is not null)
+        {
+            foreach (var (reason, n) in malformed) _counters.AddMalformed(n, lane, reason);
+        }
+        _counters.AddFiltered(filtered, lane);
+        _counters.AddAccepted(kept.Count, lane);
         return kept;
     }
 
@@ -214,7 +223,7 @@ public sealed class Pipeline
             _enricher.Apply(lookups, i, record);
             _accumulator.Add(record);
         }
-        _counters.AddLate(late);
+        _counters.AddLate(late, lane.Lane);
     }
 
     private ShardSignal[] Signals(LaneState lane, IReadOnlyList<LaneEvent> events, long nowMs)
@@ -240,7 +249,8 @@ public sealed class Pipeline
             };
             partials += byShard[i].Count;
         }
-        _counters.AddPartials(partials);
+        _counters.AddPartials(partials, lane.Lane);
+        _counters.AddShardSignals(signals.Length, lane.Lane);
         return signals;
     }
 }

@@ -13,6 +13,7 @@ root.Subcommands.Add(Commands.Replay());
 root.Subcommands.Add(Commands.Check());
 root.Subcommands.Add(Commands.Demo());
 root.Subcommands.Add(Commands.Generate());
+root.Subcommands.Add(SimulateCommand.Create());
 var parsed = root.Parse(args);
 var code = await parsed.InvokeAsync();
 // A command line that does not parse is a bad argument: exit 2, like a bad definition or file.

@@ -22,6 +22,12 @@ public sealed record ReplaySettings
     public IReadOnlyList<ISampleWriter> ExtraWriters { get; init; } = [];
     /// <summary>The remote-write output, accounted for in the summary.</summary>
     public RemoteWriterHandle? Remote { get; init; }
+    /// <summary>What remote-write samples go through (e.g. the self-metrics writer around the client); default the client.</summary>
+    public ISampleWriter? RemoteSink { get; init; }
+    /// <summary>Self-metric samples offered to the remote endpoint besides the pipeline's (their account is added to it).</summary>
+    public Func<long>? RemoteSelfMetrics { get; init; }
+    /// <summary>Runs after the last flush, before the summary is made (e.g. the final self-metrics write).</summary>
+    public Func<CancellationToken, Task>? AfterLastFlush { get; init; }
     /// <summary>Names the signal that cancelled the run (SIGINT / SIGTERM), when one did.</summary>
     public Func<string?>? InterruptedBy { get; init; }
     public int ShardCount { get; init; } = 8;
@@ -71,7 +77,7 @@ public static class ReplayRunner
         var samplesOut = samplesFile is null ? null : new JsonlSampleWriter(samplesFile.Stream);
         var writers = new List<ISampleWriter>();
         if (samplesOut is not null) writers.Add(samplesOut);
-        if (settings.Remote is not null) writers.Add(settings.Remote.Writer);
+        if (settings.Remote is not null) writers.Add(settings.RemoteSink ?? settings.Remote.Writer);
         writers.AddRange(settings.ExtraWriters);
         if (writers.Count == 0) writers.Add(new CollectingSampleWriter());
         ISampleWriter writer = writers.Count == 1 ? writers[0] : new FanOutSampleWriter(writers);
@@ -94,6 +100,7 @@ public static class ReplayRunner
         try
         {
             last = await engine.RunAsync(readers, progress, cancellationToken).ConfigureAwait(false);
+            if (settings.AfterLastFlush is { } after) await after(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -127,7 +134,8 @@ public static class ReplayRunner
             var s = remote.Snapshot();
             var dropped = new Dictionary<string, long>(s.SamplesDroppedByReason, StringComparer.Ordinal);
             foreach (var (reason, n) in Backlog(counters)) dropped[reason] = dropped.GetValueOrDefault(reason) + n;
-            accounts.Add(RunSummary.Account("remoteWrite", remote.Endpoint, counters.Samples, s.SamplesWritten, dropped));
+            var self = settings.RemoteSelfMetrics?.Invoke() ?? 0;
+            accounts.Add(RunSummary.Account("remoteWrite", remote.Endpoint, counters.Samples + self, s.SamplesWritten, dropped) with { SelfMetrics = self });
         }
         var lanes = readers.Select(r => new LaneAccount(r.Path, r.Finished && r.Error is null, r.Error)).ToList();
         var summary = new RunSummary

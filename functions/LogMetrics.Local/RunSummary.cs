@@ -23,6 +23,11 @@ public sealed record OutputAccount(
     [property: JsonPropertyName("written")] long Written,
     [property: JsonPropertyName("dropped")] IReadOnlyDictionary<string, long> Dropped)
 {
+    /// <summary>Self-metric samples (--self-metrics) this output took besides the run's: written + Σ dropped = samples + selfMetrics.</summary>
+    [JsonPropertyName("selfMetrics")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public long SelfMetrics { get; init; }
+
     [JsonIgnore]
     public long DroppedTotal => Dropped.Values.Sum();
 }

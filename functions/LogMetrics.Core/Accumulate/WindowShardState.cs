@@ -38,6 +38,20 @@ public sealed class WindowShardState
     [JsonIgnore]
     private Dictionary<PartialKey, SeriesPartial>? _index;
 
+    /// <summary>(series, base window) cells held.</summary>
+    [JsonIgnore]
+    public int CellCount => Partials.Count;
+
+    [JsonIgnore]
+    public long LateRecords => LateContributions;
+
+    [JsonIgnore]
+    public long SupersededSignals => 0;
+
+    /// <summary>Serialized bytes of the cells a flush can close now (metric window sealed).</summary>
+    public long ClosedBytes(CompiledPipeline pipeline) =>
+        Partials.Where(p => MetricWindowEnd(p, pipeline) <= SealedThroughMs).Sum(p => (long)System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(p).Length);
+
     private Dictionary<PartialKey, SeriesPartial> Index
     {
         get

@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Parse;
 using LogMetrics.Core.Telemetry;
@@ -23,14 +22,8 @@ public sealed class Enricher
     public Enricher(CompiledPipeline pipeline, IReadOnlyList<ILookupCache> caches)
     {
         _lookups = [.. pipeline.Lookups.Select((l, i) => (l, caches[i]))];
-        // Enrich self-metrics on the shared meter, read from the caches' own counters when collected.
-        var meter = new Meter(PipelineCounters.MeterName);
-        meter.CreateObservableCounter("logmetrics_enrich_lookups_total", () => _lookups.SelectMany(l => new[]
-        {
-            new Measurement<long>(l.Cache.Stats.Hits, new("lookup", l.Lookup.Definition.Name), new("result", "hit")),
-            new Measurement<long>(l.Cache.Stats.Misses, new("lookup", l.Lookup.Definition.Name), new("result", "miss")),
-            new Measurement<long>(l.Cache.Stats.Errors, new("lookup", l.Lookup.Definition.Name), new("result", "error")),
-        }), description: "Lookups by table and result: hit, miss (no row: fallback or default), error (source unavailable) (Enrich)");
+        // Enrich self-metrics: PipelineMeter.Lookups reads the caches' own counts while this enricher lives.
+        PipelineMeter.Register(this);
     }
 
     public IEnumerable<(string Name, LookupStats Stats)> Stats => _lookups.Select(l => (l.Lookup.Definition.Name, l.Cache.Stats));

@@ -80,6 +80,7 @@ public sealed class FlushCoordinator
             };
         }
         _counters.SetShardTotals(states.Sum(s => s.LateContributions), states.Sum(s => s.DuplicateSignals), states.Sum(s => s.OverlappingSignals));
+        _counters.SetOpenWindows(states.SelectMany(s => s.Partials).Select(p => (p.Family, WindowShardState.MetricWindowEnd(p, _pipeline))).Distinct().Count());
         return report;
     }
 
@@ -160,6 +161,7 @@ public sealed class FlushCoordinator
             var evictThrough = done ?? staleEvict[shard];
             if (done is { } through) _writtenThrough[shard] = Math.Max(_writtenThrough.GetValueOrDefault(shard, long.MinValue), through);
             if (evictThrough is null && watermark <= sealedThrough) continue;
+            _counters.AddShardAdvances(1);
             await _store.AdvanceAsync(shard, new FlushAdvance
             {
                 EvictThroughMs = evictThrough,

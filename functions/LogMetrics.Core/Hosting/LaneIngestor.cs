@@ -80,6 +80,27 @@ public sealed class LaneIngestor
         }
     }
 
+    /// <summary>
+    /// The lane has no more events (end of a simulated partition): every shard learns it, so the lane no
+    /// longer holds the watermark back. <paramref name="nextSequence"/> is the sequence number after the last event.
+    /// </summary>
+    public async Task EndLaneAsync(string lane, long nextSequence, IShardStore store, CancellationToken cancellationToken)
+    {
+        var state = _lanes.GetOrAdd(lane, name => new Lane(new LaneState(name), _newPipeline()));
+        await state.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            state.State.Finished = true;
+            _ = nextSequence;
+            var signals = await state.Pipeline.IngestAsync(state.State, [], IngestHorizon.Unknown, _clock.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
+            await Task.WhenAll(signals.Select((signal, shard) => store.SignalAsync(shard, signal, cancellationToken))).ConfigureAwait(false);
+        }
+        finally
+        {
+            state.Gate.Release();
+        }
+    }
+
     private sealed record Lane(LaneState State, Pipeline Pipeline)
     {
         public SemaphoreSlim Gate { get; } = new(1, 1);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 
@@ -21,6 +22,13 @@ public static class WindowShardOperations
     public const string AdvanceOperation = "advance";
 
     private const string KeyPrefix = "shard-";
+
+    /// <summary>
+    /// How entity state and signal inputs are serialized in the Functions app: the worker's default
+    /// serializer (System.Text.Json, case-insensitive property names). <c>logmetrics simulate</c> stores
+    /// state with these same settings.
+    /// </summary>
+    public static readonly JsonSerializerOptions StateJson = new() { PropertyNameCaseInsensitive = true };
 
     /// <summary>Entity key of a shard: <c>shard-07</c>.</summary>
     public static string ShardKey(int shard)

@@ -236,6 +236,7 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
                     return [Drop(batch, reason)];
                 }
                 Log.GaveUp(_logger, batch.SampleCount, _options.Endpoint, context.Properties.GetValue(AttemptsKey, 1), reasonText);
+                Metrics.BatchFailed();
                 return [new BatchResult(BatchKind.Failed, batch.SampleCount)];
             }
         }

@@ -1,6 +1,6 @@
-using LogMetrics.Core.Hosting;
+using LogMetrics.Functions.Hosting;
 
-namespace LogMetrics.Core.Tests.Hosting;
+namespace LogMetrics.Functions.Tests.Hosting;
 
 public sealed class DimensionRowKeyTests
 {

@@ -1,6 +1,6 @@
-using LogMetrics.Core.Hosting;
+using LogMetrics.Functions.Hosting;
 
-namespace LogMetrics.Core.Tests.Hosting;
+namespace LogMetrics.Functions.Tests.Hosting;
 
 public sealed class HostSettingsTests : IDisposable
 {
@@ -22,6 +22,7 @@ public sealed class HostSettingsTests : IDisposable
         ["REMOTE_WRITE_URL"] = "http://127.0.0.1:9090/api/v1/write",
         ["REMOTE_WRITE_AUTH"] = "none",
         ["DIMENSIONS_CONNECTION_STRING"] = "UseDevelopmentStorage=true",
+        ["DEADLETTER_CONNECTION_STRING"] = "UseDevelopmentStorage=true",
     };
 
     private HostSettings Load(Dictionary<string, string?> values) => HostSettings.Load(k => values.GetValueOrDefault(k), _appDir);
@@ -42,6 +43,9 @@ public sealed class HostSettingsTests : IDisposable
         Assert.Equal("none", settings.RemoteWriteAuth);
         Assert.Equal("UseDevelopmentStorage=true", settings.DimensionsConnectionString);
         Assert.Null(settings.DimensionsTableUri);
+        Assert.Equal("UseDevelopmentStorage=true", settings.DeadLetterConnectionString);
+        Assert.Null(settings.DeadLetterBlobUri);
+        Assert.Equal("deadletter", settings.DeadLetterContainer);
         Assert.Equal(Path.Combine(_appDir, "pipeline.json"), settings.PipelinePath);
     }
 
@@ -51,12 +55,18 @@ public sealed class HostSettingsTests : IDisposable
         var values = Valid();
         values.Remove("DIMENSIONS_CONNECTION_STRING");
         values["DIMENSIONS_TABLE_URI"] = "https://stabc.table.core.windows.net/";
+        values.Remove("DEADLETTER_CONNECTION_STRING");
+        values["DEADLETTER_BLOB_URI"] = "https://stabc.blob.core.windows.net";
+        values["DEADLETTER_CONTAINER"] = "team-a-deadletter";
         values["AZURE_CLIENT_ID"] = "6f1c2a9e-2b7d-4c4e-9a53-0d1e2f3a4b5c";
         values["REMOTE_WRITE_AUTH"] = "entra";
 
         var settings = Load(values);
 
         Assert.Equal(new Uri("https://stabc.table.core.windows.net/"), settings.DimensionsTableUri);
+        Assert.Equal(new Uri("https://stabc.blob.core.windows.net"), settings.DeadLetterBlobUri);
+        Assert.Null(settings.DeadLetterConnectionString);
+        Assert.Equal("team-a-deadletter", settings.DeadLetterContainer);
         Assert.Equal("6f1c2a9e-2b7d-4c4e-9a53-0d1e2f3a4b5c", settings.AzureClientId);
         Assert.Equal("entra", settings.RemoteWriteAuth);
     }
@@ -108,6 +118,10 @@ public sealed class HostSettingsTests : IDisposable
     [InlineData("TASKHUB_NAME", "1hub")]
     [InlineData("FLUSH_SCHEDULE", "every 5 seconds")]
     [InlineData("PIPELINE_PATH", "missing.json")]
+    [InlineData("DEADLETTER_CONTAINER", "Dead_Letters")]
+    [InlineData("DEADLETTER_CONTAINER", "dl")]
+    [InlineData("DEADLETTER_CONTAINER", "dead--letter")]
+    [InlineData("DEADLETTER_CONTAINER", "-deadletter")]
     public void Load_InvalidSetting_NamesIt(string key, string value)
     {
         var values = Valid();
@@ -154,6 +168,40 @@ public sealed class HostSettingsTests : IDisposable
     }
 
     [Fact]
+    public void Load_NoDeadLetterSetting_NamesBothKeys()
+    {
+        var values = Valid();
+        values.Remove("DEADLETTER_CONNECTION_STRING");
+
+        var error = Fails(values);
+
+        Assert.Equal("DEADLETTER_BLOB_URI", Assert.Single(error.Errors).Key);
+        Assert.Contains("DEADLETTER_CONNECTION_STRING", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_BothDeadLetterSettings_NamesTheConflict()
+    {
+        var values = Valid();
+        values["DEADLETTER_BLOB_URI"] = "https://stabc.blob.core.windows.net";
+
+        Assert.Equal("DEADLETTER_CONNECTION_STRING", Assert.Single(Fails(values).Errors).Key);
+    }
+
+    [Fact]
+    public void Load_DeadLetterBlobUriNotHttp_NamesIt()
+    {
+        var values = Valid();
+        values.Remove("DEADLETTER_CONNECTION_STRING");
+        values["DEADLETTER_BLOB_URI"] = "stabc.blob.core.windows.net";
+
+        var error = Fails(values);
+
+        Assert.Equal("DEADLETTER_BLOB_URI", Assert.Single(error.Errors).Key);
+        Assert.Contains("stabc.blob.core.windows.net", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Load_DefaultPipelineFileMissing_NamesPipelinePath()
     {
         File.Delete(Path.Combine(_appDir, "pipeline.json"));
@@ -183,7 +231,7 @@ public sealed class HostSettingsTests : IDisposable
         var error = Fails(values);
 
         Assert.Equal(
-            ["EVENTHUB_NAME", "EVENTHUB_CONSUMER_GROUP", "TASKHUB_NAME", "FLUSH_SCHEDULE", "LOGMETRICS_SHARD_COUNT", "REMOTE_WRITE_URL", "REMOTE_WRITE_AUTH", "DIMENSIONS_TABLE_URI"],
+            ["EVENTHUB_NAME", "EVENTHUB_CONSUMER_GROUP", "TASKHUB_NAME", "FLUSH_SCHEDULE", "LOGMETRICS_SHARD_COUNT", "REMOTE_WRITE_URL", "REMOTE_WRITE_AUTH", "DIMENSIONS_TABLE_URI", "DEADLETTER_BLOB_URI"],
             error.Errors.Select(e => e.Key));
         foreach (var e in error.Errors) Assert.Contains(e.Key + ": ", error.Message, StringComparison.Ordinal);
     }

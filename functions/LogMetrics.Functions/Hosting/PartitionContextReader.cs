@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace LogMetrics.Core.Hosting;
+namespace LogMetrics.Functions.Hosting;
 
 /// <summary>
 /// Reads the Event Hubs partition id (the lane) from the trigger's <c>PartitionContext</c> binding

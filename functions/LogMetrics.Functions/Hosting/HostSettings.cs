@@ -1,7 +1,7 @@
 using System.Globalization;
 using LogMetrics.Core.Write;
 
-namespace LogMetrics.Core.Hosting;
+namespace LogMetrics.Functions.Hosting;
 
 /// <summary>
 /// The app settings the Functions host reads (names fixed by <c>infra/app/api.bicep</c>, meanings in
@@ -22,6 +22,12 @@ public sealed record HostSettings
     public const string DimensionsTableUriKey = "DIMENSIONS_TABLE_URI";
     public const string DimensionsConnectionStringKey = "DIMENSIONS_CONNECTION_STRING";
     public const string PipelinePathKey = "PIPELINE_PATH";
+    public const string DeadLetterBlobUriKey = "DEADLETTER_BLOB_URI";
+    public const string DeadLetterConnectionStringKey = "DEADLETTER_CONNECTION_STRING";
+    public const string DeadLetterContainerKey = "DEADLETTER_CONTAINER";
+
+    /// <summary>Dead-letter container when <see cref="DeadLetterContainerKey"/> is not set.</summary>
+    public const string DefaultDeadLetterContainer = "deadletter";
 
     /// <summary>Window shards when <see cref="ShardCountKey"/> is not set.</summary>
     public const int DefaultShardCount = 16;
@@ -46,6 +52,12 @@ public sealed record HostSettings
     public Uri? DimensionsTableUri { get; init; }
     /// <summary>Connection string of the dimension tables (Azurite: <c>UseDevelopmentStorage=true</c>).</summary>
     public string? DimensionsConnectionString { get; init; }
+    /// <summary>Blob service endpoint of the dead-letter container (identity-based); exclusive with <see cref="DeadLetterConnectionString"/>.</summary>
+    public Uri? DeadLetterBlobUri { get; init; }
+    /// <summary>Connection string of the dead-letter blob service (Azurite: <c>UseDevelopmentStorage=true</c>).</summary>
+    public string? DeadLetterConnectionString { get; init; }
+    /// <summary>Container of failed batches and malformed records (docs/FUNCTIONS.md "Dead letters").</summary>
+    public string DeadLetterContainer { get; init; } = DefaultDeadLetterContainer;
     /// <summary>Absolute path of pipeline.json.</summary>
     public required string PipelinePath { get; init; }
 
@@ -120,28 +132,37 @@ public sealed record HostSettings
             errors.Add(new HostSettingError(AzureClientIdKey, $"must be the managed identity's client id (a GUID), got '{clientId}'"));
         }
 
-        Uri? tableUri = null;
-        var tableUriRaw = Read(DimensionsTableUriKey);
-        var tableConnection = Read(DimensionsConnectionStringKey);
-        if (tableUriRaw is null && tableConnection is null)
+        (Uri? Uri, string? Connection) EndpointOrConnection(string uriKey, string connectionKey, string what)
         {
-            errors.Add(new HostSettingError(DimensionsTableUriKey,
-                $"{DimensionsTableUriKey} (table endpoint, identity-based) or {DimensionsConnectionStringKey} (e.g. UseDevelopmentStorage=true) is required"));
-        }
-        else if (tableUriRaw is not null && tableConnection is not null)
-        {
-            errors.Add(new HostSettingError(DimensionsConnectionStringKey, $"set only one of {DimensionsTableUriKey} and {DimensionsConnectionStringKey}"));
-        }
-        else if (tableUriRaw is not null)
-        {
-            if (Uri.TryCreate(tableUriRaw, UriKind.Absolute, out var parsed) && (parsed.Scheme == Uri.UriSchemeHttps || parsed.Scheme == Uri.UriSchemeHttp))
+            var uriRaw = Read(uriKey);
+            var connection = Read(connectionKey);
+            if (uriRaw is null && connection is null)
             {
-                tableUri = parsed;
+                errors.Add(new HostSettingError(uriKey, $"{uriKey} ({what} endpoint, identity-based) or {connectionKey} (e.g. UseDevelopmentStorage=true) is required"));
             }
-            else
+            else if (uriRaw is not null && connection is not null)
             {
-                errors.Add(new HostSettingError(DimensionsTableUriKey, $"must be an absolute http(s) URL of a table endpoint, got '{tableUriRaw}'"));
+                errors.Add(new HostSettingError(connectionKey, $"set only one of {uriKey} and {connectionKey}"));
             }
+            else if (uriRaw is not null)
+            {
+                if (Uri.TryCreate(uriRaw, UriKind.Absolute, out var parsed) && (parsed.Scheme == Uri.UriSchemeHttps || parsed.Scheme == Uri.UriSchemeHttp))
+                {
+                    return (parsed, null);
+                }
+                errors.Add(new HostSettingError(uriKey, $"must be an absolute http(s) URL of a {what} endpoint, got '{uriRaw}'"));
+            }
+            return (null, connection);
+        }
+
+        var (tableUri, tableConnection) = EndpointOrConnection(DimensionsTableUriKey, DimensionsConnectionStringKey, "table");
+
+        var (deadLetterUri, deadLetterConnection) = EndpointOrConnection(DeadLetterBlobUriKey, DeadLetterConnectionStringKey, "blob");
+        var container = Read(DeadLetterContainerKey) ?? DefaultDeadLetterContainer;
+        if (!IsContainerName(container))
+        {
+            errors.Add(new HostSettingError(DeadLetterContainerKey,
+                $"must be a blob container name (3 to 63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit), got '{container}'"));
         }
 
         var pipelineRaw = Read(PipelinePathKey);
@@ -167,9 +188,18 @@ public sealed record HostSettings
             AzureClientId = clientId,
             DimensionsTableUri = tableUri,
             DimensionsConnectionString = tableConnection,
+            DeadLetterBlobUri = deadLetterUri,
+            DeadLetterConnectionString = deadLetterConnection,
+            DeadLetterContainer = container,
             PipelinePath = pipelinePath,
         };
     }
+
+    private static bool IsContainerName(string name) =>
+        name.Length is >= 3 and <= 63
+        && name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-')
+        && name[0] != '-' && name[^1] != '-'
+        && !name.Contains("--", StringComparison.Ordinal);
 }
 
 /// <summary>One invalid or missing app setting.</summary>

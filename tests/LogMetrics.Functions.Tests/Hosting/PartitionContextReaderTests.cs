@@ -1,7 +1,7 @@
 using System.Text.Json;
-using LogMetrics.Core.Hosting;
+using LogMetrics.Functions.Hosting;
 
-namespace LogMetrics.Core.Tests.Hosting;
+namespace LogMetrics.Functions.Tests.Hosting;
 
 public sealed class PartitionContextReaderTests
 {

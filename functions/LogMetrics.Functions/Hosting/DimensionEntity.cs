@@ -1,7 +1,7 @@
 using System.Globalization;
 using LogMetrics.Core.Enrich;
 
-namespace LogMetrics.Core.Hosting;
+namespace LogMetrics.Functions.Hosting;
 
 /// <summary>
 /// A dimension row as a Table Storage entity and back (docs/AZURE.md "Dimension tables"; the layout

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace LogMetrics.Core.Hosting;
+namespace LogMetrics.Functions.Hosting;
 
 /// <summary>
 /// The Table Storage layout of dimension tables (docs/AZURE.md "Dimension tables"), shared with
