@@ -8,7 +8,11 @@ using LogMetrics.Core.Telemetry;
 namespace LogMetrics.Core;
 
 /// <summary>One event of a lane: its sequence number and raw bytes.</summary>
-public readonly record struct LaneEvent(long Sequence, ReadOnlyMemory<byte> Body);
+public readonly record struct LaneEvent(long Sequence, ReadOnlyMemory<byte> Body)
+{
+    /// <summary>When &gt; 0, the line was longer than <c>source.maxRecordBytes</c> (this many bytes) and <see cref="Body"/> is only its start.</summary>
+    public long OversizeBytes { get; init; }
+}
 
 /// <summary>What a host knows about the watermark when a batch arrives.</summary>
 /// <param name="SealedThroughMs">Base windows ending at or before this are closed (from the last flush).</param>
@@ -102,6 +106,9 @@ public sealed class Pipeline
     /// <summary>Dead-letter reason of a record on which a <c>parse-regexp</c> pattern exceeded its match timeout.</summary>
     public const string RegexTimeout = "regex timeout";
 
+    /// <summary>Dead-letter reason (prefix) of a line longer than <c>source.maxRecordBytes</c>.</summary>
+    public const string RecordTooLarge = "record too large";
+
     public int ShardCount => _shardCount;
 
     public PipelineCounters Counters => _counters;
@@ -143,7 +150,10 @@ public sealed class Pipeline
                     continue;
                 }
                 seen++;
-                var reason = _parser.Parse(body, _scratch);
+                var oversize = e.OversizeBytes > 0 ? e.OversizeBytes : body.Length > _compiled.MaxRecordBytes ? body.Length : 0;
+                var reason = oversize > 0
+                    ? $"{RecordTooLarge}: {oversize} bytes > source.maxRecordBytes {_compiled.MaxRecordBytes}"
+                    : _parser.Parse(body, _scratch);
                 if (reason is null && nowMs < long.MaxValue - _compiled.MaxFutureMs && _scratch.EventTimeMs > nowMs + _compiled.MaxFutureMs)
                 {
                     // A wrong clock costs this one record, not its lane's watermark.

@@ -52,6 +52,7 @@ public static class ReplayRunner
         {
             if (Directory.Exists(file)) throw new FileNotFoundException($"input {file} is a directory, not a file: give its files (e.g. {Path.Combine(file, "*.jsonl")})", file);
             if (!File.Exists(file)) throw new FileNotFoundException($"input file not found: {file}", file);
+            LaneReader.CheckReadable(file);
         }
         if (!Directory.Exists(settings.DimensionsDirectory))
         {
@@ -92,7 +93,7 @@ public static class ReplayRunner
         var engine = new ReplayEngine(pipeline, store, coordinator, clock, settings.ChunkLines,
             settings.Parallel ? () => new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount) : null);
 
-        var readers = settings.Files.Select(f => new LaneReader(f)).ToList();
+        var readers = settings.Files.Select(f => new LaneReader(f, compiled.Definition.Source.MaxRecordBytes)).ToList();
         var started = clock.GetTimestamp();
         ReplayProgress? last = null;
         string status = RunStatus.Complete;

@@ -22,6 +22,8 @@ public sealed class CompiledPipeline
     public long LaneJumpMs { get; init; } = 300_000;
     /// <summary>Jump guard: consecutive far-ahead records of a lane needed before its watermark jumps.</summary>
     public int LaneJumpConfirmations { get; init; } = 3;
+    /// <summary>Longest record accepted; longer lines are dead-lettered as <c>record too large</c>.</summary>
+    public int MaxRecordBytes { get; init; } = 1 << 20;
 
     /// <summary>A parser for this pipeline. Parsers hold no shared state, but are not thread-safe: one per thread.</summary>
     public RecordParser CreateParser() =>

@@ -160,6 +160,7 @@ public static partial class PipelineCompiler
             MaxFutureMs = source.MaxFutureSeconds * 1000L,
             LaneJumpMs = source.LaneJumpSeconds * 1000L,
             LaneJumpConfirmations = source.LaneJumpConfirmations,
+            MaxRecordBytes = source.MaxRecordBytes,
         };
     }
 
