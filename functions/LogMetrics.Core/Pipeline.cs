@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Enrich;
@@ -7,7 +8,11 @@ using LogMetrics.Core.Telemetry;
 namespace LogMetrics.Core;
 
 /// <summary>One event of a lane: its sequence number and raw bytes.</summary>
-public readonly record struct LaneEvent(long Sequence, ReadOnlyMemory<byte> Body);
+public readonly record struct LaneEvent(long Sequence, ReadOnlyMemory<byte> Body)
+{
+    /// <summary>When &gt; 0, the line was longer than <c>source.maxRecordBytes</c> (this many bytes) and <see cref="Body"/> is only its start.</summary>
+    public long OversizeBytes { get; init; }
+}
 
 /// <summary>What a host knows about the watermark when a batch arrives.</summary>
 /// <param name="SealedThroughMs">Base windows ending at or before this are closed (from the last flush).</param>
@@ -21,9 +26,44 @@ public readonly record struct IngestHorizon(long SealedThroughMs, long OthersWat
 /// <summary>Per-lane state a host keeps between batches: the newest accepted event time.</summary>
 public sealed class LaneState(string lane)
 {
+    private int _aheadCount;
+    private long _aheadMin = long.MaxValue;
+
     public string Lane { get; } = lane;
     public long MaxEventTimeMs { get; set; } = long.MinValue;
     public bool Finished { get; set; }
+
+    /// <summary>Records that were far ahead of the lane and did not (yet) move its watermark (jump guard).</summary>
+    public long HeldBack { get; private set; }
+
+    /// <summary>
+    /// Advances the lane's newest event time with a record's time, behind the jump guard: a record more
+    /// than <paramref name="jumpMs"/> ahead of the newest time moves nothing on its own. Only when
+    /// <paramref name="confirmations"/> consecutive records of the lane are all that far ahead does the
+    /// lane jump, to the earliest of them (a real gap in the logs). Any record within reach in between
+    /// resets the count, so one record with a wrong clock never moves the watermark. The first record
+    /// of a lane has nothing to compare with and is taken as it is (<c>maxFutureSeconds</c> still applies).
+    /// </summary>
+    public void Advance(long eventTimeMs, long jumpMs, int confirmations)
+    {
+        if (MaxEventTimeMs == long.MinValue || eventTimeMs <= MaxEventTimeMs + jumpMs)
+        {
+            if (eventTimeMs > MaxEventTimeMs) MaxEventTimeMs = eventTimeMs;
+            _aheadCount = 0;
+            _aheadMin = long.MaxValue;
+            return;
+        }
+        _aheadCount++;
+        _aheadMin = Math.Min(_aheadMin, eventTimeMs);
+        if (_aheadCount < confirmations)
+        {
+            HeldBack++;
+            return;
+        }
+        MaxEventTimeMs = _aheadMin;
+        _aheadCount = 0;
+        _aheadMin = long.MaxValue;
+    }
 
     public long WatermarkMs(long outOfOrdernessMs) => MaxEventTimeMs == long.MinValue ? long.MinValue : MaxEventTimeMs - outOfOrdernessMs;
 }
@@ -60,6 +100,15 @@ public sealed class Pipeline
 
     public CompiledPipeline Compiled => _compiled;
 
+    /// <summary>Dead-letter reason of a record stamped more than <c>source.maxFutureSeconds</c> ahead of the wall clock.</summary>
+    public const string TimeInTheFuture = "time in the future";
+
+    /// <summary>Dead-letter reason of a record on which a <c>parse-regexp</c> pattern exceeded its match timeout.</summary>
+    public const string RegexTimeout = "regex timeout";
+
+    /// <summary>Dead-letter reason (prefix) of a line longer than <c>source.maxRecordBytes</c>.</summary>
+    public const string RecordTooLarge = "record too large";
+
     public int ShardCount => _shardCount;
 
     public PipelineCounters Counters => _counters;
@@ -67,14 +116,16 @@ public sealed class Pipeline
     public Enricher Enricher => _enricher;
 
     /// <summary>
-    /// Processes one batch of one lane. Malformed records are dead-lettered and counted; they never
+    /// Processes one batch of one lane; <paramref name="nowMs"/> is the wall clock (records more than
+    /// <c>source.maxFutureSeconds</c> ahead of it are dead-lettered; <see cref="long.MaxValue"/> = no check).
+    /// Malformed records are dead-lettered and counted; they never
     /// fail the batch. Returns one signal per shard (index = shard id), or none for an empty batch.
     /// Not re-entrant: a host runs one batch at a time per <see cref="Pipeline"/> instance.
     /// </summary>
     public async Task<ShardSignal[]> IngestAsync(
         LaneState lane, IReadOnlyList<LaneEvent> events, IngestHorizon horizon, long nowMs, CancellationToken cancellationToken)
     {
-        var kept = ParseAndPrune(lane.Lane, events);
+        var kept = ParseAndPrune(lane.Lane, events, nowMs);
         var lookups = await _enricher.WarmAsync(kept, cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
@@ -84,7 +135,7 @@ public sealed class Pipeline
     }
 
     /// <summary>Parse + Prune: raw lines to accepted records, counting malformed and filtered ones.</summary>
-    private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events)
+    private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events, long nowMs)
     {
         var kept = new List<Record>(events.Count);
         long seen = 0, filtered = 0;
@@ -99,7 +150,28 @@ public sealed class Pipeline
                     continue;
                 }
                 seen++;
-                var reason = _parser.Parse(body, _scratch);
+                var oversize = e.OversizeBytes > 0 ? e.OversizeBytes : body.Length > _compiled.MaxRecordBytes ? body.Length : 0;
+                var reason = oversize > 0
+                    ? $"{RecordTooLarge}: {oversize} bytes > source.maxRecordBytes {_compiled.MaxRecordBytes}"
+                    : _parser.Parse(body, _scratch);
+                if (reason is null && nowMs < long.MaxValue - _compiled.MaxFutureMs && _scratch.EventTimeMs > nowMs + _compiled.MaxFutureMs)
+                {
+                    // A wrong clock costs this one record, not its lane's watermark.
+                    reason = TimeInTheFuture;
+                }
+                bool keep = false;
+                if (reason is null)
+                {
+                    try
+                    {
+                        keep = Prune(_scratch);
+                    }
+                    catch (RegexMatchTimeoutException)
+                    {
+                        // A pattern that backtracks past its timeout on this record: the record is dead-lettered, the batch goes on.
+                        reason = RegexTimeout;
+                    }
+                }
                 if (reason is not null)
                 {
                     malformed ??= new Dictionary<string, long>(StringComparer.Ordinal);
@@ -108,7 +180,7 @@ public sealed class Pipeline
                     _deadLetters.Write(new DeadLetter(lane, e.Sequence, reason, e.Body));
                     continue;
                 }
-                if (!Prune(_scratch))
+                if (!keep)
                 {
                     filtered++;
                     continue;
@@ -151,7 +223,7 @@ public sealed class Pipeline
         for (var i = 0; i < records.Count; i++)
         {
             var record = records[i];
-            lane.MaxEventTimeMs = Math.Max(lane.MaxEventTimeMs, record.EventTimeMs);
+            lane.Advance(record.EventTimeMs, _compiled.LaneJumpMs, _compiled.LaneJumpConfirmations);
             var closedThrough = Math.Max(horizon.SealedThroughMs, Math.Min(lane.WatermarkMs(ooo), horizon.OthersWatermarkMs));
             if (_compiled.WindowStart(record.EventTimeMs) + _compiled.WindowMs <= closedThrough)
             {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Flush;
 using LogMetrics.Core.Replay;
@@ -9,12 +10,12 @@ using Spectre.Console;
 
 namespace LogMetrics.Local;
 
-/// <summary>The console's commands. Exit codes: 0 success, 1 runtime failure, 2 bad arguments or definition.</summary>
+/// <summary>The console's commands. Exit codes: see <see cref="ExitCodes"/>.</summary>
 public static class Commands
 {
-    public const int Ok = 0;
-    public const int Failure = 1;
-    public const int BadInput = 2;
+    public const int Ok = ExitCodes.Ok;
+    public const int Failure = ExitCodes.Failure;
+    public const int BadInput = ExitCodes.BadInput;
 
     public static Command Replay()
     {
@@ -56,6 +57,7 @@ public static class Commands
                 SummaryPath = result.GetValue(summary)?.FullName,
                 DeadLetterPath = result.GetValue(deadLetter)?.FullName,
                 ShardCount = shardCount,
+                Remote = remoteWriter,
             };
             var extras = new Extras(compiled, remoteWriter, result.GetValue(selfMetrics), result.GetValue(report)?.FullName);
             return await RunReplayAsync(settings, compiled, result.GetValue(quiet), extras, ct);
@@ -110,6 +112,7 @@ public static class Commands
                 ExtraWriters = [collector],
                 // Smaller rounds than a replay's default: the demo is small, and its report plots one point per flush.
                 ChunkLines = 256,
+                Remote = remoteWriter,
             };
             var reportPath = result.GetValue(report)?.FullName ?? Path.Combine(dir, "report.html");
             var code = await RunReplayAsync(settings, compiled, quiet: false, new Extras(compiled, remoteWriter, result.GetValue(selfMetrics), reportPath), ct);
@@ -191,13 +194,19 @@ public static class Commands
 
         public string? ReportPath => reportPath;
 
+        /// <summary>The writers besides --out and remote write (the HTML report's).</summary>
         public IReadOnlyList<ISampleWriter> Writers()
         {
             var writers = new List<ISampleWriter>();
-            if (remote is not null) writers.Add(selfMetrics ? SelfWriterFor(remote) : remote.Writer);
             if (reportPath is not null) writers.Add(Html = new HtmlReport(compiled, _collector!));
             return writers;
         }
+
+        /// <summary>The sink remote write goes through: the client, or the client behind the self-metrics writer.</summary>
+        public ISampleWriter? RemoteSink() => remote is null ? null : selfMetrics ? SelfWriterFor(remote) : remote.Writer;
+
+        /// <summary>Self-metric samples offered to the remote endpoint besides the pipeline's.</summary>
+        public long SelfMetricsOffered => _self?.SamplesOffered ?? 0;
 
         private SelfMetricsWriter? _self;
 
@@ -214,18 +223,52 @@ public static class Commands
     private static async Task<int> RunReplayAsync(ReplaySettings settings, CompiledPipeline compiled, bool quiet, Extras extras, CancellationToken ct)
     {
         using var _ = extras;
+        // SIGINT and SIGTERM stop the run cleanly: reading stops, the outputs are finalized and the
+        // summary is marked interrupted; exit 130 / 143.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        string? signal = null;
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            if (Interlocked.CompareExchange(ref signal, context.Signal == PosixSignal.SIGTERM ? "SIGTERM" : "SIGINT", null) is null)
+            {
+                Console.Error.WriteLine($"{signal}: stopping; finalizing outputs and summary");
+                stop.Cancel();
+            }
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        settings = settings with
+        {
+            InterruptedBy = () => Volatile.Read(ref signal),
+            ExtraWriters = [.. settings.ExtraWriters, .. extras.Writers()],
+            RemoteSink = extras.RemoteSink(),
+            AfterLastFlush = extras.FinishAsync,
+            RemoteSelfMetrics = () => extras.SelfMetricsOffered,
+        };
         try
         {
-            settings = settings with { ExtraWriters = [.. settings.ExtraWriters, .. extras.Writers()] };
-            var outcome = await ProgressView.RunAsync(quiet, progress => ReplayRunner.RunAsync(settings, compiled, progress, ct));
-            await extras.FinishAsync(ct);
+            var outcome = await ProgressView.RunAsync(quiet, progress => ReplayRunner.RunAsync(settings, compiled, progress, stop.Token));
             var rows = Report.Final(outcome, extras.Remote);
             if (extras.Html is not null)
             {
                 extras.Html.Write(extras.ReportPath!, $"LogMetrics {compiled.Definition.Name}: replay of {settings.Files.Count} lane(s)", rows);
                 AnsiConsole.MarkupLine($"[grey]report: {Markup.Escape(extras.ReportPath!)}[/]");
             }
-            return Ok;
+            var summary = outcome.Summary;
+            switch (summary.Status)
+            {
+                case RunStatus.Complete:
+                    break;
+                case RunStatus.LostData:
+                    Console.Error.WriteLine("lost data: " + Report.Losses(summary));
+                    break;
+                default:
+                    Console.Error.WriteLine($"{(summary.Status == RunStatus.Interrupted ? "interrupted" : "error")}: {summary.Error}");
+                    if (summary.Outputs.Any(o => o.DroppedTotal > 0)) Console.Error.WriteLine("lost data: " + Report.Losses(summary));
+                    break;
+            }
+            return summary.ExitCode;
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or InvalidDataException or IOException)
         {

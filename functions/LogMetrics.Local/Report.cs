@@ -65,11 +65,32 @@ public static class Report
             rows.Add(new("Write", "request latency mean / max", $"{s.MeanRequestLatency.TotalMilliseconds:N1} / {s.MaxRequestLatency.TotalMilliseconds:N1} ms"));
             if (s.MaxFreshness is { } fresh) rows.Add(new("Write", "freshness (event → 2xx) max", $"{fresh.TotalSeconds:N1} s"));
         }
+        foreach (var output in o.Summary.Outputs)
+        {
+            var extra = output.SelfMetrics > 0 ? $" (+ {N(output.SelfMetrics)} self-metrics)" : "";
+            rows.Add(new("Account", $"{output.Output}: samples{(output.SelfMetrics > 0 ? " + self-metrics" : "")} = written + dropped",
+                $"{N(o.Summary.Samples)}{extra} = {N(output.Written)} + {N(output.DroppedTotal)}", Alert: output.DroppedTotal > 0));
+            foreach (var (reason, n) in output.Dropped) rows.Add(new("Account", $"{output.Output}: dropped {reason}", N(n), Alert: true));
+        }
+        foreach (var lane in o.Summary.Lanes.Where(l => !l.ReadToEnd))
+        {
+            rows.Add(new("Account", $"lane not read to its end: {lane.File}", lane.Error ?? "stopped", Alert: true));
+        }
+        rows.Add(new("Run", "status (exit code)", $"{o.Summary.Status} ({o.Summary.ExitCode})", Alert: o.Summary.ExitCode != 0));
         rows.Add(new("Run", "lanes", N(o.Lanes)));
         rows.Add(new("Run", "elapsed", $"{o.Elapsed.TotalSeconds:N2} s"));
         rows.Add(new("Run", "throughput", $"{c.Events / seconds:N0} events/s, {o.Bytes / 1e6 / seconds:N1} MB/s (uncompressed input)"));
         rows.Add(new("Run", "time in read / ingest / flush+write (summed over lanes)", $"{o.Last.ReadTime.TotalSeconds:N2} / {o.Last.IngestTime.TotalSeconds:N2} / {o.Last.FlushTime.TotalSeconds:N2} s"));
         return rows;
+    }
+
+    /// <summary>One line naming what was lost: dropped samples by output and reason, lanes not read to their end.</summary>
+    public static string Losses(RunSummary summary)
+    {
+        var parts = summary.Outputs.Where(o => o.DroppedTotal > 0)
+            .Select(o => $"{o.Output}: {N(o.DroppedTotal)} of {N(summary.Samples)} samples dropped ({string.Join(", ", o.Dropped.Select(kv => $"{kv.Key} {N(kv.Value)}"))})")
+            .Concat(summary.Lanes.Where(l => !l.ReadToEnd).Select(l => $"lane {l.File} not read to its end ({l.Error ?? "stopped"})"));
+        return string.Join("; ", parts);
     }
 
     public static void Catalog(CompiledPipeline p)

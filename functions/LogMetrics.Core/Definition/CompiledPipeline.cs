@@ -16,6 +16,14 @@ public sealed class CompiledPipeline
     public required long WindowMs { get; init; }
     public required long OutOfOrdernessMs { get; init; }
     public required TimeSpan IdleLaneTimeout { get; init; }
+    /// <summary>Records stamped more than this ahead of the wall clock are dead-lettered.</summary>
+    public long MaxFutureMs { get; init; } = 300_000;
+    /// <summary>Jump guard: a record this far ahead of its lane's newest time needs corroboration to move the watermark.</summary>
+    public long LaneJumpMs { get; init; } = 300_000;
+    /// <summary>Jump guard: consecutive far-ahead records of a lane needed before its watermark jumps.</summary>
+    public int LaneJumpConfirmations { get; init; } = 3;
+    /// <summary>Longest record accepted; longer lines are dead-lettered as <c>record too large</c>.</summary>
+    public int MaxRecordBytes { get; init; } = 1 << 20;
 
     /// <summary>A parser for this pipeline. Parsers hold no shared state, but are not thread-safe: one per thread.</summary>
     public RecordParser CreateParser() =>

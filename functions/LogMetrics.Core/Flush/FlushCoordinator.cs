@@ -114,7 +114,18 @@ public sealed class FlushCoordinator
         if (samples.Count > 0)
         {
             samples.Sort(SampleOrder.Instance);
-            var result = await _writer.WriteAsync(samples, cancellationToken).ConfigureAwait(false);
+            WriteResult result;
+            try
+            {
+                result = await _writer.WriteAsync(samples, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Write.RemoteWriteFatalException)
+            {
+                // The run stops here; the sink has counted these samples (written or dropped), so they are produced.
+                _counters.AddWindowsClosed(windows);
+                _counters.AddSamples(samples.Count);
+                throw;
+            }
             outcome = result.Outcome;
             if (result.Outcome == WriteOutcome.Failed)
             {

@@ -395,7 +395,7 @@ public sealed class Simulation
         var pipeline = new Pipeline(_compiled, _newEnricher(), counters, NullDeadLetterSink.Instance, 1);
         foreach (var (lane, events) in _partitions)
         {
-            await pipeline.IngestAsync(new LaneState(lane), events, IngestHorizon.Unknown, 0, cancellationToken).ConfigureAwait(false);
+            await pipeline.IngestAsync(new LaneState(lane), events, IngestHorizon.Unknown, long.MaxValue, cancellationToken).ConfigureAwait(false);
         }
         return (counters.Events, counters.Accepted, counters.Malformed, counters.Filtered);
     }

@@ -144,13 +144,14 @@ public static class PipelineMeter
     /// <summary>The reason tags of <see cref="Malformed"/>.</summary>
     public static readonly IReadOnlySet<string> MalformedReasons = new HashSet<string>(StringComparer.Ordinal)
     {
-        "invalid_utf8", "invalid_json", "empty", "not_object", "missing_field", "null_field", "wrong_type", "below_minimum", "time_out_of_range", "other",
+        "invalid_utf8", "invalid_json", "empty", "not_object", "missing_field", "null_field", "wrong_type", "below_minimum", "time_out_of_range",
+        "time_in_future", "regex_timeout", "record_too_large", "other",
     };
 
     /// <summary>
     /// A malformed event's reason (free text naming the field and value) as a low-cardinality tag:
     /// invalid_utf8, invalid_json, empty, not_object, missing_field, null_field, wrong_type,
-    /// below_minimum, time_out_of_range or other.
+    /// below_minimum, time_out_of_range, time_in_future, regex_timeout, record_too_large or other.
     /// </summary>
     public static string MalformedReason(string reason)
     {
@@ -164,6 +165,9 @@ public static class PipelineMeter
         if (reason.Contains(": expected ", StringComparison.Ordinal)) return "wrong_type";
         if (reason.Contains(" is below the minimum ", StringComparison.Ordinal)) return "below_minimum";
         if (reason.EndsWith(" is out of range", StringComparison.Ordinal)) return "time_out_of_range";
+        if (reason == "time in the future") return "time_in_future";
+        if (reason == "regex timeout") return "regex_timeout";
+        if (reason.StartsWith("record too large", StringComparison.Ordinal)) return "record_too_large";
         return "other";
     }
 }

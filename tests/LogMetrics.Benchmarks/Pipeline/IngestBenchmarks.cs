@@ -114,7 +114,7 @@ public class IngestBenchmarks
     public async Task<int> Ingest()
     {
         var lane = new LaneState("bench");
-        var signals = await _pipeline.IngestAsync(lane, _events, IngestHorizon.Unknown, 0, CancellationToken.None);
+        var signals = await _pipeline.IngestAsync(lane, _events, IngestHorizon.Unknown, long.MaxValue, CancellationToken.None);
         return signals.Length;
     }
 }

@@ -98,6 +98,9 @@ public sealed class PipelineMeterTests
     [InlineData("HttpCode: expected an integer, got \"1.5\"", "wrong_type")]
     [InlineData("TotalUsedTime: -1 is below the minimum 0", "below_minimum")]
     [InlineData("__time__: 99999999999999 is out of range", "time_out_of_range")]
+    [InlineData("time in the future", "time_in_future")]
+    [InlineData("regex timeout", "regex_timeout")]
+    [InlineData("record too large: 2000000 bytes > source.maxRecordBytes 1048576", "record_too_large")]
     [InlineData("something new", "other")]
     [InlineData("wrong_type", "wrong_type")]
     public void MalformedReason_IsALowCardinalityTag(string reason, string tag) => Assert.Equal(tag, PipelineMeter.MalformedReason(reason));
@@ -135,7 +138,7 @@ public sealed class PipelineMeterTests
         var hourLater = first.Replace(time.Value, $"\"__time__\":\"{long.Parse(time.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) + 3600}\"", StringComparison.Ordinal);
         var fresh = System.Text.Encoding.UTF8.GetBytes(hourLater);
         var stale = System.Text.Encoding.UTF8.GetBytes(first);
-        await pipeline.IngestAsync(lane, [new LaneEvent(1, fresh), new LaneEvent(2, stale)], new IngestHorizon(long.MinValue, long.MaxValue), 0, CancellationToken.None);
+        await pipeline.IngestAsync(lane, [new LaneEvent(1, fresh), new LaneEvent(2, stale)], new IngestHorizon(long.MinValue, long.MaxValue), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), CancellationToken.None);
         // Shard totals as a durable store reports them (redelivered and overlapping signals).
         counters.SetShardTotals(late: 3, duplicates: 2, overlaps: 1);
         counters.SetShardTotals(late: 5, duplicates: 2, overlaps: 4);

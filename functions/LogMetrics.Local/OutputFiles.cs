@@ -1,0 +1,100 @@
+namespace LogMetrics.Local;
+
+/// <summary>
+/// An output file written crash-safe: the run writes <c>.NAME.PID.tmp</c> in the same folder and
+/// renames it onto NAME when the run ends (rename within a folder is atomic). A run killed with
+/// <c>kill -9</c> leaves the temporary file and the previous NAME (if any) untouched, never a file
+/// cut mid-run under the final name.
+/// </summary>
+public sealed class AtomicOutput : IDisposable
+{
+    private bool _done;
+
+    public AtomicOutput(string path)
+    {
+        FinalPath = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(FinalPath)!;
+        TempPath = Path.Combine(dir, $".{Path.GetFileName(FinalPath)}.{Environment.ProcessId}.tmp");
+        Stream = new FileStream(TempPath, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 1 << 20);
+    }
+
+    public string FinalPath { get; }
+
+    public string TempPath { get; }
+
+    /// <summary>The temporary file's stream (1 MiB buffer: samples are small and many).</summary>
+    public FileStream Stream { get; }
+
+    /// <summary>Closes the stream (its owner may have already) and renames the file into place.</summary>
+    public void Commit()
+    {
+        if (_done) return;
+        Stream.Dispose();
+        File.Move(TempPath, FinalPath, overwrite: true);
+        _done = true;
+    }
+
+    /// <summary>Without <see cref="Commit"/>, removes the temporary file.</summary>
+    public void Dispose()
+    {
+        if (_done) return;
+        _done = true;
+        Stream.Dispose();
+        try { File.Delete(TempPath); } catch (IOException) { }
+    }
+
+    /// <summary>Writes <paramref name="text"/> to <paramref name="path"/> through a temporary file and a rename.</summary>
+    public static void WriteAllText(string path, string text)
+    {
+        using var output = new AtomicOutput(path);
+        using (var writer = new StreamWriter(output.Stream, leaveOpen: true)) writer.Write(text);
+        output.Commit();
+    }
+}
+
+/// <summary>
+/// Exclusive locks on a run's output files (<c>NAME.lock</c>, opened with <see cref="FileShare.None"/>,
+/// which .NET implements with <c>flock</c> on Linux): a second run on the same output fails at once
+/// with a message naming the file. The lock dies with the process, so <c>kill -9</c> leaves no stale lock.
+/// </summary>
+public sealed class OutputLocks : IDisposable
+{
+    private readonly List<(string Path, FileStream Stream)> _held = [];
+
+    /// <summary>Locks every path; throws <see cref="IOException"/> naming the first one another run holds.</summary>
+    public static OutputLocks Acquire(IEnumerable<string> outputs)
+    {
+        var locks = new OutputLocks();
+        try
+        {
+            foreach (var output in outputs.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal))
+            {
+                var path = output + ".lock";
+                try
+                {
+                    locks._held.Add((path, new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)));
+                }
+                catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+                {
+                    throw new IOException($"{output} is being written by another run (lock {path} is held); wait for it or choose another output", e);
+                }
+            }
+            return locks;
+        }
+        catch
+        {
+            locks.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (path, stream) in _held)
+        {
+            try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            stream.Dispose();
+        }
+        _held.Clear();
+    }
+}
