@@ -81,7 +81,10 @@ public sealed class Pipeline
     private readonly IDeadLetterSink _deadLetters;
     private readonly int _shardCount;
     private readonly RecordParser _parser;
-    private readonly Record _scratch;
+    // Records are parsed in place into this pool and reused batch after batch: never cloned.
+    private readonly List<Record> _pool = [];
+    private readonly List<Record> _kept = [];
+    private readonly EnrichBatch _lookups = new();
     private readonly BatchAccumulator _accumulator;
     private readonly Lock _gate = new();
 
@@ -94,7 +97,6 @@ public sealed class Pipeline
         _deadLetters = deadLetters;
         _shardCount = shardCount;
         _parser = compiled.CreateParser();
-        _scratch = compiled.CreateRecord();
         _accumulator = new BatchAccumulator(compiled);
     }
 
@@ -126,7 +128,7 @@ public sealed class Pipeline
         LaneState lane, IReadOnlyList<LaneEvent> events, IngestHorizon horizon, long nowMs, CancellationToken cancellationToken)
     {
         var kept = ParseAndPrune(lane.Lane, events, nowMs);
-        var lookups = await _enricher.WarmAsync(kept, cancellationToken).ConfigureAwait(false);
+        var lookups = await _enricher.WarmAsync(kept, _lookups, cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
             EnrichAndAccumulate(lane, kept, lookups, horizon);
@@ -134,10 +136,14 @@ public sealed class Pipeline
         }
     }
 
-    /// <summary>Parse + Prune: raw lines to accepted records, counting malformed and filtered ones.</summary>
+    /// <summary>
+    /// Parse + Prune: raw lines to accepted records, counting malformed and filtered ones. Each line is
+    /// parsed into the next free record of the pool; an accepted one keeps it, so nothing is copied.
+    /// </summary>
     private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events, long nowMs)
     {
-        var kept = new List<Record>(events.Count);
+        var kept = _kept;
+        kept.Clear();
         long seen = 0, filtered = 0;
         Dictionary<string, long>? malformed = null;
         lock (_gate)
@@ -151,10 +157,12 @@ public sealed class Pipeline
                 }
                 seen++;
                 var oversize = e.OversizeBytes > 0 ? e.OversizeBytes : body.Length > _compiled.MaxRecordBytes ? body.Length : 0;
+                if (_pool.Count == kept.Count) _pool.Add(_compiled.CreateRecord());
+                var record = _pool[kept.Count];
                 var reason = oversize > 0
                     ? $"{RecordTooLarge}: {oversize} bytes > source.maxRecordBytes {_compiled.MaxRecordBytes}"
-                    : _parser.Parse(body, _scratch);
-                if (reason is null && nowMs < long.MaxValue - _compiled.MaxFutureMs && _scratch.EventTimeMs > nowMs + _compiled.MaxFutureMs)
+                    : _parser.Parse(body, record);
+                if (reason is null && nowMs < long.MaxValue - _compiled.MaxFutureMs && record.EventTimeMs > nowMs + _compiled.MaxFutureMs)
                 {
                     // A wrong clock costs this one record, not its lane's watermark.
                     reason = TimeInTheFuture;
@@ -164,7 +172,7 @@ public sealed class Pipeline
                 {
                     try
                     {
-                        keep = Prune(_scratch);
+                        keep = Prune(record);
                     }
                     catch (RegexMatchTimeoutException)
                     {
@@ -185,7 +193,6 @@ public sealed class Pipeline
                     filtered++;
                     continue;
                 }
-                var record = _scratch.Clone();
                 record.Sequence = e.Sequence;
                 kept.Add(record);
             }

@@ -140,9 +140,9 @@ public static partial class PipelineCompiler
         var builtSteps = steps.Select(s => s()).ToList();
         var builtLookups = lookups.Select(l => l()).ToList();
         var builtFamilies = families.Select((f, i) => f(i)).ToList();
-        // Fields read only as parse-json sources never need to become strings.
+        // Fields read only as parse-json or parse-kv sources never need to become strings.
         var rawSlots = c.Readers
-            .Where(r => r.Value.All(path => path.EndsWith(".parse-json.field", StringComparison.Ordinal)))
+            .Where(r => r.Value.All(path => path.EndsWith(".parse-json.field", StringComparison.Ordinal) || path.EndsWith(".parse-kv.field", StringComparison.Ordinal)))
             .Select(r => c.Fields.GetOrAdd(r.Key))
             .ToHashSet();
         return new CompiledPipeline

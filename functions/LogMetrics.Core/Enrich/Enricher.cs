@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Parse;
 using LogMetrics.Core.Telemetry;
@@ -32,21 +33,25 @@ public sealed class Enricher
     /// Computes each record's lookup keys once, fetches every distinct key the batch needs, and
     /// returns the keys for <see cref="Apply"/>. The enricher holds no per-batch state: lanes share it.
     /// </summary>
-    public async ValueTask<EnrichBatch> WarmAsync(IReadOnlyList<Record> records, CancellationToken cancellationToken)
+    public ValueTask<EnrichBatch> WarmAsync(IReadOnlyList<Record> records, CancellationToken cancellationToken) =>
+        WarmAsync(records, new EnrichBatch(), cancellationToken);
+
+    /// <summary>As <see cref="WarmAsync(IReadOnlyList{Record}, CancellationToken)"/>, filling <paramref name="batch"/> (reused batch after batch by one caller).</summary>
+    public async ValueTask<EnrichBatch> WarmAsync(IReadOnlyList<Record> records, EnrichBatch batch, CancellationToken cancellationToken)
     {
-        var keys = new DimensionKey?[_lookups.Length][];
+        batch.Reset(_lookups.Length, records.Count);
         for (var l = 0; l < _lookups.Length; l++)
         {
             var (lookup, cache) = _lookups[l];
-            var perRecord = keys[l] = new DimensionKey?[records.Count];
-            var distinct = new HashSet<DimensionKey>();
+            var perRecord = batch.Keys[l];
+            var distinct = batch.Distinct[l];
             for (var r = 0; r < records.Count; r++)
             {
                 if ((perRecord[r] = KeyOf(lookup, records[r])) is { } key) distinct.Add(key);
             }
             await cache.WarmAsync(distinct, cancellationToken).ConfigureAwait(false);
         }
-        return new EnrichBatch(keys);
+        return batch;
     }
 
     /// <summary>Sets the lookup outputs of record <paramref name="index"/> of the warmed batch.</summary>
@@ -80,7 +85,12 @@ public sealed class Enricher
         }
     }
 
-    private static DimensionKey? KeyOf(CompiledLookup lookup, Record record)
+    // Composite keys by their joined text, so a key seen before is not joined again (bounded; shared by lanes).
+    private const int MaxInternedKeys = 1 << 16;
+    private readonly ConcurrentDictionary<string, DimensionKey> _composite = new(StringComparer.Ordinal);
+    private int _compositeCount;
+
+    private DimensionKey? KeyOf(CompiledLookup lookup, Record record)
     {
         var slots = lookup.KeySlots;
         if (slots.Count == 1)
@@ -88,15 +98,63 @@ public sealed class Enricher
             var single = record.Values[slots[0]].AsText;
             return single.Length == 0 ? null : new DimensionKey(single);
         }
-        var parts = new string[slots.Count];
-        for (var i = 0; i < parts.Length; i++)
+        var length = slots.Count - 1;
+        for (var i = 0; i < slots.Count; i++)
         {
-            parts[i] = record.Values[slots[i]].AsText;
-            if (parts[i].Length == 0) return null;
+            var part = record.Values[slots[i]].AsText;
+            if (part.Length == 0) return null;
+            length += part.Length;
         }
-        return new DimensionKey(parts);
+        if (length > 512) return new DimensionKey(Parts(slots, record));
+        Span<char> joined = stackalloc char[length];
+        var at = 0;
+        for (var i = 0; i < slots.Count; i++)
+        {
+            if (i > 0) joined[at++] = DimensionKey.Separator;
+            var part = record.Values[slots[i]].AsText;
+            part.CopyTo(joined[at..]);
+            at += part.Length;
+        }
+        if (_composite.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(joined, out var known)) return known;
+        var key = new DimensionKey(Parts(slots, record));
+        if (Volatile.Read(ref _compositeCount) < MaxInternedKeys && _composite.TryAdd(key.Joined, key)) Interlocked.Increment(ref _compositeCount);
+        return key;
+    }
+
+    private static string[] Parts(IReadOnlyList<int> slots, Record record)
+    {
+        var parts = new string[slots.Count];
+        for (var i = 0; i < parts.Length; i++) parts[i] = record.Values[slots[i]].AsText;
+        return parts;
     }
 }
 
-/// <summary>The lookup keys of a warmed batch: per lookup, per record (null when a key field is empty).</summary>
-public sealed record EnrichBatch(DimensionKey?[][] Keys);
+/// <summary>
+/// The lookup keys of a warmed batch: per lookup, per record (null when a key field is empty), and
+/// per lookup the distinct keys. Reusable: <see cref="Enricher.WarmAsync(IReadOnlyList{Record}, EnrichBatch, CancellationToken)"/> resets it.
+/// </summary>
+public sealed class EnrichBatch
+{
+    public DimensionKey?[][] Keys { get; private set; } = [];
+
+    internal HashSet<DimensionKey>[] Distinct { get; private set; } = [];
+
+    internal void Reset(int lookups, int records)
+    {
+        if (Keys.Length != lookups)
+        {
+            Keys = new DimensionKey?[lookups][];
+            Distinct = new HashSet<DimensionKey>[lookups];
+            for (var l = 0; l < lookups; l++)
+            {
+                Keys[l] = [];
+                Distinct[l] = [];
+            }
+        }
+        for (var l = 0; l < lookups; l++)
+        {
+            if (Keys[l].Length < records) Keys[l] = new DimensionKey?[Math.Max(records, Keys[l].Length * 2)];
+            Distinct[l].Clear();
+        }
+    }
+}
