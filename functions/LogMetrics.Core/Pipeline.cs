@@ -3,6 +3,7 @@ using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Enrich;
 using LogMetrics.Core.Parse;
+using LogMetrics.Core.Prune;
 using LogMetrics.Core.Telemetry;
 
 namespace LogMetrics.Core;
@@ -81,6 +82,7 @@ public sealed class Pipeline
     private readonly IDeadLetterSink _deadLetters;
     private readonly int _shardCount;
     private readonly RecordParser _parser;
+    private readonly ProcessorStep[] _steps;
     // Records are parsed in place into this pool and reused batch after batch: never cloned.
     private readonly List<Record> _pool = [];
     private readonly List<Record> _kept = [];
@@ -97,6 +99,7 @@ public sealed class Pipeline
         _deadLetters = deadLetters;
         _shardCount = shardCount;
         _parser = compiled.CreateParser();
+        _steps = [.. compiled.Steps];
         _accumulator = new BatchAccumulator(compiled);
     }
 
@@ -211,7 +214,7 @@ public sealed class Pipeline
 
     private bool Prune(Record record)
     {
-        foreach (var step in _compiled.Steps)
+        foreach (var step in _steps)
         {
             if (!step.Apply(record)) return false;
         }

@@ -103,11 +103,14 @@ public sealed class MetricFamily
         }
     }
 
+    // Metrics as an array, for the per-record loop of Fold (no enumerator).
+    private CompiledMetric[]? _metricArray;
+
     /// <summary>Adds one record to a partial vector.</summary>
     public void Fold(double[] values, Record record)
     {
         values[0] += 1;
-        foreach (var m in Metrics)
+        foreach (var m in _metricArray ??= [.. Metrics])
         {
             switch (m.Kind)
             {

@@ -14,6 +14,8 @@ namespace LogMetrics.Core.Enrich;
 public sealed class Enricher
 {
     private readonly (CompiledLookup Lookup, ILookupCache Cache)[] _lookups;
+    // Per lookup, its outputs as an array: indexed in the per-record loop (no enumerator).
+    private readonly CompiledLookupOutput[][] _outputs;
 
     public Enricher(CompiledPipeline pipeline, IDimensionSource source, TimeProvider clock, LookupCacheSettings? settings = null)
         : this(pipeline, pipeline.Lookups.Select(l => LookupCacheFactory.Create(l.Definition, source, clock, settings)).ToList())
@@ -23,6 +25,7 @@ public sealed class Enricher
     public Enricher(CompiledPipeline pipeline, IReadOnlyList<ILookupCache> caches)
     {
         _lookups = [.. pipeline.Lookups.Select((l, i) => (l, caches[i]))];
+        _outputs = [.. pipeline.Lookups.Select(l => l.Outputs.ToArray())];
         // Enrich self-metrics: PipelineMeter.Lookups reads the caches' own counts while this enricher lives.
         PipelineMeter.Register(this);
     }
@@ -65,7 +68,7 @@ public sealed class Enricher
             {
                 row = found;
             }
-            foreach (var output in lookup.Outputs)
+            foreach (var output in _outputs[l])
             {
                 string value;
                 if (row is not null)
