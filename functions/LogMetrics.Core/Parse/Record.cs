@@ -15,6 +15,18 @@ public sealed class Record
 
     public ref FieldValue this[int slot] => ref Values[slot];
 
+    private Utf8Strings? _strings;
+
+    /// <summary>
+    /// Where the strings of this record's values come from: the cache of the parser that filled it
+    /// (one thread at a time, as the parser), else the current thread's.
+    /// </summary>
+    public Utf8Strings Strings
+    {
+        get => _strings ?? Utf8Strings.ForThread;
+        set => _strings = value;
+    }
+
     // The record's own bytes for Utf8String values: reused from one parse to the next.
     private byte[] _arena = [];
     private int _arenaUsed;

@@ -23,6 +23,7 @@ public sealed class RecordParser
 
     private readonly Utf8NameTable _names;
     private readonly byte[] _nameBuffer = new byte[256];
+    private readonly Utf8Strings _strings = new();
     private readonly TypedField[] _typed;
     private readonly int _timeSlot;
     private readonly long _timeScale;
@@ -53,6 +54,7 @@ public sealed class RecordParser
     public string? Parse(ReadOnlySpan<byte> line, Record record)
     {
         record.Clear();
+        record.Strings = _strings;
         if (!Utf8.IsValid(line))
         {
             return "invalid UTF-8";
@@ -106,7 +108,7 @@ public sealed class RecordParser
             }
             record.Values[slot] = slot < _rawSlots.Length && _rawSlots[slot] && reader.TokenType == JsonTokenType.String
                 ? ReadRaw(ref reader, record)
-                : ReadValue(ref reader, line);
+                : ReadValue(ref reader, line, _strings);
         }
         // Anything after the root object (a second value, garbage) makes the line malformed.
         if (reader.Read())
@@ -152,7 +154,7 @@ public sealed class RecordParser
     /// Shared with <c>parse-json</c>, so nested fields read exactly like top-level ones. Strings and
     /// number texts come from <see cref="Utf8Strings"/>: a value seen before allocates nothing.
     /// </summary>
-    internal static FieldValue ReadValue(ref Utf8JsonReader reader, ReadOnlySpan<byte> json)
+    internal static FieldValue ReadValue(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, Utf8Strings strings)
     {
         switch (reader.TokenType)
         {
@@ -160,16 +162,16 @@ public sealed class RecordParser
             {
                 if (!reader.ValueIsEscaped)
                 {
-                    return FieldValue.FromString(Utf8Strings.Get(reader.ValueSpan));
+                    return FieldValue.FromString(strings.Get(reader.ValueSpan));
                 }
                 Span<byte> buffer = stackalloc byte[Utf8Strings.MaxCachedBytes];
                 return FieldValue.FromString(reader.ValueSpan.Length <= buffer.Length
-                    ? Utf8Strings.Get(buffer[..reader.CopyString(buffer)])
+                    ? strings.Get(buffer[..reader.CopyString(buffer)])
                     : reader.GetString()!);
             }
             case JsonTokenType.Number:
             {
-                var value = new FieldValue { Kind = ValueKind.Number, Text = Utf8Strings.Get(reader.ValueSpan) };
+                var value = new FieldValue { Kind = ValueKind.Number, Text = strings.Get(reader.ValueSpan) };
                 if (reader.TryGetDouble(out var d) && double.IsFinite(d))
                 {
                     value.Number = d;

@@ -95,7 +95,7 @@ public sealed class ParseJsonStep : ProcessorStep
         }
         var staged = t_staged ??= [];
         staged.Clear();
-        if (Walk(json, staged))
+        if (Walk(json, record.Strings, staged))
         {
             foreach (var (slot, value) in staged)
             {
@@ -106,7 +106,7 @@ public sealed class ParseJsonStep : ProcessorStep
         return true;
     }
 
-    private bool Walk(ReadOnlySpan<byte> json, List<(int Slot, FieldValue Value)> staged)
+    private bool Walk(ReadOnlySpan<byte> json, Utf8Strings strings, List<(int Slot, FieldValue Value)> staged)
     {
         // Only a valid document whose root is an object yields fields; the validator decides without throwing.
         if (JsonValidator.Classify(json) != JsonVerdict.Object)
@@ -119,7 +119,7 @@ public sealed class ParseJsonStep : ProcessorStep
             reader.Read();
             var name = t_name ??= new byte[1024];
             _prefix.CopyTo(name, 0);
-            WalkObject(ref reader, json, name, _prefix.Length, staged);
+            WalkObject(ref reader, json, name, _prefix.Length, strings, staged);
             return true;
         }
         catch (JsonException)
@@ -133,7 +133,7 @@ public sealed class ParseJsonStep : ProcessorStep
         }
     }
 
-    private void WalkObject(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, byte[] name, int baseLength, List<(int Slot, FieldValue Value)> staged)
+    private void WalkObject(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, byte[] name, int baseLength, Utf8Strings strings, List<(int Slot, FieldValue Value)> staged)
     {
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -154,7 +154,7 @@ public sealed class ParseJsonStep : ProcessorStep
             reader.Read();
             if (fits && _targets.TryGetValue(name.AsSpan(0, length), out var slot))
             {
-                staged.Add((slot, RecordParser.ReadValue(ref reader, json)));
+                staged.Add((slot, RecordParser.ReadValue(ref reader, json, strings)));
                 continue;
             }
             if (fits && reader.TokenType == JsonTokenType.StartObject)
@@ -162,7 +162,7 @@ public sealed class ParseJsonStep : ProcessorStep
                 name[length] = (byte)'_';
                 if (_descend.Contains(name.AsSpan(0, length + 1)))
                 {
-                    WalkObject(ref reader, json, name, length + 1, staged);
+                    WalkObject(ref reader, json, name, length + 1, strings, staged);
                     continue;
                 }
             }
@@ -226,7 +226,7 @@ public sealed class ParseKvStep : ProcessorStep
             var eq = pair.IndexOf(_kvDelimiter);
             if (eq >= 0 && _keys.TryGetValue(pair[..eq], out var slot))
             {
-                record.Values[slot] = FieldValue.FromString(Utf8Strings.Get(pair[(eq + _kvDelimiter.Length)..]));
+                record.Values[slot] = FieldValue.FromString(record.Strings.Get(pair[(eq + _kvDelimiter.Length)..]));
             }
             if (cut < 0) break;
             rest = rest[(cut + _pairDelimiter.Length)..];
