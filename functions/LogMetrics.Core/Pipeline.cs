@@ -87,6 +87,8 @@ public sealed class Pipeline
     private readonly List<Record> _pool = [];
     private readonly List<Record> _kept = [];
     private readonly EnrichBatch _lookups = new();
+    private readonly List<DeadLetter> _stagedDeadLetters = [];
+    private readonly PreparedBatch _prepared;
     private readonly BatchAccumulator _accumulator;
     private readonly Lock _gate = new();
 
@@ -101,6 +103,7 @@ public sealed class Pipeline
         _parser = compiled.CreateParser();
         _steps = [.. compiled.Steps];
         _accumulator = new BatchAccumulator(compiled);
+        _prepared = new PreparedBatch(this);
     }
 
     public CompiledPipeline Compiled => _compiled;
@@ -130,12 +133,39 @@ public sealed class Pipeline
     public async Task<ShardSignal[]> IngestAsync(
         LaneState lane, IReadOnlyList<LaneEvent> events, IngestHorizon horizon, long nowMs, CancellationToken cancellationToken)
     {
-        var kept = ParseAndPrune(lane.Lane, events, nowMs);
+        var batch = await PrepareAsync(lane.Lane, events, nowMs, deferDeadLetters: false, cancellationToken).ConfigureAwait(false);
+        return Complete(lane, batch, horizon, nowMs);
+    }
+
+    /// <summary>
+    /// The first half of <see cref="IngestAsync"/>, which needs nothing of the lane's state: Parse → Prune,
+    /// and the batch's lookup keys warmed. A replay runs it for later chunks (other pipelines) while an
+    /// earlier chunk completes. The batch stays with this pipeline until <see cref="Complete"/>; with
+    /// <paramref name="deferDeadLetters"/> its dead letters are written there too, so they keep lane order.
+    /// </summary>
+    public async Task<PreparedBatch> PrepareAsync(string lane, IReadOnlyList<LaneEvent> events, long nowMs, bool deferDeadLetters, CancellationToken cancellationToken)
+    {
+        _stagedDeadLetters.Clear();
+        var kept = ParseAndPrune(lane, events, nowMs, deferDeadLetters ? _stagedDeadLetters : null);
         var lookups = await _enricher.WarmAsync(kept, _lookups, cancellationToken).ConfigureAwait(false);
+        _prepared.Set(events, kept, lookups);
+        return _prepared;
+    }
+
+    /// <summary>
+    /// The second half of <see cref="IngestAsync"/>, in lane order: Enrich → Accumulate against the lane's
+    /// state and the horizon, then one signal per shard.
+    /// </summary>
+    public ShardSignal[] Complete(LaneState lane, PreparedBatch batch, IngestHorizon horizon, long nowMs)
+    {
+        if (batch.Owner != this) throw new ArgumentException("the batch was prepared by another pipeline", nameof(batch));
         lock (_gate)
         {
-            EnrichAndAccumulate(lane, kept, lookups, horizon);
-            return Signals(lane, events, nowMs);
+            foreach (var letter in _stagedDeadLetters) _deadLetters.Write(letter);
+            _stagedDeadLetters.Clear();
+            EnrichAndAccumulate(lane, batch.Kept, batch.Lookups, horizon);
+            var signals = Signals(lane, batch.Events, nowMs);
+            return signals;
         }
     }
 
@@ -143,7 +173,7 @@ public sealed class Pipeline
     /// Parse + Prune: raw lines to accepted records, counting malformed and filtered ones. Each line is
     /// parsed into the next free record of the pool; an accepted one keeps it, so nothing is copied.
     /// </summary>
-    private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events, long nowMs)
+    private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events, long nowMs, List<DeadLetter>? staged)
     {
         var kept = _kept;
         kept.Clear();
@@ -188,7 +218,9 @@ public sealed class Pipeline
                     malformed ??= new Dictionary<string, long>(StringComparer.Ordinal);
                     var tag = PipelineMeter.MalformedReason(reason);
                     malformed[tag] = malformed.GetValueOrDefault(tag) + 1;
-                    _deadLetters.Write(new DeadLetter(lane, e.Sequence, reason, e.Body));
+                    var letter = new DeadLetter(lane, e.Sequence, reason, e.Body);
+                    if (staged is null) _deadLetters.Write(letter);
+                    else staged.Add(letter);
                     continue;
                 }
                 if (!keep)
@@ -272,5 +304,27 @@ public sealed class Pipeline
         _counters.AddPartials(partials, lane.Lane);
         _counters.AddShardSignals(signals.Length, lane.Lane);
         return signals;
+    }
+}
+
+/// <summary>A batch of one lane after Parse → Prune with its lookups warmed, waiting for <see cref="Pipeline.Complete"/>.</summary>
+public sealed class PreparedBatch
+{
+    internal PreparedBatch(Pipeline owner) => Owner = owner;
+
+    internal Pipeline Owner { get; }
+
+    /// <summary>The batch's raw events.</summary>
+    public IReadOnlyList<LaneEvent> Events { get; private set; } = [];
+
+    internal List<Record> Kept { get; private set; } = [];
+
+    internal EnrichBatch Lookups { get; private set; } = new();
+
+    internal void Set(IReadOnlyList<LaneEvent> events, List<Record> kept, EnrichBatch lookups)
+    {
+        Events = events;
+        Kept = kept;
+        Lookups = lookups;
     }
 }

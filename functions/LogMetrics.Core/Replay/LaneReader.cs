@@ -173,6 +173,18 @@ public sealed class LaneReader : IDisposable
         return events;
     }
 
+    /// <summary>
+    /// Gives the reader <paramref name="next"/> to hold the lines of the next chunks, and returns the buffer
+    /// the events of the last <see cref="ReadChunk"/> point into, which the caller now owns. A replay
+    /// that reads ahead swaps buffers from a small pool, so chunks in flight keep their lines.
+    /// </summary>
+    public byte[] SwapArena(byte[] next)
+    {
+        var used = _arena;
+        _arena = next;
+        return used;
+    }
+
     /// <summary>Keeps the first bytes of an oversize line and drops the <paramref name="available"/> bytes buffered so far.</summary>
     private void StartOversize(int available)
     {
