@@ -275,6 +275,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             }
             completed[i] = Channel.CreateBounded<Completed>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
 
+            // Stages never fault (Guard records the first failure), so they are started without the token
+            // and always awaited to their end.
             // Stage 1: read ahead (blocking file and gzip reads on a thread of its own).
             stages.Add(Task.Factory.StartNew(() => Guard(() =>
             {
@@ -293,7 +295,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     }
                     if (chunk.Last) return;
                 }
-            }, () => { foreach (var c in toWorkers) c.Writer.TryComplete(); }), token, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+            }, () => { foreach (var c in toWorkers) c.Writer.TryComplete(); }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
 
             // Stage 2: prepare (Parse → Prune, lookups warmed), chunk k on worker k mod workers.
             for (var w = 0; w < workers; w++)
@@ -312,7 +314,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                         Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
                         await output.WriteAsync(new Prepared(chunk, slot, batch, now), token).ConfigureAwait(false);
                     }
-                }, () => output.TryComplete()), token));
+                }, () => output.TryComplete()), CancellationToken.None));
             }
 
             // Stage 3: complete in chunk order against the deterministic horizon.
@@ -336,7 +338,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     await completed[i].Writer.WriteAsync(new Completed(prepared.Chunk, signals), token).ConfigureAwait(false);
                     if (prepared.Chunk.Last) return;
                 }
-            }, () => completed[i].Writer.TryComplete()), token));
+            }, () => completed[i].Writer.TryComplete()), CancellationToken.None));
         }
 
         try
