@@ -67,11 +67,19 @@ public static class ReplayRunner
         string?[] outputs = [settings.OutPath, settings.DeadLetterPath, settings.SummaryPath];
         using var locks = OutputLocks.Acquire(outputs.OfType<string>());
         // A summary from an earlier run must never pass for this one's, even if this run dies.
-        if (settings.SummaryPath is not null && File.Exists(settings.SummaryPath)) File.Delete(settings.SummaryPath);
+        if (settings.SummaryPath is not null && AtomicOutput.Resolve(settings.SummaryPath) is var summaryFile
+            && !AtomicOutput.IsSpecial(summaryFile) && File.Exists(summaryFile))
+        {
+            File.Delete(summaryFile);
+        }
 
         var counters = new PipelineCounters();
         var clock = TimeProvider.System;
-        var enricher = new Enricher(compiled, new CsvDimensionSource(settings.DimensionsDirectory), clock);
+        // Every table is validated before any input is read, whatever its cache policy: a broken table is
+        // exit 2 naming file and line, never a run of silent 'unknown' labels.
+        var dimensions = new CsvDimensionSource(settings.DimensionsDirectory);
+        foreach (var lookup in compiled.Lookups) await dimensions.ValidateAsync(lookup.Table, cancellationToken).ConfigureAwait(false);
+        var enricher = new Enricher(compiled, dimensions, clock);
         using var deadLetterFile = settings.DeadLetterPath is null ? null : new AtomicOutput(settings.DeadLetterPath);
         using var samplesFile = settings.OutPath is null ? null : new AtomicOutput(settings.OutPath);
         var deadLetters = deadLetterFile is null ? null : new JsonlDeadLetterSink(deadLetterFile.Stream);
