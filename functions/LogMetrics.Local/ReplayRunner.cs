@@ -1,5 +1,6 @@
 using System.Globalization;
 using LogMetrics.Core;
+using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Enrich;
 using LogMetrics.Core.Flush;
@@ -92,14 +93,21 @@ public static class ReplayRunner
         ISampleWriter writer = writers.Count == 1 ? writers[0] : new FanOutSampleWriter(writers);
 
         var deadLetterSink = (IDeadLetterSink?)deadLetters ?? NullDeadLetterSink.Instance;
-        var pipeline = new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount);
+        // One cardinality budget for all lanes; the first overflow of a family is said once.
+        var budget = new SeriesBudget(compiled)
+        {
+            OnFirstOverflow = (family, windowMs) => Console.Error.WriteLine(
+                $"warning: metric family '{family.Prefix}' has more than {family.MaxSeries:N0} series (maxSeries) in the window at {DateTimeOffset.FromUnixTimeMilliseconds(windowMs):u}; " +
+                $"further series are folded into one series labelled {SeriesBudget.Overflow} (counted in the summary as overflow)"),
+        };
+        var pipeline = new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount, budget);
         var store = new InMemoryShardStore(compiled, settings.ShardCount);
         var coordinator = new FlushCoordinator(compiled, store, writer, counters, clock,
             new FlushOptions { MaxPendingSamples = compiled.Definition.RemoteWrite.MaxPendingSamples, ExpectedLanes = settings.Files.Count });
         // One pipeline per lane so lanes ingest in parallel (each pipeline handles one batch at a time);
         // they share the caches, counters and dead-letter file.
         var engine = new ReplayEngine(pipeline, store, coordinator, clock, settings.ChunkLines,
-            settings.Parallel ? () => new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount) : null);
+            settings.Parallel ? () => new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount, budget) : null);
 
         var readers = settings.Files.Select(f => new LaneReader(f, compiled.Definition.Source.MaxRecordBytes)).ToList();
         var started = clock.GetTimestamp();
@@ -159,6 +167,7 @@ public static class ReplayRunner
             Error = error,
             Outputs = accounts,
             Lanes = lanes,
+            Overflow = budget.Folded is { Count: > 0 } folded ? folded : null,
         };
         if (status == RunStatus.Complete && summary.LostData) summary = summary with { Status = RunStatus.LostData };
         summary = summary with { ExitCode = ExitCodes.For(summary.Status, settings.InterruptedBy?.Invoke()) };

@@ -58,6 +58,10 @@ public sealed record RunSummary
     [JsonPropertyName("error")] public string? Error { get; init; }
     [JsonPropertyName("outputs")] public IReadOnlyList<OutputAccount> Outputs { get; init; } = [];
     [JsonPropertyName("lanes")] public IReadOnlyList<LaneAccount> Lanes { get; init; } = [];
+    /// <summary>Records folded into a family's overflow series (maxSeries), by family prefix; absent when none.</summary>
+    [JsonPropertyName("overflow")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyDictionary<string, long>? Overflow { get; init; }
 
     /// <summary>True when a sample was dropped at an output or a lane was not read to its end.</summary>
     [JsonIgnore]
