@@ -63,6 +63,9 @@ param maximumInstanceCount int = 100
 @description('Flex Consumption instance memory in MB.')
 param instanceMemoryMB int = 2048
 
+@description('E-mail address that receives the Prometheus alerts (azd: ALERT_EMAIL). Empty = alerts fire without an e-mail receiver.')
+param alertEmail string = ''
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -153,6 +156,20 @@ module prometheusIngestion 'app/prometheus-ingestion.bicep' = {
   params: {
     dataCollectionEndpointResourceId: prometheus.outputs.dataCollectionEndpointResourceId
     dataCollectionRuleResourceId: prometheus.outputs.dataCollectionRuleResourceId
+  }
+}
+
+// Recording and alerting rules from monitoring/rules/*.rules.yml (generated: monitoring/gen_bicep_rules.py),
+// evaluated on the Azure Monitor workspace, alerts to an action group that e-mails ALERT_EMAIL.
+module prometheusRules 'app/prometheus-rules.bicep' = {
+  name: 'prometheus-rules'
+  scope: rg
+  params: {
+    azureMonitorWorkspaceId: prometheus.outputs.id
+    actionGroupName: 'ag-logmetrics-${resourceToken}'
+    alertEmail: alertEmail
+    location: location
+    tags: tags
   }
 }
 

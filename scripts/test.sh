@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
 need=()
 [ -x /usr/bin/prometheus ] || need+=(prometheus)
 [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+[ -x /usr/bin/promtool ] || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
 ldconfig -p 2>/dev/null | grep -q 'libsnappy\.so\.1' || need+=(libsnappy1v5)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
@@ -32,6 +35,11 @@ python3 -m unittest discover -s tools/oracle -p 'test_*.py'
 
 echo "== infra: bicep build + lint (zero diagnostics), app settings of the built template"
 bash scripts/bicep-check.sh
+
+echo "== monitoring: rules (promtool check + unit tests), dashboards and the generated Azure rule groups"
+promtool check rules monitoring/rules/*.rules.yml
+promtool test rules monitoring/rules/tests/*.test.yml
+python3 -m unittest discover -s monitoring -p 'test_*.py'
 
 extra=()
 if [ -d ../shared/nuget ]; then

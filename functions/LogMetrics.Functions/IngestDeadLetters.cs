@@ -22,11 +22,13 @@ namespace LogMetrics.Functions;
 /// </summary>
 public sealed class IngestDeadLetters(IDeadLetterStore store, ILogger<IngestDeadLetters> logger) : IDeadLetterSink
 {
-    private static readonly Meter Meter = new(PipelineCounters.MeterName, "1.0");
-    private static readonly Counter<long> FailedBatches = Meter.CreateCounter<long>("logmetrics_ingest_failed_batches_total", description: "Batches that failed after their last retry (Ingest)");
-    private static readonly Counter<long> FailedEvents = Meter.CreateCounter<long>("logmetrics_ingest_failed_events_total", description: "Events in batches that failed after their last retry (Ingest)");
-    private static readonly Counter<long> Stored = Meter.CreateCounter<long>("logmetrics_deadletter_stored_total", description: "Dead-letter files written to the container, by kind (batch, malformed)");
-    private static readonly Counter<long> StoreErrors = Meter.CreateCounter<long>("logmetrics_deadletter_store_errors_total", description: "Failed batches that could not be stored (lost, logged critical)");
+    // The instruments are defined with every other self-metric, on the one LogMetrics meter.
+    private static readonly Counter<long> FailedBatches = PipelineMeter.IngestBatchesFailed;
+    private static readonly Counter<long> FailedEvents = PipelineMeter.IngestEventsFailed;
+    private static readonly Counter<long> Stored = PipelineMeter.DeadLettersStored;
+    private static readonly Counter<long> StoreErrors = PipelineMeter.DeadLetterStoreErrors;
+    private static readonly KeyValuePair<string, object?> IngestStage = new(PipelineMeter.StageTag, PipelineMeter.Stage.Accumulate);
+    private static readonly KeyValuePair<string, object?> ParseStage = new(PipelineMeter.StageTag, PipelineMeter.Stage.Parse);
 
     private readonly ConcurrentDictionary<string, List<DeadLetter>> _pending = new(StringComparer.Ordinal);
 
@@ -56,7 +58,7 @@ public sealed class IngestDeadLetters(IDeadLetterStore store, ILogger<IngestDead
         }
         if (letters.Length == 0) return;
         await store.StoreMalformedAsync(lane, first, last, letters, cancellationToken).ConfigureAwait(false);
-        Stored.Add(1, new KeyValuePair<string, object?>("kind", "malformed"));
+        Stored.Add(1, ParseStage, new KeyValuePair<string, object?>("kind", "malformed"));
         Log.MalformedStored(logger, letters.Length, lane, first, last, DeadLetterFiles.MalformedPath(lane, first, last));
     }
 
@@ -75,19 +77,19 @@ public sealed class IngestDeadLetters(IDeadLetterStore store, ILogger<IngestDead
 
         var reason = $"{error.GetType().FullName}: {error.Message}";
         var batch = new FailedBatch(lane, sequenceNumbers, [.. events.Select(e => (ReadOnlyMemory<byte>)e)], reason, (retry?.RetryCount ?? 0) + 1);
-        FailedBatches.Add(1);
-        FailedEvents.Add(events.Count);
+        FailedBatches.Add(1, IngestStage, new KeyValuePair<string, object?>("lane", PipelineMeter.LaneLabel(lane)));
+        FailedEvents.Add(events.Count, IngestStage, new KeyValuePair<string, object?>("lane", PipelineMeter.LaneLabel(lane)));
         try
         {
             await store.StoreFailedBatchAsync(batch, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            StoreErrors.Add(1, new KeyValuePair<string, object?>("kind", "batch"));
+            StoreErrors.Add(1, ParseStage, new KeyValuePair<string, object?>("kind", "batch"));
             Log.DeadLetterStoreFailed(logger, e, lane, batch.First, batch.Last, events.Count, reason);
             return false;
         }
-        Stored.Add(1, new KeyValuePair<string, object?>("kind", "batch"));
+        Stored.Add(1, ParseStage, new KeyValuePair<string, object?>("kind", "batch"));
         Log.BatchDeadLettered(logger, lane, batch.First, batch.Last, events.Count, batch.Attempts, DeadLetterFiles.FailedBatchPath(lane, batch.First, batch.Last), reason);
         return true;
     }

@@ -110,6 +110,8 @@ public static class Commands
                 SummaryPath = Path.Combine(dir, "summary.json"),
                 DeadLetterPath = Path.Combine(dir, "dead.jsonl"),
                 ExtraWriters = [collector],
+                // Smaller rounds than a replay's default: the demo is small, and its report plots one point per flush.
+                ChunkLines = 256,
                 Remote = remoteWriter,
             };
             var reportPath = result.GetValue(report)?.FullName ?? Path.Combine(dir, "report.html");

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using LogMetrics.Core;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
@@ -186,3 +188,8 @@ public static class ReplayRunner
     public static string Rate(double count, TimeSpan elapsed) =>
         (count / Math.Max(elapsed.TotalSeconds, 1e-9)).ToString("N0", CultureInfo.InvariantCulture);
 }
+
+/// <summary>Source-generated serializer of the summary file (no reflection: the published binary is Native AOT).</summary>
+[JsonSourceGenerationOptions(WriteIndented = true)]
+[JsonSerializable(typeof(Dictionary<string, long>))]
+internal sealed partial class SummaryJsonContext : JsonSerializerContext;

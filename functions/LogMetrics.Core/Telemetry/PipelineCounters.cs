@@ -52,10 +52,7 @@ public sealed class PipelineCounters
     public void AddPartials(long n, string? lane = null) => Add(ref _partials, PipelineMeter.Partials, n, PipelineMeter.Stage.Accumulate, lane);
 
     /// <summary>Signals sent to window shards (entity operations).</summary>
-    public void AddShardSignals(long n, string? lane = null)
-    {
-        if (n != 0) PipelineMeter.ShardSignals.Add(n, PipelineMeter.Tags(PipelineMeter.Stage.Accumulate, lane));
-    }
+    public void AddShardSignals(long n, string? lane = null) => PipelineMeter.ShardSignals.Add(n, PipelineMeter.Tags(PipelineMeter.Stage.Accumulate, lane));
 
     /// <summary>Contributions refused by shards because their window was sealed.</summary>
     public void AddShardLate(long n) => Add(ref _shardLate, PipelineMeter.ShardLate, n, PipelineMeter.Stage.Accumulate, null);
@@ -80,16 +77,13 @@ public sealed class PipelineCounters
     }
 
     /// <summary>Evict/seal operations sent to window shards (entity operations).</summary>
-    public void AddShardAdvances(long n)
-    {
-        if (n != 0) PipelineMeter.ShardAdvances.Add(n, PipelineMeter.Tags(PipelineMeter.Stage.Flush));
-    }
+    public void AddShardAdvances(long n) => PipelineMeter.ShardAdvances.Add(n, PipelineMeter.Tags(PipelineMeter.Stage.Flush));
 
     /// <summary>Windows held in shard state now; the instrument moves by the difference.</summary>
     public void SetOpenWindows(long n)
     {
         var before = Interlocked.Exchange(ref _openWindows, n);
-        if (n != before) PipelineMeter.OpenWindows.Add(n - before, PipelineMeter.Tags(PipelineMeter.Stage.Flush));
+        PipelineMeter.OpenWindows.Add(n - before, PipelineMeter.Tags(PipelineMeter.Stage.Flush));
     }
 
     /// <summary>
@@ -106,14 +100,14 @@ public sealed class PipelineCounters
         static void Grow(ref long field, System.Diagnostics.Metrics.Counter<long> instrument, long total)
         {
             var before = Interlocked.Exchange(ref field, total);
-            if (total > before) instrument.Add(total - before, PipelineMeter.Tags(PipelineMeter.Stage.Accumulate));
+            instrument.Add(Math.Max(0, total - before), PipelineMeter.Tags(PipelineMeter.Stage.Accumulate));
         }
     }
 
+    /// <summary>Zero is recorded too: the series then exists (at 0) from the first batch, so rates and ratios are 0, not absent.</summary>
     private static void Add(ref long field, System.Diagnostics.Metrics.Counter<long> instrument, long n, string stage, string? lane)
     {
-        if (n == 0) return;
-        Interlocked.Add(ref field, n);
+        if (n != 0) Interlocked.Add(ref field, n);
         instrument.Add(n, PipelineMeter.Tags(stage, lane));
     }
 }

@@ -53,6 +53,12 @@ public static class PipelineMeter
     public static readonly Counter<long> DuplicateSignals = Meter.CreateCounter<long>("logmetrics_accumulate_duplicate_signals_total", "{signal}", "Signals a shard had already applied (redelivery), ignored (Accumulate).");
     public static readonly Counter<long> OverlappingSignals = Meter.CreateCounter<long>("logmetrics_accumulate_overlapping_signals_total", "{signal}", "Signals overlapping a range a shard had applied in part (Accumulate).");
 
+    // Ingest batches (the Functions app's Event Hubs trigger) that fail after their last retry, and their dead letters.
+    public static readonly Counter<long> IngestBatchesFailed = Meter.CreateCounter<long>("logmetrics_accumulate_batches_failed_total", "{batch}", "Ingest batches that failed after their last retry, stored whole as dead letters, by lane (Accumulate).");
+    public static readonly Counter<long> IngestEventsFailed = Meter.CreateCounter<long>("logmetrics_accumulate_batch_events_failed_total", "{event}", "Events in ingest batches that failed after their last retry, by lane (Accumulate).");
+    public static readonly Counter<long> DeadLettersStored = Meter.CreateCounter<long>("logmetrics_parse_deadletters_stored_total", "{file}", "Dead-letter files written to the container, by kind: batch, malformed (Parse).");
+    public static readonly Counter<long> DeadLetterStoreErrors = Meter.CreateCounter<long>("logmetrics_parse_deadletter_store_errors_total", "{file}", "Failed batches that could not be stored as dead letters (lost, logged critical), by kind (Parse).");
+
     // Flush
     public static readonly Counter<long> WindowsClosed = Meter.CreateCounter<long>("logmetrics_flush_windows_closed_total", "{window}", "Metric windows closed and written (Flush).");
     public static readonly Counter<long> Samples = Meter.CreateCounter<long>("logmetrics_flush_samples_total", "{sample}", "Samples produced by closed windows (Flush).");
@@ -76,6 +82,7 @@ public static class PipelineMeter
     public static IReadOnlyList<Instrument> All { get; } =
     [
         Events, Malformed, Filtered, Accepted, Lookups, Late, Partials, ShardSignals, ShardLate, DuplicateSignals, OverlappingSignals,
+        IngestBatchesFailed, IngestEventsFailed, DeadLettersStored, DeadLetterStoreErrors,
         WindowsClosed, Samples, OpenWindows, FlushDropped, ShardAdvances,
         Written, Retried, WriteDropped, BatchesFailed, Requests, Bytes, RequestDuration, Freshness,
     ];

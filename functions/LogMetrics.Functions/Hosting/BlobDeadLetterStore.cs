@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using LogMetrics.Core.Parse;
@@ -11,7 +12,8 @@ namespace LogMetrics.Functions.Hosting;
 /// A failed batch is a gzip lane file with its reason in the blob metadata (<c>lane</c>, <c>first</c>,
 /// <c>last</c>, <c>events</c>, <c>attempts</c>, <c>reason</c>: ASCII, at most 1,024 characters) and in
 /// full in a JSON sidecar. Uploads overwrite, so a redelivered batch replaces its own file. The container
-/// is created on first use when missing (infra/ creates it in Azure).
+/// is created on first use when missing (infra/ creates it in Azure, with Storage Blob Data Contributor
+/// for the app's identity on the container).
 /// </summary>
 public sealed class BlobDeadLetterStore(BlobContainerClient container) : IDeadLetterStore
 {
@@ -71,7 +73,14 @@ public sealed class BlobDeadLetterStore(BlobContainerClient container) : IDeadLe
     {
         // Two concurrent first calls may both ask; CreateIfNotExists makes that harmless.
         if (_created) return;
-        await container.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await container.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.Status == 403)
+        {
+            // An identity with rights on the blobs but not to create containers: infra/ created it; the upload says if not.
+        }
         _created = true;
     }
 

@@ -128,22 +128,30 @@ public sealed class HtmlReport : ISampleWriter
     private IEnumerable<object> SelfCharts()
     {
         var times = _self.Keys.ToList();
+        // names prefixed with "r:" are drawn against the right-hand axis.
         object Chart(string title, bool cumulative, params string[] names)
         {
-            var series = names.Select(name => new
+            var series = names.Select(entry =>
             {
-                label = name,
-                values = times.Select((t, i) =>
+                var right = entry.StartsWith("r:", StringComparison.Ordinal);
+                var name = right ? entry[2..] : entry;
+                return new
                 {
-                    var v = _self[t].GetValueOrDefault(name);
-                    return (double?)(cumulative || i == 0 ? v : v - _self[times[i - 1]].GetValueOrDefault(name));
-                }).ToList(),
+                    label = name,
+                    scale = right ? "r" : "y",
+                    values = times.Select((t, i) =>
+                    {
+                        var v = _self[t].GetValueOrDefault(name);
+                        return (double?)(cumulative || i == 0 ? v : v - _self[times[i - 1]].GetValueOrDefault(name));
+                    }).ToList(),
+                };
             }).ToList();
             return new { title, x = times.Select(t => t / 1000.0).ToList(), series };
         }
-        yield return Chart("Pipeline: events, malformed, filtered, late (per flush)", false,
-            "logmetrics_parse_events_total", "logmetrics_parse_malformed_total", "logmetrics_prune_filtered_total", "logmetrics_accumulate_late_total");
-        yield return Chart("Pipeline: windows closed and samples (per flush)", false, "logmetrics_flush_windows_closed_total", "logmetrics_flush_samples_total");
+        yield return Chart("Pipeline: events read (per flush)", false, "logmetrics_parse_events_total");
+        yield return Chart("Pipeline: malformed, filtered, late (per flush)", false,
+            "logmetrics_parse_malformed_total", "logmetrics_prune_filtered_total", "logmetrics_accumulate_late_total");
+        yield return Chart("Pipeline: samples (left) and windows closed (right), per flush", false, "logmetrics_flush_samples_total", "r:logmetrics_flush_windows_closed_total");
         yield return Chart("Pipeline: open windows (at each flush)", true, "logmetrics_flush_open_windows");
     }
 
@@ -159,11 +167,11 @@ public sealed class HtmlReport : ISampleWriter
         body { font-family: system-ui, sans-serif; margin: 16px; color: #222; }
         h1 { font-size: 20px; }
         #layout { display: flex; gap: 24px; align-items: flex-start; }
-        #charts { flex: 1 1 auto; display: grid; grid-template-columns: repeat(2, 560px); gap: 16px; }
+        #charts { flex: 0 0 auto; display: grid; grid-template-columns: repeat(2, 560px); gap: 16px; }
         .chart h2 { font-size: 13px; margin: 4px 0; }
-        #side { flex: 0 0 auto; }
+        #side { flex: 1 1 360px; max-width: 640px; }
         table { border-collapse: collapse; font-size: 12px; }
-        td, th { border: 1px solid #ccc; padding: 3px 6px; text-align: left; }
+        td, th { border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; }
         td.num { text-align: right; font-variant-numeric: tabular-nums; }
         tr.alert td { color: #b00; font-weight: bold; }
         #status { color: #888; font-size: 11px; margin-top: 12px; }
@@ -186,8 +194,8 @@ public sealed class HtmlReport : ISampleWriter
               host.appendChild(box);
               const opts = {
                 width: 560, height: 240,
-                series: [{}].concat(c.series.map((s, i) => ({ label: s.label, stroke: palette[i % palette.length], width: 1.5, spanGaps: false }))),
-                axes: [{}, { size: 60 }],
+                series: [{}].concat(c.series.map((s, i) => ({ label: s.label, scale: s.scale || "y", stroke: palette[i % palette.length], width: 1.5, spanGaps: false }))),
+                axes: [{}, { scale: "y", size: 60 }].concat(c.series.some(s => s.scale === "r") ? [{ scale: "r", side: 1, size: 50, grid: { show: false } }] : []),
                 legend: { live: false },
               };
               new uPlot(opts, [c.x].concat(c.series.map(s => s.values)), box);
