@@ -191,5 +191,5 @@ public static class ReplayRunner
 
 /// <summary>Source-generated serializer of the summary file (no reflection: the published binary is Native AOT).</summary>
 [JsonSourceGenerationOptions(WriteIndented = true)]
-[JsonSerializable(typeof(Dictionary<string, long>))]
+[JsonSerializable(typeof(RunSummary))]
 internal sealed partial class SummaryJsonContext : JsonSerializerContext;

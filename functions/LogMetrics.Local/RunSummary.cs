@@ -44,8 +44,6 @@ public sealed record LaneAccount(
 /// </summary>
 public sealed record RunSummary
 {
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
-
     [JsonPropertyName("events")] public long Events { get; init; }
     [JsonPropertyName("accepted")] public long Accepted { get; init; }
     [JsonPropertyName("malformed")] public long Malformed { get; init; }
@@ -67,7 +65,7 @@ public sealed record RunSummary
     [JsonIgnore]
     public bool LostData => Outputs.Any(o => o.DroppedTotal > 0) || Lanes.Any(l => !l.ReadToEnd);
 
-    public string ToJson() => JsonSerializer.Serialize(this, Json);
+    public string ToJson() => JsonSerializer.Serialize(this, SummaryJsonContext.Default.RunSummary);
 
     /// <summary>
     /// Accounts for one output: what it wrote and dropped by reason. Anything the output neither
