@@ -7,9 +7,8 @@
 #               lane-1 un-gzipped so both lanes are plain).
 # --runs N      runs per figure (default 3); every figure is the median.
 # --bin PATH    the logmetrics executable (default: `dotnet publish -c Release` of
-#               functions/LogMetrics.Local into $BENCH_DIR/publish, the Native AOT binary; installs
-#               clang and zlib1g-dev from apt if missing). Pass the ReadyToRun build that
-#               `dotnet run -c Release` starts with --bin functions/LogMetrics.Local/bin/Release/net10.0/linux-x64/logmetrics.
+#               functions/LogMetrics.Local into $BENCH_DIR/publish: the ReadyToRun program, compiled
+#               as the build that `dotnet run -c Release` starts).
 # --markdown    also print the README's performance table.
 # Figures:
 #   replay 1 core   taskset -c 0, `--out` to a file, records/s = events / wall time
@@ -57,12 +56,7 @@ fi
 records=$(cat "${lanes[@]}" | grep -c . || true)
 
 if [ -z "$bin" ]; then
-  if ! command -v clang >/dev/null || [ ! -f /usr/include/zlib.h ]; then
-    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends clang zlib1g-dev >/dev/null
-  fi
-  echo "publishing functions/LogMetrics.Local (Native AOT) into $bench_dir/publish" >&2
+  echo "publishing functions/LogMetrics.Local (ReadyToRun) into $bench_dir/publish" >&2
   dotnet publish functions/LogMetrics.Local -c Release -nologo -v q -o "$bench_dir/publish" >/dev/null
   bin="$bench_dir/publish/logmetrics"
 fi

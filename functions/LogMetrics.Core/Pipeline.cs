@@ -90,9 +90,11 @@ public sealed class Pipeline
     private readonly List<DeadLetter> _stagedDeadLetters = [];
     private readonly PreparedBatch _prepared;
     private readonly BatchAccumulator _accumulator;
+    private readonly SeriesBudget _budget;
     private readonly Lock _gate = new();
 
-    public Pipeline(CompiledPipeline compiled, Enricher enricher, PipelineCounters counters, IDeadLetterSink deadLetters, int shardCount)
+    /// <param name="budget">The cardinality budget, shared by a host's pipelines; null = one of its own.</param>
+    public Pipeline(CompiledPipeline compiled, Enricher enricher, PipelineCounters counters, IDeadLetterSink deadLetters, int shardCount, SeriesBudget? budget = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(shardCount);
         _compiled = compiled;
@@ -104,6 +106,7 @@ public sealed class Pipeline
         _steps = [.. compiled.Steps];
         _accumulator = new BatchAccumulator(compiled);
         _prepared = new PreparedBatch(this);
+        _budget = budget ?? new SeriesBudget(compiled);
     }
 
     public CompiledPipeline Compiled => _compiled;
@@ -122,6 +125,9 @@ public sealed class Pipeline
     public PipelineCounters Counters => _counters;
 
     public Enricher Enricher => _enricher;
+
+    /// <summary>The cardinality budget this pipeline folds series over.</summary>
+    public SeriesBudget Budget => _budget;
 
     /// <summary>
     /// Processes one batch of one lane; <paramref name="nowMs"/> is the wall clock (records more than
@@ -273,8 +279,12 @@ public sealed class Pipeline
                 continue;
             }
             _enricher.Apply(lookups, i, record);
-            _accumulator.Add(record);
+            _accumulator.Add(record, _budget);
         }
+        // Windows that can take no more events leave the budget: sealed ones, or an hour (the longest
+        // out-of-orderness) behind this lane.
+        var laneWatermark = lane.WatermarkMs(ooo);
+        _budget.Forget(Math.Max(horizon.SealedThroughMs, laneWatermark == long.MinValue ? long.MinValue : laneWatermark - 3_600_000));
         _counters.AddLate(late, lane.Lane);
     }
 

@@ -12,11 +12,37 @@ public sealed class AtomicOutput : IDisposable
 
     public AtomicOutput(string path)
     {
-        FinalPath = Path.GetFullPath(path);
+        FinalPath = Resolve(path);
+        if (IsSpecial(FinalPath))
+        {
+            // /dev/stdout, /dev/null and the like: written in place (a rename would replace the device).
+            FinalPath = TempPath = Path.GetFullPath(path);
+            Direct = true;
+            Stream = new FileStream(FinalPath, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 1 << 20);
+            return;
+        }
         var dir = Path.GetDirectoryName(FinalPath)!;
         TempPath = Path.Combine(dir, $".{Path.GetFileName(FinalPath)}.{Environment.ProcessId}.tmp");
         Stream = new FileStream(TempPath, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 1 << 20);
     }
+
+    /// <summary>Written in place, not through a temporary file (a device such as /dev/stdout).</summary>
+    public bool Direct { get; }
+
+    /// <summary>The full path, through symbolic links to the file they name (so a link is not replaced by the rename).</summary>
+    public static string Resolve(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var info = new FileInfo(full);
+        if (info.LinkTarget is null) return full;
+        var target = info.ResolveLinkTarget(returnFinalTarget: true);
+        return target is null ? full : target.FullName;
+    }
+
+    /// <summary>Not an ordinary file: a device or process file (/dev, /proc), or a link to a pipe.</summary>
+    public static bool IsSpecial(string resolvedPath) =>
+        resolvedPath.StartsWith("/dev/", StringComparison.Ordinal) || resolvedPath.StartsWith("/proc/", StringComparison.Ordinal)
+        || resolvedPath.Contains("pipe:[", StringComparison.Ordinal) || resolvedPath.Contains("socket:[", StringComparison.Ordinal);
 
     public string FinalPath { get; }
 
@@ -30,7 +56,7 @@ public sealed class AtomicOutput : IDisposable
     {
         if (_done) return;
         Stream.Dispose();
-        File.Move(TempPath, FinalPath, overwrite: true);
+        if (!Direct) File.Move(TempPath, FinalPath, overwrite: true);
         _done = true;
     }
 
@@ -40,6 +66,7 @@ public sealed class AtomicOutput : IDisposable
         if (_done) return;
         _done = true;
         Stream.Dispose();
+        if (Direct) return;
         try { File.Delete(TempPath); } catch (IOException) { }
     }
 
@@ -67,7 +94,7 @@ public sealed class OutputLocks : IDisposable
         var locks = new OutputLocks();
         try
         {
-            foreach (var output in outputs.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal))
+            foreach (var output in outputs.Select(AtomicOutput.Resolve).Where(p => !AtomicOutput.IsSpecial(p)).Distinct(StringComparer.Ordinal))
             {
                 var path = output + ".lock";
                 try

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using LogMetrics.Core;
+using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Enrich;
 using LogMetrics.Core.Flush;
@@ -72,11 +73,19 @@ public static class ReplayRunner
         string?[] outputs = [settings.OutPath, settings.DeadLetterPath, settings.SummaryPath];
         using var locks = OutputLocks.Acquire(outputs.OfType<string>());
         // A summary from an earlier run must never pass for this one's, even if this run dies.
-        if (settings.SummaryPath is not null && File.Exists(settings.SummaryPath)) File.Delete(settings.SummaryPath);
+        if (settings.SummaryPath is not null && AtomicOutput.Resolve(settings.SummaryPath) is var summaryFile
+            && !AtomicOutput.IsSpecial(summaryFile) && File.Exists(summaryFile))
+        {
+            File.Delete(summaryFile);
+        }
 
         var counters = new PipelineCounters();
         var clock = TimeProvider.System;
-        var enricher = new Enricher(compiled, new CsvDimensionSource(settings.DimensionsDirectory), clock);
+        // Every table is validated before any input is read, whatever its cache policy: a broken table is
+        // exit 2 naming file and line, never a run of silent 'unknown' labels.
+        var dimensions = new CsvDimensionSource(settings.DimensionsDirectory);
+        foreach (var lookup in compiled.Lookups) await dimensions.ValidateAsync(lookup.Table, cancellationToken).ConfigureAwait(false);
+        var enricher = new Enricher(compiled, dimensions, clock);
         using var deadLetterFile = settings.DeadLetterPath is null ? null : new AtomicOutput(settings.DeadLetterPath);
         using var samplesFile = settings.OutPath is null ? null : new AtomicOutput(settings.OutPath);
         var deadLetters = deadLetterFile is null ? null : new JsonlDeadLetterSink(deadLetterFile.Stream);
@@ -89,14 +98,21 @@ public static class ReplayRunner
         ISampleWriter writer = writers.Count == 1 ? writers[0] : new FanOutSampleWriter(writers);
 
         var deadLetterSink = (IDeadLetterSink?)deadLetters ?? NullDeadLetterSink.Instance;
-        var pipeline = new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount);
+        // One cardinality budget for all lanes; the first overflow of a family is said once.
+        var budget = new SeriesBudget(compiled)
+        {
+            OnFirstOverflow = (family, windowMs) => Console.Error.WriteLine(
+                $"warning: metric family '{family.Prefix}' has more than {family.MaxSeries:N0} series (maxSeries) in the window at {DateTimeOffset.FromUnixTimeMilliseconds(windowMs):u}; " +
+                $"further series are folded into one series labelled {SeriesBudget.Overflow} (counted in the summary as overflow)"),
+        };
+        var pipeline = new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount, budget);
         var store = new InMemoryShardStore(compiled, settings.ShardCount);
         var coordinator = new FlushCoordinator(compiled, store, writer, counters, clock,
             new FlushOptions { MaxPendingSamples = compiled.Definition.RemoteWrite.MaxPendingSamples, ExpectedLanes = settings.Files.Count });
         // Pipelines for the replay's stages (each handles one batch at a time); they share the caches,
         // counters and dead-letter file.
         var engine = new ReplayEngine(pipeline, store, coordinator, clock, settings.ChunkLines,
-            settings.Parallel ? () => new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount) : null);
+            settings.Parallel ? () => new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount, budget) : null);
 
         var readers = settings.Files.Select(f => new LaneReader(f, compiled.Definition.Source.MaxRecordBytes)).ToList();
         var started = clock.GetTimestamp();
@@ -156,6 +172,7 @@ public static class ReplayRunner
             Error = error,
             Outputs = accounts,
             Lanes = lanes,
+            Overflow = budget.Folded is { Count: > 0 } folded ? folded : null,
         };
         if (status == RunStatus.Complete && summary.LostData) summary = summary with { Status = RunStatus.LostData };
         summary = summary with { ExitCode = ExitCodes.For(summary.Status, settings.InterruptedBy?.Invoke()) };
@@ -177,5 +194,5 @@ public static class ReplayRunner
 
 /// <summary>Source-generated serializer of the summary file (no reflection: the published binary is Native AOT).</summary>
 [JsonSourceGenerationOptions(WriteIndented = true)]
-[JsonSerializable(typeof(Dictionary<string, long>))]
+[JsonSerializable(typeof(RunSummary))]
 internal sealed partial class SummaryJsonContext : JsonSerializerContext;

@@ -65,6 +65,10 @@ public static class Report
             rows.Add(new("Write", "request latency mean / max", $"{s.MeanRequestLatency.TotalMilliseconds:N1} / {s.MaxRequestLatency.TotalMilliseconds:N1} ms"));
             if (s.MaxFreshness is { } fresh) rows.Add(new("Write", "freshness (event → 2xx) max", $"{fresh.TotalSeconds:N1} s"));
         }
+        foreach (var (family, n) in o.Summary.Overflow ?? new Dictionary<string, long>())
+        {
+            rows.Add(new("Accumulate", $"{family}: records folded into the {LogMetrics.Core.Accumulate.SeriesBudget.Overflow} series (maxSeries)", N(n), Alert: true));
+        }
         foreach (var output in o.Summary.Outputs)
         {
             var extra = output.SelfMetrics > 0 ? $" (+ {N(output.SelfMetrics)} self-metrics)" : "";

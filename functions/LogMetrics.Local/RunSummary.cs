@@ -44,8 +44,6 @@ public sealed record LaneAccount(
 /// </summary>
 public sealed record RunSummary
 {
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
-
     [JsonPropertyName("events")] public long Events { get; init; }
     [JsonPropertyName("accepted")] public long Accepted { get; init; }
     [JsonPropertyName("malformed")] public long Malformed { get; init; }
@@ -58,12 +56,16 @@ public sealed record RunSummary
     [JsonPropertyName("error")] public string? Error { get; init; }
     [JsonPropertyName("outputs")] public IReadOnlyList<OutputAccount> Outputs { get; init; } = [];
     [JsonPropertyName("lanes")] public IReadOnlyList<LaneAccount> Lanes { get; init; } = [];
+    /// <summary>Records folded into a family's overflow series (maxSeries), by family prefix; absent when none.</summary>
+    [JsonPropertyName("overflow")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyDictionary<string, long>? Overflow { get; init; }
 
     /// <summary>True when a sample was dropped at an output or a lane was not read to its end.</summary>
     [JsonIgnore]
     public bool LostData => Outputs.Any(o => o.DroppedTotal > 0) || Lanes.Any(l => !l.ReadToEnd);
 
-    public string ToJson() => JsonSerializer.Serialize(this, Json);
+    public string ToJson() => JsonSerializer.Serialize(this, SummaryJsonContext.Default.RunSummary);
 
     /// <summary>
     /// Accounts for one output: what it wrote and dropped by reason. Anything the output neither

@@ -72,6 +72,8 @@ public sealed class MetricFamily
     /// <summary>Source slot of each label, parallel to <see cref="LabelNames"/>.</summary>
     public required int[] LabelSlots { get; init; }
     public required long ResolutionMs { get; init; }
+    /// <summary>Cardinality budget per metric window (<see cref="Accumulate.SeriesBudget"/>).</summary>
+    public int MaxSeries { get; init; } = FamilyDefinition.DefaultMaxSeries;
     public required Func<Record, bool>? Where { get; init; }
     public required IReadOnlyList<CompiledMetric> Metrics { get; init; }
     public required MergeOp[] MergeOps { get; init; }

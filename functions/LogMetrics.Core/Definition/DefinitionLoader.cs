@@ -314,6 +314,7 @@ public static class DefinitionLoader
                     foreach (var l in v.EnumerateObject()) f.Labels.Add(new(l.Name, Str(l.Value, $"{p}.{l.Name}")));
                 },
                 ["resolutionSeconds"] = (v, p) => f.ResolutionSeconds = Int(v, p),
+                ["maxSeries"] = (v, p) => f.MaxSeries = Int(v, p),
                 ["where"] = (v, p) => f.Where = OptStr(v, p),
                 ["metrics"] = (v, p) => f.Metrics = Array(v, p, (x, q) =>
                 {

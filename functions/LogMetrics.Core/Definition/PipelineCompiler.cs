@@ -267,6 +267,7 @@ public static partial class PipelineCompiler
             c.Error($"{p}.resolutionSeconds", $"must be a positive multiple of the window ({windowSeconds} s), got {f.ResolutionSeconds}");
         }
         if (f.Labels.Count == 0) c.Error($"{p}.labels", "needs at least one label");
+        if (f.MaxSeries < 1) c.Error($"{p}.maxSeries", $"must be >= 1, got {f.MaxSeries}");
         var labelNames = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (name, field) in f.Labels)
         {
@@ -352,6 +353,7 @@ public static partial class PipelineCompiler
             LabelNames = [.. sortedLabels.Select(l => l.Key)],
             LabelSlots = [.. sortedLabels.Select(l => c.Fields.GetOrAdd(l.Value))],
             ResolutionMs = f.ResolutionSeconds * 1000L,
+            MaxSeries = f.MaxSeries,
             Where = where is null ? null : ExpressionCompiler.Compile(where, c.Fields),
             Metrics = [.. metrics.Select(m => m())],
             MergeOps = [.. mergeOps],

@@ -111,7 +111,12 @@ public sealed class FamilyDefinition
     public int ResolutionSeconds { get; set; } = 10;
     public string? Where { get; set; }
     public List<MetricDefinition> Metrics { get; set; } = [];
+    /// <summary>Cardinality budget: distinct label sets per metric window; more fold into one <c>__overflow__</c> series.</summary>
+    public int MaxSeries { get; set; } = DefaultMaxSeries;
     public string Path { get; set; } = "";
+
+    /// <summary>The budget a family has unless <c>maxSeries</c> says otherwise.</summary>
+    public const int DefaultMaxSeries = 10_000;
 }
 
 /// <summary>One metric: full name = family prefix + name; aggregate is e.g. <c>count</c>, <c>ratio(HttpCode == 503)</c>, <c>mean(TotalUsedTime)</c>.</summary>

@@ -23,9 +23,10 @@ public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, 
 /// a chunk of each lane per round, and each chunk sees the other lanes' watermarks as they are at that
 /// moment.</para>
 /// <para>With <c>pipelinePerLane</c>, the replay is a pipeline of stages joined by bounded channels, so
-/// reading, ingesting and flushing overlap and both cores work (<see cref="RunPipelinedAsync"/>).
-/// Results do not depend on the scheduling: chunk k of a lane is ingested against the other lanes'
-/// watermarks after their chunk k − 1, and signals are applied and flushed in (chunk, lane) order.</para>
+/// reading, parsing, accumulating and flushing overlap and every core works (see RunPipelinedAsync).
+/// Results do not depend on the scheduling: chunk k of a lane is accumulated against the other lanes'
+/// watermarks after their chunk k − 1, in (chunk, lane) order, and signals are applied and flushed in
+/// that order too.</para>
 /// </summary>
 public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, FlushCoordinator coordinator, TimeProvider clock,
     int chunkLines = 2048, Func<Pipeline>? pipelinePerLane = null)
@@ -224,9 +225,9 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// <item>read: one thread per lane reads and decompresses chunks ahead;</item>
     /// <item>prepare: per lane, <c>workers</c> tasks run Parse → Prune and warm the lookups, chunk k on
     /// worker k mod workers, each in its own pipelines (a single big lane uses every core here);</item>
-    /// <item>complete: per lane, in chunk order, Enrich → Accumulate against the lane's watermark and
-    /// the horizon of chunk k (other lanes after chunk k − 1, the sealed horizon after round k − 2);
-    /// lanes complete in parallel, no lane waits for another's current chunk;</item>
+    /// <item>complete: in (chunk, lane) order, Enrich → Accumulate against the lane's watermark and the
+    /// horizon of chunk k (other lanes after chunk k − 1, the sealed horizon after round k − 2), while
+    /// later chunks are prepared and earlier rounds are applied and flushed;</item>
     /// <item>apply and flush (this method's loop): signals applied round by round in lane order, and a
     /// flush whenever the global watermark after a round crosses a window boundary, as the sequential
     /// replay does.</item>
@@ -256,24 +257,25 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         }
 
         var arenas = new System.Collections.Concurrent.ConcurrentBag<byte[]>();
-        var completed = new Channel<Completed>[n];
+        var completed = Channel.CreateBounded<Completed>(new BoundedChannelOptions(2 * n) { SingleReader = true, SingleWriter = true });
+        var fromWorkers = new Channel<Prepared>[n][];
+        var slots = new Channel<Pipeline>[n][];
         var stages = new List<Task>();
         for (var lane = 0; lane < n; lane++)
         {
             var i = lane;
             var toWorkers = new Channel<Chunk>[workers];
-            var fromWorkers = new Channel<Prepared>[workers];
-            var slots = new Channel<Pipeline>[workers];
+            fromWorkers[i] = new Channel<Prepared>[workers];
+            slots[i] = new Channel<Pipeline>[workers];
             for (var w = 0; w < workers; w++)
             {
                 toWorkers[w] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-                fromWorkers[w] = Channel.CreateBounded<Prepared>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
+                fromWorkers[i][w] = Channel.CreateBounded<Prepared>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
                 // Two pipelines per worker: one chunk prepared while the previous one completes.
-                slots[w] = Channel.CreateUnbounded<Pipeline>();
-                slots[w].Writer.TryWrite(newPipeline());
-                slots[w].Writer.TryWrite(newPipeline());
+                slots[i][w] = Channel.CreateUnbounded<Pipeline>();
+                slots[i][w].Writer.TryWrite(newPipeline());
+                slots[i][w].Writer.TryWrite(newPipeline());
             }
-            completed[i] = Channel.CreateBounded<Completed>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
 
             // Stages never fault (Guard records the first failure), so they are started without the token
             // and always awaited to their end.
@@ -301,8 +303,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             for (var w = 0; w < workers; w++)
             {
                 var input = toWorkers[w].Reader;
-                var output = fromWorkers[w].Writer;
-                var pool = slots[w].Reader;
+                var output = fromWorkers[i][w].Writer;
+                var pool = slots[i][w].Reader;
                 stages.Add(Task.Run(() => GuardAsync(async () =>
                 {
                     await foreach (var chunk in input.ReadAllAsync(token).ConfigureAwait(false))
@@ -317,14 +319,26 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 }, () => output.TryComplete()), CancellationToken.None));
             }
 
-            // Stage 3: complete in chunk order against the deterministic horizon.
-            stages.Add(Task.Run(() => GuardAsync(async () =>
+        }
+
+        // Stage 3: complete, one chunk at a time in (chunk, lane) order against the deterministic horizon.
+        // One task: the cardinality budget admits series in that order too, so which series overflow
+        // never depends on the scheduling.
+        stages.Add(Task.Run(() => GuardAsync(async () =>
+        {
+            for (var k = 0; ; k++)
             {
-                for (var k = 0; ; k++)
+                var round = rounds.Get(k);
+                if (!round.Active.Any(a => a)) return;
+                for (var i = 0; i < n; i++)
                 {
+                    if (!round.Active[i]) continue;
                     var w = k % workers;
-                    if (!await fromWorkers[w].Reader.WaitToReadAsync(token).ConfigureAwait(false)) return;
-                    var prepared = await fromWorkers[w].Reader.ReadAsync(token).ConfigureAwait(false);
+                    if (!await fromWorkers[i][w].Reader.WaitToReadAsync(token).ConfigureAwait(false))
+                    {
+                        throw failure ?? new InvalidOperationException($"lane {lanes[i].Lane} stopped before its end");
+                    }
+                    var prepared = await fromWorkers[i][w].Reader.ReadAsync(token).ConfigureAwait(false);
                     var horizon = await rounds.HorizonAsync(k, i, token).ConfigureAwait(false);
                     var t0 = clock.GetTimestamp();
                     lanes[i].Finished = prepared.Chunk.Last;
@@ -334,12 +348,11 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     rounds.Report(k, i, lanes[i], prepared.Chunk.Last);
                     // The events are done with (dead letters written): their buffer and pipeline go back.
                     arenas.Add(prepared.Chunk.Arena);
-                    slots[w].Writer.TryWrite(prepared.Pipeline);
-                    await completed[i].Writer.WriteAsync(new Completed(prepared.Chunk, signals), token).ConfigureAwait(false);
-                    if (prepared.Chunk.Last) return;
+                    slots[i][w].Writer.TryWrite(prepared.Pipeline);
+                    await completed.Writer.WriteAsync(new Completed(prepared.Chunk, signals), token).ConfigureAwait(false);
                 }
-            }, () => completed[i].Writer.TryComplete()), CancellationToken.None));
-        }
+            }
+        }, () => completed.Writer.TryComplete()), CancellationToken.None));
 
         try
         {
@@ -351,11 +364,11 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 for (var i = 0; i < n; i++)
                 {
                     if (!round.Active[i]) continue;
-                    if (!await completed[i].Reader.WaitToReadAsync(token).ConfigureAwait(false))
+                    if (!await completed.Reader.WaitToReadAsync(token).ConfigureAwait(false))
                     {
                         throw failure ?? new InvalidOperationException($"lane {lanes[i].Lane} stopped before its end");
                     }
-                    var done = await completed[i].Reader.ReadAsync(token).ConfigureAwait(false);
+                    var done = await completed.Reader.ReadAsync(token).ConfigureAwait(false);
                     for (var shard = 0; shard < done.Signals.Length; shard++)
                     {
                         await store.SignalAsync(shard, done.Signals[shard], token).ConfigureAwait(false);

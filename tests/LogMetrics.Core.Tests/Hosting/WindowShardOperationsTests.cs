@@ -39,13 +39,6 @@ public sealed class WindowShardOperationsTests
     }
 
     [Fact]
-    public void EntityName_IsLowerCase()
-    {
-        // EntityInstanceId lower-cases names; a mixed-case constant would not match the function name.
-        Assert.Equal(WindowShardOperations.EntityName, WindowShardOperations.EntityName.ToLowerInvariant());
-    }
-
-    [Fact]
     public void Apply_NoState_CreatesStateWithPartial()
     {
         var state = WindowShardOperations.Apply(null, Signal("0", 1, 10, 1_000_000, 3), CoordinatorTestKit.Compiled);

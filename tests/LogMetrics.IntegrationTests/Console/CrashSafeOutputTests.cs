@@ -111,4 +111,16 @@ public sealed class CrashSafeOutputTests
         Assert.All(File.ReadAllLines(Path.Combine(dir, "samples.jsonl")), l => JsonDocument.Parse(l).Dispose());
         _ = await stdout;
     }
+
+    [Fact]
+    public async Task OutToDevStdout_WrittenInPlace_DeviceNotReplaced()
+    {
+        var before = new FileInfo("/dev/stdout").LinkTarget;
+        var r = await Cli.RunAsync("replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Golden("dimensions"),
+            "--out", "/dev/stdout", "--quiet", Golden("lane-0.jsonl"));
+
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("{\"name\":\"namespace_product_gw_http_req\"", r.Stdout);
+        Assert.Equal(before, new FileInfo("/dev/stdout").LinkTarget); // still the link it was, not a file renamed onto it
+    }
 }
