@@ -17,7 +17,7 @@ public sealed class Utf8Strings
     /// <summary>Longest value cached (longer ones are unique per record in practice: ids, blobs).</summary>
     public const int MaxCachedBytes = 128;
 
-    private const int Sets = 4096;
+    private const int Sets = 8192;
 
     private readonly Entry[] _entries = new Entry[Sets * 2];
 
