@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
-bench_dir=${BENCH_DIR:-${TMPDIR:-/tmp}/logmetrics-bench}
+bench_dir=${BENCH_DIR:-${TMPDIR:-/tmp}/logmetrics-bench-sh}  # not logmetrics-bench: IngestBenchmarks deletes that
 corpus=""
 runs=3
 bin=""
@@ -38,6 +38,7 @@ done
 mkdir -p "$bench_dir"
 work=$(mktemp -d "$bench_dir/run.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+trap 'echo "bench: failed at line $LINENO" >&2' ERR
 
 if [ -z "$corpus" ]; then
   corpus="$bench_dir/corpus"

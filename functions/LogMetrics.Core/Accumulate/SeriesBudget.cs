@@ -10,8 +10,8 @@ namespace LogMetrics.Core.Accumulate;
 /// accepted), and state per window stays bounded by the budget + 1 series.
 /// <para>Shared by the pipelines of one host (thread-safe). Windows are forgotten once sealed, or an
 /// hour (the longest out-of-orderness) behind the lane that last reported, so memory stays bounded by
-/// the budget times the open windows. In the Functions app each ingesting instance keeps its own
-/// budget, so a window's series across instances can exceed it by the number of instances.</para>
+/// the budget times the open windows. In the Functions app each partition's pipeline keeps its own
+/// budget, so a window's series can reach the budget once per partition.</para>
 /// </summary>
 public sealed class SeriesBudget
 {

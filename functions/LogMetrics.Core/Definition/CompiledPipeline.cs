@@ -17,7 +17,18 @@ public sealed class CompiledPipeline
     public required long OutOfOrdernessMs { get; init; }
     public required TimeSpan IdleLaneTimeout { get; init; }
     /// <summary>Records stamped more than this ahead of the wall clock are dead-lettered.</summary>
-    public long MaxFutureMs { get; init; } = 300_000;
+    public long MaxFutureMs { get; internal set; } = 300_000;
+
+    /// <summary>
+    /// This pipeline without the wall-clock check (<c>maxFutureSeconds</c>), for hosts whose clock is
+    /// simulated and does not follow the data (<c>logmetrics simulate</c>).
+    /// </summary>
+    public CompiledPipeline WithoutFutureCheck()
+    {
+        var copy = (CompiledPipeline)MemberwiseClone();
+        copy.MaxFutureMs = long.MaxValue / 4;
+        return copy;
+    }
     /// <summary>Jump guard: a record this far ahead of its lane's newest time needs corroboration to move the watermark.</summary>
     public long LaneJumpMs { get; init; } = 300_000;
     /// <summary>Jump guard: consecutive far-ahead records of a lane needed before its watermark jumps.</summary>

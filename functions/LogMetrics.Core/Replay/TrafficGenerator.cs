@@ -195,7 +195,7 @@ public static class TrafficGenerator
 
 /// <summary>
 /// Source-generated serializer of the generator's <c>Ext5</c> objects: the same JSON as the reflection
-/// serializer with default options, without reflection (the console is published as Native AOT).
+/// serializer with default options, without reflection (one step towards a Native AOT publish).
 /// The <c>object</c> values are serialized by their runtime types, all registered here.
 /// </summary>
 [JsonSerializable(typeof(Dictionary<string, object>))]

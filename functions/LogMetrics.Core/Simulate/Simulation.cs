@@ -104,6 +104,9 @@ public sealed class Simulation
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Instances);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Shards);
+        // The simulated clock starts at the first event and moves with the ticks, not with the data: a
+        // wall-clock check would call later events "in the future" (it belongs to hosts with a real clock).
+        compiled = compiled.WithoutFutureCheck();
         _compiled = compiled;
         _newEnricher = newEnricher;
         _partitions = partitions;

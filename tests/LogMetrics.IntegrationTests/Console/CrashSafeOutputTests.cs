@@ -123,4 +123,35 @@ public sealed class CrashSafeOutputTests
         Assert.Contains("{\"name\":\"namespace_product_gw_http_req\"", r.Stdout);
         Assert.Equal(before, new FileInfo("/dev/stdout").LinkTarget); // still the link it was, not a file renamed onto it
     }
+
+    [Fact]
+    public async Task EndpointDownForTheWholeRun_Exit3_EverySampleCountedAsDroppedWithReason()
+    {
+        // A port bound but not listening: every connection is refused, for the whole run.
+        using var reserved = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        reserved.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        var port = ((System.Net.IPEndPoint)reserved.LocalEndPoint!).Port;
+        var dir = Cli.TempDir();
+        var summaryPath = Path.Combine(dir, "summary.json");
+
+        var r = await Cli.RunAsync("replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Golden("dimensions"),
+            "--out", Path.Combine(dir, "samples.jsonl"), "--summary", summaryPath, "--quiet",
+            "--remote-write", $"http://127.0.0.1:{port}/api/v1/write", "--retry-budget-seconds", "2",
+            Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz"));
+
+        Assert.True(r.ExitCode == 3, r.Stderr);
+        Assert.Contains("lost data: remoteWrite:", r.Stderr);
+        using var summary = JsonDocument.Parse(File.ReadAllText(summaryPath));
+        var root = summary.RootElement;
+        Assert.Equal("lost-data", root.GetProperty("status").GetString());
+        var samples = root.GetProperty("samples").GetInt64();
+        var outputs = root.GetProperty("outputs").EnumerateArray().ToDictionary(o => o.GetProperty("output").GetString()!);
+        Assert.Equal(samples, outputs["out"].GetProperty("written").GetInt64());
+        var remote = outputs["remoteWrite"];
+        Assert.Equal(0, remote.GetProperty("written").GetInt64());
+        var dropped = remote.GetProperty("dropped").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64());
+        Assert.Equal(samples, dropped.Values.Sum());
+        Assert.Subset(new HashSet<string> { "unreachable", "over_budget" }, dropped.Keys.ToHashSet());
+        Assert.True(dropped.GetValueOrDefault("unreachable") > 0);
+    }
 }
