@@ -63,6 +63,9 @@ param maximumInstanceCount int = 100
 @description('Flex Consumption instance memory in MB.')
 param instanceMemoryMB int = 2048
 
+@description('E-mail address that receives the Prometheus alerts (azd: ALERT_EMAIL). Empty = alerts fire without an e-mail receiver.')
+param alertEmail string = ''
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -80,7 +83,7 @@ var deploymentContainerName = 'app-package-${resourceToken}'
 var eventHubName = 'accesslogs'
 var consumerGroupName = 'logmetrics'
 
-resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   name: '${abbrs.resourcesResourceGroups}${environmentName}'
   location: location
   tags: tags
@@ -156,11 +159,26 @@ module prometheusIngestion 'app/prometheus-ingestion.bicep' = {
   }
 }
 
+// Recording and alerting rules from monitoring/rules/*.rules.yml (generated: monitoring/gen_bicep_rules.py),
+// evaluated on the Azure Monitor workspace, alerts to an action group that e-mails ALERT_EMAIL.
+module prometheusRules 'app/prometheus-rules.bicep' = {
+  name: 'prometheus-rules'
+  scope: rg
+  params: {
+    azureMonitorWorkspaceId: prometheus.outputs.id
+    actionGroupName: 'ag-logmetrics-${resourceToken}'
+    alertEmail: alertEmail
+    location: location
+    tags: tags
+  }
+}
+
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   scope: rg
   params: {
     storageAccountName: storage.outputs.name
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
     eventHubNamespaceName: eventHubs.outputs.namespaceName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     azureMonitorWorkspaceName: prometheus.outputs.name
@@ -183,6 +201,7 @@ module api 'app/api.bicep' = {
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
     deploymentContainerName: deploymentContainerName
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
     eventHubNamespaceName: eventHubs.outputs.namespaceName
     eventHubName: eventHubs.outputs.eventHubName
     consumerGroupName: eventHubs.outputs.consumerGroupName
@@ -213,6 +232,8 @@ output EVENTHUB_NAME string = eventHubs.outputs.eventHubName
 output EVENTHUB_CONSUMER_GROUP string = eventHubs.outputs.consumerGroupName
 output STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output DIMENSIONS_TABLE_URI string = storage.outputs.tableEndpoint
+output DEADLETTER_BLOB_URI string = storage.outputs.blobEndpoint
+output DEADLETTER_CONTAINER string = storage.outputs.deadLetterContainerName
 output TASKHUB_NAME string = effectiveTaskHubName
 output REMOTE_WRITE_URL string = prometheusIngestion.outputs.remoteWriteUrl
 output AZURE_MONITOR_WORKSPACE_NAME string = prometheus.outputs.name

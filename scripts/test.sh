@@ -6,13 +6,17 @@
 # fail, never skip, when they are missing. Functions.sln is the one solution: it includes the Azure
 # Functions app. Two of its packages are not on the offline development machines' registry; there,
 # ../shared/nuget holds them and is added as an extra restore source only when it exists. A team's
-# machine restores everything from nuget.org.
+# machine restores everything from nuget.org. The Bicep CLI comes from NuGet too (tools/bicep, a
+# restore-only project outside Functions.sln), see scripts/bicep-check.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 [ -x /usr/bin/prometheus ] || need+=(prometheus)
 [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+[ -x /usr/bin/promtool ] || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
 ldconfig -p 2>/dev/null | grep -q 'libsnappy\.so\.1' || need+=(libsnappy1v5)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
@@ -26,9 +30,16 @@ if [ ! -x node_modules/.bin/azurite ]; then
   npm install --no-save --no-audit --no-fund --loglevel=error azurite@3.37.0 >/dev/null
 fi
 
-echo "== oracle self-tests and infra consistency"
+echo "== oracle self-tests"
 python3 -m unittest discover -s tools/oracle -p 'test_*.py'
-python3 infra/check_settings.py
+
+echo "== infra: bicep build + lint (zero diagnostics), app settings of the built template"
+bash scripts/bicep-check.sh
+
+echo "== monitoring: rules (promtool check + unit tests), dashboards and the generated Azure rule groups"
+promtool check rules monitoring/rules/*.rules.yml
+promtool test rules monitoring/rules/tests/*.test.yml
+python3 -m unittest discover -s monitoring -p 'test_*.py'
 
 extra=()
 if [ -d ../shared/nuget ]; then

@@ -1,13 +1,19 @@
+using System.Text.RegularExpressions;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Enrich;
 using LogMetrics.Core.Parse;
+using LogMetrics.Core.Prune;
 using LogMetrics.Core.Telemetry;
 
 namespace LogMetrics.Core;
 
 /// <summary>One event of a lane: its sequence number and raw bytes.</summary>
-public readonly record struct LaneEvent(long Sequence, ReadOnlyMemory<byte> Body);
+public readonly record struct LaneEvent(long Sequence, ReadOnlyMemory<byte> Body)
+{
+    /// <summary>When &gt; 0, the line was longer than <c>source.maxRecordBytes</c> (this many bytes) and <see cref="Body"/> is only its start.</summary>
+    public long OversizeBytes { get; init; }
+}
 
 /// <summary>What a host knows about the watermark when a batch arrives.</summary>
 /// <param name="SealedThroughMs">Base windows ending at or before this are closed (from the last flush).</param>
@@ -21,9 +27,44 @@ public readonly record struct IngestHorizon(long SealedThroughMs, long OthersWat
 /// <summary>Per-lane state a host keeps between batches: the newest accepted event time.</summary>
 public sealed class LaneState(string lane)
 {
+    private int _aheadCount;
+    private long _aheadMin = long.MaxValue;
+
     public string Lane { get; } = lane;
     public long MaxEventTimeMs { get; set; } = long.MinValue;
     public bool Finished { get; set; }
+
+    /// <summary>Records that were far ahead of the lane and did not (yet) move its watermark (jump guard).</summary>
+    public long HeldBack { get; private set; }
+
+    /// <summary>
+    /// Advances the lane's newest event time with a record's time, behind the jump guard: a record more
+    /// than <paramref name="jumpMs"/> ahead of the newest time moves nothing on its own. Only when
+    /// <paramref name="confirmations"/> consecutive records of the lane are all that far ahead does the
+    /// lane jump, to the earliest of them (a real gap in the logs). Any record within reach in between
+    /// resets the count, so one record with a wrong clock never moves the watermark. The first record
+    /// of a lane has nothing to compare with and is taken as it is (<c>maxFutureSeconds</c> still applies).
+    /// </summary>
+    public void Advance(long eventTimeMs, long jumpMs, int confirmations)
+    {
+        if (MaxEventTimeMs == long.MinValue || eventTimeMs <= MaxEventTimeMs + jumpMs)
+        {
+            if (eventTimeMs > MaxEventTimeMs) MaxEventTimeMs = eventTimeMs;
+            _aheadCount = 0;
+            _aheadMin = long.MaxValue;
+            return;
+        }
+        _aheadCount++;
+        _aheadMin = Math.Min(_aheadMin, eventTimeMs);
+        if (_aheadCount < confirmations)
+        {
+            HeldBack++;
+            return;
+        }
+        MaxEventTimeMs = _aheadMin;
+        _aheadCount = 0;
+        _aheadMin = long.MaxValue;
+    }
 
     public long WatermarkMs(long outOfOrdernessMs) => MaxEventTimeMs == long.MinValue ? long.MinValue : MaxEventTimeMs - outOfOrdernessMs;
 }
@@ -41,11 +82,19 @@ public sealed class Pipeline
     private readonly IDeadLetterSink _deadLetters;
     private readonly int _shardCount;
     private readonly RecordParser _parser;
-    private readonly Record _scratch;
+    private readonly ProcessorStep[] _steps;
+    // Records are parsed in place into this pool and reused batch after batch: never cloned.
+    private readonly List<Record> _pool = [];
+    private readonly List<Record> _kept = [];
+    private readonly EnrichBatch _lookups = new();
+    private readonly List<DeadLetter> _stagedDeadLetters = [];
+    private readonly PreparedBatch _prepared;
     private readonly BatchAccumulator _accumulator;
+    private readonly SeriesBudget _budget;
     private readonly Lock _gate = new();
 
-    public Pipeline(CompiledPipeline compiled, Enricher enricher, PipelineCounters counters, IDeadLetterSink deadLetters, int shardCount)
+    /// <param name="budget">The cardinality budget, shared by a host's pipelines; null = one of its own.</param>
+    public Pipeline(CompiledPipeline compiled, Enricher enricher, PipelineCounters counters, IDeadLetterSink deadLetters, int shardCount, SeriesBudget? budget = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(shardCount);
         _compiled = compiled;
@@ -54,11 +103,22 @@ public sealed class Pipeline
         _deadLetters = deadLetters;
         _shardCount = shardCount;
         _parser = compiled.CreateParser();
-        _scratch = compiled.CreateRecord();
+        _steps = [.. compiled.Steps];
         _accumulator = new BatchAccumulator(compiled);
+        _prepared = new PreparedBatch(this);
+        _budget = budget ?? new SeriesBudget(compiled);
     }
 
     public CompiledPipeline Compiled => _compiled;
+
+    /// <summary>Dead-letter reason of a record stamped more than <c>source.maxFutureSeconds</c> ahead of the wall clock.</summary>
+    public const string TimeInTheFuture = "time in the future";
+
+    /// <summary>Dead-letter reason of a record on which a <c>parse-regexp</c> pattern exceeded its match timeout.</summary>
+    public const string RegexTimeout = "regex timeout";
+
+    /// <summary>Dead-letter reason (prefix) of a line longer than <c>source.maxRecordBytes</c>.</summary>
+    public const string RecordTooLarge = "record too large";
 
     public int ShardCount => _shardCount;
 
@@ -66,28 +126,65 @@ public sealed class Pipeline
 
     public Enricher Enricher => _enricher;
 
+    /// <summary>The cardinality budget this pipeline folds series over.</summary>
+    public SeriesBudget Budget => _budget;
+
     /// <summary>
-    /// Processes one batch of one lane. Malformed records are dead-lettered and counted; they never
+    /// Processes one batch of one lane; <paramref name="nowMs"/> is the wall clock (records more than
+    /// <c>source.maxFutureSeconds</c> ahead of it are dead-lettered; <see cref="long.MaxValue"/> = no check).
+    /// Malformed records are dead-lettered and counted; they never
     /// fail the batch. Returns one signal per shard (index = shard id), or none for an empty batch.
     /// Not re-entrant: a host runs one batch at a time per <see cref="Pipeline"/> instance.
     /// </summary>
     public async Task<ShardSignal[]> IngestAsync(
         LaneState lane, IReadOnlyList<LaneEvent> events, IngestHorizon horizon, long nowMs, CancellationToken cancellationToken)
     {
-        var kept = ParseAndPrune(lane.Lane, events);
-        var lookups = await _enricher.WarmAsync(kept, cancellationToken).ConfigureAwait(false);
+        var batch = await PrepareAsync(lane.Lane, events, nowMs, deferDeadLetters: false, cancellationToken).ConfigureAwait(false);
+        return Complete(lane, batch, horizon, nowMs);
+    }
+
+    /// <summary>
+    /// The first half of <see cref="IngestAsync"/>, which needs nothing of the lane's state: Parse → Prune,
+    /// and the batch's lookup keys warmed. A replay runs it for later chunks (other pipelines) while an
+    /// earlier chunk completes. The batch stays with this pipeline until <see cref="Complete"/>; with
+    /// <paramref name="deferDeadLetters"/> its dead letters are written there too, so they keep lane order.
+    /// </summary>
+    public async Task<PreparedBatch> PrepareAsync(string lane, IReadOnlyList<LaneEvent> events, long nowMs, bool deferDeadLetters, CancellationToken cancellationToken)
+    {
+        _stagedDeadLetters.Clear();
+        var kept = ParseAndPrune(lane, events, nowMs, deferDeadLetters ? _stagedDeadLetters : null);
+        var lookups = await _enricher.WarmAsync(kept, _lookups, cancellationToken).ConfigureAwait(false);
+        _prepared.Set(events, kept, lookups);
+        return _prepared;
+    }
+
+    /// <summary>
+    /// The second half of <see cref="IngestAsync"/>, in lane order: Enrich → Accumulate against the lane's
+    /// state and the horizon, then one signal per shard.
+    /// </summary>
+    public ShardSignal[] Complete(LaneState lane, PreparedBatch batch, IngestHorizon horizon, long nowMs)
+    {
+        if (batch.Owner != this) throw new ArgumentException("the batch was prepared by another pipeline", nameof(batch));
         lock (_gate)
         {
-            EnrichAndAccumulate(lane, kept, lookups, horizon);
-            return Signals(lane, events, nowMs);
+            foreach (var letter in _stagedDeadLetters) _deadLetters.Write(letter);
+            _stagedDeadLetters.Clear();
+            EnrichAndAccumulate(lane, batch.Kept, batch.Lookups, horizon);
+            var signals = Signals(lane, batch.Events, nowMs);
+            return signals;
         }
     }
 
-    /// <summary>Parse + Prune: raw lines to accepted records, counting malformed and filtered ones.</summary>
-    private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events)
+    /// <summary>
+    /// Parse + Prune: raw lines to accepted records, counting malformed and filtered ones. Each line is
+    /// parsed into the next free record of the pool; an accepted one keeps it, so nothing is copied.
+    /// </summary>
+    private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events, long nowMs, List<DeadLetter>? staged)
     {
-        var kept = new List<Record>(events.Count);
-        long seen = 0, malformed = 0, filtered = 0;
+        var kept = _kept;
+        kept.Clear();
+        long seen = 0, filtered = 0;
+        Dictionary<string, long>? malformed = null;
         lock (_gate)
         {
             foreach (var e in events)
@@ -98,27 +195,56 @@ public sealed class Pipeline
                     continue;
                 }
                 seen++;
-                var reason = _parser.Parse(body, _scratch);
+                var oversize = e.OversizeBytes > 0 ? e.OversizeBytes : body.Length > _compiled.MaxRecordBytes ? body.Length : 0;
+                if (_pool.Count == kept.Count) _pool.Add(_compiled.CreateRecord());
+                var record = _pool[kept.Count];
+                var reason = oversize > 0
+                    ? $"{RecordTooLarge}: {oversize} bytes > source.maxRecordBytes {_compiled.MaxRecordBytes}"
+                    : _parser.Parse(body, record);
+                if (reason is null && nowMs < long.MaxValue - _compiled.MaxFutureMs && record.EventTimeMs > nowMs + _compiled.MaxFutureMs)
+                {
+                    // A wrong clock costs this one record, not its lane's watermark.
+                    reason = TimeInTheFuture;
+                }
+                bool keep = false;
+                if (reason is null)
+                {
+                    try
+                    {
+                        keep = Prune(record);
+                    }
+                    catch (RegexMatchTimeoutException)
+                    {
+                        // A pattern that backtracks past its timeout on this record: the record is dead-lettered, the batch goes on.
+                        reason = RegexTimeout;
+                    }
+                }
                 if (reason is not null)
                 {
-                    malformed++;
-                    _deadLetters.Write(new DeadLetter(lane, e.Sequence, reason, e.Body));
+                    malformed ??= new Dictionary<string, long>(StringComparer.Ordinal);
+                    var tag = PipelineMeter.MalformedReason(reason);
+                    malformed[tag] = malformed.GetValueOrDefault(tag) + 1;
+                    var letter = new DeadLetter(lane, e.Sequence, reason, e.Body);
+                    if (staged is null) _deadLetters.Write(letter);
+                    else staged.Add(letter);
                     continue;
                 }
-                if (!Prune(_scratch))
+                if (!keep)
                 {
                     filtered++;
                     continue;
                 }
-                var record = _scratch.Clone();
                 record.Sequence = e.Sequence;
                 kept.Add(record);
             }
         }
-        _counters.AddEvents(seen);
-        _counters.AddMalformed(malformed);
-        _counters.AddFiltered(filtered);
-        _counters.AddAccepted(kept.Count);
+        _counters.AddEvents(seen, lane);
+        if (malformed is not null)
+        {
+            foreach (var (reason, n) in malformed) _counters.AddMalformed(n, lane, reason);
+        }
+        _counters.AddFiltered(filtered, lane);
+        _counters.AddAccepted(kept.Count, lane);
         return kept;
     }
 
@@ -126,7 +252,7 @@ public sealed class Pipeline
 
     private bool Prune(Record record)
     {
-        foreach (var step in _compiled.Steps)
+        foreach (var step in _steps)
         {
             if (!step.Apply(record)) return false;
         }
@@ -145,7 +271,7 @@ public sealed class Pipeline
         for (var i = 0; i < records.Count; i++)
         {
             var record = records[i];
-            lane.MaxEventTimeMs = Math.Max(lane.MaxEventTimeMs, record.EventTimeMs);
+            lane.Advance(record.EventTimeMs, _compiled.LaneJumpMs, _compiled.LaneJumpConfirmations);
             var closedThrough = Math.Max(horizon.SealedThroughMs, Math.Min(lane.WatermarkMs(ooo), horizon.OthersWatermarkMs));
             if (_compiled.WindowStart(record.EventTimeMs) + _compiled.WindowMs <= closedThrough)
             {
@@ -153,9 +279,13 @@ public sealed class Pipeline
                 continue;
             }
             _enricher.Apply(lookups, i, record);
-            _accumulator.Add(record);
+            _accumulator.Add(record, _budget);
         }
-        _counters.AddLate(late);
+        // Windows that can take no more events leave the budget: sealed ones, or an hour (the longest
+        // out-of-orderness) behind this lane.
+        var laneWatermark = lane.WatermarkMs(ooo);
+        _budget.Forget(Math.Max(horizon.SealedThroughMs, laneWatermark == long.MinValue ? long.MinValue : laneWatermark - 3_600_000));
+        _counters.AddLate(late, lane.Lane);
     }
 
     private ShardSignal[] Signals(LaneState lane, IReadOnlyList<LaneEvent> events, long nowMs)
@@ -183,7 +313,30 @@ public sealed class Pipeline
             };
             partials += byShard[i].Count;
         }
-        _counters.AddPartials(partials);
+        _counters.AddPartials(partials, lane.Lane);
+        _counters.AddShardSignals(signals.Length, lane.Lane);
         return signals;
+    }
+}
+
+/// <summary>A batch of one lane after Parse → Prune with its lookups warmed, waiting for <see cref="Pipeline.Complete"/>.</summary>
+public sealed class PreparedBatch
+{
+    internal PreparedBatch(Pipeline owner) => Owner = owner;
+
+    internal Pipeline Owner { get; }
+
+    /// <summary>The batch's raw events.</summary>
+    public IReadOnlyList<LaneEvent> Events { get; private set; } = [];
+
+    internal List<Record> Kept { get; private set; } = [];
+
+    internal EnrichBatch Lookups { get; private set; } = new();
+
+    internal void Set(IReadOnlyList<LaneEvent> events, List<Record> kept, EnrichBatch lookups)
+    {
+        Events = events;
+        Kept = kept;
+        Lookups = lookups;
     }
 }

@@ -1,4 +1,5 @@
 using LogMetrics.Core.Hosting;
+using LogMetrics.Functions.Hosting;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Logging;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using LogMetrics.Core.Hosting;
+using LogMetrics.Functions.Hosting;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Logging;
@@ -14,12 +15,17 @@ namespace LogMetrics.Functions;
 /// <remarks>
 /// The host checkpoints after the invocation even when it throws (AZURE-API §2), so a failure is
 /// retried in-process by the retry attribute; re-running a batch is safe because every shard ignores
-/// a sequence range it already applied. After the last retry the batch is lost, loudly (logged).
+/// a sequence range it already applied. A batch that still fails on its last attempt is stored whole in
+/// the dead-letter container and counted (<see cref="IngestDeadLetters"/>); the malformed events of a
+/// batch are stored there too.
 /// </remarks>
-public sealed class IngestFunction(LaneIngestor ingestor, HostSettings settings, ILogger<IngestFunction> logger)
+public sealed class IngestFunction(LaneIngestor ingestor, HostSettings settings, IngestDeadLetters deadLetters, ILogger<IngestFunction> logger)
 {
+    /// <summary>Retries after the first attempt (the attribute below); the last one dead-letters a failing batch.</summary>
+    public const int MaxRetries = 5;
+
     [Function("Ingest")]
-    [ExponentialBackoffRetry(5, "00:00:02", "00:01:00")]
+    [ExponentialBackoffRetry(MaxRetries, "00:00:02", "00:01:00")]
     public async Task RunAsync(
         [EventHubTrigger("%EVENTHUB_NAME%", Connection = "EventHubConnection", ConsumerGroup = "%EVENTHUB_CONSUMER_GROUP%", IsBatched = true)] byte[][] events,
         long[] sequenceNumberArray,
@@ -33,11 +39,13 @@ public sealed class IngestFunction(LaneIngestor ingestor, HostSettings settings,
         try
         {
             var shards = await ingestor.IngestAsync(lane, events, sequenceNumberArray, new DurableShardStore(client, settings.ShardCount), context.CancellationToken).ConfigureAwait(false);
+            await deadLetters.StoreMalformedAsync(lane, first, last, context.CancellationToken).ConfigureAwait(false);
             Log.Ingested(logger, lane, events.Length, first, last, shards);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             Log.IngestFailed(logger, e, lane, first, last);
+            await deadLetters.BatchFailedAsync(lane, events, sequenceNumberArray, e, context.RetryContext, MaxRetries, context.CancellationToken).ConfigureAwait(false);
             throw;
         }
     }

@@ -14,8 +14,17 @@ internal static partial class Log
     [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "Parse: malformed event in lane {Lane} at sequence {Sequence} ({Bytes} bytes): {Reason}")]
     public static partial void DeadLetter(ILogger logger, string lane, long sequence, int bytes, string reason);
 
-    [LoggerMessage(EventId = 1103, Level = LogLevel.Error, Message = "Ingest: batch of lane {Lane} (sequence {First}..{Last}) failed; the trigger retries it (shards ignore what they already applied), after the last retry it is lost")]
+    [LoggerMessage(EventId = 1103, Level = LogLevel.Error, Message = "Ingest: batch of lane {Lane} (sequence {First}..{Last}) failed; the trigger retries it (shards ignore what they already applied), after the last retry it is stored in the dead-letter container")]
     public static partial void IngestFailed(ILogger logger, Exception exception, string lane, long first, long last);
+
+    [LoggerMessage(EventId = 1104, Level = LogLevel.Error, Message = "Ingest: batch of lane {Lane} (sequence {First}..{Last}, {Events} events) failed after its last retry (attempt {Attempts}); stored as {Blob}: {Reason}")]
+    public static partial void BatchDeadLettered(ILogger logger, string lane, long first, long last, int events, int attempts, string blob, string reason);
+
+    [LoggerMessage(EventId = 1105, Level = LogLevel.Critical, Message = "Ingest: batch of lane {Lane} (sequence {First}..{Last}, {Events} events) failed after its last retry and could NOT be stored in the dead-letter container; it is lost (counted): {Reason}")]
+    public static partial void DeadLetterStoreFailed(ILogger logger, Exception exception, string lane, long first, long last, int events, string reason);
+
+    [LoggerMessage(EventId = 1106, Level = LogLevel.Information, Message = "Parse: {Count} malformed events of lane {Lane} (batch {First}..{Last}) stored as {Blob}")]
+    public static partial void MalformedStored(ILogger logger, int count, string lane, long first, long last, string blob);
 
     [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "Flush: watermark {WatermarkMs}, {Windows} windows closed, {Written} samples written, {Dropped} dropped, {Pending} pending (outcome {Outcome})")]
     public static partial void Flushed(ILogger logger, long watermarkMs, int windows, int written, int dropped, int pending, string outcome);
@@ -28,4 +37,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1302, Level = LogLevel.Warning, Message = "Enrich: table {Table} row {RowKey} has {Parts} key parts, the lookup has {Columns} key columns; row skipped")]
     public static partial void DimensionRowSkipped(ILogger logger, string table, string rowKey, int parts, int columns);
+
+    [LoggerMessage(EventId = 1401, Level = LogLevel.Warning, Message = "Write: self-metrics not written this tick: {Reason}")]
+    public static partial void SelfMetricsFailed(ILogger logger, string reason);
 }

@@ -1,6 +1,6 @@
 using Azure.Data.Tables;
 using LogMetrics.Core.Enrich;
-using LogMetrics.Core.Hosting;
+using LogMetrics.Functions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace LogMetrics.Functions;

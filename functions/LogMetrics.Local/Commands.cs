@@ -1,18 +1,21 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Flush;
 using LogMetrics.Core.Replay;
+using LogMetrics.Core.Telemetry;
+using LogMetrics.Local.Html;
 using Spectre.Console;
 
 namespace LogMetrics.Local;
 
-/// <summary>The console's commands. Exit codes: 0 success, 1 runtime failure, 2 bad arguments or definition.</summary>
+/// <summary>The console's commands. Exit codes: see <see cref="ExitCodes"/>.</summary>
 public static class Commands
 {
-    public const int Ok = 0;
-    public const int Failure = 1;
-    public const int BadInput = 2;
+    public const int Ok = ExitCodes.Ok;
+    public const int Failure = ExitCodes.Failure;
+    public const int BadInput = ExitCodes.BadInput;
 
     public static Command Replay()
     {
@@ -23,11 +26,13 @@ public static class Commands
         var deadLetter = new Option<FileInfo?>("--dead-letter") { Description = "Malformed lines as JSON lines (lane, line, reason, raw)" };
         var shards = new Option<int>("--shards") { Description = "Window shards (as in the Functions app)", DefaultValueFactory = _ => 8 };
         var quiet = new Option<bool>("--quiet") { Description = "No live progress display" };
+        var selfMetrics = SelfMetricsOption();
+        var report = new Option<FileInfo?>("--report") { Description = "Write a self-contained HTML report (charts over event time + the final report)" };
         var remote = RemoteWriteOptions.Create();
         var files = new Argument<FileInfo[]>("FILE") { Description = "Input lanes: .jsonl or .jsonl.gz, one lane per file", Arity = ArgumentArity.OneOrMore };
         var command = new Command("replay", "Replay log files through the pipeline; each file is one lane.")
         {
-            pipeline, dimensions, output, summary, deadLetter, shards, quiet, files,
+            pipeline, dimensions, output, summary, deadLetter, shards, quiet, selfMetrics, report, files,
         };
         remote.AddTo(command);
         command.SetAction(async (result, ct) =>
@@ -42,6 +47,7 @@ public static class Commands
             }
             await using var remoteWriter = remote.Build(result, compiled.Definition.RemoteWrite, out var remoteError);
             if (remoteError is not null) return Fail(BadInput, remoteError);
+            if (result.GetValue(selfMetrics) && remoteWriter is null) return Fail(BadInput, "--self-metrics needs --remote-write URL");
             var settings = new ReplaySettings
             {
                 PipelinePath = result.GetValue(pipeline)!.FullName,
@@ -51,9 +57,10 @@ public static class Commands
                 SummaryPath = result.GetValue(summary)?.FullName,
                 DeadLetterPath = result.GetValue(deadLetter)?.FullName,
                 ShardCount = shardCount,
-                ExtraWriters = remoteWriter is null ? [] : [remoteWriter.Writer],
+                Remote = remoteWriter,
             };
-            return await RunReplayAsync(settings, compiled, result.GetValue(quiet), remoteWriter, ct);
+            var extras = new Extras(compiled, remoteWriter, result.GetValue(selfMetrics), result.GetValue(report)?.FullName);
+            return await RunReplayAsync(settings, compiled, result.GetValue(quiet), extras, ct);
         });
         return command;
     }
@@ -75,7 +82,11 @@ public static class Commands
     public static Command Demo()
     {
         var records = new Option<int>("--records") { Description = "Synthetic records to generate", DefaultValueFactory = _ => 20_000 };
-        var command = new Command("demo", "Generate flagship gateway traffic and run the flagship pipeline over it; no set-up needed.") { records };
+        var selfMetrics = SelfMetricsOption();
+        var report = new Option<FileInfo?>("--report") { Description = "Where to write the HTML report (default: report.html in the demo directory)" };
+        var remote = RemoteWriteOptions.Create();
+        var command = new Command("demo", "Generate flagship gateway traffic and run the flagship pipeline over it; no set-up needed.") { records, selfMetrics, report };
+        remote.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             var pipelinePath = Path.Combine(AppContext.BaseDirectory, "pipeline.json");
@@ -84,6 +95,9 @@ public static class Commands
             var dir = Path.Combine(Path.GetTempPath(), "logmetrics-demo");
             if (Directory.Exists(dir)) Directory.Delete(dir, true);
             var count = result.GetValue(records);
+            await using var remoteWriter = remote.Build(result, compiled.Definition.RemoteWrite, out var remoteError);
+            if (remoteError is not null) return Fail(BadInput, remoteError);
+            if (result.GetValue(selfMetrics) && remoteWriter is null) return Fail(BadInput, "--self-metrics needs --remote-write URL");
             AnsiConsole.MarkupLine($"[grey]Generating {count:N0} gateway records (4 lanes, ≤4 s disorder, 0.5 % malformed) in {Markup.Escape(dir)}[/]");
             var files = TrafficGenerator.Write(dir, new TrafficOptions { Records = count, Lanes = 4, Seed = 42, Gzip = false });
             var collector = new CollectingSampleWriter();
@@ -96,12 +110,16 @@ public static class Commands
                 SummaryPath = Path.Combine(dir, "summary.json"),
                 DeadLetterPath = Path.Combine(dir, "dead.jsonl"),
                 ExtraWriters = [collector],
+                // Smaller rounds than a replay's default: the demo is small, and its report plots one point per flush.
+                ChunkLines = 256,
+                Remote = remoteWriter,
             };
-            var code = await RunReplayAsync(settings, compiled, quiet: false, remote: null, ct);
+            var reportPath = result.GetValue(report)?.FullName ?? Path.Combine(dir, "report.html");
+            var code = await RunReplayAsync(settings, compiled, quiet: false, new Extras(compiled, remoteWriter, result.GetValue(selfMetrics), reportPath), ct);
             if (code == Ok)
             {
                 Report.DemoMetrics(collector.Samples);
-                AnsiConsole.MarkupLine($"[grey]Samples: {Markup.Escape(settings.OutPath)}  summary: {Markup.Escape(settings.SummaryPath)}  dead letters: {Markup.Escape(settings.DeadLetterPath)}[/]");
+                AnsiConsole.MarkupLine($"[grey]Samples: {Markup.Escape(settings.OutPath)}  summary: {Markup.Escape(settings.SummaryPath)}  dead letters: {Markup.Escape(settings.DeadLetterPath)}  report: {Markup.Escape(reportPath)}[/]");
             }
             return code;
         });
@@ -154,13 +172,103 @@ public static class Commands
         return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out epochSeconds);
     }
 
-    private static async Task<int> RunReplayAsync(ReplaySettings settings, CompiledPipeline compiled, bool quiet, RemoteWriterHandle? remote, CancellationToken ct)
+    private static Option<bool> SelfMetricsOption() => new("--self-metrics")
     {
+        Description = "Also remote-write the pipeline's own counters (logmetrics_*, by stage and lane) at each flush, stamped in event time",
+    };
+
+    /// <summary>
+    /// What a run writes besides samples: remote write (optionally with the pipeline's own counters)
+    /// and the HTML report. Both self-metrics and the report read the pipeline's meter through one
+    /// <see cref="SelfMetricsCollector"/>.
+    /// </summary>
+    private sealed class Extras(CompiledPipeline compiled, RemoteWriterHandle? remote, bool selfMetrics, string? reportPath) : IDisposable
+    {
+        private readonly SelfMetricsCollector? _collector = selfMetrics || reportPath is not null
+            ? new SelfMetricsCollector([new Label("instance", Environment.MachineName is { Length: > 0 } m ? m : "local"), new Label("job", "logmetrics")])
+            : null;
+
+        public RemoteWriterHandle? Remote => remote;
+
+        public HtmlReport? Html { get; private set; }
+
+        public string? ReportPath => reportPath;
+
+        /// <summary>The writers besides --out and remote write (the HTML report's).</summary>
+        public IReadOnlyList<ISampleWriter> Writers()
+        {
+            var writers = new List<ISampleWriter>();
+            if (reportPath is not null) writers.Add(Html = new HtmlReport(compiled, _collector!));
+            return writers;
+        }
+
+        /// <summary>The sink remote write goes through: the client, or the client behind the self-metrics writer.</summary>
+        public ISampleWriter? RemoteSink() => remote is null ? null : selfMetrics ? SelfWriterFor(remote) : remote.Writer;
+
+        /// <summary>Self-metric samples offered to the remote endpoint besides the pipeline's.</summary>
+        public long SelfMetricsOffered => _self?.SamplesOffered ?? 0;
+
+        private SelfMetricsWriter? _self;
+
+        private SelfMetricsWriter SelfWriterFor(RemoteWriterHandle handle) => _self = new SelfMetricsWriter(handle.Writer, _collector!);
+
+        public async Task FinishAsync(CancellationToken ct)
+        {
+            if (_self is not null) await _self.WriteFinalAsync(ct).ConfigureAwait(false);
+        }
+
+        public void Dispose() => _collector?.Dispose();
+    }
+
+    private static async Task<int> RunReplayAsync(ReplaySettings settings, CompiledPipeline compiled, bool quiet, Extras extras, CancellationToken ct)
+    {
+        using var _ = extras;
+        // SIGINT and SIGTERM stop the run cleanly: reading stops, the outputs are finalized and the
+        // summary is marked interrupted; exit 130 / 143.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        string? signal = null;
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            if (Interlocked.CompareExchange(ref signal, context.Signal == PosixSignal.SIGTERM ? "SIGTERM" : "SIGINT", null) is null)
+            {
+                Console.Error.WriteLine($"{signal}: stopping; finalizing outputs and summary");
+                stop.Cancel();
+            }
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        settings = settings with
+        {
+            InterruptedBy = () => Volatile.Read(ref signal),
+            ExtraWriters = [.. settings.ExtraWriters, .. extras.Writers()],
+            RemoteSink = extras.RemoteSink(),
+            AfterLastFlush = extras.FinishAsync,
+            RemoteSelfMetrics = () => extras.SelfMetricsOffered,
+        };
         try
         {
-            var outcome = await ProgressView.RunAsync(quiet, progress => ReplayRunner.RunAsync(settings, compiled, progress, ct));
-            Report.Final(outcome, remote);
-            return Ok;
+            var outcome = await ProgressView.RunAsync(quiet, progress => ReplayRunner.RunAsync(settings, compiled, progress, stop.Token));
+            var rows = Report.Final(outcome, extras.Remote);
+            if (extras.Html is not null)
+            {
+                extras.Html.Write(extras.ReportPath!, $"LogMetrics {compiled.Definition.Name}: replay of {settings.Files.Count} lane(s)", rows);
+                AnsiConsole.MarkupLine($"[grey]report: {Markup.Escape(extras.ReportPath!)}[/]");
+            }
+            var summary = outcome.Summary;
+            switch (summary.Status)
+            {
+                case RunStatus.Complete:
+                    break;
+                case RunStatus.LostData:
+                    Console.Error.WriteLine("lost data: " + Report.Losses(summary));
+                    break;
+                default:
+                    Console.Error.WriteLine($"{(summary.Status == RunStatus.Interrupted ? "interrupted" : "error")}: {summary.Error}");
+                    if (summary.Outputs.Any(o => o.DroppedTotal > 0)) Console.Error.WriteLine("lost data: " + Report.Losses(summary));
+                    break;
+            }
+            return summary.ExitCode;
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or InvalidDataException or IOException)
         {

@@ -15,6 +15,7 @@ public sealed class RemoteWriteOptions
     public required Option<string?> TokenEnv { get; init; }
     public required Option<FileInfo?> TokenFile { get; init; }
     public required Option<string?> ClientIdEnv { get; init; }
+    public required Option<int?> RetryBudgetSeconds { get; init; }
 
     public static RemoteWriteOptions Create() => new()
     {
@@ -25,6 +26,7 @@ public sealed class RemoteWriteOptions
         TokenEnv = new Option<string?>("--bearer-token-env") { Description = "bearer: environment variable holding the token" },
         TokenFile = new Option<FileInfo?>("--bearer-token-file") { Description = "bearer: file holding the token (re-read on refresh)" },
         ClientIdEnv = new Option<string?>("--client-id-env") { Description = "entra: environment variable holding a managed identity client id (else DefaultAzureCredential)" },
+        RetryBudgetSeconds = new Option<int?>("--retry-budget-seconds") { Description = "Time the whole run may spend retrying remote write (default: remoteWrite.maxElapsedSeconds)" },
     };
 
     public void AddTo(Command command)
@@ -36,6 +38,7 @@ public sealed class RemoteWriteOptions
         command.Options.Add(TokenEnv);
         command.Options.Add(TokenFile);
         command.Options.Add(ClientIdEnv);
+        command.Options.Add(RetryBudgetSeconds);
     }
 
     /// <summary>Builds the writer when <c>--remote-write</c> is given; <paramref name="error"/> names the bad setting otherwise.</summary>
@@ -68,9 +71,17 @@ public sealed class RemoteWriteOptions
             MaxElapsedSeconds = fromPipeline.MaxElapsedSeconds,
             MaxPendingSamples = fromPipeline.MaxPendingSamples,
         };
+        var budget = result.GetValue(RetryBudgetSeconds) ?? fromPipeline.MaxElapsedSeconds;
+        if (budget < 0)
+        {
+            error = $"--retry-budget-seconds must be >= 0, not {budget}";
+            return null;
+        }
         try
         {
-            return new RemoteWriterHandle(RemoteWriteClient.Create(definition, url.ToString(), auth, new RemoteWriteServices { EntraTokenSource = LogMetrics.Azure.AzureTokenSource.Create }));
+            // One retry budget for the whole run: a dead endpoint costs the run at most about this long.
+            return new RemoteWriterHandle(RemoteWriteClient.Create(definition, url.ToString(), auth,
+                new RemoteWriteServices { EntraTokenSource = LogMetrics.Azure.AzureTokenSource.Create }, TimeSpan.FromSeconds(budget)));
         }
         catch (RemoteWriteConfigurationException e)
         {

@@ -1,12 +1,15 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using LogMetrics.Core;
+using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Enrich;
 using LogMetrics.Core.Flush;
 using LogMetrics.Core.Parse;
 using LogMetrics.Core.Replay;
 using LogMetrics.Core.Telemetry;
+using LogMetrics.Core.Write;
 
 namespace LogMetrics.Local;
 
@@ -20,25 +23,42 @@ public sealed record ReplaySettings
     public string? SummaryPath { get; init; }
     public string? DeadLetterPath { get; init; }
     public IReadOnlyList<ISampleWriter> ExtraWriters { get; init; } = [];
+    /// <summary>The remote-write output, accounted for in the summary.</summary>
+    public RemoteWriterHandle? Remote { get; init; }
+    /// <summary>What remote-write samples go through (e.g. the self-metrics writer around the client); default the client.</summary>
+    public ISampleWriter? RemoteSink { get; init; }
+    /// <summary>Self-metric samples offered to the remote endpoint besides the pipeline's (their account is added to it).</summary>
+    public Func<long>? RemoteSelfMetrics { get; init; }
+    /// <summary>Runs after the last flush, before the summary is made (e.g. the final self-metrics write).</summary>
+    public Func<CancellationToken, Task>? AfterLastFlush { get; init; }
+    /// <summary>Names the signal that cancelled the run (SIGINT / SIGTERM), when one did.</summary>
+    public Func<string?>? InterruptedBy { get; init; }
     public int ShardCount { get; init; } = 8;
     public int ChunkLines { get; init; } = 2048;
-    /// <summary>Ingest lanes in parallel rounds (deterministic; see ReplayEngine).</summary>
-    public bool Parallel { get; init; } = Environment.ProcessorCount > 1;
+    /// <summary>
+    /// Run the pipelined replay (read, ingest and flush overlap on every core; deterministic, see ReplayEngine).
+    /// On by default whatever the core count, so one core and two give the same samples.
+    /// </summary>
+    public bool Parallel { get; init; } = true;
 }
 
 /// <summary>The outcome of a replay: the counters the summary file and the final report show.</summary>
-public sealed record ReplayOutcome(PipelineCounters Counters, Enricher Enricher, TimeSpan Elapsed, long Bytes, int Lanes, ReplayProgress Last);
+public sealed record ReplayOutcome(PipelineCounters Counters, Enricher Enricher, TimeSpan Elapsed, long Bytes, int Lanes, ReplayProgress Last)
+{
+    /// <summary>Where the samples went and which lanes were read; <see cref="RunSummary.ExitCode"/> is the process's exit code.</summary>
+    public required RunSummary Summary { get; init; }
+}
 
 /// <summary>Runs a replay: the console host's composition of the core (no Azure anywhere).</summary>
 public static class ReplayRunner
 {
-    private static readonly JsonSerializerOptions SummaryJson = new() { WriteIndented = true };
-
     public static async Task<ReplayOutcome> RunAsync(ReplaySettings settings, CompiledPipeline compiled, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
         foreach (var file in settings.Files)
         {
+            if (Directory.Exists(file)) throw new FileNotFoundException($"input {file} is a directory, not a file: give its files (e.g. {Path.Combine(file, "*.jsonl")})", file);
             if (!File.Exists(file)) throw new FileNotFoundException($"input file not found: {file}", file);
+            LaneReader.CheckReadable(file);
         }
         if (!Directory.Exists(settings.DimensionsDirectory))
         {
@@ -50,33 +70,69 @@ public static class ReplayRunner
             if (!File.Exists(csv)) throw new FileNotFoundException($"dimension table for lookup '{lookup.Definition.Name}' not found: {csv}", csv);
         }
 
+        string?[] outputs = [settings.OutPath, settings.DeadLetterPath, settings.SummaryPath];
+        using var locks = OutputLocks.Acquire(outputs.OfType<string>());
+        // A summary from an earlier run must never pass for this one's, even if this run dies.
+        if (settings.SummaryPath is not null && AtomicOutput.Resolve(settings.SummaryPath) is var summaryFile
+            && !AtomicOutput.IsSpecial(summaryFile) && File.Exists(summaryFile))
+        {
+            File.Delete(summaryFile);
+        }
+
         var counters = new PipelineCounters();
         var clock = TimeProvider.System;
-        var enricher = new Enricher(compiled, new CsvDimensionSource(settings.DimensionsDirectory), clock);
-        using var deadLetters = settings.DeadLetterPath is null ? null : new JsonlDeadLetterSink(CreateOutput(settings.DeadLetterPath));
-        using var samplesOut = settings.OutPath is null ? null : new JsonlSampleWriter(CreateOutput(settings.OutPath));
+        // Every table is validated before any input is read, whatever its cache policy: a broken table is
+        // exit 2 naming file and line, never a run of silent 'unknown' labels.
+        var dimensions = new CsvDimensionSource(settings.DimensionsDirectory);
+        foreach (var lookup in compiled.Lookups) await dimensions.ValidateAsync(lookup.Table, cancellationToken).ConfigureAwait(false);
+        var enricher = new Enricher(compiled, dimensions, clock);
+        using var deadLetterFile = settings.DeadLetterPath is null ? null : new AtomicOutput(settings.DeadLetterPath);
+        using var samplesFile = settings.OutPath is null ? null : new AtomicOutput(settings.OutPath);
+        var deadLetters = deadLetterFile is null ? null : new JsonlDeadLetterSink(deadLetterFile.Stream);
+        var samplesOut = samplesFile is null ? null : new JsonlSampleWriter(samplesFile.Stream);
         var writers = new List<ISampleWriter>();
         if (samplesOut is not null) writers.Add(samplesOut);
+        if (settings.Remote is not null) writers.Add(settings.RemoteSink ?? settings.Remote.Writer);
         writers.AddRange(settings.ExtraWriters);
         if (writers.Count == 0) writers.Add(new CollectingSampleWriter());
         ISampleWriter writer = writers.Count == 1 ? writers[0] : new FanOutSampleWriter(writers);
 
         var deadLetterSink = (IDeadLetterSink?)deadLetters ?? NullDeadLetterSink.Instance;
-        var pipeline = new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount);
+        // One cardinality budget for all lanes; the first overflow of a family is said once.
+        var budget = new SeriesBudget(compiled)
+        {
+            OnFirstOverflow = (family, windowMs) => Console.Error.WriteLine(
+                $"warning: metric family '{family.Prefix}' has more than {family.MaxSeries:N0} series (maxSeries) in the window at {DateTimeOffset.FromUnixTimeMilliseconds(windowMs):u}; " +
+                $"further series are folded into one series labelled {SeriesBudget.Overflow} (counted in the summary as overflow)"),
+        };
+        var pipeline = new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount, budget);
         var store = new InMemoryShardStore(compiled, settings.ShardCount);
         var coordinator = new FlushCoordinator(compiled, store, writer, counters, clock,
             new FlushOptions { MaxPendingSamples = compiled.Definition.RemoteWrite.MaxPendingSamples, ExpectedLanes = settings.Files.Count });
-        // One pipeline per lane so lanes ingest in parallel (each pipeline handles one batch at a time);
-        // they share the caches, counters and dead-letter file.
+        // Pipelines for the replay's stages (each handles one batch at a time); they share the caches,
+        // counters and dead-letter file.
         var engine = new ReplayEngine(pipeline, store, coordinator, clock, settings.ChunkLines,
-            settings.Parallel ? () => new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount) : null);
+            settings.Parallel ? () => new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount, budget) : null);
 
-        var readers = settings.Files.Select(f => new LaneReader(f)).ToList();
+        var readers = settings.Files.Select(f => new LaneReader(f, compiled.Definition.Source.MaxRecordBytes)).ToList();
         var started = clock.GetTimestamp();
-        ReplayProgress last;
+        ReplayProgress? last = null;
+        string status = RunStatus.Complete;
+        string? error = null;
         try
         {
             last = await engine.RunAsync(readers, progress, cancellationToken).ConfigureAwait(false);
+            if (settings.AfterLastFlush is { } after) await after(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            status = RunStatus.Interrupted;
+            error = settings.InterruptedBy is { } by ? $"interrupted by {by()}" : "interrupted";
+        }
+        catch (RemoteWriteFatalException e)
+        {
+            status = RunStatus.Failed;
+            error = e.Message;
         }
         finally
         {
@@ -84,26 +140,59 @@ public static class ReplayRunner
         }
         var elapsed = clock.GetElapsedTime(started);
 
-        if (settings.SummaryPath is not null)
+        // Finalize the outputs: whatever the run got to is renamed into place, and the summary says how it ended.
+        deadLetters?.Dispose();
+        samplesOut?.Dispose();
+        deadLetterFile?.Commit();
+        samplesFile?.Commit();
+
+        var accounts = new List<OutputAccount>();
+        if (samplesOut is not null)
         {
-            await using var summary = File.Create(settings.SummaryPath);
-            await JsonSerializer.SerializeAsync(summary, new Dictionary<string, long>
-            {
-                ["events"] = counters.Events,
-                ["accepted"] = counters.Accepted,
-                ["malformed"] = counters.Malformed,
-                ["filtered"] = counters.Filtered,
-                ["late"] = counters.Late,
-                ["samples"] = counters.Samples,
-            }, SummaryJson, cancellationToken).ConfigureAwait(false);
+            accounts.Add(RunSummary.Account("out", settings.OutPath!, counters.Samples, samplesOut.SamplesWritten, Backlog(counters)));
         }
-        return new ReplayOutcome(counters, enricher, elapsed, last.BytesRead, settings.Files.Count, last);
+        if (settings.Remote is { } remote)
+        {
+            var s = remote.Snapshot();
+            var dropped = new Dictionary<string, long>(s.SamplesDroppedByReason, StringComparer.Ordinal);
+            foreach (var (reason, n) in Backlog(counters)) dropped[reason] = dropped.GetValueOrDefault(reason) + n;
+            var self = settings.RemoteSelfMetrics?.Invoke() ?? 0;
+            accounts.Add(RunSummary.Account("remoteWrite", remote.Endpoint, counters.Samples + self, s.SamplesWritten, dropped) with { SelfMetrics = self });
+        }
+        var lanes = readers.Select(r => new LaneAccount(r.Path, r.Finished && r.Error is null, r.Error)).ToList();
+        var summary = new RunSummary
+        {
+            Events = counters.Events,
+            Accepted = counters.Accepted,
+            Malformed = counters.Malformed,
+            Filtered = counters.Filtered,
+            Late = counters.Late,
+            Samples = counters.Samples,
+            Status = status,
+            Error = error,
+            Outputs = accounts,
+            Lanes = lanes,
+            Overflow = budget.Folded is { Count: > 0 } folded ? folded : null,
+        };
+        if (status == RunStatus.Complete && summary.LostData) summary = summary with { Status = RunStatus.LostData };
+        summary = summary with { ExitCode = ExitCodes.For(summary.Status, settings.InterruptedBy?.Invoke()) };
+        if (settings.SummaryPath is not null) AtomicOutput.WriteAllText(settings.SummaryPath, summary.ToJson());
+        return new ReplayOutcome(counters, enricher, elapsed, last?.BytesRead ?? readers.Sum(r => r.BytesRead), settings.Files.Count,
+            last ?? new ReplayProgress(counters.Events, readers.Sum(r => r.BytesRead), readers.Count(r => !r.Finished), readers.Count, 0, 0, counters.WindowsClosed, counters.Samples, long.MinValue, elapsed))
+        {
+            Summary = summary,
+        };
     }
 
-    /// <summary>An output file with a 1 MiB buffer: samples are small and many.</summary>
-    private static FileStream CreateOutput(string path) =>
-        new(path, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 1 << 20);
+    /// <summary>Closed samples the flush dropped before any output saw them (pending bound hit while a sink was down).</summary>
+    private static Dictionary<string, long> Backlog(PipelineCounters counters) =>
+        counters.SamplesDroppedBacklog == 0 ? [] : new() { ["backlog"] = counters.SamplesDroppedBacklog };
 
     public static string Rate(double count, TimeSpan elapsed) =>
         (count / Math.Max(elapsed.TotalSeconds, 1e-9)).ToString("N0", CultureInfo.InvariantCulture);
 }
+
+/// <summary>Source-generated serializer of the summary file: no reflection, one step towards a Native AOT publish (README "Performance").</summary>
+[JsonSourceGenerationOptions(WriteIndented = true)]
+[JsonSerializable(typeof(RunSummary))]
+internal sealed partial class SummaryJsonContext : JsonSerializerContext;

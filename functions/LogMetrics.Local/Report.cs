@@ -1,6 +1,7 @@
 using System.Globalization;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Flush;
+using LogMetrics.Local.Html;
 using Spectre.Console;
 
 namespace LogMetrics.Local;
@@ -10,45 +11,90 @@ public static class Report
 {
     private static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
 
-    public static void Final(ReplayOutcome o, RemoteWriterHandle? remote)
+    /// <summary>Prints the final report; returns its rows (the HTML report shows the same table).</summary>
+    public static IReadOnlyList<ReportRow> Final(ReplayOutcome o, RemoteWriterHandle? remote)
     {
-        var c = o.Counters;
-        var seconds = Math.Max(o.Elapsed.TotalSeconds, 1e-9);
+        var rows = Rows(o, remote);
         var table = new Table().Border(TableBorder.Rounded).Title("[bold]replay report[/]");
         table.AddColumn("stage");
         table.AddColumn("counter");
         table.AddColumn(new TableColumn("value").RightAligned());
-        table.AddRow("Parse", "events (non-blank lines)", N(c.Events));
-        table.AddRow("Parse", "malformed (dead-lettered)", N(c.Malformed));
-        table.AddRow("Prune", "filtered", N(c.Filtered));
-        table.AddRow("Prune", "accepted", N(c.Accepted));
-        table.AddRow("Accumulate", "late (left out of every sample)", N(c.Late));
-        table.AddRow("Accumulate", "partials signalled", N(c.PartialsSignalled));
-        if (c.ShardLateContributions > 0) table.AddRow("Accumulate", "late contributions refused by shards", N(c.ShardLateContributions));
+        foreach (var r in rows)
+        {
+            var stage = Markup.Escape(r.Stage);
+            var counter = Markup.Escape(r.Counter);
+            if (r.Alert) table.AddRow($"[red]{stage}[/]", $"[red]{counter}[/]", Markup.Escape(r.Value));
+            else table.AddRow(stage, counter, Markup.Escape(r.Value));
+        }
+        AnsiConsole.Write(table);
+        return rows;
+    }
+
+    /// <summary>The final report's rows: stage, counter, value.</summary>
+    public static List<ReportRow> Rows(ReplayOutcome o, RemoteWriterHandle? remote)
+    {
+        var c = o.Counters;
+        var seconds = Math.Max(o.Elapsed.TotalSeconds, 1e-9);
+        var rows = new List<ReportRow>
+        {
+            new("Parse", "events (non-blank lines)", N(c.Events)),
+            new("Parse", "malformed (dead-lettered)", N(c.Malformed)),
+            new("Prune", "filtered", N(c.Filtered)),
+            new("Prune", "accepted", N(c.Accepted)),
+            new("Accumulate", "late (left out of every sample)", N(c.Late)),
+            new("Accumulate", "partials signalled", N(c.PartialsSignalled)),
+        };
+        if (c.ShardLateContributions > 0) rows.Add(new("Accumulate", "late contributions refused by shards", N(c.ShardLateContributions)));
         foreach (var (name, stats) in o.Enricher.Stats)
         {
-            table.AddRow("Enrich", $"{name}: hit / miss / error", $"{N(stats.Hits)} / {N(stats.Misses)} / {N(stats.Errors)}");
+            rows.Add(new("Enrich", $"{name}: hit / miss / error", $"{N(stats.Hits)} / {N(stats.Misses)} / {N(stats.Errors)}"));
         }
-        table.AddRow("Flush", "windows closed", N(c.WindowsClosed));
-        table.AddRow("Flush", "samples", N(c.Samples));
-        if (c.SamplesDroppedBacklog > 0) table.AddRow("[red]Flush[/]", "[red]samples dropped (backlog bound)[/]", N(c.SamplesDroppedBacklog));
+        rows.Add(new("Flush", "windows closed", N(c.WindowsClosed)));
+        rows.Add(new("Flush", "samples", N(c.Samples)));
+        if (c.SamplesDroppedBacklog > 0) rows.Add(new("Flush", "samples dropped (backlog bound)", N(c.SamplesDroppedBacklog), Alert: true));
         if (remote is not null)
         {
             var s = remote.Snapshot();
-            table.AddRow("Write", "endpoint", Markup.Escape(remote.Endpoint));
-            table.AddRow("Write", "samples written", N(s.SamplesWritten));
-            table.AddRow("Write", "samples retried", N(s.SamplesRetried));
-            foreach (var (reason, n) in s.SamplesDroppedByReason) table.AddRow("[red]Write[/]", $"[red]dropped: {Markup.Escape(reason)}[/]", N(n));
-            table.AddRow("Write", "requests (failed)", $"{N(s.Requests)} ({N(s.RequestsFailed)})");
-            table.AddRow("Write", "bytes sent (snappy)", N(s.BytesSent));
-            table.AddRow("Write", "request latency mean / max", $"{s.MeanRequestLatency.TotalMilliseconds:N1} / {s.MaxRequestLatency.TotalMilliseconds:N1} ms");
-            if (s.MaxFreshness is { } fresh) table.AddRow("Write", "freshness (event → 2xx) max", $"{fresh.TotalSeconds:N1} s");
+            rows.Add(new("Write", "endpoint", remote.Endpoint));
+            rows.Add(new("Write", "samples written", N(s.SamplesWritten)));
+            rows.Add(new("Write", "samples retried", N(s.SamplesRetried)));
+            foreach (var (reason, n) in s.SamplesDroppedByReason) rows.Add(new("Write", $"dropped: {reason}", N(n), Alert: true));
+            if (s.BatchesFailed > 0) rows.Add(new("Write", "requests failed after their last retry", N(s.BatchesFailed), Alert: true));
+            rows.Add(new("Write", "requests (failed)", $"{N(s.Requests)} ({N(s.RequestsFailed)})"));
+            rows.Add(new("Write", "bytes sent (snappy)", N(s.BytesSent)));
+            rows.Add(new("Write", "request latency mean / max", $"{s.MeanRequestLatency.TotalMilliseconds:N1} / {s.MaxRequestLatency.TotalMilliseconds:N1} ms"));
+            if (s.MaxFreshness is { } fresh) rows.Add(new("Write", "freshness (event → 2xx) max", $"{fresh.TotalSeconds:N1} s"));
         }
-        table.AddRow("Run", "lanes", N(o.Lanes));
-        table.AddRow("Run", "elapsed", $"{o.Elapsed.TotalSeconds:N2} s");
-        table.AddRow("Run", "throughput", $"{c.Events / seconds:N0} events/s, {o.Bytes / 1e6 / seconds:N1} MB/s (uncompressed input)");
-        table.AddRow("Run", "time in read / ingest / flush+write (summed over lanes)", $"{o.Last.ReadTime.TotalSeconds:N2} / {o.Last.IngestTime.TotalSeconds:N2} / {o.Last.FlushTime.TotalSeconds:N2} s");
-        AnsiConsole.Write(table);
+        foreach (var (family, n) in o.Summary.Overflow ?? new Dictionary<string, long>())
+        {
+            rows.Add(new("Accumulate", $"{family}: records folded into the {LogMetrics.Core.Accumulate.SeriesBudget.Overflow} series (maxSeries)", N(n), Alert: true));
+        }
+        foreach (var output in o.Summary.Outputs)
+        {
+            var extra = output.SelfMetrics > 0 ? $" (+ {N(output.SelfMetrics)} self-metrics)" : "";
+            rows.Add(new("Account", $"{output.Output}: samples{(output.SelfMetrics > 0 ? " + self-metrics" : "")} = written + dropped",
+                $"{N(o.Summary.Samples)}{extra} = {N(output.Written)} + {N(output.DroppedTotal)}", Alert: output.DroppedTotal > 0));
+            foreach (var (reason, n) in output.Dropped) rows.Add(new("Account", $"{output.Output}: dropped {reason}", N(n), Alert: true));
+        }
+        foreach (var lane in o.Summary.Lanes.Where(l => !l.ReadToEnd))
+        {
+            rows.Add(new("Account", $"lane not read to its end: {lane.File}", lane.Error ?? "stopped", Alert: true));
+        }
+        rows.Add(new("Run", "status (exit code)", $"{o.Summary.Status} ({o.Summary.ExitCode})", Alert: o.Summary.ExitCode != 0));
+        rows.Add(new("Run", "lanes", N(o.Lanes)));
+        rows.Add(new("Run", "elapsed", $"{o.Elapsed.TotalSeconds:N2} s"));
+        rows.Add(new("Run", "throughput", $"{c.Events / seconds:N0} events/s, {o.Bytes / 1e6 / seconds:N1} MB/s (uncompressed input)"));
+        rows.Add(new("Run", "time in read / ingest / flush+write (summed over lanes)", $"{o.Last.ReadTime.TotalSeconds:N2} / {o.Last.IngestTime.TotalSeconds:N2} / {o.Last.FlushTime.TotalSeconds:N2} s"));
+        return rows;
+    }
+
+    /// <summary>One line naming what was lost: dropped samples by output and reason, lanes not read to their end.</summary>
+    public static string Losses(RunSummary summary)
+    {
+        var parts = summary.Outputs.Where(o => o.DroppedTotal > 0)
+            .Select(o => $"{o.Output}: {N(o.DroppedTotal)} of {N(summary.Samples)} samples dropped ({string.Join(", ", o.Dropped.Select(kv => $"{kv.Key} {N(kv.Value)}"))})")
+            .Concat(summary.Lanes.Where(l => !l.ReadToEnd).Select(l => $"lane {l.File} not read to its end ({l.Error ?? "stopped"})"));
+        return string.Join("; ", parts);
     }
 
     public static void Catalog(CompiledPipeline p)

@@ -2,10 +2,13 @@
 // Every connection is identity-based through one user-assigned identity: no keys, no
 // secrets in app settings. The setting NAMES below are read by the function code and
 // host.json; infra/check_settings.py checks that every expected name is set here.
+
+import { tagsType } from '../types.bicep'
+
 param name string
 param planName string
 param location string = resourceGroup().location
-param tags object = {}
+param tags tagsType = {}
 
 @description('Resource id of the user-assigned identity.')
 param identityId string
@@ -14,6 +17,8 @@ param identityClientId string
 
 param storageAccountName string
 param deploymentContainerName string
+@description('Blob container for dead letters in the same storage account (DEADLETTER_CONTAINER).')
+param deadLetterContainerName string
 
 param eventHubNamespaceName string
 param eventHubName string
@@ -35,11 +40,11 @@ param runtimeVersion string = '10.0'
 param maximumInstanceCount int = 100
 param instanceMemoryMB int = 2048
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+resource storage 'Microsoft.Storage/storageAccounts@2026-06-01' existing = {
   name: storageAccountName
 }
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
   name: planName
   location: location
   tags: tags
@@ -53,7 +58,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
-resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+resource functionApp 'Microsoft.Web/sites@2025-03-01' = {
   name: name
   location: location
   tags: union(tags, { 'azd-service-name': 'api' })
@@ -95,7 +100,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 
 // Flex Consumption rejects FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION here:
 // the runtime comes from functionAppConfig.runtime above.
-resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+resource appSettings 'Microsoft.Web/sites/config@2025-03-01' = {
   parent: functionApp
   name: 'appsettings'
   properties: {
@@ -126,6 +131,11 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
 
     // Dimension tables (gatewaycluster, userlevel, apimeta) in the same account.
     DIMENSIONS_TABLE_URI: storage.properties.primaryEndpoints.table
+
+    // Dead letters: failed batches after their last retry and malformed records, as
+    // <container>/<lane>/<first>-<last>.jsonl.gz, written with the identity above.
+    DEADLETTER_BLOB_URI: storage.properties.primaryEndpoints.blob
+    DEADLETTER_CONTAINER: deadLetterContainerName
 
     // Application Insights with Entra (AAD) auth; local auth is disabled on the component.
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString

@@ -6,7 +6,7 @@ param principalType string = 'ServicePrincipal'
 @description('Built-in role definition GUID (rbac.bicep passes Monitoring Metrics Publisher).')
 param roleDefinitionGuid string
 
-resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' existing = {
+resource dcr 'Microsoft.Insights/dataCollectionRules@2024-03-11' existing = {
   name: dataCollectionRuleName
 }
 

@@ -1,10 +1,13 @@
 // Event Hubs namespace (Standard, local/SAS auth disabled), the access-log hub and the
 // consumer group the function app reads with.
+
+import { tagsType } from '../types.bicep'
+
 param namespaceName string
 param eventHubName string
 param consumerGroupName string = 'logmetrics'
 param location string = resourceGroup().location
-param tags object = {}
+param tags tagsType = {}
 
 @minValue(1)
 @maxValue(32)
@@ -14,7 +17,7 @@ param partitionCount int = 8
 @maxValue(7)
 param retentionDays int = 1
 
-resource namespace 'Microsoft.EventHub/namespaces@2024-01-01' = {
+resource namespace 'Microsoft.EventHub/namespaces@2026-01-01' = {
   name: namespaceName
   location: location
   tags: tags
@@ -31,7 +34,7 @@ resource namespace 'Microsoft.EventHub/namespaces@2024-01-01' = {
   }
 }
 
-resource eventHub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' = {
+resource eventHub 'Microsoft.EventHub/namespaces/eventhubs@2026-01-01' = {
   parent: namespace
   name: eventHubName
   properties: {
@@ -40,7 +43,7 @@ resource eventHub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' = {
   }
 }
 
-resource consumerGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2024-01-01' = {
+resource consumerGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2026-01-01' = {
   parent: eventHub
   name: consumerGroupName
 }

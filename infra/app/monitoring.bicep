@@ -1,15 +1,18 @@
 // Log Analytics workspace + workspace-based Application Insights. Local (instrumentation
 // key) auth is disabled: the app sends telemetry with its managed identity
 // (APPLICATIONINSIGHTS_AUTHENTICATION_STRING) and needs Monitoring Metrics Publisher here.
+
+import { tagsType } from '../types.bicep'
+
 param logAnalyticsName string
 param applicationInsightsName string
 param location string = resourceGroup().location
-param tags object = {}
+param tags tagsType = {}
 
 @minValue(30)
 param retentionInDays int = 30
 
-resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2026-03-01' = {
   name: logAnalyticsName
   location: location
   tags: tags

@@ -9,12 +9,12 @@ param dataCollectionRuleResourceId string
 var dceParts = split(dataCollectionEndpointResourceId, '/')
 var dcrParts = split(dataCollectionRuleResourceId, '/')
 
-resource dce 'Microsoft.Insights/dataCollectionEndpoints@2023-03-11' existing = {
+resource dce 'Microsoft.Insights/dataCollectionEndpoints@2024-03-11' existing = {
   name: last(dceParts)
   scope: resourceGroup(dceParts[2], dceParts[4])
 }
 
-resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' existing = {
+resource dcr 'Microsoft.Insights/dataCollectionRules@2024-03-11' existing = {
   name: last(dcrParts)
   scope: resourceGroup(dcrParts[2], dcrParts[4])
 }

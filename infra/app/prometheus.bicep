@@ -1,11 +1,14 @@
 // Azure Monitor workspace (managed Prometheus). Creating it makes the service create a
 // default data collection endpoint and rule in a managed resource group; their ids are
 // read back from properties.defaultIngestionSettings.
+
+import { tagsType } from '../types.bicep'
+
 param name string
 param location string = resourceGroup().location
-param tags object = {}
+param tags tagsType = {}
 
-resource workspace 'Microsoft.Monitor/accounts@2023-04-03' = {
+resource workspace 'Microsoft.Monitor/accounts@2025-10-03' = {
   name: name
   location: location
   tags: tags

@@ -2,6 +2,8 @@
 // need (see docs/AZURE.md, "Roles"); the deploying principal optionally gets what it
 // needs to load dimension rows, send test events and query the metrics.
 param storageAccountName string
+@description('Blob container for dead letters (storage.bicep); the app may write there.')
+param deadLetterContainerName string
 param eventHubNamespaceName string
 param applicationInsightsName string
 param azureMonitorWorkspaceName string
@@ -16,6 +18,7 @@ param userPrincipalType string = 'User'
 // Built-in role definition ids.
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   eventHubsDataReceiver: 'a638d3c7-ab3a-418d-83e6-5f17a39d4fde'
@@ -24,11 +27,21 @@ var roles = {
   monitoringDataReader: 'b0d8363b-8ddd-447d-831f-62ca05bff136'
 }
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+resource storage 'Microsoft.Storage/storageAccounts@2026-06-01' existing = {
   name: storageAccountName
 }
 
-resource eventHubNamespace 'Microsoft.EventHub/namespaces@2024-01-01' existing = {
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2026-06-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-06-01' existing = {
+  parent: blobService
+  name: deadLetterContainerName
+}
+
+resource eventHubNamespace 'Microsoft.EventHub/namespaces@2026-01-01' existing = {
   name: eventHubNamespaceName
 }
 
@@ -36,7 +49,7 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
   name: applicationInsightsName
 }
 
-resource azureMonitorWorkspace 'Microsoft.Monitor/accounts@2023-04-03' existing = {
+resource azureMonitorWorkspace 'Microsoft.Monitor/accounts@2025-10-03' existing = {
   name: azureMonitorWorkspaceName
 }
 
@@ -49,6 +62,20 @@ resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Blob, dead letters (DEADLETTER_BLOB_URI + DEADLETTER_CONTAINER): the ingest and flush
+// code writes failed batches and malformed records here. Scoped on the container, not the
+// account, so the code's own blob access stays granted if the host's account-wide Owner
+// role above is ever narrowed.
+resource appDeadLetterContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(deadLetterContainer.id, appPrincipalId, roles.storageBlobDataContributor)
+  scope: deadLetterContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }

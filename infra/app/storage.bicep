@@ -1,19 +1,25 @@
 // Storage account for the Functions host (AzureWebJobsStorage: Event Hubs checkpoints,
 // timer singleton lease, durable entity queues/tables), the Flex deployment package
 // container, and the dimension tables. Shared keys are off: identity access only.
+
+import { tagsType } from '../types.bicep'
+
 param name string
 param location string = resourceGroup().location
-param tags object = {}
+param tags tagsType = {}
 param deploymentContainerName string
 
+@description('Blob container for dead letters: batches that failed after their last retry and malformed records (deadletter/<lane>/<first>-<last>.jsonl.gz).')
+param deadLetterContainerName string = 'deadletter'
+
 @description('Dimension tables (alphanumeric names). PartitionKey = lookup name in pipeline.json.')
-param dimensionTables array = [
+param dimensionTables string[] = [
   'gatewaycluster'
   'userlevel'
   'apimeta'
 ]
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+resource storage 'Microsoft.Storage/storageAccounts@2026-06-01' = {
   name: name
   location: location
   tags: tags
@@ -36,12 +42,12 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2026-06-01' = {
   parent: storage
   name: 'default'
 }
 
-resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-06-01' = {
   parent: blobService
   name: deploymentContainerName
   properties: {
@@ -49,19 +55,29 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// Dead letters (DEADLETTER_CONTAINER): written by the app's identity, which gets Storage
+// Blob Data Contributor on this container only (rbac.bicep).
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-06-01' = {
+  parent: blobService
+  name: deadLetterContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 // Durable Functions on Azure Storage uses queues (control + work items) and tables
 // (history, instances); the host creates them itself at start-up.
-resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2026-06-01' = {
   parent: storage
   name: 'default'
 }
 
-resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2026-06-01' = {
   parent: storage
   name: 'default'
 }
 
-resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [for table in dimensionTables: {
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2026-06-01' = [for table in dimensionTables: {
   parent: tableService
   name: table
 }]
@@ -72,3 +88,4 @@ output blobEndpoint string = storage.properties.primaryEndpoints.blob
 output queueEndpoint string = storage.properties.primaryEndpoints.queue
 output tableEndpoint string = storage.properties.primaryEndpoints.table
 output deploymentContainerName string = deploymentContainer.name
+output deadLetterContainerName string = deadLetterContainer.name

@@ -26,7 +26,8 @@ public sealed class BatchAccumulator
 
     public int Count => _partials.Count;
 
-    public void Add(Record record)
+    /// <summary>Folds one record into its families' partials; a series over <paramref name="budget"/> goes to the overflow series.</summary>
+    public void Add(Record record, SeriesBudget? budget = null)
     {
         var windowStart = _pipeline.WindowStart(record.EventTimeMs);
         _records[windowStart] = _records.GetValueOrDefault(windowStart) + 1;
@@ -43,6 +44,12 @@ public sealed class BatchAccumulator
                 labels[i] = text.Length == 0 ? Unknown : text;
             }
             var key = new PartialKey(family.Index, windowStart, labels);
+            if (!_partials.ContainsKey(key) && budget is not null && !budget.Admit(family, record.EventTimeMs, labels))
+            {
+                // Over the family's cardinality budget in this window: the overflow series carries it.
+                Array.Fill(labels, SeriesBudget.Overflow);
+                key = new PartialKey(family.Index, windowStart, labels);
+            }
             if (!_partials.TryGetValue(key, out var partial))
             {
                 var owned = labels.AsSpan().ToArray();

@@ -16,6 +16,25 @@ public sealed class CompiledPipeline
     public required long WindowMs { get; init; }
     public required long OutOfOrdernessMs { get; init; }
     public required TimeSpan IdleLaneTimeout { get; init; }
+    /// <summary>Records stamped more than this ahead of the wall clock are dead-lettered.</summary>
+    public long MaxFutureMs { get; internal set; } = 300_000;
+
+    /// <summary>
+    /// This pipeline without the wall-clock check (<c>maxFutureSeconds</c>), for hosts whose clock is
+    /// simulated and does not follow the data (<c>logmetrics simulate</c>).
+    /// </summary>
+    public CompiledPipeline WithoutFutureCheck()
+    {
+        var copy = (CompiledPipeline)MemberwiseClone();
+        copy.MaxFutureMs = long.MaxValue / 4;
+        return copy;
+    }
+    /// <summary>Jump guard: a record this far ahead of its lane's newest time needs corroboration to move the watermark.</summary>
+    public long LaneJumpMs { get; init; } = 300_000;
+    /// <summary>Jump guard: consecutive far-ahead records of a lane needed before its watermark jumps.</summary>
+    public int LaneJumpConfirmations { get; init; } = 3;
+    /// <summary>Longest record accepted; longer lines are dead-lettered as <c>record too large</c>.</summary>
+    public int MaxRecordBytes { get; init; } = 1 << 20;
 
     /// <summary>A parser for this pipeline. Parsers hold no shared state, but are not thread-safe: one per thread.</summary>
     public RecordParser CreateParser() =>
@@ -64,6 +83,8 @@ public sealed class MetricFamily
     /// <summary>Source slot of each label, parallel to <see cref="LabelNames"/>.</summary>
     public required int[] LabelSlots { get; init; }
     public required long ResolutionMs { get; init; }
+    /// <summary>Cardinality budget per metric window (<see cref="Accumulate.SeriesBudget"/>).</summary>
+    public int MaxSeries { get; init; } = FamilyDefinition.DefaultMaxSeries;
     public required Func<Record, bool>? Where { get; init; }
     public required IReadOnlyList<CompiledMetric> Metrics { get; init; }
     public required MergeOp[] MergeOps { get; init; }
@@ -95,11 +116,14 @@ public sealed class MetricFamily
         }
     }
 
+    // Metrics as an array, for the per-record loop of Fold (no enumerator).
+    private CompiledMetric[]? _metricArray;
+
     /// <summary>Adds one record to a partial vector.</summary>
     public void Fold(double[] values, Record record)
     {
         values[0] += 1;
-        foreach (var m in Metrics)
+        foreach (var m in _metricArray ??= [.. Metrics])
         {
             switch (m.Kind)
             {

@@ -157,6 +157,11 @@ public static class DefinitionLoader
             {
                 Error($"{path}.metrics", "missing: a pipeline needs at least one metric family");
             }
+            if (e.ValueKind == JsonValueKind.Object && !seen.Contains("source"))
+            {
+                // Defaults here would hide a typo: no typed fields means no validation of what the metrics read.
+                Error($"{path}.source", "missing: a pipeline must say where event time is and which fields are typed (timeField, timeUnit, windowSeconds, fields)");
+            }
             return d;
         }
 
@@ -170,6 +175,10 @@ public static class DefinitionLoader
                 ["windowSeconds"] = (v, p) => s.WindowSeconds = Int(v, p),
                 ["outOfOrdernessSeconds"] = (v, p) => s.OutOfOrdernessSeconds = Int(v, p),
                 ["idleLaneTimeoutSeconds"] = (v, p) => s.IdleLaneTimeoutSeconds = Int(v, p),
+                ["maxFutureSeconds"] = (v, p) => s.MaxFutureSeconds = Int(v, p),
+                ["laneJumpSeconds"] = (v, p) => s.LaneJumpSeconds = Int(v, p),
+                ["laneJumpConfirmations"] = (v, p) => s.LaneJumpConfirmations = Int(v, p),
+                ["maxRecordBytes"] = (v, p) => s.MaxRecordBytes = Int(v, p),
                 ["fields"] = (v, p) => s.Fields = Array(v, p, ReadField),
             });
             return s;
@@ -305,16 +314,22 @@ public static class DefinitionLoader
                     foreach (var l in v.EnumerateObject()) f.Labels.Add(new(l.Name, Str(l.Value, $"{p}.{l.Name}")));
                 },
                 ["resolutionSeconds"] = (v, p) => f.ResolutionSeconds = Int(v, p),
+                ["maxSeries"] = (v, p) => f.MaxSeries = Int(v, p),
                 ["where"] = (v, p) => f.Where = OptStr(v, p),
                 ["metrics"] = (v, p) => f.Metrics = Array(v, p, (x, q) =>
                 {
                     var m = new MetricDefinition { Path = q };
+                    var hasAggregate = false;
                     Properties(x, q, new()
                     {
                         ["name"] = (y, r) => m.Name = Str(y, r),
-                        ["aggregate"] = (y, r) => m.Aggregate = Str(y, r),
+                        ["aggregate"] = (y, r) => { hasAggregate = true; m.Aggregate = Str(y, r); },
                         ["help"] = (y, r) => m.Help = OptStr(y, r),
                     });
+                    if (x.ValueKind == JsonValueKind.Object && !hasAggregate)
+                    {
+                        Error($"{q}.aggregate", "missing: say what the metric computes, e.g. \"count\", \"sum(TotalUsedTime)\" or \"ratio(HttpCode >= 500)\"");
+                    }
                     return m;
                 }),
             });

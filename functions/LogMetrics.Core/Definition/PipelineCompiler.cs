@@ -26,6 +26,12 @@ public static partial class PipelineCompiler
     /// <summary>Loads, validates and compiles a pipeline file.</summary>
     public static CompiledPipeline CompileFile(string path) => Compile(DefinitionLoader.LoadFile(path));
 
+    /// <summary>Largest accepted <c>source.outOfOrdernessSeconds</c>: one hour.</summary>
+    public const int MaxOutOfOrdernessSeconds = 3600;
+
+    /// <summary>Most metrics (over all families) a definition may define.</summary>
+    public const int MaxMetrics = 1000;
+
     public static CompiledPipeline Compile(PipelineDefinition d)
     {
         var c = new Context();
@@ -37,6 +43,14 @@ public static partial class PipelineCompiler
         if (source.WindowSeconds <= 0) c.Error("$.source.windowSeconds", $"must be > 0, got {source.WindowSeconds}");
         if (source.OutOfOrdernessSeconds < 0) c.Error("$.source.outOfOrdernessSeconds", $"must be >= 0, got {source.OutOfOrdernessSeconds}");
         if (source.IdleLaneTimeoutSeconds <= 0) c.Error("$.source.idleLaneTimeoutSeconds", $"must be > 0, got {source.IdleLaneTimeoutSeconds}");
+        // Absurd values are refused, not obeyed: out-of-orderness is state held per open window.
+        if (source.OutOfOrdernessSeconds > MaxOutOfOrdernessSeconds) c.Error("$.source.outOfOrdernessSeconds", $"must be <= {MaxOutOfOrdernessSeconds} (one hour), got {source.OutOfOrdernessSeconds}");
+        if (source.MaxFutureSeconds <= 0) c.Error("$.source.maxFutureSeconds", $"must be > 0, got {source.MaxFutureSeconds}");
+        if (source.LaneJumpSeconds <= 0) c.Error("$.source.laneJumpSeconds", $"must be > 0, got {source.LaneJumpSeconds}");
+        if (source.LaneJumpConfirmations < 1) c.Error("$.source.laneJumpConfirmations", $"must be >= 1, got {source.LaneJumpConfirmations}");
+        if (source.MaxRecordBytes < 1024) c.Error("$.source.maxRecordBytes", $"must be >= 1024, got {source.MaxRecordBytes}");
+        var metricCount = d.Metrics.Sum(f => f.Metrics.Count);
+        if (metricCount > MaxMetrics) c.Error("$.metrics", $"defines {metricCount} metrics; at most {MaxMetrics} are allowed");
 
         var typed = new List<TypedField>();
         var declared = new HashSet<string>(StringComparer.Ordinal);
@@ -126,9 +140,9 @@ public static partial class PipelineCompiler
         var builtSteps = steps.Select(s => s()).ToList();
         var builtLookups = lookups.Select(l => l()).ToList();
         var builtFamilies = families.Select((f, i) => f(i)).ToList();
-        // Fields read only as parse-json sources never need to become strings.
+        // Fields read only as parse-json or parse-kv sources never need to become strings.
         var rawSlots = c.Readers
-            .Where(r => r.Value.All(path => path.EndsWith(".parse-json.field", StringComparison.Ordinal)))
+            .Where(r => r.Value.All(path => path.EndsWith(".parse-json.field", StringComparison.Ordinal) || path.EndsWith(".parse-kv.field", StringComparison.Ordinal)))
             .Select(r => c.Fields.GetOrAdd(r.Key))
             .ToHashSet();
         return new CompiledPipeline
@@ -143,6 +157,10 @@ public static partial class PipelineCompiler
             WindowMs = source.WindowSeconds * 1000L,
             OutOfOrdernessMs = source.OutOfOrdernessSeconds * 1000L,
             IdleLaneTimeout = TimeSpan.FromSeconds(source.IdleLaneTimeoutSeconds),
+            MaxFutureMs = source.MaxFutureSeconds * 1000L,
+            LaneJumpMs = source.LaneJumpSeconds * 1000L,
+            LaneJumpConfirmations = source.LaneJumpConfirmations,
+            MaxRecordBytes = source.MaxRecordBytes,
         };
     }
 
@@ -249,6 +267,7 @@ public static partial class PipelineCompiler
             c.Error($"{p}.resolutionSeconds", $"must be a positive multiple of the window ({windowSeconds} s), got {f.ResolutionSeconds}");
         }
         if (f.Labels.Count == 0) c.Error($"{p}.labels", "needs at least one label");
+        if (f.MaxSeries < 1) c.Error($"{p}.maxSeries", $"must be >= 1, got {f.MaxSeries}");
         var labelNames = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (name, field) in f.Labels)
         {
@@ -334,6 +353,7 @@ public static partial class PipelineCompiler
             LabelNames = [.. sortedLabels.Select(l => l.Key)],
             LabelSlots = [.. sortedLabels.Select(l => c.Fields.GetOrAdd(l.Value))],
             ResolutionMs = f.ResolutionSeconds * 1000L,
+            MaxSeries = f.MaxSeries,
             Where = where is null ? null : ExpressionCompiler.Compile(where, c.Fields),
             Metrics = [.. metrics.Select(m => m())],
             MergeOps = [.. mergeOps],

@@ -20,6 +20,14 @@ public sealed class SourceDefinition
     public int WindowSeconds { get; set; } = 10;
     public int OutOfOrdernessSeconds { get; set; } = 5;
     public int IdleLaneTimeoutSeconds { get; set; } = 60;
+    /// <summary>A record stamped more than this ahead of the wall clock is dead-lettered (<c>time in the future</c>).</summary>
+    public int MaxFutureSeconds { get; set; } = 300;
+    /// <summary>A record more than this ahead of its lane's newest time does not move the lane's watermark alone (jump guard).</summary>
+    public int LaneJumpSeconds { get; set; } = 300;
+    /// <summary>Consecutive records of a lane that must all be that far ahead before its watermark jumps.</summary>
+    public int LaneJumpConfirmations { get; set; } = 3;
+    /// <summary>A line longer than this is dead-lettered (<c>record too large</c>) without being held in memory.</summary>
+    public int MaxRecordBytes { get; set; } = 1 << 20;
     public List<FieldDefinition> Fields { get; set; } = [];
 }
 
@@ -103,7 +111,12 @@ public sealed class FamilyDefinition
     public int ResolutionSeconds { get; set; } = 10;
     public string? Where { get; set; }
     public List<MetricDefinition> Metrics { get; set; } = [];
+    /// <summary>Cardinality budget: distinct label sets per metric window; more fold into one <c>__overflow__</c> series.</summary>
+    public int MaxSeries { get; set; } = DefaultMaxSeries;
     public string Path { get; set; } = "";
+
+    /// <summary>The budget a family has unless <c>maxSeries</c> says otherwise.</summary>
+    public const int DefaultMaxSeries = 10_000;
 }
 
 /// <summary>One metric: full name = family prefix + name; aggregate is e.g. <c>count</c>, <c>ratio(HttpCode == 503)</c>, <c>mean(TotalUsedTime)</c>.</summary>

@@ -11,13 +11,14 @@ namespace LogMetrics.Core.Enrich;
 /// </summary>
 /// <remarks>
 /// <see cref="LoadAllAsync"/> reads the file every time (policy <c>all</c> reloads see edits).
-/// <see cref="GetAsync"/> (policy <c>lru</c>) keeps the parsed file and reads it again when its
-/// size or last write time changes.
+/// <see cref="GetAsync"/> (policy <c>lru</c>) keeps only a row index (<see cref="CsvRowIndex"/>: a key
+/// hash and a byte offset per row) and reads rows from the file on demand; it indexes the file again
+/// when its size or last write time changes. <see cref="ValidateAsync"/> checks a file at start.
 /// </remarks>
 [SuppressMessage("Reliability", "CA1001", Justification = "SemaphoreSlim holds nothing to dispose unless AvailableWaitHandle is used; it is not.")]
 public sealed class CsvDimensionSource : IDimensionSource
 {
-    private readonly ConcurrentDictionary<string, ParsedTable> _parsed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IndexedTable> _indexes = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _parseGate = new(1, 1);
 
     /// <param name="directory">The directory holding <c>&lt;table&gt;.csv</c> files.</param>
@@ -54,31 +55,44 @@ public sealed class CsvDimensionSource : IDimensionSource
         TableSpec table, CancellationToken cancellationToken)
     {
         var path = PathOf(table);
-        var stamp = StampOf(table, path);
-        var rows = await ReadAsync(table, path, cancellationToken);
-        _parsed[CacheKey(table)] = new ParsedTable(stamp, rows);
-        return rows;
+        StampOf(table, path);
+        return await ReadAsync(table, path, cancellationToken);
     }
 
     /// <inheritdoc/>
+    /// <remarks>Reads the row from the file through a <see cref="CsvRowIndex"/> (16 bytes per row); the file is never held whole.</remarks>
     public async Task<IReadOnlyDictionary<string, string>?> GetAsync(TableSpec table, DimensionKey key, CancellationToken cancellationToken)
+    {
+        var index = await IndexAsync(table, cancellationToken).ConfigureAwait(false);
+        return index.Get(key);
+    }
+
+    /// <summary>
+    /// Validates <paramref name="table"/>'s file (UTF-8, header with the key columns, RFC 4180 quoting,
+    /// every row as wide as the header) in one streaming pass, and keeps its row index for <see cref="GetAsync"/>.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is malformed; the message names file and line.</exception>
+    public Task ValidateAsync(TableSpec table, CancellationToken cancellationToken) => IndexAsync(table, cancellationToken);
+
+    private async Task<CsvRowIndex> IndexAsync(TableSpec table, CancellationToken cancellationToken)
     {
         var path = PathOf(table);
         var cacheKey = CacheKey(table);
-        if (_parsed.TryGetValue(cacheKey, out var recent) && Environment.TickCount64 - recent.CheckedAt < _recheckMs)
+        if (_indexes.TryGetValue(cacheKey, out var recent) && Environment.TickCount64 - recent.CheckedAt < _recheckMs)
         {
-            return recent.Rows.TryGetValue(key, out var hit) ? hit : null;
+            return recent.Index;
         }
         var stamp = StampOf(table, path);
-        if (!_parsed.TryGetValue(cacheKey, out var parsed) || parsed.Stamp != stamp)
+        if (!_indexes.TryGetValue(cacheKey, out var indexed) || indexed.Stamp != stamp)
         {
             await _parseGate.WaitAsync(cancellationToken);
             try
             {
-                if (!_parsed.TryGetValue(cacheKey, out parsed) || parsed.Stamp != stamp)
+                if (!_indexes.TryGetValue(cacheKey, out indexed) || indexed.Stamp != stamp)
                 {
-                    parsed = new ParsedTable(stamp, await ReadAsync(table, path, cancellationToken));
-                    _parsed[cacheKey] = parsed;
+                    indexed = new IndexedTable(stamp, CsvRowIndex.Build(table, path));
+                    _indexes[cacheKey] = indexed;
                 }
             }
             finally
@@ -86,9 +100,14 @@ public sealed class CsvDimensionSource : IDimensionSource
                 _parseGate.Release();
             }
         }
+        indexed.CheckedAt = Environment.TickCount64;
+        return indexed.Index;
+    }
 
-        parsed.CheckedAt = Environment.TickCount64;
-        return parsed.Rows.TryGetValue(key, out var row) ? row : null;
+    private sealed record IndexedTable((DateTime, long) Stamp, CsvRowIndex Index)
+    {
+        /// <summary>When the file's stamp was last compared with this index (Environment.TickCount64).</summary>
+        public long CheckedAt { get; set; } = Environment.TickCount64;
     }
 
     private static string CacheKey(TableSpec table) => table.Name + "\u001f" + string.Join('\u001f', table.KeyColumns);
@@ -175,11 +194,5 @@ public sealed class CsvDimensionSource : IDimensionSource
         }
 
         return rows;
-    }
-
-    private sealed record ParsedTable((DateTime, long) Stamp, Dictionary<DimensionKey, IReadOnlyDictionary<string, string>> Rows)
-    {
-        /// <summary>When the file's stamp was last compared with this copy (Environment.TickCount64).</summary>
-        public long CheckedAt { get; set; } = Environment.TickCount64;
     }
 }

@@ -1,4 +1,4 @@
-using System.Diagnostics.Metrics;
+using System.Collections.Concurrent;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Parse;
 using LogMetrics.Core.Telemetry;
@@ -14,6 +14,8 @@ namespace LogMetrics.Core.Enrich;
 public sealed class Enricher
 {
     private readonly (CompiledLookup Lookup, ILookupCache Cache)[] _lookups;
+    // Per lookup, its outputs as an array: indexed in the per-record loop (no enumerator).
+    private readonly CompiledLookupOutput[][] _outputs;
 
     public Enricher(CompiledPipeline pipeline, IDimensionSource source, TimeProvider clock, LookupCacheSettings? settings = null)
         : this(pipeline, pipeline.Lookups.Select(l => LookupCacheFactory.Create(l.Definition, source, clock, settings)).ToList())
@@ -23,14 +25,9 @@ public sealed class Enricher
     public Enricher(CompiledPipeline pipeline, IReadOnlyList<ILookupCache> caches)
     {
         _lookups = [.. pipeline.Lookups.Select((l, i) => (l, caches[i]))];
-        // Enrich self-metrics on the shared meter, read from the caches' own counters when collected.
-        var meter = new Meter(PipelineCounters.MeterName);
-        meter.CreateObservableCounter("logmetrics_enrich_lookups_total", () => _lookups.SelectMany(l => new[]
-        {
-            new Measurement<long>(l.Cache.Stats.Hits, new("lookup", l.Lookup.Definition.Name), new("result", "hit")),
-            new Measurement<long>(l.Cache.Stats.Misses, new("lookup", l.Lookup.Definition.Name), new("result", "miss")),
-            new Measurement<long>(l.Cache.Stats.Errors, new("lookup", l.Lookup.Definition.Name), new("result", "error")),
-        }), description: "Lookups by table and result: hit, miss (no row: fallback or default), error (source unavailable) (Enrich)");
+        _outputs = [.. pipeline.Lookups.Select(l => l.Outputs.ToArray())];
+        // Enrich self-metrics: PipelineMeter.Lookups reads the caches' own counts while this enricher lives.
+        PipelineMeter.Register(this);
     }
 
     public IEnumerable<(string Name, LookupStats Stats)> Stats => _lookups.Select(l => (l.Lookup.Definition.Name, l.Cache.Stats));
@@ -39,21 +36,25 @@ public sealed class Enricher
     /// Computes each record's lookup keys once, fetches every distinct key the batch needs, and
     /// returns the keys for <see cref="Apply"/>. The enricher holds no per-batch state: lanes share it.
     /// </summary>
-    public async ValueTask<EnrichBatch> WarmAsync(IReadOnlyList<Record> records, CancellationToken cancellationToken)
+    public ValueTask<EnrichBatch> WarmAsync(IReadOnlyList<Record> records, CancellationToken cancellationToken) =>
+        WarmAsync(records, new EnrichBatch(), cancellationToken);
+
+    /// <summary>As <see cref="WarmAsync(IReadOnlyList{Record}, CancellationToken)"/>, filling <paramref name="batch"/> (reused batch after batch by one caller).</summary>
+    public async ValueTask<EnrichBatch> WarmAsync(IReadOnlyList<Record> records, EnrichBatch batch, CancellationToken cancellationToken)
     {
-        var keys = new DimensionKey?[_lookups.Length][];
+        batch.Reset(_lookups.Length, records.Count);
         for (var l = 0; l < _lookups.Length; l++)
         {
             var (lookup, cache) = _lookups[l];
-            var perRecord = keys[l] = new DimensionKey?[records.Count];
-            var distinct = new HashSet<DimensionKey>();
+            var perRecord = batch.Keys[l];
+            var distinct = batch.Distinct[l];
             for (var r = 0; r < records.Count; r++)
             {
                 if ((perRecord[r] = KeyOf(lookup, records[r])) is { } key) distinct.Add(key);
             }
             await cache.WarmAsync(distinct, cancellationToken).ConfigureAwait(false);
         }
-        return new EnrichBatch(keys);
+        return batch;
     }
 
     /// <summary>Sets the lookup outputs of record <paramref name="index"/> of the warmed batch.</summary>
@@ -67,7 +68,7 @@ public sealed class Enricher
             {
                 row = found;
             }
-            foreach (var output in lookup.Outputs)
+            foreach (var output in _outputs[l])
             {
                 string value;
                 if (row is not null)
@@ -87,7 +88,12 @@ public sealed class Enricher
         }
     }
 
-    private static DimensionKey? KeyOf(CompiledLookup lookup, Record record)
+    // Composite keys by their joined text, so a key seen before is not joined again (bounded; shared by lanes).
+    private const int MaxInternedKeys = 1 << 16;
+    private readonly ConcurrentDictionary<string, DimensionKey> _composite = new(StringComparer.Ordinal);
+    private int _compositeCount;
+
+    private DimensionKey? KeyOf(CompiledLookup lookup, Record record)
     {
         var slots = lookup.KeySlots;
         if (slots.Count == 1)
@@ -95,15 +101,63 @@ public sealed class Enricher
             var single = record.Values[slots[0]].AsText;
             return single.Length == 0 ? null : new DimensionKey(single);
         }
-        var parts = new string[slots.Count];
-        for (var i = 0; i < parts.Length; i++)
+        var length = slots.Count - 1;
+        for (var i = 0; i < slots.Count; i++)
         {
-            parts[i] = record.Values[slots[i]].AsText;
-            if (parts[i].Length == 0) return null;
+            var part = record.Values[slots[i]].AsText;
+            if (part.Length == 0) return null;
+            length += part.Length;
         }
-        return new DimensionKey(parts);
+        if (length > 512) return new DimensionKey(Parts(slots, record));
+        Span<char> joined = stackalloc char[length];
+        var at = 0;
+        for (var i = 0; i < slots.Count; i++)
+        {
+            if (i > 0) joined[at++] = DimensionKey.Separator;
+            var part = record.Values[slots[i]].AsText;
+            part.CopyTo(joined[at..]);
+            at += part.Length;
+        }
+        if (_composite.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(joined, out var known)) return known;
+        var key = new DimensionKey(Parts(slots, record));
+        if (Volatile.Read(ref _compositeCount) < MaxInternedKeys && _composite.TryAdd(key.Joined, key)) Interlocked.Increment(ref _compositeCount);
+        return key;
+    }
+
+    private static string[] Parts(IReadOnlyList<int> slots, Record record)
+    {
+        var parts = new string[slots.Count];
+        for (var i = 0; i < parts.Length; i++) parts[i] = record.Values[slots[i]].AsText;
+        return parts;
     }
 }
 
-/// <summary>The lookup keys of a warmed batch: per lookup, per record (null when a key field is empty).</summary>
-public sealed record EnrichBatch(DimensionKey?[][] Keys);
+/// <summary>
+/// The lookup keys of a warmed batch: per lookup, per record (null when a key field is empty), and
+/// per lookup the distinct keys. Reusable: <see cref="Enricher.WarmAsync(IReadOnlyList{Record}, EnrichBatch, CancellationToken)"/> resets it.
+/// </summary>
+public sealed class EnrichBatch
+{
+    public DimensionKey?[][] Keys { get; private set; } = [];
+
+    internal HashSet<DimensionKey>[] Distinct { get; private set; } = [];
+
+    internal void Reset(int lookups, int records)
+    {
+        if (Keys.Length != lookups)
+        {
+            Keys = new DimensionKey?[lookups][];
+            Distinct = new HashSet<DimensionKey>[lookups];
+            for (var l = 0; l < lookups; l++)
+            {
+                Keys[l] = [];
+                Distinct[l] = [];
+            }
+        }
+        for (var l = 0; l < lookups; l++)
+        {
+            if (Keys[l].Length < records) Keys[l] = new DimensionKey?[Math.Max(records, Keys[l].Length * 2)];
+            Distinct[l].Clear();
+        }
+    }
+}

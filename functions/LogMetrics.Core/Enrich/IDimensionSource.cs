@@ -20,17 +20,30 @@ public sealed record TableSpec(string Name, IReadOnlyList<string> KeyColumns);
 /// <summary>A composite key: the key column values in declared order.</summary>
 public readonly record struct DimensionKey
 {
+    /// <summary>Joins the parts of a composite key in <see cref="Joined"/>.</summary>
+    public const char Separator = '\u001f';
+
     private readonly string _joined;
+    private readonly IReadOnlyList<string>? _parts;
 
     public DimensionKey(IReadOnlyList<string> parts)
     {
-        Parts = parts;
-        _joined = string.Join('\u001f', parts);
+        _parts = parts;
+        _joined = string.Join(Separator, parts);
     }
 
     public DimensionKey(params string[] parts) : this((IReadOnlyList<string>)parts) { }
 
-    public IReadOnlyList<string> Parts { get; }
+    /// <summary>A one-column key (no array made: the hot path builds one per record).</summary>
+    public DimensionKey(string single)
+    {
+        _joined = single;
+    }
+
+    public IReadOnlyList<string> Parts => _parts ?? [_joined];
+
+    /// <summary>The parts joined by <see cref="Separator"/>: the key's identity.</summary>
+    public string Joined => _joined ?? "";
 
     public bool Equals(DimensionKey other) => string.Equals(_joined, other._joined, StringComparison.Ordinal);
 

@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using LogMetrics.Core.Write;
+using Polly;
+using Polly.Retry;
 
 namespace LogMetrics.Core.Enrich;
 
@@ -50,7 +53,7 @@ public sealed class LruTableCache : ILookupCache
     private readonly IDimensionSource _source;
     private readonly TimeProvider _time;
     private readonly LruTableCacheOptions _options;
-    private readonly Func<TimeSpan, CancellationToken, Task> _delay;
+    private readonly ResiliencePipeline<IReadOnlyDictionary<string, string>?> _fetch;
     private readonly ConcurrentDictionary<DimensionKey, Entry> _entries = new();
     private readonly Lock _lock = new();
 
@@ -69,7 +72,7 @@ public sealed class LruTableCache : ILookupCache
         Table = table;
         _source = source;
         _time = timeProvider;
-        _delay = _options.Delay ?? ((delay, ct) => Task.Delay(delay, timeProvider, ct));
+        _fetch = BuildFetchPipeline(timeProvider);
     }
 
     private enum EntryKind : byte
@@ -232,30 +235,48 @@ public sealed class LruTableCache : ILookupCache
         return pending;
     }
 
+    /// <summary>One key's fetch through the retry pipeline; a fetch whose retries run out is a failed result, not an exception.</summary>
     private async Task<FetchResult> FetchAsync(DimensionKey key, CancellationToken cancellationToken)
     {
-        for (var attempt = 0; ; attempt++)
+        try
         {
-            try
-            {
-                var row = await _source.GetAsync(Table, key, cancellationToken);
-                return new FetchResult(true, row);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                throw;
-            }
-            catch (Exception) when (attempt < _options.MaxRetries)
-            {
-                Stats.Retried();
-            }
-            catch (Exception)
-            {
-                return new FetchResult(false, null);
-            }
-
-            await _delay(RetryDelay(attempt, _options), cancellationToken);
+            var row = await _fetch.ExecuteAsync(static (state, ct) => new ValueTask<IReadOnlyDictionary<string, string>?>(state.Source.GetAsync(state.Table, state.Key, ct)),
+                (Source: _source, Table, Key: key), cancellationToken).ConfigureAwait(false);
+            return new FetchResult(true, row);
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception)
+        {
+            return new FetchResult(false, null);
+        }
+    }
+
+    /// <summary>Polly retry: up to <c>maxRetries</c> retries of a failed fetch, waiting <see cref="RetryDelay"/> between them.</summary>
+    private ResiliencePipeline<IReadOnlyDictionary<string, string>?> BuildFetchPipeline(TimeProvider timeProvider)
+    {
+        var builder = new ResiliencePipelineBuilder<IReadOnlyDictionary<string, string>?>
+        {
+            TimeProvider = _options.Delay is { } delay ? new DelayTimeProvider(timeProvider, delay) : timeProvider,
+        };
+        if (_options.MaxRetries > 0)
+        {
+            builder.AddRetry(new RetryStrategyOptions<IReadOnlyDictionary<string, string>?>
+            {
+                MaxRetryAttempts = _options.MaxRetries,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e
+                    && !(e is OperationCanceledException && args.Context.CancellationToken.IsCancellationRequested)),
+                DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(RetryDelay(args.AttemptNumber, _options)),
+                OnRetry = _ =>
+                {
+                    Stats.Retried();
+                    return ValueTask.CompletedTask;
+                },
+            });
+        }
+        return builder.Build();
     }
 
     private void Apply(DimensionKey key, FetchResult result, DateTimeOffset now)

@@ -87,6 +87,7 @@ public sealed class FlushCoordinator
             };
         }
         _counters.SetShardTotals(states.Sum(s => s.LateContributions), states.Sum(s => s.DuplicateSignals), states.Sum(s => s.SupersededSignals));
+        _counters.SetOpenWindows(states.Sum(s => s.Windows.Count));
         return report;
     }
 
@@ -117,7 +118,18 @@ public sealed class FlushCoordinator
         if (samples.Count > 0)
         {
             samples.Sort(SampleTimeOrder.Instance);
-            var result = await _writer.WriteAsync(samples, cancellationToken).ConfigureAwait(false);
+            WriteResult result;
+            try
+            {
+                result = await _writer.WriteAsync(samples, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Write.RemoteWriteFatalException)
+            {
+                // The run stops here; the sink has counted these samples (written or dropped), so they are produced.
+                _counters.AddWindowsClosed(windows);
+                _counters.AddSamples(samples.Count);
+                throw;
+            }
             outcome = result.Outcome;
             if (result.Outcome == WriteOutcome.Failed)
             {
@@ -152,6 +164,7 @@ public sealed class FlushCoordinator
                 ? targets[shard].Select((t, f) => t ?? states[shard].WrittenThrough(f)).ToList()
                 : null;
             if (progress is null && watermark <= sealedThrough) continue;
+            _counters.AddShardAdvances(1);
             await store.AdvanceAsync(shard, new FlushAdvance
             {
                 WrittenThroughMs = progress,

@@ -13,9 +13,9 @@ public enum ValueKind : byte
     /// <summary>An object or array; <see cref="FieldValue.Text"/> holds its raw JSON.</summary>
     Json,
     /// <summary>
-    /// A JSON string kept as unescaped UTF-8 in a parser-owned buffer (<see cref="FieldValue.Utf8"/>),
-    /// for fields only <c>parse-json</c> reads: no UTF-16 copy of a 4 KB blob per record. Valid until
-    /// the parser's next record; <see cref="Record.Clone"/> turns it into a string.
+    /// A JSON string kept as unescaped UTF-8 in its record's own buffer (<see cref="FieldValue.Utf8Span"/>),
+    /// for fields only <c>parse-json</c> or <c>parse-kv</c> read: no UTF-16 copy of a 4 KB blob per record.
+    /// Valid until the record is parsed into again; <see cref="Record.Clone"/> turns it into a string.
     /// </summary>
     Utf8String,
 }
@@ -31,9 +31,13 @@ public struct FieldValue
     /// <summary>The numeric value when <see cref="HasNumber"/>.</summary>
     public double Number;
     public bool HasNumber;
-    /// <summary>The bytes of a <see cref="ValueKind.Utf8String"/>: <c>Utf8[..Utf8Length]</c>.</summary>
+    /// <summary>The buffer of a <see cref="ValueKind.Utf8String"/>: its bytes are <c>Utf8[Utf8Offset..(Utf8Offset + Utf8Length)]</c>.</summary>
     public byte[]? Utf8;
+    public int Utf8Offset;
     public int Utf8Length;
+
+    /// <summary>The bytes of a <see cref="ValueKind.Utf8String"/>.</summary>
+    public readonly ReadOnlySpan<byte> Utf8Span => Utf8.AsSpan(Utf8Offset, Utf8Length);
 
     public static FieldValue FromString(string text) => new() { Kind = ValueKind.String, Text = text };
 
@@ -51,7 +55,7 @@ public struct FieldValue
     public readonly string AsText => Kind switch
     {
         ValueKind.Missing or ValueKind.Null => "",
-        ValueKind.Utf8String => System.Text.Encoding.UTF8.GetString(Utf8!, 0, Utf8Length),
+        ValueKind.Utf8String => System.Text.Encoding.UTF8.GetString(Utf8!, Utf8Offset, Utf8Length),
         _ => Text ?? "",
     };
 

@@ -21,28 +21,28 @@ public sealed class RecordParser
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 64 };
 
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private readonly Utf8NameTable _names;
+    private readonly byte[] _nameBuffer = new byte[256];
+    private readonly Utf8Strings _strings = new();
     private readonly TypedField[] _typed;
     private readonly int _timeSlot;
     private readonly long _timeScale;
     private readonly string _timeField;
 
     private readonly bool[] _rawSlots;
-    private readonly byte[]?[] _rawBuffers;
 
-    /// <param name="rawSlots">Slots read only as JSON text by parse-json: kept as UTF-8 bytes, never decoded to a string.</param>
+    /// <param name="rawSlots">Slots read only as text by parse-json or parse-kv: kept as UTF-8 bytes, never decoded to a string.</param>
     public RecordParser(FieldTable fields, IReadOnlyList<TypedField> typed, string timeField, string timeUnit, IReadOnlySet<int>? rawSlots = null)
     {
         _rawSlots = new bool[fields.Count];
-        _rawBuffers = new byte[]?[fields.Count];
         foreach (var slot in rawSlots ?? new HashSet<int>())
         {
             if (slot < _rawSlots.Length && !typed.Any(t => t.Slot == slot)) _rawSlots[slot] = true;
         }
-        _lookup = fields.SpanLookup;
         _typed = [.. typed];
         _timeField = timeField;
         _timeSlot = fields.GetOrAdd(timeField);
+        _names = new Utf8NameTable(fields.Names.Select((name, slot) => KeyValuePair.Create(name, slot)));
         _timeScale = timeUnit == "ms" ? 1 : 1000;
         if (!_typed.Any(t => t.Slot == _timeSlot))
         {
@@ -54,6 +54,7 @@ public sealed class RecordParser
     public string? Parse(ReadOnlySpan<byte> line, Record record)
     {
         record.Clear();
+        record.Strings = _strings;
         if (!Utf8.IsValid(line))
         {
             return "invalid UTF-8";
@@ -85,28 +86,17 @@ public sealed class RecordParser
         {
             return "not a JSON object";
         }
-        Span<char> nameBuffer = stackalloc char[256];
+        var nameBuffer = _nameBuffer;
         while (reader.Read())
         {
             if (reader.TokenType == JsonTokenType.EndObject)
             {
                 break;
             }
-            // Property name → slot, decoding escapes only when present.
-            var nameLength = reader.HasValueSequence ? (int)reader.ValueSequence.Length : reader.ValueSpan.Length;
-            int slot;
-            bool found;
-            if (nameLength <= nameBuffer.Length)
-            {
-                var chars = reader.ValueIsEscaped
-                    ? reader.CopyString(nameBuffer)
-                    : Encoding.UTF8.GetChars(reader.ValueSpan, nameBuffer);
-                found = _lookup.TryGetValue(nameBuffer[..chars], out slot);
-            }
-            else
-            {
-                found = _lookup.TryGetValue(reader.GetString()!.AsSpan(), out slot);
-            }
+            // Property name → slot, matched as the line's UTF-8 bytes; escapes are decoded only when present.
+            var found = reader.ValueIsEscaped
+                ? _names.TryGetValue(Unescaped(ref reader, nameBuffer), out var slot)
+                : _names.TryGetValue(reader.ValueSpan, out slot);
             reader.Read();
             if (!found)
             {
@@ -116,9 +106,9 @@ public sealed class RecordParser
                 }
                 continue;
             }
-            record.Values[slot] = _rawSlots[slot] && reader.TokenType == JsonTokenType.String
-                ? ReadRaw(ref reader, slot)
-                : ReadValue(ref reader, line);
+            record.Values[slot] = slot < _rawSlots.Length && _rawSlots[slot] && reader.TokenType == JsonTokenType.String
+                ? ReadRaw(ref reader, record)
+                : ReadValue(ref reader, line, _strings);
         }
         // Anything after the root object (a second value, garbage) makes the line malformed.
         if (reader.Read())
@@ -128,35 +118,60 @@ public sealed class RecordParser
         return null;
     }
 
-    private FieldValue ReadRaw(ref Utf8JsonReader reader, int slot)
+    /// <summary>The unescaped UTF-8 of the string token at the reader, in <paramref name="buffer"/> when it fits.</summary>
+    internal static ReadOnlySpan<byte> Unescaped(ref Utf8JsonReader reader, Span<byte> buffer)
     {
-        var length = reader.HasValueSequence ? (int)reader.ValueSequence.Length : reader.ValueSpan.Length;
-        var buffer = _rawBuffers[slot];
-        if (buffer is null || buffer.Length < length)
-        {
-            buffer = _rawBuffers[slot] = new byte[Math.Max(length, 4096)];
-        }
         // Unescaped UTF-8 is never longer than its escaped form.
-        var written = reader.CopyString(buffer);
-        return new FieldValue { Kind = ValueKind.Utf8String, Utf8 = buffer, Utf8Length = written };
+        if (reader.ValueSpan.Length <= buffer.Length)
+        {
+            return buffer[..reader.CopyString(buffer)];
+        }
+        var large = new byte[reader.ValueSpan.Length];
+        return large.AsSpan(0, reader.CopyString(large));
+    }
+
+    private static FieldValue ReadRaw(ref Utf8JsonReader reader, Record record)
+    {
+        var length = reader.ValueSpan.Length;
+        var span = record.Reserve(length, out var buffer, out var offset);
+        int written;
+        if (reader.ValueIsEscaped)
+        {
+            written = reader.CopyString(span);
+            record.Unreserve(length - written);
+        }
+        else
+        {
+            reader.ValueSpan.CopyTo(span);
+            written = length;
+        }
+        return new FieldValue { Kind = ValueKind.Utf8String, Utf8 = buffer, Utf8Offset = offset, Utf8Length = written };
     }
 
     /// <summary>
     /// The value at the reader as a field: strings decoded, numbers as their token text (and value),
     /// objects and arrays as their raw JSON taken from <paramref name="json"/>, the reader's input.
-    /// Shared with <c>parse-json</c>, so nested fields read exactly like top-level ones.
+    /// Shared with <c>parse-json</c>, so nested fields read exactly like top-level ones. Strings and
+    /// number texts come from <see cref="Utf8Strings"/>: a value seen before allocates nothing.
     /// </summary>
-    internal static FieldValue ReadValue(ref Utf8JsonReader reader, ReadOnlySpan<byte> json)
+    internal static FieldValue ReadValue(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, Utf8Strings strings)
     {
         switch (reader.TokenType)
         {
             case JsonTokenType.String:
-                return FieldValue.FromString(reader.GetString()!);
+            {
+                if (!reader.ValueIsEscaped)
+                {
+                    return FieldValue.FromString(strings.Get(reader.ValueSpan));
+                }
+                Span<byte> buffer = stackalloc byte[Utf8Strings.MaxCachedBytes];
+                return FieldValue.FromString(reader.ValueSpan.Length <= buffer.Length
+                    ? strings.Get(buffer[..reader.CopyString(buffer)])
+                    : reader.GetString()!);
+            }
             case JsonTokenType.Number:
             {
-                var raw = reader.ValueSpan;
-                var text = Encoding.UTF8.GetString(raw);
-                var value = new FieldValue { Kind = ValueKind.Number, Text = text };
+                var value = new FieldValue { Kind = ValueKind.Number, Text = strings.Get(reader.ValueSpan) };
                 if (reader.TryGetDouble(out var d) && double.IsFinite(d))
                 {
                     value.Number = d;
@@ -212,7 +227,7 @@ public sealed class RecordParser
                     {
                         return $"{field.Name}: {integer} is below the minimum {min}";
                     }
-                    value = FieldValue.FromInteger(integer);
+                    value = Canonical(value, integer);
                     break;
                 }
                 case FieldType.Number:
@@ -236,6 +251,15 @@ public sealed class RecordParser
         }
         record.EventTimeMs = time * _timeScale;
         return null;
+    }
+
+    /// <summary>The integer as a number field whose text is its canonical decimal form, reusing the text read when it already is.</summary>
+    private static FieldValue Canonical(in FieldValue read, long integer)
+    {
+        Span<char> canonical = stackalloc char[20];
+        integer.TryFormat(canonical, out var length, default, CultureInfo.InvariantCulture);
+        var text = read.Text.AsSpan().SequenceEqual(canonical[..length]) ? read.Text! : integer.ToString(CultureInfo.InvariantCulture);
+        return new FieldValue { Kind = ValueKind.Number, Text = text, Number = integer, HasNumber = true };
     }
 
     /// <summary>

@@ -34,26 +34,31 @@ public sealed class ProjectStep(bool[] keep) : ProcessorStep
 
 /// <summary>
 /// <c>parse-json</c>: parses a JSON string field and sets the flattened fields the pipeline uses
-/// (<c>prefix + a_b_c</c> for nested objects). Invalid JSON yields no fields at all.
-/// Only objects on the way to a used field are descended into; names are matched without allocating.
+/// (<c>prefix + a_b_c</c> for nested objects). Invalid JSON yields no fields at all; it is recognised
+/// by <see cref="JsonValidator"/> before any reading, so bad values cost no exception.
+/// Only objects on the way to a used field are descended into; names are matched as UTF-8 bytes.
 /// </summary>
 public sealed class ParseJsonStep : ProcessorStep
 {
     private readonly int _source;
-    private readonly string _prefix;
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _targets;
-    private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _descend;
+    private readonly byte[] _prefix;
+    private readonly Utf8NameTable _targets;
+    private readonly Utf8NameTable _descend;
     // Compiled steps are shared by every pipeline of a process (one per lane, running concurrently),
     // so per-call scratch lives with the thread, never in the step.
     [ThreadStatic]
     private static List<(int Slot, FieldValue Value)>? t_staged;
+    [ThreadStatic]
+    private static byte[]? t_name;
+    [ThreadStatic]
+    private static byte[]? t_text;
 
     public ParseJsonStep(int sourceSlot, string prefix, IReadOnlyDictionary<string, int> targets)
     {
         _source = sourceSlot;
-        _prefix = prefix;
+        _prefix = Encoding.UTF8.GetBytes(prefix);
         var t = new Dictionary<string, int>(targets, StringComparer.Ordinal);
-        _targets = t.GetAlternateLookup<ReadOnlySpan<char>>();
+        _targets = new Utf8NameTable(t);
         // Every "prefix + path + _" on the way to a target: objects worth descending into.
         var descend = new HashSet<string>(StringComparer.Ordinal);
         foreach (var name in t.Keys)
@@ -63,80 +68,58 @@ public sealed class ParseJsonStep : ProcessorStep
                 descend.Add(name[..(i + 1)]);
             }
         }
-        _descend = descend.GetAlternateLookup<ReadOnlySpan<char>>();
+        _descend = new Utf8NameTable(descend.Select(d => KeyValuePair.Create(d, 0)));
     }
 
     public override bool Apply(Record record)
     {
         ref var source = ref record.Values[_source];
+        ReadOnlySpan<byte> json;
         if (source.Kind == ValueKind.Utf8String)
         {
-            var staged = Staged();
-            var chars = ArrayPool<char>.Shared.Rent(1024);
-            try
-            {
-                if (Walk(source.Utf8.AsSpan(0, source.Utf8Length), chars, staged)) Commit(record, staged);
-            }
-            finally
-            {
-                ArrayPool<char>.Shared.Return(chars);
-            }
-            return true;
+            json = source.Utf8Span;
         }
-        if (source.Kind is not (ValueKind.String or ValueKind.Json) || string.IsNullOrEmpty(source.Text))
+        else if (source.Kind is ValueKind.String or ValueKind.Json && !string.IsNullOrEmpty(source.Text))
+        {
+            var text = source.Text;
+            var buffer = t_text;
+            if (buffer is null || buffer.Length < Encoding.UTF8.GetMaxByteCount(text.Length))
+            {
+                buffer = t_text = new byte[Math.Max(Encoding.UTF8.GetMaxByteCount(text.Length), 4096)];
+            }
+            json = buffer.AsSpan(0, Encoding.UTF8.GetBytes(text, buffer));
+        }
+        else
         {
             return true;
         }
-        var text = source.Text;
-        var buffer = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(text.Length));
-        var name = ArrayPool<char>.Shared.Rent(1024);
-        try
+        var staged = t_staged ??= [];
+        staged.Clear();
+        if (Walk(json, record.Strings, staged))
         {
-            var length = Encoding.UTF8.GetBytes(text, buffer);
-            var staged = Staged();
-            if (Walk(buffer.AsSpan(0, length), name, staged))
+            foreach (var (slot, value) in staged)
             {
-                Commit(record, staged);
+                record.Values[slot] = value;
             }
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            ArrayPool<char>.Shared.Return(name);
-        }
+        staged.Clear();
         return true;
     }
 
-    private static List<(int Slot, FieldValue Value)> Staged()
+    private bool Walk(ReadOnlySpan<byte> json, Utf8Strings strings, List<(int Slot, FieldValue Value)> staged)
     {
-        var staged = t_staged ??= [];
-        staged.Clear();
-        return staged;
-    }
-
-    private static void Commit(Record record, List<(int Slot, FieldValue Value)> staged)
-    {
-        foreach (var (slot, value) in staged)
+        // Only a valid document whose root is an object yields fields; the validator decides without throwing.
+        if (JsonValidator.Classify(json) != JsonVerdict.Object)
         {
-            record.Values[slot] = value;
+            return false;
         }
-    }
-
-    private bool Walk(ReadOnlySpan<byte> json, char[] name, List<(int Slot, FieldValue Value)> staged)
-    {
         try
         {
             var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                // Valid JSON that is not an object still has to be fully valid to be ignored quietly.
-                if (reader.TokenType is JsonTokenType.StartArray) reader.Skip();
-                while (reader.Read()) { }
-                return false;
-            }
-            _prefix.CopyTo(name);
-            WalkObject(ref reader, json, name, _prefix.Length, staged);
-            while (reader.Read()) { }
+            reader.Read();
+            var name = t_name ??= new byte[1024];
+            _prefix.CopyTo(name, 0);
+            WalkObject(ref reader, json, name, _prefix.Length, strings, staged);
             return true;
         }
         catch (JsonException)
@@ -145,35 +128,41 @@ public sealed class ParseJsonStep : ProcessorStep
         }
         catch (InvalidOperationException)
         {
+            // A \u escape that is not valid UTF-16 (a lone surrogate) in a value read as a string.
             return false;
         }
     }
 
-    private void WalkObject(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, char[] name, int baseLength, List<(int Slot, FieldValue Value)> staged)
+    private void WalkObject(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, byte[] name, int baseLength, Utf8Strings strings, List<(int Slot, FieldValue Value)> staged)
     {
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var length = baseLength;
-            var fits = reader.ValueSpan.Length * 2 + baseLength < name.Length - 1;
+            var fits = reader.ValueSpan.Length + baseLength < name.Length - 1;
             if (fits)
             {
-                length += reader.ValueIsEscaped
-                    ? reader.CopyString(name.AsSpan(baseLength))
-                    : Encoding.UTF8.GetChars(reader.ValueSpan, name.AsSpan(baseLength));
+                if (reader.ValueIsEscaped)
+                {
+                    length += reader.CopyString(name.AsSpan(baseLength));
+                }
+                else
+                {
+                    reader.ValueSpan.CopyTo(name.AsSpan(baseLength));
+                    length += reader.ValueSpan.Length;
+                }
             }
             reader.Read();
-            var full = name.AsSpan(0, length);
-            if (fits && _targets.TryGetValue(full, out var slot))
+            if (fits && _targets.TryGetValue(name.AsSpan(0, length), out var slot))
             {
-                staged.Add((slot, RecordParser.ReadValue(ref reader, json)));
+                staged.Add((slot, RecordParser.ReadValue(ref reader, json, strings)));
                 continue;
             }
             if (fits && reader.TokenType == JsonTokenType.StartObject)
             {
-                name[length] = '_';
+                name[length] = (byte)'_';
                 if (_descend.Contains(name.AsSpan(0, length + 1)))
                 {
-                    WalkObject(ref reader, json, name, length + 1, staged);
+                    WalkObject(ref reader, json, name, length + 1, strings, staged);
                     continue;
                 }
             }
@@ -188,38 +177,56 @@ public sealed class ParseJsonStep : ProcessorStep
 /// <summary>
 /// <c>parse-kv</c>: splits a <c>k=v;k=v</c> string and sets the fields mapped from its keys.
 /// Keys match exactly (no trimming; <c>SubRegionId</c> is not <c>RegionId</c>); a repeated key's last value wins.
+/// The text is split as UTF-8 bytes and keys are matched as bytes; a value seen before allocates nothing.
 /// </summary>
 public sealed class ParseKvStep : ProcessorStep
 {
     private readonly int _source;
-    private readonly string _pairDelimiter;
-    private readonly string _kvDelimiter;
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _keys;
+    private readonly byte[] _pairDelimiter;
+    private readonly byte[] _kvDelimiter;
+    private readonly Utf8NameTable _keys;
+    [ThreadStatic]
+    private static byte[]? t_text;
 
     public ParseKvStep(int sourceSlot, string pairDelimiter, string kvDelimiter, IReadOnlyDictionary<string, int> keyToSlot)
     {
         _source = sourceSlot;
-        _pairDelimiter = pairDelimiter;
-        _kvDelimiter = kvDelimiter;
-        _keys = new Dictionary<string, int>(keyToSlot, StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
+        _pairDelimiter = Encoding.UTF8.GetBytes(pairDelimiter);
+        _kvDelimiter = Encoding.UTF8.GetBytes(kvDelimiter);
+        _keys = new Utf8NameTable(keyToSlot);
     }
 
     public override bool Apply(Record record)
     {
         ref var source = ref record.Values[_source];
-        if (source.Kind != ValueKind.String || string.IsNullOrEmpty(source.Text))
+        ReadOnlySpan<byte> rest;
+        if (source.Kind == ValueKind.Utf8String)
+        {
+            rest = source.Utf8Span;
+        }
+        else if (source.Kind == ValueKind.String && !string.IsNullOrEmpty(source.Text))
+        {
+            var text = source.Text;
+            var buffer = t_text;
+            if (buffer is null || buffer.Length < Encoding.UTF8.GetMaxByteCount(text.Length))
+            {
+                buffer = t_text = new byte[Math.Max(Encoding.UTF8.GetMaxByteCount(text.Length), 4096)];
+            }
+            rest = buffer.AsSpan(0, Encoding.UTF8.GetBytes(text, buffer));
+        }
+        else
         {
             return true;
         }
-        var rest = source.Text.AsSpan();
+        if (rest.IsEmpty) return true;
         while (true)
         {
-            var cut = rest.IndexOf(_pairDelimiter, StringComparison.Ordinal);
+            var cut = rest.IndexOf(_pairDelimiter);
             var pair = cut < 0 ? rest : rest[..cut];
-            var eq = pair.IndexOf(_kvDelimiter, StringComparison.Ordinal);
+            var eq = pair.IndexOf(_kvDelimiter);
             if (eq >= 0 && _keys.TryGetValue(pair[..eq], out var slot))
             {
-                record.Values[slot] = FieldValue.FromString(pair[(eq + _kvDelimiter.Length)..].ToString());
+                record.Values[slot] = FieldValue.FromString(record.Strings.Get(pair[(eq + _kvDelimiter.Length)..]));
             }
             if (cut < 0) break;
             rest = rest[(cut + _pairDelimiter.Length)..];

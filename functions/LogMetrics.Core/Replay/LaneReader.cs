@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using System.IO.Compression;
+using System.IO.Hashing;
 
 namespace LogMetrics.Core.Replay;
 
@@ -6,28 +8,63 @@ namespace LogMetrics.Core.Replay;
 /// Reads one lane (a <c>.jsonl</c> or <c>.jsonl.gz</c> file) in chunks of lines. The sequence number
 /// of an event is its 1-based line number; blank lines still count, so numbers match the file.
 /// Lines of a chunk share one buffer that is reused by the next chunk.
+/// <list type="bullet">
+/// <item>A UTF-8 byte order mark at the start of the file is skipped.</item>
+/// <item>A line longer than <c>maxRecordBytes</c> is not held in memory: its first
+/// <see cref="OversizePrefixBytes"/> bytes become the event's body, the rest is skipped up to the next
+/// newline, and the event carries <see cref="LaneEvent.OversizeBytes"/> (the pipeline dead-letters it as
+/// <c>record too large</c>). The buffer never grows past twice <c>maxRecordBytes</c>.</item>
+/// <item>A gzip lane is checked against its trailer (CRC-32 and length of the data) at its end. A corrupt
+/// or truncated gzip stops the lane: <see cref="Error"/> names the file and the problem, a cut last
+/// line is not delivered, and the lane counts as not read to its end. (A gzip of several concatenated
+/// members is checked against its last member's trailer only, so it reads as corrupt.)</item>
+/// </list>
 /// </summary>
 public sealed class LaneReader : IDisposable
 {
+    /// <summary>Bytes of an oversize line kept as its event body (for the dead letter).</summary>
+    public const int OversizePrefixBytes = 1024;
+
     private readonly Stream _stream;
+    private readonly FileStream? _gzipFile;
+    private readonly int _maxRecordBytes;
+    private Crc32? _crc;
     private byte[] _buffer = new byte[1 << 20];
     private int _start;
     private int _end;
     private bool _eof;
+    private bool _atStart = true;
     private long _line;
     private byte[] _arena = new byte[1 << 20];
+    // An oversize line being skipped: its line number, body prefix and length so far.
+    private long _oversizeLine;
+    private byte[]? _oversizePrefix;
+    private long _oversizeBytes;
 
-    public LaneReader(string path)
+    /// <param name="maxRecordBytes">Longest line delivered whole (<c>source.maxRecordBytes</c>).</param>
+    public LaneReader(string path, int maxRecordBytes = 1 << 20)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRecordBytes, 1);
         Path = path;
-        Stream file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-        _stream = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(file, CompressionMode.Decompress) : file;
+        _maxRecordBytes = maxRecordBytes;
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
+        {
+            _gzipFile = file;
+            _crc = new Crc32();
+            _stream = new GZipStream(file, CompressionMode.Decompress);
+        }
+        else
+        {
+            _stream = file;
+        }
     }
 
-    public LaneReader(Stream stream, string name)
+    public LaneReader(Stream stream, string name, int maxRecordBytes = 1 << 20)
     {
         Path = name;
         _stream = stream;
+        _maxRecordBytes = maxRecordBytes;
     }
 
     public string Path { get; }
@@ -35,19 +72,77 @@ public sealed class LaneReader : IDisposable
     /// <summary>Bytes read from the (decompressed) input so far.</summary>
     public long BytesRead { get; private set; }
 
-    public bool Finished => _eof && _start == _end;
+    public bool Finished => _eof && _start == _end && _oversizePrefix is null;
+
+    /// <summary>Why the lane could not be read to its end (e.g. a truncated gzip), or null.</summary>
+    public string? Error { get; private set; }
+
+    /// <summary>Current size of the read buffer (tests: it stays bounded by about twice maxRecordBytes).</summary>
+    internal int BufferCapacity => _buffer.Length;
+
+    /// <summary>
+    /// Checks that a gzip file starts like one and its first block decompresses; throws
+    /// <see cref="InvalidDataException"/> naming the file otherwise (a plain file passes).
+    /// </summary>
+    public static void CheckReadable(string path)
+    {
+        if (!path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) return;
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096);
+        Span<byte> magic = stackalloc byte[2];
+        if (file.ReadAtLeast(magic, 2, throwOnEndOfStream: false) < 2 || magic[0] != 0x1f || magic[1] != 0x8b)
+        {
+            throw new InvalidDataException($"{path}: not a gzip file (it ends in .gz but does not start with the gzip signature 1f 8b)");
+        }
+        file.Position = 0;
+        try
+        {
+            using var gz = new GZipStream(file, CompressionMode.Decompress);
+            gz.ReadAtLeast(new byte[4096], 1, throwOnEndOfStream: false);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: corrupt gzip data: {e.Message}", e);
+        }
+    }
 
     /// <summary>Reads up to <paramref name="maxLines"/> lines. The memory of the returned events is valid until the next call.</summary>
     public List<LaneEvent> ReadChunk(int maxLines)
     {
         var events = new List<LaneEvent>(maxLines);
         var used = 0;
-        var spans = new List<(long Line, int Offset, int Length)>(maxLines);
+        var spans = new List<(long Line, int Offset, int Length, long Oversize)>(maxLines);
         while (spans.Count < maxLines)
         {
+            if (_oversizePrefix is not null)
+            {
+                // Skipping the rest of an oversize line, one buffer at a time.
+                var nl = _buffer.AsSpan(_start, _end - _start).IndexOf((byte)'\n');
+                if (nl < 0)
+                {
+                    _oversizeBytes += _end - _start;
+                    _start = _end;
+                    if (_eof)
+                    {
+                        EndOversize(ref used, spans);
+                        break;
+                    }
+                    Fill();
+                    continue;
+                }
+                _oversizeBytes += nl;
+                _start += nl + 1;
+                EndOversize(ref used, spans);
+                continue;
+            }
+
             var newline = _buffer.AsSpan(_start, _end - _start).IndexOf((byte)'\n');
             if (newline < 0)
             {
+                if (_end - _start > _maxRecordBytes)
+                {
+                    StartOversize(_end - _start);
+                    continue;
+                }
                 if (_eof)
                 {
                     if (_start < _end)
@@ -60,28 +155,71 @@ public sealed class LaneReader : IDisposable
                 Fill();
                 continue;
             }
+            if (newline > _maxRecordBytes)
+            {
+                StartOversize(newline);
+                _start += 1; // the newline that ends it
+                _oversizeBytes = newline;
+                EndOversize(ref used, spans);
+                continue;
+            }
             Take(_start, newline, ref used, spans);
             _start += newline + 1;
         }
-        foreach (var (line, offset, length) in spans)
+        foreach (var (line, offset, length, oversize) in spans)
         {
-            events.Add(new LaneEvent(line, _arena.AsMemory(offset, length)));
+            events.Add(new LaneEvent(line, _arena.AsMemory(offset, length)) { OversizeBytes = oversize });
         }
         return events;
     }
 
-    private void Take(int offset, int length, ref int used, List<(long, int, int)> spans)
+    /// <summary>
+    /// Gives the reader <paramref name="next"/> to hold the lines of the next chunks, and returns the buffer
+    /// the events of the last <see cref="ReadChunk"/> point into, which the caller now owns. A replay
+    /// that reads ahead swaps buffers from a small pool, so chunks in flight keep their lines.
+    /// </summary>
+    public byte[] SwapArena(byte[] next)
+    {
+        var used = _arena;
+        _arena = next;
+        return used;
+    }
+
+    /// <summary>Keeps the first bytes of an oversize line and drops the <paramref name="available"/> bytes buffered so far.</summary>
+    private void StartOversize(int available)
+    {
+        _line++;
+        _oversizeLine = _line;
+        _oversizePrefix = _buffer.AsSpan(_start, Math.Min(available, OversizePrefixBytes)).ToArray();
+        _oversizeBytes = available;
+        _start += available;
+    }
+
+    private void EndOversize(ref int used, List<(long, int, int, long)> spans)
+    {
+        var prefix = _oversizePrefix!;
+        EnsureArena(used + prefix.Length);
+        prefix.CopyTo(_arena.AsSpan(used));
+        spans.Add((_oversizeLine, used, prefix.Length, Math.Max(_oversizeBytes, _maxRecordBytes + 1L)));
+        used += prefix.Length;
+        _oversizePrefix = null;
+        _oversizeBytes = 0;
+    }
+
+    private void Take(int offset, int length, ref int used, List<(long, int, int, long)> spans)
     {
         _line++;
         if (length > 0 && _buffer[offset + length - 1] == (byte)'\r') length--;
-        if (used + length > _arena.Length)
-        {
-            // Grow by copying: earlier spans only hold offsets, so they stay valid.
-            Array.Resize(ref _arena, Math.Max(_arena.Length * 2, used + length));
-        }
+        EnsureArena(used + length);
         _buffer.AsSpan(offset, length).CopyTo(_arena.AsSpan(used));
-        spans.Add((_line, used, length));
+        spans.Add((_line, used, length, 0));
         used += length;
+    }
+
+    private void EnsureArena(int size)
+    {
+        // Grow by copying: earlier spans only hold offsets, so they stay valid.
+        if (size > _arena.Length) Array.Resize(ref _arena, Math.Max(_arena.Length * 2, size));
     }
 
     private void Fill()
@@ -96,13 +234,63 @@ public sealed class LaneReader : IDisposable
         {
             Array.Resize(ref _buffer, _buffer.Length * 2);
         }
-        var n = _stream.Read(_buffer, _end, _buffer.Length - _end);
-        if (n == 0)
+        int n;
+        try
         {
-            _eof = true;
+            n = _stream.Read(_buffer, _end, _buffer.Length - _end);
         }
+        catch (Exception e) when (e is InvalidDataException or IOException)
+        {
+            Stop($"{Path}: {(e is InvalidDataException ? "corrupt gzip data" : "read error")} after {BytesRead:N0} bytes: {e.Message}");
+            return;
+        }
+        if (n > 0 && _atStart)
+        {
+            _atStart = false;
+            // A UTF-8 byte order mark is not part of the first record.
+            if (n >= 3 && _buffer[_end] == 0xEF && _buffer[_end + 1] == 0xBB && _buffer[_end + 2] == 0xBF)
+            {
+                _crc?.Append(_buffer.AsSpan(_end, 3));
+                BytesRead += 3;
+                Buffer.BlockCopy(_buffer, _end + 3, _buffer, _end, n - 3);
+                n -= 3;
+            }
+        }
+        _crc?.Append(_buffer.AsSpan(_end, n));
         _end += n;
         BytesRead += n;
+        if (n == 0 && !_eof)
+        {
+            _eof = true;
+            if (_crc is not null && CheckGzipTrailer() is { } problem) Stop(problem);
+        }
+    }
+
+    /// <summary>At the end of a gzip lane: does the decompressed data match the trailer's CRC-32 and length?</summary>
+    private string? CheckGzipTrailer()
+    {
+        var file = _gzipFile!;
+        if (file.Length < 18) return $"{Path}: truncated gzip file ({file.Length} bytes)";
+        Span<byte> trailer = stackalloc byte[8];
+        using (var raw = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1))
+        {
+            raw.Position = file.Length - 8;
+            raw.ReadExactly(trailer);
+        }
+        var crc = BinaryPrimitives.ReadUInt32LittleEndian(trailer);
+        var size = BinaryPrimitives.ReadUInt32LittleEndian(trailer[4..]);
+        if (crc == _crc!.GetCurrentHashAsUInt32() && size == (uint)BytesRead) return null;
+        return $"{Path}: truncated or corrupt gzip: the {BytesRead:N0} bytes it decompressed to do not match its trailer (CRC-32/length)";
+    }
+
+    /// <summary>Stops the lane on a read problem: what was read stays delivered, a cut last line does not.</summary>
+    private void Stop(string problem)
+    {
+        Error ??= problem;
+        _eof = true;
+        var lastNewline = _buffer.AsSpan(_start, _end - _start).LastIndexOf((byte)'\n');
+        _end = lastNewline < 0 ? _start : _start + lastNewline + 1;
+        _oversizePrefix = null;
     }
 
     public void Dispose() => _stream.Dispose();

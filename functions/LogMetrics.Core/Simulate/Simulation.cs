@@ -107,6 +107,9 @@ public sealed class Simulation
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Instances);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Shards);
+        // The simulated clock starts at the first event and moves with the ticks, not with the data: a
+        // wall-clock check would call later events "in the future" (it belongs to hosts with a real clock).
+        compiled = compiled.WithoutFutureCheck();
         _compiled = compiled;
         _newEnricher = newEnricher;
         _partitions = partitions;
@@ -400,7 +403,7 @@ public sealed class Simulation
         var pipeline = new Pipeline(_compiled, _newEnricher(), counters, NullDeadLetterSink.Instance, 1);
         foreach (var (lane, events) in _partitions)
         {
-            await pipeline.IngestAsync(new LaneState(lane), events, IngestHorizon.Unknown, 0, cancellationToken).ConfigureAwait(false);
+            await pipeline.IngestAsync(new LaneState(lane), events, IngestHorizon.Unknown, long.MaxValue, cancellationToken).ConfigureAwait(false);
         }
         return (counters.Events, counters.Accepted, counters.Malformed, counters.Filtered);
     }

@@ -32,4 +32,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 5005, Level = LogLevel.Error, Message = "Write: {Endpoint} refused the credentials (HTTP {Status}, auth {Auth}): {Body}")]
     public static partial void AuthRejected(ILogger logger, Uri endpoint, int status, string auth, string body);
+
+    [LoggerMessage(EventId = 5006, Level = LogLevel.Warning, Message = "Write: {Endpoint} answered 413 for {Samples} samples; sending them as two requests of {First} and {Second}")]
+    public static partial void Halving(ILogger logger, int samples, Uri endpoint, int first, int second);
+
+    [LoggerMessage(EventId = 5007, Level = LogLevel.Error, Message = "Write: the run's retry budget ({Budget}) is spent; {Samples} samples to {Endpoint} dropped as {Reason} ({LastError}); later requests are not sent")]
+    public static partial void BudgetSpent(ILogger logger, int samples, Uri endpoint, string lastError, TimeSpan budget, string reason);
 }

@@ -63,9 +63,9 @@ public static class RemoteWriteEncoder
         {
             var written = Write(chunks, buffer.AsSpan(0, uncompressedSize));
             Debug.Assert(written == uncompressedSize);
-            // IronSnappy.Snappy.Encode is the block format (a port of golang/snappy Encode);
-            // OpenWriter would be the framing format, which remote write must not use.
-            return IronSnappy.Snappy.Encode(buffer.AsSpan(0, uncompressedSize));
+            // Snappier's Snappy.CompressToArray is the raw block format (a port of the reference C++
+            // snappy); SnappyStream would be the framing format, which remote write must not use.
+            return Snappier.Snappy.CompressToArray(buffer.AsSpan(0, uncompressedSize));
         }
         finally
         {

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
+using LogMetrics.Core.Telemetry;
 
 namespace LogMetrics.Core.Write;
 
@@ -18,40 +18,25 @@ public sealed record RemoteWriteMetricsSnapshot(
     TimeSpan? MaxFreshness)
 {
     public long SamplesDropped => SamplesDroppedByReason.Values.Sum();
+
+    /// <summary>Requests that still failed after their last retry.</summary>
+    public long BatchesFailed { get; init; }
 }
 
 /// <summary>
-/// Self-metrics of the Write stage: plain thread-safe counters (for <see cref="Snapshot"/>) mirrored
-/// to <c>System.Diagnostics.Metrics</c> instruments on the <c>LogMetrics</c> meter (for OpenTelemetry).
+/// Self-metrics of the Write stage: running totals (for <see cref="Snapshot"/>, the console's report)
+/// recorded on the instruments of <see cref="PipelineMeter"/>, the one definition of every
+/// self-metric, each with <c>stage="write"</c>.
 /// </summary>
 public sealed class RemoteWriteMetrics : IDisposable
 {
     /// <summary>The meter every LogMetrics stage reports on.</summary>
-    public const string MeterName = "LogMetrics";
+    public const string MeterName = PipelineMeter.Name;
 
-    private readonly Meter _meter;
-    private readonly Counter<long> _written;
-    private readonly Counter<long> _retried;
-    private readonly Counter<long> _dropped;
-    private readonly Counter<long> _requests;
-    private readonly Counter<long> _bytes;
-    private readonly Histogram<double> _latency;
-    private readonly Histogram<double> _freshness;
+    private static readonly KeyValuePair<string, object?> Stage = new(PipelineMeter.StageTag, PipelineMeter.Stage.Write);
     private readonly ConcurrentDictionary<string, StrongBox<long>> _droppedByReason = new(StringComparer.Ordinal);
-    private long _samplesWritten, _samplesRetried, _requestCount, _requestsFailed, _bytesSent;
+    private long _samplesWritten, _samplesRetried, _requestCount, _requestsFailed, _bytesSent, _batchesFailed;
     private long _latencyTicksSum, _latencyTicksMax, _lastFreshnessMs = -1, _maxFreshnessMs = -1;
-
-    public RemoteWriteMetrics(IMeterFactory? meterFactory = null)
-    {
-        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
-        _written = _meter.CreateCounter<long>("logmetrics_write_samples_written_total", "{sample}", "Samples accepted by the remote-write endpoint (2xx).");
-        _retried = _meter.CreateCounter<long>("logmetrics_write_samples_retried_total", "{sample}", "Samples re-sent after a retryable failure.");
-        _dropped = _meter.CreateCounter<long>("logmetrics_write_samples_dropped_total", "{sample}", "Samples rejected permanently, by reason (e.g. http_400).");
-        _requests = _meter.CreateCounter<long>("logmetrics_write_requests_total", "{request}", "Remote-write HTTP attempts, by outcome.");
-        _bytes = _meter.CreateCounter<long>("logmetrics_write_bytes_total", "By", "Compressed request bytes sent.");
-        _latency = _meter.CreateHistogram<double>("logmetrics_write_request_duration_seconds", "s", "Remote-write request latency.");
-        _freshness = _meter.CreateHistogram<double>("logmetrics_write_freshness_seconds", "s", "End-to-end freshness: now minus the newest event time of a written request.");
-    }
 
     /// <summary>Records one HTTP attempt (any outcome) and its latency.</summary>
     public void RequestCompleted(RemoteWriteOutcome outcome, long compressedBytes, TimeSpan latency)
@@ -61,22 +46,22 @@ public sealed class RemoteWriteMetrics : IDisposable
         Interlocked.Add(ref _bytesSent, compressedBytes);
         Interlocked.Add(ref _latencyTicksSum, latency.Ticks);
         Max(ref _latencyTicksMax, latency.Ticks);
-        _requests.Add(1, new KeyValuePair<string, object?>("outcome", OutcomeTag(outcome)));
-        _bytes.Add(compressedBytes);
-        _latency.Record(latency.TotalSeconds);
+        PipelineMeter.Requests.Add(1, Stage, new KeyValuePair<string, object?>("outcome", OutcomeTag(outcome)));
+        PipelineMeter.Bytes.Add(compressedBytes, Stage);
+        PipelineMeter.RequestDuration.Record(latency.TotalSeconds, Stage);
     }
 
     /// <summary>Samples of a 2xx request, and its freshness (null when no sample carried an event time).</summary>
     public void SamplesWritten(long samples, TimeSpan? freshness)
     {
         Interlocked.Add(ref _samplesWritten, samples);
-        _written.Add(samples);
+        PipelineMeter.Written.Add(samples, Stage);
         if (freshness is { } f)
         {
             var ms = (long)f.TotalMilliseconds;
             Interlocked.Exchange(ref _lastFreshnessMs, ms);
             Max(ref _maxFreshnessMs, ms);
-            _freshness.Record(f.TotalSeconds);
+            PipelineMeter.Freshness.Record(f.TotalSeconds, Stage);
         }
     }
 
@@ -84,15 +69,25 @@ public sealed class RemoteWriteMetrics : IDisposable
     public void SamplesRetried(long samples)
     {
         Interlocked.Add(ref _samplesRetried, samples);
-        _retried.Add(samples);
+        PipelineMeter.Retried.Add(samples, Stage);
     }
+
+    /// <summary>A request that still failed after its last retry (its samples stay pending in the flush).</summary>
+    public void BatchFailed()
+    {
+        Interlocked.Increment(ref _batchesFailed);
+        PipelineMeter.BatchesFailed.Add(1, Stage);
+    }
+
+    /// <summary>Requests that failed after their last retry so far.</summary>
+    public long BatchesFailed => Interlocked.Read(ref _batchesFailed);
 
     /// <summary>Samples rejected for good; <paramref name="reason"/> is e.g. <c>http_400</c>.</summary>
     public void SamplesDropped(string reason, long samples)
     {
         var box = _droppedByReason.GetOrAdd(reason, static _ => new StrongBox<long>());
         Interlocked.Add(ref box.Value, samples);
-        _dropped.Add(samples, new KeyValuePair<string, object?>("reason", reason));
+        PipelineMeter.WriteDropped.Add(samples, Stage, new KeyValuePair<string, object?>("reason", reason));
     }
 
     public RemoteWriteMetricsSnapshot Snapshot()
@@ -110,10 +105,16 @@ public sealed class RemoteWriteMetrics : IDisposable
             requests == 0 ? TimeSpan.Zero : TimeSpan.FromTicks(Interlocked.Read(ref _latencyTicksSum) / requests),
             TimeSpan.FromTicks(Interlocked.Read(ref _latencyTicksMax)),
             last < 0 ? null : TimeSpan.FromMilliseconds(last),
-            max < 0 ? null : TimeSpan.FromMilliseconds(max));
+            max < 0 ? null : TimeSpan.FromMilliseconds(max))
+        {
+            BatchesFailed = Interlocked.Read(ref _batchesFailed),
+        };
     }
 
-    public void Dispose() => _meter.Dispose();
+    /// <summary>Nothing to release: the instruments belong to <see cref="PipelineMeter"/>.</summary>
+    public void Dispose()
+    {
+    }
 
     private static string OutcomeTag(RemoteWriteOutcome outcome) => outcome switch
     {

@@ -13,6 +13,12 @@ public sealed record RemoteWriteOptions(
     TimeSpan MaxBackoff,
     TimeSpan MaxElapsed)
 {
+    /// <summary>
+    /// A retry budget for the client's whole life (the console sets one per run); null = the
+    /// Functions app's behaviour: each request retries for up to <see cref="MaxElapsed"/>, then stays pending.
+    /// </summary>
+    public TimeSpan? RunRetryBudget { get; init; }
+
     /// <summary>Checks <paramref name="definition"/>; a failure names the setting key, e.g. <c>remoteWrite.maxSamplesPerRequest</c>.</summary>
     public static RemoteWriteOptions From(RemoteWriteDefinition definition, string? endpointOverride)
     {

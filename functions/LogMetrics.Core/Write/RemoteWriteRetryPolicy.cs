@@ -31,12 +31,19 @@ public sealed class RemoteWriteRetryPolicy
     /// </summary>
     public TimeSpan? NextDelay(int attempt, TimeSpan elapsed, TimeSpan? retryAfter)
     {
+        var delay = Backoff(attempt, retryAfter);
+        return elapsed + delay > _maxElapsed ? null : delay;
+    }
+
+    /// <summary>The backoff before retry number <paramref name="attempt"/> + 1, at least the server's Retry-After; no limit applied.</summary>
+    public TimeSpan Backoff(int attempt, TimeSpan? retryAfter)
+    {
         var cap = Math.Min(_max.TotalMilliseconds, _initial.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 62)));
         double jitter;
         lock (_random) jitter = _random.NextDouble();
         var delay = TimeSpan.FromMilliseconds(jitter * cap);
         if (retryAfter is { } ra && ra > delay) delay = ra;
-        return elapsed + delay > _maxElapsed ? null : delay;
+        return delay;
     }
 
     /// <summary>

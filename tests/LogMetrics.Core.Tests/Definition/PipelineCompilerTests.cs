@@ -143,4 +143,64 @@ public class PipelineCompilerTests
         Assert.Contains(e.Errors, x => x.Path == "$.remoteWrite.maxSamplesPerRequest");
         Assert.Contains(e.Errors, x => x.Path == "$.remoteWrite.auth");
     }
+
+    [Fact]
+    public void Compile_OutOfOrdernessOverAnHour_RejectedWithPath()
+    {
+        var d = Flagship();
+        d["source"]!["outOfOrdernessSeconds"] = 3601;
+        var error = Assert.Single(Reject(d).Errors);
+        Assert.Equal("$.source.outOfOrdernessSeconds", error.Path);
+        Assert.Contains("3600", error.Message);
+    }
+
+    [Fact]
+    public void Compile_OutOfOrdernessOfExactlyAnHour_Accepted()
+    {
+        var d = Flagship();
+        d["source"]!["outOfOrdernessSeconds"] = 3600;
+        Assert.Equal(3_600_000, PipelineCompiler.Compile(DefinitionLoader.Load(d.ToJsonString())).OutOfOrdernessMs);
+    }
+
+    [Fact]
+    public void Compile_MoreThanAThousandMetrics_RejectedWithPath()
+    {
+        var d = Flagship();
+        var family = d["metrics"]![0]!;
+        var metrics = new System.Text.Json.Nodes.JsonArray();
+        for (var i = 0; i < 1001; i++) metrics.Add(new System.Text.Json.Nodes.JsonObject { ["name"] = $"m{i}", ["aggregate"] = "count" });
+        family["metrics"] = metrics;
+        Assert.Contains(Reject(d).Errors, x => x.Path == "$.metrics" && x.Message.Contains("1000"));
+    }
+
+    [Fact]
+    public void Load_MissingSource_RejectedWithPath()
+    {
+        var d = Flagship();
+        d.AsObject().Remove("source");
+        var e = Assert.Throws<DefinitionException>(() => DefinitionLoader.Load(d.ToJsonString()));
+        Assert.Contains(e.Errors, x => x.Path == "$.source" && x.Message.StartsWith("missing", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Load_MissingAggregate_RejectedWithPath()
+    {
+        var d = Flagship();
+        d["metrics"]![0]!["metrics"]![1]!.AsObject().Remove("aggregate");
+        var e = Assert.Throws<DefinitionException>(() => DefinitionLoader.Load(d.ToJsonString()));
+        Assert.Equal("$.metrics[0].metrics[1].aggregate", Assert.Single(e.Errors).Path);
+    }
+
+    [Fact]
+    public void Compile_ClockGuardsAndRecordLimit_Validated()
+    {
+        var d = Flagship();
+        d["source"]!["maxFutureSeconds"] = 0;
+        d["source"]!["laneJumpConfirmations"] = 0;
+        d["source"]!["maxRecordBytes"] = 10;
+        var e = Reject(d);
+        Assert.Contains(e.Errors, x => x.Path == "$.source.maxFutureSeconds");
+        Assert.Contains(e.Errors, x => x.Path == "$.source.laneJumpConfirmations");
+        Assert.Contains(e.Errors, x => x.Path == "$.source.maxRecordBytes");
+    }
 }

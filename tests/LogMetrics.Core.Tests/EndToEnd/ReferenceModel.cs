@@ -44,7 +44,7 @@ public static class ReferenceModel
         // (family, labels, window start) → accumulator
         var windows = new Dictionary<(string Family, string LabelKey, long Start), (SortedDictionary<string, string> Labels, Acc Acc)>();
 
-        for (var i = 0; lanes.Any(l => true) && finished.Any(f => !f); i++)
+        for (var i = 0; finished.Any(f => !f); i++)
         {
             for (var lane = 0; lane < lanes.Count; lane++)
             {

@@ -209,7 +209,7 @@ public sealed class CsvDimensionSourceTests : IDisposable
     }
 
     [Fact]
-    public async Task GetAsync_WithinRecheckInterval_ServesParsedCopyWithoutStat()
+    public async Task GetAsync_WithinRecheckInterval_KeepsItsIndexWithoutStat_ReadsRowsOnDemand()
     {
         var source = new CsvDimensionSource(_dir, recheckInterval: TimeSpan.FromHours(1));
         Write("api_meta", "product,api,priority\nacc,DescribeX,P1\n");
@@ -218,7 +218,49 @@ public sealed class CsvDimensionSourceTests : IDisposable
         Write("api_meta", "product,api,priority\nacc,DescribeX,P0-urgent\n");
         var row = await source.GetAsync(ApiMeta, new DimensionKey("acc", "DescribeX"), CancellationToken.None);
 
-        Assert.Equal("P1", row!["priority"]);
+        // Only the row index (key hash + offset) is kept, so the row itself comes from the file as it is now.
+        Assert.Equal("P0-urgent", row!["priority"]);
+    }
+
+    public static TheoryData<string, byte[], string> BrokenTables => new()
+    {
+        { "ragged row", "product,api,priority\nacc,A,P1\nacc,B\n"u8.ToArray(), "line 3 has 2 fields; the header has 3" },
+        { "no key column in header", "acc,A,P1\nacc,B,P2\n"u8.ToArray(), "has no key column 'product'" },
+        { "bad encoding", [.. "product,api,priority\nacc,A,P1\nacc,"u8, 0xC3, 0x28, .. ",P2\n"u8], "line 3: not valid UTF-8" },
+        { "unclosed quote", "product,api,priority\nacc,\"A,P1\n"u8.ToArray(), "line 2: a quoted field is not closed" },
+        { "empty", [], "is empty" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BrokenTables))]
+    public async Task ValidateAsync_BrokenTable_NamesFileAndLine(string kind, byte[] content, string expected)
+    {
+        File.WriteAllBytes(Path.Combine(_dir, "api_meta.csv"), content);
+
+        var ex = await Assert.ThrowsAsync<InvalidDataException>(() => new CsvDimensionSource(_dir).ValidateAsync(ApiMeta, CancellationToken.None));
+
+        Assert.Contains("api_meta.csv", ex.Message);
+        Assert.True(ex.Message.Contains(expected, StringComparison.Ordinal), $"{kind}: {ex.Message}");
+    }
+
+    [Fact]
+    public async Task GetAsync_LargeTable_IndexOf16BytesPerRow_RowsFromTheFile_LastDuplicateWins_QuotedNewlines()
+    {
+        var sb = new System.Text.StringBuilder("product,api,priority\n");
+        for (var i = 0; i < 50_000; i++) sb.Append('p').Append(i).Append(",api,P").Append(i % 7).Append('\n');
+        sb.Append("p7,api,\"multi\nline, quoted \"\"x\"\"\"\n");   // a later duplicate of p7, spanning two lines
+        Write("api_meta", sb.ToString());
+        var source = new CsvDimensionSource(_dir);
+
+        await source.ValidateAsync(ApiMeta, CancellationToken.None);
+        var p7 = await source.GetAsync(ApiMeta, new DimensionKey("p7", "api"), CancellationToken.None);
+        var p49999 = await source.GetAsync(ApiMeta, new DimensionKey("p49999", "api"), CancellationToken.None);
+        var missing = await source.GetAsync(ApiMeta, new DimensionKey("p50000", "api"), CancellationToken.None);
+
+        Assert.Equal(16, CsvRowIndex.BytesPerRow);
+        Assert.Equal("multi\nline, quoted \"x\"", p7!["priority"]);
+        Assert.Equal("P" + (49999 % 7), p49999!["priority"]);
+        Assert.Null(missing);
     }
 
     [Fact]

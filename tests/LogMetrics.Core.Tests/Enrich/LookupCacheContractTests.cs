@@ -91,14 +91,6 @@ public abstract class LookupCacheContractTests
         Assert.Equal(callsAfterFirst, Source.LoadAllCalls + Source.TotalGetCalls);
         Assert.True(cache.Stats.Loads > 0);
     }
-
-    [Fact]
-    public void Table_Always_IsTheSpecGiven()
-    {
-        var cache = CreateCache(Source, Clock);
-
-        Assert.Same(ApiMeta, cache.Table);
-    }
 }
 
 public sealed class AllTableCacheContractTests : LookupCacheContractTests

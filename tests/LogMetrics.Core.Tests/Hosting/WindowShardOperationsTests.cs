@@ -38,13 +38,6 @@ public sealed class WindowShardOperationsTests
         Assert.Throws<FormatException>(() => WindowShardOperations.ShardOf(key));
     }
 
-    [Fact]
-    public void EntityName_IsLowerCase()
-    {
-        // EntityInstanceId lower-cases names; a mixed-case constant would not match the function name.
-        Assert.Equal(WindowShardOperations.EntityName, WindowShardOperations.EntityName.ToLowerInvariant());
-    }
-
     private static ShardSignal End(string lane, long next) => new() { Lane = lane, FirstSequence = next, LastSequence = next - 1, LaneFinished = true };
 
     [Fact]

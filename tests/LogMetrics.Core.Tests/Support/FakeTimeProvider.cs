@@ -6,7 +6,7 @@ public sealed class FakeTimeProvider : TimeProvider
     private readonly Lock _lock = new();
     private DateTimeOffset _now;
 
-    public FakeTimeProvider() : this(new DateTimeOffset(2026, 1, 15, 12, 0, 0, TimeSpan.Zero)) { }
+    public FakeTimeProvider() : this(new DateTimeOffset(2026, 1, 15, 14, 0, 0, TimeSpan.Zero)) { } // after the test data (T0 = 13:33 UTC), so no record is "in the future"
 
     public FakeTimeProvider(DateTimeOffset start) => _now = start;
 

@@ -24,10 +24,11 @@ internal sealed class RemoteWriteClientTestHarness
         int concurrency = 2,
         TimeSpan? timeout = null,
         int maxElapsedSeconds = 300,
-        RemoteWriteMetrics? metrics = null)
+        RemoteWriteMetrics? metrics = null,
+        TimeSpan? runBudget = null)
     {
         var options = new RemoteWriteOptions(endpoint, maxSamples, 1 << 20, concurrency, timeout ?? TimeSpan.FromSeconds(10),
-            TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(maxElapsedSeconds));
+            TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(maxElapsedSeconds)) { RunRetryBudget = runBudget };
         return new RemoteWriteClient(options, auth ?? NoRemoteWriteAuth.Instance, new RemoteWriteServices
         {
             Time = Time,

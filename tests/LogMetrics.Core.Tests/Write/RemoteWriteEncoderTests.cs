@@ -57,19 +57,52 @@ public class RemoteWriteEncoderTests
         Assert.Equal(double.MaxValue, third.Samples[0].Value);
     }
 
-    [Fact]
-    public void Encode_TrickySeries_BytesEqualGeneratedToByteArray()
+    /// <summary>
+    /// The request remote write 1.0 defines for <paramref name="samples"/>, built here from the spec and
+    /// the generated types alone (no code under test): one TimeSeries per name + label set in order of
+    /// first appearance, labels with <c>__name__</c> added, empty values left out, sorted by name
+    /// (byte order); samples in time order.
+    /// </summary>
+    private static WriteRequest SpecRequest(IReadOnlyList<FlushSample> samples)
     {
-        var expected = new WriteRequest();
-        foreach (var series in RemoteWriteBatcher.GroupBySeries(Tricky))
+        var order = new List<string>();
+        var bySeries = new Dictionary<string, (List<Proto.Label> Labels, List<FlushSample> Samples)>(StringComparer.Ordinal);
+        foreach (var sample in samples)
+        {
+            var labels = sample.Labels.Where(l => l.Value.Length > 0).Select(l => new Proto.Label { Name = l.Name, Value = l.Value })
+                .Append(new Proto.Label { Name = "__name__", Value = sample.Name })
+                .OrderBy(l => l.Name, StringComparer.Ordinal).ToList();
+            var id = string.Join("\u0000", labels.Select(l => l.Name + "=" + l.Value));
+            if (!bySeries.TryGetValue(id, out var series))
+            {
+                bySeries[id] = series = (labels, []);
+                order.Add(id);
+            }
+            series.Samples.Add(sample);
+        }
+        var request = new WriteRequest();
+        foreach (var id in order)
         {
             var ts = new TimeSeries();
-            ts.Labels.AddRange(series.Labels.Select(l => new Proto.Label { Name = l.Name, Value = l.Value }));
-            ts.Samples.AddRange(series.Samples.Select(s => new Proto.Sample { Value = s.Value, Timestamp = s.TimestampMs }));
-            expected.Timeseries.Add(ts);
+            ts.Labels.AddRange(bySeries[id].Labels);
+            ts.Samples.AddRange(bySeries[id].Samples.OrderBy(x => x.TimestampMs).Select(x => new Proto.Sample { Value = x.Value, Timestamp = x.TimestampMs }));
+            request.Timeseries.Add(ts);
         }
+        return request;
+    }
 
-        Assert.Equal(expected.ToByteArray(), EncodeRaw(Tricky));
+    [Fact]
+    public void Encode_TrickySeries_BytesEqualTheSpecRequestFromGeneratedTypes()
+    {
+        Assert.Equal(SpecRequest(Tricky).ToByteArray(), EncodeRaw(Tricky));
+    }
+
+    [Fact]
+    public void Encode_FlagshipBatch_BytesEqualTheSpecRequestFromGeneratedTypes()
+    {
+        var samples = WriteTestData.Flagship(series: 25, points: 4);
+
+        Assert.Equal(SpecRequest(samples).ToByteArray(), EncodeRaw(samples));
     }
 
     [Fact]

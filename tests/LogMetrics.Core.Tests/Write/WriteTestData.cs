@@ -43,7 +43,7 @@ internal static class WriteTestData
     }
 
     public static WriteRequest DecodeBody(byte[] snappyBody) =>
-        WriteRequest.Parser.ParseFrom(IronSnappy.Snappy.Decode(snappyBody));
+        WriteRequest.Parser.ParseFrom(Snappier.Snappy.DecompressToArray(snappyBody));
 
     public static IEnumerable<ReceivedPoint> Points(WriteRequest request)
     {

@@ -101,10 +101,20 @@ public sealed class CheckAndReplayCommandTests
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.Contains("replay report", r.Stdout);
 
-        // summary.json: exactly the six counts, equal to the oracle's (tools/oracle/reference.py) for this corpus.
+        // summary.json: the six counts, equal to the oracle's (tools/oracle/reference.py) for this corpus,
+        // then how the run ended and where every sample went.
         using var s = JsonDocument.Parse(File.ReadAllText(summary));
         using var expected = JsonDocument.Parse(File.ReadAllText(Golden("expected-summary.json")));
-        Assert.Equal(["accepted", "events", "filtered", "late", "malformed", "samples"], s.RootElement.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(["accepted", "error", "events", "exitCode", "filtered", "lanes", "late", "malformed", "outputs", "samples", "status"],
+            s.RootElement.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+        Assert.Equal("complete", s.RootElement.GetProperty("status").GetString());
+        Assert.Equal(0, s.RootElement.GetProperty("exitCode").GetInt32());
+        var output = Assert.Single(s.RootElement.GetProperty("outputs").EnumerateArray());
+        Assert.Equal("out", output.GetProperty("output").GetString());
+        Assert.Equal(expected.RootElement.GetProperty("samples").GetInt64(), output.GetProperty("written").GetInt64());
+        Assert.Empty(output.GetProperty("dropped").EnumerateObject());
+        Assert.All(s.RootElement.GetProperty("lanes").EnumerateArray(), l => Assert.True(l.GetProperty("readToEnd").GetBoolean()));
+        Assert.Empty(Directory.GetFiles(dir, "*.tmp").Concat(Directory.GetFiles(dir, "*.lock")));
         foreach (var key in new[] { "events", "accepted", "malformed", "filtered", "late", "samples" })
         {
             Assert.Equal(expected.RootElement.GetProperty(key).GetInt64(), s.RootElement.GetProperty(key).GetInt64());

@@ -1,0 +1,111 @@
+using LogMetrics.Core.Definition;
+
+namespace LogMetrics.Core.Accumulate;
+
+/// <summary>
+/// The cardinality budget, in one place: per metric family and metric window (the family's
+/// resolution), at most <see cref="MetricFamily.MaxSeries"/> distinct label sets are admitted. A
+/// record whose label set would be one more is folded into the family's overflow series, whose every
+/// label value is <see cref="Overflow"/>: its counts, sums and ratios still add up (sum of counts =
+/// accepted), and state per window stays bounded by the budget + 1 series.
+/// <para>Shared by the pipelines of one host (thread-safe). Windows are forgotten once sealed, or an
+/// hour (the longest out-of-orderness) behind the lane that last reported, so memory stays bounded by
+/// the budget times the open windows. In the Functions app each partition's pipeline keeps its own
+/// budget, so a window's series can reach the budget once per partition.</para>
+/// </summary>
+public sealed class SeriesBudget
+{
+    /// <summary>Every label value of a family's overflow series.</summary>
+    public const string Overflow = "__overflow__";
+
+    private readonly CompiledPipeline _pipeline;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<(int Family, long Window), HashSet<string[]>> _admitted = [];
+    private readonly long[] _folded;
+    private readonly bool[] _warned;
+
+    public SeriesBudget(CompiledPipeline pipeline)
+    {
+        _pipeline = pipeline;
+        _folded = new long[pipeline.Families.Count];
+        _warned = new bool[pipeline.Families.Count];
+    }
+
+    /// <summary>Called once per family, the first time it goes over its budget (the console prints a warning).</summary>
+    public Action<MetricFamily, long>? OnFirstOverflow { get; init; }
+
+    /// <summary>Records folded into each family's overflow series, by family prefix (only families that overflowed).</summary>
+    public IReadOnlyDictionary<string, long> Folded
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _pipeline.Families.Where(f => _folded[f.Index] > 0).ToDictionary(f => f.Prefix, f => _folded[f.Index], StringComparer.Ordinal);
+            }
+        }
+    }
+
+    /// <summary>Label sets held (for tests: bounded by budget × open windows).</summary>
+    public int Held
+    {
+        get { lock (_gate) return _admitted.Values.Sum(s => s.Count); }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="labels"/> may have its own series in the window of <paramref name="eventTimeMs"/>;
+    /// when not, the caller labels the record's contribution with <see cref="Overflow"/>.
+    /// </summary>
+    public bool Admit(MetricFamily family, long eventTimeMs, string[] labels)
+    {
+        var window = CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
+        bool warn;
+        lock (_gate)
+        {
+            if (!_admitted.TryGetValue((family.Index, window), out var set))
+            {
+                _admitted[(family.Index, window)] = set = new HashSet<string[]>(LabelsComparer.Instance);
+            }
+            if (set.Contains(labels)) return true;
+            if (set.Count < family.MaxSeries)
+            {
+                set.Add([.. labels]);
+                return true;
+            }
+            _folded[family.Index]++;
+            warn = !_warned[family.Index];
+            _warned[family.Index] = true;
+        }
+        if (warn) OnFirstOverflow?.Invoke(family, window);
+        return false;
+    }
+
+    /// <summary>Forgets metric windows that end at or before <paramref name="throughMs"/>.</summary>
+    public void Forget(long throughMs)
+    {
+        if (throughMs == long.MinValue) return;
+        lock (_gate)
+        {
+            List<(int, long)>? old = null;
+            foreach (var key in _admitted.Keys)
+            {
+                if (key.Window + _pipeline.Families[key.Family].ResolutionMs <= throughMs) (old ??= []).Add(key);
+            }
+            if (old is not null) foreach (var key in old) _admitted.Remove(key);
+        }
+    }
+
+    private sealed class LabelsComparer : IEqualityComparer<string[]>
+    {
+        public static readonly LabelsComparer Instance = new();
+
+        public bool Equals(string[]? x, string[]? y) => x is not null && y is not null && x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(string[] labels)
+        {
+            var hash = new HashCode();
+            foreach (var label in labels) hash.Add(label);
+            return hash.ToHashCode();
+        }
+    }
+}

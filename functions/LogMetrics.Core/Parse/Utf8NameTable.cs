@@ -1,0 +1,63 @@
+using System.IO.Hashing;
+using System.Text;
+
+namespace LogMetrics.Core.Parse;
+
+/// <summary>
+/// An immutable map from names to slots, looked up by the names' UTF-8 bytes: the parser matches
+/// JSON property names as they are in the line, without decoding them to UTF-16. Open addressing
+/// over a power-of-two table at most half full.
+/// </summary>
+public sealed class Utf8NameTable
+{
+    private readonly ulong[] _hashes;
+    private readonly byte[]?[] _names;
+    private readonly int[] _values;
+    private readonly int _mask;
+
+    public Utf8NameTable(IEnumerable<KeyValuePair<string, int>> entries)
+    {
+        var list = entries.ToList();
+        var size = 8;
+        while (size < list.Count * 2) size <<= 1;
+        _hashes = new ulong[size];
+        _names = new byte[]?[size];
+        _values = new int[size];
+        _mask = size - 1;
+        foreach (var (name, value) in list)
+        {
+            var bytes = Encoding.UTF8.GetBytes(name);
+            var hash = XxHash3.HashToUInt64(bytes);
+            var i = (int)(hash & (ulong)_mask);
+            while (_names[i] is { } existing && !existing.AsSpan().SequenceEqual(bytes))
+            {
+                i = (i + 1) & _mask;
+            }
+            _hashes[i] = hash;
+            _names[i] = bytes;
+            _values[i] = value;
+        }
+        Count = list.Count;
+    }
+
+    public int Count { get; }
+
+    public bool TryGetValue(ReadOnlySpan<byte> name, out int value)
+    {
+        var hash = XxHash3.HashToUInt64(name);
+        var i = (int)(hash & (ulong)_mask);
+        while (_names[i] is { } candidate)
+        {
+            if (_hashes[i] == hash && name.SequenceEqual(candidate))
+            {
+                value = _values[i];
+                return true;
+            }
+            i = (i + 1) & _mask;
+        }
+        value = 0;
+        return false;
+    }
+
+    public bool Contains(ReadOnlySpan<byte> name) => TryGetValue(name, out _);
+}

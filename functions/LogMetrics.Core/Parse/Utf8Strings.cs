@@ -1,0 +1,68 @@
+using System.IO.Hashing;
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace LogMetrics.Core.Parse;
+
+/// <summary>
+/// The strings of UTF-8 field values, made once per distinct value instead of once per record: a
+/// bounded, two-way set-associative cache, keyed by the value's bytes (64-bit <see cref="XxHash3"/>).
+/// Not thread-safe: each parser owns one, and its records carry it to the processor steps. Log fields that become labels, lookup keys and predicates (product, API,
+/// HTTP code, region, caller) repeat from record to record, so in steady state the hot path finds
+/// their strings here and allocates nothing. A value longer than <see cref="MaxCachedBytes"/>, or one
+/// that misses, is decoded as usual; the cache never grows past <see cref="Sets"/> × 2 entries.
+/// </summary>
+public sealed class Utf8Strings
+{
+    /// <summary>Longest value cached (longer ones are unique per record in practice: ids, blobs).</summary>
+    public const int MaxCachedBytes = 128;
+
+    private const int Sets = 8192;
+
+    private readonly Entry[] _entries = new Entry[Sets * 2];
+
+    // For values read outside any parser (a record made by hand): one cache per thread.
+    [ThreadStatic]
+    private static Utf8Strings? t_shared;
+
+    /// <summary>This thread's cache, for callers without their own.</summary>
+    public static Utf8Strings ForThread => t_shared ??= new Utf8Strings();
+
+    private struct Entry
+    {
+        public ulong Hash;
+        public byte[]? Key;
+        public string? Value;
+    }
+
+    /// <summary>The string of <paramref name="utf8"/> (valid UTF-8), from the cache when it was seen before.</summary>
+    public string Get(ReadOnlySpan<byte> utf8)
+    {
+        if (utf8.IsEmpty) return "";
+        if (utf8.Length > MaxCachedBytes) return Encoding.UTF8.GetString(utf8);
+        var entries = _entries;
+        var hash = XxHash3.HashToUInt64(utf8);
+        var set = (int)(hash & (Sets - 1)) * 2;
+        ref var first = ref entries[set];
+        if (first.Hash == hash && utf8.SequenceEqual(first.Key)) return first.Value!;
+        ref var second = ref entries[set + 1];
+        if (second.Hash == hash && utf8.SequenceEqual(second.Key)) return Promote(ref first, ref second);
+        return Insert(ref first, ref second, hash, utf8);
+    }
+
+    /// <summary>The most recently used entry of a set stays first.</summary>
+    private static string Promote(ref Entry first, ref Entry second)
+    {
+        (first, second) = (second, first);
+        return first.Value!;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static string Insert(ref Entry first, ref Entry second, ulong hash, ReadOnlySpan<byte> utf8)
+    {
+        var value = Encoding.UTF8.GetString(utf8);
+        second = first;
+        first = new Entry { Hash = hash, Key = utf8.ToArray(), Value = value };
+        return value;
+    }
+}

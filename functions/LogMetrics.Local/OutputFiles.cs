@@ -1,0 +1,127 @@
+namespace LogMetrics.Local;
+
+/// <summary>
+/// An output file written crash-safe: the run writes <c>.NAME.PID.tmp</c> in the same folder and
+/// renames it onto NAME when the run ends (rename within a folder is atomic). A run killed with
+/// <c>kill -9</c> leaves the temporary file and the previous NAME (if any) untouched, never a file
+/// cut mid-run under the final name.
+/// </summary>
+public sealed class AtomicOutput : IDisposable
+{
+    private bool _done;
+
+    public AtomicOutput(string path)
+    {
+        FinalPath = Resolve(path);
+        if (IsSpecial(FinalPath))
+        {
+            // /dev/stdout, /dev/null and the like: written in place (a rename would replace the device).
+            FinalPath = TempPath = Path.GetFullPath(path);
+            Direct = true;
+            Stream = new FileStream(FinalPath, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 1 << 20);
+            return;
+        }
+        var dir = Path.GetDirectoryName(FinalPath)!;
+        TempPath = Path.Combine(dir, $".{Path.GetFileName(FinalPath)}.{Environment.ProcessId}.tmp");
+        Stream = new FileStream(TempPath, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 1 << 20);
+    }
+
+    /// <summary>Written in place, not through a temporary file (a device such as /dev/stdout).</summary>
+    public bool Direct { get; }
+
+    /// <summary>The full path, through symbolic links to the file they name (so a link is not replaced by the rename).</summary>
+    public static string Resolve(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var info = new FileInfo(full);
+        if (info.LinkTarget is null) return full;
+        var target = info.ResolveLinkTarget(returnFinalTarget: true);
+        return target is null ? full : target.FullName;
+    }
+
+    /// <summary>Not an ordinary file: a device or process file (/dev, /proc), or a link to a pipe.</summary>
+    public static bool IsSpecial(string resolvedPath) =>
+        resolvedPath.StartsWith("/dev/", StringComparison.Ordinal) || resolvedPath.StartsWith("/proc/", StringComparison.Ordinal)
+        || resolvedPath.Contains("pipe:[", StringComparison.Ordinal) || resolvedPath.Contains("socket:[", StringComparison.Ordinal);
+
+    public string FinalPath { get; }
+
+    public string TempPath { get; }
+
+    /// <summary>The temporary file's stream (1 MiB buffer: samples are small and many).</summary>
+    public FileStream Stream { get; }
+
+    /// <summary>Closes the stream (its owner may have already) and renames the file into place.</summary>
+    public void Commit()
+    {
+        if (_done) return;
+        Stream.Dispose();
+        if (!Direct) File.Move(TempPath, FinalPath, overwrite: true);
+        _done = true;
+    }
+
+    /// <summary>Without <see cref="Commit"/>, removes the temporary file.</summary>
+    public void Dispose()
+    {
+        if (_done) return;
+        _done = true;
+        Stream.Dispose();
+        if (Direct) return;
+        try { File.Delete(TempPath); } catch (IOException) { }
+    }
+
+    /// <summary>Writes <paramref name="text"/> to <paramref name="path"/> through a temporary file and a rename.</summary>
+    public static void WriteAllText(string path, string text)
+    {
+        using var output = new AtomicOutput(path);
+        using (var writer = new StreamWriter(output.Stream, leaveOpen: true)) writer.Write(text);
+        output.Commit();
+    }
+}
+
+/// <summary>
+/// Exclusive locks on a run's output files (<c>NAME.lock</c>, opened with <see cref="FileShare.None"/>,
+/// which .NET implements with <c>flock</c> on Linux): a second run on the same output fails at once
+/// with a message naming the file. The lock dies with the process, so <c>kill -9</c> leaves no stale lock.
+/// </summary>
+public sealed class OutputLocks : IDisposable
+{
+    private readonly List<(string Path, FileStream Stream)> _held = [];
+
+    /// <summary>Locks every path; throws <see cref="IOException"/> naming the first one another run holds.</summary>
+    public static OutputLocks Acquire(IEnumerable<string> outputs)
+    {
+        var locks = new OutputLocks();
+        try
+        {
+            foreach (var output in outputs.Select(AtomicOutput.Resolve).Where(p => !AtomicOutput.IsSpecial(p)).Distinct(StringComparer.Ordinal))
+            {
+                var path = output + ".lock";
+                try
+                {
+                    locks._held.Add((path, new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)));
+                }
+                catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+                {
+                    throw new IOException($"{output} is being written by another run (lock {path} is held); wait for it or choose another output", e);
+                }
+            }
+            return locks;
+        }
+        catch
+        {
+            locks.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (path, stream) in _held)
+        {
+            try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            stream.Dispose();
+        }
+        _held.Clear();
+    }
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Whole-process performance of `logmetrics replay`, as ratios to reference programs measured in
+# the same run on the same lines (issue 10). Not part of the test command.
+#   bash scripts/bench.sh [--corpus DIR] [--runs N] [--bin PATH] [--markdown]
+# --corpus DIR  a tools/oracle corpus with plain lanes DIR/lane-*.jsonl and DIR/dimensions/;
+#               default: generated once into $BENCH_DIR/corpus (2 lanes x 45,000 records, seed 7,
+#               lane-1 un-gzipped so both lanes are plain).
+# --runs N      runs per figure (default 3); every figure is the median.
+# --bin PATH    the logmetrics executable (default: `dotnet publish -c Release` of
+#               functions/LogMetrics.Local into $BENCH_DIR/publish: the ReadyToRun program, compiled
+#               as the build that `dotnet run -c Release` starts).
+# --markdown    also print the README's performance table.
+# Figures:
+#   replay 1 core   taskset -c 0, `--out` to a file, records/s = events / wall time
+#   replay 2 cores  taskset -c 0,1
+#   anchors         ../shared/anchors/run.sh on the same lane files (simdjson On-Demand `extract`,
+#                   Utf8JsonReader `tokenize` and `full`), each its own median over passes on core 0
+#   start-up        a 400-line replay (first 200 lines of each lane) vs `logmetrics --version`
+#                   (hyperfine when installed, else a timing loop), wall time
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+bench_dir=${BENCH_DIR:-${TMPDIR:-/tmp}/logmetrics-bench-sh}  # not logmetrics-bench: IngestBenchmarks deletes that
+corpus=""
+runs=3
+bin=""
+markdown=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --corpus) corpus=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --bin) bin=$2; shift 2 ;;
+    --markdown) markdown=1; shift ;;
+    *) echo "usage: bench.sh [--corpus DIR] [--runs N] [--bin PATH] [--markdown]" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$bench_dir"
+work=$(mktemp -d "$bench_dir/run.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+trap 'echo "bench: failed at line $LINENO" >&2' ERR
+
+if [ -z "$corpus" ]; then
+  corpus="$bench_dir/corpus"
+  if [ ! -f "$corpus/lane-0.jsonl" ] || [ ! -f "$corpus/lane-1.jsonl" ]; then
+    echo "generating the corpus in $corpus (2 lanes x 45,000 records)" >&2
+    rm -rf "$corpus"
+    python3 tools/oracle/gen_corpus.py --out "$corpus" --lanes 2 --records 90000 --seed 7 >/dev/null
+    gunzip "$corpus/lane-1.jsonl.gz"
+  fi
+fi
+mapfile -t lanes < <(ls "$corpus"/lane-*.jsonl 2>/dev/null | sort)
+if [ ${#lanes[@]} -eq 0 ]; then
+  echo "bench: no plain lanes $corpus/lane-*.jsonl" >&2
+  exit 2
+fi
+records=$(cat "${lanes[@]}" | grep -c . || true)
+
+if [ -z "$bin" ]; then
+  echo "publishing functions/LogMetrics.Local (ReadyToRun) into $bench_dir/publish" >&2
+  dotnet publish functions/LogMetrics.Local -c Release -nologo -v q -o "$bench_dir/publish" >/dev/null
+  bin="$bench_dir/publish/logmetrics"
+fi
+[ -x "$bin" ] || { echo "bench: $bin is not executable" >&2; exit 2; }
+
+for i in "${!lanes[@]}"; do head -n 200 "${lanes[$i]}" > "$work/short-$i.jsonl"; done
+short=("$work"/short-*.jsonl)
+
+replay() { # cpus out lanes... ; prints "wall_s cpu_s" (cpu = user + system of the process)
+  local cpus=$1 out=$2; shift 2
+  python3 - "$cpus" "$bin" pipeline.json "$corpus/dimensions" "$out" "$@" <<'PY'
+import os, subprocess, sys, time
+cpus, binary, pipeline, dims, out, *lanes = sys.argv[1:]
+before = os.times()
+t0 = time.perf_counter()
+subprocess.run(["taskset", "-c", cpus, binary, "replay", "--pipeline", pipeline, "--dimensions", dims,
+                "--out", out, "--summary", out + ".summary.json", "--quiet", *lanes],
+               check=True, stdout=subprocess.DEVNULL)
+wall = time.perf_counter() - t0
+after = os.times()
+cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+print(f"{wall:.4f} {cpu:.4f}")
+PY
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+anchors=${ANCHORS:-$repo/../shared/anchors/run.sh}
+have_anchors=0
+[ -f "$anchors" ] && have_anchors=1
+
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; dotnet $(dotnet --version); load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "binary:  $bin" >&2
+echo "corpus:  ${lanes[*]} ($records records)" >&2
+
+: > "$work/r1"; : > "$work/r2"; : > "$work/c1"; : > "$work/c2"; : > "$work/extract"; : > "$work/tokenize"; : > "$work/full"
+for run in $(seq 1 "$runs"); do
+  replay 0 "$work/out-1.jsonl" "${lanes[@]}" > "$work/t"; cut -d' ' -f1 "$work/t" >> "$work/r1"; cut -d' ' -f2 "$work/t" >> "$work/c1"
+  replay 0,1 "$work/out-2.jsonl" "${lanes[@]}" > "$work/t"; cut -d' ' -f1 "$work/t" >> "$work/r2"; cut -d' ' -f2 "$work/t" >> "$work/c2"
+  if [ $have_anchors = 1 ]; then
+    bash "$anchors" "${lanes[@]}" > "$work/anchors.log" 2>&1
+    for mode in extract tokenize full; do
+      sed -n "s/.*RESULT mode=$mode .*records_per_s=\([0-9.]*\).*/\1/p" "$work/anchors.log" >> "$work/$mode"
+    done
+  fi
+  echo "run $run/$runs: 1 core $(tail -n1 "$work/r1") s (cpu $(tail -n1 "$work/c1") s), 2 cores $(tail -n1 "$work/r2") s (cpu $(tail -n1 "$work/c2") s), load $(cut -d' ' -f1 /proc/loadavg)" >&2
+done
+cmp -s <(sort "$work/out-1.jsonl") <(sort "$work/out-2.jsonl") || { echo "bench: 1-core and 2-core outputs differ" >&2; exit 1; }
+
+# Start-up: medians of >= 10 runs each.
+startup_runs=$(( runs > 10 ? runs : 10 ))
+version_cmd=("$bin" --version)
+short_cmd=("$bin" replay --pipeline pipeline.json --dimensions "$corpus/dimensions" --out "$work/short.jsonl" --quiet "${short[@]}")
+if command -v hyperfine >/dev/null; then
+  hyperfine -N -w 2 -r "$startup_runs" --export-json "$work/startup.json" "${version_cmd[*]}" "${short_cmd[*]}" >/dev/null 2>&1
+  version_s=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][0]['median'])" "$work/startup.json")
+  short_s=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][1]['median'])" "$work/startup.json")
+else
+  for _ in 1 2; do "${version_cmd[@]}" >/dev/null; "${short_cmd[@]}" >/dev/null; done
+  : > "$work/v"; : > "$work/s"
+  for _ in $(seq 1 "$startup_runs"); do
+    t0=$(date +%s%N); "${version_cmd[@]}" >/dev/null; t1=$(date +%s%N); "${short_cmd[@]}" >/dev/null; t2=$(date +%s%N)
+    echo "$(( t1 - t0 ))e-9" >> "$work/v"; echo "$(( t2 - t1 ))e-9" >> "$work/s"
+  done
+  version_s=$(median < "$work/v"); short_s=$(median < "$work/s")
+fi
+
+r1=$(median < "$work/r1"); r2=$(median < "$work/r2")
+python3 - "$records" "$r1" "$r2" "$version_s" "$short_s" "$have_anchors" "$markdown" "$(median < "$work/c1")" "$(median < "$work/c2")" \
+  "$(median < "$work/extract")" "$(median < "$work/tokenize")" "$(median < "$work/full")" \
+  "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores" <<'EOF'
+import sys
+records, r1, r2, version_s, short_s = int(sys.argv[1]), *map(float, sys.argv[2:6])
+have_anchors, markdown = sys.argv[6] == "1", sys.argv[7] == "1"
+c1, c2 = float(sys.argv[8]), float(sys.argv[9])
+extract, tokenize, full = (float(x) if x else 0.0 for x in sys.argv[10:13])
+machine = sys.argv[13]
+one, two = records / r1, records / r2
+print(f"replay, 1 core (taskset -c 0)     {one:12,.0f} records/s   (median {r1:.3f} s wall, {c1:.3f} s cpu, {records:,} records)")
+print(f"replay, 2 cores (taskset -c 0,1)  {two:12,.0f} records/s   (median {r2:.3f} s wall, {c2:.3f} s cpu)")
+if have_anchors:
+    print(f"simdjson extract anchor, 1 core   {extract:12,.0f} records/s")
+    print(f"Utf8JsonReader tokenize, 1 core   {tokenize:12,.0f} records/s")
+    print(f"Utf8JsonReader full work, 1 core  {full:12,.0f} records/s")
+print(f"start-up: --version {version_s * 1000:.1f} ms, 400-line replay {short_s * 1000:.1f} ms")
+print()
+if have_anchors:
+    print(f"ratio replay 1 core / simdjson extract:  {one / extract:.3f}   (goal >= 0.5)")
+    print(f"ratio replay 1 core / Utf8JsonReader full: {one / full:.3f}")
+print(f"ratio replay 2 cores / 1 core:          {two / one:.3f}   (goal >= 1.8)")
+print(f"ratio 400-line replay / --version:       {short_s / version_s:.3f}   (goal <= 1.5)")
+if markdown:
+    print()
+    print(f"Measured by `bash scripts/bench.sh` on {machine} (medians; absolute figures move by 25 % or more between runs on a shared machine, so only the ratios are claimed):")
+    print()
+    print("| ratio | measured | goal |")
+    print("|---|---|---|")
+    if have_anchors:
+        print(f"| whole-process replay on 1 core / simdjson On-Demand `extract` anchor, same lines | {one / extract:.2f} | ≥ 0.5 |")
+        print(f"| whole-process replay on 1 core / Utf8JsonReader doing the same work | {one / full:.2f} | |")
+    print(f"| replay on 2 cores / on 1 core | {two / one:.2f} | ≥ 1.8 |")
+    print(f"| 400-line replay / `logmetrics --version`, wall time | {short_s / version_s:.2f} | ≤ 1.5 |")
+EOF
