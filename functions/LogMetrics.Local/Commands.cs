@@ -28,11 +28,15 @@ public static class Commands
         var quiet = new Option<bool>("--quiet") { Description = "No live progress display" };
         var selfMetrics = SelfMetricsOption();
         var report = new Option<FileInfo?>("--report") { Description = "Write a self-contained HTML report (charts over event time + the final report)" };
+        var state = new Option<DirectoryInfo?>("--state")
+        {
+            Description = "Make the replay resumable: after a crash or kill, rerun the same command with the same --state DIR (README \"Resuming a replay\")",
+        };
         var remote = RemoteWriteOptions.Create();
         var files = new Argument<FileInfo[]>("FILE") { Description = "Input lanes: .jsonl or .jsonl.gz, one lane per file", Arity = ArgumentArity.OneOrMore };
         var command = new Command("replay", "Replay log files through the pipeline; each file is one lane.")
         {
-            pipeline, dimensions, output, summary, deadLetter, shards, quiet, selfMetrics, report, files,
+            pipeline, dimensions, output, summary, deadLetter, shards, quiet, selfMetrics, report, state, files,
         };
         remote.AddTo(command);
         command.SetAction(async (result, ct) =>
@@ -59,6 +63,13 @@ public static class Commands
                 ShardCount = shardCount,
                 Remote = remoteWriter,
             };
+            if (result.GetValue(state) is { } stateDir)
+            {
+                if (result.GetValue(selfMetrics)) return Fail(BadInput, "--state cannot be combined with --self-metrics (its samples are stamped at run time and are not resumable)");
+                if (Directory.Exists(stateDir.FullName) is false && File.Exists(stateDir.FullName)) return Fail(BadInput, $"--state {stateDir.FullName} is a file, not a directory");
+                var (hash, text) = ReplayState.CommandHash(settings, result.GetValue(remote.Url)?.ToString(), result.GetValue(selfMetrics));
+                settings = settings with { StateDirectory = stateDir.FullName, StateCommand = hash, StateCommandText = text };
+            }
             var extras = new Extras(compiled, remoteWriter, result.GetValue(selfMetrics), result.GetValue(report)?.FullName);
             return await RunReplayAsync(settings, compiled, result.GetValue(quiet), extras, ct);
         });
@@ -269,6 +280,15 @@ public static class Commands
                     break;
             }
             return summary.ExitCode;
+        }
+        catch (ReplayStateException e)
+        {
+            return Fail(BadInput, e.Message);
+        }
+        catch (ReplayAlreadyCompleteException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return e.ExitCode;
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or InvalidDataException or IOException)
         {

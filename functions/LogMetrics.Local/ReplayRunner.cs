@@ -40,6 +40,11 @@ public sealed record ReplaySettings
     /// On by default whatever the core count, so one core and two give the same samples.
     /// </summary>
     public bool Parallel { get; init; } = true;
+    /// <summary>--state DIR: the replay is resumable (see <see cref="ReplayState"/>); null without.</summary>
+    public string? StateDirectory { get; init; }
+    /// <summary>Hash and text of the command the state must belong to (<see cref="ReplayState.CommandHash"/>).</summary>
+    public string StateCommand { get; init; } = "";
+    public string StateCommandText { get; init; } = "";
 }
 
 /// <summary>The outcome of a replay: the counters the summary file and the final report show.</summary>
@@ -71,7 +76,35 @@ public static class ReplayRunner
         }
 
         string?[] outputs = [settings.OutPath, settings.DeadLetterPath, settings.SummaryPath];
-        using var locks = OutputLocks.Acquire(outputs.OfType<string>());
+        if (settings.StateDirectory is not null) Directory.CreateDirectory(settings.StateDirectory);
+        using var locks = OutputLocks.Acquire([.. outputs.OfType<string>(), .. settings.StateDirectory is { } sd ? [Path.Combine(sd, "state.json")] : Array.Empty<string>()]);
+        ReplayState? state = null;
+        if (settings.StateDirectory is not null)
+        {
+            state = ReplayState.Open(settings.StateDirectory, settings.StateCommand, settings.StateCommandText);
+            if (state.IsComplete)
+            {
+                throw new ReplayAlreadyCompleteException(
+                    $"--state {settings.StateDirectory}: this command already completed (exit code {state.Current.ExitCode}); its outputs are in place, nothing was run. Remove the directory to run it again.",
+                    state.Current.ExitCode ?? ExitCodes.Ok);
+            }
+            if (state.Resumed)
+            {
+                Console.Error.WriteLine($"resuming (attempt {state.Current.Attempts}) from --state {settings.StateDirectory}: the input is replayed from the start, outputs are rewritten, and {state.Current.RemoteWritten:N0} samples already acknowledged by the remote endpoint are not sent again");
+                if (state.PreviousPid is { } pid && pid != Environment.ProcessId)
+                {
+                    // The killed attempt's temporary outputs (.NAME.PID.tmp) are not needed.
+                    foreach (var output in outputs.OfType<string>())
+                    {
+                        var final = AtomicOutput.Resolve(output);
+                        var stale = Path.Combine(Path.GetDirectoryName(final)!, $".{Path.GetFileName(final)}.{pid}.tmp");
+                        if (File.Exists(stale)) File.Delete(stale);
+                    }
+                }
+            }
+        }
+        var earlierAccepted = state?.Current.RemoteAccepted ?? 0;
+        var earlierDropped = state?.Current.RemoteDropped ?? [];
         // A summary from an earlier run must never pass for this one's, even if this run dies.
         if (settings.SummaryPath is not null && AtomicOutput.Resolve(settings.SummaryPath) is var summaryFile
             && !AtomicOutput.IsSpecial(summaryFile) && File.Exists(summaryFile))
@@ -92,7 +125,11 @@ public static class ReplayRunner
         var samplesOut = samplesFile is null ? null : new JsonlSampleWriter(samplesFile.Stream);
         var writers = new List<ISampleWriter>();
         if (samplesOut is not null) writers.Add(samplesOut);
-        if (settings.Remote is not null) writers.Add(settings.RemoteSink ?? settings.Remote.Writer);
+        if (settings.Remote is not null)
+        {
+            var sink = settings.RemoteSink ?? settings.Remote.Writer;
+            writers.Add(state is null ? sink : new ResumingSampleWriter(sink, state));
+        }
         writers.AddRange(settings.ExtraWriters);
         if (writers.Count == 0) writers.Add(new CollectingSampleWriter());
         ISampleWriter writer = writers.Count == 1 ? writers[0] : new FanOutSampleWriter(writers);
@@ -156,8 +193,10 @@ public static class ReplayRunner
             var s = remote.Snapshot();
             var dropped = new Dictionary<string, long>(s.SamplesDroppedByReason, StringComparer.Ordinal);
             foreach (var (reason, n) in Backlog(counters)) dropped[reason] = dropped.GetValueOrDefault(reason) + n;
+            // A resumed run: what earlier attempts had acknowledged (and this one skipped) counts too.
+            foreach (var (reason, n) in earlierDropped) dropped[reason] = dropped.GetValueOrDefault(reason) + n;
             var self = settings.RemoteSelfMetrics?.Invoke() ?? 0;
-            accounts.Add(RunSummary.Account("remoteWrite", remote.Endpoint, counters.Samples + self, s.SamplesWritten, dropped) with { SelfMetrics = self });
+            accounts.Add(RunSummary.Account("remoteWrite", remote.Endpoint, counters.Samples + self, s.SamplesWritten + earlierAccepted, dropped) with { SelfMetrics = self });
         }
         var lanes = readers.Select(r => new LaneAccount(r.Path, r.Finished && r.Error is null, r.Error)).ToList();
         var summary = new RunSummary
@@ -177,6 +216,8 @@ public static class ReplayRunner
         if (status == RunStatus.Complete && summary.LostData) summary = summary with { Status = RunStatus.LostData };
         summary = summary with { ExitCode = ExitCodes.For(summary.Status, settings.InterruptedBy?.Invoke()) };
         if (settings.SummaryPath is not null) AtomicOutput.WriteAllText(settings.SummaryPath, summary.ToJson());
+        // A run that got to its end (with or without losses) is done; an interrupted or failed one stays resumable.
+        if (state is not null && summary.Status is RunStatus.Complete or RunStatus.LostData) state.MarkComplete(summary.ExitCode);
         return new ReplayOutcome(counters, enricher, elapsed, last?.BytesRead ?? readers.Sum(r => r.BytesRead), settings.Files.Count,
             last ?? new ReplayProgress(counters.Events, readers.Sum(r => r.BytesRead), readers.Count(r => !r.Finished), readers.Count, 0, 0, counters.WindowsClosed, counters.Samples, long.MinValue, elapsed))
         {
