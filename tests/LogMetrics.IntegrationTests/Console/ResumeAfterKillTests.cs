@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace LogMetrics.IntegrationTests.Console;
+
+/// <summary>
+/// `logmetrics replay --state DIR` killed with SIGKILL (Process.Kill) at seeded points of the remote
+/// write, then resumed with the same command: --out ends byte-identical to an uninterrupted run, the
+/// summary's counts are the same, and every sample read back from a real Prometheus equals the oracle
+/// (a sample written twice with a different value, or lost, fails the comparison; a resend of a
+/// series' newest sample that Prometheus did not take identically would be counted as dropped and
+/// fail the exit code).
+/// </summary>
+public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : IClassFixture<PrometheusFixture>
+{
+    private static readonly string Golden = Cli.Repo("TestData", "golden");
+
+    private static string[] Args(string dir, Uri? remote, string outName = "samples.jsonl")
+    {
+        List<string> args =
+        [
+            "replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Path.Combine(Golden, "dimensions"),
+            "--out", Path.Combine(dir, outName), "--summary", Path.Combine(dir, "summary.json"),
+            "--dead-letter", Path.Combine(dir, "dead.jsonl"), "--quiet",
+        ];
+        if (remote is not null) args.AddRange(["--remote-write", remote.ToString(), "--auth", "none", "--state", Path.Combine(dir, "state")]);
+        args.AddRange([Path.Combine(Golden, "lane-0.jsonl"), Path.Combine(Golden, "lane-1.jsonl.gz")]);
+        return [.. args];
+    }
+
+    private static long RemoteWritten(string stateDir)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(stateDir, "state.json")));
+            return doc.RootElement.GetProperty("remoteWritten").GetInt64();
+        }
+        catch (Exception e) when (e is IOException or JsonException)
+        {
+            return -1; // not written yet
+        }
+    }
+
+    /// <summary>Starts the replay and kills it (SIGKILL, whole tree) once the state records at least <paramref name="after"/> acknowledged samples.</summary>
+    private static async Task<bool> RunAndKillAsync(string[] args, string stateDir, long after)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "logmetrics.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["NO_COLOR"] = "1";
+        using var process = Process.Start(psi)!;
+        var drainOut = process.StandardOutput.ReadToEndAsync();
+        var drainErr = process.StandardError.ReadToEndAsync();
+        while (!process.HasExited && RemoteWritten(stateDir) < after) await Task.Delay(2);
+        var killed = !process.HasExited;
+        if (killed) process.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync();
+        await drainOut;
+        await drainErr;
+        return killed;
+    }
+
+    private static JsonElement Counts(string summaryPath)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(summaryPath));
+        return doc.RootElement.Clone();
+    }
+
+    [Fact]
+    public async Task KilledAtSeededPoints_Resumed_OutByteIdentical_PrometheusEqualsOracle_NoDrops()
+    {
+        var reference = Cli.TempDir();
+        var r = await Cli.RunAsync(Args(reference, remote: null));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+
+        var dir = Cli.TempDir();
+        var args = Args(dir, prometheus.RemoteWriteUri);
+        var stateDir = Path.Combine(dir, "state");
+        var expected = ReplayIntoServer.Expected();
+        // Kill points (acknowledged samples), seeded and increasing; 0 = as soon as the state exists.
+        var random = new Random(20261129);
+        long[] points = [0, .. Enumerable.Range(0, 3).Select(_ => (long)random.Next(1, expected.Count)).Order()];
+        var kills = 0;
+        foreach (var point in points)
+        {
+            if (await RunAndKillAsync(args, stateDir, point)) kills++;
+        }
+        Assert.True(kills >= 2, $"only {kills} of {points.Length} kills landed before the run ended"); // the resume path was exercised
+
+        var final = await Cli.RunAsync(args);
+        Assert.True(final.ExitCode == 0, final.Stderr + final.Stdout); // 0: nothing dropped, no resend refused
+        Assert.Contains("resuming", final.Stderr);
+        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(reference, "samples.jsonl")), await File.ReadAllBytesAsync(Path.Combine(dir, "samples.jsonl")));
+        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(reference, "dead.jsonl")), await File.ReadAllBytesAsync(Path.Combine(dir, "dead.jsonl")));
+        var want = Counts(Path.Combine(reference, "summary.json"));
+        var got = Counts(Path.Combine(dir, "summary.json"));
+        foreach (var name in new[] { "events", "accepted", "malformed", "filtered", "late", "samples", "status" })
+        {
+            Assert.Equal(want.GetProperty(name).ToString(), got.GetProperty(name).ToString());
+        }
+        var remoteAccount = got.GetProperty("outputs").EnumerateArray().Single(o => o.GetProperty("output").GetString() == "remoteWrite");
+        Assert.Equal(expected.Count, remoteAccount.GetProperty("written").GetInt64());
+        Assert.Empty(Directory.GetFiles(dir, ".*.tmp")); // the killed attempts' temporary outputs are gone
+
+        await ReplayIntoServer.AssertStoredAsync(prometheus.Query, expected, relativeTolerance: 0);
+
+        // Completed: a rerun says so and runs nothing.
+        var again = await Cli.RunAsync(args);
+        Assert.Equal(0, again.ExitCode);
+        Assert.Contains("already completed", again.Stderr);
+    }
+
+    [Fact]
+    public async Task StateOfAnotherCommand_RefusedWithExit2()
+    {
+        var dir = Cli.TempDir();
+        var args = Args(dir, new Uri("http://127.0.0.1:9/api/v1/write"));
+        Directory.CreateDirectory(Path.Combine(dir, "state"));
+        await File.WriteAllTextAsync(Path.Combine(dir, "state", "state.json"),
+            """{"version":1,"command":"0000","commandText":"pipeline=/elsewhere.json\n","status":"running","attempts":1,"pid":1,"remoteWritten":5}""");
+        var r = await Cli.RunAsync(args);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("belongs to a different command", r.Stderr);
+        Assert.Contains("pipeline=/elsewhere.json", r.Stderr);
+        Assert.False(File.Exists(Path.Combine(dir, "samples.jsonl")));
+    }
+}
