@@ -32,8 +32,10 @@ public sealed record ReplayStateFile
     public int Attempts { get; init; }
     /// <summary>Process id of the latest attempt (its temporary output files are removed on resume).</summary>
     public int Pid { get; init; }
-    /// <summary>Samples offered to the remote endpoint and acknowledged (written or dropped with a reason), in replay order.</summary>
+    /// <summary>Samples offered to the remote endpoint and acknowledged (written or dropped with a reason), over all attempts.</summary>
     public long RemoteWritten { get; init; }
+    /// <summary>Per series (<c>Sample.SeriesId</c>): the newest timestamp whose write the endpoint acknowledged. Older and equal samples of the series are not sent again.</summary>
+    public Dictionary<string, long> RemoteThrough { get; init; } = [];
     /// <summary>Of <see cref="RemoteWritten"/>, the samples the endpoint accepted.</summary>
     public long RemoteAccepted { get; init; }
     /// <summary>Of <see cref="RemoteWritten"/>, the samples dropped, by reason.</summary>
@@ -136,25 +138,31 @@ public sealed class ReplayState
 
     public bool IsComplete => Current.Status == Complete;
 
-    /// <summary>Records acknowledged remote-write samples (durably, before the next write is sent).</summary>
-    public void RecordRemote(long accepted, IReadOnlyDictionary<string, long> dropped)
+    /// <summary>Records an acknowledged remote write (durably, before the next write is sent).</summary>
+    public void RecordRemote(IReadOnlyList<Sample> batch, long accepted, IReadOnlyDictionary<string, long> dropped)
     {
         lock (_gate)
         {
             var drops = new Dictionary<string, long>(_current.RemoteDropped, StringComparer.Ordinal);
-            long droppedTotal = 0;
-            foreach (var (reason, n) in dropped)
+            foreach (var (reason, n) in dropped) drops[reason] = drops.GetValueOrDefault(reason) + n;
+            var through = _current.RemoteThrough;
+            foreach (var sample in batch)
             {
-                drops[reason] = drops.GetValueOrDefault(reason) + n;
-                droppedTotal += n;
+                if (!through.TryGetValue(sample.SeriesId, out var t) || sample.TimestampMs > t) through[sample.SeriesId] = sample.TimestampMs;
             }
             Save(_current with
             {
-                RemoteWritten = _current.RemoteWritten + accepted + droppedTotal,
+                RemoteWritten = _current.RemoteWritten + batch.Count,
                 RemoteAccepted = _current.RemoteAccepted + accepted,
                 RemoteDropped = drops,
             });
         }
+    }
+
+    /// <summary>The endpoint acknowledged this sample's write in this or an earlier attempt.</summary>
+    public bool Acknowledged(Sample sample)
+    {
+        lock (_gate) return _current.RemoteThrough.TryGetValue(sample.SeriesId, out var t) && sample.TimestampMs <= t;
     }
 
     public void MarkComplete(int exitCode)
@@ -180,37 +188,33 @@ public sealed class ReplayState
 public sealed class ReplayStateException(string message) : Exception(message);
 
 /// <summary>
-/// Sits in front of the remote-write sink of a resumable replay: skips the samples an earlier attempt
-/// already had acknowledged, and sends the rest one window (timestamp) at a time in time order, recording
-/// each acknowledged write in the state before the next is sent. A write in flight at a kill is resent on
+/// Sits in front of the remote-write sink of a resumable replay: skips the samples whose write the endpoint
+/// already acknowledged (per series, through the newest acknowledged timestamp; in this or an earlier
+/// attempt), and sends the rest one window start (timestamp) at a time in time order, recording each
+/// acknowledged write in the state before the next is sent. A write in flight at a kill is resent on
 /// resume; within it every series has one sample, its newest, so Prometheus takes the identical resend
 /// as a duplicate (204), never "out of order".
 /// </summary>
 public sealed class ResumingSampleWriter(ISampleWriter inner, ReplayState state) : ISampleWriter
 {
-    private long _skip = state.Current.RemoteWritten;
-
     public async Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
     {
-        // Time order (stable): the skipped prefix is exactly what was sent before, window by window.
-        var ordered = samples.OrderBy(s => s.TimestampMs).ToList();
-        var skip = (int)Math.Min(_skip, ordered.Count);
-        _skip -= skip;
-        long acknowledged = 0, accepted = skip;
+        long accepted = 0;
         var dropped = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var group in ordered.Skip(skip).GroupBy(s => s.TimestampMs))
+        var fresh = new List<Sample>(samples.Count);
+        foreach (var sample in samples)
+        {
+            if (state.Acknowledged(sample)) accepted++;
+            else fresh.Add(sample);
+        }
+        foreach (var group in fresh.GroupBy(s => s.TimestampMs).OrderBy(g => g.Key))
         {
             var batch = group.ToList();
             var result = await inner.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
-            if (result.Outcome == WriteOutcome.Failed)
-            {
-                // Nothing of this window is recorded; the coordinator offers the flush again, and the
-                // windows acknowledged so far are skipped then.
-                _skip += acknowledged;
-                return WriteResult.Fail();
-            }
-            state.RecordRemote(result.SamplesWritten, result.DroppedByReason);
-            acknowledged += batch.Count;
+            // Failed: nothing of this window is recorded; the coordinator offers the flush again, and the
+            // windows acknowledged so far are skipped then.
+            if (result.Outcome == WriteOutcome.Failed) return WriteResult.Fail();
+            state.RecordRemote(batch, result.SamplesWritten, result.DroppedByReason);
             accepted += result.SamplesWritten;
             foreach (var (reason, n) in result.DroppedByReason) dropped[reason] = dropped.GetValueOrDefault(reason) + n;
         }
