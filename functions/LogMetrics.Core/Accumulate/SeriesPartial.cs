@@ -92,8 +92,6 @@ public sealed class ShardSignal
     /// <summary>Processing time the batch was signalled (for idle-lane detection).</summary>
     public long SentAtMs { get; set; }
     public List<SeriesPartial> Partials { get; set; } = [];
-    /// <summary>Accepted records per base window start, in shard 0's signal only (conserves lateness per event).</summary>
-    public Dictionary<long, long>? RecordsByWindow { get; set; }
 }
 
 /// <summary>
