@@ -26,6 +26,8 @@ public sealed class WindowCells
     /// <summary>Newest event time folded into the window (for end-to-end freshness).</summary>
     public long Newest { get; set; }
     public List<int> Series { get; set; } = [];
+    /// <summary>Slot values; an empty min/max slot is ±Infinity, written as the JSON strings "Infinity"/"-Infinity" whatever the serializer's options.</summary>
+    [JsonNumberHandling(JsonNumberHandling.AllowNamedFloatingPointLiterals)]
     public List<double> Values { get; set; } = [];
 
     [JsonIgnore]
