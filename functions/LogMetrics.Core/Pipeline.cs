@@ -295,7 +295,6 @@ public sealed class Pipeline
             return [];
         }
         var byShard = _accumulator.Drain(_shardCount);
-        var records = _accumulator.TakeRecordCounts();
         var signals = new ShardSignal[_shardCount];
         long partials = 0;
         for (var i = 0; i < _shardCount; i++)
@@ -309,7 +308,6 @@ public sealed class Pipeline
                 LaneFinished = lane.Finished,
                 SentAtMs = nowMs,
                 Partials = byShard[i],
-                RecordsByWindow = i == 0 ? records : null,
             };
             partials += byShard[i].Count;
         }

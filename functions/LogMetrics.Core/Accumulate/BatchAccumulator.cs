@@ -15,7 +15,6 @@ public sealed class BatchAccumulator
 
     private readonly CompiledPipeline _pipeline;
     private readonly Dictionary<PartialKey, SeriesPartial> _partials = [];
-    private Dictionary<long, long> _records = [];
     private readonly string[][] _scratch;
 
     public BatchAccumulator(CompiledPipeline pipeline)
@@ -30,7 +29,6 @@ public sealed class BatchAccumulator
     public void Add(Record record, SeriesBudget? budget = null)
     {
         var windowStart = _pipeline.WindowStart(record.EventTimeMs);
-        _records[windowStart] = _records.GetValueOrDefault(windowStart) + 1;
         foreach (var family in _pipeline.Families)
         {
             if (family.Where is { } where && !where(record))
@@ -59,14 +57,6 @@ public sealed class BatchAccumulator
             family.Fold(partial.Values, record);
             partial.NewestEventMs = Math.Max(partial.NewestEventMs, record.EventTimeMs);
         }
-    }
-
-    /// <summary>Accepted records per base window since the last call, and resets: shard 0 carries them.</summary>
-    public Dictionary<long, long> TakeRecordCounts()
-    {
-        var records = _records;
-        _records = [];
-        return records;
     }
 
     /// <summary>Returns every partial, grouped by shard (index = shard id), and resets.</summary>

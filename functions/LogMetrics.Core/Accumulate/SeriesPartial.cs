@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace LogMetrics.Core.Accumulate;
 
 /// <summary>
@@ -10,6 +12,8 @@ public sealed class SeriesPartial
     /// <summary>Label values in the family's (sorted) label order.</summary>
     public string[] Labels { get; set; } = [];
     public long WindowStartMs { get; set; }
+    /// <summary>Slot values; an empty min/max slot is ±Infinity, written as the JSON strings "Infinity"/"-Infinity" whatever the serializer's options.</summary>
+    [JsonNumberHandling(JsonNumberHandling.AllowNamedFloatingPointLiterals)]
     public double[] Values { get; set; } = [];
     /// <summary>Newest event time folded in (for end-to-end freshness).</summary>
     public long NewestEventMs { get; set; }
@@ -92,8 +96,6 @@ public sealed class ShardSignal
     /// <summary>Processing time the batch was signalled (for idle-lane detection).</summary>
     public long SentAtMs { get; set; }
     public List<SeriesPartial> Partials { get; set; } = [];
-    /// <summary>Accepted records per base window start, in shard 0's signal only (conserves lateness per event).</summary>
-    public Dictionary<long, long>? RecordsByWindow { get; set; }
 }
 
 /// <summary>

@@ -26,6 +26,8 @@ public sealed class WindowCells
     /// <summary>Newest event time folded into the window (for end-to-end freshness).</summary>
     public long Newest { get; set; }
     public List<int> Series { get; set; } = [];
+    /// <summary>Slot values; an empty min/max slot is ±Infinity, written as the JSON strings "Infinity"/"-Infinity" whatever the serializer's options.</summary>
+    [JsonNumberHandling(JsonNumberHandling.AllowNamedFloatingPointLiterals)]
     public List<double> Values { get; set; } = [];
 
     [JsonIgnore]
@@ -102,8 +104,6 @@ public sealed class HeldRange
     public long WatermarkMs { get; set; } = long.MinValue;
     public bool Finished { get; set; }
     public List<WindowCells> Windows { get; set; } = [];
-    /// <summary>Accepted records per base window (shard 0 only): what makes lateness conserved per event.</summary>
-    public Dictionary<long, long>? Records { get; set; }
 
     /// <summary>A lane-finished marker with no range (the console's end of file).</summary>
     [JsonIgnore]
@@ -153,7 +153,11 @@ public sealed class WindowShardState
     public List<long> WrittenThroughMs { get; set; } = [];
     /// <summary>Record contributions (record × family) that were late.</summary>
     public long LateContributions { get; set; }
-    /// <summary>Records late (shard 0 only), and records counted in a window (shard 0 only).</summary>
+    /// <summary>
+    /// Records late, and records folded into a window: the cells of the first family without a
+    /// <c>where</c> (every accepted record has exactly one such cell), so across shards every accepted
+    /// event is in exactly one window's count or counted late.
+    /// </summary>
     public long LateRecords { get; set; }
     public long CountedRecords { get; set; }
     public long DuplicateSignals { get; set; }
@@ -165,6 +169,9 @@ public sealed class WindowShardState
     /// <summary>(series, base window) cells held, committed and held apart.</summary>
     [JsonIgnore]
     public int CellCount => Windows.Sum(w => w.Series.Count) + Lanes.Values.Sum(l => l.Held.Sum(h => h.Windows.Sum(w => w.Series.Count)));
+
+    /// <summary>The family whose cells count records (the first without a filter); -1 if every family filters.</summary>
+    public static int RecordFamily(CompiledPipeline pipeline) => pipeline.Families.FirstOrDefault(f => f.Where is null)?.Index ?? -1;
 
     public long WrittenThrough(int family) => family < WrittenThroughMs.Count ? WrittenThroughMs[family] : long.MinValue;
 
@@ -248,7 +255,6 @@ public sealed class WindowShardState
 
     private void FillRange(HeldRange held, ShardSignal signal, CompiledPipeline pipeline)
     {
-        held.Records = signal.RecordsByWindow is { Count: > 0 } r ? new Dictionary<long, long>(r) : null;
         var byWindow = new Dictionary<long, WindowCells>();
         foreach (var partial in signal.Partials)
         {
@@ -306,22 +312,17 @@ public sealed class WindowShardState
                 var family = pipeline.Families[SeriesFamily[s]];
                 var values = CollectionsMarshal.AsSpan(cells.Values).Slice(offset, family.SlotCount);
                 offset += family.SlotCount;
+                var records = family.Index == RecordFamily(pipeline) ? (long)values[0] : 0;
                 if (late)
                 {
                     LateContributions += (long)values[0];
+                    LateRecords += records;
                     continue;
                 }
+                CountedRecords += records;
                 target!.Fold(s, values, family, this, pipeline);
             }
             if (target is not null) target.Newest = Math.Max(target.Newest, cells.Newest);
-        }
-        if (range.Records is { } records)
-        {
-            foreach (var (start, n) in records)
-            {
-                if (start + pipeline.WindowMs <= SealedThroughMs) LateRecords += n;
-                else CountedRecords += n;
-            }
         }
         if (lane.CommittedFrom == long.MinValue || range.First < lane.CommittedFrom) lane.CommittedFrom = range.First;
         if (range.Last >= range.First) lane.CommittedThrough = Math.Max(lane.CommittedThrough, range.Last);

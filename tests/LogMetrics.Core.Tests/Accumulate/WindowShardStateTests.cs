@@ -131,7 +131,6 @@ public class WindowShardStateTests
         var state = new WindowShardState();
         state.Advance(new FlushAdvance { SealThroughMs = 20_000 }, P);
         var signal = Signal("p0", 1, 6, 0, Partial(0, ["a", "b", "c"], 10_000, 5), Partial(0, ["a", "b", "c"], 20_000, 1));
-        signal.RecordsByWindow = new() { [10_000] = 5, [20_000] = 1 };
         state.Apply(signal, P);
         state.Apply(End("p0", 7), P);
 
