@@ -143,30 +143,7 @@ public sealed class CsvDimensionSource : IDimensionSource
         }
 
         var header = records[0].Fields;
-        var columnIndex = new Dictionary<string, int>(header.Length, StringComparer.Ordinal);
-        for (var c = 0; c < header.Length; c++)
-        {
-            if (!columnIndex.TryAdd(header[c], c))
-            {
-                throw new InvalidDataException($"Dimension table '{table.Name}': file '{path}' has column '{header[c]}' twice.");
-            }
-        }
-
-        if (table.KeyColumns.Count == 0)
-        {
-            throw new ArgumentException($"Dimension table '{table.Name}' has no key column.", nameof(table));
-        }
-
-        var keyIndexes = new int[table.KeyColumns.Count];
-        for (var k = 0; k < keyIndexes.Length; k++)
-        {
-            if (!columnIndex.TryGetValue(table.KeyColumns[k], out keyIndexes[k]))
-            {
-                throw new InvalidDataException(
-                    $"Dimension table '{table.Name}': file '{path}' has no key column '{table.KeyColumns[k]}' " +
-                    $"(columns: {string.Join(", ", header)}).");
-            }
-        }
+        var keyIndexes = CsvRowIndex.KeyIndexes(table, path, header);
 
         var rows = new Dictionary<DimensionKey, IReadOnlyDictionary<string, string>>(records.Count - 1);
         for (var r = 1; r < records.Count; r++)
