@@ -9,7 +9,26 @@ namespace LogMetrics.Core.Prune;
 /// <summary>One compiled processor step. <see cref="Apply"/> returns false when the record is filtered out.</summary>
 public abstract class ProcessorStep
 {
+    // Compiled steps are shared by every pipeline of a process (one per lane, running concurrently),
+    // so per-call scratch lives with the thread, never in the step.
+    [ThreadStatic]
+    private static byte[]? t_text;
+
     public abstract bool Apply(Record record);
+
+    /// <summary>
+    /// <paramref name="text"/> as UTF-8 in this thread's scratch buffer: valid until the next call on
+    /// the thread, i.e. for the step that asked (steps of a record run one after another).
+    /// </summary>
+    protected static ReadOnlySpan<byte> Utf8Scratch(string text)
+    {
+        var buffer = t_text;
+        if (buffer is null || buffer.Length < Encoding.UTF8.GetMaxByteCount(text.Length))
+        {
+            buffer = t_text = new byte[Math.Max(Encoding.UTF8.GetMaxByteCount(text.Length), 4096)];
+        }
+        return buffer.AsSpan(0, Encoding.UTF8.GetBytes(text, buffer));
+    }
 }
 
 /// <summary><c>where</c>: keeps the records the predicate accepts.</summary>
@@ -50,8 +69,6 @@ public sealed class ParseJsonStep : ProcessorStep
     private static List<(int Slot, FieldValue Value)>? t_staged;
     [ThreadStatic]
     private static byte[]? t_name;
-    [ThreadStatic]
-    private static byte[]? t_text;
 
     public ParseJsonStep(int sourceSlot, string prefix, IReadOnlyDictionary<string, int> targets)
     {
@@ -81,13 +98,7 @@ public sealed class ParseJsonStep : ProcessorStep
         }
         else if (source.Kind is ValueKind.String or ValueKind.Json && !string.IsNullOrEmpty(source.Text))
         {
-            var text = source.Text;
-            var buffer = t_text;
-            if (buffer is null || buffer.Length < Encoding.UTF8.GetMaxByteCount(text.Length))
-            {
-                buffer = t_text = new byte[Math.Max(Encoding.UTF8.GetMaxByteCount(text.Length), 4096)];
-            }
-            json = buffer.AsSpan(0, Encoding.UTF8.GetBytes(text, buffer));
+            json = Utf8Scratch(source.Text);
         }
         else
         {
@@ -185,8 +196,6 @@ public sealed class ParseKvStep : ProcessorStep
     private readonly byte[] _pairDelimiter;
     private readonly byte[] _kvDelimiter;
     private readonly Utf8NameTable _keys;
-    [ThreadStatic]
-    private static byte[]? t_text;
 
     public ParseKvStep(int sourceSlot, string pairDelimiter, string kvDelimiter, IReadOnlyDictionary<string, int> keyToSlot)
     {
@@ -206,13 +215,7 @@ public sealed class ParseKvStep : ProcessorStep
         }
         else if (source.Kind == ValueKind.String && !string.IsNullOrEmpty(source.Text))
         {
-            var text = source.Text;
-            var buffer = t_text;
-            if (buffer is null || buffer.Length < Encoding.UTF8.GetMaxByteCount(text.Length))
-            {
-                buffer = t_text = new byte[Math.Max(Encoding.UTF8.GetMaxByteCount(text.Length), 4096)];
-            }
-            rest = buffer.AsSpan(0, Encoding.UTF8.GetBytes(text, buffer));
+            rest = Utf8Scratch(source.Text);
         }
         else
         {

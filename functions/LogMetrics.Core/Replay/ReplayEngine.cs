@@ -113,24 +113,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             }
         }
 
-        ReplayProgress Snapshot() => new(
-            pipeline.Counters.Events,
-            readers.Sum(r => r.BytesRead),
-            lanes.Count(l => !l.Finished),
-            lanes.Length,
-            store.OpenWindowCount,
-            store.PartialCount,
-            windowsClosed,
-            samples,
-            lanes.Where(l => !l.Finished).Select(l => l.WatermarkMs(ooo)).DefaultIfEmpty(long.MaxValue).Min(),
-            clock.GetElapsedTime(started))
-        {
-            ReadTime = Ticks(readTicks),
-            IngestTime = Ticks(ingestTicks),
-            FlushTime = Ticks(flushTicks),
-        };
-
-        TimeSpan Ticks(long ticks) => TimeSpan.FromSeconds((double)ticks / clock.TimestampFrequency);
+        ReplayProgress Snapshot() => Progress(readers, lanes, started, windowsClosed, samples, readTicks, ingestTicks, flushTicks);
     }
 
     /// <summary>A chunk of a lane: its events, the buffer they point into, and whether it is the lane's last.</summary>
@@ -463,25 +446,30 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             }
         }
 
-        ReplayProgress Snapshot() => new(
-            pipeline.Counters.Events,
-            readers.Sum(r => r.BytesRead),
-            lanes.Count(l => !l.Finished),
-            lanes.Length,
-            store.OpenWindowCount,
-            store.PartialCount,
-            windowsClosed,
-            samples,
-            lanes.Where(l => !l.Finished).Select(l => l.WatermarkMs(ooo)).DefaultIfEmpty(long.MaxValue).Min(),
-            clock.GetElapsedTime(started))
-        {
-            ReadTime = Ticks(Interlocked.Read(ref readTicks)),
-            IngestTime = Ticks(Interlocked.Read(ref ingestTicks)),
-            FlushTime = Ticks(flushTicks),
-        };
-
-        TimeSpan Ticks(long ticks) => TimeSpan.FromSeconds((double)ticks / clock.TimestampFrequency);
+        ReplayProgress Snapshot() => Progress(readers, lanes, started, windowsClosed, samples,
+            Interlocked.Read(ref readTicks), Interlocked.Read(ref ingestTicks), flushTicks);
     }
+
+    /// <summary>The live view of a replay: counts, open lanes and windows, the global watermark, time per stage.</summary>
+    private ReplayProgress Progress(IReadOnlyList<LaneReader> readers, LaneState[] lanes, long started, long windowsClosed, long samples,
+        long readTicks, long ingestTicks, long flushTicks) => new(
+        pipeline.Counters.Events,
+        readers.Sum(r => r.BytesRead),
+        lanes.Count(l => !l.Finished),
+        lanes.Length,
+        store.OpenWindowCount,
+        store.PartialCount,
+        windowsClosed,
+        samples,
+        lanes.Where(l => !l.Finished).Select(l => l.WatermarkMs(pipeline.Compiled.OutOfOrdernessMs)).DefaultIfEmpty(long.MaxValue).Min(),
+        clock.GetElapsedTime(started))
+    {
+        ReadTime = Ticks(readTicks),
+        IngestTime = Ticks(ingestTicks),
+        FlushTime = Ticks(flushTicks),
+    };
+
+    private TimeSpan Ticks(long ticks) => TimeSpan.FromSeconds((double)ticks / clock.TimestampFrequency);
 
     /// <summary>Min watermark over the other lanes still open (finished lanes are +∞).</summary>
     private static long OthersMin(long[] watermarks, int self)
