@@ -279,7 +279,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         for (var lane = 0; lane < n; lane++)
         {
             var i = lane;
-            var output = read[i] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
+            var output = read[i] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
             stages.Add(Task.Factory.StartNew(() => Guard(() =>
             {
                 var reader = readers[i];
