@@ -129,7 +129,7 @@ public class WindowShardStateTests
     public void Apply_CellForSealedWindow_CountedLateNotMerged_RecordsConserved()
     {
         var state = new WindowShardState();
-        state.Advance(new FlushAdvance { SealThroughMs = 20_000 }, P);
+        state.Advance(new FlushAdvance { SealThroughMs = 20_000 }, P, 0);
         var signal = Signal("p0", 1, 6, 0, Partial(0, ["a", "b", "c"], 10_000, 5), Partial(0, ["a", "b", "c"], 20_000, 1));
         state.Apply(signal, P);
         state.Apply(End("p0", 7), P);
@@ -141,23 +141,35 @@ public class WindowShardStateTests
     }
 
     [Fact]
-    public void Advance_EvictsOnlyWrittenMetricWindows_AndForgetsUnusedSeries()
+    public void Advance_ExportsSealedWindowsPerResolution_DeletesWrittenOnes_AndForgetsUnusedSeries()
     {
         var state = new WindowShardState();
         // Family 0 is 10 s, family 1 is 60 s.
         state.Apply(Signal("p0", 1, 1, 0, Partial(0, ["a", "b", "c"], 10_000, 1), Partial(1, ["a", "b", "c", "d"], 10_000, 1), Partial(0, ["z", "b", "c"], 20_000, 1)), P);
         state.Apply(End("p0", 2), P);
-        Assert.Null(state.OldestClosable(0, P)); // nothing is sealed yet
-        state.Advance(new FlushAdvance { SealThroughMs = 20_000 }, P);
-        Assert.Equal(20_000, state.OldestClosable(0, P));
-        Assert.Null(state.OldestClosable(1, P));
 
-        state.Advance(new FlushAdvance { WrittenThroughMs = [20_000, long.MinValue, long.MinValue, long.MinValue, long.MinValue], SealThroughMs = 20_000 }, P);
+        var sealing = state.Advance(new FlushAdvance { SealThroughMs = 20_000 }, P, 3);
 
-        // The 10-s window [10,20) is evicted; [20,30) stays, and so does the 60-s window [0,60).
-        string Vector(int family) => string.Join(",", Partial(family, [], 0, 1).Values.Select(v => v.ToString(CultureInfo.InvariantCulture)));
-        Assert.Equal([$"0|z,b,c|20000|{Vector(0)}", $"1|a,b,c,d|10000|{Vector(1)}"], Canonical(state).Split('\n'));
-        Assert.Equal(2, state.SeriesLabels.Count);
+        // Base window [10,20) is sealed: its 10-s cell goes to the 10-s window [10,20), its 60-s cell to the 60-s window [0,60).
+        Assert.Equal(["windowclosed shard-03-10000-10000 append", "windowclosed shard-03-60000-0 append", "windowhead shard-03 set"],
+            sealing.Select(m => $"{m.Entity} {m.Key} {m.Operation}"));
+        var part = (ClosedPart)sealing[0].Input!;
+        Assert.Equal(10_000, part.Base);
+        Assert.Equal([0], part.Families);
+        Assert.Equal(["a", "b", "c"], Assert.Single(part.Labels));
+        Assert.Equal(["a", "b", "c", "d"], Assert.Single(((ClosedPart)sealing[1].Input!).Labels));
+        var header = (ShardHeader)sealing[2].Input!;
+        Assert.Equal([(60_000L, 0L, 1, 1), (10_000L, 10_000L, 1, 0)], header.Closed.Select(c => (c.ResolutionMs, c.Start, c.Parts, Assert.Single(c.Families))));
+        Assert.Equal(20_000, header.SealedThroughMs);
+        Assert.Equal(20_000, Assert.Single(state.Windows).Start);
+        Assert.Equal(["z", "b", "c"], Assert.Single(state.SeriesLabels)); // the exported series left the table
+
+        var evicting = state.Advance(new FlushAdvance { WrittenThroughMs = [20_000, long.MinValue, long.MinValue, long.MinValue, long.MinValue], SealThroughMs = 20_000 }, P, 3);
+
+        // The written 10-s window's document is deleted; the 60-s window [0,60) stays until it is written.
+        Assert.Equal(["windowclosed shard-03-10000-10000 delete", "windowhead shard-03 set"], evicting.Select(m => $"{m.Entity} {m.Key} {m.Operation}"));
+        Assert.Equal((60_000L, 0L), Assert.Single(((ShardHeader)evicting[1].Input!).Closed.Select(c => (c.ResolutionMs, c.Start))));
+        Assert.True(((ShardHeader)evicting[1].Input!).Version > header.Version);
         Assert.Equal(20_000, state.WrittenThrough(0));
     }
 
@@ -167,7 +179,7 @@ public class WindowShardStateTests
         var state = new WindowShardState();
         state.Apply(Signal("p0", 1, 9, 123, Partial(0, ["a", "b", "c"], 10_000, 1, 0, 14, 1)), P);
         state.Apply(Signal("p0", 10, 10, 200, Partial(0, ["a", "b", "c"], 10_000, 2)), P);
-        state.Advance(new FlushAdvance { SealThroughMs = 5_000 }, P);
+        state.Advance(new FlushAdvance { SealThroughMs = 5_000 }, P, 0);
         var copy = JsonSerializer.Deserialize<WindowShardState>(JsonSerializer.Serialize(state, WindowShardOperations.StateJson), WindowShardOperations.StateJson)!;
         Assert.Equal(Canonical(state), Canonical(copy));
         Assert.Equal(9, copy.Lanes["p0"].CommittedThrough);
@@ -269,7 +281,7 @@ public class WindowShardStateTests
                 if (rng.Next(4) == 0 && state.Lanes.Count == s.lanes)
                 {
                     var seal = state.Lanes.Values.Min(l => l.Finished ? long.MaxValue : l.WatermarkMs);
-                    if (seal != long.MaxValue) state.Advance(new FlushAdvance { SealThroughMs = seal }, P);
+                    if (seal != long.MaxValue) state.Advance(new FlushAdvance { SealThroughMs = seal }, P, 0);
                 }
             }
             var ok = Canonical(state) == Canonical(reference) && state.LateContributions == 0 && state.Lanes.Values.All(l => l.Held.Count == 0 && l.Finished);
