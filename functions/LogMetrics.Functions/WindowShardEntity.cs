@@ -37,10 +37,10 @@ public sealed class WindowHeadEntity : TaskEntity<ShardHeader?>
     public void Set(ShardHeader header) => State = ShardHeader.Newer(State, header);
 }
 
-/// <summary>One closed metric window of a shard (<see cref="ClosedWindow"/>): appended by its shard at seal time, deleted once written.</summary>
+/// <summary>One closed metric window of a shard (<see cref="ClosedWindow"/>): stored whole by its shard once the window is sealed, deleted once written.</summary>
 public sealed class WindowClosedEntity : TaskEntity<ClosedWindow?>
 {
-    public void Append(ClosedPart part) => State = ClosedWindow.Append(State, part);
+    public void Store(ClosedWindow window) => State = ClosedWindow.Store(State, window);
 
     /// <summary>A null state deletes the entity.</summary>
     public void Delete() => State = null;

@@ -18,7 +18,7 @@ public sealed class ShardHeader
     public List<long> WrittenThroughMs { get; set; } = [];
     /// <summary>Per family, the oldest closed metric window exported and not yet written (each listed once), oldest first.</summary>
     public List<ClosedWindowRef> Closed { get; set; } = [];
-    /// <summary>Samples all closed, unwritten windows of the shard give at most: the flusher's backlog bound.</summary>
+    /// <summary>Samples the wholly sealed, unwritten windows of the shard give at most: the flusher's backlog bound.</summary>
     public long PendingSamples { get; set; }
     /// <summary>Base windows still open in the shard.</summary>
     public int OpenWindows { get; set; }
@@ -44,9 +44,9 @@ public sealed class LaneView
 }
 
 /// <summary>
-/// One metric window of one resolution, sealed and exported by a shard into its own
-/// <see cref="ClosedWindow"/> document. <see cref="Parts"/> is how many base windows the shard
-/// exported into it: the flusher closes the document only once it holds that many.
+/// One metric window of one resolution, wholly sealed and exported by a shard into its own
+/// <see cref="ClosedWindow"/> document. <see cref="Parts"/> is how many base windows it holds (a check:
+/// the document is stored whole, by one message).
 /// </summary>
 public sealed class ClosedWindowRef
 {
@@ -80,25 +80,20 @@ public sealed class ClosedPart
 }
 
 /// <summary>
-/// The state of a closed-window document: the parts its shard exported, at most one per base window.
-/// Written only by its shard (append, then delete once written); read by the flusher.
+/// The state of a closed-window document: one metric window's cells from one shard, one part per base
+/// window. Written only by its shard (stored whole once, then deleted once written); read by the flusher.
 /// </summary>
 public sealed class ClosedWindow
 {
     public List<ClosedPart> Parts { get; set; } = [];
 
-    /// <summary>Adds a part unless its base window is there already (a replayed signal).</summary>
-    public static ClosedWindow Append(ClosedWindow? state, ClosedPart part)
-    {
-        state ??= new ClosedWindow();
-        if (!state.Parts.Exists(p => p.Base == part.Base)) state.Parts.Add(part);
-        return state;
-    }
+    /// <summary>Stores the window; a replayed store keeps what is there (the content is the same).</summary>
+    public static ClosedWindow Store(ClosedWindow? state, ClosedWindow window) => state ?? window;
 }
 
 /// <summary>
 /// A message a shard sends in the same operation that changed it (entity to entity: delivered once,
-/// in order per receiver). <see cref="Input"/> is a <see cref="ShardHeader"/>, a <see cref="ClosedPart"/> or null.
+/// in order per receiver). <see cref="Input"/> is a <see cref="ShardHeader"/>, a <see cref="ClosedWindow"/> or null.
 /// </summary>
 public sealed record ShardMessage(string Entity, string Key, string Operation, object? Input);
 
@@ -110,6 +105,6 @@ public static class ShardMessages
     /// <summary>Holds one <see cref="ClosedWindow"/>; key = <see cref="ClosedWindowRef.Key"/>.</summary>
     public const string ClosedEntity = "windowclosed";
     public const string SetOperation = "set";
-    public const string AppendOperation = "append";
+    public const string StoreOperation = "store";
     public const string DeleteOperation = "delete";
 }

@@ -371,16 +371,9 @@ public sealed class WindowShardState
             }
         }
 
-        var exported = 0;
-        foreach (var w in Windows)
+        if (ExportSealed(pipeline, shard, outbox) > 0)
         {
-            if (w.Start + pipeline.WindowMs > SealedThroughMs) break;
-            exported++;
-            Export(w, pipeline, shard, outbox);
-        }
-        if (exported > 0)
-        {
-            Windows.RemoveRange(0, exported);
+            Windows.RemoveAll(w => w.Series.Count == 0);
             Compact(pipeline);
         }
 
@@ -397,44 +390,63 @@ public sealed class WindowShardState
         return outbox;
     }
 
-    /// <summary>Moves a sealed base window's cells, per resolution, into closed-window documents.</summary>
-    private void Export(WindowCells w, CompiledPipeline pipeline, int shard, List<ShardMessage> outbox)
+    /// <summary>
+    /// Moves every metric window that is wholly sealed, per resolution, out of the state into one
+    /// closed-window document (one message: a document exists whole or not at all). Cells of other
+    /// resolutions stay until their own metric window is sealed. Returns the documents exported.
+    /// </summary>
+    private int ExportSealed(CompiledPipeline pipeline, int shard, List<ShardMessage> outbox)
     {
-        var parts = new Dictionary<long, ClosedPart>();
-        var offset = 0;
-        foreach (var s in w.Series)
+        var count = 0;
+        foreach (var resolution in pipeline.Families.Select(f => f.ResolutionMs).Distinct().Order())
         {
-            var family = pipeline.Families[SeriesFamily[s]];
-            var values = CollectionsMarshal.AsSpan(w.Values).Slice(offset, family.SlotCount);
-            offset += family.SlotCount;
-            if (!parts.TryGetValue(family.ResolutionMs, out var part))
+            var docs = new SortedDictionary<long, ClosedWindow>();
+            foreach (var w in Windows)
             {
-                part = new ClosedPart { Base = w.Start, Newest = w.Newest };
-                parts[family.ResolutionMs] = part;
+                var start = CompiledPipeline.FloorTo(w.Start, resolution);
+                if (start + resolution > SealedThroughMs) break;
+                var part = new ClosedPart { Base = w.Start, Newest = w.Newest };
+                var offset = 0;
+                foreach (var s in w.Series)
+                {
+                    var family = pipeline.Families[SeriesFamily[s]];
+                    if (family.ResolutionMs == resolution)
+                    {
+                        part.Families.Add(family.Index);
+                        part.Labels.Add(SeriesLabels[s]);
+                        part.Values.AddRange(CollectionsMarshal.AsSpan(w.Values).Slice(offset, family.SlotCount));
+                    }
+                    offset += family.SlotCount;
+                }
+                if (part.Families.Count == 0) continue;
+                w.Filter(s => pipeline.Families[SeriesFamily[s]].ResolutionMs != resolution, this, pipeline);
+                if (!docs.TryGetValue(start, out var doc)) docs[start] = doc = new ClosedWindow();
+                doc.Parts.Add(part);
             }
-            part.Families.Add(family.Index);
-            part.Labels.Add(SeriesLabels[s]);
-            foreach (var v in values) part.Values.Add(v);
-        }
-        foreach (var (resolution, part) in parts.OrderBy(p => p.Key))
-        {
-            var start = CompiledPipeline.FloorTo(w.Start, resolution);
-            var entry = Exported.Find(e => e.ResolutionMs == resolution && e.Start == start);
-            if (entry is null)
+            foreach (var (start, doc) in docs)
             {
-                entry = new ClosedWindowRef { ResolutionMs = resolution, Start = start };
+                if (Exported.Exists(e => e.ResolutionMs == resolution && e.Start == start))
+                {
+                    // A metric window is exported once it is wholly sealed; later cells for it are late.
+                    throw new InvalidOperationException($"metric window {start} ({resolution} ms) was exported twice");
+                }
+                var entry = new ClosedWindowRef { ResolutionMs = resolution, Start = start, Parts = doc.Parts.Count };
+                foreach (var part in doc.Parts)
+                {
+                    foreach (var f in part.Families)
+                    {
+                        if (!entry.Families.Contains(f)) entry.Families.Add(f);
+                        entry.Samples += pipeline.Families[f].Metrics.Count;
+                    }
+                }
                 var at = Exported.FindIndex(e => e.Start > start || (e.Start == start && e.ResolutionMs > resolution));
                 if (at < 0) Exported.Add(entry);
                 else Exported.Insert(at, entry);
+                outbox.Add(new ShardMessage(ShardMessages.ClosedEntity, entry.Key(shard), ShardMessages.StoreOperation, doc));
+                count++;
             }
-            entry.Parts++;
-            foreach (var f in part.Families)
-            {
-                if (!entry.Families.Contains(f)) entry.Families.Add(f);
-                entry.Samples += pipeline.Families[f].Metrics.Count;
-            }
-            outbox.Add(new ShardMessage(ShardMessages.ClosedEntity, entry.Key(shard), ShardMessages.AppendOperation, part));
         }
+        return count;
     }
 
     /// <summary>
@@ -465,7 +477,7 @@ public sealed class WindowShardState
         SealedThroughMs = SealedThroughMs,
         WrittenThroughMs = [.. WrittenThroughMs],
         Closed = NextToClose(),
-        PendingSamples = Exported.Sum(e => e.Samples),
+        PendingSamples = Exported.Where(e => e.End <= SealedThroughMs).Sum(e => e.Samples),
         OpenWindows = Windows.Count,
         LateContributions = LateContributions,
         LateRecords = LateRecords,

@@ -71,7 +71,7 @@ public static class WindowShardOperations
     public static object? ApplyMessage(object? state, ShardMessage message) => (message.Entity, message.Operation) switch
     {
         (ShardMessages.HeaderEntity, ShardMessages.SetOperation) => ShardHeader.Newer(state as ShardHeader, (ShardHeader)message.Input!),
-        (ShardMessages.ClosedEntity, ShardMessages.AppendOperation) => ClosedWindow.Append(state as ClosedWindow, (ClosedPart)message.Input!),
+        (ShardMessages.ClosedEntity, ShardMessages.StoreOperation) => ClosedWindow.Store(state as ClosedWindow, (ClosedWindow)message.Input!),
         (ShardMessages.ClosedEntity, ShardMessages.DeleteOperation) => null,
         _ => throw new InvalidOperationException($"unknown message '{message.Entity}/{message.Operation}'"),
     };

@@ -124,7 +124,7 @@ public sealed class SimulatedEntities(CompiledPipeline pipeline, int shardCount)
             return;
         }
         var doc = _closed.TryGetValue(message.Key!, out var d) ? Deserialize<ClosedWindow>(d) : null;
-        var input = message.Operation == ShardMessages.AppendOperation ? Deserialize<ClosedPart>(message.Input) : null;
+        var input = message.Operation == ShardMessages.StoreOperation ? Deserialize<ClosedWindow>(message.Input) : null;
         if (WindowShardOperations.ApplyMessage(doc, new ShardMessage(message.Entity, message.Key!, message.Operation, input)) is ClosedWindow kept)
         {
             var saved = JsonSerializer.Serialize(kept, WindowShardOperations.StateJson);

@@ -113,7 +113,8 @@ public abstract class CoordinatorContractTests
         public void Settle() => _owner.Settle(_inner);
 
         /// <summary>A few timer ticks with the entities catching up in between (a durable seal takes effect on the next tick).</summary>
-        public async Task TickAsync(int ticks = 3)
+        /// <summary>Flush ticks; a durable store needs one to publish the headers, one to seal and export, one per window to write.</summary>
+        public async Task TickAsync(int ticks = 4)
         {
             await ContinueLanesAsync();
             for (var i = 0; i < ticks; i++)

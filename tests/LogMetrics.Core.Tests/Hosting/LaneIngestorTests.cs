@@ -100,7 +100,9 @@ public sealed class LaneIngestorTests
         await ingestor.IngestAsync("0", [Line(31, "acc", 200)], [4], store, CancellationToken.None); // continues (and so folds in) the first batch
         store.PumpAll();
 
-        await ticker.TickAsync(store, endOfInput: false, CancellationToken.None);   // seals through T0+25 (queued)
+        await ticker.TickAsync(store, endOfInput: false, CancellationToken.None);   // the shards publish their headers (queued)
+        store.PumpAll();
+        await ticker.TickAsync(store, endOfInput: false, CancellationToken.None);   // seals through T0+25 and exports what it closed
         store.PumpAll();
         var report = await ticker.TickAsync(store, endOfInput: false, CancellationToken.None); // writes what the seal closed
 

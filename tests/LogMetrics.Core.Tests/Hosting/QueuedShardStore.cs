@@ -172,7 +172,7 @@ internal sealed class QueuedShardStore : IShardStore
             return;
         }
         var doc = _closed.TryGetValue(key, out var d) ? Deserialize<ClosedWindow>(d) : null;
-        var part = operation == ShardMessages.AppendOperation ? Deserialize<ClosedPart>(input) : null;
+        var part = operation == ShardMessages.StoreOperation ? Deserialize<ClosedWindow>(input) : null;
         if (WindowShardOperations.ApplyMessage(doc, new ShardMessage(entity, key, operation, part)) is ClosedWindow kept) _closed[key] = JsonSerializer.Serialize(kept);
         else _closed.Remove(key);
     }
