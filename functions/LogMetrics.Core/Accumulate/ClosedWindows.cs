@@ -87,8 +87,11 @@ public sealed class ClosedWindow
 {
     public List<ClosedPart> Parts { get; set; } = [];
 
-    /// <summary>Stores the window; a replayed store keeps what is there (the content is the same).</summary>
-    public static ClosedWindow Store(ClosedWindow? state, ClosedWindow window) => state ?? window;
+    /// <summary>
+    /// Stores the window; a replayed store keeps what is there (the content is the same). An empty
+    /// state (the entity SDK starts a new entity with a default instance) is no content.
+    /// </summary>
+    public static ClosedWindow Store(ClosedWindow? state, ClosedWindow window) => state is { Parts.Count: > 0 } ? state : window;
 }
 
 /// <summary>
