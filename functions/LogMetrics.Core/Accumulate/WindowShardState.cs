@@ -311,7 +311,7 @@ public sealed class WindowShardState
     {
         foreach (var cells in range.Windows)
         {
-            var late = cells.Start + pipeline.WindowMs <= SealedThroughMs;
+            var late = new Watermark(SealedThroughMs).Seals(cells.Start, pipeline.WindowMs);
             var target = late ? null : WindowAt(cells.Start);
             var offset = 0;
             foreach (var s in cells.Series)
@@ -361,7 +361,7 @@ public sealed class WindowShardState
     public List<ShardMessage> Advance(FlushAdvance advance, CompiledPipeline pipeline, int shard)
     {
         var outbox = new List<ShardMessage>();
-        SealedThroughMs = Math.Max(SealedThroughMs, advance.SealThroughMs);
+        SealedThroughMs = Watermark.Max(new Watermark(SealedThroughMs), new Watermark(advance.SealThroughMs)).Ms;
         if (advance.WrittenThroughMs is { } written)
         {
             while (WrittenThroughMs.Count < pipeline.Families.Count) WrittenThroughMs.Add(long.MinValue);
@@ -404,7 +404,7 @@ public sealed class WindowShardState
             foreach (var w in Windows)
             {
                 var start = CompiledPipeline.FloorTo(w.Start, resolution);
-                if (start + resolution > SealedThroughMs) break;
+                if (!new Watermark(SealedThroughMs).Seals(start, resolution)) break;
                 var part = new ClosedPart { Base = w.Start, Newest = w.Newest };
                 var offset = 0;
                 foreach (var s in w.Series)

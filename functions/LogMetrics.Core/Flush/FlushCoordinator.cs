@@ -71,7 +71,7 @@ public sealed class FlushCoordinator
     public async Task<FlushReport> FlushAsync(IShardStore store, bool endOfInput, CancellationToken cancellationToken)
     {
         var headers = await store.ReadHeadersAsync(cancellationToken).ConfigureAwait(false);
-        var watermark = endOfInput ? long.MaxValue : GlobalWatermark(headers, _clock.GetUtcNow().ToUnixTimeMilliseconds());
+        var watermark = endOfInput ? Watermark.Final : GlobalWatermark(headers, _clock.GetUtcNow().ToUnixTimeMilliseconds());
         var report = await WriteOldestAsync(store, headers, watermark, cancellationToken).ConfigureAwait(false);
         while (store.AppliesImmediately && report.Outcome != WriteOutcome.Failed)
         {
@@ -113,7 +113,7 @@ public sealed class FlushCoordinator
         return targets;
     }
 
-    private async Task<FlushReport> WriteOldestAsync(IShardStore store, IReadOnlyList<ShardHeader> headers, long watermark, CancellationToken cancellationToken)
+    private async Task<FlushReport> WriteOldestAsync(IShardStore store, IReadOnlyList<ShardHeader> headers, Watermark watermark, CancellationToken cancellationToken)
     {
         var samples = new List<Sample>();
         var windows = 0;
@@ -199,12 +199,12 @@ public sealed class FlushCoordinator
             await store.AdvanceAsync(shard, new FlushAdvance
             {
                 WrittenThroughMs = progress,
-                SealThroughMs = Math.Max(header.SealedThroughMs, watermark),
+                SealThroughMs = Watermark.Max(new Watermark(header.SealedThroughMs), watermark).Ms,
                 DroppedSamples = evict && outcome == WriteOutcome.Failed ? dropped : 0,
             }, cancellationToken).ConfigureAwait(false);
         }
         SealedThroughMs = Math.Max(SealedThroughMs, headers.Count == 0 ? long.MinValue : headers.Max(h => h.SealedThroughMs));
-        return new FlushReport(watermark, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count);
+        return new FlushReport(watermark.Ms, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count);
     }
 
     /// <summary>
@@ -215,16 +215,18 @@ public sealed class FlushCoordinator
     /// and lanes idle longer than the timeout no longer hold it back; if every lane is finished or
     /// idle, what they all reported counts.
     /// </summary>
-    public long GlobalWatermark(IReadOnlyList<ShardHeader> headers, long nowMs)
+    public Watermark GlobalWatermark(IReadOnlyList<ShardHeader> headers, long nowMs)
     {
         var lanes = headers.SelectMany(s => s.Lanes.Keys).Distinct(StringComparer.Ordinal).ToList();
-        if (lanes.Count == 0) return long.MinValue;
+        if (lanes.Count == 0) return Watermark.None;
         var idleMs = (long)_pipeline.IdleLaneTimeout.TotalMilliseconds;
         if (_options.ExpectedLanes > 0 && lanes.Count < _options.ExpectedLanes && nowMs - _startedMs < idleMs)
         {
-            return long.MinValue;
+            return Watermark.None;
         }
 
+        // A lane as the shards know it: the slowest shard's view (a shard's view only advances after it applied the lane's earlier partials).
+        Watermark LaneView(string lane) => headers.Select(s => s.Lanes.TryGetValue(lane, out var p) ? new Watermark(p.WatermarkMs) : Watermark.None).Min();
         var live = new List<string>();
         foreach (var lane in lanes)
         {
@@ -234,9 +236,10 @@ public sealed class FlushCoordinator
         }
         if (live.Count > 0)
         {
-            return live.Min(lane => headers.Min(s => s.Lanes.TryGetValue(lane, out var p) ? p.WatermarkMs : long.MinValue));
+            return Watermark.Global(live.Select(LaneView));
         }
-        return headers.Min(s => s.Lanes.Count == 0 ? long.MinValue : s.Lanes.Values.Max(p => p.WatermarkMs));
+        // Every lane finished or idle: what they all reported counts.
+        return headers.Select(s => s.Lanes.Count == 0 ? Watermark.None : new Watermark(s.Lanes.Values.Max(p => p.WatermarkMs))).Min();
     }
 }
 
