@@ -424,7 +424,7 @@ public sealed class WindowShardState
 
     /// <summary>Serialized bytes of the committed base windows that are sealed: what a flush can close.</summary>
     public long ClosedBytes(CompiledPipeline pipeline) =>
-        Windows.Where(w => w.Start + pipeline.WindowMs <= SealedThroughMs).Sum(w => (long)JsonSerializer.SerializeToUtf8Bytes(w).Length);
+        Windows.Where(w => w.Start + pipeline.WindowMs <= SealedThroughMs).Sum(w => (long)JsonSerializer.SerializeToUtf8Bytes(w, ShardStateJsonContext.Default.WindowCells).Length);
 
     /// <summary>
     /// A read view for an in-process flush: lists copied, cell arrays shared. Safe because a flush reads

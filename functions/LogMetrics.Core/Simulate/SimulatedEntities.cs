@@ -52,14 +52,14 @@ public sealed class SimulatedEntities(CompiledPipeline pipeline, int shardCount)
     {
         var message = _pending[index];
         if (!keepCopy) _pending.RemoveAt(index);
-        var state = _states[message.Shard] is { } json ? JsonSerializer.Deserialize<WindowShardState>(json, WindowShardOperations.StateJson) : null;
+        var state = _states[message.Shard] is { } json ? JsonSerializer.Deserialize(json, ShardStateJsonContext.Default.WindowShardState) : null;
         state = message.Operation switch
         {
-            WindowShardOperations.ApplyOperation => WindowShardOperations.Apply(state, Deserialize<ShardSignal>(message.Input), pipeline),
-            WindowShardOperations.AdvanceOperation => WindowShardOperations.Advance(state, Deserialize<FlushAdvance>(message.Input), pipeline),
+            WindowShardOperations.ApplyOperation => WindowShardOperations.Apply(state, Deserialize(message.Input, ShardStateJsonContext.Default.ShardSignal), pipeline),
+            WindowShardOperations.AdvanceOperation => WindowShardOperations.Advance(state, Deserialize(message.Input, ShardStateJsonContext.Default.FlushAdvance), pipeline),
             _ => throw new InvalidOperationException($"unknown operation '{message.Operation}'"),
         };
-        var saved = JsonSerializer.Serialize(state, WindowShardOperations.StateJson);
+        var saved = JsonSerializer.Serialize(state, ShardStateJsonContext.Default.WindowShardState);
         _states[message.Shard] = saved;
         Operations++;
         BytesWritten += saved.Length;
@@ -73,11 +73,11 @@ public sealed class SimulatedEntities(CompiledPipeline pipeline, int shardCount)
     {
         if (_states[shard] is not { } json) return new WindowShardState();
         BytesRead += json.Length;
-        return JsonSerializer.Deserialize<WindowShardState>(json, WindowShardOperations.StateJson)!;
+        return JsonSerializer.Deserialize(json, ShardStateJsonContext.Default.WindowShardState)!;
     }
 
-    private static T Deserialize<T>(string json) =>
-        JsonSerializer.Deserialize<T>(json, WindowShardOperations.StateJson) ?? throw new InvalidOperationException($"{typeof(T).Name} deserialized to null");
+    private static T Deserialize<T>(string json, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
+        JsonSerializer.Deserialize(json, type) ?? throw new InvalidOperationException($"{typeof(T).Name} deserialized to null");
 
     /// <summary>A queued entity signal: the SDK carries the input as JSON text too.</summary>
     public sealed record Message(int Shard, string Operation, string Input, long Invocation);
@@ -106,10 +106,10 @@ public sealed class SimulatedShardStore(SimulatedEntities entities, long invocat
         Task.FromResult<IReadOnlyList<WindowShardState>>([.. Enumerable.Range(0, entities.ShardCount).Select(entities.Read)]);
 
     public Task SignalAsync(int shard, ShardSignal signal, CancellationToken cancellationToken) =>
-        Send(shard, WindowShardOperations.ApplyOperation, JsonSerializer.Serialize(signal, WindowShardOperations.StateJson));
+        Send(shard, WindowShardOperations.ApplyOperation, JsonSerializer.Serialize(signal, ShardStateJsonContext.Default.ShardSignal));
 
     public Task AdvanceAsync(int shard, FlushAdvance advance, CancellationToken cancellationToken) =>
-        Send(shard, WindowShardOperations.AdvanceOperation, JsonSerializer.Serialize(advance, WindowShardOperations.StateJson));
+        Send(shard, WindowShardOperations.AdvanceOperation, JsonSerializer.Serialize(advance, ShardStateJsonContext.Default.FlushAdvance));
 
     private Task Send(int shard, string operation, string input)
     {

@@ -392,7 +392,7 @@ public sealed class Simulation
     private long PeekClosedBytes(int shard)
     {
         var json = _entities.StateJson(shard)!;
-        var state = System.Text.Json.JsonSerializer.Deserialize<Accumulate.WindowShardState>(json, WindowShardOperations.StateJson)!;
+        var state = System.Text.Json.JsonSerializer.Deserialize(json, Accumulate.ShardStateJsonContext.Default.WindowShardState)!;
         return state.ClosedBytes(_compiled);
     }
 
