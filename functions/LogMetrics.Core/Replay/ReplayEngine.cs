@@ -309,6 +309,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 {
                     if (!await read[i].Reader.WaitToReadAsync(token).ConfigureAwait(false))
                     {
+                        token.ThrowIfCancellationRequested();
                         throw failure ?? new InvalidOperationException($"lane {lanes[i].Lane} stopped before its end");
                     }
                     var chunk = await read[i].Reader.ReadAsync(token).ConfigureAwait(false);
