@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Flush;
@@ -85,24 +86,24 @@ public sealed class SimulatedEntities(CompiledPipeline pipeline, int shardCount)
             DeliverSatellite(message);
             return;
         }
-        var state = _states[message.Shard] is { } json ? JsonSerializer.Deserialize(json, ShardStateJsonContext.Default.WindowShardState) : null;
+        var state = _states[message.Shard] is { } json ? Deserialize(json, Json.WindowShardState) : null;
         switch (message.Operation)
         {
             case WindowShardOperations.ApplyOperation:
-                state = WindowShardOperations.Apply(state, Deserialize<ShardSignal>(message.Input), pipeline);
+                state = WindowShardOperations.Apply(state, Deserialize(message.Input, Json.ShardSignal), pipeline);
                 break;
             case WindowShardOperations.AdvanceOperation:
-                (state, var outbox) = WindowShardOperations.Advance(state, Deserialize<FlushAdvance>(message.Input), pipeline, message.Shard);
+                (state, var outbox) = WindowShardOperations.Advance(state, Deserialize(message.Input, Json.FlushAdvance), pipeline, message.Shard);
                 foreach (var m in outbox)
                 {
-                    _pending.Add(new Message(message.Shard, m.Operation, m.Input is null ? "" : JsonSerializer.Serialize(m.Input, m.Input.GetType(), ShardStateJsonContext.Default),
+                    _pending.Add(new Message(message.Shard, m.Operation, m.Input is null ? "" : JsonSerializer.Serialize(m.Input, Json.GetTypeInfo(m.Input.GetType())!),
                         message.Invocation, m.Entity, m.Key));
                 }
                 break;
             default:
                 throw new InvalidOperationException($"unknown operation '{message.Operation}'");
         }
-        var saved = JsonSerializer.Serialize(state, ShardStateJsonContext.Default.WindowShardState);
+        var saved = JsonSerializer.Serialize(state, Json.WindowShardState);
         _states[message.Shard] = saved;
         BytesWritten += saved.Length;
         LargestState[message.Shard] = Math.Max(LargestState[message.Shard], saved.Length);
@@ -115,19 +116,19 @@ public sealed class SimulatedEntities(CompiledPipeline pipeline, int shardCount)
         SatelliteOperations++;
         if (message.Entity == ShardMessages.HeaderEntity)
         {
-            var current = _headers[message.Shard] is { } h ? Deserialize<ShardHeader>(h) : null;
-            var next = (ShardHeader)WindowShardOperations.ApplyMessage(current, new ShardMessage(message.Entity, message.Key!, message.Operation, Deserialize<ShardHeader>(message.Input)))!;
-            var saved = JsonSerializer.Serialize(next, ShardStateJsonContext.Default.ShardHeader);
+            var current = _headers[message.Shard] is { } h ? Deserialize(h, Json.ShardHeader) : null;
+            var next = (ShardHeader)WindowShardOperations.ApplyMessage(current, new ShardMessage(message.Entity, message.Key!, message.Operation, Deserialize(message.Input, Json.ShardHeader)))!;
+            var saved = JsonSerializer.Serialize(next, Json.ShardHeader);
             _headers[message.Shard] = saved;
             BytesWritten += saved.Length;
             LargestHeader = Math.Max(LargestHeader, saved.Length);
             return;
         }
-        var doc = _closed.TryGetValue(message.Key!, out var d) ? Deserialize<ClosedWindow>(d) : null;
-        var input = message.Operation == ShardMessages.StoreOperation ? Deserialize<ClosedWindow>(message.Input) : null;
+        var doc = _closed.TryGetValue(message.Key!, out var d) ? Deserialize(d, Json.ClosedWindow) : null;
+        var input = message.Operation == ShardMessages.StoreOperation ? Deserialize(message.Input, Json.ClosedWindow) : null;
         if (WindowShardOperations.ApplyMessage(doc, new ShardMessage(message.Entity, message.Key!, message.Operation, input)) is ClosedWindow kept)
         {
-            var saved = JsonSerializer.Serialize(kept, ShardStateJsonContext.Default.ClosedWindow);
+            var saved = JsonSerializer.Serialize(kept, Json.ClosedWindow);
             _closed[message.Key!] = saved;
             BytesWritten += saved.Length;
             LargestClosedWindow = Math.Max(LargestClosedWindow, saved.Length);
@@ -140,14 +141,14 @@ public sealed class SimulatedEntities(CompiledPipeline pipeline, int shardCount)
 
     /// <summary>A shard's state, outside any tick (the scheduler's end-of-run checks and summary; not counted as read).</summary>
     public WindowShardState Peek(int shard) =>
-        _states[shard] is { } json ? JsonSerializer.Deserialize(json, ShardStateJsonContext.Default.WindowShardState)! : new WindowShardState();
+        _states[shard] is { } json ? Deserialize(json, Json.WindowShardState) : new WindowShardState();
 
     /// <summary>GetEntityAsync with state of a shard's header: what a flush tick reads first.</summary>
     public ShardHeader ReadHeader(int shard)
     {
         if (_headers[shard] is not { } json) return new ShardHeader();
         BytesRead += json.Length;
-        return Deserialize<ShardHeader>(json);
+        return Deserialize(json, Json.ShardHeader);
     }
 
     /// <summary>GetEntityAsync with state of a closed-window document (null: it does not exist).</summary>
@@ -155,13 +156,15 @@ public sealed class SimulatedEntities(CompiledPipeline pipeline, int shardCount)
     {
         if (!_closed.TryGetValue(window.Key(shard), out var json)) return null;
         BytesRead += json.Length;
-        var doc = Deserialize<ClosedWindow>(json);
+        var doc = Deserialize(json, Json.ClosedWindow);
         if (doc.Parts.Count >= window.Parts) ClosedBytesRead += json.Length;
         return doc;
     }
 
-    private static T Deserialize<T>(string json) =>
-        (T?)JsonSerializer.Deserialize(json, typeof(T), ShardStateJsonContext.Default) ?? throw new InvalidOperationException($"{typeof(T).Name} deserialized to null");
+    private static ShardStateJsonContext Json => ShardStateJsonContext.Default;
+
+    private static T Deserialize<T>(string json, JsonTypeInfo<T> type) =>
+        JsonSerializer.Deserialize(json, type) ?? throw new InvalidOperationException($"{typeof(T).Name} deserialized to null");
 
     /// <summary>A queued entity signal: the SDK carries the input as JSON text too. <see cref="Key"/> is set for a shard's satellites.</summary>
     public sealed record Message(int Shard, string Operation, string Input, long Invocation, string Entity = WindowShardOperations.EntityName, string? Key = null)

@@ -147,6 +147,29 @@ public sealed class SourceGeneratedJsonTests
     }
 
     [Fact]
+    public void ShardHeaderAndClosedWindow_WriteWhatReflectionWrote_AndReadItBack()
+    {
+        var header = new ShardHeader
+        {
+            Version = 3,
+            SealedThroughMs = long.MaxValue,
+            WrittenThroughMs = [long.MinValue, 7],
+            Closed = [new ClosedWindowRef { ResolutionMs = 60_000, Start = 0, Parts = 6, Families = [1, 2], Samples = 9 }],
+            PendingSamples = 9,
+            OpenWindows = 2,
+            LateRecords = 1,
+        };
+        header.Lanes["lane é"] = new LaneView { WatermarkMs = 5, LastSeenMs = 6, Finished = true };
+        var window = new ClosedWindow { Parts = [new ClosedPart { Base = 10, Newest = 11, Families = [0, 2], Labels = [[.. Texts], []], Values = [.. Doubles] }] };
+        foreach (var (value, info) in new (object, JsonTypeInfo)[] { (header, ShardStateJsonContext.Default.ShardHeader), (window, ShardStateJsonContext.Default.ClosedWindow) })
+        {
+            var expected = JsonSerializer.Serialize(value, value.GetType(), Reflection);
+            Assert.Equal(expected, JsonSerializer.Serialize(value, info));
+            Assert.Equal(expected, JsonSerializer.Serialize(JsonSerializer.Deserialize(expected, info), value.GetType(), Reflection));
+        }
+    }
+
+    [Fact]
     public void SimulationSummary_WritesWhatReflectionWrote()
     {
         var result = new SimulationResult(
