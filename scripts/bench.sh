@@ -7,8 +7,9 @@
 #               lane-1 un-gzipped so both lanes are plain).
 # --runs N      runs per figure (default 3); every figure is the median.
 # --bin PATH    the logmetrics executable (default: `dotnet publish -c Release` of
-#               functions/LogMetrics.Local into $BENCH_DIR/publish: the ReadyToRun program, compiled
-#               as the build that `dotnet run -c Release` starts).
+#               functions/LogMetrics.Local into $BENCH_DIR/publish: the Native AOT program, the
+#               shipped form; the ReadyToRun build that `dotnet run -c Release` starts is
+#               functions/LogMetrics.Local/bin/Release/net10.0/linux-x64/logmetrics).
 # --markdown    also print the README's performance table.
 # Figures:
 #   replay 1 core   taskset -c 0, `--out` to a file, records/s = events / wall time
@@ -20,7 +21,8 @@
 #   anchors         ../shared/anchors/run.sh on the same lane files (simdjson On-Demand `extract`,
 #                   Utf8JsonReader `tokenize` and `full`), each its own median over passes on core 0
 #   start-up        a 400-line replay (first 200 lines of each lane) vs `logmetrics --version`
-#                   (hyperfine when installed, else a timing loop), wall time
+#                   (hyperfine when installed, else a timing loop), wall time; with hyperfine also
+#                   CPU time (user + system, means), which a loaded machine disturbs less
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -61,7 +63,7 @@ fi
 records=$(cat "${lanes[@]}" | grep -c . || true)
 
 if [ -z "$bin" ]; then
-  echo "publishing functions/LogMetrics.Local (ReadyToRun) into $bench_dir/publish" >&2
+  echo "publishing functions/LogMetrics.Local (Native AOT) into $bench_dir/publish" >&2
   dotnet publish functions/LogMetrics.Local -c Release -nologo -v q -o "$bench_dir/publish" >/dev/null
   bin="$bench_dir/publish/logmetrics"
 fi
@@ -136,6 +138,7 @@ if command -v hyperfine >/dev/null; then
   hyperfine -N -w 2 -r "$startup_runs" --export-json "$work/startup.json" "${version_cmd[*]}" "${short_cmd[*]}" >/dev/null 2>&1
   version_s=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][0]['median'])" "$work/startup.json")
   short_s=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][1]['median'])" "$work/startup.json")
+  startup_cpu=$(python3 -c "import json,sys; r = json.load(open(sys.argv[1]))['results']; v, s = (x['user'] + x['system'] for x in r); print(f'{v * 1000:.1f} {s * 1000:.1f} {s / v:.3f}')" "$work/startup.json")
 else
   for _ in 1 2; do "${version_cmd[@]}" >/dev/null; "${short_cmd[@]}" >/dev/null; done
   : > "$work/v"; : > "$work/s"
@@ -144,13 +147,14 @@ else
     echo "$(( t1 - t0 ))e-9" >> "$work/v"; echo "$(( t2 - t1 ))e-9" >> "$work/s"
   done
   version_s=$(median < "$work/v"); short_s=$(median < "$work/s")
+  startup_cpu=""
 fi
 
 r1=$(median < "$work/r1"); r2=$(median < "$work/r2")
 python3 - "$records" "$r1" "$r2" "$version_s" "$short_s" "$have_anchors" "$markdown" "$(median < "$work/c1")" "$(median < "$work/c2")" \
   "$(median < "$work/extract")" "$(median < "$work/tokenize")" "$(median < "$work/full")" \
   "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores" "$(median < "$work/w1")" "$(median < "$work/w2")" \
-  "$lane_records" "$(median < "$work/l1")" "$(median < "$work/l2")" <<'EOF'
+  "$lane_records" "$(median < "$work/l1")" "$(median < "$work/l2")" "$startup_cpu" <<'EOF'
 import sys
 records, r1, r2, version_s, short_s = int(sys.argv[1]), *map(float, sys.argv[2:6])
 have_anchors, markdown = sys.argv[6] == "1", sys.argv[7] == "1"
@@ -159,6 +163,7 @@ extract, tokenize, full = (float(x) if x else 0.0 for x in sys.argv[10:13])
 machine = sys.argv[13]
 w1, w2 = float(sys.argv[14]), float(sys.argv[15])
 lane_records, l1, l2 = int(sys.argv[16]), float(sys.argv[17]), float(sys.argv[18])
+startup_cpu = sys.argv[19].split() if len(sys.argv) > 19 and sys.argv[19] else None
 one, two = records / r1, records / r2
 print(f"replay, 1 core (taskset -c 0)     {one:12,.0f} records/s   (median {r1:.3f} s wall, {c1:.3f} s cpu, {w1:.3f} s waiting for a core, {records:,} records)")
 print(f"replay, 2 cores (taskset -c 0,1)  {two:12,.0f} records/s   (median {r2:.3f} s wall, {c2:.3f} s cpu, {w2:.3f} s waiting for a core)")
@@ -167,7 +172,9 @@ if have_anchors:
     print(f"simdjson extract anchor, 1 core   {extract:12,.0f} records/s")
     print(f"Utf8JsonReader tokenize, 1 core   {tokenize:12,.0f} records/s")
     print(f"Utf8JsonReader full work, 1 core  {full:12,.0f} records/s")
-print(f"start-up: --version {version_s * 1000:.1f} ms, 400-line replay {short_s * 1000:.1f} ms")
+print(f"start-up: --version {version_s * 1000:.1f} ms, 400-line replay {short_s * 1000:.1f} ms (wall, medians)")
+if startup_cpu:
+    print(f"start-up CPU: --version {startup_cpu[0]} ms, 400-line replay {startup_cpu[1]} ms (user + system, means)")
 print()
 if have_anchors:
     print(f"ratio replay 1 core / simdjson extract:  {one / extract:.3f}   (goal >= 0.5)")
@@ -175,6 +182,8 @@ if have_anchors:
 print(f"ratio replay 2 cores / 1 core:          {two / one:.3f}   (goal >= 1.8)")
 print(f"ratio one lane 2 cores / 1 core:        {l1 / l2:.3f}")
 print(f"ratio 400-line replay / --version:       {short_s / version_s:.3f}   (goal <= 1.5)")
+if startup_cpu:
+    print(f"ratio 400-line replay / --version, CPU:  {float(startup_cpu[2]):.3f}")
 if markdown:
     print()
     print(f"Measured by `bash scripts/bench.sh` on {machine} (medians; absolute figures move by 25 % or more between runs on a shared machine, so only the ratios are claimed):")

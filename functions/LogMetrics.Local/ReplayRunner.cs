@@ -121,7 +121,7 @@ public static class ReplayRunner
         var enricher = new Enricher(compiled, dimensions, clock);
         using var deadLetterFile = settings.DeadLetterPath is null ? null : new AtomicOutput(settings.DeadLetterPath);
         using var samplesFile = settings.OutPath is null ? null : new AtomicOutput(settings.OutPath);
-        // An ordinary file is written when its 1 MiB buffer fills and at the end, not once per line (FlushOnDisposeStream).
+        // An ordinary file is written when its buffer fills and at the end, not once per line (FlushOnDisposeStream).
         var deadLetters = deadLetterFile is null ? null : new JsonlDeadLetterSink(deadLetterFile.Direct ? deadLetterFile.Stream : new FlushOnDisposeStream(deadLetterFile.Stream));
         var samplesOut = samplesFile is null ? null : new JsonlSampleWriter(samplesFile.Direct ? samplesFile.Stream : new FlushOnDisposeStream(samplesFile.Stream));
         // The samples file is written in a stage of its own: the replay's flush does not wait for it.
