@@ -30,6 +30,7 @@ public sealed class RecordParser
     private readonly string _timeField;
 
     private readonly bool[] _rawSlots;
+    private readonly Located[] _found;
 
     /// <param name="rawSlots">Slots read only as text by parse-json or parse-kv: kept as UTF-8 bytes, never decoded to a string.</param>
     public RecordParser(FieldTable fields, IReadOnlyList<TypedField> typed, string timeField, string timeUnit, IReadOnlySet<int>? rawSlots = null)
@@ -43,6 +44,7 @@ public sealed class RecordParser
         _timeField = timeField;
         _timeSlot = fields.GetOrAdd(timeField);
         _names = new Utf8NameTable(fields.Names.Select((name, slot) => KeyValuePair.Create(name, slot)));
+        _found = new Located[fields.Count];
         _timeScale = timeUnit == "ms" ? 1 : 1000;
         if (!_typed.Any(t => t.Slot == _timeSlot))
         {
@@ -51,6 +53,12 @@ public sealed class RecordParser
     }
 
     /// <summary>Parses <paramref name="line"/> into <paramref name="record"/> (cleared first); returns null when accepted, else the reason it is malformed.</summary>
+    /// <remarks>
+    /// One pass over the bytes (<see cref="TryLocate"/>) checks the whole line and finds the fields; a line it
+    /// cannot take (invalid JSON, an escaped property name, an escape that does not decode) is parsed again
+    /// by <see cref="ParseWithReader"/>, the <see cref="Utf8JsonReader"/> path, which gives the verdict and the
+    /// reason. A differential property test holds the two to the same verdict and fields.
+    /// </remarks>
     public string? Parse(ReadOnlySpan<byte> line, Record record)
     {
         record.Clear();
@@ -59,6 +67,21 @@ public sealed class RecordParser
         {
             return "invalid UTF-8";
         }
+        if (TryLocate(line, record))
+        {
+            return Validate(record);
+        }
+        record.Clear();
+        return ParseWithReader(line, record);
+    }
+
+    /// <summary>
+    /// The reference path: <paramref name="line"/> (valid UTF-8) read token by token with <see cref="Utf8JsonReader"/>.
+    /// Taken for the lines <see cref="TryLocate"/> leaves, and by the differential tests.
+    /// </summary>
+    internal string? ParseWithReader(ReadOnlySpan<byte> line, Record record)
+    {
+        record.Strings = _strings;
         try
         {
             var reason = ReadObject(line, record);
@@ -73,6 +96,176 @@ public sealed class RecordParser
             return "invalid JSON: " + FirstSentence(e.Message);
         }
         return Validate(record);
+    }
+
+    /// <summary>
+    /// The single pass: checks that <paramref name="line"/> is one strict JSON object (the reader's grammar,
+    /// depth limit and nothing after it) and sets the fields the pipeline uses, matched as bytes, the last
+    /// occurrence of a name winning. False, with the record half filled, when the line is not valid or has
+    /// something only the reader path decides (an escaped property name, a field value whose escapes do
+    /// not decode, an escaped value repeated): the caller then clears the record and reads it with the reader.
+    /// </summary>
+    internal bool TryLocate(ReadOnlySpan<byte> line, Record record)
+    {
+        var found = _found;
+        Array.Clear(found);
+        var pos = JsonScan.SkipWhitespace(line, 0);
+        if (pos >= line.Length || line[pos] != (byte)'{') return false;
+        pos = JsonScan.SkipWhitespace(line, pos + 1);
+        if (pos < line.Length && line[pos] == (byte)'}')
+        {
+            pos++;
+        }
+        else
+        {
+            while (true)
+            {
+                if (pos >= line.Length || line[pos] != (byte)'"') return false;
+                var nameStart = pos + 1;
+                if (!JsonScan.TrySkipString(line, ref pos, out var escapedName) || escapedName) return false;
+                var name = line[nameStart..(pos - 1)];
+                pos = JsonScan.SkipWhitespace(line, pos);
+                if (pos >= line.Length || line[pos] != (byte)':') return false;
+                pos = JsonScan.SkipWhitespace(line, pos + 1);
+                var valueStart = pos;
+                JsonToken token;
+                var escaped = false;
+                if (pos < line.Length && line[pos] == (byte)'"')
+                {
+                    if (!JsonScan.TrySkipString(line, ref pos, out escaped)) return false;
+                    token = JsonToken.String;
+                }
+                else if ((token = JsonScan.SkipValue(line, ref pos, 1)) == JsonToken.None)
+                {
+                    return false;
+                }
+                if (_names.TryGetValue(name, out var slot))
+                {
+                    ref var at = ref found[slot];
+                    // The reader decodes every occurrence: an earlier escaped one could fail where the last does not.
+                    if (at.Token == JsonToken.String && at.Escaped) return false;
+                    at = new Located(token, valueStart, pos, escaped);
+                }
+                pos = JsonScan.SkipWhitespace(line, pos);
+                if (pos >= line.Length) return false;
+                if (line[pos] == (byte)',')
+                {
+                    pos = JsonScan.SkipWhitespace(line, pos + 1);
+                    continue;
+                }
+                if (line[pos] != (byte)'}') return false;
+                pos++;
+                break;
+            }
+        }
+        if (JsonScan.SkipWhitespace(line, pos) != line.Length) return false;
+        var values = record.Values;
+        for (var slot = 0; slot < found.Length; slot++)
+        {
+            var at = found[slot];
+            if (at.Token == JsonToken.None) continue;
+            if (at.Token == JsonToken.String && slot < _rawSlots.Length && _rawSlots[slot])
+            {
+                if (!TryRaw(line[(at.Start + 1)..(at.End - 1)], at.Escaped, record, out values[slot])) return false;
+            }
+            else if (!TryRead(line, at, _strings, out values[slot]))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Where a located value is in its JSON: its first token, [Start, End) including quotes or brackets.</summary>
+    internal readonly record struct Located(JsonToken Token, int Start, int End, bool Escaped);
+
+    /// <summary>A string field read only by parse-json or parse-kv: its unescaped UTF-8 in the record's own buffer.</summary>
+    private static bool TryRaw(ReadOnlySpan<byte> body, bool escaped, Record record, out FieldValue value)
+    {
+        var span = record.Reserve(body.Length, out var buffer, out var offset);
+        var written = body.Length;
+        if (!escaped)
+        {
+            body.CopyTo(span);
+        }
+        else if (JsonScan.TryUnescape(body, span, out written))
+        {
+            record.Unreserve(body.Length - written);
+        }
+        else
+        {
+            value = default;
+            return false;
+        }
+        value = new FieldValue { Kind = ValueKind.Utf8String, Utf8 = buffer, Utf8Offset = offset, Utf8Length = written };
+        return true;
+    }
+
+    /// <summary>
+    /// A located value as a field, exactly as <see cref="ReadValue"/> reads it from the reader: false when
+    /// an escape does not decode (where the reader throws).
+    /// </summary>
+    internal static bool TryRead(ReadOnlySpan<byte> json, Located at, Utf8Strings strings, out FieldValue value)
+    {
+        var token = json[at.Start..at.End];
+        switch (at.Token)
+        {
+            case JsonToken.String:
+            {
+                var body = token[1..^1];
+                if (!at.Escaped)
+                {
+                    value = FieldValue.FromString(strings.Get(body));
+                    return true;
+                }
+                if (body.Length <= Utf8Strings.MaxCachedBytes)
+                {
+                    Span<byte> buffer = stackalloc byte[Utf8Strings.MaxCachedBytes];
+                    if (!JsonScan.TryUnescape(body, buffer, out var written))
+                    {
+                        value = default;
+                        return false;
+                    }
+                    value = FieldValue.FromString(strings.Get(buffer[..written]));
+                    return true;
+                }
+                var large = ArrayPool<byte>.Shared.Rent(body.Length);
+                try
+                {
+                    if (!JsonScan.TryUnescape(body, large, out var written))
+                    {
+                        value = default;
+                        return false;
+                    }
+                    value = FieldValue.FromString(Encoding.UTF8.GetString(large, 0, written));
+                    return true;
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(large);
+                }
+            }
+            case JsonToken.Number:
+                value = new FieldValue { Kind = ValueKind.Number, Text = strings.Get(token) };
+                if (JsonScan.TryGetDouble(token, out var d))
+                {
+                    value.Number = d;
+                    value.HasNumber = true;
+                }
+                return true;
+            case JsonToken.True:
+                value = new FieldValue { Kind = ValueKind.Bool, Text = "true" };
+                return true;
+            case JsonToken.False:
+                value = new FieldValue { Kind = ValueKind.Bool, Text = "false" };
+                return true;
+            case JsonToken.Null:
+                value = new FieldValue { Kind = ValueKind.Null };
+                return true;
+            default:
+                value = new FieldValue { Kind = ValueKind.Json, Text = Encoding.UTF8.GetString(token) };
+                return true;
+        }
     }
 
     private string? ReadObject(ReadOnlySpan<byte> line, Record record)
