@@ -35,6 +35,7 @@ internal static class JsonScan
     /// <summary>
     /// At an opening quote: moves <paramref name="pos"/> past the closing quote of a valid string (escapes
     /// checked, no raw control characters). <paramref name="escaped"/> tells whether it holds a backslash.
+    /// Every special byte (quote, backslash, control) of a 32-byte block is handled from one mask.
     /// </summary>
     public static bool TrySkipString(ReadOnlySpan<byte> json, ref int pos, out bool escaped)
     {
@@ -44,63 +45,153 @@ internal static class JsonScan
         var length = json.Length;
         while (true)
         {
+            uint bits;
+            int width;
             if (Vector256.IsHardwareAccelerated && i + Vector256<byte>.Count <= length)
             {
-                var v = Vector256.LoadUnsafe(ref start, (nuint)i);
-                var special = Vector256.Equals(v, Vector256.Create((byte)'"'))
-                    | Vector256.Equals(v, Vector256.Create((byte)'\\'))
-                    | Vector256.LessThan(v, Vector256.Create((byte)0x20));
-                var bits = special.ExtractMostSignificantBits();
-                if (bits == 0)
-                {
-                    i += Vector256<byte>.Count;
-                    continue;
-                }
-                i += BitOperations.TrailingZeroCount(bits);
+                bits = Special(Vector256.LoadUnsafe(ref start, (nuint)i));
+                width = Vector256<byte>.Count;
             }
             else if (Vector128.IsHardwareAccelerated && i + Vector128<byte>.Count <= length)
             {
-                var v = Vector128.LoadUnsafe(ref start, (nuint)i);
-                var special = Vector128.Equals(v, Vector128.Create((byte)'"'))
-                    | Vector128.Equals(v, Vector128.Create((byte)'\\'))
-                    | Vector128.LessThan(v, Vector128.Create((byte)0x20));
-                var bits = special.ExtractMostSignificantBits();
-                if (bits == 0)
-                {
-                    i += Vector128<byte>.Count;
-                    continue;
-                }
-                i += BitOperations.TrailingZeroCount(bits);
+                bits = Special(Vector128.LoadUnsafe(ref start, (nuint)i));
+                width = Vector128<byte>.Count;
             }
             else
             {
-                while (i < length && json[i] is not ((byte)'"' or (byte)'\\') && json[i] >= 0x20) i++;
-                if (i >= length) return false;
+                // The last bytes, one at a time: the first special byte, if any.
+                var at = i;
+                while (at < length && json[at] is not ((byte)'"' or (byte)'\\') && json[at] >= 0x20) at++;
+                if (at >= length) return false;
+                bits = 1;
+                width = 1;
+                i = at;
             }
+            while (bits != 0)
+            {
+                var p = i + BitOperations.TrailingZeroCount(bits);
+                var c = json[p];
+                if (c == (byte)'"')
+                {
+                    pos = p + 1;
+                    return true;
+                }
+                if (c != (byte)'\\') return false;
+                escaped = true;
+                var next = SkipEscape(json, p);
+                if (next < 0) return false;
+                if (next >= i + width)
+                {
+                    i = next;
+                    goto Reload;
+                }
+                bits &= ~0u << (next - i);
+            }
+            i += width;
+        Reload:;
+        }
+    }
+
+    /// <summary>
+    /// At an opening quote: as <see cref="TrySkipString"/>, and writes the string's unescaped UTF-8 to
+    /// <paramref name="destination"/>, which must hold as many bytes as are left in <paramref name="json"/>
+    /// after <paramref name="pos"/>. False when the string is not valid, or when an escape is a lone or
+    /// reversed surrogate (where the reader's <c>CopyString</c> throws).
+    /// </summary>
+    public static bool TryCopyString(ReadOnlySpan<byte> json, ref int pos, Span<byte> destination, out int written)
+    {
+        var i = pos + 1;
+        var w = 0;
+        ref var source = ref MemoryMarshal.GetReference(json);
+        ref var target = ref MemoryMarshal.GetReference(destination);
+        var length = json.Length;
+        if (destination.Length < length - i) throw new ArgumentException("destination too short", nameof(destination));
+        while (true)
+        {
+            uint bits;
+            if (Vector256.IsHardwareAccelerated && i + Vector256<byte>.Count <= length)
+            {
+                // w <= i - pos - 1, so the whole block fits the destination.
+                var v = Vector256.LoadUnsafe(ref source, (nuint)i);
+                v.StoreUnsafe(ref target, (nuint)w);
+                bits = Special(v);
+                if (bits == 0)
+                {
+                    i += Vector256<byte>.Count;
+                    w += Vector256<byte>.Count;
+                    continue;
+                }
+            }
+            else if (Vector128.IsHardwareAccelerated && i + Vector128<byte>.Count <= length)
+            {
+                var v = Vector128.LoadUnsafe(ref source, (nuint)i);
+                v.StoreUnsafe(ref target, (nuint)w);
+                bits = Special(v);
+                if (bits == 0)
+                {
+                    i += Vector128<byte>.Count;
+                    w += Vector128<byte>.Count;
+                    continue;
+                }
+            }
+            else
+            {
+                while (i < length && json[i] is not ((byte)'"' or (byte)'\\') && json[i] >= 0x20) destination[w++] = json[i++];
+                if (i >= length)
+                {
+                    written = 0;
+                    return false;
+                }
+                bits = 1; // the special byte is at i
+            }
+            var skip = BitOperations.TrailingZeroCount(bits);
+            i += skip;
+            w += skip;
             var c = json[i];
             if (c == (byte)'"')
             {
                 pos = i + 1;
+                written = w;
                 return true;
             }
-            if (c != (byte)'\\' || i + 1 >= length) return false;
-            escaped = true;
-            switch (json[i + 1])
+            if (c != (byte)'\\' || SkipEscape(json, i) < 0 || !TryDecodeEscape(json, ref i, destination, ref w))
             {
-                case (byte)'"' or (byte)'\\' or (byte)'/' or (byte)'b' or (byte)'f' or (byte)'n' or (byte)'r' or (byte)'t':
-                    i += 2;
-                    break;
-                case (byte)'u':
-                    if (i + 6 > length) return false;
-                    for (var h = i + 2; h < i + 6; h++)
-                    {
-                        if (!char.IsAsciiHexDigit((char)json[h])) return false;
-                    }
-                    i += 6;
-                    break;
-                default:
-                    return false;
+                written = 0;
+                return false;
             }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Special(Vector256<byte> v) =>
+        (Vector256.Equals(v, Vector256.Create((byte)'"'))
+            | Vector256.Equals(v, Vector256.Create((byte)'\\'))
+            | Vector256.LessThan(v, Vector256.Create((byte)0x20))).ExtractMostSignificantBits();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Special(Vector128<byte> v) =>
+        (Vector128.Equals(v, Vector128.Create((byte)'"'))
+            | Vector128.Equals(v, Vector128.Create((byte)'\\'))
+            | Vector128.LessThan(v, Vector128.Create((byte)0x20))).ExtractMostSignificantBits();
+
+    /// <summary>At a backslash: the index after its escape, or -1 when it is not one of JSON's.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int SkipEscape(ReadOnlySpan<byte> json, int at)
+    {
+        if (at + 1 >= json.Length) return -1;
+        switch (json[at + 1])
+        {
+            case (byte)'"' or (byte)'\\' or (byte)'/' or (byte)'b' or (byte)'f' or (byte)'n' or (byte)'r' or (byte)'t':
+                return at + 2;
+            case (byte)'u':
+                if (at + 6 > json.Length) return -1;
+                for (var h = at + 2; h < at + 6; h++)
+                {
+                    if (!char.IsAsciiHexDigit((char)json[h])) return -1;
+                }
+                return at + 6;
+            default:
+                return -1;
         }
     }
 
@@ -288,55 +379,89 @@ internal static class JsonScan
     /// </summary>
     public static bool TryUnescape(ReadOnlySpan<byte> escaped, Span<byte> destination, out int written)
     {
-        written = 0;
-        var at = 0;
+        var i = 0;
+        var w = 0;
+        ref var source = ref MemoryMarshal.GetReference(escaped);
+        ref var target = ref MemoryMarshal.GetReference(destination);
+        var length = escaped.Length;
+        if (destination.Length < length) throw new ArgumentException("destination too short", nameof(destination));
         while (true)
         {
-            var next = escaped[at..].IndexOf((byte)'\\');
-            if (next < 0)
+            if (Vector256.IsHardwareAccelerated && i + Vector256<byte>.Count <= length)
             {
-                escaped[at..].CopyTo(destination[written..]);
-                written += escaped.Length - at;
-                return true;
+                var v = Vector256.LoadUnsafe(ref source, (nuint)i);
+                v.StoreUnsafe(ref target, (nuint)w);
+                var bits = Vector256.Equals(v, Vector256.Create((byte)'\\')).ExtractMostSignificantBits();
+                if (bits == 0)
+                {
+                    i += Vector256<byte>.Count;
+                    w += Vector256<byte>.Count;
+                    continue;
+                }
+                var skip = BitOperations.TrailingZeroCount(bits);
+                i += skip;
+                w += skip;
             }
-            escaped.Slice(at, next).CopyTo(destination[written..]);
-            written += next;
-            at += next;
-            var e = escaped[at + 1];
-            byte simple = e switch
+            else
             {
-                (byte)'"' => (byte)'"',
-                (byte)'\\' => (byte)'\\',
-                (byte)'/' => (byte)'/',
+                var next = escaped[i..].IndexOf((byte)'\\');
+                var run = next < 0 ? length - i : next;
+                escaped.Slice(i, run).CopyTo(destination[w..]);
+                i += run;
+                w += run;
+                if (next < 0)
+                {
+                    written = w;
+                    return true;
+                }
+            }
+            if (!TryDecodeEscape(escaped, ref i, destination, ref w))
+            {
+                written = 0;
+                return false;
+            }
+        }
+    }
+
+    /// <summary>At a backslash starting a valid escape: writes what it stands for and moves past it; false on a bad surrogate.</summary>
+    private static bool TryDecodeEscape(ReadOnlySpan<byte> json, ref int i, Span<byte> destination, ref int w)
+    {
+        var e = json[i + 1];
+        if (e != (byte)'u')
+        {
+            destination[w++] = e switch
+            {
                 (byte)'b' => (byte)'\b',
                 (byte)'f' => (byte)'\f',
                 (byte)'n' => (byte)'\n',
                 (byte)'r' => (byte)'\r',
                 (byte)'t' => (byte)'\t',
-                _ => 0,
+                _ => e, // " \ /
             };
-            if (e != (byte)'u')
-            {
-                destination[written++] = simple;
-                at += 2;
-                continue;
-            }
-            int scalar = Hex4(escaped.Slice(at + 2, 4));
-            at += 6;
-            if (scalar is >= 0xD800 and <= 0xDFFF)
-            {
-                // A high surrogate must be followed by an escaped low one.
-                if (scalar >= 0xDC00 || at + 6 > escaped.Length || escaped[at] != (byte)'\\' || escaped[at + 1] != (byte)'u')
-                {
-                    return false;
-                }
-                var low = Hex4(escaped.Slice(at + 2, 4));
-                if (low is < 0xDC00 or > 0xDFFF) return false;
-                at += 6;
-                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00);
-            }
-            written += new Rune(scalar).EncodeToUtf8(destination[written..]);
+            i += 2;
+            return true;
         }
+        var scalar = Hex4(json.Slice(i + 2, 4));
+        i += 6;
+        if (scalar is >= 0xD800 and <= 0xDFFF)
+        {
+            // A high surrogate must be followed by an escaped low one.
+            if (scalar >= 0xDC00 || i + 6 > json.Length || json[i] != (byte)'\\' || json[i + 1] != (byte)'u')
+            {
+                return false;
+            }
+            var lowHex = json.Slice(i + 2, 4);
+            foreach (var h in lowHex)
+            {
+                if (!char.IsAsciiHexDigit((char)h)) return false;
+            }
+            var low = Hex4(lowHex);
+            if (low is < 0xDC00 or > 0xDFFF) return false;
+            i += 6;
+            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00);
+        }
+        w += new Rune(scalar).EncodeToUtf8(destination[w..]);
+        return true;
     }
 
     private static int Hex4(ReadOnlySpan<byte> hex)

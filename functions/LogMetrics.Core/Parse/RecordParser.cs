@@ -130,17 +130,37 @@ public sealed class RecordParser
                 var valueStart = pos;
                 JsonToken token;
                 var escaped = false;
-                if (pos < line.Length && line[pos] == (byte)'"')
+                if (!_names.TryGetValue(name, out var slot))
                 {
-                    if (!JsonScan.TrySkipString(line, ref pos, out escaped)) return false;
-                    token = JsonToken.String;
+                    if (pos < line.Length && line[pos] == (byte)'"')
+                    {
+                        if (!JsonScan.TrySkipString(line, ref pos, out _)) return false;
+                    }
+                    else if (JsonScan.SkipValue(line, ref pos, 1) == JsonToken.None)
+                    {
+                        return false;
+                    }
                 }
-                else if ((token = JsonScan.SkipValue(line, ref pos, 1)) == JsonToken.None)
+                else if (pos < line.Length && line[pos] == (byte)'"' && slot < _rawSlots.Length && _rawSlots[slot])
                 {
-                    return false;
+                    // Read only by parse-json or parse-kv: unescaped into the record's buffer while it is checked.
+                    var span = record.Reserve(line.Length - pos, out var buffer, out var offset);
+                    if (!JsonScan.TryCopyString(line, ref pos, span, out var written)) return false;
+                    record.Unreserve(span.Length - written);
+                    record.Values[slot] = new FieldValue { Kind = ValueKind.Utf8String, Utf8 = buffer, Utf8Offset = offset, Utf8Length = written };
+                    found[slot] = new Located(JsonToken.None, valueStart, pos, false);
                 }
-                if (_names.TryGetValue(name, out var slot))
+                else
                 {
+                    if (pos < line.Length && line[pos] == (byte)'"')
+                    {
+                        if (!JsonScan.TrySkipString(line, ref pos, out escaped)) return false;
+                        token = JsonToken.String;
+                    }
+                    else if ((token = JsonScan.SkipValue(line, ref pos, 1)) == JsonToken.None)
+                    {
+                        return false;
+                    }
                     ref var at = ref found[slot];
                     // The reader decodes every occurrence: an earlier escaped one could fail where the last does not.
                     if (at.Token == JsonToken.String && at.Escaped) return false;
@@ -163,12 +183,9 @@ public sealed class RecordParser
         for (var slot = 0; slot < found.Length; slot++)
         {
             var at = found[slot];
+            // None: absent, or a raw string already in place.
             if (at.Token == JsonToken.None) continue;
-            if (at.Token == JsonToken.String && slot < _rawSlots.Length && _rawSlots[slot])
-            {
-                if (!TryRaw(line[(at.Start + 1)..(at.End - 1)], at.Escaped, record, out values[slot])) return false;
-            }
-            else if (!TryRead(line, at, _strings, out values[slot]))
+            if (!TryRead(line, at, _strings, out values[slot]))
             {
                 return false;
             }
@@ -178,28 +195,6 @@ public sealed class RecordParser
 
     /// <summary>Where a located value is in its JSON: its first token, [Start, End) including quotes or brackets.</summary>
     internal readonly record struct Located(JsonToken Token, int Start, int End, bool Escaped);
-
-    /// <summary>A string field read only by parse-json or parse-kv: its unescaped UTF-8 in the record's own buffer.</summary>
-    private static bool TryRaw(ReadOnlySpan<byte> body, bool escaped, Record record, out FieldValue value)
-    {
-        var span = record.Reserve(body.Length, out var buffer, out var offset);
-        var written = body.Length;
-        if (!escaped)
-        {
-            body.CopyTo(span);
-        }
-        else if (JsonScan.TryUnescape(body, span, out written))
-        {
-            record.Unreserve(body.Length - written);
-        }
-        else
-        {
-            value = default;
-            return false;
-        }
-        value = new FieldValue { Kind = ValueKind.Utf8String, Utf8 = buffer, Utf8Offset = offset, Utf8Length = written };
-        return true;
-    }
 
     /// <summary>
     /// A located value as a field, exactly as <see cref="ReadValue"/> reads it from the reader: false when

@@ -29,6 +29,10 @@ public class IngestBenchmarks
     private LogMetrics.Core.Prune.ProcessorStep[] _steps = null!;
     private long _bytes;
 
+    internal (RecordParser, Record) ParserAndRecord => (_parser, _record);
+
+    internal byte[][] Lines => [.. _events.Select(e => e.Body.ToArray())];
+
     [GlobalSetup]
     public void Setup()
     {
