@@ -92,6 +92,8 @@ public sealed class Pipeline
     private readonly BatchAccumulator _accumulator;
     private readonly SeriesBudget _budget;
     private readonly Lock _gate = new();
+    private readonly Stack<ShardSignal[]> _freeSignals = new();
+    private readonly List<SeriesPartial>[] _drainTargets;
 
     /// <param name="budget">The cardinality budget, shared by a host's pipelines; null = one of its own.</param>
     public Pipeline(CompiledPipeline compiled, Enricher enricher, PipelineCounters counters, IDeadLetterSink deadLetters, int shardCount, SeriesBudget? budget = null)
@@ -107,6 +109,7 @@ public sealed class Pipeline
         _accumulator = new BatchAccumulator(compiled);
         _prepared = new PreparedBatch(this);
         _budget = budget ?? new SeriesBudget(compiled);
+        _drainTargets = new List<SeriesPartial>[shardCount];
     }
 
     public CompiledPipeline Compiled => _compiled;
@@ -294,26 +297,48 @@ public sealed class Pipeline
         {
             return [];
         }
-        var byShard = _accumulator.Drain(_shardCount);
-        var signals = new ShardSignal[_shardCount];
+        if (!_freeSignals.TryPop(out var signals))
+        {
+            signals = new ShardSignal[_shardCount];
+            for (var i = 0; i < _shardCount; i++) signals[i] = new ShardSignal();
+        }
+        var lists = _drainTargets;
+        for (var i = 0; i < _shardCount; i++) lists[i] = signals[i].Partials;
+        _accumulator.Drain(lists);
+        Array.Clear(lists);
         long partials = 0;
         for (var i = 0; i < _shardCount; i++)
         {
-            signals[i] = new ShardSignal
-            {
-                Lane = lane.Lane,
-                FirstSequence = events.Count > 0 ? events[0].Sequence : long.MaxValue,
-                LastSequence = events.Count > 0 ? events[^1].Sequence : long.MaxValue,
-                LaneWatermarkMs = lane.WatermarkMs(_compiled.OutOfOrdernessMs),
-                LaneFinished = lane.Finished,
-                SentAtMs = nowMs,
-                Partials = byShard[i],
-            };
-            partials += byShard[i].Count;
+            var signal = signals[i];
+            signal.Lane = lane.Lane;
+            signal.FirstSequence = events.Count > 0 ? events[0].Sequence : long.MaxValue;
+            signal.LastSequence = events.Count > 0 ? events[^1].Sequence : long.MaxValue;
+            signal.ChainStart = long.MinValue;
+            signal.LaneWatermarkMs = lane.WatermarkMs(_compiled.OutOfOrdernessMs);
+            signal.LaneFinished = lane.Finished;
+            signal.SentAtMs = nowMs;
+            partials += signal.Partials.Count;
         }
         _counters.AddPartials(partials, lane.Lane);
         _counters.AddShardSignals(signals.Length, lane.Lane);
         return signals;
+    }
+
+    /// <summary>
+    /// Hands back the signals of a batch once the host is done with them: every one applied (or sent,
+    /// serialized) and nothing of them kept but the partials' <see cref="SeriesPartial.Labels"/> (immutable,
+    /// they stay valid). Their objects are reused by later batches, so a host that recycles allocates
+    /// nothing per batch for its signals. Optional: signals never handed back are simply collected.
+    /// Hand each array back at most once, and only one this pipeline returned.
+    /// </summary>
+    public void Recycle(ShardSignal[] signals)
+    {
+        if (signals.Length != _shardCount) return;
+        lock (_gate)
+        {
+            foreach (var signal in signals) _accumulator.Recycle(signal.Partials);
+            _freeSignals.Push(signals);
+        }
     }
 }
 

@@ -15,3 +15,31 @@ public static class Probe
         return n;
     }
 }
+public sealed class StageProbe
+{
+    private readonly List<Record> _kept = [];
+    private readonly LogMetrics.Core.Enrich.EnrichBatch _batch = new();
+    private readonly LogMetrics.Core.Enrich.Enricher _enricher;
+    private readonly LogMetrics.Core.Accumulate.BatchAccumulator _acc;
+    private readonly LogMetrics.Core.Accumulate.SeriesBudget _budget;
+    public StageProbe(IngestBenchmarks b, byte[][] lines)
+    {
+        var (parser, _) = b.ParserAndRecord;
+        var compiled = b.Compiled;
+        foreach (var l in lines)
+        {
+            var r = compiled.CreateRecord();
+            if (parser.Parse(l, r) is not null) continue;
+            var keep = true;
+            foreach (var s in compiled.Steps) if (!s.Apply(r)) { keep = false; break; }
+            if (keep) _kept.Add(r);
+        }
+        _enricher = b.Enricher;
+        _acc = new LogMetrics.Core.Accumulate.BatchAccumulator(compiled);
+        _budget = new LogMetrics.Core.Accumulate.SeriesBudget(compiled);
+        Warm();
+    }
+    public int Warm() { _enricher.WarmAsync(_kept, _batch, CancellationToken.None).AsTask().GetAwaiter().GetResult(); return 0; }
+    public int Apply() { for (var i = 0; i < _kept.Count; i++) _enricher.Apply(_batch, i, _kept[i]); return 0; }
+    public int Accumulate() { foreach (var r in _kept) _acc.Add(r, _budget); var n = _acc.Count; _acc.Drain(16); return n; }
+}
