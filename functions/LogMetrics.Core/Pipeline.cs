@@ -86,6 +86,8 @@ public sealed class Pipeline
     // Records are parsed in place into this pool and reused batch after batch: never cloned.
     private readonly List<Record> _pool = [];
     private readonly List<Record> _kept = [];
+    // Malformed records of the batch by reason tag (PipelineMeter.MalformedReason), reused batch after batch.
+    private readonly Dictionary<string, long> _malformed = new(StringComparer.Ordinal);
     private readonly EnrichBatch _lookups = new();
     private readonly List<DeadLetter> _stagedDeadLetters = [];
     private readonly PreparedBatch _prepared;
@@ -187,7 +189,8 @@ public sealed class Pipeline
         var kept = _kept;
         kept.Clear();
         long seen = 0, filtered = 0;
-        Dictionary<string, long>? malformed = null;
+        var malformed = _malformed;
+        malformed.Clear();
         lock (_gate)
         {
             foreach (var e in events)
@@ -224,12 +227,14 @@ public sealed class Pipeline
                 }
                 if (reason is not null)
                 {
-                    malformed ??= new Dictionary<string, long>(StringComparer.Ordinal);
                     var tag = PipelineMeter.MalformedReason(reason);
                     malformed[tag] = malformed.GetValueOrDefault(tag) + 1;
-                    var letter = new DeadLetter(lane, e.Sequence, reason, e.Body);
-                    if (staged is null) _deadLetters.Write(letter);
-                    else staged.Add(letter);
+                    if (_deadLetters is not NullDeadLetterSink)
+                    {
+                        var letter = new DeadLetter(lane, e.Sequence, reason, e.Body);
+                        if (staged is null) _deadLetters.Write(letter);
+                        else staged.Add(letter);
+                    }
                     continue;
                 }
                 if (!keep)
@@ -242,10 +247,7 @@ public sealed class Pipeline
             }
         }
         _counters.AddEvents(seen, lane);
-        if (malformed is not null)
-        {
-            foreach (var (reason, n) in malformed) _counters.AddMalformed(n, lane, reason);
-        }
+        foreach (var (reason, n) in malformed) _counters.AddMalformed(n, lane, reason);
         _counters.AddFiltered(filtered, lane);
         _counters.AddAccepted(kept.Count, lane);
         return kept;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
@@ -25,9 +26,13 @@ public sealed class RecordParser
     private readonly byte[] _nameBuffer = new byte[256];
     private readonly Utf8Strings _strings = new();
     private readonly TypedField[] _typed;
+    private readonly string[] _missing;
+    private readonly string[] _isNull;
     private readonly int _timeSlot;
     private readonly long _timeScale;
     private readonly string _timeField;
+
+    private const string ContentAfterObject = "invalid JSON: content after the object";
 
     private readonly bool[] _rawSlots;
     private readonly Located[] _found;
@@ -50,6 +55,9 @@ public sealed class RecordParser
         {
             _typed = [.. _typed, new TypedField(timeField, _timeSlot, FieldType.Int, true, null)];
         }
+        // The reasons that name only the field, made once.
+        _missing = [.. _typed.Select(t => $"{t.Name}: missing")];
+        _isNull = [.. _typed.Select(t => $"{t.Name}: is null")];
     }
 
     /// <summary>Parses <paramref name="line"/> into <paramref name="record"/> (cleared first); returns null when accepted, else the reason it is malformed.</summary>
@@ -67,12 +75,17 @@ public sealed class RecordParser
         {
             return "invalid UTF-8";
         }
-        if (TryLocate(line, record))
+        switch (TryLocate(line, record, out var failedAt))
         {
-            return Validate(record);
+            case Location.Located:
+                return Validate(record);
+            case Location.Invalid:
+                // The reader would throw here; the reason is said without an exception.
+                return failedAt < 0 ? ContentAfterObject : $"invalid JSON: syntax error at byte {failedAt}";
+            default:
+                record.Clear();
+                return ParseWithReader(line, record);
         }
-        record.Clear();
-        return ParseWithReader(line, record);
     }
 
     /// <summary>
@@ -105,12 +118,13 @@ public sealed class RecordParser
     /// something only the reader path decides (an escaped property name, a field value whose escapes do
     /// not decode, an escaped value repeated): the caller then clears the record and reads it with the reader.
     /// </summary>
-    internal bool TryLocate(ReadOnlySpan<byte> line, Record record)
+    internal Location TryLocate(ReadOnlySpan<byte> line, Record record, out int failedAt)
     {
+        failedAt = 0;
         var found = _found;
         Array.Clear(found);
         var pos = JsonScan.SkipWhitespace(line, 0);
-        if (pos >= line.Length || line[pos] != (byte)'{') return false;
+        if (pos >= line.Length || line[pos] != (byte)'{') return Location.Unsupported;
         pos = JsonScan.SkipWhitespace(line, pos + 1);
         if (pos < line.Length && line[pos] == (byte)'}')
         {
@@ -120,12 +134,13 @@ public sealed class RecordParser
         {
             while (true)
             {
-                if (pos >= line.Length || line[pos] != (byte)'"') return false;
+                if (pos >= line.Length || line[pos] != (byte)'"') return Invalid(pos, out failedAt);
                 var nameStart = pos + 1;
-                if (!JsonScan.TrySkipString(line, ref pos, out var escapedName) || escapedName) return false;
+                if (!JsonScan.TrySkipString(line, ref pos, out var escapedName)) return Invalid(nameStart - 1, out failedAt);
+                if (escapedName) return Location.Unsupported;
                 var name = line[nameStart..(pos - 1)];
                 pos = JsonScan.SkipWhitespace(line, pos);
-                if (pos >= line.Length || line[pos] != (byte)':') return false;
+                if (pos >= line.Length || line[pos] != (byte)':') return Invalid(pos, out failedAt);
                 pos = JsonScan.SkipWhitespace(line, pos + 1);
                 var valueStart = pos;
                 JsonToken token;
@@ -134,18 +149,22 @@ public sealed class RecordParser
                 {
                     if (pos < line.Length && line[pos] == (byte)'"')
                     {
-                        if (!JsonScan.TrySkipString(line, ref pos, out _)) return false;
+                        if (!JsonScan.TrySkipString(line, ref pos, out _)) return Invalid(valueStart, out failedAt);
                     }
                     else if (JsonScan.SkipValue(line, ref pos, 1) == JsonToken.None)
                     {
-                        return false;
+                        return Invalid(valueStart, out failedAt);
                     }
                 }
                 else if (pos < line.Length && line[pos] == (byte)'"' && slot < _rawSlots.Length && _rawSlots[slot])
                 {
                     // Read only by parse-json or parse-kv: unescaped into the record's buffer while it is checked.
                     var span = record.Reserve(line.Length - pos, out var buffer, out var offset);
-                    if (!JsonScan.TryCopyString(line, ref pos, span, out var written)) return false;
+                    if (!JsonScan.TryCopyString(line, ref pos, span, out var written))
+                    {
+                        // Not a valid string, or one whose escapes do not decode (the reader's reason then).
+                        return JsonScan.TrySkipString(line, ref pos, out _) ? Location.Unsupported : Invalid(valueStart, out failedAt);
+                    }
                     record.Unreserve(span.Length - written);
                     record.Values[slot] = new FieldValue { Kind = ValueKind.Utf8String, Utf8 = buffer, Utf8Offset = offset, Utf8Length = written };
                     found[slot] = new Located(JsonToken.None, valueStart, pos, false);
@@ -154,31 +173,35 @@ public sealed class RecordParser
                 {
                     if (pos < line.Length && line[pos] == (byte)'"')
                     {
-                        if (!JsonScan.TrySkipString(line, ref pos, out escaped)) return false;
+                        if (!JsonScan.TrySkipString(line, ref pos, out escaped)) return Invalid(valueStart, out failedAt);
                         token = JsonToken.String;
                     }
                     else if ((token = JsonScan.SkipValue(line, ref pos, 1)) == JsonToken.None)
                     {
-                        return false;
+                        return Invalid(valueStart, out failedAt);
                     }
                     ref var at = ref found[slot];
                     // The reader decodes every occurrence: an earlier escaped one could fail where the last does not.
-                    if (at.Token == JsonToken.String && at.Escaped) return false;
+                    if (at.Token == JsonToken.String && at.Escaped) return Location.Unsupported;
                     at = new Located(token, valueStart, pos, escaped);
                 }
                 pos = JsonScan.SkipWhitespace(line, pos);
-                if (pos >= line.Length) return false;
+                if (pos >= line.Length) return Invalid(pos, out failedAt);
                 if (line[pos] == (byte)',')
                 {
                     pos = JsonScan.SkipWhitespace(line, pos + 1);
                     continue;
                 }
-                if (line[pos] != (byte)'}') return false;
+                if (line[pos] != (byte)'}') return Invalid(pos, out failedAt);
                 pos++;
                 break;
             }
         }
-        if (JsonScan.SkipWhitespace(line, pos) != line.Length) return false;
+        if (JsonScan.SkipWhitespace(line, pos) != line.Length)
+        {
+            failedAt = -1;
+            return Location.Invalid;
+        }
         var values = record.Values;
         for (var slot = 0; slot < found.Length; slot++)
         {
@@ -187,10 +210,27 @@ public sealed class RecordParser
             if (at.Token == JsonToken.None) continue;
             if (!TryRead(line, at, _strings, out values[slot]))
             {
-                return false;
+                return Location.Unsupported;
             }
         }
-        return true;
+        return Location.Located;
+    }
+
+    private static Location Invalid(int at, out int failedAt)
+    {
+        failedAt = at;
+        return Location.Invalid;
+    }
+
+    /// <summary>What <see cref="TryLocate"/> made of a line.</summary>
+    internal enum Location
+    {
+        /// <summary>A valid object; its fields are set.</summary>
+        Located,
+        /// <summary>A line starting with '{' that is not one valid JSON object (the reader's verdict too).</summary>
+        Invalid,
+        /// <summary>Left to the reader: not starting with '{', an escaped property name, an escape that does not decode, an escaped value repeated.</summary>
+        Unsupported,
     }
 
     /// <summary>Where a located value is in its JSON: its first token, [Start, End) including quotes or brackets.</summary>
@@ -301,7 +341,7 @@ public sealed class RecordParser
         // Anything after the root object (a second value, garbage) makes the line malformed.
         if (reader.Read())
         {
-            return "invalid JSON: content after the object";
+            return ContentAfterObject;
         }
         return null;
     }
@@ -385,14 +425,15 @@ public sealed class RecordParser
 
     private string? Validate(Record record)
     {
-        foreach (var field in _typed)
+        for (var f = 0; f < _typed.Length; f++)
         {
+            var field = _typed[f];
             ref var value = ref record.Values[field.Slot];
             if (!value.IsPresent)
             {
                 if (field.Required)
                 {
-                    return value.Kind == ValueKind.Null ? $"{field.Name}: is null" : $"{field.Name}: missing";
+                    return value.Kind == ValueKind.Null ? _isNull[f] : _missing[f];
                 }
                 value = default;
                 continue;
@@ -402,26 +443,26 @@ public sealed class RecordParser
                 case FieldType.String:
                     if (value.Kind != ValueKind.String)
                     {
-                        return $"{field.Name}: expected a string, got {Describe(value)}";
+                        return Reason(f, 0, value, 0) ?? Remember($"{field.Name}: expected a string, got {Describe(value)}");
                     }
                     break;
                 case FieldType.Int:
                 {
                     if (!TryInteger(value, out var integer))
                     {
-                        return $"{field.Name}: expected an integer, got {Describe(value)}";
+                        return Reason(f, 1, value, 0) ?? Remember($"{field.Name}: expected an integer, got {Describe(value)}");
                     }
                     if (field.Min is { } min && integer < min)
                     {
-                        return $"{field.Name}: {integer} is below the minimum {min}";
+                        return Reason(f, 2, default, integer) ?? Remember($"{field.Name}: {integer} is below the minimum {min}");
                     }
-                    value = Canonical(value, integer);
+                    value = Canonical(value, integer, _strings);
                     break;
                 }
                 case FieldType.Number:
                     if (!value.TryGetNumber(out var number) || (value.Kind != ValueKind.Number && value.Kind != ValueKind.String))
                     {
-                        return $"{field.Name}: expected a number, got {Describe(value)}";
+                        return Reason(f, 3, value, 0) ?? Remember($"{field.Name}: expected a number, got {Describe(value)}");
                     }
                     if (field.Min is { } nmin && number < nmin)
                     {
@@ -442,13 +483,54 @@ public sealed class RecordParser
     }
 
     /// <summary>The integer as a number field whose text is its canonical decimal form, reusing the text read when it already is.</summary>
-    private static FieldValue Canonical(in FieldValue read, long integer)
+    private static FieldValue Canonical(in FieldValue read, long integer, Utf8Strings strings)
     {
         Span<char> canonical = stackalloc char[20];
         integer.TryFormat(canonical, out var length, default, CultureInfo.InvariantCulture);
-        var text = read.Text.AsSpan().SequenceEqual(canonical[..length]) ? read.Text! : integer.ToString(CultureInfo.InvariantCulture);
+        string text;
+        if (read.Text.AsSpan().SequenceEqual(canonical[..length]))
+        {
+            text = read.Text!;
+        }
+        else
+        {
+            // "0404" → "404", from the cache like any other value.
+            Span<byte> utf8 = stackalloc byte[20];
+            integer.TryFormat(utf8, out var written, default, CultureInfo.InvariantCulture);
+            text = strings.Get(utf8[..written]);
+        }
         return new FieldValue { Kind = ValueKind.Number, Text = text, Number = integer, HasNumber = true };
     }
+
+    // The reasons that name a value, remembered by (field, check, value) in a small direct-mapped cache:
+    // a source that sends a bad value sends it again, and its reason is then not made again.
+    private readonly ReasonEntry[] _reasons = new ReasonEntry[256];
+    private int _reasonAt;
+
+    private struct ReasonEntry
+    {
+        public int Field;
+        public int Check;
+        public ValueKind Kind;
+        public string? Text;
+        public long Number;
+        public string? Reason;
+    }
+
+    private string? Reason(int field, int check, in FieldValue value, long number)
+    {
+        var at = (int)((uint)HashCode.Combine(field, check, value.Kind, value.Text is null ? 0 : RuntimeHelpers.GetHashCode(value.Text), number) % (uint)_reasons.Length);
+        ref var entry = ref _reasons[at];
+        _reasonAt = at;
+        if (entry.Reason is not null && entry.Field == field && entry.Check == check && entry.Kind == value.Kind && ReferenceEquals(entry.Text, value.Text) && entry.Number == number)
+        {
+            return entry.Reason;
+        }
+        entry = new ReasonEntry { Field = field, Check = check, Kind = value.Kind, Text = value.Text, Number = number };
+        return null;
+    }
+
+    private string Remember(string reason) => _reasons[_reasonAt].Reason = reason;
 
     /// <summary>
     /// DESIGN §4: an integer is a JSON number written without fraction or exponent, or a string of
