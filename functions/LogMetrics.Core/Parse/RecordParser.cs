@@ -485,10 +485,11 @@ public sealed class RecordParser
     /// <summary>The integer as a number field whose text is its canonical decimal form, reusing the text read when it already is.</summary>
     private static FieldValue Canonical(in FieldValue read, long integer, Utf8Strings strings)
     {
-        Span<char> canonical = stackalloc char[20];
-        integer.TryFormat(canonical, out var length, default, CultureInfo.InvariantCulture);
+        // An integer's text (TryInteger: a JSON integer token, or ASCII digits) is already canonical unless
+        // it is "-0" or has a leading zero.
+        var read0 = read.Text.AsSpan();
         string text;
-        if (read.Text.AsSpan().SequenceEqual(canonical[..length]))
+        if (read0.Length == 1 || (read0.Length > 1 && (read0[0] is not ('0' or '-') || (read0[0] == '-' && read0[1] != '0'))))
         {
             text = read.Text!;
         }

@@ -1,4 +1,7 @@
 using System.Buffers;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -253,6 +256,11 @@ public sealed class ParseKvStep : ProcessorStep
             return true;
         }
         if (rest.IsEmpty) return true;
+        if (_pairDelimiter.Length == 1 && _kvDelimiter.Length == 1)
+        {
+            ApplySingleByte(rest, record);
+            return true;
+        }
         while (true)
         {
             var cut = rest.IndexOf(_pairDelimiter);
@@ -266,6 +274,67 @@ public sealed class ParseKvStep : ProcessorStep
             rest = rest[(cut + _pairDelimiter.Length)..];
         }
         return true;
+    }
+
+    /// <summary>
+    /// Single-byte delimiters (the usual <c>;</c> and <c>=</c>): one pass that finds both a 32-byte block at a
+    /// time, each pair split at its first key-value delimiter, as the general loop does.
+    /// </summary>
+    private void ApplySingleByte(ReadOnlySpan<byte> text, Record record)
+    {
+        var pairDelimiter = _pairDelimiter[0];
+        var kvDelimiter = _kvDelimiter[0];
+        var pairStart = 0;
+        var eq = -1;
+        var i = 0;
+        ref var start = ref MemoryMarshal.GetReference(text);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + Vector256<byte>.Count <= text.Length; i += Vector256<byte>.Count)
+            {
+                var v = Vector256.LoadUnsafe(ref start, (nuint)i);
+                var pairs = Vector256.Equals(v, Vector256.Create(pairDelimiter)).ExtractMostSignificantBits();
+                var both = pairs | Vector256.Equals(v, Vector256.Create(kvDelimiter)).ExtractMostSignificantBits();
+                while (both != 0)
+                {
+                    var bit = BitOperations.TrailingZeroCount(both);
+                    both &= both - 1;
+                    var at = i + bit;
+                    if ((pairs & (1u << bit)) != 0)
+                    {
+                        Pair(text, pairStart, eq, at, record);
+                        pairStart = at + 1;
+                        eq = -1;
+                    }
+                    else if (eq < 0)
+                    {
+                        eq = at;
+                    }
+                }
+            }
+        }
+        for (; i < text.Length; i++)
+        {
+            if (text[i] == pairDelimiter)
+            {
+                Pair(text, pairStart, eq, i, record);
+                pairStart = i + 1;
+                eq = -1;
+            }
+            else if (text[i] == kvDelimiter && eq < 0)
+            {
+                eq = i;
+            }
+        }
+        Pair(text, pairStart, eq, text.Length, record);
+    }
+
+    private void Pair(ReadOnlySpan<byte> text, int start, int eq, int end, Record record)
+    {
+        if (eq >= 0 && _keys.TryGetValue(text[start..eq], out var slot))
+        {
+            record.Values[slot] = FieldValue.FromString(record.Strings.Get(text[(eq + 1)..end]));
+        }
     }
 }
 
