@@ -48,7 +48,7 @@ public sealed record LruTableCacheOptions
 /// path does not write. A warm never evicts the keys of its own batch, even past the row limit; concurrent
 /// batches whose distinct keys together exceed the limit may evict each other's (lookups then count as errors).</para>
 /// </remarks>
-public sealed class LruTableCache : ILookupCache
+public sealed class LruTableCache : ILookupCache, ILookupPeek
 {
     private readonly IDimensionSource _source;
     private readonly TimeProvider _time;
@@ -203,6 +203,23 @@ public sealed class LruTableCache : ILookupCache
         row = null;
         Stats.Error();
         return false;
+    }
+
+    /// <summary>What <see cref="TryGet"/> would answer, without counting it.</summary>
+    LookupOutcome ILookupPeek.Peek(DimensionKey key, out IReadOnlyDictionary<string, string>? row)
+    {
+        row = null;
+        if (!_entries.TryGetValue(key, out var entry)) return LookupOutcome.Error;
+        switch (entry.Kind)
+        {
+            case EntryKind.Row:
+                row = entry.Row!;
+                return LookupOutcome.Hit;
+            case EntryKind.NoRow:
+                return LookupOutcome.Miss;
+            default:
+                return LookupOutcome.Error;
+        }
     }
 
     /// <summary>Touches the keys already held and returns the distinct keys that are absent or expired.</summary>
