@@ -229,8 +229,12 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
         HashSet<DimensionKey>? seen = null;
         lock (_lock)
         {
-            foreach (var key in keys)
+            // By index when the keys are a list (the enricher's): no enumerator per warm.
+            var list = keys as IReadOnlyList<DimensionKey>;
+            using var others = list is null ? keys.GetEnumerator() : null;
+            for (var i = 0; list is null ? others!.MoveNext() : i < list.Count; i++)
             {
+                var key = list is null ? others!.Current : list[i];
                 if (_entries.TryGetValue(key, out var entry))
                 {
                     Touch(entry);
