@@ -121,8 +121,9 @@ public static class ReplayRunner
         var enricher = new Enricher(compiled, dimensions, clock);
         using var deadLetterFile = settings.DeadLetterPath is null ? null : new AtomicOutput(settings.DeadLetterPath);
         using var samplesFile = settings.OutPath is null ? null : new AtomicOutput(settings.OutPath);
-        var deadLetters = deadLetterFile is null ? null : new JsonlDeadLetterSink(deadLetterFile.Stream);
-        var samplesOut = samplesFile is null ? null : new JsonlSampleWriter(samplesFile.Stream);
+        // An ordinary file is written when its 1 MiB buffer fills and at the end, not once per line (FlushOnDisposeStream).
+        var deadLetters = deadLetterFile is null ? null : new JsonlDeadLetterSink(deadLetterFile.Direct ? deadLetterFile.Stream : new FlushOnDisposeStream(deadLetterFile.Stream));
+        var samplesOut = samplesFile is null ? null : new JsonlSampleWriter(samplesFile.Direct ? samplesFile.Stream : new FlushOnDisposeStream(samplesFile.Stream));
         var writers = new List<ISampleWriter>();
         if (samplesOut is not null) writers.Add(samplesOut);
         if (settings.Remote is not null)

@@ -137,6 +137,9 @@ public sealed class LaneProgress
 /// <item>Lateness is decided when a range is folded in: a cell of a sealed window is counted late, and
 /// shard 0 counts records per window so every accepted event is in exactly one window or late.</item>
 /// <item>What the flusher wrote is durable here (<see cref="WrittenThroughMs"/> per family), not in its memory.</item>
+/// <item>A sealed base window leaves the state: <see cref="Advance"/> exports its cells into the
+/// closed-window document of its metric window and publishes a small <see cref="ShardHeader"/>, so a
+/// flush tick reads headers and the windows it closes, never this state.</item>
 /// </list>
 /// Every transition is a pure function of (state, input); hosts only persist the result.
 /// </summary>
@@ -162,6 +165,10 @@ public sealed class WindowShardState
     public long CountedRecords { get; set; }
     public long DuplicateSignals { get; set; }
     public long SupersededSignals { get; set; }
+    /// <summary>Closed metric windows exported to their documents and not yet written, oldest first.</summary>
+    public List<ClosedWindowRef> Exported { get; set; } = [];
+    /// <summary>Version of the last header published.</summary>
+    public long HeaderVersion { get; set; }
 
     [JsonIgnore]
     private Dictionary<PartialKey, int>? _seriesIndex;
@@ -304,7 +311,7 @@ public sealed class WindowShardState
     {
         foreach (var cells in range.Windows)
         {
-            var late = cells.Start + pipeline.WindowMs <= SealedThroughMs;
+            var late = new Watermark(SealedThroughMs).Seals(cells.Start, pipeline.WindowMs);
             var target = late ? null : WindowAt(cells.Start);
             var offset = 0;
             foreach (var s in cells.Series)
@@ -346,37 +353,142 @@ public sealed class WindowShardState
     }
 
     /// <summary>
-    /// After a flush: seal windows the watermark passed, and record per family what was written
-    /// (evicting it). Series no cell refers to any more leave the table.
+    /// After a flush: seal the base windows the watermark passed, export each into the closed-window
+    /// document of its metric window (per resolution), record per family what was written, delete the
+    /// documents that are written, and publish the header. Returns the messages to send, in order.
+    /// Series no cell refers to any more leave the table.
     /// </summary>
-    public void Advance(FlushAdvance advance, CompiledPipeline pipeline)
+    public List<ShardMessage> Advance(FlushAdvance advance, CompiledPipeline pipeline, int shard)
     {
-        SealedThroughMs = Math.Max(SealedThroughMs, advance.SealThroughMs);
-        if (advance.WrittenThroughMs is not { } written) return;
-        while (WrittenThroughMs.Count < pipeline.Families.Count) WrittenThroughMs.Add(long.MinValue);
-        var changed = false;
-        for (var f = 0; f < Math.Min(written.Count, WrittenThroughMs.Count); f++)
+        var outbox = new List<ShardMessage>();
+        SealedThroughMs = Watermark.Max(new Watermark(SealedThroughMs), new Watermark(advance.SealThroughMs)).Ms;
+        if (advance.WrittenThroughMs is { } written)
         {
-            if (written[f] > WrittenThroughMs[f])
+            while (WrittenThroughMs.Count < pipeline.Families.Count) WrittenThroughMs.Add(long.MinValue);
+            for (var f = 0; f < Math.Min(written.Count, WrittenThroughMs.Count); f++)
             {
-                WrittenThroughMs[f] = written[f];
-                changed = true;
+                WrittenThroughMs[f] = Math.Max(WrittenThroughMs[f], written[f]);
             }
         }
-        if (!changed) return;
-        foreach (var w in Windows)
+
+        if (ExportSealed(pipeline, shard, outbox) > 0)
         {
-            w.Filter(s => !IsWritten(SeriesFamily[s], w.Start, pipeline), this, pipeline);
+            Windows.RemoveAll(w => w.Series.Count == 0);
+            Compact(pipeline);
         }
-        Windows.RemoveAll(w => w.Series.Count == 0);
-        Compact(pipeline);
+
+        for (var i = 0; i < Exported.Count; i++)
+        {
+            var e = Exported[i];
+            if (e.Families.TrueForAll(f => WrittenThrough(f) >= e.End))
+            {
+                outbox.Add(new ShardMessage(ShardMessages.ClosedEntity, e.Key(shard), ShardMessages.DeleteOperation, null));
+                Exported.RemoveAt(i--);
+            }
+        }
+        outbox.Add(new ShardMessage(ShardMessages.HeaderEntity, Hosting.WindowShardOperations.ShardKey(shard), ShardMessages.SetOperation, Header()));
+        return outbox;
     }
 
-    private bool IsWritten(int family, long baseStart, CompiledPipeline pipeline)
+    /// <summary>
+    /// Moves every metric window that is wholly sealed, per resolution, out of the state into one
+    /// closed-window document (one message: a document exists whole or not at all). Cells of other
+    /// resolutions stay until their own metric window is sealed. Returns the documents exported.
+    /// </summary>
+    private int ExportSealed(CompiledPipeline pipeline, int shard, List<ShardMessage> outbox)
     {
-        var r = pipeline.Families[family].ResolutionMs;
-        return CompiledPipeline.FloorTo(baseStart, r) + r <= WrittenThrough(family);
+        var count = 0;
+        foreach (var resolution in pipeline.Families.Select(f => f.ResolutionMs).Distinct().Order())
+        {
+            var docs = new SortedDictionary<long, ClosedWindow>();
+            foreach (var w in Windows)
+            {
+                var start = CompiledPipeline.FloorTo(w.Start, resolution);
+                if (!new Watermark(SealedThroughMs).Seals(start, resolution)) break;
+                var part = new ClosedPart { Base = w.Start, Newest = w.Newest };
+                var offset = 0;
+                foreach (var s in w.Series)
+                {
+                    var family = pipeline.Families[SeriesFamily[s]];
+                    if (family.ResolutionMs == resolution)
+                    {
+                        part.Families.Add(family.Index);
+                        part.Labels.Add(SeriesLabels[s]);
+                        part.Values.AddRange(CollectionsMarshal.AsSpan(w.Values).Slice(offset, family.SlotCount));
+                    }
+                    offset += family.SlotCount;
+                }
+                if (part.Families.Count == 0) continue;
+                w.Filter(s => pipeline.Families[SeriesFamily[s]].ResolutionMs != resolution, this, pipeline);
+                if (!docs.TryGetValue(start, out var doc)) docs[start] = doc = new ClosedWindow();
+                doc.Parts.Add(part);
+            }
+            foreach (var (start, doc) in docs)
+            {
+                if (Exported.Exists(e => e.ResolutionMs == resolution && e.Start == start))
+                {
+                    // A metric window is exported once it is wholly sealed; later cells for it are late.
+                    throw new InvalidOperationException($"metric window {start} ({resolution} ms) was exported twice");
+                }
+                var entry = new ClosedWindowRef { ResolutionMs = resolution, Start = start, Parts = doc.Parts.Count };
+                foreach (var part in doc.Parts)
+                {
+                    foreach (var f in part.Families)
+                    {
+                        if (!entry.Families.Contains(f)) entry.Families.Add(f);
+                        entry.Samples += pipeline.Families[f].Metrics.Count;
+                    }
+                }
+                var at = Exported.FindIndex(e => e.Start > start || (e.Start == start && e.ResolutionMs > resolution));
+                if (at < 0) Exported.Add(entry);
+                else Exported.Insert(at, entry);
+                outbox.Add(new ShardMessage(ShardMessages.ClosedEntity, entry.Key(shard), ShardMessages.StoreOperation, doc));
+                count++;
+            }
+        }
+        return count;
     }
+
+    /// <summary>
+    /// Per family, the oldest exported window not yet written (each listed once, oldest first): all a
+    /// flusher can close next, since it writes a family's windows in time order. The rest wait in
+    /// <see cref="Exported"/>, so the header stays small however far the flusher is behind.
+    /// </summary>
+    private List<ClosedWindowRef> NextToClose()
+    {
+        var next = new List<ClosedWindowRef>();
+        var families = Math.Max(WrittenThroughMs.Count, Exported.Count == 0 ? 0 : Exported.Max(e => e.Families.Max()) + 1);
+        for (var f = 0; f < families; f++)
+        {
+            var oldest = Exported.Find(e => e.Families.Contains(f) && e.End > WrittenThrough(f));
+            if (oldest is not null && !next.Contains(oldest)) next.Add(oldest);
+        }
+        return [.. next.OrderBy(e => e.Start).ThenBy(e => e.ResolutionMs).Select(e => new ClosedWindowRef
+        {
+            ResolutionMs = e.ResolutionMs, Start = e.Start, Parts = e.Parts, Families = [.. e.Families], Samples = e.Samples,
+        })];
+    }
+
+    /// <summary>The header the flusher reads: lanes' progress, seal and written progress, the windows to close next, counters.</summary>
+    public ShardHeader Header() => new()
+    {
+        Version = ++HeaderVersion,
+        Lanes = Lanes.ToDictionary(kv => kv.Key, kv => new LaneView { WatermarkMs = kv.Value.WatermarkMs, LastSeenMs = kv.Value.LastSeenMs, Finished = kv.Value.Finished }, StringComparer.Ordinal),
+        SealedThroughMs = SealedThroughMs,
+        WrittenThroughMs = [.. WrittenThroughMs],
+        Closed = NextToClose(),
+        PendingSamples = Exported.Where(e => e.End <= SealedThroughMs).Sum(e => e.Samples),
+        OpenWindows = Windows.Count,
+        LateContributions = LateContributions,
+        LateRecords = LateRecords,
+        CountedRecords = CountedRecords,
+        DuplicateSignals = DuplicateSignals,
+        SupersededSignals = SupersededSignals,
+    };
+
+    /// <summary>Nothing held: no open window, no range held apart, no closed window left to write.</summary>
+    [JsonIgnore]
+    public bool IsEmpty => Windows.Count == 0 && Exported.Count == 0 && Lanes.Values.All(l => l.Held.Count == 0);
 
     /// <summary>Drops series no cell refers to and renumbers the rest.</summary>
     private void Compact(CompiledPipeline pipeline)
@@ -403,51 +515,4 @@ public sealed class WindowShardState
         SeriesLabels = labels;
         _seriesIndex = null;
     }
-
-    /// <summary>The oldest metric window of a family that is sealed, not yet written, and has cells; null if none.</summary>
-    public long? OldestClosable(int family, CompiledPipeline pipeline)
-    {
-        var r = pipeline.Families[family].ResolutionMs;
-        var written = WrittenThrough(family);
-        foreach (var w in Windows)
-        {
-            var end = CompiledPipeline.FloorTo(w.Start, r) + r;
-            if (end > SealedThroughMs) break;
-            if (end <= written) continue;
-            foreach (var s in w.Series)
-            {
-                if (SeriesFamily[s] == family) return end;
-            }
-        }
-        return null;
-    }
-
-    /// <summary>Serialized bytes of the committed base windows that are sealed: what a flush can close.</summary>
-    public long ClosedBytes(CompiledPipeline pipeline) =>
-        Windows.Where(w => w.Start + pipeline.WindowMs <= SealedThroughMs).Sum(w => (long)JsonSerializer.SerializeToUtf8Bytes(w).Length);
-
-    /// <summary>
-    /// A read view for an in-process flush: lists copied, cell arrays shared. Safe because a flush reads
-    /// only sealed windows, whose cells never change again (later cells for them are late).
-    /// </summary>
-    public WindowShardState Snapshot() => new()
-    {
-        SeriesFamily = SeriesFamily,
-        SeriesLabels = SeriesLabels,
-        Lanes = Lanes.ToDictionary(kv => kv.Key, kv => new LaneProgress
-        {
-            CommittedThrough = kv.Value.CommittedThrough,
-            WatermarkMs = kv.Value.WatermarkMs,
-            Finished = kv.Value.Finished,
-            LastSeenMs = kv.Value.LastSeenMs,
-        }, StringComparer.Ordinal),
-        Windows = [.. Windows.Where(w => w.Start + 1 <= SealedThroughMs)],
-        SealedThroughMs = SealedThroughMs,
-        WrittenThroughMs = [.. WrittenThroughMs],
-        LateContributions = LateContributions,
-        LateRecords = LateRecords,
-        CountedRecords = CountedRecords,
-        DuplicateSignals = DuplicateSignals,
-        SupersededSignals = SupersededSignals,
-    };
 }

@@ -19,8 +19,11 @@ public sealed record FlushOptions
 public sealed record FlushReport(long WatermarkMs, int WindowsClosed, int SamplesWritten, int SamplesDropped, WriteOutcome? Outcome, int PendingSamples);
 
 /// <summary>
-/// Read shards → close → roll up → write → evict. Shared by the Functions timer and the console
-/// host, so both produce the same samples from the same events.
+/// Read headers → close → roll up → write → evict. Shared by the Functions timer and the console
+/// host, so both produce the same samples from the same events. A tick reads each shard's small
+/// <see cref="ShardHeader"/> and then only the <see cref="ClosedWindow"/> documents it closes; the
+/// advance it sends every shard seals, exports newly sealed windows into such documents, deletes the
+/// written ones and publishes a fresh header.
 /// <para>What was written lives in each shard (<see cref="WindowShardState.WrittenThroughMs"/>, per
 /// family), never in the flusher's memory, so any instance can run the next tick. A durable shard
 /// applies the eviction later; until then a tick reads the old progress and writes the same window
@@ -67,17 +70,17 @@ public sealed class FlushCoordinator
     /// <summary>Flushes <paramref name="store"/> once.</summary>
     public async Task<FlushReport> FlushAsync(IShardStore store, bool endOfInput, CancellationToken cancellationToken)
     {
-        var states = await store.ReadAllAsync(cancellationToken).ConfigureAwait(false);
-        var watermark = endOfInput ? long.MaxValue : GlobalWatermark(states, _clock.GetUtcNow().ToUnixTimeMilliseconds());
-        var report = await WriteOldestAsync(store, states, watermark, cancellationToken).ConfigureAwait(false);
+        var headers = await store.ReadHeadersAsync(cancellationToken).ConfigureAwait(false);
+        var watermark = endOfInput ? Watermark.Final : GlobalWatermark(headers, _clock.GetUtcNow().ToUnixTimeMilliseconds());
+        var report = await WriteOldestAsync(store, headers, watermark, cancellationToken).ConfigureAwait(false);
         while (store.AppliesImmediately && report.Outcome != WriteOutcome.Failed)
         {
             // The seal and the progress just applied: close what they allow now rather than on the next tick.
-            var before = states.Select(s => string.Join(",", s.WrittenThroughMs)).ToList();
-            states = await store.ReadAllAsync(cancellationToken).ConfigureAwait(false);
-            if (!states.Any(s => Closable(s).Any(c => c is not null))) break;
-            if (report.Outcome is not null && states.Select(s => string.Join(",", s.WrittenThroughMs)).SequenceEqual(before)) break; // no progress recorded: next tick
-            var next = await WriteOldestAsync(store, states, watermark, cancellationToken).ConfigureAwait(false);
+            var before = headers.Select(h => string.Join(",", h.WrittenThroughMs)).ToList();
+            headers = await store.ReadHeadersAsync(cancellationToken).ConfigureAwait(false);
+            if (!headers.Any(h => Targets(h).Any(c => c is not null))) break;
+            if (report.Outcome is not null && headers.Select(h => string.Join(",", h.WrittenThroughMs)).SequenceEqual(before)) break; // no progress recorded: next tick
+            var next = await WriteOldestAsync(store, headers, watermark, cancellationToken).ConfigureAwait(false);
             report = next with
             {
                 WindowsClosed = report.WindowsClosed + next.WindowsClosed,
@@ -86,28 +89,56 @@ public sealed class FlushCoordinator
                 Outcome = next.Outcome ?? report.Outcome,
             };
         }
-        _counters.SetShardTotals(states.Sum(s => s.LateContributions), states.Sum(s => s.DuplicateSignals), states.Sum(s => s.SupersededSignals));
-        _counters.SetOpenWindows(states.Sum(s => s.Windows.Count));
+        _counters.SetShardTotals(headers.Sum(h => h.LateContributions), headers.Sum(h => h.DuplicateSignals), headers.Sum(h => h.SupersededSignals));
+        _counters.SetOpenWindows(headers.Sum(h => h.OpenWindows + h.Closed.Count));
         return report;
     }
 
-    /// <summary>Per family, the oldest sealed, unwritten metric window of a shard (null: none).</summary>
-    private long?[] Closable(WindowShardState state) =>
-        [.. _pipeline.Families.Select(f => state.OldestClosable(f.Index, _pipeline))];
+    /// <summary>
+    /// Per family, the oldest closed window of a shard not yet written (null: none). Only windows the
+    /// header lists as wholly sealed are closed, so no more parts can arrive for them.
+    /// </summary>
+    private ClosedWindowRef?[] Targets(ShardHeader header)
+    {
+        var targets = new ClosedWindowRef?[_pipeline.Families.Count];
+        foreach (var family in _pipeline.Families)
+        {
+            var written = header.WrittenThrough(family.Index);
+            foreach (var c in header.Closed)
+            {
+                if (c.ResolutionMs != family.ResolutionMs || c.End <= written || c.End > header.SealedThroughMs || !c.Families.Contains(family.Index)) continue;
+                if (targets[family.Index] is null || c.Start < targets[family.Index]!.Start) targets[family.Index] = c;
+            }
+        }
+        return targets;
+    }
 
-    private async Task<FlushReport> WriteOldestAsync(IShardStore store, IReadOnlyList<WindowShardState> states, long watermark, CancellationToken cancellationToken)
+    private async Task<FlushReport> WriteOldestAsync(IShardStore store, IReadOnlyList<ShardHeader> headers, Watermark watermark, CancellationToken cancellationToken)
     {
         var samples = new List<Sample>();
         var windows = 0;
-        var targets = new long?[states.Count][];
-        for (var shard = 0; shard < states.Count; shard++)
+        var targets = new ClosedWindowRef?[headers.Count][];
+        for (var shard = 0; shard < headers.Count; shard++)
         {
-            targets[shard] = Closable(states[shard]);
+            targets[shard] = Targets(headers[shard]);
+            var docs = new Dictionary<string, ClosedWindow?>(StringComparer.Ordinal);
             for (var f = 0; f < targets[shard].Length; f++)
             {
-                if (targets[shard][f] is not { } end) continue;
+                if (targets[shard][f] is not { } target) continue;
+                var key = target.Key(shard);
+                if (!docs.TryGetValue(key, out var doc))
+                {
+                    doc = await store.ReadClosedAsync(shard, target, cancellationToken).ConfigureAwait(false);
+                    docs[key] = doc;
+                }
+                if (doc is null || doc.Parts.Count < target.Parts)
+                {
+                    // Exported, but not all of it has arrived yet: the next tick closes it.
+                    targets[shard][f] = null;
+                    continue;
+                }
                 windows++;
-                samples.AddRange(ShardRollup.Close(states[shard], f, end, _pipeline));
+                samples.AddRange(ShardRollup.Close(doc, f, target.Start, _pipeline));
             }
         }
 
@@ -133,7 +164,7 @@ public sealed class FlushCoordinator
             outcome = result.Outcome;
             if (result.Outcome == WriteOutcome.Failed)
             {
-                var pending = states.Sum(PendingSamples);
+                var pending = headers.Sum(h => h.PendingSamples);
                 if (pending > _options.MaxPendingSamples)
                 {
                     // The sink has been down long enough that the backlog bound is hit: drop these, the
@@ -157,72 +188,58 @@ public sealed class FlushCoordinator
             }
         }
 
-        for (var shard = 0; shard < states.Count; shard++)
+        for (var shard = 0; shard < headers.Count; shard++)
         {
-            var sealedThrough = states[shard].SealedThroughMs;
+            // Every shard, every tick: the advance also makes it publish a fresh header (lane watermarks).
+            var header = headers[shard];
             var progress = evict && targets[shard].Any(t => t is not null)
-                ? targets[shard].Select((t, f) => t ?? states[shard].WrittenThrough(f)).ToList()
+                ? targets[shard].Select((t, f) => t?.End ?? header.WrittenThrough(f)).ToList()
                 : null;
-            if (progress is null && watermark <= sealedThrough) continue;
             _counters.AddShardAdvances(1);
             await store.AdvanceAsync(shard, new FlushAdvance
             {
                 WrittenThroughMs = progress,
-                SealThroughMs = Math.Max(sealedThrough, watermark),
+                SealThroughMs = Watermark.Max(new Watermark(header.SealedThroughMs), watermark).Ms,
                 DroppedSamples = evict && outcome == WriteOutcome.Failed ? dropped : 0,
             }, cancellationToken).ConfigureAwait(false);
         }
-        SealedThroughMs = Math.Max(SealedThroughMs, states.Count == 0 ? long.MinValue : states.Max(s => s.SealedThroughMs));
-        return new FlushReport(watermark, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count);
-    }
-
-    /// <summary>Samples the closable (sealed, unwritten) windows of a shard would give, for the backlog bound.</summary>
-    private long PendingSamples(WindowShardState state)
-    {
-        long n = 0;
-        foreach (var w in state.Windows)
-        {
-            if (w.Start + _pipeline.WindowMs > state.SealedThroughMs) break;
-            foreach (var s in w.Series)
-            {
-                var f = state.SeriesFamily[s];
-                var r = _pipeline.Families[f].ResolutionMs;
-                var end = CompiledPipeline.FloorTo(w.Start, r) + r;
-                if (end <= state.SealedThroughMs && end > state.WrittenThrough(f)) n += _pipeline.Families[f].Metrics.Count;
-            }
-        }
-        return n;
+        SealedThroughMs = Math.Max(SealedThroughMs, headers.Count == 0 ? long.MinValue : headers.Max(h => h.SealedThroughMs));
+        return new FlushReport(watermark.Ms, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count);
     }
 
     /// <summary>
     /// The global watermark as the shards know it (DESIGN §3): the minimum, over live lanes and over
-    /// shards, of each shard's view of the lane's watermark. A shard's view only advances after it
-    /// applied that lane's earlier partials (signals from a lane arrive in order), so no shard can
-    /// close a window whose data is still on its way. Finished lanes and lanes idle longer than the
-    /// timeout no longer hold it back; if every lane is finished or idle, what they all reported counts.
+    /// shards, of each shard's view of the lane's watermark (from its header, which lags the shard).
+    /// A shard's view only advances after it applied that lane's earlier partials (signals from a lane
+    /// arrive in order), so no shard can close a window whose data is still on its way. Finished lanes
+    /// and lanes idle longer than the timeout no longer hold it back; if every lane is finished or
+    /// idle, what they all reported counts.
     /// </summary>
-    public long GlobalWatermark(IReadOnlyList<WindowShardState> states, long nowMs)
+    public Watermark GlobalWatermark(IReadOnlyList<ShardHeader> headers, long nowMs)
     {
-        var lanes = states.SelectMany(s => s.Lanes.Keys).Distinct(StringComparer.Ordinal).ToList();
-        if (lanes.Count == 0) return long.MinValue;
+        var lanes = headers.SelectMany(s => s.Lanes.Keys).Distinct(StringComparer.Ordinal).ToList();
+        if (lanes.Count == 0) return Watermark.None;
         var idleMs = (long)_pipeline.IdleLaneTimeout.TotalMilliseconds;
         if (_options.ExpectedLanes > 0 && lanes.Count < _options.ExpectedLanes && nowMs - _startedMs < idleMs)
         {
-            return long.MinValue;
+            return Watermark.None;
         }
 
+        // A lane as the shards know it: the slowest shard's view (a shard's view only advances after it applied the lane's earlier partials).
+        Watermark LaneView(string lane) => headers.Select(s => s.Lanes.TryGetValue(lane, out var p) ? new Watermark(p.WatermarkMs) : Watermark.None).Min();
         var live = new List<string>();
         foreach (var lane in lanes)
         {
-            var finished = states.All(s => s.Lanes.TryGetValue(lane, out var p) && p.Finished);
-            var lastSeen = states.Max(s => s.Lanes.TryGetValue(lane, out var p) ? p.LastSeenMs : long.MinValue);
+            var finished = headers.All(s => s.Lanes.TryGetValue(lane, out var p) && p.Finished);
+            var lastSeen = headers.Max(s => s.Lanes.TryGetValue(lane, out var p) ? p.LastSeenMs : long.MinValue);
             if (!finished && nowMs - lastSeen <= idleMs) live.Add(lane);
         }
         if (live.Count > 0)
         {
-            return live.Min(lane => states.Min(s => s.Lanes.TryGetValue(lane, out var p) ? p.WatermarkMs : long.MinValue));
+            return Watermark.Global(live.Select(LaneView));
         }
-        return states.Min(s => s.Lanes.Count == 0 ? long.MinValue : s.Lanes.Values.Max(p => p.WatermarkMs));
+        // Every lane finished or idle: what they all reported counts.
+        return headers.Select(s => s.Lanes.Count == 0 ? Watermark.None : new Watermark(s.Lanes.Values.Max(p => p.WatermarkMs))).Min();
     }
 }
 

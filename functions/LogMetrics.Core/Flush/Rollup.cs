@@ -60,48 +60,45 @@ public static class Rollup
     }
 }
 
-/// <summary>Closes metric windows held in a <see cref="WindowShardState"/>.</summary>
+/// <summary>Closes the metric windows of a shard's <see cref="ClosedWindow"/> documents.</summary>
 public static class ShardRollup
 {
     /// <summary>
-    /// Samples of one metric window (family, ending at <paramref name="metricEndMs"/>): the cells of its
-    /// base windows merged per series, every metric of the family derived from the merged vector.
+    /// Samples of one family's metric window starting at <paramref name="startMs"/>: the cells of the
+    /// document's base windows merged per series, every metric of the family derived from the merged vector.
     /// </summary>
-    public static List<Sample> Close(WindowShardState state, int family, long metricEndMs, CompiledPipeline pipeline)
+    public static List<Sample> Close(ClosedWindow window, int family, long startMs, CompiledPipeline pipeline)
     {
         var f = pipeline.Families[family];
-        var start = metricEndMs - f.ResolutionMs;
-        var merged = new Dictionary<int, double[]>();
+        var merged = new Dictionary<PartialKey, double[]>();
         var newest = 0L;
-        foreach (var w in state.Windows)
+        foreach (var part in window.Parts)
         {
-            if (w.Start < start) continue;
-            if (w.Start >= metricEndMs) break;
             var offset = 0;
-            foreach (var s in w.Series)
+            for (var i = 0; i < part.Families.Count; i++)
             {
-                var width = pipeline.Families[state.SeriesFamily[s]].SlotCount;
-                if (state.SeriesFamily[s] == family)
+                var width = pipeline.Families[part.Families[i]].SlotCount;
+                if (part.Families[i] == family)
                 {
-                    var values = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(w.Values).Slice(offset, width).ToArray();
-                    if (merged.TryGetValue(s, out var acc)) f.Merge(acc, values);
-                    else merged[s] = values;
-                    newest = Math.Max(newest, w.Newest);
+                    var values = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(part.Values).Slice(offset, width).ToArray();
+                    var key = new PartialKey(family, startMs, part.Labels[i]);
+                    if (merged.TryGetValue(key, out var acc)) f.Merge(acc, values);
+                    else merged[key] = values;
+                    newest = Math.Max(newest, part.Newest);
                 }
                 offset += width;
             }
         }
         var samples = new List<Sample>(merged.Count * f.Metrics.Count);
-        foreach (var (series, values) in merged)
+        foreach (var (key, values) in merged)
         {
             var labels = new Label[f.LabelNames.Count];
-            var text = state.SeriesLabels[series];
-            for (var i = 0; i < labels.Length; i++) labels[i] = new Label(f.LabelNames[i], text[i]);
+            for (var i = 0; i < labels.Length; i++) labels[i] = new Label(f.LabelNames[i], key.Labels[i]);
             foreach (var metric in f.Metrics)
             {
                 if (MetricFamily.Evaluate(metric, values) is { } value)
                 {
-                    samples.Add(new Sample(metric.Name, labels, start, value) { NewestEventTimeMs = newest });
+                    samples.Add(new Sample(metric.Name, labels, startMs, value) { NewestEventTimeMs = newest });
                 }
             }
         }

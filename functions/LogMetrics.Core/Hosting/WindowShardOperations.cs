@@ -56,11 +56,23 @@ public static class WindowShardOperations
         return state;
     }
 
-    /// <summary>Seals and evicts after a flush.</summary>
-    public static WindowShardState Advance(WindowShardState? state, FlushAdvance advance, CompiledPipeline pipeline)
+    /// <summary>
+    /// Seals, exports what was sealed, evicts what was written and publishes the header after a flush.
+    /// The messages are sent by the entity in the same operation (entity to entity: once, in order).
+    /// </summary>
+    public static (WindowShardState State, List<ShardMessage> Messages) Advance(WindowShardState? state, FlushAdvance advance, CompiledPipeline pipeline, int shard)
     {
         state ??= new WindowShardState();
-        state.Advance(advance, pipeline);
-        return state;
+        var messages = state.Advance(advance, pipeline, shard);
+        return (state, messages);
     }
+
+    /// <summary>Applies a shard's message to a satellite's state (<see cref="ShardMessages"/>); null deletes the entity.</summary>
+    public static object? ApplyMessage(object? state, ShardMessage message) => (message.Entity, message.Operation) switch
+    {
+        (ShardMessages.HeaderEntity, ShardMessages.SetOperation) => ShardHeader.Newer(state as ShardHeader, (ShardHeader)message.Input!),
+        (ShardMessages.ClosedEntity, ShardMessages.StoreOperation) => ClosedWindow.Store(state as ClosedWindow, (ClosedWindow)message.Input!),
+        (ShardMessages.ClosedEntity, ShardMessages.DeleteOperation) => null,
+        _ => throw new InvalidOperationException($"unknown message '{message.Entity}/{message.Operation}'"),
+    };
 }

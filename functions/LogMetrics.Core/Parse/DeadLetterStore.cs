@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.IO.Compression;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace LogMetrics.Core.Parse;
 
@@ -89,7 +90,7 @@ public static class DeadLetterFiles
             }
             else
             {
-                gzip.Write(JsonSerializer.SerializeToUtf8Bytes(Convert.ToBase64String(span)));
+                gzip.Write(JsonSerializer.SerializeToUtf8Bytes(Convert.ToBase64String(span), DeadLetterJsonContext.Default.String));
             }
             gzip.WriteByte((byte)'\n');
         }
@@ -105,11 +106,10 @@ public static class DeadLetterFiles
 
     /// <summary>The sidecar of a failed batch: <c>{"lane","first","last","events","sequenceNumbers","reason","attempts"}</c>.</summary>
     public static byte[] Sidecar(FailedBatch batch) => JsonSerializer.SerializeToUtf8Bytes(new SidecarDocument(
-        batch.Lane, batch.First, batch.Last, batch.Bodies.Count, batch.SequenceNumbers, batch.Reason, batch.Attempts), SidecarJson);
+        batch.Lane, batch.First, batch.Last, batch.Bodies.Count, batch.SequenceNumbers, batch.Reason, batch.Attempts), DeadLetterJsonContext.Default.SidecarDocument);
 
-    private static readonly JsonSerializerOptions SidecarJson = new(JsonSerializerDefaults.Web);
-
-    private sealed record SidecarDocument(string Lane, long First, long Last, int Events, IReadOnlyList<long> SequenceNumbers, string Reason, int Attempts);
+    /// <summary>The sidecar's shape (camelCase names, <see cref="JsonSerializerDefaults.Web"/>).</summary>
+    internal sealed record SidecarDocument(string Lane, long First, long Last, int Events, IReadOnlyList<long> SequenceNumbers, string Reason, int Attempts);
 
     private static bool IsJson(ReadOnlySpan<byte> utf8)
     {
@@ -127,3 +127,12 @@ public static class DeadLetterFiles
         }
     }
 }
+
+/// <summary>
+/// Source-generated serializer of the dead-letter files (the sidecar with <see cref="JsonSerializerDefaults.Web"/>,
+/// camelCase, as before; a body kept as a base64 JSON string): no reflection, so the Native AOT build can write them.
+/// </summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(DeadLetterFiles.SidecarDocument))]
+[JsonSerializable(typeof(string))]
+internal sealed partial class DeadLetterJsonContext : JsonSerializerContext;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Flush;
@@ -13,27 +14,42 @@ public sealed class SimulatedCrashException(string where) : Exception($"simulate
 public sealed class SimulatedTransientException(string where) : Exception($"simulated transient failure: {where}");
 
 /// <summary>
-/// The durable entity backend, simulated: each shard's state is the JSON text the Durable Task SDK
+/// The durable entity backend, simulated: each entity's state is the JSON text the Durable Task SDK
 /// stores (serialized with <see cref="WindowShardOperations.StateJson"/>, the Functions worker's
 /// settings), and every operation deserializes it, runs the same <see cref="WindowShardOperations"/>
-/// the entity class calls, and serializes it back. Signals only enqueue; the scheduler decides when
-/// (and whether twice) each is delivered. Counts operations and bytes.
+/// the entity classes call, and serializes it back. Entities: the shards, their headers and their
+/// closed-window documents. Signals only enqueue; the scheduler decides when (and, for a client's
+/// signals, whether twice) each is delivered. A shard's messages to its satellites are delivered once
+/// and in order per receiver, as the Durable Task backends deliver entity-to-entity signals. Counts
+/// operations and bytes.
 /// </summary>
 public sealed class SimulatedEntities(CompiledPipeline pipeline, int shardCount)
 {
     private readonly string?[] _states = new string?[shardCount];
+    private readonly string?[] _headers = new string?[shardCount];
+    private readonly Dictionary<string, string> _closed = new(StringComparer.Ordinal);
     private readonly List<Message> _pending = [];
 
     public int ShardCount => shardCount;
 
     public long Operations { get; private set; }
 
+    /// <summary>Operations of the shards' messages to their headers and closed-window documents (part of <see cref="Operations"/>).</summary>
+    public long SatelliteOperations { get; private set; }
+
     public long BytesWritten { get; private set; }
 
     public long BytesRead { get; private set; }
 
-    /// <summary>Largest serialized state seen per shard.</summary>
+    /// <summary>Bytes of closed-window documents read whole (every part delivered): what a tick closes.</summary>
+    public long ClosedBytesRead { get; private set; }
+
+    /// <summary>Largest serialized shard state seen per shard.</summary>
     public long[] LargestState { get; } = new long[shardCount];
+
+    public long LargestHeader { get; private set; }
+
+    public long LargestClosedWindow { get; private set; }
 
     /// <summary>Sum over saves of (state bytes, held cells) for states with at least 100 cells: bytes per partial.</summary>
     public (long Bytes, long Cells) PartialBytes { get; private set; }
@@ -42,45 +58,119 @@ public sealed class SimulatedEntities(CompiledPipeline pipeline, int shardCount)
 
     public IReadOnlyList<Message> Pending => _pending;
 
+    public int ClosedCount => _closed.Count;
+
     /// <summary>The text a shard's state is stored as (null before its first operation).</summary>
     public string? StateJson(int shard) => _states[shard];
 
     public void Enqueue(Message message) => _pending.Add(message);
 
-    /// <summary>Runs one queued message as the entity would: state JSON in, operation, state JSON out.</summary>
+    /// <summary>
+    /// Runs one queued message as the entity would: state JSON in, operation, state JSON out. A
+    /// satellite message is replaced by the oldest one queued for the same entity (in order per receiver)
+    /// and is never kept for a second delivery.
+    /// </summary>
     public void Deliver(int index, bool keepCopy)
     {
         var message = _pending[index];
-        if (!keepCopy) _pending.RemoveAt(index);
-        var state = _states[message.Shard] is { } json ? JsonSerializer.Deserialize<WindowShardState>(json, WindowShardOperations.StateJson) : null;
-        state = message.Operation switch
+        if (message.IsSatellite)
         {
-            WindowShardOperations.ApplyOperation => WindowShardOperations.Apply(state, Deserialize<ShardSignal>(message.Input), pipeline),
-            WindowShardOperations.AdvanceOperation => WindowShardOperations.Advance(state, Deserialize<FlushAdvance>(message.Input), pipeline),
-            _ => throw new InvalidOperationException($"unknown operation '{message.Operation}'"),
-        };
-        var saved = JsonSerializer.Serialize(state, WindowShardOperations.StateJson);
-        _states[message.Shard] = saved;
+            index = _pending.FindIndex(m => m.IsSatellite && m.Entity == message.Entity && m.Key == message.Key);
+            message = _pending[index];
+            keepCopy = false;
+        }
+        if (!keepCopy) _pending.RemoveAt(index);
         Operations++;
+        if (message.IsSatellite)
+        {
+            DeliverSatellite(message);
+            return;
+        }
+        var state = _states[message.Shard] is { } json ? Deserialize(json, Json.WindowShardState) : null;
+        switch (message.Operation)
+        {
+            case WindowShardOperations.ApplyOperation:
+                state = WindowShardOperations.Apply(state, Deserialize(message.Input, Json.ShardSignal), pipeline);
+                break;
+            case WindowShardOperations.AdvanceOperation:
+                (state, var outbox) = WindowShardOperations.Advance(state, Deserialize(message.Input, Json.FlushAdvance), pipeline, message.Shard);
+                foreach (var m in outbox)
+                {
+                    _pending.Add(new Message(message.Shard, m.Operation, m.Input is null ? "" : JsonSerializer.Serialize(m.Input, Json.GetTypeInfo(m.Input.GetType())!),
+                        message.Invocation, m.Entity, m.Key));
+                }
+                break;
+            default:
+                throw new InvalidOperationException($"unknown operation '{message.Operation}'");
+        }
+        var saved = JsonSerializer.Serialize(state, Json.WindowShardState);
+        _states[message.Shard] = saved;
         BytesWritten += saved.Length;
         LargestState[message.Shard] = Math.Max(LargestState[message.Shard], saved.Length);
         var cells = state.CellCount;
         if (cells >= 100) PartialBytes = (PartialBytes.Bytes + saved.Length, PartialBytes.Cells + cells);
     }
 
-    /// <summary>GetEntityAsync with state: what a flush tick reads.</summary>
-    public WindowShardState Read(int shard)
+    private void DeliverSatellite(Message message)
     {
-        if (_states[shard] is not { } json) return new WindowShardState();
-        BytesRead += json.Length;
-        return JsonSerializer.Deserialize<WindowShardState>(json, WindowShardOperations.StateJson)!;
+        SatelliteOperations++;
+        if (message.Entity == ShardMessages.HeaderEntity)
+        {
+            var current = _headers[message.Shard] is { } h ? Deserialize(h, Json.ShardHeader) : null;
+            var next = (ShardHeader)WindowShardOperations.ApplyMessage(current, new ShardMessage(message.Entity, message.Key!, message.Operation, Deserialize(message.Input, Json.ShardHeader)))!;
+            var saved = JsonSerializer.Serialize(next, Json.ShardHeader);
+            _headers[message.Shard] = saved;
+            BytesWritten += saved.Length;
+            LargestHeader = Math.Max(LargestHeader, saved.Length);
+            return;
+        }
+        var doc = _closed.TryGetValue(message.Key!, out var d) ? Deserialize(d, Json.ClosedWindow) : null;
+        var input = message.Operation == ShardMessages.StoreOperation ? Deserialize(message.Input, Json.ClosedWindow) : null;
+        if (WindowShardOperations.ApplyMessage(doc, new ShardMessage(message.Entity, message.Key!, message.Operation, input)) is ClosedWindow kept)
+        {
+            var saved = JsonSerializer.Serialize(kept, Json.ClosedWindow);
+            _closed[message.Key!] = saved;
+            BytesWritten += saved.Length;
+            LargestClosedWindow = Math.Max(LargestClosedWindow, saved.Length);
+        }
+        else
+        {
+            _closed.Remove(message.Key!);
+        }
     }
 
-    private static T Deserialize<T>(string json) =>
-        JsonSerializer.Deserialize<T>(json, WindowShardOperations.StateJson) ?? throw new InvalidOperationException($"{typeof(T).Name} deserialized to null");
+    /// <summary>A shard's state, outside any tick (the scheduler's end-of-run checks and summary; not counted as read).</summary>
+    public WindowShardState Peek(int shard) =>
+        _states[shard] is { } json ? Deserialize(json, Json.WindowShardState) : new WindowShardState();
 
-    /// <summary>A queued entity signal: the SDK carries the input as JSON text too.</summary>
-    public sealed record Message(int Shard, string Operation, string Input, long Invocation);
+    /// <summary>GetEntityAsync with state of a shard's header: what a flush tick reads first.</summary>
+    public ShardHeader ReadHeader(int shard)
+    {
+        if (_headers[shard] is not { } json) return new ShardHeader();
+        BytesRead += json.Length;
+        return Deserialize(json, Json.ShardHeader);
+    }
+
+    /// <summary>GetEntityAsync with state of a closed-window document (null: it does not exist).</summary>
+    public ClosedWindow? ReadClosed(int shard, ClosedWindowRef window)
+    {
+        if (!_closed.TryGetValue(window.Key(shard), out var json)) return null;
+        BytesRead += json.Length;
+        var doc = Deserialize(json, Json.ClosedWindow);
+        if (doc.Parts.Count >= window.Parts) ClosedBytesRead += json.Length;
+        return doc;
+    }
+
+    private static ShardStateJsonContext Json => ShardStateJsonContext.Default;
+
+    private static T Deserialize<T>(string json, JsonTypeInfo<T> type) =>
+        JsonSerializer.Deserialize(json, type) ?? throw new InvalidOperationException($"{typeof(T).Name} deserialized to null");
+
+    /// <summary>A queued entity signal: the SDK carries the input as JSON text too. <see cref="Key"/> is set for a shard's satellites.</summary>
+    public sealed record Message(int Shard, string Operation, string Input, long Invocation, string Entity = WindowShardOperations.EntityName, string? Key = null)
+    {
+        public bool IsSatellite => Entity != WindowShardOperations.EntityName;
+    }
 }
 
 /// <summary>
@@ -102,14 +192,17 @@ public sealed class SimulatedShardStore(SimulatedEntities entities, long invocat
 
     public bool AppliesImmediately => false;
 
-    public Task<IReadOnlyList<WindowShardState>> ReadAllAsync(CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<WindowShardState>>([.. Enumerable.Range(0, entities.ShardCount).Select(entities.Read)]);
+    public Task<IReadOnlyList<ShardHeader>> ReadHeadersAsync(CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<ShardHeader>>([.. Enumerable.Range(0, entities.ShardCount).Select(entities.ReadHeader)]);
+
+    public Task<ClosedWindow?> ReadClosedAsync(int shard, ClosedWindowRef window, CancellationToken cancellationToken) =>
+        Task.FromResult(entities.ReadClosed(shard, window));
 
     public Task SignalAsync(int shard, ShardSignal signal, CancellationToken cancellationToken) =>
-        Send(shard, WindowShardOperations.ApplyOperation, JsonSerializer.Serialize(signal, WindowShardOperations.StateJson));
+        Send(shard, WindowShardOperations.ApplyOperation, JsonSerializer.Serialize(signal, ShardStateJsonContext.Default.ShardSignal));
 
     public Task AdvanceAsync(int shard, FlushAdvance advance, CancellationToken cancellationToken) =>
-        Send(shard, WindowShardOperations.AdvanceOperation, JsonSerializer.Serialize(advance, WindowShardOperations.StateJson));
+        Send(shard, WindowShardOperations.AdvanceOperation, JsonSerializer.Serialize(advance, ShardStateJsonContext.Default.FlushAdvance));
 
     private Task Send(int shard, string operation, string input)
     {

@@ -61,12 +61,16 @@ public sealed record SimulationCosts
     public long BytesWritten { get; set; }
     public long BytesRead { get; set; }
     public long TicksWithClosedWindows { get; set; }
-    /// <summary>Over ticks that closed something: bytes read, and bytes of the closed windows.</summary>
+    /// <summary>Over ticks that closed something: bytes read (headers and documents), and bytes of the closed-window documents closed.</summary>
     public long TickBytesRead { get; set; }
     public long TickClosedBytes { get; set; }
     /// <summary>The worst tick: largest (bytes read − 2 × closed bytes) per shard.</summary>
     public long WorstTickExcessPerShard { get; set; } = long.MinValue;
     public long LargestStateBytes { get; set; }
+    /// <summary>Operations of the shards' own messages to their headers and closed-window documents (sent at seal and eviction, never per ingest batch).</summary>
+    public long SatelliteOperations { get; set; }
+    public long LargestHeaderBytes { get; set; }
+    public long LargestClosedWindowBytes { get; set; }
     public double BytesPerPartial { get; set; }
 }
 
@@ -185,12 +189,15 @@ public sealed class Simulation
         {
             await TickAsync(endOfInput: true, cancellationToken).ConfigureAwait(false);
             Deliver(int.MaxValue);
-            if (Enumerable.Range(0, _options.Shards).All(s => _entities.StateJson(s) is null || _entities.Read(s).CellCount == 0)) break;
+            if (_entities.PendingCount == 0 && _entities.ClosedCount == 0 && Enumerable.Range(0, _options.Shards).All(s => _entities.Peek(s).IsEmpty)) break;
         }
 
-        var states = Enumerable.Range(0, _options.Shards).Select(_entities.Read).ToList();
+        var states = Enumerable.Range(0, _options.Shards).Select(_entities.Peek).ToList();
         var (events, accepted, malformed, filtered) = await CountOnceAsync(cancellationToken).ConfigureAwait(false);
         _costs.EntityOperations = _entities.Operations;
+        _costs.SatelliteOperations = _entities.SatelliteOperations;
+        _costs.LargestHeaderBytes = _entities.LargestHeader;
+        _costs.LargestClosedWindowBytes = _entities.LargestClosedWindow;
         _costs.BytesWritten = _entities.BytesWritten;
         _costs.BytesRead = _entities.BytesRead;
         _costs.LargestStateBytes = _entities.LargestState.Max();
@@ -326,9 +333,15 @@ public sealed class Simulation
         {
             var index = _random.Next(Math.Min(window, _entities.PendingCount));
             var message = _entities.Pending[index];
+            if (message.IsSatellite)
+            {
+                // Entity to entity: delayed, but once and in order per receiver.
+                _entities.Deliver(index, keepCopy: false);
+                continue;
+            }
             for (var j = 0; j < index; j++)
             {
-                if (_entities.Pending[j].Shard == message.Shard && _entities.Pending[j].Invocation != message.Invocation)
+                if (!_entities.Pending[j].IsSatellite && _entities.Pending[j].Shard == message.Shard && _entities.Pending[j].Invocation != message.Invocation)
                 {
                     _faults.SignalsReordered++;
                     break;
@@ -362,7 +375,7 @@ public sealed class Simulation
         var crash = !endOfInput && _random.NextDouble() < P(0.04, 0.1);
         var store = new SimulatedShardStore(_entities, ++_invocation) { FailAfter = crash ? _random.Next(_options.Shards) : null };
         var readBefore = _entities.BytesRead;
-        var closedBytes = Enumerable.Range(0, _options.Shards).Sum(s => _entities.StateJson(s) is null ? 0 : PeekClosedBytes(s));
+        var closedBefore = _entities.ClosedBytesRead;
         try
         {
             await _instances[id].Ticker.TickAsync(store, endOfInput, cancellationToken).ConfigureAwait(false);
@@ -373,6 +386,7 @@ public sealed class Simulation
             Crash(id);
         }
         var read = _entities.BytesRead - readBefore;
+        var closedBytes = _entities.ClosedBytesRead - closedBefore;
         if (closedBytes > 0)
         {
             _costs.TicksWithClosedWindows++;
@@ -387,13 +401,6 @@ public sealed class Simulation
             _faults.RejectedResendRequests = _server.RejectedResends;
             _faults.RejectedFreshRequests = _server.RejectedFresh;
         }
-    }
-
-    private long PeekClosedBytes(int shard)
-    {
-        var json = _entities.StateJson(shard)!;
-        var state = System.Text.Json.JsonSerializer.Deserialize<Accumulate.WindowShardState>(json, WindowShardOperations.StateJson)!;
-        return state.ClosedBytes(_compiled);
     }
 
     /// <summary>Events, accepted, malformed and filtered, each event counted once (redeliveries count again in the live counters).</summary>

@@ -9,8 +9,6 @@ namespace LogMetrics.Core.Simulate;
 /// <summary>Reads the partitions, runs a <see cref="Simulation"/> and writes samples and the summary: what <c>logmetrics simulate</c> does.</summary>
 public static class SimulationRunner
 {
-    private static readonly JsonSerializerOptions SummaryJson = new() { WriteIndented = true };
-
     /// <summary>Every line of a lane file as one event, sequence number = line number (blank lines included).</summary>
     public static List<LaneEvent> ReadPartition(string path)
     {
@@ -40,7 +38,7 @@ public static class SimulationRunner
         if (summaryPath is not null)
         {
             await using var stream = File.Create(summaryPath);
-            await JsonSerializer.SerializeAsync(stream, Summary(result), SummaryJson, cancellationToken).ConfigureAwait(false);
+            await JsonSerializer.SerializeAsync(stream, Summary(result), SimulationJsonContext.Default.DictionaryStringObject, cancellationToken).ConfigureAwait(false);
         }
         return result;
     }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using LogMetrics.Core.Telemetry;
 using System.Net.Http.Headers;
 using LogMetrics.Core.Definition;
@@ -120,8 +121,13 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
             }
         }
         // Every sample of this call is counted (written, or dropped as unauthorized) before the run is told to stop.
-        if (call.Fatal is { } fatal) throw new RemoteWriteFatalException(fatal);
-        if (failed) return new WriteResult(WriteOutcome.Failed, written, drops);
+        if (call.Fatal is { } fatal)
+        {
+            call.Commit();
+            throw new RemoteWriteFatalException(fatal);
+        }
+        if (failed) return new WriteResult(WriteOutcome.Failed, written, drops); // offered again whole: counted then
+        call.Commit();
         return drops.Count == 0 ? WriteResult.Ok(written) : new WriteResult(WriteOutcome.Dropped, written, drops);
     }
 
@@ -132,14 +138,26 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
 
     private readonly record struct BatchResult(BatchKind Kind, int Samples, string? Reason = null);
 
-    /// <summary>What the requests of one <see cref="WriteAsync"/> call share: the first fatal error.</summary>
+    /// <summary>
+    /// What the requests of one <see cref="WriteAsync"/> call share: the first fatal error, and the
+    /// samples written or dropped, counted only when the call ends. A call that ends Failed is offered
+    /// again whole by the next flush, so the part it had written (or dropped) counts then, once.
+    /// </summary>
     private sealed class CallState
     {
+        private readonly ConcurrentQueue<Action> _counts = new();
         private string? _fatal;
 
         public string? Fatal => Volatile.Read(ref _fatal);
 
         public void SetFatal(string message) => Interlocked.CompareExchange(ref _fatal, message, null);
+
+        public void Count(Action count) => _counts.Enqueue(count);
+
+        public void Commit()
+        {
+            while (_counts.TryDequeue(out var count)) count();
+        }
     }
 
     /// <summary>
@@ -162,9 +180,9 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
         return results;
     }
 
-    private BatchResult Drop(WriteBatch batch, string reason)
+    private BatchResult Drop(WriteBatch batch, string reason, CallState call)
     {
-        Metrics.SamplesDropped(reason, batch.SampleCount);
+        call.Count(() => Metrics.SamplesDropped(reason, batch.SampleCount));
         return new BatchResult(BatchKind.Dropped, batch.SampleCount, reason);
     }
 
@@ -177,8 +195,8 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
     /// </summary>
     private async Task<List<BatchResult>> SendBatchAsync(WriteBatch batch, CallState call, CancellationToken cancellationToken)
     {
-        if (call.Fatal is not null) return [Drop(batch, DropReasons.Unauthorized)];
-        if (_budget is { Exhausted: true }) return [Drop(batch, DropReasons.OverBudget)];
+        if (call.Fatal is not null) return [Drop(batch, DropReasons.Unauthorized, call)];
+        if (_budget is { Exhausted: true }) return [Drop(batch, DropReasons.OverBudget, call)];
 
         var body = RemoteWriteEncoder.EncodeCompressed(batch.Chunks, out _);
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
@@ -193,7 +211,7 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
         {
             // No credential could be obtained at all: a configuration problem.
             call.SetFatal(e.Message);
-            return [Drop(batch, DropReasons.Unauthorized)];
+            return [Drop(batch, DropReasons.Unauthorized, call)];
         }
         finally
         {
@@ -203,7 +221,8 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
         switch (last.Outcome)
         {
             case RemoteWriteOutcome.Success:
-                Metrics.SamplesWritten(batch.SampleCount, Freshness(batch));
+                var freshness = Freshness(batch);
+                call.Count(() => Metrics.SamplesWritten(batch.SampleCount, freshness));
                 return [new BatchResult(BatchKind.Written, batch.SampleCount)];
             case RemoteWriteOutcome.Permanent when last.Status == 413 && batch.SampleCount > 1:
             {
@@ -216,7 +235,7 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
             }
             case RemoteWriteOutcome.Permanent:
                 Log.Rejected(_logger, batch.SampleCount, _options.Endpoint, last.Status!.Value, last.Body);
-                return [Drop(batch, $"http_{last.Status}")];
+                return [Drop(batch, $"http_{last.Status}", call)];
             case RemoteWriteOutcome.Fatal:
             {
                 var message = last.Status is { } s
@@ -224,7 +243,7 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
                     : $"remote write to {_options.Endpoint} failed: {last.Error!.Message}";
                 if (last.Status is { } st) Log.AuthRejected(_logger, _options.Endpoint, st, _auth.Kind, last.Body);
                 call.SetFatal(message);
-                return [Drop(batch, DropReasons.Unauthorized)];
+                return [Drop(batch, DropReasons.Unauthorized, call)];
             }
             default:
             {
@@ -233,7 +252,7 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
                 {
                     var reason = last.Status is null ? DropReasons.Unreachable : DropReasons.GaveUp;
                     Log.BudgetSpent(_logger, batch.SampleCount, _options.Endpoint, reasonText, _budget.Total, reason);
-                    return [Drop(batch, reason)];
+                    return [Drop(batch, reason, call)];
                 }
                 Log.GaveUp(_logger, batch.SampleCount, _options.Endpoint, context.Properties.GetValue(AttemptsKey, 1), reasonText);
                 Metrics.BatchFailed();

@@ -2,6 +2,7 @@ using System.Net;
 using System.Reflection;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Flush;
 using LogMetrics.Core.Telemetry;
@@ -77,7 +78,7 @@ public sealed class HtmlReport : ISampleWriter
     /// <summary>Writes the file: charts plus the final report's rows (stage, counter, value).</summary>
     public void Write(string path, string title, IReadOnlyList<ReportRow> rows)
     {
-        var charts = new List<object>();
+        var charts = new List<ReportChart>();
         lock (_gate)
         {
             foreach (var family in _pipeline.Families)
@@ -87,7 +88,7 @@ public sealed class HtmlReport : ISampleWriter
             }
             charts.AddRange(SelfCharts());
         }
-        var data = JsonSerializer.Serialize(new { title, charts });
+        var data = JsonSerializer.Serialize(new ReportData(title, charts), HtmlReportJsonContext.Default.ReportData);
         var html = new StringBuilder();
         html.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>").Append(WebUtility.HtmlEncode(title)).Append("</title>\n<style>")
             .Append(Resource("uPlot.min.css")).Append('\n').Append(Css).Append("</style></head>\n<body>\n<h1>").Append(WebUtility.HtmlEncode(title)).Append("</h1>\n")
@@ -104,7 +105,7 @@ public sealed class HtmlReport : ISampleWriter
         File.WriteAllText(path, html.ToString(), new UTF8Encoding(false));
     }
 
-    private static object FamilyChart(MetricFamily family, Dictionary<string, Dictionary<string, SortedDictionary<long, double>>> byLabel)
+    private static ReportChart FamilyChart(MetricFamily family, Dictionary<string, Dictionary<string, SortedDictionary<long, double>>> byLabel)
     {
         // Break down by the label with the fewest distinct values (more than one if any has more).
         var label = byLabel.OrderBy(kv => kv.Value.Count > 1 ? 0 : 1).ThenBy(kv => kv.Value.Count).ThenBy(kv => kv.Key, StringComparer.Ordinal).First();
@@ -112,41 +113,37 @@ public sealed class HtmlReport : ISampleWriter
         var shown = top.Take(TopSeries).ToList();
         var rest = top.Skip(TopSeries).ToList();
         var times = label.Value.Values.SelectMany(s => s.Keys).Distinct().Order().ToList();
-        var series = shown.Select(kv => new { label = $"{label.Key}={kv.Key}", values = times.Select(t => kv.Value.TryGetValue(t, out var v) ? (double?)v : null).ToList() }).ToList();
+        var series = shown.Select(kv => new ReportSeries($"{label.Key}={kv.Key}", null, times.Select(t => kv.Value.TryGetValue(t, out var v) ? (double?)v : null).ToList())).ToList();
         if (rest.Count > 0)
         {
-            series.Add(new { label = $"{label.Key}=other ({rest.Count})", values = times.Select(t => (double?)rest.Sum(kv => kv.Value.GetValueOrDefault(t))).ToList() });
+            series.Add(new ReportSeries($"{label.Key}=other ({rest.Count})", null, times.Select(t => (double?)rest.Sum(kv => kv.Value.GetValueOrDefault(t))).ToList()));
         }
-        return new
-        {
-            title = $"{family.Metrics[0].Name} by {label.Key} (per {family.ResolutionMs / 1000} s window)",
-            x = times.Select(t => t / 1000.0).ToList(),
-            series,
-        };
+        return new ReportChart(
+            $"{family.Metrics[0].Name} by {label.Key} (per {family.ResolutionMs / 1000} s window)",
+            times.Select(t => t / 1000.0).ToList(),
+            series);
     }
 
-    private IEnumerable<object> SelfCharts()
+    private IEnumerable<ReportChart> SelfCharts()
     {
         var times = _self.Keys.ToList();
         // names prefixed with "r:" are drawn against the right-hand axis.
-        object Chart(string title, bool cumulative, params string[] names)
+        ReportChart Chart(string title, bool cumulative, params string[] names)
         {
             var series = names.Select(entry =>
             {
                 var right = entry.StartsWith("r:", StringComparison.Ordinal);
                 var name = right ? entry[2..] : entry;
-                return new
-                {
-                    label = name,
-                    scale = right ? "r" : "y",
-                    values = times.Select((t, i) =>
+                return new ReportSeries(
+                    name,
+                    right ? "r" : "y",
+                    times.Select((t, i) =>
                     {
                         var v = _self[t].GetValueOrDefault(name);
                         return (double?)(cumulative || i == 0 ? v : v - _self[times[i - 1]].GetValueOrDefault(name));
-                    }).ToList(),
-                };
+                    }).ToList());
             }).ToList();
-            return new { title, x = times.Select(t => t / 1000.0).ToList(), series };
+            return new ReportChart(title, times.Select(t => t / 1000.0).ToList(), series);
         }
         yield return Chart("Pipeline: events read (per flush)", false, "logmetrics_parse_events_total");
         yield return Chart("Pipeline: malformed, filtered, late (per flush)", false,
@@ -215,3 +212,20 @@ public sealed class HtmlReport : ISampleWriter
 
 /// <summary>One row of the final report: stage, counter, value; <see cref="Alert"/> marks losses.</summary>
 public sealed record ReportRow(string Stage, string Counter, string Value, bool Alert = false);
+
+/// <summary>The report's data (<c>REPORT</c> in the page): <c>{"title","charts":[…]}</c>.</summary>
+internal sealed record ReportData(string Title, IReadOnlyList<ReportChart> Charts);
+
+/// <summary>One chart: <c>{"title","x":[seconds…],"series":[…]}</c>.</summary>
+internal sealed record ReportChart(string Title, IReadOnlyList<double> X, IReadOnlyList<ReportSeries> Series);
+
+/// <summary>One line: <c>{"label","scale","values":[…]}</c>; <c>scale</c> ("y" left, "r" right axis) only on the pipeline's charts.</summary>
+internal sealed record ReportSeries(
+    string Label,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Scale,
+    IReadOnlyList<double?> Values);
+
+/// <summary>Source-generated serializer of the report's data (camelCase names, as the anonymous objects before): no reflection (Native AOT).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(ReportData))]
+internal sealed partial class HtmlReportJsonContext : JsonSerializerContext;

@@ -27,19 +27,34 @@ public class WindowShardStateTests
         new() { Lane = lane, FirstSequence = next, LastSequence = next - 1, LaneFinished = true };
 
     /// <summary>Committed cells as text: family, labels, window, vector.</summary>
-    private static string Canonical(WindowShardState s) => string.Join("\n", s.Windows
+    /// <summary>Every cell as "family|labels|base window|values", sorted: the open windows, and the parts exported to closed windows.</summary>
+    private static string Canonical(WindowShardState s, IEnumerable<ClosedPart>? exported = null) => string.Join("\n", s.Windows
         .SelectMany(w =>
         {
             var offset = 0;
             return w.Series.Select(id =>
             {
                 var width = P.Families[s.SeriesFamily[id]].SlotCount;
-                var text = $"{s.SeriesFamily[id]}|{string.Join(",", s.SeriesLabels[id])}|{w.Start}|{string.Join(",", w.Values.Skip(offset).Take(width).Select(v => v.ToString(CultureInfo.InvariantCulture)))}";
+                var text = CellText(s.SeriesFamily[id], s.SeriesLabels[id], w.Start, w.Values.Skip(offset).Take(width));
                 offset += width;
                 return text;
             }).ToList();
         })
+        .Concat((exported ?? []).SelectMany(part =>
+        {
+            var offset = 0;
+            return part.Families.Select((f, i) =>
+            {
+                var width = P.Families[f].SlotCount;
+                var text = CellText(f, part.Labels[i], part.Base, part.Values.Skip(offset).Take(width));
+                offset += width;
+                return text;
+            }).ToList();
+        }))
         .OrderBy(x => x, StringComparer.Ordinal));
+
+    private static string CellText(int family, string[] labels, long start, IEnumerable<double> values) =>
+        $"{family}|{string.Join(",", labels)}|{start}|{string.Join(",", values.Select(v => v.ToString(CultureInfo.InvariantCulture)))}";
 
     private static double Count(WindowShardState s) => s.Windows.Sum(w =>
     {
@@ -129,7 +144,7 @@ public class WindowShardStateTests
     public void Apply_CellForSealedWindow_CountedLateNotMerged_RecordsConserved()
     {
         var state = new WindowShardState();
-        state.Advance(new FlushAdvance { SealThroughMs = 20_000 }, P);
+        state.Advance(new FlushAdvance { SealThroughMs = 20_000 }, P, 0);
         var signal = Signal("p0", 1, 6, 0, Partial(0, ["a", "b", "c"], 10_000, 5), Partial(0, ["a", "b", "c"], 20_000, 1));
         state.Apply(signal, P);
         state.Apply(End("p0", 7), P);
@@ -141,24 +156,44 @@ public class WindowShardStateTests
     }
 
     [Fact]
-    public void Advance_EvictsOnlyWrittenMetricWindows_AndForgetsUnusedSeries()
+    public void Advance_ExportsSealedWindowsPerResolution_DeletesWrittenOnes_AndForgetsUnusedSeries()
     {
         var state = new WindowShardState();
         // Family 0 is 10 s, family 1 is 60 s.
         state.Apply(Signal("p0", 1, 1, 0, Partial(0, ["a", "b", "c"], 10_000, 1), Partial(1, ["a", "b", "c", "d"], 10_000, 1), Partial(0, ["z", "b", "c"], 20_000, 1)), P);
         state.Apply(End("p0", 2), P);
-        Assert.Null(state.OldestClosable(0, P)); // nothing is sealed yet
-        state.Advance(new FlushAdvance { SealThroughMs = 20_000 }, P);
-        Assert.Equal(20_000, state.OldestClosable(0, P));
-        Assert.Null(state.OldestClosable(1, P));
 
-        state.Advance(new FlushAdvance { WrittenThroughMs = [20_000, long.MinValue, long.MinValue, long.MinValue, long.MinValue], SealThroughMs = 20_000 }, P);
+        var sealing = state.Advance(new FlushAdvance { SealThroughMs = 20_000 }, P, 3);
 
-        // The 10-s window [10,20) is evicted; [20,30) stays, and so does the 60-s window [0,60).
+        // The 10-s window [10,20) is wholly sealed: stored in one document. The 60-s window [0,60) is not: its cell stays.
+        Assert.Equal(["windowclosed shard-03-10000-10000 store", "windowhead shard-03 set"], sealing.Select(m => $"{m.Entity} {m.Key} {m.Operation}"));
+        var part = Assert.Single(((ClosedWindow)sealing[0].Input!).Parts);
+        Assert.Equal(10_000, part.Base);
+        Assert.Equal([0], part.Families);
+        Assert.Equal(["a", "b", "c"], Assert.Single(part.Labels));
+        var header = (ShardHeader)sealing[1].Input!;
+        Assert.Equal([(10_000L, 10_000L, 1, 0)], header.Closed.Select(c => (c.ResolutionMs, c.Start, c.Parts, Assert.Single(c.Families))));
+        Assert.Equal(20_000, header.SealedThroughMs);
         string Vector(int family) => string.Join(",", Partial(family, [], 0, 1).Values.Select(v => v.ToString(CultureInfo.InvariantCulture)));
         Assert.Equal([$"0|z,b,c|20000|{Vector(0)}", $"1|a,b,c,d|10000|{Vector(1)}"], Canonical(state).Split('\n'));
-        Assert.Equal(2, state.SeriesLabels.Count);
+        Assert.Equal(2, state.SeriesLabels.Count); // the exported series left the table
+
+        var evicting = state.Advance(new FlushAdvance { WrittenThroughMs = [20_000, long.MinValue, long.MinValue, long.MinValue, long.MinValue], SealThroughMs = 20_000 }, P, 3);
+
+        // The written 10-s window's document is deleted.
+        Assert.Equal(["windowclosed shard-03-10000-10000 delete", "windowhead shard-03 set"], evicting.Select(m => $"{m.Entity} {m.Key} {m.Operation}"));
+        Assert.Empty(((ShardHeader)evicting[1].Input!).Closed);
+        Assert.True(((ShardHeader)evicting[1].Input!).Version > header.Version);
         Assert.Equal(20_000, state.WrittenThrough(0));
+
+        var minute = state.Advance(new FlushAdvance { SealThroughMs = 60_000 }, P, 3);
+
+        // Now [20,30) (10 s) and [0,60) (60 s) are wholly sealed; the state holds nothing more.
+        Assert.Equal(["windowclosed shard-03-10000-20000 store", "windowclosed shard-03-60000-0 store", "windowhead shard-03 set"], minute.Select(m => $"{m.Entity} {m.Key} {m.Operation}"));
+        Assert.Equal(["a", "b", "c", "d"], Assert.Single(Assert.Single(((ClosedWindow)minute[1].Input!).Parts).Labels));
+        Assert.Empty(state.Windows);
+        Assert.Empty(state.SeriesLabels);
+        Assert.Equal([(10_000L, 20_000L), (60_000L, 0L)], ((ShardHeader)minute[2].Input!).Closed.Select(c => (c.ResolutionMs, c.Start)).Order());
     }
 
     [Fact]
@@ -167,7 +202,7 @@ public class WindowShardStateTests
         var state = new WindowShardState();
         state.Apply(Signal("p0", 1, 9, 123, Partial(0, ["a", "b", "c"], 10_000, 1, 0, 14, 1)), P);
         state.Apply(Signal("p0", 10, 10, 200, Partial(0, ["a", "b", "c"], 10_000, 2)), P);
-        state.Advance(new FlushAdvance { SealThroughMs = 5_000 }, P);
+        state.Advance(new FlushAdvance { SealThroughMs = 5_000 }, P, 0);
         var copy = JsonSerializer.Deserialize<WindowShardState>(JsonSerializer.Serialize(state, WindowShardOperations.StateJson), WindowShardOperations.StateJson)!;
         Assert.Equal(Canonical(state), Canonical(copy));
         Assert.Equal(9, copy.Lanes["p0"].CommittedThrough);
@@ -249,6 +284,7 @@ public class WindowShardStateTests
 
             // Deliver in any order, some twice; seal now and then, never past the committed watermarks.
             var state = new WindowShardState();
+            var exported = new List<ClosedPart>();
             var pending = signals.ToList();
             var started = new HashSet<string>();
             while (pending.Count > 0)
@@ -269,16 +305,19 @@ public class WindowShardStateTests
                 if (rng.Next(4) == 0 && state.Lanes.Count == s.lanes)
                 {
                     var seal = state.Lanes.Values.Min(l => l.Finished ? long.MaxValue : l.WatermarkMs);
-                    if (seal != long.MaxValue) state.Advance(new FlushAdvance { SealThroughMs = seal }, P);
+                    if (seal != long.MaxValue)
+                    {
+                        exported.AddRange(state.Advance(new FlushAdvance { SealThroughMs = seal }, P, 0).Select(m => m.Input).OfType<ClosedWindow>().SelectMany(w => w.Parts));
+                    }
                 }
             }
-            var ok = Canonical(state) == Canonical(reference) && state.LateContributions == 0 && state.Lanes.Values.All(l => l.Held.Count == 0 && l.Finished);
+            var ok = Canonical(state, exported) == Canonical(reference) && state.LateContributions == 0 && state.Lanes.Values.All(l => l.Held.Count == 0 && l.Finished);
             if (!ok && log is not null)
             {
                 log($"late {state.LateContributions}; lanes {string.Join("; ", state.Lanes.Select(l => $"{l.Key}: through {l.Value.CommittedThrough} finished {l.Value.Finished} held {string.Join(",", l.Value.Held.Select(h => $"[{h.First}..{h.Last}]"))}"))}");
                 log("signals: " + string.Join(" ", signals.Select(x => $"{x.Lane}[{x.FirstSequence}..{x.LastSequence}]c{x.ChainStart}")));
                 log("expected:\n" + Canonical(reference));
-                log("actual:\n" + Canonical(state));
+                log("actual:\n" + Canonical(state, exported));
             }
             return ok;
 

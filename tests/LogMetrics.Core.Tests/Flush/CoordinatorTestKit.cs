@@ -154,7 +154,9 @@ internal sealed class LossyShardStore(IShardStore inner) : IShardStore
 
     public bool AppliesImmediately => inner.AppliesImmediately;
 
-    public Task<IReadOnlyList<WindowShardState>> ReadAllAsync(CancellationToken cancellationToken) => inner.ReadAllAsync(cancellationToken);
+    public Task<IReadOnlyList<ShardHeader>> ReadHeadersAsync(CancellationToken cancellationToken) => inner.ReadHeadersAsync(cancellationToken);
+
+    public Task<ClosedWindow?> ReadClosedAsync(int shard, ClosedWindowRef window, CancellationToken cancellationToken) => inner.ReadClosedAsync(shard, window, cancellationToken);
 
     public Task SignalAsync(int shard, ShardSignal signal, CancellationToken cancellationToken) => inner.SignalAsync(shard, signal, cancellationToken);
 

@@ -28,12 +28,12 @@ public sealed class LaneIngestorTests
         Assert.Equal(Shards, signalled);
         Assert.Equal(Shards, store.Pending);
         store.PumpAll();
-        var states = await store.ReadAllAsync(CancellationToken.None);
+        var states = store.States();
         Assert.All(states, s => Assert.Equal(101, Assert.Single(s.Lanes["3"].Held).Last));
         Assert.Equal(0, Contributions(states)); // held apart until a later range continues it
         await NewIngestor().EndLaneAsync("3", 102, store, CancellationToken.None);
         store.PumpAll();
-        states = await store.ReadAllAsync(CancellationToken.None);
+        states = store.States();
         Assert.All(states, s => Assert.Equal(101, s.Lanes["3"].CommittedThrough));
         Assert.Equal(4, Contributions(states)); // 2 records × 2 families
     }
@@ -59,7 +59,7 @@ public sealed class LaneIngestorTests
         await ingestor.EndLaneAsync("0", 3, store, CancellationToken.None);
         store.PumpAll();
 
-        var states = await store.ReadAllAsync(CancellationToken.None);
+        var states = store.States();
         Assert.Equal(4, Contributions(states));
         Assert.Equal(Shards, states.Sum(s => s.DuplicateSignals));
     }
@@ -100,7 +100,9 @@ public sealed class LaneIngestorTests
         await ingestor.IngestAsync("0", [Line(31, "acc", 200)], [4], store, CancellationToken.None); // continues (and so folds in) the first batch
         store.PumpAll();
 
-        await ticker.TickAsync(store, endOfInput: false, CancellationToken.None);   // seals through T0+25 (queued)
+        await ticker.TickAsync(store, endOfInput: false, CancellationToken.None);   // the shards publish their headers (queued)
+        store.PumpAll();
+        await ticker.TickAsync(store, endOfInput: false, CancellationToken.None);   // seals through T0+25 and exports what it closed
         store.PumpAll();
         var report = await ticker.TickAsync(store, endOfInput: false, CancellationToken.None); // writes what the seal closed
 

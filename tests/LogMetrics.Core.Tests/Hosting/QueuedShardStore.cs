@@ -18,9 +18,12 @@ namespace LogMetrics.Core.Tests.Hosting;
 internal sealed class QueuedShardStore : IShardStore
 {
     private const string FlusherSender = "\u0000flusher";
+    private const string SatellitePrefix = "\u0000to:";
 
     private readonly CompiledPipeline _pipeline;
     private readonly string?[] _states;
+    private readonly string?[] _headers;
+    private readonly Dictionary<string, string> _closed = new(StringComparer.Ordinal);
     private readonly List<Channel> _channels = [];
     private readonly Random _random;
     private readonly Lock _gate = new();
@@ -30,6 +33,7 @@ internal sealed class QueuedShardStore : IShardStore
     {
         _pipeline = pipeline;
         _states = new string?[shardCount];
+        _headers = new string?[shardCount];
         _random = new Random(seed);
     }
 
@@ -59,13 +63,36 @@ internal sealed class QueuedShardStore : IShardStore
         lock (_gate) return _states[shard];
     }
 
-    public Task<IReadOnlyList<WindowShardState>> ReadAllAsync(CancellationToken cancellationToken)
+    /// <summary>Every shard's state as stored (tests; the flusher reads headers).</summary>
+    public IReadOnlyList<WindowShardState> States()
     {
         lock (_gate)
         {
-            IReadOnlyList<WindowShardState> states = [.. _states.Select(json => json is null ? new WindowShardState() : Deserialize<WindowShardState>(json))];
-            return Task.FromResult(states);
+            return [.. _states.Select(json => json is null ? new WindowShardState() : Deserialize<WindowShardState>(json))];
         }
+    }
+
+    public Task<IReadOnlyList<ShardHeader>> ReadHeadersAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            IReadOnlyList<ShardHeader> headers = [.. _headers.Select(json => json is null ? new ShardHeader() : Deserialize<ShardHeader>(json))];
+            return Task.FromResult(headers);
+        }
+    }
+
+    public Task<ClosedWindow?> ReadClosedAsync(int shard, ClosedWindowRef window, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_closed.TryGetValue(window.Key(shard), out var json) ? Deserialize<ClosedWindow>(json) : null);
+        }
+    }
+
+    /// <summary>Closed-window documents that exist.</summary>
+    public int ClosedCount
+    {
+        get { lock (_gate) return _closed.Count; }
     }
 
     public Task SignalAsync(int shard, ShardSignal signal, CancellationToken cancellationToken)
@@ -105,17 +132,49 @@ internal sealed class QueuedShardStore : IShardStore
             if (ready.Count == 0) return false;
             var channel = ready[_random.Next(ready.Count)];
             var (operation, input) = channel.Queue.Dequeue();
-            var state = _states[channel.Shard] is { } json ? Deserialize<WindowShardState>(json) : null;
-            state = operation switch
-            {
-                WindowShardOperations.ApplyOperation => WindowShardOperations.Apply(state, Deserialize<ShardSignal>(input), _pipeline),
-                WindowShardOperations.AdvanceOperation => WindowShardOperations.Advance(state, Deserialize<FlushAdvance>(input), _pipeline),
-                _ => throw new InvalidOperationException($"unknown operation '{operation}'"),
-            };
-            _states[channel.Shard] = JsonSerializer.Serialize(state);
             Applied++;
+            if (channel.Sender.StartsWith(SatellitePrefix, StringComparison.Ordinal))
+            {
+                DeliverSatellite(channel.Shard, channel.Sender[SatellitePrefix.Length..], operation, input);
+                return true;
+            }
+            var state = _states[channel.Shard] is { } json ? Deserialize<WindowShardState>(json) : null;
+            switch (operation)
+            {
+                case WindowShardOperations.ApplyOperation:
+                    state = WindowShardOperations.Apply(state, Deserialize<ShardSignal>(input), _pipeline);
+                    break;
+                case WindowShardOperations.AdvanceOperation:
+                    (state, var messages) = WindowShardOperations.Advance(state, Deserialize<FlushAdvance>(input), _pipeline, channel.Shard);
+                    foreach (var m in messages)
+                    {
+                        // Entity to entity: once, in order per receiver (a channel of its own, never duplicated).
+                        ChannelOf(channel.Shard, SatellitePrefix + m.Entity + "/" + m.Key).Queue.Enqueue((m.Operation, m.Input is null ? "" : JsonSerializer.Serialize(m.Input, m.Input.GetType())));
+                    }
+                    break;
+                default:
+                    throw new InvalidOperationException($"unknown operation '{operation}'");
+            }
+            _states[channel.Shard] = JsonSerializer.Serialize(state);
             return true;
         }
+    }
+
+    private void DeliverSatellite(int shard, string receiver, string operation, string input)
+    {
+        var slash = receiver.IndexOf('/', StringComparison.Ordinal);
+        var (entity, key) = (receiver[..slash], receiver[(slash + 1)..]);
+        if (entity == ShardMessages.HeaderEntity)
+        {
+            var header = (ShardHeader)WindowShardOperations.ApplyMessage(_headers[shard] is { } h ? Deserialize<ShardHeader>(h) : null,
+                new ShardMessage(entity, key, operation, Deserialize<ShardHeader>(input)))!;
+            _headers[shard] = JsonSerializer.Serialize(header);
+            return;
+        }
+        var doc = _closed.TryGetValue(key, out var d) ? Deserialize<ClosedWindow>(d) : null;
+        var part = operation == ShardMessages.StoreOperation ? Deserialize<ClosedWindow>(input) : null;
+        if (WindowShardOperations.ApplyMessage(doc, new ShardMessage(entity, key, operation, part)) is ClosedWindow kept) _closed[key] = JsonSerializer.Serialize(kept);
+        else _closed.Remove(key);
     }
 
     private void Enqueue(int shard, string sender, string operation, string input)

@@ -85,7 +85,7 @@ public sealed class WindowShardOperationsTests
         var state = WindowShardOperations.Apply(null, Signal("0", 1, 10, 1_000_000, 3), p);
         state = WindowShardOperations.Apply(RoundTrip(state), End("0", 11), p);
 
-        state = WindowShardOperations.Advance(RoundTrip(state), RoundTrip(new FlushAdvance { WrittenThroughMs = [1_010_000, long.MinValue], SealThroughMs = 1_010_000 }), p);
+        state = WindowShardOperations.Advance(RoundTrip(state), RoundTrip(new FlushAdvance { WrittenThroughMs = [1_010_000, long.MinValue], SealThroughMs = 1_010_000 }), p, 0).State;
         state = WindowShardOperations.Apply(RoundTrip(state), Signal("1", 1, 1, 1_000_000, 1), p);
         state = WindowShardOperations.Apply(RoundTrip(state), End("1", 2), p);
 
@@ -97,7 +97,7 @@ public sealed class WindowShardOperationsTests
     [Fact]
     public void Advance_NoState_SealsEmptyState()
     {
-        var state = WindowShardOperations.Advance(null, new FlushAdvance { SealThroughMs = 5 }, CoordinatorTestKit.Compiled);
+        var state = WindowShardOperations.Advance(null, new FlushAdvance { SealThroughMs = 5 }, CoordinatorTestKit.Compiled, 0).State;
 
         Assert.Equal(5, state.SealedThroughMs);
         Assert.Empty(state.Windows);

@@ -27,8 +27,8 @@ public sealed class SimulationTests : IDisposable
     {
         { 1, FaultLevel.None },
         { 1, FaultLevel.Default },
-        { 2, FaultLevel.Default },
         { 3, FaultLevel.Default },
+        { 4, FaultLevel.Default },
         { 1, FaultLevel.Heavy },
         { 2, FaultLevel.Heavy },
     };
@@ -65,6 +65,34 @@ public sealed class SimulationTests : IDisposable
                 $"faults not exercised: {f}");
         }
         Assert.True(result.Costs.MaxSignalsPerIngest <= 8);
+        // A tick reads the headers (at most 1 KB each) and the closed windows it closes.
+        Assert.True(result.Costs.LargestHeaderBytes <= 1024, $"header of {result.Costs.LargestHeaderBytes} bytes");
+        Assert.True(result.Costs.TickBytesRead <= (2 * result.Costs.TickClosedBytes) + (1024L * 8 * result.Costs.TicksWithClosedWindows), $"{result.Costs}");
+        Assert.True(result.Costs.WorstTickExcessPerShard <= 1024, $"{result.Costs}");
+    }
+
+    [Theory]
+    [InlineData(1, FaultLevel.Default)]
+    [InlineData(1, FaultLevel.Heavy)]
+    [InlineData(2, FaultLevel.Heavy)]
+    public async Task Simulate_LateEvents_EveryAcceptedEventInOneWindowOrLate(int seed, FaultLevel faults)
+    {
+        var files = TrafficGenerator.Write(_dir, new TrafficOptions { Lanes = 2, Records = 3_000, Seed = 5, DurationSeconds = 180, MaxDisorderSeconds = 4, MalformedRate = 0 });
+        // Lane 0 ends with copies of its first 60 records: minutes behind its watermark, so those accepted are late.
+        var lines = File.ReadAllLines(files[0]).Where(l => l.Length > 0).ToList();
+        File.WriteAllLines(files[0], lines.Concat(lines.Take(60)));
+        var dimensions = Path.Combine(_dir, "dimensions");
+        var compiled = Flagship();
+        var partitions = files.Select((f, i) => (i.ToString(System.Globalization.CultureInfo.InvariantCulture), (IReadOnlyList<LaneEvent>)SimulationRunner.ReadPartition(f))).ToList();
+
+        var result = await new Simulation(compiled, () => new Enricher(compiled, new CsvDimensionSource(dimensions), TimeProvider.System), partitions,
+            new SimulationOptions { Seed = seed, Faults = faults, Shards = 8, MaxBatch = 150 }).RunAsync(CancellationToken.None);
+
+        var requests = result.Samples.Where(x => x.Name == "namespace_product_gw_http_req").Sum(x => x.Value);
+        Assert.True(result.Late > 30, $"late {result.Late}");
+        Assert.Equal(result.Accepted, requests + result.Late);
+        Assert.Equal(result.Accepted, result.CountedRecords + result.Late);
+        Assert.Equal(0, result.SamplesDropped);
     }
 
     [Fact]

@@ -175,6 +175,29 @@ public class RemoteWriteClientFaultTests
     }
 
     [Fact]
+    public async Task WriteAsync_FailsAfterSomeRequestsWereAccepted_CountsEachSampleOnceWhenOfferedAgain()
+    {
+        var healthy = false;
+        // One request at a time: the first two (up to 50 samples each) are accepted, then the endpoint fails until it is healthy again.
+        using var server = new FakeRemoteWriteServer((i, _) => healthy || i < 2 ? new ServerReply(204) : new ServerReply(503));
+        using var client = new RemoteWriteClientTestHarness().Client(server.Endpoint, concurrency: 1, maxElapsedSeconds: 20);
+
+        var failed = await client.WriteAsync(Samples, CancellationToken.None);
+
+        Assert.Equal(WriteOutcome.Failed, failed.Outcome);
+        Assert.InRange(failed.SamplesWritten, 1, Samples.Count - 1);
+        Assert.Equal(server.AcceptedPoints.Count(), failed.SamplesWritten); // what the server took, reported to the caller
+        Assert.Equal(0, client.Metrics.Snapshot().SamplesWritten); // not counted: the flusher offers the whole call again
+
+        healthy = true;
+        var written = await client.WriteAsync(Samples, CancellationToken.None);
+
+        Assert.Equal(WriteOutcome.Written, written.Outcome);
+        Assert.Equal(Samples.Count, client.Metrics.Snapshot().SamplesWritten); // 240, not 240 + the first call's part
+        Assert.Equal(WriteTestData.Expected(Samples), server.AcceptedPoints.ToHashSet());
+    }
+
+    [Fact]
     public async Task WriteAsync_401WithNonRefreshableAuth_ThrowsFatalNamingStatus()
     {
         using var server = new FakeRemoteWriteServer((_, _) => new ServerReply(401, Body: "no"));

@@ -139,6 +139,65 @@ public sealed class WindowShardEntityDispatchTests
 
     [Theory]
     [MemberData(nameof(Converters))]
+    public async Task Advance_ExportsTheSealedWindow_AndPublishesTheHeader_AsEntitySignals(string converter)
+    {
+        var result = await RunAsync(converter, null,
+            ("apply", Signal("0", 1, 10, 1_015_000, 1_000_000, 3, 1)),
+            ("apply", End("0", 11)),
+            ("advance", """{"SealThroughMs":1010000}"""));
+
+        AllSucceeded(result);
+        var signals = result.Actions!.OfType<SendSignalOperationAction>().ToList();
+        Assert.Equal(["@windowclosed@shard-03-10000-1000000 store", "@windowhead@shard-03 set"], signals.Select(x => $"{x.InstanceId} {x.Name}"));
+        var part = Assert.Single(JsonSerializer.Deserialize<ClosedWindow>(signals[0].Input!, WindowShardOperations.StateJson)!.Parts);
+        Assert.Equal((1_000_000L, 0, "acc"), (part.Base, Assert.Single(part.Families), Assert.Single(Assert.Single(part.Labels))));
+        Assert.Equal([3.0, 1.0], part.Values);
+        var header = JsonSerializer.Deserialize<ShardHeader>(signals[1].Input!, WindowShardOperations.StateJson)!;
+        Assert.Equal(1_010_000, header.SealedThroughMs);
+        Assert.Equal((10_000L, 1_000_000L, 1), Assert.Single(header.Closed.Select(c => (c.ResolutionMs, c.Start, c.Parts))));
+        Assert.Equal(1_015_000, header.Lanes["0"].WatermarkMs);
+        Assert.Empty(StateOf(result).Windows);             // the sealed window left the shard
+    }
+
+    [Theory]
+    [MemberData(nameof(Converters))]
+    public async Task SatelliteEntities_StoreOnce_DeleteAndKeepTheNewestHeader(string converter)
+    {
+        const string window = """{"Parts":[{"Base":1000000,"Newest":1000001,"Families":[0],"Labels":[["acc"]],"Values":[3,1]}]}""";
+        const string other = """{"Parts":[{"Base":1000000,"Newest":1000001,"Families":[0],"Labels":[["ecs"]],"Values":[9,9]}]}""";
+        var closed = Factory(converter).CreateEntity(ShardMessages.ClosedEntity, new WindowClosedEntity(), new EntityId(ShardMessages.ClosedEntity, "shard-03-10000-1000000"));
+        var stored = await closed.ExecuteOperationBatchAsync(new EntityBatchRequest
+        {
+            InstanceId = "@windowclosed@shard-03-10000-1000000",
+            Operations = [new OperationRequest { Operation = "store", Id = Guid.NewGuid(), Input = window }, new OperationRequest { Operation = "store", Id = Guid.NewGuid(), Input = other }],
+        });
+        AllSucceeded(stored);
+        Assert.Equal(["acc"], Assert.Single(Assert.Single(JsonSerializer.Deserialize<ClosedWindow>(stored.EntityState!, WindowShardOperations.StateJson)!.Parts).Labels));
+        var deleted = await closed.ExecuteOperationBatchAsync(new EntityBatchRequest
+        {
+            InstanceId = "@windowclosed@shard-03-10000-1000000",
+            EntityState = stored.EntityState,
+            Operations = [new OperationRequest { Operation = "delete", Id = Guid.NewGuid() }],
+        });
+        AllSucceeded(deleted);
+        Assert.Null(deleted.EntityState);
+
+        var head = Factory(converter).CreateEntity(ShardMessages.HeaderEntity, new WindowHeadEntity(), new EntityId(ShardMessages.HeaderEntity, "shard-03"));
+        var set = await head.ExecuteOperationBatchAsync(new EntityBatchRequest
+        {
+            InstanceId = "@windowhead@shard-03",
+            Operations =
+            [
+                new OperationRequest { Operation = "set", Id = Guid.NewGuid(), Input = """{"Version":5,"SealedThroughMs":1010000}""" },
+                new OperationRequest { Operation = "set", Id = Guid.NewGuid(), Input = """{"Version":4,"SealedThroughMs":1000000}""" },
+            ],
+        });
+        AllSucceeded(set);
+        Assert.Equal((5L, 1_010_000L), JsonSerializer.Deserialize<ShardHeader>(set.EntityState!, WindowShardOperations.StateJson) is { } h ? (h.Version, h.SealedThroughMs) : default);
+    }
+
+    [Theory]
+    [MemberData(nameof(Converters))]
     public async Task UnknownOperation_FailsThatOperationOnly_StateRolledBack(string converter)
     {
         var result = await RunAsync(converter, null,

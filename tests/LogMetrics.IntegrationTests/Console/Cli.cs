@@ -2,7 +2,11 @@ using System.Diagnostics;
 
 namespace LogMetrics.IntegrationTests.Console;
 
-/// <summary>Runs the real <c>logmetrics</c> console (its dll sits beside the tests) as a child process.</summary>
+/// <summary>
+/// Runs the real <c>logmetrics</c> console as a child process: its dll beside the tests (the build
+/// <c>dotnet run</c> starts), or the program <c>LOGMETRICS_BIN</c> names (e.g. the Native AOT
+/// <c>dotnet publish</c> output), so the same tests check the shipped binary.
+/// </summary>
 public static class Cli
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
@@ -11,13 +15,7 @@ public static class Cli
 
     public static async Task<Result> RunAsync(params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = AppContext.BaseDirectory,
-        };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "logmetrics.dll"));
+        var psi = StartInfo();
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["NO_COLOR"] = "1";
         using var process = Process.Start(psi)!;
@@ -26,6 +24,20 @@ public static class Cli
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         await process.WaitForExitAsync(cts.Token);
         return new Result(process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>How to start the console (output and error redirected); arguments go after it.</summary>
+    public static ProcessStartInfo StartInfo()
+    {
+        var binary = Environment.GetEnvironmentVariable("LOGMETRICS_BIN") is { Length: > 0 } b ? Path.GetFullPath(b) : null;
+        var psi = new ProcessStartInfo(binary ?? "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = AppContext.BaseDirectory,
+        };
+        if (binary is null) psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "logmetrics.dll"));
+        return psi;
     }
 
     public static string TempDir()

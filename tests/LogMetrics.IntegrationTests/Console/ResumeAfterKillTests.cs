@@ -44,8 +44,7 @@ public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : IClassF
     /// <summary>Starts the replay and kills it (SIGKILL, whole tree) once the state records at least <paramref name="after"/> acknowledged samples.</summary>
     private static async Task<bool> RunAndKillAsync(string[] args, string stateDir, long after)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "logmetrics.dll"));
+        var psi = Cli.StartInfo();
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["NO_COLOR"] = "1";
         using var process = Process.Start(psi)!;
