@@ -33,7 +33,8 @@ public sealed class BatchAccumulator
     private readonly string[][] _scratch;
     private readonly ulong[][] _hashScratch;
     private readonly LabelHashes _labelHashes = new();
-    private readonly Dictionary<SeriesKey, Series> _series = new(SeriesKeyComparer.Instance);
+    private Series?[] _table = new Series?[1024];
+    private int _seriesCount;
     private readonly List<SeriesPartial> _batch = [];
     private readonly List<Series> _batchSeries = [];
     private readonly double[][] _initial;
@@ -129,17 +130,46 @@ public sealed class BatchAccumulator
 
     private Series Intern(MetricFamily family, string[] labels, ulong hash)
     {
-        if (_series.TryGetValue(new SeriesKey(family.Index, labels, hash), out var known)) return known;
-        if (_series.Count >= MaxSeries)
+        // Open addressing on the 64-bit hash, at most half full.
+        var table = _table;
+        var mask = table.Length - 1;
+        for (var i = (int)hash & mask; ; i = (i + 1) & mask)
+        {
+            var known = table[i];
+            if (known is null) break;
+            if (known.Hash == hash && known.Family == family.Index && SeriesHash.SameLabels(known.Labels, labels)) return known;
+        }
+        if (_seriesCount >= MaxSeries)
         {
             // Start over (rare). Partials of this batch keep their series through the batch list; one met
             // again gets a second partial, which the shard folds into the same cell.
-            _series.Clear();
+            Array.Clear(_table);
+            _seriesCount = 0;
             Array.Clear(_overflow);
         }
         var series = new Series(family.Index, labels.AsSpan().ToArray(), hash);
-        _series.Add(new SeriesKey(family.Index, series.Labels, hash), series);
+        if ((_seriesCount + 1) * 2 > _table.Length) Grow();
+        Place(_table, series);
+        _seriesCount++;
         return series;
+    }
+
+    private static void Place(Series?[] table, Series series)
+    {
+        var mask = table.Length - 1;
+        var i = (int)series.Hash & mask;
+        while (table[i] is not null) i = (i + 1) & mask;
+        table[i] = series;
+    }
+
+    private void Grow()
+    {
+        var bigger = new Series?[_table.Length * 2];
+        foreach (var series in _table)
+        {
+            if (series is not null) Place(bigger, series);
+        }
+        _table = bigger;
     }
 
     private Series Overflow(MetricFamily family)
@@ -167,7 +197,7 @@ public sealed class BatchAccumulator
         if (shards.Length != _shardCount)
         {
             // Shards are remembered per series for one shard count.
-            foreach (var s in _series.Values) s.Shard = -1;
+            foreach (var s in _table) s?.Shard = -1;
             foreach (var s in _batchSeries) s.Shard = -1;
             _shardCount = shards.Length;
         }
@@ -232,17 +262,6 @@ public sealed class BatchAccumulator
         public long Window { get; set; }
         public SeriesPartial? Partial { get; set; }
 
-    }
-
-    private readonly record struct SeriesKey(int Family, string[] Labels, ulong Hash);
-
-    private sealed class SeriesKeyComparer : IEqualityComparer<SeriesKey>
-    {
-        public static readonly SeriesKeyComparer Instance = new();
-
-        public bool Equals(SeriesKey x, SeriesKey y) => x.Hash == y.Hash && x.Family == y.Family && SeriesHash.SameLabels(x.Labels, y.Labels);
-
-        public int GetHashCode(SeriesKey key) => (int)key.Hash ^ (int)(key.Hash >> 32);
     }
 
     /// <summary>
