@@ -294,6 +294,7 @@ public sealed class BatchAccumulator
 public static class SeriesHash
 {
     /// <summary>The hash of one label value: <see cref="XxHash3"/> of its UTF-8 bytes.</summary>
+    [SkipLocalsInit]
     public static ulong OfLabel(string text)
     {
         var max = Encoding.UTF8.GetMaxByteCount(text.Length);
@@ -306,6 +307,7 @@ public static class SeriesHash
     }
 
     /// <summary>The hash of a series from its family and its label values' hashes.</summary>
+    [SkipLocalsInit]
     public static ulong Combine(int family, ReadOnlySpan<ulong> labelHashes)
     {
         Span<ulong> all = stackalloc ulong[labelHashes.Length + 1];

@@ -253,32 +253,7 @@ public sealed class RecordParser
                     value = FieldValue.FromString(strings.Get(body));
                     return true;
                 }
-                if (body.Length <= Utf8Strings.MaxCachedBytes)
-                {
-                    Span<byte> buffer = stackalloc byte[Utf8Strings.MaxCachedBytes];
-                    if (!JsonScan.TryUnescape(body, buffer, out var written))
-                    {
-                        value = default;
-                        return false;
-                    }
-                    value = FieldValue.FromString(strings.Get(buffer[..written]));
-                    return true;
-                }
-                var large = ArrayPool<byte>.Shared.Rent(body.Length);
-                try
-                {
-                    if (!JsonScan.TryUnescape(body, large, out var written))
-                    {
-                        value = default;
-                        return false;
-                    }
-                    value = FieldValue.FromString(Encoding.UTF8.GetString(large, 0, written));
-                    return true;
-                }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(large);
-                }
+                return TryReadEscaped(body, strings, out value);
             }
             case JsonToken.Number:
                 value = new FieldValue { Kind = ValueKind.Number, Text = strings.Get(token) };
@@ -300,6 +275,38 @@ public sealed class RecordParser
             default:
                 value = new FieldValue { Kind = ValueKind.Json, Text = Encoding.UTF8.GetString(token) };
                 return true;
+        }
+    }
+
+    /// <summary>An escaped string value: unescaped (on the stack when it is short), then taken from the cache or decoded.</summary>
+    [SkipLocalsInit]
+    private static bool TryReadEscaped(ReadOnlySpan<byte> body, Utf8Strings strings, out FieldValue value)
+    {
+        if (body.Length <= Utf8Strings.MaxCachedBytes)
+        {
+            Span<byte> buffer = stackalloc byte[Utf8Strings.MaxCachedBytes];
+            if (!JsonScan.TryUnescape(body, buffer, out var written))
+            {
+                value = default;
+                return false;
+            }
+            value = FieldValue.FromString(strings.Get(buffer[..written]));
+            return true;
+        }
+        var large = ArrayPool<byte>.Shared.Rent(body.Length);
+        try
+        {
+            if (!JsonScan.TryUnescape(body, large, out var written))
+            {
+                value = default;
+                return false;
+            }
+            value = FieldValue.FromString(Encoding.UTF8.GetString(large, 0, written));
+            return true;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(large);
         }
     }
 
@@ -483,6 +490,7 @@ public sealed class RecordParser
     }
 
     /// <summary>The integer as a number field whose text is its canonical decimal form, reusing the text read when it already is.</summary>
+    [SkipLocalsInit]
     private static FieldValue Canonical(in FieldValue read, long integer, Utf8Strings strings)
     {
         // An integer's text (TryInteger: a JSON integer token, or ASCII digits) is already canonical unless
