@@ -107,19 +107,21 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
     }
 
     /// <inheritdoc/>
-    public async ValueTask WarmAsync(IReadOnlyCollection<DimensionKey> keys, CancellationToken cancellationToken)
+    public ValueTask WarmAsync(IReadOnlyCollection<DimensionKey> keys, CancellationToken cancellationToken)
     {
         if (keys.Count == 0)
         {
-            return;
+            return ValueTask.CompletedTask;
         }
 
+        // Every key held and fresh (the usual batch): done, with nothing allocated.
         var pending = CollectPending(keys, _time.GetUtcNow());
-        if (pending is null)
-        {
-            return;
-        }
+        return pending is null ? ValueTask.CompletedTask : FetchPendingAsync(keys, pending, cancellationToken);
+    }
 
+    /// <summary>Fetches the keys <see cref="CollectPending"/> found absent or expired, and publishes them.</summary>
+    private async ValueTask FetchPendingAsync(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, CancellationToken cancellationToken)
+    {
         var results = new FetchResult[pending.Count];
         if (pending.Count == 1)
         {
