@@ -7,16 +7,22 @@
 #               lane-1 un-gzipped so both lanes are plain).
 # --runs N      runs per figure (default 3); every figure is the median.
 # --bin PATH    the logmetrics executable (default: `dotnet publish -c Release` of
-#               functions/LogMetrics.Local into $BENCH_DIR/publish: the ReadyToRun program, compiled
-#               as the build that `dotnet run -c Release` starts).
+#               functions/LogMetrics.Local into $BENCH_DIR/publish: the Native AOT program, the
+#               shipped form; the ReadyToRun build that `dotnet run -c Release` starts is
+#               functions/LogMetrics.Local/bin/Release/net10.0/linux-x64/logmetrics).
 # --markdown    also print the README's performance table.
 # Figures:
 #   replay 1 core   taskset -c 0, `--out` to a file, records/s = events / wall time
-#   replay 2 cores  taskset -c 0,1
+#   replay 2 cores  taskset -c 0,1; each run also reports its CPU time (user + system) and how long
+#                   its threads waited runnable for a core (/proc/PID/task/*/schedstat; on one core
+#                   that includes waiting behind its own threads): a 2-core run whose threads waited
+#                   seconds on a shared machine had no second core to use
+#   one lane        the first lane alone on 1 core and on 2 (a single big lane must use both cores)
 #   anchors         ../shared/anchors/run.sh on the same lane files (simdjson On-Demand `extract`,
 #                   Utf8JsonReader `tokenize` and `full`), each its own median over passes on core 0
 #   start-up        a 400-line replay (first 200 lines of each lane) vs `logmetrics --version`
-#                   (hyperfine when installed, else a timing loop), wall time
+#                   (hyperfine when installed, else a timing loop), wall time; with hyperfine also
+#                   CPU time (user + system, means), which a loaded machine disturbs less
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -57,7 +63,7 @@ fi
 records=$(cat "${lanes[@]}" | grep -c . || true)
 
 if [ -z "$bin" ]; then
-  echo "publishing functions/LogMetrics.Local (ReadyToRun) into $bench_dir/publish" >&2
+  echo "publishing functions/LogMetrics.Local (Native AOT) into $bench_dir/publish" >&2
   dotnet publish functions/LogMetrics.Local -c Release -nologo -v q -o "$bench_dir/publish" >/dev/null
   bin="$bench_dir/publish/logmetrics"
 fi
@@ -66,20 +72,33 @@ fi
 for i in "${!lanes[@]}"; do head -n 200 "${lanes[$i]}" > "$work/short-$i.jsonl"; done
 short=("$work"/short-*.jsonl)
 
-replay() { # cpus out lanes... ; prints "wall_s cpu_s" (cpu = user + system of the process)
+replay() { # cpus out lanes... ; prints "wall_s cpu_s wait_s" (cpu = user + system of the process,
+           # wait = time its threads spent runnable waiting for a core, sampled every 20 ms)
   local cpus=$1 out=$2; shift 2
   python3 - "$cpus" "$bin" pipeline.json "$corpus/dimensions" "$out" "$@" <<'PY'
 import os, subprocess, sys, time
 cpus, binary, pipeline, dims, out, *lanes = sys.argv[1:]
 before = os.times()
 t0 = time.perf_counter()
-subprocess.run(["taskset", "-c", cpus, binary, "replay", "--pipeline", pipeline, "--dimensions", dims,
-                "--out", out, "--summary", out + ".summary.json", "--quiet", *lanes],
-               check=True, stdout=subprocess.DEVNULL)
+p = subprocess.Popen(["taskset", "-c", cpus, binary, "replay", "--pipeline", pipeline, "--dimensions", dims,
+                      "--out", out, "--summary", out + ".summary.json", "--quiet", *lanes], stdout=subprocess.DEVNULL)
+waits = {}
+while p.poll() is None:
+    try:
+        for tid in os.listdir(f"/proc/{p.pid}/task"):
+            try:
+                waits[tid] = int(open(f"/proc/{p.pid}/task/{tid}/schedstat").read().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    except OSError:
+        pass
+    time.sleep(0.02)
 wall = time.perf_counter() - t0
+if p.returncode != 0:
+    sys.exit(f"replay exited with {p.returncode}")
 after = os.times()
 cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-print(f"{wall:.4f} {cpu:.4f}")
+print(f"{wall:.4f} {cpu:.4f} {sum(waits.values()) / 1e9:.4f}")
 PY
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -92,19 +111,24 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; dotnet $
 echo "binary:  $bin" >&2
 echo "corpus:  ${lanes[*]} ($records records)" >&2
 
-: > "$work/r1"; : > "$work/r2"; : > "$work/c1"; : > "$work/c2"; : > "$work/extract"; : > "$work/tokenize"; : > "$work/full"
+: > "$work/r1"; : > "$work/r2"; : > "$work/c1"; : > "$work/c2"; : > "$work/w1"; : > "$work/w2"; : > "$work/l1"; : > "$work/l2"
+: > "$work/extract"; : > "$work/tokenize"; : > "$work/full"
+lane_records=$(grep -c . "${lanes[0]}" || true)
 for run in $(seq 1 "$runs"); do
-  replay 0 "$work/out-1.jsonl" "${lanes[@]}" > "$work/t"; cut -d' ' -f1 "$work/t" >> "$work/r1"; cut -d' ' -f2 "$work/t" >> "$work/c1"
-  replay 0,1 "$work/out-2.jsonl" "${lanes[@]}" > "$work/t"; cut -d' ' -f1 "$work/t" >> "$work/r2"; cut -d' ' -f2 "$work/t" >> "$work/c2"
+  replay 0 "$work/out-1.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r1"; echo "$c" >> "$work/c1"; echo "$q" >> "$work/w1"
+  replay 0,1 "$work/out-2.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r2"; echo "$c" >> "$work/c2"; echo "$q" >> "$work/w2"
+  replay 0 "$work/lane-1.jsonl" "${lanes[0]}" | cut -d' ' -f1 >> "$work/l1"
+  replay 0,1 "$work/lane-2.jsonl" "${lanes[0]}" | cut -d' ' -f1 >> "$work/l2"
   if [ $have_anchors = 1 ]; then
     bash "$anchors" "${lanes[@]}" > "$work/anchors.log" 2>&1
     for mode in extract tokenize full; do
       sed -n "s/.*RESULT mode=$mode .*records_per_s=\([0-9.]*\).*/\1/p" "$work/anchors.log" >> "$work/$mode"
     done
   fi
-  echo "run $run/$runs: 1 core $(tail -n1 "$work/r1") s (cpu $(tail -n1 "$work/c1") s), 2 cores $(tail -n1 "$work/r2") s (cpu $(tail -n1 "$work/c2") s), load $(cut -d' ' -f1 /proc/loadavg)" >&2
+  echo "run $run/$runs: 1 core $(tail -n1 "$work/r1") s (cpu $(tail -n1 "$work/c1") s, waited for a core $(tail -n1 "$work/w1") s), 2 cores $(tail -n1 "$work/r2") s (cpu $(tail -n1 "$work/c2") s, waited $(tail -n1 "$work/w2") s); one lane $(tail -n1 "$work/l1") s / $(tail -n1 "$work/l2") s; load $(cut -d' ' -f1 /proc/loadavg)" >&2
 done
-cmp -s <(sort "$work/out-1.jsonl") <(sort "$work/out-2.jsonl") || { echo "bench: 1-core and 2-core outputs differ" >&2; exit 1; }
+cmp -s "$work/out-1.jsonl" "$work/out-2.jsonl" || { echo "bench: 1-core and 2-core outputs differ" >&2; exit 1; }
+cmp -s "$work/lane-1.jsonl" "$work/lane-2.jsonl" || { echo "bench: 1-core and 2-core outputs of one lane differ" >&2; exit 1; }
 
 # Start-up: medians of >= 10 runs each.
 startup_runs=$(( runs > 10 ? runs : 10 ))
@@ -114,6 +138,7 @@ if command -v hyperfine >/dev/null; then
   hyperfine -N -w 2 -r "$startup_runs" --export-json "$work/startup.json" "${version_cmd[*]}" "${short_cmd[*]}" >/dev/null 2>&1
   version_s=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][0]['median'])" "$work/startup.json")
   short_s=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][1]['median'])" "$work/startup.json")
+  startup_cpu=$(python3 -c "import json,sys; r = json.load(open(sys.argv[1]))['results']; v, s = (x['user'] + x['system'] for x in r); print(f'{v * 1000:.1f} {s * 1000:.1f} {s / v:.3f}')" "$work/startup.json")
 else
   for _ in 1 2; do "${version_cmd[@]}" >/dev/null; "${short_cmd[@]}" >/dev/null; done
   : > "$work/v"; : > "$work/s"
@@ -122,32 +147,43 @@ else
     echo "$(( t1 - t0 ))e-9" >> "$work/v"; echo "$(( t2 - t1 ))e-9" >> "$work/s"
   done
   version_s=$(median < "$work/v"); short_s=$(median < "$work/s")
+  startup_cpu=""
 fi
 
 r1=$(median < "$work/r1"); r2=$(median < "$work/r2")
 python3 - "$records" "$r1" "$r2" "$version_s" "$short_s" "$have_anchors" "$markdown" "$(median < "$work/c1")" "$(median < "$work/c2")" \
   "$(median < "$work/extract")" "$(median < "$work/tokenize")" "$(median < "$work/full")" \
-  "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores" <<'EOF'
+  "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores" "$(median < "$work/w1")" "$(median < "$work/w2")" \
+  "$lane_records" "$(median < "$work/l1")" "$(median < "$work/l2")" "$startup_cpu" <<'EOF'
 import sys
 records, r1, r2, version_s, short_s = int(sys.argv[1]), *map(float, sys.argv[2:6])
 have_anchors, markdown = sys.argv[6] == "1", sys.argv[7] == "1"
 c1, c2 = float(sys.argv[8]), float(sys.argv[9])
 extract, tokenize, full = (float(x) if x else 0.0 for x in sys.argv[10:13])
 machine = sys.argv[13]
+w1, w2 = float(sys.argv[14]), float(sys.argv[15])
+lane_records, l1, l2 = int(sys.argv[16]), float(sys.argv[17]), float(sys.argv[18])
+startup_cpu = sys.argv[19].split() if len(sys.argv) > 19 and sys.argv[19] else None
 one, two = records / r1, records / r2
-print(f"replay, 1 core (taskset -c 0)     {one:12,.0f} records/s   (median {r1:.3f} s wall, {c1:.3f} s cpu, {records:,} records)")
-print(f"replay, 2 cores (taskset -c 0,1)  {two:12,.0f} records/s   (median {r2:.3f} s wall, {c2:.3f} s cpu)")
+print(f"replay, 1 core (taskset -c 0)     {one:12,.0f} records/s   (median {r1:.3f} s wall, {c1:.3f} s cpu, {w1:.3f} s waiting for a core, {records:,} records)")
+print(f"replay, 2 cores (taskset -c 0,1)  {two:12,.0f} records/s   (median {r2:.3f} s wall, {c2:.3f} s cpu, {w2:.3f} s waiting for a core)")
+print(f"one lane, 1 core / 2 cores        {lane_records / l1:12,.0f} / {lane_records / l2:,.0f} records/s   (median {l1:.3f} / {l2:.3f} s wall, {lane_records:,} records)")
 if have_anchors:
     print(f"simdjson extract anchor, 1 core   {extract:12,.0f} records/s")
     print(f"Utf8JsonReader tokenize, 1 core   {tokenize:12,.0f} records/s")
     print(f"Utf8JsonReader full work, 1 core  {full:12,.0f} records/s")
-print(f"start-up: --version {version_s * 1000:.1f} ms, 400-line replay {short_s * 1000:.1f} ms")
+print(f"start-up: --version {version_s * 1000:.1f} ms, 400-line replay {short_s * 1000:.1f} ms (wall, medians)")
+if startup_cpu:
+    print(f"start-up CPU: --version {startup_cpu[0]} ms, 400-line replay {startup_cpu[1]} ms (user + system, means)")
 print()
 if have_anchors:
     print(f"ratio replay 1 core / simdjson extract:  {one / extract:.3f}   (goal >= 0.5)")
     print(f"ratio replay 1 core / Utf8JsonReader full: {one / full:.3f}")
 print(f"ratio replay 2 cores / 1 core:          {two / one:.3f}   (goal >= 1.8)")
+print(f"ratio one lane 2 cores / 1 core:        {l1 / l2:.3f}")
 print(f"ratio 400-line replay / --version:       {short_s / version_s:.3f}   (goal <= 1.5)")
+if startup_cpu:
+    print(f"ratio 400-line replay / --version, CPU:  {float(startup_cpu[2]):.3f}")
 if markdown:
     print()
     print(f"Measured by `bash scripts/bench.sh` on {machine} (medians; absolute figures move by 25 % or more between runs on a shared machine, so only the ratios are claimed):")
@@ -158,5 +194,6 @@ if markdown:
         print(f"| whole-process replay on 1 core / simdjson On-Demand `extract` anchor, same lines | {one / extract:.2f} | ≥ 0.5 |")
         print(f"| whole-process replay on 1 core / Utf8JsonReader doing the same work | {one / full:.2f} | |")
     print(f"| replay on 2 cores / on 1 core | {two / one:.2f} | ≥ 1.8 |")
+    print(f"| replay of one lane on 2 cores / on 1 core | {l1 / l2:.2f} | |")
     print(f"| 400-line replay / `logmetrics --version`, wall time | {short_s / version_s:.2f} | ≤ 1.5 |")
 EOF

@@ -121,11 +121,13 @@ public static class ReplayRunner
         var enricher = new Enricher(compiled, dimensions, clock);
         using var deadLetterFile = settings.DeadLetterPath is null ? null : new AtomicOutput(settings.DeadLetterPath);
         using var samplesFile = settings.OutPath is null ? null : new AtomicOutput(settings.OutPath);
-        // An ordinary file is written when its 1 MiB buffer fills and at the end, not once per line (FlushOnDisposeStream).
+        // An ordinary file is written when its buffer fills and at the end, not once per line (FlushOnDisposeStream).
         var deadLetters = deadLetterFile is null ? null : new JsonlDeadLetterSink(deadLetterFile.Direct ? deadLetterFile.Stream : new FlushOnDisposeStream(deadLetterFile.Stream));
         var samplesOut = samplesFile is null ? null : new JsonlSampleWriter(samplesFile.Direct ? samplesFile.Stream : new FlushOnDisposeStream(samplesFile.Stream));
+        // The samples file is written in a stage of its own: the replay's flush does not wait for it.
+        await using var samplesStage = samplesOut is null ? null : new WriteBehindSampleWriter(samplesOut);
         var writers = new List<ISampleWriter>();
-        if (samplesOut is not null) writers.Add(samplesOut);
+        if (samplesStage is not null) writers.Add(samplesStage);
         if (settings.Remote is not null)
         {
             var sink = settings.RemoteSink ?? settings.Remote.Writer;
@@ -176,6 +178,8 @@ public static class ReplayRunner
         {
             foreach (var r in readers) r.Dispose();
         }
+        // Everything flushed is in the file (a write failure is thrown here).
+        if (samplesStage is not null) await samplesStage.CompleteAsync().ConfigureAwait(false);
         var elapsed = clock.GetElapsedTime(started);
 
         // Finalize the outputs: whatever the run got to is renamed into place, and the summary says how it ended.

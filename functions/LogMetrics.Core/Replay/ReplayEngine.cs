@@ -28,9 +28,17 @@ public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, 
 /// watermarks after their chunk k − 1, in (chunk, lane) order, and signals are applied and flushed in
 /// that order too.</para>
 /// </summary>
+/// <param name="pipelinePerLane">Makes the pipelines of the pipelined replay's stages (sharing counters, caches and
+/// budget with <paramref name="pipeline"/>); null = the sequential replay.</param>
+/// <param name="workers">Prepare workers of the pipelined replay, shared by all lanes; null = one per core.
+/// The samples do not depend on it.</param>
 public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, FlushCoordinator coordinator, TimeProvider clock,
-    int chunkLines = 2048, Func<Pipeline>? pipelinePerLane = null)
+    int chunkLines = 2048, Func<Pipeline>? pipelinePerLane = null, int? workers = null)
 {
+    private readonly int? _workers = workers is < 1
+        ? throw new ArgumentOutOfRangeException(nameof(workers), workers, "a replay needs at least one prepare worker")
+        : workers;
+
     public Task<ReplayProgress> RunAsync(IReadOnlyList<LaneReader> readers, Action<ReplayProgress>? progress, CancellationToken cancellationToken) =>
         pipelinePerLane is null
             ? RunSequentialAsync(readers, progress, cancellationToken)
@@ -116,11 +124,19 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         ReplayProgress Snapshot() => Progress(readers, lanes, started, windowsClosed, samples, readTicks, ingestTicks, flushTicks);
     }
 
-    /// <summary>A chunk of a lane: its events, the buffer they point into, and whether it is the lane's last.</summary>
-    private sealed record Chunk(int Index, List<LaneEvent> Events, byte[] Arena, bool Last, long ReadTicks);
+    /// <summary>Chunk <c>Index</c> of lane <c>Lane</c>: its events, the buffer they point into, and whether it is the lane's last.</summary>
+    private sealed record Chunk(int Lane, int Index, List<LaneEvent> Events, byte[] Arena, bool Last, long ReadTicks);
 
-    /// <summary>A prepared chunk, waiting in its pipeline for completion in lane order.</summary>
-    private sealed record Prepared(Chunk Chunk, Pipeline Pipeline, PreparedBatch Batch, long NowMs);
+    /// <summary>A chunk on its way through prepare to complete, with the pipeline that holds its records.</summary>
+    private sealed class Job(Chunk chunk, Pipeline pipeline)
+    {
+        public Chunk Chunk { get; } = chunk;
+        public Pipeline Pipeline { get; } = pipeline;
+        public PreparedBatch? Batch { get; set; }
+        public long NowMs { get; set; }
+        /// <summary>Set when <see cref="Batch"/> is prepared (or failed).</summary>
+        public TaskCompletionSource Ready { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 
     /// <summary>What the apply stage receives from a lane: the signals of one chunk.</summary>
     private sealed record Completed(Chunk Chunk, ShardSignal[] Signals);
@@ -206,15 +222,23 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// The pipelined replay. Stages, joined by bounded channels:
     /// <list type="number">
     /// <item>read: one thread per lane reads and decompresses chunks ahead;</item>
-    /// <item>prepare: per lane, <c>workers</c> tasks run Parse → Prune and warm the lookups, chunk k on
-    /// worker k mod workers, each in its own pipelines (a single big lane uses every core here);</item>
+    /// <item>dispatch: takes the lanes' chunks in (chunk, lane) order, gives each a pipeline from a
+    /// bounded pool and queues it for the workers and, in the same order, for the complete stage;</item>
+    /// <item>prepare: <c>workers</c> tasks (default: one per core) shared by all lanes run Parse → Prune
+    /// and warm the lookups, whichever chunk is next, so a single big lane uses every core and a slow lane
+    /// never holds a worker of its own idle;</item>
     /// <item>complete: in (chunk, lane) order, Enrich → Accumulate against the lane's watermark and the
     /// horizon of chunk k (other lanes after chunk k − 1, the sealed horizon after round k − 2), while
     /// later chunks are prepared and earlier rounds are applied and flushed;</item>
     /// <item>apply and flush (this method's loop): signals applied round by round in lane order, and a
     /// flush whenever the global watermark after a round crosses a window boundary, as the sequential
-    /// replay does.</item>
+    /// replay does. (A host can put the writing of the samples in a stage of its own with
+    /// <see cref="WriteBehindSampleWriter"/>.)</item>
     /// </list>
+    /// The number of workers, their speed and the reading speed of each lane change only when a chunk is
+    /// ready, never which horizon it is completed against, so the samples are the same whatever the
+    /// scheduling. Memory is bounded by the channels and the pool: at most <c>workers + 2</c> chunks are
+    /// prepared or waiting to complete, and each lane reads at most two ahead.
     /// </summary>
     private async Task<ReplayProgress> RunPipelinedAsync(IReadOnlyList<LaneReader> readers, Func<Pipeline> newPipeline, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
@@ -223,7 +247,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var lanes = readers.Select(r => new LaneState(r.Path)).ToArray();
         var ooo = pipeline.Compiled.OutOfOrdernessMs;
         var window = pipeline.Compiled.WindowMs;
-        var workers = Math.Max(1, Environment.ProcessorCount / n);
+        var workerCount = _workers ?? Math.Max(1, Environment.ProcessorCount);
         var rounds = new Rounds(n, ooo);
         var flushedBoundary = long.MinValue;
         var lastReport = started;
@@ -240,29 +264,22 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         }
 
         var arenas = new System.Collections.Concurrent.ConcurrentBag<byte[]>();
+        // Pipelines (each holds one chunk's records from prepare to complete): the bound on chunks in flight.
+        var pool = Channel.CreateUnbounded<Pipeline>();
+        for (var p = 0; p < workerCount + 2; p++) pool.Writer.TryWrite(newPipeline());
+        var read = new Channel<Chunk>[n];
+        var work = Channel.CreateBounded<Job>(new BoundedChannelOptions(workerCount) { SingleWriter = true });
+        var inOrder = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var completed = Channel.CreateBounded<Completed>(new BoundedChannelOptions(2 * n) { SingleReader = true, SingleWriter = true });
-        var fromWorkers = new Channel<Prepared>[n][];
-        var slots = new Channel<Pipeline>[n][];
         var stages = new List<Task>();
+
+        // Stages never fault (Guard records the first failure), so they are started without the token
+        // and always awaited to their end.
+        // Stage 1: read ahead, one thread per lane (blocking file and gzip reads).
         for (var lane = 0; lane < n; lane++)
         {
             var i = lane;
-            var toWorkers = new Channel<Chunk>[workers];
-            fromWorkers[i] = new Channel<Prepared>[workers];
-            slots[i] = new Channel<Pipeline>[workers];
-            for (var w = 0; w < workers; w++)
-            {
-                toWorkers[w] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-                fromWorkers[i][w] = Channel.CreateBounded<Prepared>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-                // Two pipelines per worker: one chunk prepared while the previous one completes.
-                slots[i][w] = Channel.CreateUnbounded<Pipeline>();
-                slots[i][w].Writer.TryWrite(newPipeline());
-                slots[i][w].Writer.TryWrite(newPipeline());
-            }
-
-            // Stages never fault (Guard records the first failure), so they are started without the token
-            // and always awaited to their end.
-            // Stage 1: read ahead (blocking file and gzip reads on a thread of its own).
+            var output = read[i] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
             stages.Add(Task.Factory.StartNew(() => Guard(() =>
             {
                 var reader = readers[i];
@@ -272,74 +289,91 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     var t0 = clock.GetTimestamp();
                     var events = reader.ReadChunk(chunkLines);
                     var arena = reader.SwapArena(arenas.TryTake(out var spare) ? spare : new byte[1 << 20]);
-                    var chunk = new Chunk(k, events, arena, reader.Finished, clock.GetTimestamp() - t0);
-                    var target = toWorkers[k % workers].Writer;
-                    while (!target.TryWrite(chunk))
+                    var chunk = new Chunk(i, k, events, arena, reader.Finished, clock.GetTimestamp() - t0);
+                    while (!output.Writer.TryWrite(chunk))
                     {
-                        if (!target.WaitToWriteAsync(token).AsTask().GetAwaiter().GetResult()) return;
+                        if (!output.Writer.WaitToWriteAsync(token).AsTask().GetAwaiter().GetResult()) return;
                     }
                     if (chunk.Last) return;
                 }
-            }, () => { foreach (var c in toWorkers) c.Writer.TryComplete(); }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
-
-            // Stage 2: prepare (Parse → Prune, lookups warmed), chunk k on worker k mod workers.
-            for (var w = 0; w < workers; w++)
-            {
-                var input = toWorkers[w].Reader;
-                var output = fromWorkers[i][w].Writer;
-                var pool = slots[i][w].Reader;
-                stages.Add(Task.Run(() => GuardAsync(async () =>
-                {
-                    await foreach (var chunk in input.ReadAllAsync(token).ConfigureAwait(false))
-                    {
-                        var slot = await pool.ReadAsync(token).ConfigureAwait(false);
-                        var t0 = clock.GetTimestamp();
-                        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-                        var batch = await slot.PrepareAsync(lanes[i].Lane, chunk.Events, now, deferDeadLetters: true, token).ConfigureAwait(false);
-                        Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
-                        await output.WriteAsync(new Prepared(chunk, slot, batch, now), token).ConfigureAwait(false);
-                    }
-                }, () => output.TryComplete()), CancellationToken.None));
-            }
-
+            }, () => output.Writer.TryComplete()), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
         }
 
-        // Stage 3: complete, one chunk at a time in (chunk, lane) order against the deterministic horizon.
+        // Stage 2: dispatch in (chunk, lane) order: the order of the work queue and of the complete stage.
+        stages.Add(Task.Run(() => GuardAsync(async () =>
+        {
+            var open = Enumerable.Range(0, n).ToList();
+            while (open.Count > 0)
+            {
+                foreach (var i in open.ToArray())
+                {
+                    if (!await read[i].Reader.WaitToReadAsync(token).ConfigureAwait(false))
+                    {
+                        throw failure ?? new InvalidOperationException($"lane {lanes[i].Lane} stopped before its end");
+                    }
+                    var chunk = await read[i].Reader.ReadAsync(token).ConfigureAwait(false);
+                    var job = new Job(chunk, await pool.Reader.ReadAsync(token).ConfigureAwait(false));
+                    inOrder.Writer.TryWrite(job);
+                    await work.Writer.WriteAsync(job, token).ConfigureAwait(false);
+                    if (chunk.Last) open.Remove(i);
+                }
+            }
+        }, () =>
+        {
+            work.Writer.TryComplete();
+            inOrder.Writer.TryComplete();
+        }), CancellationToken.None));
+
+        // Stage 3: prepare (Parse → Prune, lookups warmed) on the shared workers, whichever chunk is next.
+        for (var w = 0; w < workerCount; w++)
+        {
+            stages.Add(Task.Run(() => GuardAsync(async () =>
+            {
+                await foreach (var job in work.Reader.ReadAllAsync(token).ConfigureAwait(false))
+                {
+                    try
+                    {
+                        var t0 = clock.GetTimestamp();
+                        job.NowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
+                        job.Batch = await job.Pipeline.PrepareAsync(lanes[job.Chunk.Lane].Lane, job.Chunk.Events, job.NowMs, deferDeadLetters: true, token).ConfigureAwait(false);
+                        Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
+                        job.Ready.TrySetResult();
+                    }
+                    catch (Exception e)
+                    {
+                        job.Ready.TrySetException(e);
+                        throw;
+                    }
+                }
+            }, () => { }), CancellationToken.None));
+        }
+
+        // Stage 4: complete, one chunk at a time in (chunk, lane) order against the deterministic horizon.
         // One task: the cardinality budget admits series in that order too, so which series overflow
         // never depends on the scheduling.
         stages.Add(Task.Run(() => GuardAsync(async () =>
         {
-            for (var k = 0; ; k++)
+            await foreach (var job in inOrder.Reader.ReadAllAsync(token).ConfigureAwait(false))
             {
-                var round = rounds.Get(k);
-                if (!round.Active.Any(a => a)) return;
-                for (var i = 0; i < n; i++)
-                {
-                    if (!round.Active[i]) continue;
-                    var w = k % workers;
-                    if (!await fromWorkers[i][w].Reader.WaitToReadAsync(token).ConfigureAwait(false))
-                    {
-                        throw failure ?? new InvalidOperationException($"lane {lanes[i].Lane} stopped before its end");
-                    }
-                    var prepared = await fromWorkers[i][w].Reader.ReadAsync(token).ConfigureAwait(false);
-                    var horizon = await rounds.HorizonAsync(k, i, token).ConfigureAwait(false);
-                    var t0 = clock.GetTimestamp();
-                    lanes[i].Finished = prepared.Chunk.Last;
-                    var signals = prepared.Pipeline.Complete(lanes[i], prepared.Batch, horizon, prepared.NowMs);
-                    Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
-                    Interlocked.Add(ref readTicks, prepared.Chunk.ReadTicks);
-                    rounds.Report(k, i, lanes[i], prepared.Chunk.Last);
-                    // The events are done with (dead letters written): their buffer and pipeline go back.
-                    arenas.Add(prepared.Chunk.Arena);
-                    slots[i][w].Writer.TryWrite(prepared.Pipeline);
-                    await completed.Writer.WriteAsync(new Completed(prepared.Chunk, signals), token).ConfigureAwait(false);
-                }
+                await job.Ready.Task.WaitAsync(token).ConfigureAwait(false);
+                var (i, k) = (job.Chunk.Lane, job.Chunk.Index);
+                var horizon = await rounds.HorizonAsync(k, i, token).ConfigureAwait(false);
+                var t0 = clock.GetTimestamp();
+                lanes[i].Finished = job.Chunk.Last;
+                var signals = job.Pipeline.Complete(lanes[i], job.Batch!, horizon, job.NowMs);
+                Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
+                Interlocked.Add(ref readTicks, job.Chunk.ReadTicks);
+                rounds.Report(k, i, lanes[i], job.Chunk.Last);
+                // The events are done with (dead letters written): their buffer and pipeline go back.
+                arenas.Add(job.Chunk.Arena);
+                pool.Writer.TryWrite(job.Pipeline);
+                await completed.Writer.WriteAsync(new Completed(job.Chunk, signals), token).ConfigureAwait(false);
             }
         }, () => completed.Writer.TryComplete()), CancellationToken.None));
 
         try
         {
-            // Stage 4: apply round by round in lane order; flush when the watermark after a round crosses a window.
+            // Stage 5: apply round by round in lane order; flush when the watermark after a round crosses a window.
             for (var k = 0; ; k++)
             {
                 var round = rounds.Get(k);

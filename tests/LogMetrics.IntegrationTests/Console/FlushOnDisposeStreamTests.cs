@@ -10,7 +10,7 @@ public sealed class FlushOnDisposeStreamTests
     public void Flush_WritesNothing_Dispose_WritesEverything()
     {
         var path = Path.Combine(Cli.TempDir(), "samples.jsonl");
-        var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 1 << 20);
+        var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, AtomicOutput.BufferSize);
         var expected = new StringBuilder();
         using (var stream = new FlushOnDisposeStream(file))
         {
@@ -22,7 +22,7 @@ public sealed class FlushOnDisposeStreamTests
                 stream.WriteByte((byte)'\n');
                 expected.Append(line).Append('\n');
             }
-            Assert.Equal(0, new FileInfo(path).Length); // still in the 1 MiB buffer: no write per flush
+            Assert.Equal(0, new FileInfo(path).Length); // still in the buffer: no write per flush
         }
         Assert.Throws<ObjectDisposedException>(() => file.WriteByte(0)); // disposing the view closed the file
         Assert.Equal(expected.ToString(), File.ReadAllText(path));

@@ -1,0 +1,98 @@
+using System.Threading.Channels;
+using LogMetrics.Core.Flush;
+
+namespace LogMetrics.Core.Replay;
+
+/// <summary>
+/// Writes samples in a stage of their own, behind a bounded channel: <see cref="WriteAsync"/> queues a copy
+/// of the batch and returns, one task hands the batches to the inner writer in the order they came. The
+/// replay's flush then overlaps the writing of earlier windows instead of waiting for it.
+/// <para>For sinks that take every sample (a samples file, a collecting writer): the result returned is
+/// <see cref="WriteOutcome.Written"/> for the whole batch. Nothing is lost silently: if the inner writer
+/// throws (disk full) or answers anything but Written, the next <see cref="WriteAsync"/> and
+/// <see cref="CompleteAsync"/> throw it, and no later batch is written. Not for sinks whose outcome the
+/// flush must act on (remote write, which may answer Failed).</para>
+/// <para>The batches hold the caller's <see cref="Sample"/> instances, which must not change after the call.</para>
+/// </summary>
+public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
+{
+    private readonly ISampleWriter _inner;
+    private readonly Channel<Sample[]> _queue;
+    private readonly Task _consumer;
+    private Exception? _failure;
+
+    /// <param name="inner">The sink the batches go to, one call at a time.</param>
+    /// <param name="capacity">Batches queued at most; a write waits beyond that (memory stays bounded).</param>
+    public WriteBehindSampleWriter(ISampleWriter inner, int capacity = 4)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        _inner = inner;
+        _queue = Channel.CreateBounded<Sample[]>(new BoundedChannelOptions(capacity) { SingleReader = true });
+        _consumer = Task.Run(ConsumeAsync);
+    }
+
+    public async Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
+    {
+        ThrowIfFailed();
+        if (samples.Count == 0) return WriteResult.Ok(0);
+        var copy = new Sample[samples.Count];
+        for (var i = 0; i < copy.Length; i++) copy[i] = samples[i];
+        try
+        {
+            await _queue.Writer.WriteAsync(copy, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            ThrowIfFailed();
+            throw new InvalidOperationException("the write-behind writer is complete; no more samples can be written");
+        }
+        return WriteResult.Ok(copy.Length);
+    }
+
+    /// <summary>Writes what is queued and waits for it; throws the inner writer's failure, if any.</summary>
+    public async Task CompleteAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _consumer.ConfigureAwait(false);
+        ThrowIfFailed();
+    }
+
+    /// <summary>Writes what is queued and waits for it, throwing nothing (the failure, if any, was thrown to a writer already or is lost with the run).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _consumer.ConfigureAwait(false);
+    }
+
+    private void ThrowIfFailed()
+    {
+        if (Volatile.Read(ref _failure) is { } failure) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+    }
+
+    private async Task ConsumeAsync()
+    {
+        try
+        {
+            await foreach (var batch in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
+            {
+                // Not cancellable: what was queued is written (an interrupted run keeps what it flushed).
+                var result = await _inner.WriteAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                if (result.Outcome != WriteOutcome.Written)
+                {
+                    throw new InvalidOperationException(
+                        $"the write-behind sink answered {result.Outcome} for {batch.Length} samples; only a sink that takes every sample can be written behind");
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            Volatile.Write(ref _failure, e);
+            // Later writes fail fast; batches still queued are not written after a failure.
+            _queue.Writer.TryComplete();
+            while (_queue.Reader.TryRead(out _))
+            {
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+using System.Globalization;
+using System.IO.Compression;
+using System.Text;
+using System.Text.RegularExpressions;
+using LogMetrics.Core.Accumulate;
+using LogMetrics.Core.Definition;
+using LogMetrics.Core.Enrich;
+using LogMetrics.Core.Flush;
+using LogMetrics.Core.Parse;
+using LogMetrics.Core.Replay;
+using LogMetrics.Core.Telemetry;
+using LogMetrics.Core.Tests.EndToEnd;
+using LogMetrics.Core.Tests.Support;
+
+namespace LogMetrics.Core.Tests.Replay;
+
+/// <summary>
+/// The pipelined replay gives the same bytes whatever the scheduling: 1 to 5 prepare workers, lanes read
+/// at different speeds (reads of random sizes, some delayed, so chunks become ready in other orders), the
+/// samples file written behind or directly. Compared: the samples file byte for byte (so the order of
+/// the lines too), the dead letters in the order written, the summary's counts and the overflow of a
+/// cardinality budget small enough to overflow. Three lanes with late events; one lane also across chunk
+/// sizes (its late decisions depend on its own watermark only).
+/// </summary>
+public class ReplayDeterminismTests
+{
+    private static string Golden(string name) => Path.Combine(GoldenCorpusTests.GoldenDir, name);
+
+    /// <summary>The flagship pipeline with the tenant family's budget at 20 series a window, so the replay overflows it.</summary>
+    private static readonly Lazy<CompiledPipeline> SmallBudget = new(() =>
+    {
+        var json = File.ReadAllText(Flagship.PipelinePath);
+        const string Tenant = "\"prefix\": \"namespace_tenant_gw_\",";
+        Assert.Contains(Tenant, json, StringComparison.Ordinal);
+        return PipelineCompiler.Compile(DefinitionLoader.Load(json.Replace(Tenant, Tenant + " \"maxSeries\": 20,", StringComparison.Ordinal)));
+    });
+
+    /// <summary>Golden lane 0 with every 40th record after the 100th moved 60 s back: late once the lane is past it.</summary>
+    private static string LateLane(string dir)
+    {
+        var path = Path.Combine(dir, "late.jsonl");
+        var lines = File.ReadAllLines(Golden("lane-0.jsonl"));
+        for (var i = 100; i < lines.Length; i += 40)
+        {
+            lines[i] = Regex.Replace(lines[i], "\"__time__\":(\\d+)", m => "\"__time__\":" + (long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) - 60).ToString(CultureInfo.InvariantCulture));
+        }
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    /// <summary>How one run is scheduled: prepare workers, and a seed for the lanes' read sizes and delays (0 = plain reads).</summary>
+    public sealed record Schedule(int Workers, int ReadSeed, bool WriteBehind)
+    {
+        public override string ToString() => $"workers {Workers}, read seed {ReadSeed}, write-behind {WriteBehind}";
+    }
+
+    private static readonly Schedule[] Schedules =
+    [
+        new(1, 0, false),
+        new(2, 0, true),
+        new(3, 11, true),
+        new(5, 23, false),
+        new(2, 37, true),
+    ];
+
+    private sealed record Outcome(byte[] SamplesFile, IReadOnlyList<string> DeadLetters, string Counts, string Overflow)
+    {
+        /// <summary>The summary's counts (partials and windows closed depend on how the lane is cut into batches).</summary>
+        public string Totals => Counts[..Counts.IndexOf(", partials=", StringComparison.Ordinal)] + Counts[Counts.IndexOf(", samples=", StringComparison.Ordinal)..];
+    }
+
+    [Theory]
+    [InlineData(7)]
+    [InlineData(64)]
+    public async Task ThreeLanes_SameBytesWhateverTheScheduling(int chunkLines)
+    {
+        var dir = Directory.CreateTempSubdirectory("logmetrics-determinism-").FullName;
+        try
+        {
+            string[] files = [Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz"), LateLane(dir)];
+            var baseline = await RunAsync(files, chunkLines, Schedules[0]);
+            Assert.Contains("late=", baseline.Counts, StringComparison.Ordinal);
+            Assert.DoesNotContain("late=0,", baseline.Counts, StringComparison.Ordinal);
+            Assert.NotEqual("", baseline.Overflow);
+            Assert.NotEmpty(baseline.DeadLetters);
+            foreach (var schedule in Schedules.Skip(1))
+            {
+                var run = await RunAsync(files, chunkLines, schedule);
+                AssertSame(baseline, run, schedule.ToString());
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public async Task OneLane_SameBytesWhateverTheScheduling_SameSamplesAcrossChunkSizes()
+    {
+        var dir = Directory.CreateTempSubdirectory("logmetrics-determinism-").FullName;
+        try
+        {
+            string[] files = [LateLane(dir)];
+            var reference = await RunAsync(files, 2048, Schedules[0]);
+            Assert.DoesNotContain("late=0,", reference.Counts, StringComparison.Ordinal);
+            foreach (var chunkLines in new[] { 1, 13, 256, 2048 })
+            {
+                var baseline = await RunAsync(files, chunkLines, Schedules[0]);
+                foreach (var schedule in new[] { Schedules[2], Schedules[3] })
+                {
+                    AssertSame(baseline, await RunAsync(files, chunkLines, schedule), $"chunk {chunkLines}, {schedule}");
+                }
+                // Another chunk size flushes at other moments, so the file's lines may come in another
+                // order; the lines themselves, the summary's counts and the dead letters do not change.
+                Assert.Equal(Lines(reference.SamplesFile), Lines(baseline.SamplesFile));
+                Assert.Equal(reference.Totals, baseline.Totals);
+                Assert.Equal(reference.Overflow, baseline.Overflow);
+                Assert.Equal(reference.DeadLetters, baseline.DeadLetters);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    private static List<string> Lines(byte[] file) => [.. Encoding.UTF8.GetString(file).Split('\n').Order(StringComparer.Ordinal)];
+
+    [Fact]
+    public void Workers_BelowOne_Refused()
+    {
+        var compiled = Flagship.Pipeline;
+        var counters = new PipelineCounters();
+        var pipeline = new Pipeline(compiled, new Enricher(compiled, Flagship.EmptyDimensions(), TimeProvider.System), counters, NullDeadLetterSink.Instance, 4);
+        var store = new InMemoryShardStore(compiled, 4);
+        var coordinator = new FlushCoordinator(compiled, store, new CollectingSampleWriter(), counters, TimeProvider.System);
+
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new ReplayEngine(pipeline, store, coordinator, TimeProvider.System, 64, () => pipeline, workers: 0));
+        Assert.Equal("workers", e.ParamName);
+    }
+
+    private static void AssertSame(Outcome expected, Outcome actual, string because)
+    {
+        Assert.True(expected.SamplesFile.AsSpan().SequenceEqual(actual.SamplesFile),
+            $"samples file differs ({because}): {expected.SamplesFile.Length} bytes against {actual.SamplesFile.Length}, first difference at byte {expected.SamplesFile.AsSpan().CommonPrefixLength(actual.SamplesFile)}");
+        Assert.Equal(expected.Counts, actual.Counts);
+        Assert.Equal(expected.Overflow, actual.Overflow);
+        Assert.Equal(expected.DeadLetters, actual.DeadLetters);
+    }
+
+    private static async Task<Outcome> RunAsync(IReadOnlyList<string> files, int chunkLines, Schedule schedule)
+    {
+        var compiled = SmallBudget.Value;
+        var counters = new PipelineCounters();
+        var dead = new Flagship.CollectingDeadLetters();
+        var enricher = new Enricher(compiled, new CsvDimensionSource(Golden("dimensions")), TimeProvider.System);
+        var budget = new SeriesBudget(compiled);
+        var pipeline = new Pipeline(compiled, enricher, counters, dead, 4, budget);
+        var store = new InMemoryShardStore(compiled, 4);
+        using var file = new MemoryStream();
+        var jsonl = new JsonlSampleWriter(file);
+        var behind = schedule.WriteBehind ? new WriteBehindSampleWriter(jsonl, capacity: 1) : null;
+        var coordinator = new FlushCoordinator(compiled, store, (ISampleWriter?)behind ?? jsonl, counters, TimeProvider.System,
+            new FlushOptions { ExpectedLanes = files.Count });
+        var readers = files.Select((f, i) => new LaneReader(Open(f, schedule.ReadSeed == 0 ? 0 : schedule.ReadSeed + i), f)).ToList();
+        try
+        {
+            await new ReplayEngine(pipeline, store, coordinator, TimeProvider.System, chunkLines,
+                () => new Pipeline(compiled, enricher, counters, dead, 4, budget), schedule.Workers).RunAsync(readers, null, CancellationToken.None);
+            if (behind is not null) await behind.CompleteAsync();
+        }
+        finally
+        {
+            readers.ForEach(r => r.Dispose());
+        }
+        Assert.All(readers, r => Assert.True(r.Finished));
+        var counts = $"events={counters.Events}, accepted={counters.Accepted}, malformed={counters.Malformed}, filtered={counters.Filtered}, late={counters.Late}, " +
+            $"partials={counters.PartialsSignalled}, windows={counters.WindowsClosed}, samples={counters.Samples}, shardLate={counters.ShardLateContributions}, " +
+            $"duplicates={counters.DuplicateSignals}, overlaps={counters.OverlappingSignals}";
+        var overflow = string.Join(",", budget.Folded.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}={f.Value}"));
+        return new Outcome(file.ToArray(), [.. dead.Letters.Select(l => $"{l.Lane}#{l.Sequence}: {l.Reason}")], counts, overflow);
+    }
+
+    /// <summary>A lane's bytes (gunzipped), read in pieces of random size with random short pauses when <paramref name="seed"/> is not 0.</summary>
+    private static Stream Open(string path, int seed)
+    {
+        Stream stream = File.OpenRead(path);
+        if (path.EndsWith(".gz", StringComparison.Ordinal)) stream = new GZipStream(stream, CompressionMode.Decompress);
+        return seed == 0 ? stream : new UnevenStream(stream, new Random(seed));
+    }
+
+    /// <summary>Reads at most a random 1..64 KiB at a time, pausing up to 2 ms before one read in eight.</summary>
+    private sealed class UnevenStream(Stream inner, Random random) : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            if (random.Next(8) == 0) Thread.Sleep(random.Next(3));
+            return inner.Read(buffer, offset, Math.Min(count, random.Next(1, 65) * 1024));
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+}

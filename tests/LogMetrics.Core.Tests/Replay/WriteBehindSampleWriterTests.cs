@@ -1,0 +1,104 @@
+using LogMetrics.Core.Flush;
+using LogMetrics.Core.Replay;
+
+namespace LogMetrics.Core.Tests.Replay;
+
+/// <summary>The samples file's own stage: batches reach the sink in order and whole, failures are thrown, never dropped silently.</summary>
+public class WriteBehindSampleWriterTests
+{
+    private static IEnumerable<string> Keys(IEnumerable<Sample> samples) => samples.Select(s => $"{s.SeriesId}@{s.TimestampMs}={s.Value}");
+
+    private static Sample[] Batch(int first, int count) =>
+        [.. Enumerable.Range(first, count).Select(i => new Sample("m", [new Label("i", i.ToString(System.Globalization.CultureInfo.InvariantCulture))], i * 1000L, i))];
+
+    /// <summary>Records batches; can be held (a slow disk) or made to fail at a given call.</summary>
+    private sealed class Sink(int failAt = -1, WriteOutcome answer = WriteOutcome.Written, bool held = false) : ISampleWriter
+    {
+        public List<Sample[]> Batches { get; } = [];
+        public SemaphoreSlim Gate { get; } = new(held ? 0 : int.MaxValue);
+
+        public async Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
+        {
+            await Gate.WaitAsync(cancellationToken);
+            if (Batches.Count == failAt) throw new IOException("No space left on device");
+            Batches.Add([.. samples]);
+            return answer == WriteOutcome.Written ? WriteResult.Ok(samples.Count) : new WriteResult(answer, 0, WriteResult.NoDrops);
+        }
+    }
+
+    [Fact]
+    public async Task Batches_ReachTheSinkInOrder_AndCompleteWaitsForThem()
+    {
+        var sink = new Sink();
+        await using var writer = new WriteBehindSampleWriter(sink, capacity: 2);
+        var expected = new List<Sample>();
+        for (var b = 0; b < 50; b++)
+        {
+            var batch = Batch(b * 10, 1 + b % 7);
+            expected.AddRange(batch);
+            var result = await writer.WriteAsync(batch, CancellationToken.None);
+            Assert.Equal((WriteOutcome.Written, (long)batch.Length), (result.Outcome, result.SamplesWritten));
+        }
+        await writer.CompleteAsync();
+
+        Assert.Equal(Keys(expected), Keys(sink.Batches.SelectMany(b => b)));
+    }
+
+    [Fact]
+    public async Task CallersList_ChangedAfterTheCall_IsWrittenAsItWas()
+    {
+        var sink = new Sink(held: true); // the batch waits in the queue
+        await using var writer = new WriteBehindSampleWriter(sink);
+        var list = Batch(0, 3).ToList();
+        await writer.WriteAsync(list, CancellationToken.None);
+        list.Clear();
+        list.AddRange(Batch(100, 1));
+
+        sink.Gate.Release(1000);
+        await writer.CompleteAsync();
+
+        Assert.Equal(Keys(Batch(0, 3)), Keys(Assert.Single(sink.Batches)));
+    }
+
+    [Fact]
+    public async Task SinkThrows_LaterWritesAndCompleteThrowIt_AndNothingAfterIsWritten()
+    {
+        var sink = new Sink(failAt: 1);
+        var writer = new WriteBehindSampleWriter(sink, capacity: 1);
+        await writer.WriteAsync(Batch(0, 2), CancellationToken.None);
+        await writer.WriteAsync(Batch(2, 2), CancellationToken.None); // fails in the sink
+
+        // Some later write or the completion reports it: it is never lost.
+        var thrown = await Record.ExceptionAsync(async () =>
+        {
+            for (var b = 2; b < 1000; b++) await writer.WriteAsync(Batch(b * 2, 2), CancellationToken.None);
+            await writer.CompleteAsync();
+        });
+        var io = Assert.IsType<IOException>(thrown);
+        Assert.Contains("No space left", io.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<IOException>(writer.CompleteAsync);
+        Assert.Equal(Keys(Batch(0, 2)), Keys(Assert.Single(sink.Batches)));
+        await writer.DisposeAsync();
+    }
+
+    [Theory]
+    [InlineData(WriteOutcome.Failed)]
+    [InlineData(WriteOutcome.Dropped)]
+    public async Task SinkAnswersOtherThanWritten_IsAnError(WriteOutcome answer)
+    {
+        var writer = new WriteBehindSampleWriter(new Sink(answer: answer));
+        await writer.WriteAsync(Batch(0, 4), CancellationToken.None);
+
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(writer.CompleteAsync);
+        Assert.Contains($"answered {answer} for 4 samples", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AfterComplete_WritesAreRefused()
+    {
+        var writer = new WriteBehindSampleWriter(new Sink());
+        await writer.CompleteAsync();
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => writer.WriteAsync(Batch(0, 1), CancellationToken.None));
+    }
+}
