@@ -25,8 +25,9 @@ public sealed class BatchAccumulator
     /// <summary>Label value used when a label's field is missing or empty (DESIGN §4).</summary>
     public const string Unknown = "unknown";
 
-    // Interned series: more than this many, and the table starts over (label arrays already handed out stay valid).
-    private const int MaxSeries = 1 << 20;
+    // Interned (admitted) series: more than this many, and the table starts over (label arrays already handed
+    // out stay valid). Bounds the table to a few tens of MB.
+    private const int MaxSeries = 1 << 18;
 
     private readonly CompiledPipeline _pipeline;
     private readonly MetricFamily[] _families;
@@ -58,6 +59,9 @@ public sealed class BatchAccumulator
 
     public int Count => _batch.Count;
 
+    /// <summary>Series interned (for tests: only admitted ones are held).</summary>
+    internal int InternedSeries => _seriesCount;
+
     /// <summary>Folds one record into its families' partials; a series over <paramref name="budget"/> goes to the overflow series.</summary>
     public void Add(Record record, SeriesBudget? budget = null)
     {
@@ -79,16 +83,20 @@ public sealed class BatchAccumulator
                 hashes[i] = _labelHashes.Of(labels[i]);
             }
             var hash = SeriesHash.Combine(family.Index, hashes);
-            var series = Intern(family, labels, hash);
-            var partial = Current(series, windowStart);
+            var series = Find(family, labels, hash);
+            var partial = series is null ? null : Current(series, windowStart);
             if (partial is null)
             {
-                if (budget is not null && !budget.Admit(family, record.EventTimeMs, series.Labels, series.Hash))
+                // A series is interned only once the budget admits it: label sets folded into the overflow
+                // series (millions of tenants) are never held.
+                string[]? kept = null;
+                if (budget is not null && !budget.Admit(family, record.EventTimeMs, series?.Labels ?? labels, hash, copy: series is null, out kept))
                 {
                     // Over the family's cardinality budget in this window: the overflow series carries it.
                     series = Overflow(family);
                     partial = Current(series, windowStart);
                 }
+                series ??= Intern(family, kept ?? labels.AsSpan().ToArray(), hash);
                 partial ??= Open(series, windowStart);
             }
             family.Fold(partial.Values, record);
@@ -128,7 +136,8 @@ public sealed class BatchAccumulator
         return partial;
     }
 
-    private Series Intern(MetricFamily family, string[] labels, ulong hash)
+    /// <summary>The interned series of these label values, or null.</summary>
+    private Series? Find(MetricFamily family, string[] labels, ulong hash)
     {
         // Open addressing on the 64-bit hash, at most half full.
         var table = _table;
@@ -136,9 +145,14 @@ public sealed class BatchAccumulator
         for (var i = (int)hash & mask; ; i = (i + 1) & mask)
         {
             var known = table[i];
-            if (known is null) break;
+            if (known is null) return null;
             if (known.Hash == hash && known.Family == family.Index && SeriesHash.SameLabels(known.Labels, labels)) return known;
         }
+    }
+
+    /// <summary>Interns a series not held yet; <paramref name="owned"/> becomes its label array (never changed after).</summary>
+    private Series Intern(MetricFamily family, string[] owned, ulong hash)
+    {
         if (_seriesCount >= MaxSeries)
         {
             // Start over (rare). Partials of this batch keep their series through the batch list; one met
@@ -147,7 +161,7 @@ public sealed class BatchAccumulator
             _seriesCount = 0;
             Array.Clear(_overflow);
         }
-        var series = new Series(family.Index, labels.AsSpan().ToArray(), hash);
+        var series = new Series(family.Index, owned, hash);
         if ((_seriesCount + 1) * 2 > _table.Length) Grow();
         Place(_table, series);
         _seriesCount++;
@@ -179,7 +193,8 @@ public sealed class BatchAccumulator
         Array.Fill(labels, SeriesBudget.Overflow);
         var hashes = new ulong[labels.Length];
         for (var i = 0; i < labels.Length; i++) hashes[i] = _labelHashes.Of(labels[i]);
-        return _overflow[family.Index] = Intern(family, labels, SeriesHash.Combine(family.Index, hashes));
+        var hash = SeriesHash.Combine(family.Index, hashes);
+        return _overflow[family.Index] = Find(family, labels, hash) ?? Intern(family, labels, hash);
     }
 
     /// <summary>Returns every partial, grouped by shard (index = shard id), and resets.</summary>

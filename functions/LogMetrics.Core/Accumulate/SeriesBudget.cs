@@ -57,14 +57,17 @@ public sealed class SeriesBudget
     /// when not, the caller labels the record's contribution with <see cref="Overflow"/>.
     /// </summary>
     public bool Admit(MetricFamily family, long eventTimeMs, string[] labels) =>
-        Admit(family, eventTimeMs, [.. labels], SeriesHash.Of(family.Index, labels));
+        Admit(family, eventTimeMs, labels, SeriesHash.Of(family.Index, labels), copy: true, out _);
 
     /// <summary>
-    /// As <see cref="Admit(MetricFamily, long, string[])"/> for a series already hashed by <see cref="SeriesHash"/>;
-    /// <paramref name="labels"/> must not change afterwards (it may be kept).
+    /// As <see cref="Admit(MetricFamily, long, string[])"/> for a series already hashed by <see cref="SeriesHash"/>.
+    /// With <paramref name="copy"/>, <paramref name="labels"/> may be a scratch array: a copy is kept, and returned
+    /// in <paramref name="kept"/> when the label set was added; without, the array itself may be kept, so it must
+    /// not change afterwards.
     /// </summary>
-    public bool Admit(MetricFamily family, long eventTimeMs, string[] labels, ulong hash)
+    public bool Admit(MetricFamily family, long eventTimeMs, string[] labels, ulong hash, bool copy, out string[]? kept)
     {
+        kept = null;
         var window = CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
         bool warn;
         lock (_gate)
@@ -77,6 +80,11 @@ public sealed class SeriesBudget
             if (set.Contains(key)) return true;
             if (set.Count < family.MaxSeries)
             {
+                if (copy)
+                {
+                    kept = labels.AsSpan().ToArray();
+                    key = new LabelSet(kept, hash);
+                }
                 set.Add(key);
                 return true;
             }
