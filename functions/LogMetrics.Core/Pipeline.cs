@@ -86,12 +86,16 @@ public sealed class Pipeline
     // Records are parsed in place into this pool and reused batch after batch: never cloned.
     private readonly List<Record> _pool = [];
     private readonly List<Record> _kept = [];
+    // Malformed records of the batch by reason tag (PipelineMeter.MalformedReason), reused batch after batch.
+    private readonly Dictionary<string, long> _malformed = new(StringComparer.Ordinal);
     private readonly EnrichBatch _lookups = new();
     private readonly List<DeadLetter> _stagedDeadLetters = [];
     private readonly PreparedBatch _prepared;
     private readonly BatchAccumulator _accumulator;
     private readonly SeriesBudget _budget;
     private readonly Lock _gate = new();
+    private readonly Stack<ShardSignal[]> _freeSignals = new();
+    private readonly List<SeriesPartial>[] _drainTargets;
 
     /// <param name="budget">The cardinality budget, shared by a host's pipelines; null = one of its own.</param>
     public Pipeline(CompiledPipeline compiled, Enricher enricher, PipelineCounters counters, IDeadLetterSink deadLetters, int shardCount, SeriesBudget? budget = null)
@@ -107,6 +111,7 @@ public sealed class Pipeline
         _accumulator = new BatchAccumulator(compiled);
         _prepared = new PreparedBatch(this);
         _budget = budget ?? new SeriesBudget(compiled);
+        _drainTargets = new List<SeriesPartial>[shardCount];
     }
 
     public CompiledPipeline Compiled => _compiled;
@@ -184,7 +189,8 @@ public sealed class Pipeline
         var kept = _kept;
         kept.Clear();
         long seen = 0, filtered = 0;
-        Dictionary<string, long>? malformed = null;
+        var malformed = _malformed;
+        malformed.Clear();
         lock (_gate)
         {
             foreach (var e in events)
@@ -221,12 +227,14 @@ public sealed class Pipeline
                 }
                 if (reason is not null)
                 {
-                    malformed ??= new Dictionary<string, long>(StringComparer.Ordinal);
                     var tag = PipelineMeter.MalformedReason(reason);
                     malformed[tag] = malformed.GetValueOrDefault(tag) + 1;
-                    var letter = new DeadLetter(lane, e.Sequence, reason, e.Body);
-                    if (staged is null) _deadLetters.Write(letter);
-                    else staged.Add(letter);
+                    if (_deadLetters is not NullDeadLetterSink)
+                    {
+                        var letter = new DeadLetter(lane, e.Sequence, reason, e.Body);
+                        if (staged is null) _deadLetters.Write(letter);
+                        else staged.Add(letter);
+                    }
                     continue;
                 }
                 if (!keep)
@@ -239,10 +247,7 @@ public sealed class Pipeline
             }
         }
         _counters.AddEvents(seen, lane);
-        if (malformed is not null)
-        {
-            foreach (var (reason, n) in malformed) _counters.AddMalformed(n, lane, reason);
-        }
+        foreach (var (reason, n) in malformed) _counters.AddMalformed(n, lane, reason);
         _counters.AddFiltered(filtered, lane);
         _counters.AddAccepted(kept.Count, lane);
         return kept;
@@ -294,26 +299,48 @@ public sealed class Pipeline
         {
             return [];
         }
-        var byShard = _accumulator.Drain(_shardCount);
-        var signals = new ShardSignal[_shardCount];
+        if (!_freeSignals.TryPop(out var signals))
+        {
+            signals = new ShardSignal[_shardCount];
+            for (var i = 0; i < _shardCount; i++) signals[i] = new ShardSignal();
+        }
+        var lists = _drainTargets;
+        for (var i = 0; i < _shardCount; i++) lists[i] = signals[i].Partials;
+        _accumulator.Drain(lists);
+        Array.Clear(lists);
         long partials = 0;
         for (var i = 0; i < _shardCount; i++)
         {
-            signals[i] = new ShardSignal
-            {
-                Lane = lane.Lane,
-                FirstSequence = events.Count > 0 ? events[0].Sequence : long.MaxValue,
-                LastSequence = events.Count > 0 ? events[^1].Sequence : long.MaxValue,
-                LaneWatermarkMs = lane.WatermarkMs(_compiled.OutOfOrdernessMs),
-                LaneFinished = lane.Finished,
-                SentAtMs = nowMs,
-                Partials = byShard[i],
-            };
-            partials += byShard[i].Count;
+            var signal = signals[i];
+            signal.Lane = lane.Lane;
+            signal.FirstSequence = events.Count > 0 ? events[0].Sequence : long.MaxValue;
+            signal.LastSequence = events.Count > 0 ? events[^1].Sequence : long.MaxValue;
+            signal.ChainStart = long.MinValue;
+            signal.LaneWatermarkMs = lane.WatermarkMs(_compiled.OutOfOrdernessMs);
+            signal.LaneFinished = lane.Finished;
+            signal.SentAtMs = nowMs;
+            partials += signal.Partials.Count;
         }
         _counters.AddPartials(partials, lane.Lane);
         _counters.AddShardSignals(signals.Length, lane.Lane);
         return signals;
+    }
+
+    /// <summary>
+    /// Hands back the signals of a batch once the host is done with them: every one applied (or sent,
+    /// serialized) and nothing of them kept but the partials' <see cref="SeriesPartial.Labels"/> (immutable,
+    /// they stay valid). Their objects are reused by later batches, so a host that recycles allocates
+    /// nothing per batch for its signals. Optional: signals never handed back are simply collected.
+    /// Hand each array back at most once, and only one this pipeline returned.
+    /// </summary>
+    public void Recycle(ShardSignal[] signals)
+    {
+        if (signals.Length != _shardCount) return;
+        lock (_gate)
+        {
+            foreach (var signal in signals) _accumulator.Recycle(signal.Partials);
+            _freeSignals.Push(signals);
+        }
     }
 }
 

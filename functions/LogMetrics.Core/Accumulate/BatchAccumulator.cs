@@ -1,3 +1,7 @@
+using System.IO.Hashing;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Parse;
 
@@ -8,55 +12,189 @@ namespace LogMetrics.Core.Accumulate;
 /// shard. Ingest does this before touching any durable state: entity operations are expensive, so a
 /// whole batch becomes one signal per shard (DESIGN §3 "why entities hold partials").
 /// </summary>
+/// <remarks>
+/// No allocation per record in steady state. A series (family + label values) is keyed by a 64-bit
+/// <see cref="XxHash3"/> over its label values' UTF-8 bytes (<see cref="SeriesHash"/>) and interned: its
+/// label array is made once, immutable, and shared by every partial and shard that holds the series; its
+/// shard is computed once. Partials come from a pool that <see cref="Recycle"/> refills, so a host that
+/// hands the signals back after applying them allocates nothing for them either. Partials keep the order
+/// in which the batch first met them, as before.
+/// </remarks>
 public sealed class BatchAccumulator
 {
     /// <summary>Label value used when a label's field is missing or empty (DESIGN §4).</summary>
     public const string Unknown = "unknown";
 
+    // Interned (admitted) series: more than this many, and the table starts over (label arrays already handed
+    // out stay valid). Bounds the table to a few tens of MB.
+    private const int MaxSeries = 1 << 18;
+
     private readonly CompiledPipeline _pipeline;
-    private readonly Dictionary<PartialKey, SeriesPartial> _partials = [];
+    private readonly MetricFamily[] _families;
     private readonly string[][] _scratch;
+    private readonly ulong[][] _hashScratch;
+    private readonly LabelHashes _labelHashes = new();
+    private Series?[] _table = new Series?[1024];
+    private int _seriesCount;
+    private readonly List<SeriesPartial> _batch = [];
+    private readonly List<Series> _batchSeries = [];
+    private readonly double[][] _initial;
+    // (series, window) → partial, for a series met in a second window of the same batch.
+    private readonly Dictionary<(Series, long), SeriesPartial> _otherWindows = [];
+    private readonly Stack<SeriesPartial>[] _free;
+    private readonly Series[] _overflow;
+    private int _stamp = 1;
+    private int _shardCount;
 
     public BatchAccumulator(CompiledPipeline pipeline)
     {
         _pipeline = pipeline;
-        _scratch = [.. pipeline.Families.Select(f => new string[f.LabelSlots.Length])];
+        _families = [.. pipeline.Families];
+        _scratch = [.. _families.Select(f => new string[f.LabelSlots.Length])];
+        _hashScratch = [.. _families.Select(f => new ulong[f.LabelSlots.Length])];
+        _free = [.. _families.Select(_ => new Stack<SeriesPartial>())];
+        _overflow = new Series[_families.Length];
+        _initial = [.. _families.Select(f => f.NewValues())];
     }
 
-    public int Count => _partials.Count;
+    public int Count => _batch.Count;
+
+    /// <summary>Series interned (for tests: only admitted ones are held).</summary>
+    internal int InternedSeries => _seriesCount;
 
     /// <summary>Folds one record into its families' partials; a series over <paramref name="budget"/> goes to the overflow series.</summary>
     public void Add(Record record, SeriesBudget? budget = null)
     {
         var windowStart = _pipeline.WindowStart(record.EventTimeMs);
-        foreach (var family in _pipeline.Families)
+        var values = record.Values;
+        foreach (var family in _families)
         {
             if (family.Where is { } where && !where(record))
             {
                 continue;
             }
             var labels = _scratch[family.Index];
+            var hashes = _hashScratch[family.Index];
+            var slots = family.LabelSlots;
             for (var i = 0; i < labels.Length; i++)
             {
-                var text = record.Values[family.LabelSlots[i]].AsText;
+                var text = values[slots[i]].AsText;
                 labels[i] = text.Length == 0 ? Unknown : text;
+                hashes[i] = _labelHashes.Of(labels[i]);
             }
-            var key = new PartialKey(family.Index, windowStart, labels);
-            if (!_partials.ContainsKey(key) && budget is not null && !budget.Admit(family, record.EventTimeMs, labels))
+            var hash = SeriesHash.Combine(family.Index, hashes);
+            var series = Find(family, labels, hash);
+            var partial = series is null ? null : Current(series, windowStart);
+            if (partial is null)
             {
-                // Over the family's cardinality budget in this window: the overflow series carries it.
-                Array.Fill(labels, SeriesBudget.Overflow);
-                key = new PartialKey(family.Index, windowStart, labels);
-            }
-            if (!_partials.TryGetValue(key, out var partial))
-            {
-                var owned = labels.AsSpan().ToArray();
-                partial = new SeriesPartial { Family = family.Index, Labels = owned, WindowStartMs = windowStart, Values = family.NewValues() };
-                _partials.Add(new PartialKey(family.Index, windowStart, owned), partial);
+                // A series is interned only once the budget admits it: label sets folded into the overflow
+                // series (millions of tenants) are never held.
+                string[]? kept = null;
+                if (budget is not null && !budget.Admit(family, record.EventTimeMs, series?.Labels ?? labels, hash, copy: series is null, out kept))
+                {
+                    // Over the family's cardinality budget in this window: the overflow series carries it.
+                    series = Overflow(family);
+                    partial = Current(series, windowStart);
+                }
+                series ??= Intern(family, kept ?? labels.AsSpan().ToArray(), hash);
+                partial ??= Open(series, windowStart);
             }
             family.Fold(partial.Values, record);
-            partial.NewestEventMs = Math.Max(partial.NewestEventMs, record.EventTimeMs);
+            if (record.EventTimeMs > partial.NewestEventMs) partial.NewestEventMs = record.EventTimeMs;
         }
+    }
+
+    /// <summary>This batch's partial of <paramref name="series"/> in the window, if the batch has one.</summary>
+    private SeriesPartial? Current(Series series, long windowStart)
+    {
+        if (series.Stamp != _stamp) return null;
+        if (series.Window == windowStart) return series.Partial;
+        return _otherWindows.GetValueOrDefault((series, windowStart));
+    }
+
+    private SeriesPartial Open(Series series, long windowStart)
+    {
+        var family = _families[series.Family];
+        var partial = _free[series.Family].TryPop(out var reused) ? reused : new SeriesPartial { Values = new double[family.SlotCount] };
+        _initial[series.Family].CopyTo(partial.Values, 0);
+        partial.Family = series.Family;
+        partial.Labels = series.Labels;
+        partial.WindowStartMs = windowStart;
+        partial.NewestEventMs = 0;
+        _batch.Add(partial);
+        _batchSeries.Add(series);
+        if (series.Stamp != _stamp)
+        {
+            series.Stamp = _stamp;
+            series.Window = windowStart;
+            series.Partial = partial;
+        }
+        else
+        {
+            _otherWindows.Add((series, windowStart), partial);
+        }
+        return partial;
+    }
+
+    /// <summary>The interned series of these label values, or null.</summary>
+    private Series? Find(MetricFamily family, string[] labels, ulong hash)
+    {
+        // Open addressing on the 64-bit hash, at most half full.
+        var table = _table;
+        var mask = table.Length - 1;
+        for (var i = (int)hash & mask; ; i = (i + 1) & mask)
+        {
+            var known = table[i];
+            if (known is null) return null;
+            if (known.Hash == hash && known.Family == family.Index && SeriesHash.SameLabels(known.Labels, labels)) return known;
+        }
+    }
+
+    /// <summary>Interns a series not held yet; <paramref name="owned"/> becomes its label array (never changed after).</summary>
+    private Series Intern(MetricFamily family, string[] owned, ulong hash)
+    {
+        if (_seriesCount >= MaxSeries)
+        {
+            // Start over (rare). Partials of this batch keep their series through the batch list; one met
+            // again gets a second partial, which the shard folds into the same cell.
+            Array.Clear(_table);
+            _seriesCount = 0;
+            Array.Clear(_overflow);
+        }
+        var series = new Series(family.Index, owned, hash);
+        if ((_seriesCount + 1) * 2 > _table.Length) Grow();
+        Place(_table, series);
+        _seriesCount++;
+        return series;
+    }
+
+    private static void Place(Series?[] table, Series series)
+    {
+        var mask = table.Length - 1;
+        var i = (int)series.Hash & mask;
+        while (table[i] is not null) i = (i + 1) & mask;
+        table[i] = series;
+    }
+
+    private void Grow()
+    {
+        var bigger = new Series?[_table.Length * 2];
+        foreach (var series in _table)
+        {
+            if (series is not null) Place(bigger, series);
+        }
+        _table = bigger;
+    }
+
+    private Series Overflow(MetricFamily family)
+    {
+        if (_overflow[family.Index] is { } known) return known;
+        var labels = new string[family.LabelSlots.Length];
+        Array.Fill(labels, SeriesBudget.Overflow);
+        var hashes = new ulong[labels.Length];
+        for (var i = 0; i < labels.Length; i++) hashes[i] = _labelHashes.Of(labels[i]);
+        var hash = SeriesHash.Combine(family.Index, hashes);
+        return _overflow[family.Index] = Find(family, labels, hash) ?? Intern(family, labels, hash);
     }
 
     /// <summary>Returns every partial, grouped by shard (index = shard id), and resets.</summary>
@@ -64,12 +202,47 @@ public sealed class BatchAccumulator
     {
         var shards = new List<SeriesPartial>[shardCount];
         for (var i = 0; i < shardCount; i++) shards[i] = [];
-        foreach (var partial in _partials.Values)
-        {
-            shards[ShardOf(partial.Family, partial.Labels, shardCount)].Add(partial);
-        }
-        _partials.Clear();
+        Drain(shards);
         return shards;
+    }
+
+    /// <summary>Appends every partial to its shard's list (index = shard id), in the order the batch met them, and resets.</summary>
+    public void Drain(List<SeriesPartial>[] shards)
+    {
+        if (shards.Length != _shardCount)
+        {
+            // Shards are remembered per series for one shard count.
+            foreach (var s in _table) s?.Shard = -1;
+            foreach (var s in _batchSeries) s.Shard = -1;
+            _shardCount = shards.Length;
+        }
+        for (var i = 0; i < _batch.Count; i++)
+        {
+            var series = _batchSeries[i];
+            if (series.Shard < 0) series.Shard = ShardOf(series.Family, series.Labels, _shardCount);
+            shards[series.Shard].Add(_batch[i]);
+        }
+        _batch.Clear();
+        _batchSeries.Clear();
+        _otherWindows.Clear();
+        _stamp++;
+    }
+
+    /// <summary>
+    /// Takes back partials a host has finished with (applied to every shard, nothing of them kept but
+    /// their <see cref="SeriesPartial.Labels"/>, which are immutable and stay valid): they are reused by
+    /// later batches. Partials of another pipeline are ignored.
+    /// </summary>
+    public void Recycle(List<SeriesPartial> partials)
+    {
+        foreach (var partial in partials)
+        {
+            if ((uint)partial.Family < (uint)_families.Length && partial.Values.Length == _families[partial.Family].SlotCount)
+            {
+                _free[partial.Family].Push(partial);
+            }
+        }
+        partials.Clear();
     }
 
     /// <summary>
@@ -91,5 +264,90 @@ public sealed class BatchAccumulator
             hash = (hash ^ 0x1F) * prime;
         }
         return (int)(hash % (ulong)shardCount);
+    }
+
+    /// <summary>An interned series and, for the batch that last met it, its partial.</summary>
+    private sealed class Series(int family, string[] labels, ulong hash)
+    {
+        public int Family { get; } = family;
+        public string[] Labels { get; } = labels;
+        public ulong Hash { get; } = hash;
+        public int Shard { get; set; } = -1;
+        public int Stamp { get; set; }
+        public long Window { get; set; }
+        public SeriesPartial? Partial { get; set; }
+
+    }
+
+    /// <summary>
+    /// Each label value's 64-bit hash, memoized per string instance: the hot path's values come from the
+    /// parser's and the lookups' caches, so the same instances recur and are hashed once.
+    /// </summary>
+    private sealed class LabelHashes
+    {
+        private const int Size = 1 << 12;
+        private readonly string?[] _texts = new string?[Size];
+        private readonly ulong[] _hashes = new ulong[Size];
+
+        public ulong Of(string text)
+        {
+            var i = RuntimeHelpers.GetHashCode(text) & (Size - 1);
+            if (ReferenceEquals(_texts[i], text)) return _hashes[i];
+            var hash = SeriesHash.OfLabel(text);
+            _texts[i] = text;
+            _hashes[i] = hash;
+            return hash;
+        }
+    }
+}
+
+/// <summary>
+/// The 64-bit identity hash of a series: <see cref="XxHash3"/> over the family and its label values'
+/// hashes, each an <see cref="XxHash3"/> of the value's UTF-8 bytes. The same label values give the same
+/// hash in every pipeline and process (<see cref="SeriesBudget"/> compares series across pipelines by it).
+/// </summary>
+public static class SeriesHash
+{
+    /// <summary>The hash of one label value: <see cref="XxHash3"/> of its UTF-8 bytes.</summary>
+    [SkipLocalsInit]
+    public static ulong OfLabel(string text)
+    {
+        var max = Encoding.UTF8.GetMaxByteCount(text.Length);
+        if (max <= 512)
+        {
+            Span<byte> buffer = stackalloc byte[512];
+            return XxHash3.HashToUInt64(buffer[..Encoding.UTF8.GetBytes(text, buffer)]);
+        }
+        return XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(text));
+    }
+
+    /// <summary>The hash of a series from its family and its label values' hashes.</summary>
+    [SkipLocalsInit]
+    public static ulong Combine(int family, ReadOnlySpan<ulong> labelHashes)
+    {
+        Span<ulong> all = stackalloc ulong[labelHashes.Length + 1];
+        all[0] = (ulong)family;
+        labelHashes.CopyTo(all[1..]);
+        return XxHash3.HashToUInt64(MemoryMarshal.AsBytes(all));
+    }
+
+    /// <summary>The hash of a series from its family and label values.</summary>
+    public static ulong Of(int family, IReadOnlyList<string> labels)
+    {
+        Span<ulong> hashes = labels.Count <= 32 ? stackalloc ulong[labels.Count] : new ulong[labels.Count];
+        for (var i = 0; i < labels.Count; i++) hashes[i] = OfLabel(labels[i]);
+        return Combine(family, hashes);
+    }
+
+    /// <summary>Label values equal, ordinally (the same instances compare at once).</summary>
+    public static bool SameLabels(string[] x, string[] y)
+    {
+        if (ReferenceEquals(x, y)) return true;
+        if (x.Length != y.Length) return false;
+        for (var i = 0; i < x.Length; i++)
+        {
+            if (!ReferenceEquals(x[i], y[i]) && !string.Equals(x[i], y[i], StringComparison.Ordinal)) return false;
+        }
+        return true;
     }
 }

@@ -20,7 +20,7 @@ public sealed class SeriesBudget
 
     private readonly CompiledPipeline _pipeline;
     private readonly Lock _gate = new();
-    private readonly Dictionary<(int Family, long Window), HashSet<string[]>> _admitted = [];
+    private readonly Dictionary<(int Family, long Window), HashSet<LabelSet>> _admitted = [];
     private readonly long[] _folded;
     private readonly bool[] _warned;
 
@@ -56,20 +56,36 @@ public sealed class SeriesBudget
     /// Whether <paramref name="labels"/> may have its own series in the window of <paramref name="eventTimeMs"/>;
     /// when not, the caller labels the record's contribution with <see cref="Overflow"/>.
     /// </summary>
-    public bool Admit(MetricFamily family, long eventTimeMs, string[] labels)
+    public bool Admit(MetricFamily family, long eventTimeMs, string[] labels) =>
+        Admit(family, eventTimeMs, labels, SeriesHash.Of(family.Index, labels), copy: true, out _);
+
+    /// <summary>
+    /// As <see cref="Admit(MetricFamily, long, string[])"/> for a series already hashed by <see cref="SeriesHash"/>.
+    /// With <paramref name="copy"/>, <paramref name="labels"/> may be a scratch array: a copy is kept, and returned
+    /// in <paramref name="kept"/> when the label set was added; without, the array itself may be kept, so it must
+    /// not change afterwards.
+    /// </summary>
+    public bool Admit(MetricFamily family, long eventTimeMs, string[] labels, ulong hash, bool copy, out string[]? kept)
     {
+        kept = null;
         var window = CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
         bool warn;
         lock (_gate)
         {
             if (!_admitted.TryGetValue((family.Index, window), out var set))
             {
-                _admitted[(family.Index, window)] = set = new HashSet<string[]>(LabelsComparer.Instance);
+                _admitted[(family.Index, window)] = set = new HashSet<LabelSet>(LabelSetComparer.Instance);
             }
-            if (set.Contains(labels)) return true;
+            var key = new LabelSet(labels, hash);
+            if (set.Contains(key)) return true;
             if (set.Count < family.MaxSeries)
             {
-                set.Add([.. labels]);
+                if (copy)
+                {
+                    kept = labels.AsSpan().ToArray();
+                    key = new LabelSet(kept, hash);
+                }
+                set.Add(key);
                 return true;
             }
             _folded[family.Index]++;
@@ -95,17 +111,14 @@ public sealed class SeriesBudget
         }
     }
 
-    private sealed class LabelsComparer : IEqualityComparer<string[]>
+    private readonly record struct LabelSet(string[] Labels, ulong Hash);
+
+    private sealed class LabelSetComparer : IEqualityComparer<LabelSet>
     {
-        public static readonly LabelsComparer Instance = new();
+        public static readonly LabelSetComparer Instance = new();
 
-        public bool Equals(string[]? x, string[]? y) => x is not null && y is not null && x.AsSpan().SequenceEqual(y);
+        public bool Equals(LabelSet x, LabelSet y) => x.Hash == y.Hash && SeriesHash.SameLabels(x.Labels, y.Labels);
 
-        public int GetHashCode(string[] labels)
-        {
-            var hash = new HashCode();
-            foreach (var label in labels) hash.Add(label);
-            return hash.ToHashCode();
-        }
+        public int GetHashCode(LabelSet set) => (int)set.Hash ^ (int)(set.Hash >> 32);
     }
 }

@@ -31,7 +31,7 @@ public sealed record AllTableCacheOptions
 /// load makes everyone wait for it, a reload lets other callers carry on with the current table.
 /// </remarks>
 [SuppressMessage("Reliability", "CA1001", Justification = "SemaphoreSlim holds nothing to dispose unless AvailableWaitHandle is used; it is not.")]
-public sealed class AllTableCache : ILookupCache
+public sealed class AllTableCache : ILookupCache, ILookupPeek
 {
     private readonly IDimensionSource _source;
     private readonly TimeProvider _time;
@@ -131,6 +131,18 @@ public sealed class AllTableCache : ILookupCache
 
         Stats.Miss();
         return false;
+    }
+
+    /// <summary>What <see cref="TryGet"/> would answer, without counting it.</summary>
+    LookupOutcome ILookupPeek.Peek(DimensionKey key, out IReadOnlyDictionary<string, string>? row)
+    {
+        var snapshot = _snapshot;
+        if (snapshot is null)
+        {
+            row = null;
+            return LookupOutcome.Error;
+        }
+        return snapshot.Rows.TryGetValue(key, out row) ? LookupOutcome.Hit : LookupOutcome.Miss;
     }
 
     private bool IsStale(Snapshot snapshot) => _time.GetUtcNow() - snapshot.LoadedAt >= _options.ReloadInterval;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Parse;
 using LogMetrics.Core.Telemetry;
@@ -40,6 +41,11 @@ public sealed class Enricher
         WarmAsync(records, new EnrichBatch(), cancellationToken);
 
     /// <summary>As <see cref="WarmAsync(IReadOnlyList{Record}, CancellationToken)"/>, filling <paramref name="batch"/> (reused batch after batch by one caller).</summary>
+    /// <remarks>
+    /// Keys are gathered per distinct key: a key string met before in the batch (the same instance, as the
+    /// parser's and the lookups' caches hand out) is found by reference, without hashing its text. Once
+    /// warmed, each distinct key's row and output values are read once; <see cref="Apply"/> then only indexes.
+    /// </remarks>
     public async ValueTask<EnrichBatch> WarmAsync(IReadOnlyList<Record> records, EnrichBatch batch, CancellationToken cancellationToken)
     {
         batch.Reset(_lookups.Length, records.Count);
@@ -47,12 +53,17 @@ public sealed class Enricher
         {
             var (lookup, cache) = _lookups[l];
             var perRecord = batch.Keys[l];
-            var distinct = batch.Distinct[l];
+            var index = batch.Index[l];
+            var distinct = batch.DistinctKeys[l];
+            var map = batch.DistinctMap[l];
+            var memo = batch.Memo[l];
             for (var r = 0; r < records.Count; r++)
             {
-                if ((perRecord[r] = KeyOf(lookup, records[r])) is { } key) distinct.Add(key);
+                var key = perRecord[r] = KeyOf(lookup, records[r], batch);
+                index[r] = key is { } k ? memo.IndexOf(k, distinct, map) : -1;
             }
             await cache.WarmAsync(distinct, cancellationToken).ConfigureAwait(false);
+            if (cache is ILookupPeek) batch.Resolve(l, cache, _outputs[l]);
         }
         return batch;
     }
@@ -63,15 +74,42 @@ public sealed class Enricher
         for (var l = 0; l < _lookups.Length; l++)
         {
             var (lookup, cache) = _lookups[l];
+            var outputs = _outputs[l];
+            var d = batch.Index[l][index];
+            string[]? values = null;
             IReadOnlyDictionary<string, string>? row = null;
-            if (batch.Keys[l][index] is { } key && cache.TryGet(key, out var found))
+            if (d >= 0 && cache is not ILookupPeek)
             {
-                row = found;
+                // A cache that cannot answer without counting: asked per record.
+                if (cache.TryGet(batch.DistinctKeys[l][d], out var found)) row = found;
             }
-            foreach (var output in _outputs[l])
+            else if (d >= 0)
             {
+                // As TryGet per record would: one hit, miss or error counted per record with a key.
+                var outcome = batch.Outcomes[l][d];
+                switch (outcome)
+                {
+                    case LookupOutcome.Hit:
+                        cache.Stats.Hit();
+                        values = batch.RowValues[l];
+                        break;
+                    case LookupOutcome.Miss:
+                        cache.Stats.Miss();
+                        break;
+                    default:
+                        cache.Stats.Error();
+                        break;
+                }
+            }
+            for (var o = 0; o < outputs.Length; o++)
+            {
+                var output = outputs[o];
                 string value;
-                if (row is not null)
+                if (values is not null)
+                {
+                    value = values[d * outputs.Length + o];
+                }
+                else if (row is not null)
                 {
                     value = row.TryGetValue(output.Column, out var v) ? v : "";
                 }
@@ -93,7 +131,7 @@ public sealed class Enricher
     private readonly ConcurrentDictionary<string, DimensionKey> _composite = new(StringComparer.Ordinal);
     private int _compositeCount;
 
-    private DimensionKey? KeyOf(CompiledLookup lookup, Record record)
+    private DimensionKey? KeyOf(CompiledLookup lookup, Record record, EnrichBatch batch)
     {
         var slots = lookup.KeySlots;
         if (slots.Count == 1)
@@ -101,6 +139,22 @@ public sealed class Enricher
             var single = record.Values[slots[0]].AsText;
             return single.Length == 0 ? null : new DimensionKey(single);
         }
+        if (slots.Count == 2)
+        {
+            // The pair of part instances seen before: its key without joining again.
+            var first = record.Values[slots[0]].AsText;
+            var second = record.Values[slots[1]].AsText;
+            if (first.Length == 0 || second.Length == 0) return null;
+            if (batch.Pairs.TryGet(first, second, out var pairKey)) return pairKey;
+            var joinedKey = KeyOf(slots, record);
+            if (joinedKey is { } made) batch.Pairs.Add(first, second, made);
+            return joinedKey;
+        }
+        return KeyOf(slots, record);
+    }
+
+    private DimensionKey? KeyOf(IReadOnlyList<int> slots, Record record)
+    {
         var length = slots.Count - 1;
         for (var i = 0; i < slots.Count; i++)
         {
@@ -134,30 +188,142 @@ public sealed class Enricher
 
 /// <summary>
 /// The lookup keys of a warmed batch: per lookup, per record (null when a key field is empty), and
-/// per lookup the distinct keys. Reusable: <see cref="Enricher.WarmAsync(IReadOnlyList{Record}, EnrichBatch, CancellationToken)"/> resets it.
+/// per lookup the distinct keys with their rows' output values. Reusable: <see cref="Enricher.WarmAsync(IReadOnlyList{Record}, EnrichBatch, CancellationToken)"/> resets it.
 /// </summary>
 public sealed class EnrichBatch
 {
     public DimensionKey?[][] Keys { get; private set; } = [];
 
-    internal HashSet<DimensionKey>[] Distinct { get; private set; } = [];
+    /// <summary>Per lookup, per record: the index of its key among the distinct keys, or -1 (no key).</summary>
+    internal int[][] Index { get; private set; } = [];
+
+    internal List<DimensionKey>[] DistinctKeys { get; private set; } = [];
+
+    internal Dictionary<DimensionKey, int>[] DistinctMap { get; private set; } = [];
+
+    internal KeyMemo[] Memo { get; private set; } = [];
+
+    /// <summary>Per lookup, per distinct key: what the cache answered once the batch was warmed.</summary>
+    internal LookupOutcome[][] Outcomes { get; private set; } = [];
+
+    /// <summary>Per lookup: per distinct key that has a row, its output values (distinct × outputs).</summary>
+    internal string[][] RowValues { get; private set; } = [];
+
+    /// <summary>Two-part keys by their parts' instances (keys are interned, so this outlives a batch).</summary>
+    internal PairMemo Pairs { get; } = new();
 
     internal void Reset(int lookups, int records)
     {
         if (Keys.Length != lookups)
         {
             Keys = new DimensionKey?[lookups][];
-            Distinct = new HashSet<DimensionKey>[lookups];
+            Index = new int[lookups][];
+            DistinctKeys = new List<DimensionKey>[lookups];
+            DistinctMap = new Dictionary<DimensionKey, int>[lookups];
+            Memo = new KeyMemo[lookups];
+            Outcomes = new LookupOutcome[lookups][];
+            RowValues = new string[lookups][];
             for (var l = 0; l < lookups; l++)
             {
                 Keys[l] = [];
-                Distinct[l] = [];
+                Index[l] = [];
+                DistinctKeys[l] = [];
+                DistinctMap[l] = [];
+                Memo[l] = new KeyMemo();
+                Outcomes[l] = [];
+                RowValues[l] = [];
             }
         }
         for (var l = 0; l < lookups; l++)
         {
             if (Keys[l].Length < records) Keys[l] = new DimensionKey?[Math.Max(records, Keys[l].Length * 2)];
-            Distinct[l].Clear();
+            if (Index[l].Length < records) Index[l] = new int[Math.Max(records, Index[l].Length * 2)];
+            DistinctKeys[l].Clear();
+            DistinctMap[l].Clear();
+            Memo[l].Clear();
         }
     }
+
+    /// <summary>Reads each distinct key's row from the warmed cache once, and its output values.</summary>
+    internal void Resolve(int lookup, ILookupCache cache, CompiledLookupOutput[] outputs)
+    {
+        var keys = DistinctKeys[lookup];
+        if (Outcomes[lookup].Length < keys.Count) Outcomes[lookup] = new LookupOutcome[Math.Max(keys.Count, Outcomes[lookup].Length * 2)];
+        if (RowValues[lookup].Length < keys.Count * outputs.Length) RowValues[lookup] = new string[Math.Max(keys.Count * outputs.Length, RowValues[lookup].Length * 2)];
+        var outcomes = Outcomes[lookup];
+        var values = RowValues[lookup];
+        for (var d = 0; d < keys.Count; d++)
+        {
+            outcomes[d] = ((ILookupPeek)cache).Peek(keys[d], out var row);
+            if (outcomes[d] != LookupOutcome.Hit) continue;
+            for (var o = 0; o < outputs.Length; o++)
+            {
+                values[d * outputs.Length + o] = row!.TryGetValue(outputs[o].Column, out var v) ? v : "";
+            }
+        }
+    }
+
+}
+
+/// <summary>What a cache answers for a key.</summary>
+internal enum LookupOutcome : byte
+{
+    Hit,
+    Miss,
+    Error,
+}
+
+/// <summary>A cache that can answer a key without counting the answer (the enricher counts it per record).</summary>
+internal interface ILookupPeek
+{
+    LookupOutcome Peek(DimensionKey key, out IReadOnlyDictionary<string, string>? row);
+}
+
+/// <summary>A batch's key strings by instance → their index among its distinct keys (direct-mapped; misses hash the text).</summary>
+internal sealed class KeyMemo
+{
+    private const int Size = 1 << 12;
+    private readonly string?[] _texts = new string?[Size];
+    private readonly int[] _indexes = new int[Size];
+
+    public void Clear() => Array.Clear(_texts);
+
+    public int IndexOf(DimensionKey key, List<DimensionKey> distinct, Dictionary<DimensionKey, int> map)
+    {
+        var text = key.Joined;
+        var at = RuntimeHelpers.GetHashCode(text) & (Size - 1);
+        if (ReferenceEquals(_texts[at], text)) return _indexes[at];
+        if (!map.TryGetValue(key, out var index))
+        {
+            index = distinct.Count;
+            distinct.Add(key);
+            map.Add(key, index);
+        }
+        _texts[at] = text;
+        _indexes[at] = index;
+        return index;
+    }
+}
+
+/// <summary>Two-part keys by their parts' instances (direct-mapped).</summary>
+internal sealed class PairMemo
+{
+    private const int Size = 1 << 12;
+    private readonly (string? First, string? Second, DimensionKey Key)[] _entries = new (string?, string?, DimensionKey)[Size];
+
+    private static int Slot(string first, string second) => (RuntimeHelpers.GetHashCode(first) * 31 + RuntimeHelpers.GetHashCode(second)) & (Size - 1);
+
+    public bool TryGet(string first, string second, out DimensionKey key)
+    {
+        ref var entry = ref _entries[Slot(first, second)];
+        if (ReferenceEquals(entry.First, first) && ReferenceEquals(entry.Second, second))
+        {
+            key = entry.Key;
+            return true;
+        }
+        key = default;
+        return false;
+    }
+
+    public void Add(string first, string second, DimensionKey key) => _entries[Slot(first, second)] = (first, second, key);
 }

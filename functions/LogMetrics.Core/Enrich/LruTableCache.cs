@@ -48,7 +48,7 @@ public sealed record LruTableCacheOptions
 /// path does not write. A warm never evicts the keys of its own batch, even past the row limit; concurrent
 /// batches whose distinct keys together exceed the limit may evict each other's (lookups then count as errors).</para>
 /// </remarks>
-public sealed class LruTableCache : ILookupCache
+public sealed class LruTableCache : ILookupCache, ILookupPeek
 {
     private readonly IDimensionSource _source;
     private readonly TimeProvider _time;
@@ -107,19 +107,21 @@ public sealed class LruTableCache : ILookupCache
     }
 
     /// <inheritdoc/>
-    public async ValueTask WarmAsync(IReadOnlyCollection<DimensionKey> keys, CancellationToken cancellationToken)
+    public ValueTask WarmAsync(IReadOnlyCollection<DimensionKey> keys, CancellationToken cancellationToken)
     {
         if (keys.Count == 0)
         {
-            return;
+            return ValueTask.CompletedTask;
         }
 
+        // Every key held and fresh (the usual batch): done, with nothing allocated.
         var pending = CollectPending(keys, _time.GetUtcNow());
-        if (pending is null)
-        {
-            return;
-        }
+        return pending is null ? ValueTask.CompletedTask : FetchPendingAsync(keys, pending, cancellationToken);
+    }
 
+    /// <summary>Fetches the keys <see cref="CollectPending"/> found absent or expired, and publishes them.</summary>
+    private async ValueTask FetchPendingAsync(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, CancellationToken cancellationToken)
+    {
         var results = new FetchResult[pending.Count];
         if (pending.Count == 1)
         {
@@ -205,6 +207,23 @@ public sealed class LruTableCache : ILookupCache
         return false;
     }
 
+    /// <summary>What <see cref="TryGet"/> would answer, without counting it.</summary>
+    LookupOutcome ILookupPeek.Peek(DimensionKey key, out IReadOnlyDictionary<string, string>? row)
+    {
+        row = null;
+        if (!_entries.TryGetValue(key, out var entry)) return LookupOutcome.Error;
+        switch (entry.Kind)
+        {
+            case EntryKind.Row:
+                row = entry.Row!;
+                return LookupOutcome.Hit;
+            case EntryKind.NoRow:
+                return LookupOutcome.Miss;
+            default:
+                return LookupOutcome.Error;
+        }
+    }
+
     /// <summary>Touches the keys already held and returns the distinct keys that are absent or expired.</summary>
     private List<DimensionKey>? CollectPending(IReadOnlyCollection<DimensionKey> keys, DateTimeOffset now)
     {
@@ -212,8 +231,12 @@ public sealed class LruTableCache : ILookupCache
         HashSet<DimensionKey>? seen = null;
         lock (_lock)
         {
-            foreach (var key in keys)
+            // By index when the keys are a list (the enricher's): no enumerator per warm.
+            var list = keys as IReadOnlyList<DimensionKey>;
+            using var others = list is null ? keys.GetEnumerator() : null;
+            for (var i = 0; list is null ? others!.MoveNext() : i < list.Count; i++)
             {
+                var key = list is null ? others!.Current : list[i];
                 if (_entries.TryGetValue(key, out var entry))
                 {
                     Touch(entry);

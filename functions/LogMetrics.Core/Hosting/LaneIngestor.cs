@@ -79,7 +79,10 @@ public sealed class LaneIngestor
             var signals = await state.Pipeline.IngestAsync(state.State, events, IngestHorizon.Unknown, _clock.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
             foreach (var signal in signals) signal.ChainStart = state.ChainStart;
             await Task.WhenAll(signals.Select((signal, shard) => store.SignalAsync(shard, signal, cancellationToken))).ConfigureAwait(false);
-            return signals.Length;
+            // Every store has serialized (durable) or applied (in memory) each signal when its call returns: reuse them.
+            var sent = signals.Length;
+            state.Pipeline.Recycle(signals);
+            return sent;
         }
         finally
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 
 namespace LogMetrics.Core.Parse;
 
@@ -52,7 +53,13 @@ public struct FieldValue
     public readonly bool IsPresent => Kind is not (ValueKind.Missing or ValueKind.Null);
 
     /// <summary>Text for string comparisons and labels: empty when missing or null.</summary>
-    public readonly string AsText => Kind switch
+    public readonly string AsText
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Text is { } text && Kind is not (ValueKind.Missing or ValueKind.Null or ValueKind.Utf8String) ? text : OtherText();
+    }
+
+    private readonly string OtherText() => Kind switch
     {
         ValueKind.Missing or ValueKind.Null => "",
         ValueKind.Utf8String => System.Text.Encoding.UTF8.GetString(Utf8!, Utf8Offset, Utf8Length),

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
@@ -25,11 +26,16 @@ public sealed class RecordParser
     private readonly byte[] _nameBuffer = new byte[256];
     private readonly Utf8Strings _strings = new();
     private readonly TypedField[] _typed;
+    private readonly string[] _missing;
+    private readonly string[] _isNull;
     private readonly int _timeSlot;
     private readonly long _timeScale;
     private readonly string _timeField;
 
+    private const string ContentAfterObject = "invalid JSON: content after the object";
+
     private readonly bool[] _rawSlots;
+    private readonly Located[] _found;
 
     /// <param name="rawSlots">Slots read only as text by parse-json or parse-kv: kept as UTF-8 bytes, never decoded to a string.</param>
     public RecordParser(FieldTable fields, IReadOnlyList<TypedField> typed, string timeField, string timeUnit, IReadOnlySet<int>? rawSlots = null)
@@ -43,14 +49,24 @@ public sealed class RecordParser
         _timeField = timeField;
         _timeSlot = fields.GetOrAdd(timeField);
         _names = new Utf8NameTable(fields.Names.Select((name, slot) => KeyValuePair.Create(name, slot)));
+        _found = new Located[fields.Count];
         _timeScale = timeUnit == "ms" ? 1 : 1000;
         if (!_typed.Any(t => t.Slot == _timeSlot))
         {
             _typed = [.. _typed, new TypedField(timeField, _timeSlot, FieldType.Int, true, null)];
         }
+        // The reasons that name only the field, made once.
+        _missing = [.. _typed.Select(t => $"{t.Name}: missing")];
+        _isNull = [.. _typed.Select(t => $"{t.Name}: is null")];
     }
 
     /// <summary>Parses <paramref name="line"/> into <paramref name="record"/> (cleared first); returns null when accepted, else the reason it is malformed.</summary>
+    /// <remarks>
+    /// One pass over the bytes (<see cref="TryLocate"/>) checks the whole line and finds the fields; a line it
+    /// cannot take (invalid JSON, an escaped property name, an escape that does not decode) is parsed again
+    /// by <see cref="ParseWithReader"/>, the <see cref="Utf8JsonReader"/> path, which gives the verdict and the
+    /// reason. A differential property test holds the two to the same verdict and fields.
+    /// </remarks>
     public string? Parse(ReadOnlySpan<byte> line, Record record)
     {
         record.Clear();
@@ -59,6 +75,26 @@ public sealed class RecordParser
         {
             return "invalid UTF-8";
         }
+        switch (TryLocate(line, record, out var failedAt))
+        {
+            case Location.Located:
+                return Validate(record);
+            case Location.Invalid:
+                // The reader would throw here; the reason is said without an exception.
+                return failedAt < 0 ? ContentAfterObject : $"invalid JSON: syntax error at byte {failedAt}";
+            default:
+                record.Clear();
+                return ParseWithReader(line, record);
+        }
+    }
+
+    /// <summary>
+    /// The reference path: <paramref name="line"/> (valid UTF-8) read token by token with <see cref="Utf8JsonReader"/>.
+    /// Taken for the lines <see cref="TryLocate"/> leaves, and by the differential tests.
+    /// </summary>
+    internal string? ParseWithReader(ReadOnlySpan<byte> line, Record record)
+    {
+        record.Strings = _strings;
         try
         {
             var reason = ReadObject(line, record);
@@ -73,6 +109,205 @@ public sealed class RecordParser
             return "invalid JSON: " + FirstSentence(e.Message);
         }
         return Validate(record);
+    }
+
+    /// <summary>
+    /// The single pass: checks that <paramref name="line"/> is one strict JSON object (the reader's grammar,
+    /// depth limit and nothing after it) and sets the fields the pipeline uses, matched as bytes, the last
+    /// occurrence of a name winning. False, with the record half filled, when the line is not valid or has
+    /// something only the reader path decides (an escaped property name, a field value whose escapes do
+    /// not decode, an escaped value repeated): the caller then clears the record and reads it with the reader.
+    /// </summary>
+    internal Location TryLocate(ReadOnlySpan<byte> line, Record record, out int failedAt)
+    {
+        failedAt = 0;
+        var found = _found;
+        Array.Clear(found);
+        var pos = JsonScan.SkipWhitespace(line, 0);
+        if (pos >= line.Length || line[pos] != (byte)'{') return Location.Unsupported;
+        pos = JsonScan.SkipWhitespace(line, pos + 1);
+        if (pos < line.Length && line[pos] == (byte)'}')
+        {
+            pos++;
+        }
+        else
+        {
+            while (true)
+            {
+                if (pos >= line.Length || line[pos] != (byte)'"') return Invalid(pos, out failedAt);
+                var nameStart = pos + 1;
+                if (!JsonScan.TrySkipString(line, ref pos, out var escapedName)) return Invalid(nameStart - 1, out failedAt);
+                if (escapedName) return Location.Unsupported;
+                var name = line[nameStart..(pos - 1)];
+                pos = JsonScan.SkipWhitespace(line, pos);
+                if (pos >= line.Length || line[pos] != (byte)':') return Invalid(pos, out failedAt);
+                pos = JsonScan.SkipWhitespace(line, pos + 1);
+                var valueStart = pos;
+                JsonToken token;
+                var escaped = false;
+                if (!_names.TryGetValue(name, out var slot))
+                {
+                    if (pos < line.Length && line[pos] == (byte)'"')
+                    {
+                        if (!JsonScan.TrySkipString(line, ref pos, out _)) return Invalid(valueStart, out failedAt);
+                    }
+                    else if (JsonScan.SkipValue(line, ref pos, 1) == JsonToken.None)
+                    {
+                        return Invalid(valueStart, out failedAt);
+                    }
+                }
+                else if (pos < line.Length && line[pos] == (byte)'"' && slot < _rawSlots.Length && _rawSlots[slot])
+                {
+                    // Read only by parse-json or parse-kv: unescaped into the record's buffer while it is checked.
+                    var span = record.Reserve(line.Length - pos, out var buffer, out var offset);
+                    if (!JsonScan.TryCopyString(line, ref pos, span, out var written))
+                    {
+                        // Not a valid string, or one whose escapes do not decode (the reader's reason then).
+                        return JsonScan.TrySkipString(line, ref pos, out _) ? Location.Unsupported : Invalid(valueStart, out failedAt);
+                    }
+                    record.Unreserve(span.Length - written);
+                    record.Values[slot] = new FieldValue { Kind = ValueKind.Utf8String, Utf8 = buffer, Utf8Offset = offset, Utf8Length = written };
+                    found[slot] = new Located(JsonToken.None, valueStart, pos, false);
+                }
+                else
+                {
+                    if (pos < line.Length && line[pos] == (byte)'"')
+                    {
+                        if (!JsonScan.TrySkipString(line, ref pos, out escaped)) return Invalid(valueStart, out failedAt);
+                        token = JsonToken.String;
+                    }
+                    else if ((token = JsonScan.SkipValue(line, ref pos, 1)) == JsonToken.None)
+                    {
+                        return Invalid(valueStart, out failedAt);
+                    }
+                    ref var at = ref found[slot];
+                    // The reader decodes every occurrence: an earlier escaped one could fail where the last does not.
+                    if (at.Token == JsonToken.String && at.Escaped) return Location.Unsupported;
+                    at = new Located(token, valueStart, pos, escaped);
+                }
+                pos = JsonScan.SkipWhitespace(line, pos);
+                if (pos >= line.Length) return Invalid(pos, out failedAt);
+                if (line[pos] == (byte)',')
+                {
+                    pos = JsonScan.SkipWhitespace(line, pos + 1);
+                    continue;
+                }
+                if (line[pos] != (byte)'}') return Invalid(pos, out failedAt);
+                pos++;
+                break;
+            }
+        }
+        if (JsonScan.SkipWhitespace(line, pos) != line.Length)
+        {
+            failedAt = -1;
+            return Location.Invalid;
+        }
+        var values = record.Values;
+        for (var slot = 0; slot < found.Length; slot++)
+        {
+            var at = found[slot];
+            // None: absent, or a raw string already in place.
+            if (at.Token == JsonToken.None) continue;
+            if (!TryRead(line, at, _strings, out values[slot]))
+            {
+                return Location.Unsupported;
+            }
+        }
+        return Location.Located;
+    }
+
+    private static Location Invalid(int at, out int failedAt)
+    {
+        failedAt = at;
+        return Location.Invalid;
+    }
+
+    /// <summary>What <see cref="TryLocate"/> made of a line.</summary>
+    internal enum Location
+    {
+        /// <summary>A valid object; its fields are set.</summary>
+        Located,
+        /// <summary>A line starting with '{' that is not one valid JSON object (the reader's verdict too).</summary>
+        Invalid,
+        /// <summary>Left to the reader: not starting with '{', an escaped property name, an escape that does not decode, an escaped value repeated.</summary>
+        Unsupported,
+    }
+
+    /// <summary>Where a located value is in its JSON: its first token, [Start, End) including quotes or brackets.</summary>
+    internal readonly record struct Located(JsonToken Token, int Start, int End, bool Escaped);
+
+    /// <summary>
+    /// A located value as a field, exactly as <see cref="ReadValue"/> reads it from the reader: false when
+    /// an escape does not decode (where the reader throws).
+    /// </summary>
+    internal static bool TryRead(ReadOnlySpan<byte> json, Located at, Utf8Strings strings, out FieldValue value)
+    {
+        var token = json[at.Start..at.End];
+        switch (at.Token)
+        {
+            case JsonToken.String:
+            {
+                var body = token[1..^1];
+                if (!at.Escaped)
+                {
+                    value = FieldValue.FromString(strings.Get(body));
+                    return true;
+                }
+                return TryReadEscaped(body, strings, out value);
+            }
+            case JsonToken.Number:
+                value = new FieldValue { Kind = ValueKind.Number, Text = strings.Get(token) };
+                if (JsonScan.TryGetDouble(token, out var d))
+                {
+                    value.Number = d;
+                    value.HasNumber = true;
+                }
+                return true;
+            case JsonToken.True:
+                value = new FieldValue { Kind = ValueKind.Bool, Text = "true" };
+                return true;
+            case JsonToken.False:
+                value = new FieldValue { Kind = ValueKind.Bool, Text = "false" };
+                return true;
+            case JsonToken.Null:
+                value = new FieldValue { Kind = ValueKind.Null };
+                return true;
+            default:
+                value = new FieldValue { Kind = ValueKind.Json, Text = Encoding.UTF8.GetString(token) };
+                return true;
+        }
+    }
+
+    /// <summary>An escaped string value: unescaped (on the stack when it is short), then taken from the cache or decoded.</summary>
+    [SkipLocalsInit]
+    private static bool TryReadEscaped(ReadOnlySpan<byte> body, Utf8Strings strings, out FieldValue value)
+    {
+        if (body.Length <= Utf8Strings.MaxCachedBytes)
+        {
+            Span<byte> buffer = stackalloc byte[Utf8Strings.MaxCachedBytes];
+            if (!JsonScan.TryUnescape(body, buffer, out var written))
+            {
+                value = default;
+                return false;
+            }
+            value = FieldValue.FromString(strings.Get(buffer[..written]));
+            return true;
+        }
+        var large = ArrayPool<byte>.Shared.Rent(body.Length);
+        try
+        {
+            if (!JsonScan.TryUnescape(body, large, out var written))
+            {
+                value = default;
+                return false;
+            }
+            value = FieldValue.FromString(Encoding.UTF8.GetString(large, 0, written));
+            return true;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(large);
+        }
     }
 
     private string? ReadObject(ReadOnlySpan<byte> line, Record record)
@@ -113,7 +348,7 @@ public sealed class RecordParser
         // Anything after the root object (a second value, garbage) makes the line malformed.
         if (reader.Read())
         {
-            return "invalid JSON: content after the object";
+            return ContentAfterObject;
         }
         return null;
     }
@@ -197,14 +432,15 @@ public sealed class RecordParser
 
     private string? Validate(Record record)
     {
-        foreach (var field in _typed)
+        for (var f = 0; f < _typed.Length; f++)
         {
+            var field = _typed[f];
             ref var value = ref record.Values[field.Slot];
             if (!value.IsPresent)
             {
                 if (field.Required)
                 {
-                    return value.Kind == ValueKind.Null ? $"{field.Name}: is null" : $"{field.Name}: missing";
+                    return value.Kind == ValueKind.Null ? _isNull[f] : _missing[f];
                 }
                 value = default;
                 continue;
@@ -214,26 +450,26 @@ public sealed class RecordParser
                 case FieldType.String:
                     if (value.Kind != ValueKind.String)
                     {
-                        return $"{field.Name}: expected a string, got {Describe(value)}";
+                        return Reason(f, 0, value, 0) ?? Remember($"{field.Name}: expected a string, got {Describe(value)}");
                     }
                     break;
                 case FieldType.Int:
                 {
                     if (!TryInteger(value, out var integer))
                     {
-                        return $"{field.Name}: expected an integer, got {Describe(value)}";
+                        return Reason(f, 1, value, 0) ?? Remember($"{field.Name}: expected an integer, got {Describe(value)}");
                     }
                     if (field.Min is { } min && integer < min)
                     {
-                        return $"{field.Name}: {integer} is below the minimum {min}";
+                        return Reason(f, 2, default, integer) ?? Remember($"{field.Name}: {integer} is below the minimum {min}");
                     }
-                    value = Canonical(value, integer);
+                    value = Canonical(value, integer, _strings);
                     break;
                 }
                 case FieldType.Number:
                     if (!value.TryGetNumber(out var number) || (value.Kind != ValueKind.Number && value.Kind != ValueKind.String))
                     {
-                        return $"{field.Name}: expected a number, got {Describe(value)}";
+                        return Reason(f, 3, value, 0) ?? Remember($"{field.Name}: expected a number, got {Describe(value)}");
                     }
                     if (field.Min is { } nmin && number < nmin)
                     {
@@ -254,13 +490,56 @@ public sealed class RecordParser
     }
 
     /// <summary>The integer as a number field whose text is its canonical decimal form, reusing the text read when it already is.</summary>
-    private static FieldValue Canonical(in FieldValue read, long integer)
+    [SkipLocalsInit]
+    private static FieldValue Canonical(in FieldValue read, long integer, Utf8Strings strings)
     {
-        Span<char> canonical = stackalloc char[20];
-        integer.TryFormat(canonical, out var length, default, CultureInfo.InvariantCulture);
-        var text = read.Text.AsSpan().SequenceEqual(canonical[..length]) ? read.Text! : integer.ToString(CultureInfo.InvariantCulture);
+        // An integer's text (TryInteger: a JSON integer token, or ASCII digits) is already canonical unless
+        // it is "-0" or has a leading zero.
+        var read0 = read.Text.AsSpan();
+        string text;
+        if (read0.Length == 1 || (read0.Length > 1 && (read0[0] is not ('0' or '-') || (read0[0] == '-' && read0[1] != '0'))))
+        {
+            text = read.Text!;
+        }
+        else
+        {
+            // "0404" → "404", from the cache like any other value.
+            Span<byte> utf8 = stackalloc byte[20];
+            integer.TryFormat(utf8, out var written, default, CultureInfo.InvariantCulture);
+            text = strings.Get(utf8[..written]);
+        }
         return new FieldValue { Kind = ValueKind.Number, Text = text, Number = integer, HasNumber = true };
     }
+
+    // The reasons that name a value, remembered by (field, check, value) in a small direct-mapped cache:
+    // a source that sends a bad value sends it again, and its reason is then not made again.
+    private readonly ReasonEntry[] _reasons = new ReasonEntry[256];
+    private int _reasonAt;
+
+    private struct ReasonEntry
+    {
+        public int Field;
+        public int Check;
+        public ValueKind Kind;
+        public string? Text;
+        public long Number;
+        public string? Reason;
+    }
+
+    private string? Reason(int field, int check, in FieldValue value, long number)
+    {
+        var at = (int)((uint)HashCode.Combine(field, check, value.Kind, value.Text is null ? 0 : RuntimeHelpers.GetHashCode(value.Text), number) % (uint)_reasons.Length);
+        ref var entry = ref _reasons[at];
+        _reasonAt = at;
+        if (entry.Reason is not null && entry.Field == field && entry.Check == check && entry.Kind == value.Kind && ReferenceEquals(entry.Text, value.Text) && entry.Number == number)
+        {
+            return entry.Reason;
+        }
+        entry = new ReasonEntry { Field = field, Check = check, Kind = value.Kind, Text = value.Text, Number = number };
+        return null;
+    }
+
+    private string Remember(string reason) => _reasons[_reasonAt].Reason = reason;
 
     /// <summary>
     /// DESIGN §4: an integer is a JSON number written without fraction or exponent, or a string of

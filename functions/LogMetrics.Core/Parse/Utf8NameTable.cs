@@ -6,7 +6,8 @@ namespace LogMetrics.Core.Parse;
 /// <summary>
 /// An immutable map from names to slots, looked up by the names' UTF-8 bytes: the parser matches
 /// JSON property names as they are in the line, without decoding them to UTF-16. Open addressing
-/// over a power-of-two table at most half full.
+/// over a power-of-two table at most half full, behind a filter on (length, last byte) that turns most
+/// names a line holds but the pipeline does not use away without hashing them.
 /// </summary>
 public sealed class Utf8NameTable
 {
@@ -14,6 +15,9 @@ public sealed class Utf8NameTable
     private readonly byte[]?[] _names;
     private readonly int[] _values;
     private readonly int _mask;
+    // By (length, last byte): -1 no name, ≥ 0 the one name's index in the table, -2 several (hash them).
+    private readonly int[] _filter = new int[FilterSize];
+    private const int FilterSize = 64 * 32;
 
     public Utf8NameTable(IEnumerable<KeyValuePair<string, int>> entries)
     {
@@ -38,12 +42,32 @@ public sealed class Utf8NameTable
             _values[i] = value;
         }
         Count = list.Count;
+        Array.Fill(_filter, -1);
+        for (var i = 0; i < size; i++)
+        {
+            if (_names[i] is not { } name) continue;
+            ref var f = ref _filter[Filter(name)];
+            f = f == -1 ? i : -2;
+        }
     }
+
+    private static int Filter(ReadOnlySpan<byte> name) => name.IsEmpty ? 0 : ((name.Length & 63) << 5) | (name[^1] & 31);
 
     public int Count { get; }
 
     public bool TryGetValue(ReadOnlySpan<byte> name, out int value)
     {
+        var only = _filter[Filter(name)];
+        if (only >= 0)
+        {
+            value = _values[only];
+            return name.SequenceEqual(_names[only]);
+        }
+        if (only == -1)
+        {
+            value = 0;
+            return false;
+        }
         var hash = XxHash3.HashToUInt64(name);
         var i = (int)(hash & (ulong)_mask);
         while (_names[i] is { } candidate)

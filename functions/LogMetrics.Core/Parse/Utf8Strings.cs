@@ -6,11 +6,11 @@ namespace LogMetrics.Core.Parse;
 
 /// <summary>
 /// The strings of UTF-8 field values, made once per distinct value instead of once per record: a
-/// bounded, two-way set-associative cache, keyed by the value's bytes (64-bit <see cref="XxHash3"/>).
+/// bounded, four-way set-associative cache (least recently used out), keyed by the value's bytes (64-bit <see cref="XxHash3"/>).
 /// Not thread-safe: each parser owns one, and its records carry it to the processor steps. Log fields that become labels, lookup keys and predicates (product, API,
 /// HTTP code, region, caller) repeat from record to record, so in steady state the hot path finds
 /// their strings here and allocates nothing. A value longer than <see cref="MaxCachedBytes"/>, or one
-/// that misses, is decoded as usual; the cache never grows past <see cref="Sets"/> × 2 entries.
+/// that misses, is decoded as usual; the cache never grows past <see cref="Sets"/> × <see cref="Ways"/> entries.
 /// </summary>
 public sealed class Utf8Strings
 {
@@ -18,8 +18,9 @@ public sealed class Utf8Strings
     public const int MaxCachedBytes = 128;
 
     private const int Sets = 8192;
+    private const int Ways = 4;
 
-    private readonly Entry[] _entries = new Entry[Sets * 2];
+    private readonly Entry[] _entries = new Entry[Sets * Ways];
 
     // For values read outside any parser (a record made by hand): one cache per thread.
     [ThreadStatic]
@@ -40,29 +41,34 @@ public sealed class Utf8Strings
     {
         if (utf8.IsEmpty) return "";
         if (utf8.Length > MaxCachedBytes) return Encoding.UTF8.GetString(utf8);
-        var entries = _entries;
         var hash = XxHash3.HashToUInt64(utf8);
-        var set = (int)(hash & (Sets - 1)) * 2;
-        ref var first = ref entries[set];
-        if (first.Hash == hash && utf8.SequenceEqual(first.Key)) return first.Value!;
-        ref var second = ref entries[set + 1];
-        if (second.Hash == hash && utf8.SequenceEqual(second.Key)) return Promote(ref first, ref second);
-        return Insert(ref first, ref second, hash, utf8);
+        var set = _entries.AsSpan((int)(hash & (Sets - 1)) * Ways, Ways);
+        for (var way = 0; way < set.Length; way++)
+        {
+            ref var entry = ref set[way];
+            if (entry.Hash == hash && utf8.SequenceEqual(entry.Key))
+            {
+                return way == 0 ? entry.Value! : Promote(set, way);
+            }
+        }
+        return Insert(set, hash, utf8);
     }
 
-    /// <summary>The most recently used entry of a set stays first.</summary>
-    private static string Promote(ref Entry first, ref Entry second)
+    /// <summary>The most recently used entry of a set comes first.</summary>
+    private static string Promote(Span<Entry> set, int way)
     {
-        (first, second) = (second, first);
-        return first.Value!;
+        var hit = set[way];
+        set[..way].CopyTo(set[1..]);
+        set[0] = hit;
+        return hit.Value!;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static string Insert(ref Entry first, ref Entry second, ulong hash, ReadOnlySpan<byte> utf8)
+    private static string Insert(Span<Entry> set, ulong hash, ReadOnlySpan<byte> utf8)
     {
         var value = Encoding.UTF8.GetString(utf8);
-        second = first;
-        first = new Entry { Hash = hash, Key = utf8.ToArray(), Value = value };
+        set[..^1].CopyTo(set[1..]);
+        set[0] = new Entry { Hash = hash, Key = utf8.ToArray(), Value = value };
         return value;
     }
 }

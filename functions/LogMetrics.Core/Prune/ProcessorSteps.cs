@@ -1,4 +1,7 @@
 using System.Buffers;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -54,8 +57,8 @@ public sealed class ProjectStep(bool[] keep) : ProcessorStep
 /// <summary>
 /// <c>parse-json</c>: parses a JSON string field and sets the flattened fields the pipeline uses
 /// (<c>prefix + a_b_c</c> for nested objects). Invalid JSON yields no fields at all; it is recognised
-/// by <see cref="JsonValidator"/> before any reading, so bad values cost no exception.
-/// Only objects on the way to a used field are descended into; names are matched as UTF-8 bytes.
+/// in the same single byte-level pass that finds the fields (<see cref="JsonScan"/>), so bad values cost no
+/// exception. Only objects on the way to a used field are descended into; names are matched as UTF-8 bytes.
 /// </summary>
 public sealed class ParseJsonStep : ProcessorStep
 {
@@ -117,71 +120,102 @@ public sealed class ParseJsonStep : ProcessorStep
         return true;
     }
 
-    private bool Walk(ReadOnlySpan<byte> json, Utf8Strings strings, List<(int Slot, FieldValue Value)> staged)
+    /// <summary>
+    /// One pass over <paramref name="json"/>: checks it is one strict JSON document whose root is an object
+    /// (the verdict of <see cref="JsonValidator"/> and <see cref="Utf8JsonReader"/>) while staging the target
+    /// fields. False, with nothing to apply, when it is not, or when a name or value read does not decode.
+    /// </summary>
+    internal bool Walk(ReadOnlySpan<byte> json, Utf8Strings strings, List<(int Slot, FieldValue Value)> staged)
     {
-        // Only a valid document whose root is an object yields fields; the validator decides without throwing.
-        if (JsonValidator.Classify(json) != JsonVerdict.Object)
-        {
-            return false;
-        }
-        try
-        {
-            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
-            reader.Read();
-            var name = t_name ??= new byte[1024];
-            _prefix.CopyTo(name, 0);
-            WalkObject(ref reader, json, name, _prefix.Length, strings, staged);
-            return true;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-        catch (InvalidOperationException)
-        {
-            // A \u escape that is not valid UTF-16 (a lone surrogate) in a value read as a string.
-            return false;
-        }
+        var pos = JsonScan.SkipWhitespace(json, 0);
+        if (pos >= json.Length || json[pos] != (byte)'{') return false;
+        var name = t_name ??= new byte[1024];
+        _prefix.CopyTo(name, 0);
+        return WalkObject(json, ref pos, 0, name, _prefix.Length, strings, staged)
+            && JsonScan.SkipWhitespace(json, pos) == json.Length;
     }
 
-    private void WalkObject(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, byte[] name, int baseLength, Utf8Strings strings, List<(int Slot, FieldValue Value)> staged)
+    /// <summary>The object at <paramref name="pos"/>, opened under <paramref name="depth"/> containers, whose names extend <c>name[..baseLength]</c>.</summary>
+    private bool WalkObject(ReadOnlySpan<byte> json, ref int pos, int depth, byte[] name, int baseLength, Utf8Strings strings, List<(int Slot, FieldValue Value)> staged)
     {
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        if (depth >= JsonScan.MaxDepth) return false;
+        depth++;
+        pos = JsonScan.SkipWhitespace(json, pos + 1);
+        if (pos < json.Length && json[pos] == (byte)'}')
         {
+            pos++;
+            return true;
+        }
+        while (true)
+        {
+            if (pos >= json.Length || json[pos] != (byte)'"') return false;
+            var nameStart = pos + 1;
+            if (!JsonScan.TrySkipString(json, ref pos, out var escapedName)) return false;
+            var raw = json[nameStart..(pos - 1)];
+            pos = JsonScan.SkipWhitespace(json, pos);
+            if (pos >= json.Length || json[pos] != (byte)':') return false;
+            pos = JsonScan.SkipWhitespace(json, pos + 1);
             var length = baseLength;
-            var fits = reader.ValueSpan.Length + baseLength < name.Length - 1;
+            // As the reader path did: a name (escaped length) that does not fit the buffer matches nothing.
+            var fits = raw.Length + baseLength < name.Length - 1;
             if (fits)
             {
-                if (reader.ValueIsEscaped)
+                if (!escapedName)
                 {
-                    length += reader.CopyString(name.AsSpan(baseLength));
+                    raw.CopyTo(name.AsSpan(baseLength));
+                    length += raw.Length;
+                }
+                else if (JsonScan.TryUnescape(raw, name.AsSpan(baseLength), out var written))
+                {
+                    length += written;
                 }
                 else
                 {
-                    reader.ValueSpan.CopyTo(name.AsSpan(baseLength));
-                    length += reader.ValueSpan.Length;
+                    return false;
                 }
             }
-            reader.Read();
+            var valueStart = pos;
             if (fits && _targets.TryGetValue(name.AsSpan(0, length), out var slot))
             {
-                staged.Add((slot, RecordParser.ReadValue(ref reader, json, strings)));
+                var escaped = false;
+                JsonToken token;
+                if (pos < json.Length && json[pos] == (byte)'"')
+                {
+                    if (!JsonScan.TrySkipString(json, ref pos, out escaped)) return false;
+                    token = JsonToken.String;
+                }
+                else if ((token = JsonScan.SkipValue(json, ref pos, depth)) == JsonToken.None)
+                {
+                    return false;
+                }
+                if (!RecordParser.TryRead(json, new RecordParser.Located(token, valueStart, pos, escaped), strings, out var value)) return false;
+                staged.Add((slot, value));
+            }
+            else if (fits && pos < json.Length && json[pos] == (byte)'{' && Descend(name, length))
+            {
+                if (!WalkObject(json, ref pos, depth, name, length + 1, strings, staged)) return false;
+            }
+            else if (JsonScan.SkipValue(json, ref pos, depth) == JsonToken.None)
+            {
+                return false;
+            }
+            pos = JsonScan.SkipWhitespace(json, pos);
+            if (pos >= json.Length) return false;
+            if (json[pos] == (byte)',')
+            {
+                pos = JsonScan.SkipWhitespace(json, pos + 1);
                 continue;
             }
-            if (fits && reader.TokenType == JsonTokenType.StartObject)
-            {
-                name[length] = (byte)'_';
-                if (_descend.Contains(name.AsSpan(0, length + 1)))
-                {
-                    WalkObject(ref reader, json, name, length + 1, strings, staged);
-                    continue;
-                }
-            }
-            if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
-            {
-                reader.Skip();
-            }
+            if (json[pos] != (byte)'}') return false;
+            pos++;
+            return true;
         }
+    }
+
+    private bool Descend(byte[] name, int length)
+    {
+        name[length] = (byte)'_';
+        return _descend.Contains(name.AsSpan(0, length + 1));
     }
 }
 
@@ -222,6 +256,11 @@ public sealed class ParseKvStep : ProcessorStep
             return true;
         }
         if (rest.IsEmpty) return true;
+        if (_pairDelimiter.Length == 1 && _kvDelimiter.Length == 1)
+        {
+            ApplySingleByte(rest, record);
+            return true;
+        }
         while (true)
         {
             var cut = rest.IndexOf(_pairDelimiter);
@@ -235,6 +274,67 @@ public sealed class ParseKvStep : ProcessorStep
             rest = rest[(cut + _pairDelimiter.Length)..];
         }
         return true;
+    }
+
+    /// <summary>
+    /// Single-byte delimiters (the usual <c>;</c> and <c>=</c>): one pass that finds both a 32-byte block at a
+    /// time, each pair split at its first key-value delimiter, as the general loop does.
+    /// </summary>
+    private void ApplySingleByte(ReadOnlySpan<byte> text, Record record)
+    {
+        var pairDelimiter = _pairDelimiter[0];
+        var kvDelimiter = _kvDelimiter[0];
+        var pairStart = 0;
+        var eq = -1;
+        var i = 0;
+        ref var start = ref MemoryMarshal.GetReference(text);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + Vector256<byte>.Count <= text.Length; i += Vector256<byte>.Count)
+            {
+                var v = Vector256.LoadUnsafe(ref start, (nuint)i);
+                var pairs = Vector256.Equals(v, Vector256.Create(pairDelimiter)).ExtractMostSignificantBits();
+                var both = pairs | Vector256.Equals(v, Vector256.Create(kvDelimiter)).ExtractMostSignificantBits();
+                while (both != 0)
+                {
+                    var bit = BitOperations.TrailingZeroCount(both);
+                    both &= both - 1;
+                    var at = i + bit;
+                    if ((pairs & (1u << bit)) != 0)
+                    {
+                        Pair(text, pairStart, eq, at, record);
+                        pairStart = at + 1;
+                        eq = -1;
+                    }
+                    else if (eq < 0)
+                    {
+                        eq = at;
+                    }
+                }
+            }
+        }
+        for (; i < text.Length; i++)
+        {
+            if (text[i] == pairDelimiter)
+            {
+                Pair(text, pairStart, eq, i, record);
+                pairStart = i + 1;
+                eq = -1;
+            }
+            else if (text[i] == kvDelimiter && eq < 0)
+            {
+                eq = i;
+            }
+        }
+        Pair(text, pairStart, eq, text.Length, record);
+    }
+
+    private void Pair(ReadOnlySpan<byte> text, int start, int eq, int end, Record record)
+    {
+        if (eq >= 0 && _keys.TryGetValue(text[start..eq], out var slot))
+        {
+            record.Values[slot] = FieldValue.FromString(record.Strings.Get(text[(eq + 1)..end]));
+        }
     }
 }
 

@@ -78,4 +78,22 @@ public class SeriesBudgetTests
         var e = Assert.Throws<DefinitionException>(() => Pipeline(maxSeries: 0));
         Assert.Contains(e.Errors, x => x.Path == "$.metrics[0].maxSeries");
     }
+    [Fact]
+    public void Accumulator_OverBudgetLabelSets_NotHeld()
+    {
+        var compiled = Pipeline(maxSeries: 5);
+        var parser = compiled.CreateParser();
+        var record = compiled.CreateRecord();
+        var budget = new SeriesBudget(compiled);
+        var accumulator = new BatchAccumulator(compiled);
+        // One metric window: 1,000 distinct uids at the same second.
+        foreach (var line in Enumerable.Range(0, 1_000).Select(i => $$"""{"__time__":1768484040,"uid":"u{{i}}","rt":1,"k":"x"}"""))
+        {
+            Assert.Null(parser.Parse(System.Text.Encoding.UTF8.GetBytes(line), record));
+            accumulator.Add(record, budget);
+        }
+        // 5 admitted uids + the overflow series of u_, and the one series of all_: the 995 others are folded, not held.
+        Assert.Equal(7, accumulator.InternedSeries);
+        Assert.Equal(995, budget.Folded["u_"]);
+    }
 }

@@ -49,6 +49,23 @@ public class RecordParserTests
         Assert.Equal("404", Field(record, "HttpCode").Text);
     }
 
+    [Theory]
+    [InlineData("-0", "0")]
+    [InlineData("0", "0")]
+    [InlineData("-12", "-12")]
+    [InlineData("\"00\"", "0")]
+    [InlineData("\"0\"", "0")]
+    [InlineData("\"007\"", "7")]
+    [InlineData("\"503\"", "503")]
+    [InlineData("-9223372036854775808", "-9223372036854775808")]
+    public void Parse_IntegerField_CanonicalDecimalText(string httpCode, string expected)
+    {
+        var (reason, record) = Parse("{\"__time__\":1,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":" + httpCode + ",\"TotalUsedTime\":1}");
+        Assert.Null(reason);
+        Assert.Equal(expected, Field(record, "HttpCode").Text);
+        Assert.Equal(long.Parse(expected, System.Globalization.CultureInfo.InvariantCulture), Field(record, "HttpCode").Number);
+    }
+
     [Fact]
     public void Parse_EscapedUnicode_DecodedLikeRawUnicode()
     {

@@ -1,4 +1,6 @@
 using System.Text;
+using FsCheck;
+using FsCheck.Fluent;
 using LogMetrics.Core.Parse;
 using LogMetrics.Core.Tests.Support;
 
@@ -22,6 +24,23 @@ public class Utf8LookupTests
         {
             Assert.False(table.TryGetValue(Encoding.UTF8.GetBytes(other), out _), other);
         }
+    }
+
+    /// <summary>Differential: the table answers as a string dictionary would, names sharing (length, last byte) included.</summary>
+    [Fact]
+    public void NameTable_RandomNamesAndProbes_SameAnswersAsDictionary()
+    {
+        var name = Gen.Elements('a', 'b', 'A', 'q', '_', 'é', '1').ArrayOf().Select(c => new string(c.Take(70).ToArray()));
+        Prop.ForAll(
+            Arb.From(name.ArrayOf().Select(a => a.Distinct().Take(40).ToArray())),
+            Arb.From(name.ArrayOf()),
+            (string[] names, string[] probes) =>
+            {
+                var expected = names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i, StringComparer.Ordinal);
+                var table = new Utf8NameTable(expected);
+                return names.Concat(probes).All(p =>
+                    table.TryGetValue(Encoding.UTF8.GetBytes(p), out var v) == expected.TryGetValue(p, out var e) && v == (expected.ContainsKey(p) ? e : v));
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(2_000));
     }
 
     [Fact]

@@ -1,0 +1,489 @@
+using System.Buffers.Text;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Text;
+
+namespace LogMetrics.Core.Parse;
+
+/// <summary>
+/// The byte-level pieces of the hot-path JSON locators (<see cref="RecordParser"/>, <c>parse-json</c>):
+/// strict RFC 8259 tokens exactly as a final-block <see cref="System.Text.Json.Utf8JsonReader"/> with
+/// comments and trailing commas disallowed accepts them, and JSON string unescaping exactly as its
+/// <c>CopyString</c> does it (an escaped lone surrogate fails). Strings are scanned 32 or 16 bytes at a
+/// time (<see cref="Vector256"/>, <see cref="Vector128"/>, portable; no AVX-512). Differential property
+/// tests hold every user of these to the reader's verdict and values.
+/// </summary>
+internal static class JsonScan
+{
+    /// <summary>Nesting limit of the reader the locators match (<c>JsonReaderOptions.MaxDepth</c> 64).</summary>
+    public const int MaxDepth = 64;
+
+    /// <summary>Index of the first byte at or after <paramref name="pos"/> that is not JSON whitespace.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int SkipWhitespace(ReadOnlySpan<byte> json, int pos)
+    {
+        while ((uint)pos < (uint)json.Length && json[pos] <= (byte)' ')
+        {
+            if (json[pos] is not ((byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r')) return pos;
+            pos++;
+        }
+        return pos;
+    }
+
+    /// <summary>
+    /// At an opening quote: moves <paramref name="pos"/> past the closing quote of a valid string (escapes
+    /// checked, no raw control characters). <paramref name="escaped"/> tells whether it holds a backslash.
+    /// Every special byte (quote, backslash, control) of a 32-byte block is handled from one mask.
+    /// </summary>
+    public static bool TrySkipString(ReadOnlySpan<byte> json, ref int pos, out bool escaped)
+    {
+        escaped = false;
+        var i = pos + 1;
+        ref var start = ref MemoryMarshal.GetReference(json);
+        var length = json.Length;
+        while (true)
+        {
+            uint bits;
+            int width;
+            if (Vector256.IsHardwareAccelerated && i + Vector256<byte>.Count <= length)
+            {
+                bits = Special(Vector256.LoadUnsafe(ref start, (nuint)i));
+                width = Vector256<byte>.Count;
+            }
+            else if (Vector128.IsHardwareAccelerated && i + Vector128<byte>.Count <= length)
+            {
+                bits = Special(Vector128.LoadUnsafe(ref start, (nuint)i));
+                width = Vector128<byte>.Count;
+            }
+            else
+            {
+                // The last bytes, one at a time: the first special byte, if any.
+                var at = i;
+                while (at < length && json[at] is not ((byte)'"' or (byte)'\\') && json[at] >= 0x20) at++;
+                if (at >= length) return false;
+                bits = 1;
+                width = 1;
+                i = at;
+            }
+            while (bits != 0)
+            {
+                var p = i + BitOperations.TrailingZeroCount(bits);
+                var c = json[p];
+                if (c == (byte)'"')
+                {
+                    pos = p + 1;
+                    return true;
+                }
+                if (c != (byte)'\\') return false;
+                escaped = true;
+                var next = SkipEscape(json, p);
+                if (next < 0) return false;
+                if (next >= i + width)
+                {
+                    i = next;
+                    goto Reload;
+                }
+                bits &= ~0u << (next - i);
+            }
+            i += width;
+        Reload:;
+        }
+    }
+
+    /// <summary>
+    /// At an opening quote: as <see cref="TrySkipString"/>, and writes the string's unescaped UTF-8 to
+    /// <paramref name="destination"/>, which must hold as many bytes as are left in <paramref name="json"/>
+    /// after <paramref name="pos"/>. False when the string is not valid, or when an escape is a lone or
+    /// reversed surrogate (where the reader's <c>CopyString</c> throws).
+    /// </summary>
+    public static bool TryCopyString(ReadOnlySpan<byte> json, ref int pos, Span<byte> destination, out int written)
+    {
+        var i = pos + 1;
+        var w = 0;
+        ref var source = ref MemoryMarshal.GetReference(json);
+        ref var target = ref MemoryMarshal.GetReference(destination);
+        var length = json.Length;
+        if (destination.Length < length - i) throw new ArgumentException("destination too short", nameof(destination));
+        while (true)
+        {
+            uint bits;
+            if (Vector256.IsHardwareAccelerated && i + Vector256<byte>.Count <= length)
+            {
+                // w <= i - pos - 1, so the whole block fits the destination.
+                var v = Vector256.LoadUnsafe(ref source, (nuint)i);
+                v.StoreUnsafe(ref target, (nuint)w);
+                bits = Special(v);
+                if (bits == 0)
+                {
+                    i += Vector256<byte>.Count;
+                    w += Vector256<byte>.Count;
+                    continue;
+                }
+            }
+            else if (Vector128.IsHardwareAccelerated && i + Vector128<byte>.Count <= length)
+            {
+                var v = Vector128.LoadUnsafe(ref source, (nuint)i);
+                v.StoreUnsafe(ref target, (nuint)w);
+                bits = Special(v);
+                if (bits == 0)
+                {
+                    i += Vector128<byte>.Count;
+                    w += Vector128<byte>.Count;
+                    continue;
+                }
+            }
+            else
+            {
+                while (i < length && json[i] is not ((byte)'"' or (byte)'\\') && json[i] >= 0x20) destination[w++] = json[i++];
+                if (i >= length)
+                {
+                    written = 0;
+                    return false;
+                }
+                bits = 1; // the special byte is at i
+            }
+            var skip = BitOperations.TrailingZeroCount(bits);
+            i += skip;
+            w += skip;
+            var c = json[i];
+            if (c == (byte)'"')
+            {
+                pos = i + 1;
+                written = w;
+                return true;
+            }
+            if (c != (byte)'\\' || SkipEscape(json, i) < 0 || !TryDecodeEscape(json, ref i, destination, ref w))
+            {
+                written = 0;
+                return false;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Special(Vector256<byte> v) =>
+        (Vector256.Equals(v, Vector256.Create((byte)'"'))
+            | Vector256.Equals(v, Vector256.Create((byte)'\\'))
+            | Vector256.LessThan(v, Vector256.Create((byte)0x20))).ExtractMostSignificantBits();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Special(Vector128<byte> v) =>
+        (Vector128.Equals(v, Vector128.Create((byte)'"'))
+            | Vector128.Equals(v, Vector128.Create((byte)'\\'))
+            | Vector128.LessThan(v, Vector128.Create((byte)0x20))).ExtractMostSignificantBits();
+
+    /// <summary>At a backslash: the index after its escape, or -1 when it is not one of JSON's.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int SkipEscape(ReadOnlySpan<byte> json, int at)
+    {
+        if (at + 1 >= json.Length) return -1;
+        switch (json[at + 1])
+        {
+            case (byte)'"' or (byte)'\\' or (byte)'/' or (byte)'b' or (byte)'f' or (byte)'n' or (byte)'r' or (byte)'t':
+                return at + 2;
+            case (byte)'u':
+                if (at + 6 > json.Length) return -1;
+                for (var h = at + 2; h < at + 6; h++)
+                {
+                    if (!char.IsAsciiHexDigit((char)json[h])) return -1;
+                }
+                return at + 6;
+            default:
+                return -1;
+        }
+    }
+
+    /// <summary><c>-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?</c> at <paramref name="pos"/>; what follows is checked by the caller.</summary>
+    public static bool TrySkipNumber(ReadOnlySpan<byte> json, ref int pos)
+    {
+        var i = pos;
+        if (i < json.Length && json[i] == (byte)'-') i++;
+        if (i >= json.Length) return false;
+        if (json[i] == (byte)'0')
+        {
+            i++;
+        }
+        else if (json[i] is >= (byte)'1' and <= (byte)'9')
+        {
+            i = Digits(json, i + 1);
+        }
+        else
+        {
+            return false;
+        }
+        if (i < json.Length && json[i] == (byte)'.')
+        {
+            var start = i + 1;
+            i = Digits(json, start);
+            if (i == start) return false;
+        }
+        if (i < json.Length && json[i] is (byte)'e' or (byte)'E')
+        {
+            i++;
+            if (i < json.Length && json[i] is (byte)'+' or (byte)'-') i++;
+            var start = i;
+            i = Digits(json, start);
+            if (i == start) return false;
+        }
+        pos = i;
+        return true;
+    }
+
+    private static int Digits(ReadOnlySpan<byte> json, int i)
+    {
+        while (i < json.Length && json[i] is >= (byte)'0' and <= (byte)'9') i++;
+        return i;
+    }
+
+    /// <summary>At <c>t</c>, <c>f</c> or <c>n</c>: moves past <c>true</c>, <c>false</c> or <c>null</c>.</summary>
+    public static bool TrySkipLiteral(ReadOnlySpan<byte> json, ref int pos, out JsonToken token)
+    {
+        var rest = json[pos..];
+        switch (json[pos])
+        {
+            case (byte)'t' when rest.StartsWith("true"u8):
+                token = JsonToken.True;
+                pos += 4;
+                return true;
+            case (byte)'f' when rest.StartsWith("false"u8):
+                token = JsonToken.False;
+                pos += 5;
+                return true;
+            case (byte)'n' when rest.StartsWith("null"u8):
+                token = JsonToken.Null;
+                pos += 4;
+                return true;
+            default:
+                token = JsonToken.None;
+                return false;
+        }
+    }
+
+    /// <summary>
+    /// At the first byte of a value nested <paramref name="depth"/> containers deep: moves past the whole
+    /// value, checking it (RFC 8259, at most <see cref="MaxDepth"/> open containers in all). Returns the
+    /// kind of its first token, or <see cref="JsonToken.None"/> when it is not valid.
+    /// </summary>
+    public static JsonToken SkipValue(ReadOnlySpan<byte> json, ref int pos, int depth)
+    {
+        if ((uint)pos >= (uint)json.Length) return JsonToken.None;
+        var first = json[pos];
+        switch (first)
+        {
+            case (byte)'"':
+                return TrySkipString(json, ref pos, out _) ? JsonToken.String : JsonToken.None;
+            case (byte)'t' or (byte)'f' or (byte)'n':
+                return TrySkipLiteral(json, ref pos, out var literal) ? literal : JsonToken.None;
+            case (byte)'{' or (byte)'[':
+                return SkipContainer(json, ref pos, depth) ? (first == (byte)'{' ? JsonToken.Object : JsonToken.Array) : JsonToken.None;
+            default:
+                return TrySkipNumber(json, ref pos) ? JsonToken.Number : JsonToken.None;
+        }
+    }
+
+    /// <summary>An object or array at <paramref name="pos"/>, opened <paramref name="depth"/> containers deep, checked to its end.</summary>
+    private static bool SkipContainer(ReadOnlySpan<byte> json, ref int pos, int depth)
+    {
+        var baseDepth = depth;
+        ulong objects = 0; // bit d: the container opened at relative depth d is an object
+        var relative = 0;
+
+    Value:
+        if ((uint)pos >= (uint)json.Length) return false;
+        switch (json[pos])
+        {
+            case (byte)'{':
+                if (baseDepth + relative >= MaxDepth) return false;
+                objects |= 1UL << relative;
+                relative++;
+                pos = SkipWhitespace(json, pos + 1);
+                if (pos < json.Length && json[pos] == (byte)'}')
+                {
+                    pos++;
+                    relative--;
+                    goto AfterValue;
+                }
+                goto Name;
+            case (byte)'[':
+                if (baseDepth + relative >= MaxDepth) return false;
+                objects &= ~(1UL << relative);
+                relative++;
+                pos = SkipWhitespace(json, pos + 1);
+                if (pos < json.Length && json[pos] == (byte)']')
+                {
+                    pos++;
+                    relative--;
+                    goto AfterValue;
+                }
+                goto Value;
+            case (byte)'"':
+                if (!TrySkipString(json, ref pos, out _)) return false;
+                goto AfterValue;
+            case (byte)'t' or (byte)'f' or (byte)'n':
+                if (!TrySkipLiteral(json, ref pos, out _)) return false;
+                goto AfterValue;
+            default:
+                if (!TrySkipNumber(json, ref pos)) return false;
+                goto AfterValue;
+        }
+
+    Name:
+        if (pos >= json.Length || json[pos] != (byte)'"' || !TrySkipString(json, ref pos, out _)) return false;
+        pos = SkipWhitespace(json, pos);
+        if (pos >= json.Length || json[pos] != (byte)':') return false;
+        pos = SkipWhitespace(json, pos + 1);
+        goto Value;
+
+    AfterValue:
+        if (relative == 0) return true;
+        pos = SkipWhitespace(json, pos);
+        if (pos >= json.Length) return false;
+        var inObject = (objects & (1UL << (relative - 1))) != 0;
+        var c = json[pos];
+        if (c == (byte)',')
+        {
+            pos = SkipWhitespace(json, pos + 1);
+            if (inObject) goto Name;
+            goto Value;
+        }
+        if (c == (inObject ? (byte)'}' : (byte)']'))
+        {
+            pos++;
+            relative--;
+            goto AfterValue;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// The number token's value as <see cref="System.Text.Json.Utf8JsonReader.TryGetDouble"/> gives it:
+    /// parsed by <see cref="Utf8Parser"/>, and only when finite.
+    /// </summary>
+    public static bool TryGetDouble(ReadOnlySpan<byte> number, out double value)
+    {
+        if (Utf8Parser.TryParse(number, out double parsed, out var consumed) && consumed == number.Length && double.IsFinite(parsed))
+        {
+            value = parsed;
+            return true;
+        }
+        value = 0;
+        return false;
+    }
+
+    /// <summary>
+    /// Unescapes the body of a valid JSON string (between its quotes) into <paramref name="destination"/>
+    /// (at least as long as <paramref name="escaped"/>): false when an escape is a lone or reversed
+    /// surrogate, where the reader's <c>CopyString</c> throws.
+    /// </summary>
+    public static bool TryUnescape(ReadOnlySpan<byte> escaped, Span<byte> destination, out int written)
+    {
+        var i = 0;
+        var w = 0;
+        ref var source = ref MemoryMarshal.GetReference(escaped);
+        ref var target = ref MemoryMarshal.GetReference(destination);
+        var length = escaped.Length;
+        if (destination.Length < length) throw new ArgumentException("destination too short", nameof(destination));
+        while (true)
+        {
+            if (Vector256.IsHardwareAccelerated && i + Vector256<byte>.Count <= length)
+            {
+                var v = Vector256.LoadUnsafe(ref source, (nuint)i);
+                v.StoreUnsafe(ref target, (nuint)w);
+                var bits = Vector256.Equals(v, Vector256.Create((byte)'\\')).ExtractMostSignificantBits();
+                if (bits == 0)
+                {
+                    i += Vector256<byte>.Count;
+                    w += Vector256<byte>.Count;
+                    continue;
+                }
+                var skip = BitOperations.TrailingZeroCount(bits);
+                i += skip;
+                w += skip;
+            }
+            else
+            {
+                var next = escaped[i..].IndexOf((byte)'\\');
+                var run = next < 0 ? length - i : next;
+                escaped.Slice(i, run).CopyTo(destination[w..]);
+                i += run;
+                w += run;
+                if (next < 0)
+                {
+                    written = w;
+                    return true;
+                }
+            }
+            if (!TryDecodeEscape(escaped, ref i, destination, ref w))
+            {
+                written = 0;
+                return false;
+            }
+        }
+    }
+
+    /// <summary>At a backslash starting a valid escape: writes what it stands for and moves past it; false on a bad surrogate.</summary>
+    private static bool TryDecodeEscape(ReadOnlySpan<byte> json, ref int i, Span<byte> destination, ref int w)
+    {
+        var e = json[i + 1];
+        if (e != (byte)'u')
+        {
+            destination[w++] = e switch
+            {
+                (byte)'b' => (byte)'\b',
+                (byte)'f' => (byte)'\f',
+                (byte)'n' => (byte)'\n',
+                (byte)'r' => (byte)'\r',
+                (byte)'t' => (byte)'\t',
+                _ => e, // " \ /
+            };
+            i += 2;
+            return true;
+        }
+        var scalar = Hex4(json.Slice(i + 2, 4));
+        i += 6;
+        if (scalar is >= 0xD800 and <= 0xDFFF)
+        {
+            // A high surrogate must be followed by an escaped low one.
+            if (scalar >= 0xDC00 || i + 6 > json.Length || json[i] != (byte)'\\' || json[i + 1] != (byte)'u')
+            {
+                return false;
+            }
+            var lowHex = json.Slice(i + 2, 4);
+            foreach (var h in lowHex)
+            {
+                if (!char.IsAsciiHexDigit((char)h)) return false;
+            }
+            var low = Hex4(lowHex);
+            if (low is < 0xDC00 or > 0xDFFF) return false;
+            i += 6;
+            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00);
+        }
+        w += new Rune(scalar).EncodeToUtf8(destination[w..]);
+        return true;
+    }
+
+    private static int Hex4(ReadOnlySpan<byte> hex)
+    {
+        var value = 0;
+        foreach (var h in hex)
+        {
+            value = (value << 4) | (h <= (byte)'9' ? h - '0' : (h | 0x20) - 'a' + 10);
+        }
+        return value;
+    }
+}
+
+/// <summary>The kind of a located JSON value (its first token).</summary>
+internal enum JsonToken : byte
+{
+    None,
+    String,
+    Number,
+    True,
+    False,
+    Null,
+    Object,
+    Array,
+}

@@ -1,0 +1,53 @@
+using System.Text;
+using System.Text.Json;
+using LogMetrics.Core.Accumulate;
+using LogMetrics.Core.Enrich;
+using LogMetrics.Core.Parse;
+using LogMetrics.Core.Telemetry;
+using LogMetrics.Core.Tests.EndToEnd;
+using LogMetrics.Core.Tests.Support;
+
+namespace LogMetrics.Core.Tests.Accumulate;
+
+/// <summary>
+/// Signals handed back through <see cref="Pipeline.Recycle"/> are reused by later batches: what a
+/// recycling host receives is, batch for batch, what a host that never recycles receives, and the label
+/// arrays a shard may keep are never changed.
+/// </summary>
+public class RecycledSignalsTests
+{
+    private static readonly string[] Lines = [.. File.ReadLines(Path.Combine(GoldenCorpusTests.GoldenDir, "lane-0.jsonl"))];
+
+    private static Pipeline NewPipeline(int shards) =>
+        new(Flagship.Pipeline, new Enricher(Flagship.Pipeline, new CsvDimensionSource(Path.Combine(GoldenCorpusTests.GoldenDir, "dimensions")), TimeProvider.System),
+            new PipelineCounters(), NullDeadLetterSink.Instance, shards);
+
+    private static string Snapshot(ShardSignal[] signals) => JsonSerializer.Serialize(signals);
+
+    [Theory]
+    [InlineData(37, 4)]
+    [InlineData(200, 16)]
+    public async Task Ingest_RecyclingHost_SameSignalsAsNonRecyclingHost_KeptLabelsUnchanged(int batchLines, int shards)
+    {
+        var plain = NewPipeline(shards);
+        var recycling = NewPipeline(shards);
+        var plainLane = new LaneState("a");
+        var recyclingLane = new LaneState("a");
+        var keptLabels = new List<(string[] Array, string Copy)>();
+        for (var at = 0; at < Lines.Length; at += batchLines)
+        {
+            var events = Lines.Skip(at).Take(batchLines).Select((l, i) => new LaneEvent(at + i + 1, Encoding.UTF8.GetBytes(l))).ToList();
+            // Repeat each batch's lines in a second batch too, so series meet again across batches.
+            foreach (var batch in (List<LaneEvent>[])[events, [.. events.Select(e => e with { Sequence = e.Sequence + 1_000_000 })]])
+            {
+                var expected = Snapshot(await plain.IngestAsync(plainLane, batch, IngestHorizon.Unknown, long.MaxValue, CancellationToken.None));
+                var signals = await recycling.IngestAsync(recyclingLane, batch, IngestHorizon.Unknown, long.MaxValue, CancellationToken.None);
+                Assert.Equal(expected, Snapshot(signals));
+                foreach (var partial in signals.SelectMany(s => s.Partials)) keptLabels.Add((partial.Labels, string.Join('|', partial.Labels)));
+                recycling.Recycle(signals);
+            }
+        }
+        Assert.All(keptLabels, k => Assert.Equal(k.Copy, string.Join('|', k.Array)));
+        Assert.True(keptLabels.Count > 1_000, $"{keptLabels.Count} partials");
+    }
+}

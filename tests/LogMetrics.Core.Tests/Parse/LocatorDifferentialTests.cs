@@ -1,0 +1,398 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Unicode;
+using FsCheck;
+using FsCheck.Fluent;
+using LogMetrics.Core.Parse;
+using LogMetrics.Core.Prune;
+using LogMetrics.Core.Tests.EndToEnd;
+using LogMetrics.Core.Tests.Support;
+
+using Record = LogMetrics.Core.Parse.Record;
+
+namespace LogMetrics.Core.Tests.Parse;
+
+/// <summary>
+/// Differential property tests of the hot path's byte-level JSON locators (issue 10): on random,
+/// mutated and adversarial lines, the single pass (<see cref="RecordParser.TryLocate"/>,
+/// <see cref="ParseJsonStep"/>'s walk, <see cref="JsonScan"/>) gives the verdict and the fields of the
+/// <see cref="Utf8JsonReader"/> path it replaces.
+/// </summary>
+public class LocatorDifferentialTests
+{
+    private static readonly string[] Seeds = File.ReadLines(Path.Combine(GoldenCorpusTests.GoldenDir, "lane-0.jsonl")).Take(60).ToArray();
+
+    private static readonly string[] Names =
+    [
+        "__time__", "Product", "Api", "HttpCode", "TotalUsedTime", "Domain", "Ext5", "RequestContent", "Version", "ErrorCode",
+        "CallerUid", "LocalIp", "RegionId", "Other", "", "a b", "Pro\\u0064uct", "Ext\\u0035", "\\ud800x", "é", "Api\\\"",
+    ];
+
+    private static readonly string[] StringBodies =
+    [
+        "", "acc", "Describe", "404", "0404", "-5", " 5", "1.5", "200", "cn-hangzhou", "caf\\u00e9", "café", "\\uD83D\\uDE00", "😀",
+        "\\ud800", "\\udc00", "\\uDE00\\uD83D", "\\uD83Dx", "\\uD83D\\u0041", "a\\\"b", "a\\\\b", "\\/\\b\\f\\n\\r\\t", "\\u0000",
+        "RegionId=cn-beijing;SubRegionId=x;RegionId=cn-shanghai", "RegionId=r\\u00e9;k=v", "popwarmup.aliyuncs.com",
+        new string('x', 127), new string('y', 129), new string('z', 140) + "\\n", "\\u00e9" + new string('q', 130),
+    ];
+
+    private static readonly string[] Scalars =
+    [
+        "0", "-0", "1", "-1", "12.5", "1e5", "1E+5", "-2.5e-3", "1768484243", "18446744073709551616", "1e400", "-1e400",
+        "9007199254740993", "0.1", "404", "-404", "true", "false", "null", "[]", "{}", "[1,\"a\",{\"b\":null}]",
+        "{\"appGroup\":\"g\"}",
+    ];
+
+    private static readonly string[] Fragments =
+    [
+        "", " ", "\t", "\n", "\r", "{", "}", "[", "]", "\"", "\\", ":", ",", "null", "tru", "-", "01", "1.", ".5", "1e",
+        "\u0000", "\u001f", "\u00e9", "\ud83d\ude00", "\\u", "\\ud800", "\\x", "\"__time__\":", "\"Ext5\":\"{\\\"appGroup\\\":", "/*", "//",
+    ];
+
+    private static Gen<string> Ext5Json(int depth) =>
+        from parts in Gen.Elements("appGroup", "callerInfo", "a", "x", "é", "app\\u0047roup", "\\ud800").Select(k => "\\\"" + k + "\\\"").ArrayOf()
+        from values in NestedValue(depth).ArrayOf(8)
+        select "{" + string.Join(",", parts.Take(6).Select((k, i) => k + ":" + values[i])) + "}";
+
+    private static Gen<string> NestedValue(int depth) =>
+        depth <= 0
+            ? Gen.OneOf(Gen.Elements(Scalars.Where(s => !s.Contains('"')).ToArray()), Gen.Elements(StringBodies.Where(b => !b.Contains('"') && !b.Contains('\\')).ToArray()).Select(b => "\\\"" + b + "\\\""))
+            : Gen.OneOf(NestedValue(0), Ext5Json(depth - 1));
+
+    private static Gen<string> Value() =>
+        Gen.OneOf(
+            Gen.Elements(StringBodies).Select(b => "\"" + b + "\""),
+            Gen.Elements(Scalars),
+            Ext5Json(2).Select(j => "\"" + j + "\""),
+            from n in Gen.Choose(60, 66)
+            select string.Concat(Enumerable.Repeat("[", n)) + string.Concat(Enumerable.Repeat("]", n)));
+
+    private static Gen<string> SyntheticLine() =>
+        from names in Gen.Elements(Names).ArrayOf()
+        from values in Value().ArrayOf(16)
+        from ws in Gen.Elements("", " ", "\t", "\r\n ")
+        select "{" + ws + string.Join("," + ws, names.Take(16).Select((n, i) => "\"" + n + "\"" + ws + ":" + ws + values[i])) + ws + "}";
+
+    private static string Splice(string s, int at, int length, string fragment)
+    {
+        at = Math.Min(at, s.Length);
+        length = Math.Min(length, s.Length - at);
+        return s[..at] + fragment + s[(at + length)..];
+    }
+
+    private static Gen<string> TextLine() =>
+        Gen.OneOf(
+            Gen.Elements(Seeds),
+            SyntheticLine(),
+            from seed in Gen.OneOf(Gen.Elements(Seeds), SyntheticLine())
+            from at in Gen.Choose(0, 5000)
+            from length in Gen.Choose(0, 8)
+            from fragment in Gen.Elements(Fragments)
+            select Splice(seed, at, length, fragment),
+            from seed in Gen.Elements(Seeds)
+            from at in Gen.Choose(0, 5000)
+            select seed[..Math.Min(at, seed.Length)],
+            Gen.Elements(Fragments).ArrayOf().Select(f => "{" + string.Concat(f.Take(20))));
+
+    private static readonly byte[] Interesting = [.. Encoding.UTF8.GetBytes("{}[]\":,\\ \tu0e1-."), 0x00, 0x1F, 0x80, 0xC3, 0xFF];
+
+    private static Gen<byte[]> Line() =>
+        Gen.OneOf(
+            TextLine().Select(Encoding.UTF8.GetBytes),
+            from line in TextLine()
+            from at in Gen.Choose(0, 5000)
+            from with in Gen.Elements(Interesting)
+            select Overwrite(Encoding.UTF8.GetBytes(line), at, with));
+
+    private static byte[] Overwrite(byte[] bytes, int at, byte with)
+    {
+        if (bytes.Length == 0) return [with];
+        var copy = bytes.ToArray();
+        copy[at % copy.Length] = with;
+        return copy;
+    }
+
+    private static string Describe(in FieldValue v) =>
+        $"{v.Kind}|{v.Text}|{v.HasNumber}|{v.Number.ToString("R", CultureInfo.InvariantCulture)}|{(v.Kind == ValueKind.Utf8String ? Convert.ToHexString(v.Utf8Span) : "")}";
+
+    private static string Snapshot(string? reason, Record record) =>
+        reason + "\n" + record.EventTimeMs + "\n" + string.Join("\n", record.Values.Select((v, i) => i + ":" + Describe(v)));
+
+    [Fact]
+    public void Parse_RandomMutatedAdversarialLines_SameReasonAndFieldsAsUtf8JsonReader()
+    {
+        var compiled = Flagship.Pipeline;
+        var parser = compiled.CreateParser();
+        var fast = compiled.CreateRecord();
+        var reference = compiled.CreateRecord();
+        int located = 0, fellBack = 0;
+        Prop.ForAll(Line().ToArbitrary(), (byte[] line) =>
+        {
+            var reason = parser.Parse(line, fast);
+            var actual = Snapshot(reason, fast);
+            reference.Clear();
+            var expectedReason = Utf8.IsValid(line) ? parser.ParseWithReader(line, reference) : "invalid UTF-8";
+            var expected = Snapshot(expectedReason, reference);
+            if (Utf8.IsValid(line))
+            {
+                fast.Clear();
+                if (parser.TryLocate(line, fast, out _) == RecordParser.Location.Located) located++;
+                else fellBack++;
+            }
+            // Invalid JSON: the same verdict; the locator words its own reason (no exception), the fields do not matter.
+            if (reason is not null && expectedReason is not null && reason.StartsWith("invalid JSON", StringComparison.Ordinal))
+            {
+                return expectedReason.StartsWith("invalid JSON", StringComparison.Ordinal).Label($"{Encoding.UTF8.GetString(line)}\nlocator: {reason}\nreader: {expectedReason}");
+            }
+            return (actual == expected).Label($"{Encoding.UTF8.GetString(line)}\nlocator:\n{actual}\nreader:\n{expected}");
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(20_000));
+        // The generator reaches both paths.
+        Assert.True(located > 2_000 && fellBack > 2_000, $"{located} located, {fellBack} read by the reader");
+    }
+
+    /// <summary>The verdict alone: where the reader reads a whole object with no escaped property name and no surrogate escape, the locator takes the line, and it never takes one the reader refuses.</summary>
+    [Fact]
+    public void TryLocate_RandomMutatedAdversarialLines_VerdictOfUtf8JsonReader()
+    {
+        var compiled = Flagship.Pipeline;
+        var parser = compiled.CreateParser();
+        var record = compiled.CreateRecord();
+        Prop.ForAll(Line().Where(l => Utf8.IsValid(l)).ToArbitrary(), (byte[] line) =>
+        {
+            record.Clear();
+            var location = parser.TryLocate(line, record, out _);
+            var located = location == RecordParser.Location.Located;
+            // Invalid is said only of what the reader refuses too.
+            if (location == RecordParser.Location.Invalid && ReaderVerdict(line, out _, out _)) return false.Label($"{Encoding.UTF8.GetString(line)}: locator invalid, reader valid");
+            var valid = ReaderVerdict(line, out var escapedRootName, out var repeatedEscaped);
+            var surrogateEscape = Encoding.UTF8.GetString(line).Contains("\\u", StringComparison.Ordinal);
+            var ok = located ? valid : !(valid && !escapedRootName && !repeatedEscaped && !surrogateEscape);
+            return ok.Label($"{Encoding.UTF8.GetString(line)}: locator {located}, reader {valid}");
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(10_000));
+    }
+
+    /// <summary>
+    /// Does a final-block reader (MaxDepth 64) read the whole line as one object? Does a root property name
+    /// hold an escape, and does a field come again after an escaped string value (cases left to the reader)?
+    /// </summary>
+    private static bool ReaderVerdict(byte[] line, out bool escapedRootName, out bool repeatedEscaped)
+    {
+        escapedRootName = false;
+        repeatedEscaped = false;
+        var escapedValue = new HashSet<string>(StringComparer.Ordinal);
+        try
+        {
+            var reader = new Utf8JsonReader(line, new JsonReaderOptions { MaxDepth = 64 });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return false;
+            while (reader.Read())
+            {
+                if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != 1) continue;
+                if (reader.ValueIsEscaped) escapedRootName = true;
+                var name = Encoding.UTF8.GetString(reader.ValueSpan);
+                if (escapedValue.Contains(name)) repeatedEscaped = true;
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.String && reader.ValueIsEscaped) escapedValue.Add(name);
+                if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray) reader.Skip();
+            }
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private static Gen<string> EscapedBody() =>
+        Gen.OneOf(
+            Gen.Elements(StringBodies),
+            Gen.Elements(StringBodies.Concat(["\\u12", "\\q", "\"", "\u0001", "\\u0041", "\\uDBFF\\uDFFF", "\\uD800\\uD800", "\\uDFFF"]).ToArray())
+                .ArrayOf().Select(parts => string.Concat(parts.Take(12))));
+
+    [Fact]
+    public void CopyString_RandomEscapes_SameBytesOrFailureAsUtf8JsonReader()
+    {
+        Prop.ForAll(EscapedBody().ToArbitrary(), (string body) =>
+        {
+            var json = Encoding.UTF8.GetBytes("\"" + body + "\"");
+            // Reference: the reader's token verdict, then CopyString (which throws on a bad surrogate).
+            string expected;
+            try
+            {
+                var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
+                reader.Read();
+                var buffer = new byte[json.Length];
+                try
+                {
+                    expected = "ok:" + Convert.ToHexString(buffer, 0, reader.CopyString(buffer));
+                }
+                catch (InvalidOperationException)
+                {
+                    expected = "undecodable";
+                }
+                if (reader.Read()) expected = "invalid";
+            }
+            catch (JsonException)
+            {
+                expected = "invalid";
+            }
+            var pos = 0;
+            var skipped = JsonScan.TrySkipString(json, ref pos, out var escaped) && pos == json.Length;
+            var copyPos = 0;
+            var destination = new byte[json.Length];
+            var copied = JsonScan.TryCopyString(json, ref copyPos, destination, out var written) && copyPos == json.Length;
+            string actual;
+            if (!skipped)
+            {
+                actual = "invalid";
+            }
+            else
+            {
+                var unescaped = new byte[json.Length];
+                var body8 = json.AsSpan(1, json.Length - 2);
+                actual = JsonScan.TryUnescape(body8, unescaped, out var n) ? "ok:" + Convert.ToHexString(unescaped, 0, n) : "undecodable";
+                // The fused copy agrees with skip + unescape, and the escape flag is right.
+                var fused = copied ? "ok:" + Convert.ToHexString(destination, 0, written) : "undecodable";
+                if (fused != actual) return false.Label($"{body}: fused {fused}, unescape {actual}");
+                if (escaped != body8.Contains((byte)'\\')) return false.Label($"{body}: escaped flag {escaped}");
+            }
+            return (actual == expected).Label($"{body}: scan {actual}, reader {expected}");
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(20_000));
+    }
+
+    [Fact]
+    public void TryGetDouble_RandomNumbers_SameAsUtf8JsonReader()
+    {
+        var digits = Gen.Choose(0, 9).Select(d => (char)('0' + d)).ArrayOf().Select(a => new string(a.Take(25).ToArray()));
+        var number =
+            from sign in Gen.Elements("", "-")
+            from first in Gen.Choose(1, 9)
+            from integer in digits
+            from fraction in Gen.OneOf(Gen.Constant(""), digits.Where(d => d.Length > 0).Select(d => "." + d))
+            from exponent in Gen.OneOf(Gen.Constant(""), from e in Gen.Elements("e", "E+", "e-") from n in Gen.Choose(0, 400) select e + n)
+            select sign + first + integer + fraction + exponent;
+        Prop.ForAll(Gen.OneOf(number, Gen.Elements(Scalars.Where(s => char.IsAsciiDigit(s[^1])).ToArray())).ToArbitrary(), (string text) =>
+        {
+            var bytes = Encoding.UTF8.GetBytes(text);
+            var reader = new Utf8JsonReader(bytes);
+            reader.Read();
+            var expected = reader.TryGetDouble(out var e) && double.IsFinite(e) ? e.ToString("R", CultureInfo.InvariantCulture) : "none";
+            var actual = JsonScan.TryGetDouble(bytes, out var a) ? a.ToString("R", CultureInfo.InvariantCulture) : "none";
+            return (actual == expected).Label($"{text}: {actual} vs {expected}");
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(10_000));
+    }
+
+    private static readonly Dictionary<string, int> Targets = new()
+    {
+        ["ext5_appGroup"] = 1, ["ext5_a"] = 2, ["ext5_a_b"] = 3, ["ext5_callerInfo_callerUid"] = 4, ["ext5_x_y_z"] = 5, ["ext5_é"] = 6,
+    };
+
+    private static Gen<string> NestedJson(int depth) =>
+        from keys in Gen.Elements("appGroup", "a", "b", "x", "y", "z", "callerInfo", "callerUid", "é", "\\u00e9", "app\\u0047roup", "\\ud800", "c d", "")
+            .ArrayOf().Select(k => k.Take(6).ToArray())
+        from values in (depth <= 0 ? NestedScalar() : Gen.OneOf(NestedScalar(), NestedJson(depth - 1))).ArrayOf(6)
+        from ws in Gen.Elements("", " ", "\n")
+        select "{" + ws + string.Join("," + ws, keys.Select((k, i) => "\"" + k + "\"" + ws + ":" + ws + values[i])) + ws + "}";
+
+    private static Gen<string> NestedScalar() =>
+        Gen.OneOf(Gen.Elements(Scalars), Gen.Elements(StringBodies).Select(b => "\"" + b + "\""));
+
+    private static Gen<byte[]> Ext5() =>
+        Gen.OneOf(
+            NestedJson(3).Select(Encoding.UTF8.GetBytes),
+            from doc in NestedJson(3)
+            from at in Gen.Choose(0, 2000)
+            from length in Gen.Choose(0, 4)
+            from fragment in Gen.Elements(Fragments)
+            select Encoding.UTF8.GetBytes(Splice(doc, at, length, fragment)),
+            from doc in NestedJson(3)
+            from at in Gen.Choose(0, 2000)
+            from with in Gen.Elements(Interesting)
+            select Overwrite(Encoding.UTF8.GetBytes(doc), at, with),
+            from n in Gen.Choose(60, 66)
+            select Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat("{\"a\":", n)) + "1" + new string('}', n)),
+            Gen.Elements(Scalars).Select(Encoding.UTF8.GetBytes));
+
+    [Fact]
+    public void ParseJson_RandomMutatedAdversarialDocuments_SameFieldsAsUtf8JsonReaderWalk()
+    {
+        var step = new ParseJsonStep(0, "ext5_", Targets);
+        var strings = new Utf8Strings();
+        var staged = new List<(int Slot, FieldValue Value)>();
+        int withFields = 0, without = 0;
+        // The step only ever sees valid UTF-8 (the line passed Utf8.IsValid, and unescaping keeps it valid),
+        // on which the reader's CopyString does not throw for the bytes themselves.
+        Prop.ForAll(Ext5().Where(j => Utf8.IsValid(j)).ToArbitrary(), (byte[] json) =>
+        {
+            staged.Clear();
+            var actualOk = step.Walk(json, strings, staged);
+            var actual = actualOk ? string.Join(";", staged.Select(s => s.Slot + "=" + Describe(s.Value))) : "none";
+            var expected = ReferenceWalk(json, strings);
+            if (actualOk) withFields++;
+            else without++;
+            return (actual == expected).Label($"{Encoding.UTF8.GetString(json)}\nwalk: {actual}\nreader: {expected}");
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(20_000));
+        Assert.True(withFields > 2_000 && without > 2_000, $"{withFields} walked, {without} refused");
+    }
+
+    /// <summary>The walk this replaced: the whole document read by the reader (no exception), then walked with it.</summary>
+    private static string ReferenceWalk(byte[] json, Utf8Strings strings)
+    {
+        try
+        {
+            var check = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
+            if (!check.Read() || check.TokenType != JsonTokenType.StartObject) return "none";
+            while (check.Read())
+            {
+            }
+        }
+        catch (JsonException)
+        {
+            return "none";
+        }
+        var staged = new List<(int, FieldValue)>();
+        try
+        {
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
+            reader.Read();
+            var name = new byte[1024];
+            "ext5_"u8.CopyTo(name);
+            ReferenceObject(ref reader, json, name, 5, strings, staged);
+        }
+        catch (InvalidOperationException)
+        {
+            return "none";
+        }
+        return string.Join(";", staged.Select(s => s.Item1 + "=" + Describe(s.Item2)));
+    }
+
+    private static void ReferenceObject(ref Utf8JsonReader reader, byte[] json, byte[] name, int baseLength, Utf8Strings strings, List<(int, FieldValue)> staged)
+    {
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var length = baseLength;
+            var fits = reader.ValueSpan.Length + baseLength < name.Length - 1;
+            if (fits)
+            {
+                length += reader.CopyString(name.AsSpan(baseLength));
+            }
+            reader.Read();
+            var text = Encoding.UTF8.GetString(name, 0, length);
+            if (fits && Targets.TryGetValue(text, out var slot))
+            {
+                staged.Add((slot, RecordParser.ReadValue(ref reader, json, strings)));
+                continue;
+            }
+            if (fits && reader.TokenType == JsonTokenType.StartObject && Targets.Keys.Any(t => t.StartsWith(text + "_", StringComparison.Ordinal)))
+            {
+                name[length] = (byte)'_';
+                ReferenceObject(ref reader, json, name, length + 1, strings, staged);
+                continue;
+            }
+            if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                reader.Skip();
+            }
+        }
+    }
+}
