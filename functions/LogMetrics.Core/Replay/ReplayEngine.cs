@@ -138,8 +138,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         public TaskCompletionSource Ready { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    /// <summary>What the apply stage receives from a lane: the signals of one chunk.</summary>
-    private sealed record Completed(Chunk Chunk, ShardSignal[] Signals);
+    /// <summary>What the apply stage receives from a lane: the signals of one chunk, and the pipeline they belong to.</summary>
+    private sealed record Completed(Chunk Chunk, ShardSignal[] Signals, Pipeline Pipeline);
 
     /// <summary>
     /// Per round k (chunk k of every lane still open): each lane's watermark after its chunk k, and the
@@ -266,7 +266,15 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var arenas = new System.Collections.Concurrent.ConcurrentBag<byte[]>();
         // Pipelines (each holds one chunk's records from prepare to complete): the bound on chunks in flight.
         var pool = Channel.CreateUnbounded<Pipeline>();
-        for (var p = 0; p < workerCount + 2; p++) pool.Writer.TryWrite(newPipeline());
+        // Signals applied to every shard, waiting to be handed back to their pipeline by the complete stage,
+        // which is the only one to hold that pipeline idle (a worker may be parsing with it otherwise).
+        var applied = new Dictionary<Pipeline, System.Collections.Concurrent.ConcurrentQueue<ShardSignal[]>>();
+        for (var p = 0; p < workerCount + 2; p++)
+        {
+            var made = newPipeline();
+            applied[made] = new();
+            pool.Writer.TryWrite(made);
+        }
         var read = new Channel<Chunk>[n];
         var work = Channel.CreateBounded<Job>(new BoundedChannelOptions(workerCount) { SingleWriter = true });
         var inOrder = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
@@ -368,6 +376,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     var horizon = rounds.HorizonAsync(k, i, token).GetAwaiter().GetResult();
                     var t0 = clock.GetTimestamp();
                     lanes[i].Finished = job.Chunk.Last;
+                    // Signals of earlier chunks of this pipeline that every shard has applied: their objects are reused.
+                    while (applied[job.Pipeline].TryDequeue(out var used)) job.Pipeline.Recycle(used);
                     var signals = job.Pipeline.Complete(lanes[i], job.Batch!, horizon, job.NowMs);
                     Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
                     Interlocked.Add(ref readTicks, job.Chunk.ReadTicks);
@@ -375,7 +385,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     // The events are done with (dead letters written): their buffer and pipeline go back.
                     arenas.Add(job.Chunk.Arena);
                     pool.Writer.TryWrite(job.Pipeline);
-                    var done = new Completed(job.Chunk, signals);
+                    var done = new Completed(job.Chunk, signals, job.Pipeline);
                     while (!completed.Writer.TryWrite(done))
                     {
                         if (!Wait(completed.Writer.WaitToWriteAsync(token))) throw new InvalidOperationException("the apply stage stopped before the end");
@@ -403,6 +413,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     {
                         await store.SignalAsync(shard, done.Signals[shard], token).ConfigureAwait(false);
                     }
+                    // The shards copied what they keep (values folded, labels interned): the signals can go back.
+                    applied[done.Pipeline].Enqueue(done.Signals);
                 }
                 await round.Done.Task.WaitAsync(token).ConfigureAwait(false);
                 var live = round.Watermarks.Where(w => w != long.MaxValue).ToList();
