@@ -16,12 +16,12 @@ public readonly record struct LaneEvent(long Sequence, ReadOnlyMemory<byte> Body
 }
 
 /// <summary>What a host knows about the watermark when a batch arrives.</summary>
-/// <param name="SealedThroughMs">Base windows ending at or before this are closed (from the last flush).</param>
-/// <param name="OthersWatermarkMs">Min watermark of the other live lanes; <see cref="long.MinValue"/> when unknown
+/// <param name="Sealed">Base windows ending at or before this are closed (from the last flush).</param>
+/// <param name="Others">Min watermark of the other live lanes; <see cref="Watermark.None"/> when unknown
 /// (the Functions host: lateness is then decided by the shards, at batch granularity).</param>
-public readonly record struct IngestHorizon(long SealedThroughMs, long OthersWatermarkMs)
+public readonly record struct IngestHorizon(Watermark Sealed, Watermark Others)
 {
-    public static readonly IngestHorizon Unknown = new(long.MinValue, long.MinValue);
+    public static readonly IngestHorizon Unknown = new(Watermark.None, Watermark.None);
 }
 
 /// <summary>Per-lane state a host keeps between batches: the newest accepted event time.</summary>
@@ -66,7 +66,8 @@ public sealed class LaneState(string lane)
         _aheadMin = long.MaxValue;
     }
 
-    public long WatermarkMs(long outOfOrdernessMs) => MaxEventTimeMs == long.MinValue ? long.MinValue : MaxEventTimeMs - outOfOrdernessMs;
+    /// <summary>The lane's watermark: its newest accepted event time minus the out-of-orderness.</summary>
+    public Watermark Watermark(long outOfOrdernessMs) => Core.Watermark.Of(MaxEventTimeMs, outOfOrdernessMs);
 }
 
 /// <summary>
@@ -277,8 +278,8 @@ public sealed class Pipeline
         {
             var record = records[i];
             lane.Advance(record.EventTimeMs, _compiled.LaneJumpMs, _compiled.LaneJumpConfirmations);
-            var closedThrough = Math.Max(horizon.SealedThroughMs, Math.Min(lane.WatermarkMs(ooo), horizon.OthersWatermarkMs));
-            if (_compiled.WindowStart(record.EventTimeMs) + _compiled.WindowMs <= closedThrough)
+            var closed = Watermark.Max(horizon.Sealed, Watermark.Min(lane.Watermark(ooo), horizon.Others));
+            if (closed.Seals(_compiled.WindowStart(record.EventTimeMs), _compiled.WindowMs))
             {
                 late++;
                 continue;
@@ -288,8 +289,8 @@ public sealed class Pipeline
         }
         // Windows that can take no more events leave the budget: sealed ones, or an hour (the longest
         // out-of-orderness) behind this lane.
-        var laneWatermark = lane.WatermarkMs(ooo);
-        _budget.Forget(Math.Max(horizon.SealedThroughMs, laneWatermark == long.MinValue ? long.MinValue : laneWatermark - 3_600_000));
+        var laneWatermark = lane.Watermark(ooo);
+        _budget.Forget(Math.Max(horizon.Sealed.Ms, laneWatermark == Watermark.None ? long.MinValue : laneWatermark.Ms - 3_600_000));
         _counters.AddLate(late, lane.Lane);
     }
 
@@ -316,7 +317,7 @@ public sealed class Pipeline
             signal.FirstSequence = events.Count > 0 ? events[0].Sequence : long.MaxValue;
             signal.LastSequence = events.Count > 0 ? events[^1].Sequence : long.MaxValue;
             signal.ChainStart = long.MinValue;
-            signal.LaneWatermarkMs = lane.WatermarkMs(_compiled.OutOfOrdernessMs);
+            signal.LaneWatermarkMs = lane.Watermark(_compiled.OutOfOrdernessMs).Ms;
             signal.LaneFinished = lane.Finished;
             signal.SentAtMs = nowMs;
             partials += signal.Partials.Count;

@@ -61,7 +61,7 @@ public sealed class FlushCoordinator
     }
 
     /// <summary>The highest watermark any shard has been sealed to (read at the last flush).</summary>
-    public long SealedThroughMs { get; private set; } = long.MinValue;
+    public Watermark Sealed { get; private set; } = Watermark.None;
 
     /// <summary>Flushes the constructor's store once. With <paramref name="endOfInput"/> every window closes (end of a replay).</summary>
     public Task<FlushReport> FlushAsync(bool endOfInput, CancellationToken cancellationToken) =>
@@ -203,7 +203,7 @@ public sealed class FlushCoordinator
                 DroppedSamples = evict && outcome == WriteOutcome.Failed ? dropped : 0,
             }, cancellationToken).ConfigureAwait(false);
         }
-        SealedThroughMs = Math.Max(SealedThroughMs, headers.Count == 0 ? long.MinValue : headers.Max(h => h.SealedThroughMs));
+        Sealed = Watermark.Max(Sealed, headers.Count == 0 ? Watermark.None : new Watermark(headers.Max(h => h.SealedThroughMs)));
         return new FlushReport(watermark.Ms, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count);
     }
 

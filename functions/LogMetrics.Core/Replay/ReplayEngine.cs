@@ -61,8 +61,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             var active = Enumerable.Range(0, readers.Count).Where(i => !lanes[i].Finished).ToList();
             foreach (var i in active)
             {
-                var current = lanes.Select(l => l.Finished ? long.MaxValue : l.WatermarkMs(ooo)).ToArray();
-                var signals = await IngestChunkAsync(i, pipeline, new IngestHorizon(coordinator.SealedThroughMs, OthersMin(current, i))).ConfigureAwait(false);
+                var current = lanes.Select(l => l.Finished ? Watermark.Final : l.Watermark(ooo)).ToArray();
+                var signals = await IngestChunkAsync(i, pipeline, new IngestHorizon(coordinator.Sealed, OthersMin(current, i))).ConfigureAwait(false);
                 await ApplyAsync(signals).ConfigureAwait(false);
                 await FlushIfWatermarkMovedAsync().ConfigureAwait(false);
                 Report();
@@ -102,9 +102,9 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         async Task FlushIfWatermarkMovedAsync()
         {
             var live = lanes.Where(l => !l.Finished).ToList();
-            var global = live.Count == 0 ? long.MinValue : live.Min(l => l.WatermarkMs(ooo));
-            if (global == long.MinValue || CompiledPipeline.FloorTo(global, window) <= flushedBoundary) return;
-            flushedBoundary = CompiledPipeline.FloorTo(global, window);
+            var global = Watermark.Global(live.Select(l => l.Watermark(ooo)));
+            if (global == Watermark.None || CompiledPipeline.FloorTo(global.Ms, window) <= flushedBoundary) return;
+            flushedBoundary = CompiledPipeline.FloorTo(global.Ms, window);
             var t = clock.GetTimestamp();
             var report = await coordinator.FlushAsync(false, cancellationToken).ConfigureAwait(false);
             windowsClosed += report.WindowsClosed;
@@ -155,10 +155,10 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         {
             public bool[] Active { get; } = active;
             /// <summary>Per lane: watermark after this round (+∞ once the lane has finished).</summary>
-            public long[] Watermarks { get; } = new long[active.Length];
+            public Watermark[] Watermarks { get; } = new Watermark[active.Length];
             public int Remaining = active.Count(a => a);
             public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-            public TaskCompletionSource<long> Sealed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            public TaskCompletionSource<Watermark> Sealed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
         public Round Get(int k)
@@ -176,15 +176,15 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             lock (_gate)
             {
                 var round = Get(k);
-                round.Watermarks[lane] = finished ? long.MaxValue : state.WatermarkMs(ooo);
+                round.Watermarks[lane] = finished ? Watermark.Final : state.Watermark(ooo);
                 if (--round.Remaining > 0) return;
                 // Lanes that finished earlier keep +∞.
                 var previous = k > 0 ? _rounds[k - 1] : null;
                 var next = new bool[lanes];
                 for (var j = 0; j < lanes; j++)
                 {
-                    if (!round.Active[j]) round.Watermarks[j] = previous?.Watermarks[j] ?? long.MaxValue;
-                    next[j] = round.Active[j] && round.Watermarks[j] != long.MaxValue;
+                    if (!round.Active[j]) round.Watermarks[j] = previous?.Watermarks[j] ?? Watermark.Final;
+                    next[j] = round.Active[j] && round.Watermarks[j] != Watermark.Final;
                 }
                 _rounds.Add(new Round(next));
                 round.Done.SetResult();
@@ -194,22 +194,22 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         /// <summary>Lane <paramref name="lane"/>'s horizon for its chunk <paramref name="k"/>.</summary>
         public async Task<IngestHorizon> HorizonAsync(int k, int lane, CancellationToken cancellationToken)
         {
-            var others = long.MaxValue;
+            var others = Watermark.Final;
             if (k > 0)
             {
                 var previous = Get(k - 1);
                 await previous.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
                 for (var j = 0; j < lanes; j++)
                 {
-                    if (j != lane) others = Math.Min(others, previous.Watermarks[j]);
+                    if (j != lane) others = Watermark.Min(others, previous.Watermarks[j]);
                 }
             }
             else if (lanes > 1)
             {
-                others = long.MinValue;
+                others = Watermark.None;
             }
             // The sealed horizon two rounds back: fixed by the chunk index, and round k − 1's flush may still run.
-            var sealedThrough = long.MinValue;
+            var sealedThrough = Watermark.None;
             if (k > 1)
             {
                 sealedThrough = await Get(k - 2).Sealed.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -417,18 +417,17 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     applied[done.Pipeline].Enqueue(done.Signals);
                 }
                 await round.Done.Task.WaitAsync(token).ConfigureAwait(false);
-                var live = round.Watermarks.Where(w => w != long.MaxValue).ToList();
-                var global = live.Count == 0 ? long.MinValue : live.Min();
-                if (global != long.MinValue && CompiledPipeline.FloorTo(global, window) > flushedBoundary)
+                var global = Watermark.Global(round.Watermarks.Where(w => w != Watermark.Final));
+                if (global != Watermark.None && CompiledPipeline.FloorTo(global.Ms, window) > flushedBoundary)
                 {
-                    flushedBoundary = CompiledPipeline.FloorTo(global, window);
+                    flushedBoundary = CompiledPipeline.FloorTo(global.Ms, window);
                     var t = clock.GetTimestamp();
                     var report = await coordinator.FlushAsync(false, token).ConfigureAwait(false);
                     windowsClosed += report.WindowsClosed;
                     samples += report.SamplesWritten;
                     flushTicks += clock.GetTimestamp() - t;
                 }
-                round.Sealed.TrySetResult(coordinator.SealedThroughMs);
+                round.Sealed.TrySetResult(coordinator.Sealed);
                 Report();
             }
         }
@@ -523,7 +522,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         store.PartialCount,
         windowsClosed,
         samples,
-        lanes.Where(l => !l.Finished).Select(l => l.WatermarkMs(pipeline.Compiled.OutOfOrdernessMs)).DefaultIfEmpty(long.MaxValue).Min(),
+        lanes.Any(l => !l.Finished) ? Watermark.Global(lanes.Where(l => !l.Finished).Select(l => l.Watermark(pipeline.Compiled.OutOfOrdernessMs))).Ms : long.MaxValue,
         clock.GetElapsedTime(started))
     {
         ReadTime = Ticks(readTicks),
@@ -534,12 +533,12 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     private TimeSpan Ticks(long ticks) => TimeSpan.FromSeconds((double)ticks / clock.TimestampFrequency);
 
     /// <summary>Min watermark over the other lanes still open (finished lanes are +∞).</summary>
-    private static long OthersMin(long[] watermarks, int self)
+    private static Watermark OthersMin(Watermark[] watermarks, int self)
     {
-        var min = long.MaxValue;
+        var min = Watermark.Final;
         for (var j = 0; j < watermarks.Length; j++)
         {
-            if (j != self) min = Math.Min(min, watermarks[j]);
+            if (j != self) min = Watermark.Min(min, watermarks[j]);
         }
         return min;
     }

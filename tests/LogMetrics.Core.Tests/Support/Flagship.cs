@@ -60,8 +60,8 @@ public static class Flagship
                     .Select((line, k) => new LaneEvent(positions[i] + k + 1, Encoding.UTF8.GetBytes(line))).ToList();
                 positions[i] += events.Count;
                 states[i].Finished = positions[i] >= lanes[i].Count;
-                var others = states.Where((s, j) => j != i && !s.Finished).Select(s => s.WatermarkMs(compiled.OutOfOrdernessMs)).DefaultIfEmpty(long.MaxValue).Min();
-                var signals = await pipeline.IngestAsync(states[i], events, new IngestHorizon(coordinator.SealedThroughMs, others), TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds(), CancellationToken.None);
+                var others = Watermark.Global(states.Where((s, j) => j != i && !s.Finished).Select(s => s.Watermark(compiled.OutOfOrdernessMs)).Append(Watermark.Final));
+                var signals = await pipeline.IngestAsync(states[i], events, new IngestHorizon(coordinator.Sealed, others), TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds(), CancellationToken.None);
                 for (var s = 0; s < signals.Length; s++) await store.SignalAsync(s, signals[s], CancellationToken.None);
                 await coordinator.FlushAsync(false, CancellationToken.None);
             }

@@ -138,7 +138,7 @@ public sealed class PipelineMeterTests
         var hourLater = first.Replace(time.Value, $"\"__time__\":\"{long.Parse(time.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) + 3600}\"", StringComparison.Ordinal);
         var fresh = System.Text.Encoding.UTF8.GetBytes(hourLater);
         var stale = System.Text.Encoding.UTF8.GetBytes(first);
-        await pipeline.IngestAsync(lane, [new LaneEvent(1, fresh), new LaneEvent(2, stale)], new IngestHorizon(long.MinValue, long.MaxValue), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), CancellationToken.None);
+        await pipeline.IngestAsync(lane, [new LaneEvent(1, fresh), new LaneEvent(2, stale)], new IngestHorizon(Watermark.None, Watermark.Final), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), CancellationToken.None);
         // Shard totals as a durable store reports them (redelivered and overlapping signals).
         counters.SetShardTotals(late: 3, duplicates: 2, overlaps: 1);
         counters.SetShardTotals(late: 5, duplicates: 2, overlaps: 4);
