@@ -34,7 +34,12 @@ public sealed record ReplaySettings
     /// <summary>Names the signal that cancelled the run (SIGINT / SIGTERM), when one did.</summary>
     public Func<string?>? InterruptedBy { get; init; }
     public int ShardCount { get; init; } = 8;
-    public int ChunkLines { get; init; } = 2048;
+    /// <summary>
+    /// Lines per chunk of a lane. 256 lines of 4 KB records keep a chunk's buffer (about 1 MB) in a core's
+    /// L2 cache from read to complete: against 2,048 lines, the 90,000-record bench replay used about a fifth
+    /// less CPU on one core and on two. The samples do not depend on it (their order in the file may).
+    /// </summary>
+    public int ChunkLines { get; init; } = 256;
     /// <summary>
     /// Run the pipelined replay (read, ingest and flush overlap on every core; deterministic, see ReplayEngine).
     /// On by default whatever the core count, so one core and two give the same samples.

@@ -138,8 +138,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         public TaskCompletionSource Ready { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    /// <summary>What the apply stage receives from a lane: the signals of one chunk.</summary>
-    private sealed record Completed(Chunk Chunk, ShardSignal[] Signals);
+    /// <summary>What the apply stage receives from a lane: the signals of one chunk, and the pipeline they belong to.</summary>
+    private sealed record Completed(Chunk Chunk, ShardSignal[] Signals, Pipeline Pipeline);
 
     /// <summary>
     /// Per round k (chunk k of every lane still open): each lane's watermark after its chunk k, and the
@@ -224,10 +224,10 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// <item>read: one thread per lane reads and decompresses chunks ahead;</item>
     /// <item>dispatch: takes the lanes' chunks in (chunk, lane) order, gives each a pipeline from a
     /// bounded pool and queues it for the workers and, in the same order, for the complete stage;</item>
-    /// <item>prepare: <c>workers</c> tasks (default: one per core) shared by all lanes run Parse → Prune
+    /// <item>prepare: <c>workers</c> threads (default: one per core) shared by all lanes run Parse → Prune
     /// and warm the lookups, whichever chunk is next, so a single big lane uses every core and a slow lane
     /// never holds a worker of its own idle;</item>
-    /// <item>complete: in (chunk, lane) order, Enrich → Accumulate against the lane's watermark and the
+    /// <item>complete (a thread): in (chunk, lane) order, Enrich → Accumulate against the lane's watermark and the
     /// horizon of chunk k (other lanes after chunk k − 1, the sealed horizon after round k − 2), while
     /// later chunks are prepared and earlier rounds are applied and flushed;</item>
     /// <item>apply and flush (this method's loop): signals applied round by round in lane order, and a
@@ -266,7 +266,15 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var arenas = new System.Collections.Concurrent.ConcurrentBag<byte[]>();
         // Pipelines (each holds one chunk's records from prepare to complete): the bound on chunks in flight.
         var pool = Channel.CreateUnbounded<Pipeline>();
-        for (var p = 0; p < workerCount + 2; p++) pool.Writer.TryWrite(newPipeline());
+        // Signals applied to every shard, waiting to be handed back to their pipeline by the complete stage,
+        // which is the only one to hold that pipeline idle (a worker may be parsing with it otherwise).
+        var applied = new Dictionary<Pipeline, System.Collections.Concurrent.ConcurrentQueue<ShardSignal[]>>();
+        for (var p = 0; p < workerCount + 2; p++)
+        {
+            var made = newPipeline();
+            applied[made] = new();
+            pool.Writer.TryWrite(made);
+        }
         var read = new Channel<Chunk>[n];
         var work = Channel.CreateBounded<Job>(new BoundedChannelOptions(workerCount) { SingleWriter = true });
         var inOrder = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
@@ -292,7 +300,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     var chunk = new Chunk(i, k, events, arena, reader.Finished, clock.GetTimestamp() - t0);
                     while (!output.Writer.TryWrite(chunk))
                     {
-                        if (!output.Writer.WaitToWriteAsync(token).AsTask().GetAwaiter().GetResult()) return;
+                        if (!Wait(output.Writer.WaitToWriteAsync(token))) return;
                     }
                     if (chunk.Last) return;
                 }
@@ -309,6 +317,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 {
                     if (!await read[i].Reader.WaitToReadAsync(token).ConfigureAwait(false))
                     {
+                        token.ThrowIfCancellationRequested();
                         throw failure ?? new InvalidOperationException($"lane {lanes[i].Lane} stopped before its end");
                     }
                     var chunk = await read[i].Reader.ReadAsync(token).ConfigureAwait(false);
@@ -324,52 +333,66 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             inOrder.Writer.TryComplete();
         }), CancellationToken.None));
 
+        // Stages 3 and 4 are CPU-bound loops on threads of their own (blocking waits): the thread pool is
+        // left to the apply, flush and write stages, which then never queue behind a worker.
         // Stage 3: prepare (Parse → Prune, lookups warmed) on the shared workers, whichever chunk is next.
         for (var w = 0; w < workerCount; w++)
         {
-            stages.Add(Task.Run(() => GuardAsync(async () =>
+            stages.Add(Task.Factory.StartNew(() => Guard(() =>
             {
-                await foreach (var job in work.Reader.ReadAllAsync(token).ConfigureAwait(false))
+                while (Wait(work.Reader.WaitToReadAsync(token)))
                 {
-                    try
+                    while (work.Reader.TryRead(out var job))
                     {
-                        var t0 = clock.GetTimestamp();
-                        job.NowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
-                        job.Batch = await job.Pipeline.PrepareAsync(lanes[job.Chunk.Lane].Lane, job.Chunk.Events, job.NowMs, deferDeadLetters: true, token).ConfigureAwait(false);
-                        Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
-                        job.Ready.TrySetResult();
-                    }
-                    catch (Exception e)
-                    {
-                        job.Ready.TrySetException(e);
-                        throw;
+                        try
+                        {
+                            var t0 = clock.GetTimestamp();
+                            job.NowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
+                            job.Batch = job.Pipeline.PrepareAsync(lanes[job.Chunk.Lane].Lane, job.Chunk.Events, job.NowMs, deferDeadLetters: true, token).GetAwaiter().GetResult();
+                            Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
+                            job.Ready.TrySetResult();
+                        }
+                        catch (Exception e)
+                        {
+                            job.Ready.TrySetException(e);
+                            throw;
+                        }
                     }
                 }
-            }, () => { }), CancellationToken.None));
+            }, () => { }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
         }
 
         // Stage 4: complete, one chunk at a time in (chunk, lane) order against the deterministic horizon.
-        // One task: the cardinality budget admits series in that order too, so which series overflow
+        // One thread: the cardinality budget admits series in that order too, so which series overflow
         // never depends on the scheduling.
-        stages.Add(Task.Run(() => GuardAsync(async () =>
+        stages.Add(Task.Factory.StartNew(() => Guard(() =>
         {
-            await foreach (var job in inOrder.Reader.ReadAllAsync(token).ConfigureAwait(false))
+            while (Wait(inOrder.Reader.WaitToReadAsync(token)))
             {
-                await job.Ready.Task.WaitAsync(token).ConfigureAwait(false);
-                var (i, k) = (job.Chunk.Lane, job.Chunk.Index);
-                var horizon = await rounds.HorizonAsync(k, i, token).ConfigureAwait(false);
-                var t0 = clock.GetTimestamp();
-                lanes[i].Finished = job.Chunk.Last;
-                var signals = job.Pipeline.Complete(lanes[i], job.Batch!, horizon, job.NowMs);
-                Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
-                Interlocked.Add(ref readTicks, job.Chunk.ReadTicks);
-                rounds.Report(k, i, lanes[i], job.Chunk.Last);
-                // The events are done with (dead letters written): their buffer and pipeline go back.
-                arenas.Add(job.Chunk.Arena);
-                pool.Writer.TryWrite(job.Pipeline);
-                await completed.Writer.WriteAsync(new Completed(job.Chunk, signals), token).ConfigureAwait(false);
+                while (inOrder.Reader.TryRead(out var job))
+                {
+                    job.Ready.Task.WaitAsync(token).GetAwaiter().GetResult();
+                    var (i, k) = (job.Chunk.Lane, job.Chunk.Index);
+                    var horizon = rounds.HorizonAsync(k, i, token).GetAwaiter().GetResult();
+                    var t0 = clock.GetTimestamp();
+                    lanes[i].Finished = job.Chunk.Last;
+                    // Signals of earlier chunks of this pipeline that every shard has applied: their objects are reused.
+                    while (applied[job.Pipeline].TryDequeue(out var used)) job.Pipeline.Recycle(used);
+                    var signals = job.Pipeline.Complete(lanes[i], job.Batch!, horizon, job.NowMs);
+                    Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
+                    Interlocked.Add(ref readTicks, job.Chunk.ReadTicks);
+                    rounds.Report(k, i, lanes[i], job.Chunk.Last);
+                    // The events are done with (dead letters written): their buffer and pipeline go back.
+                    arenas.Add(job.Chunk.Arena);
+                    pool.Writer.TryWrite(job.Pipeline);
+                    var done = new Completed(job.Chunk, signals, job.Pipeline);
+                    while (!completed.Writer.TryWrite(done))
+                    {
+                        if (!Wait(completed.Writer.WaitToWriteAsync(token))) throw new InvalidOperationException("the apply stage stopped before the end");
+                    }
+                }
             }
-        }, () => completed.Writer.TryComplete()), CancellationToken.None));
+        }, () => completed.Writer.TryComplete()), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
 
         try
         {
@@ -390,6 +413,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     {
                         await store.SignalAsync(shard, done.Signals[shard], token).ConfigureAwait(false);
                     }
+                    // The shards copied what they keep (values folded, labels interned): the signals can go back.
+                    applied[done.Pipeline].Enqueue(done.Signals);
                 }
                 await round.Done.Task.WaitAsync(token).ConfigureAwait(false);
                 var global = Watermark.Global(round.Watermarks.Where(w => w != Watermark.Final));
@@ -430,6 +455,9 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var last = Snapshot();
         progress?.Invoke(last);
         return last;
+
+        // A blocking wait for a stage on a thread of its own.
+        static bool Wait(ValueTask<bool> wait) => wait.IsCompletedSuccessfully ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
 
         // A stage's failure stops every stage and is what the replay throws; cancellation is not a failure.
         void Guard(Action body, Action done)

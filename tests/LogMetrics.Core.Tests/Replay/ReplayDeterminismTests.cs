@@ -127,6 +127,37 @@ public class ReplayDeterminismTests
 
     private static List<string> Lines(byte[] file) => [.. Encoding.UTF8.GetString(file).Split('\n').Order(StringComparer.Ordinal)];
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public async Task CancelledMidRun_ThrowsCancellation_NotAFailure(int workers)
+    {
+        var compiled = SmallBudget.Value;
+        var counters = new PipelineCounters();
+        var enricher = new Enricher(compiled, new CsvDimensionSource(Golden("dimensions")), TimeProvider.System);
+        var pipeline = new Pipeline(compiled, enricher, counters, NullDeadLetterSink.Instance, 4);
+        var store = new InMemoryShardStore(compiled, 4);
+        var coordinator = new FlushCoordinator(compiled, store, new CollectingSampleWriter(), counters, TimeProvider.System, new FlushOptions { ExpectedLanes = 2 });
+        using var cancel = new CancellationTokenSource();
+        // Lane 1 cancels the run from inside its 20th read, so the run is stopped mid-way whatever the timing.
+        var reads = 0;
+        var readers = new List<LaneReader>
+        {
+            new(Open(Golden("lane-0.jsonl"), 5), "lane-0"),
+            new(new UnevenStream(Open(Golden("lane-1.jsonl.gz"), 0), new Random(3), () => { if (++reads == 20) cancel.Cancel(); }), "lane-1"),
+        };
+        try
+        {
+            var engine = new ReplayEngine(pipeline, store, coordinator, TimeProvider.System, 7, () => new Pipeline(compiled, enricher, counters, NullDeadLetterSink.Instance, 4), workers);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => engine.RunAsync(readers, null, cancel.Token));
+        }
+        finally
+        {
+            readers.ForEach(r => r.Dispose());
+        }
+        Assert.True(counters.Events < 1200, $"{counters.Events} events: the run was not stopped mid-way");
+    }
+
     [Fact]
     public void Workers_BelowOne_Refused()
     {
@@ -190,8 +221,8 @@ public class ReplayDeterminismTests
         return seed == 0 ? stream : new UnevenStream(stream, new Random(seed));
     }
 
-    /// <summary>Reads at most a random 1..64 KiB at a time, pausing up to 2 ms before one read in eight.</summary>
-    private sealed class UnevenStream(Stream inner, Random random) : Stream
+    /// <summary>Reads at most a random 1..64 KiB at a time, pausing up to 2 ms before one read in eight; calls <c>onRead</c> first.</summary>
+    private sealed class UnevenStream(Stream inner, Random random, Action? onRead = null) : Stream
     {
         public override bool CanRead => true;
         public override bool CanSeek => false;
@@ -201,6 +232,7 @@ public class ReplayDeterminismTests
 
         public override int Read(byte[] buffer, int offset, int count)
         {
+            onRead?.Invoke();
             if (random.Next(8) == 0) Thread.Sleep(random.Next(3));
             return inner.Read(buffer, offset, Math.Min(count, random.Next(1, 65) * 1024));
         }
