@@ -15,11 +15,25 @@ public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : IClassF
 {
     private static readonly string Golden = Cli.Repo("TestData", "golden");
 
+    /// <summary>
+    /// The flagship pipeline with 10 samples per remote-write request: the same samples, in hundreds of
+    /// acknowledged requests instead of a handful, so a kill polled at a point of the write lands while
+    /// the run still has work left (the whole golden replay takes a fraction of a second).
+    /// </summary>
+    private static readonly Lazy<string> Pipeline = new(() =>
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Cli.Repo("pipeline.json")))!;
+        node["remoteWrite"]!["maxSamplesPerRequest"] = 10;
+        var path = Path.Combine(Cli.TempDir(), "pipeline.json");
+        File.WriteAllText(path, node.ToJsonString());
+        return path;
+    });
+
     private static string[] Args(string dir, Uri? remote, string outName = "samples.jsonl")
     {
         List<string> args =
         [
-            "replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Path.Combine(Golden, "dimensions"),
+            "replay", "--pipeline", Pipeline.Value, "--dimensions", Path.Combine(Golden, "dimensions"),
             "--out", Path.Combine(dir, outName), "--summary", Path.Combine(dir, "summary.json"),
             "--dead-letter", Path.Combine(dir, "dead.jsonl"), "--quiet",
         ];
@@ -41,6 +55,12 @@ public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : IClassF
         }
     }
 
+    private static bool StateCompleted(string stateDir)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(stateDir, "state.json")));
+        return doc.RootElement.GetProperty("status").GetString() == "complete";
+    }
+
     /// <summary>Starts the replay and kills it (SIGKILL, whole tree) once the state records at least <paramref name="after"/> acknowledged samples.</summary>
     private static async Task<bool> RunAndKillAsync(string[] args, string stateDir, long after)
     {
@@ -56,7 +76,8 @@ public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : IClassF
         await process.WaitForExitAsync();
         await drainOut;
         await drainErr;
-        return killed;
+        // A kill counts only if it interrupted the run: its state is not marked completed.
+        return killed && !StateCompleted(stateDir);
     }
 
     private static JsonElement Counts(string summaryPath)
@@ -78,7 +99,9 @@ public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : IClassF
         var expected = ReplayIntoServer.Expected();
         // Kill points (acknowledged samples), seeded and increasing; 0 = as soon as the state exists.
         var random = new Random(20261129);
-        long[] points = [0, .. Enumerable.Range(0, 3).Select(_ => (long)random.Next(1, expected.Count)).Order()];
+        // In the first half of the run, so the kill lands while there is work left (a kill polled in after
+        // the run has finished its work would find the state completed, and nothing to resume).
+        long[] points = [0, .. Enumerable.Range(0, 3).Select(_ => (long)random.Next(1, expected.Count / 2)).Order()];
         var kills = 0;
         foreach (var point in points)
         {
