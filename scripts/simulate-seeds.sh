@@ -33,7 +33,11 @@ mkdir -p "$dir"
 
 if [ -z "$bin" ]; then
   echo "building functions/LogMetrics.Local (Release)" >&2
-  dotnet build functions/LogMetrics.Local -c Release -nologo -v q >/dev/null
+  if ! dotnet build functions/LogMetrics.Local -c Release -nologo -v q > "$dir/build.log" 2>&1; then
+    grep -E "error|Error" "$dir/build.log" | sort -u | head -n 20 >&2
+    echo "simulate-seeds: building functions/LogMetrics.Local failed (whole log: $dir/build.log)" >&2
+    exit 2
+  fi
   bin=$(ls functions/LogMetrics.Local/bin/Release/net10.0/*/logmetrics 2>/dev/null | head -n1)
   [ -n "$bin" ] || bin=functions/LogMetrics.Local/bin/Release/net10.0/logmetrics
 fi
