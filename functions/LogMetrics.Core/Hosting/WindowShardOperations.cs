@@ -75,4 +75,25 @@ public static class WindowShardOperations
         (ShardMessages.ClosedEntity, ShardMessages.DeleteOperation) => null,
         _ => throw new InvalidOperationException($"unknown message '{message.Entity}/{message.Operation}'"),
     };
+
+    /// <summary>A message's input as the entity backend carries it (JSON text; empty for none).</summary>
+    public static string InputJson(ShardMessage message) =>
+        message.Input is null ? "" : JsonSerializer.Serialize(message.Input, ShardStateJsonContext.Default.GetTypeInfo(message.Input.GetType())!);
+
+    /// <summary>
+    /// <see cref="ApplyMessage"/> on a satellite stored as JSON, as its entity runs it: the stored state
+    /// (null: none) and the message's <see cref="InputJson"/> in, the state to store out (null: deleted).
+    /// </summary>
+    public static string? ApplyMessageJson(string? stateJson, string entity, string key, string operation, string inputJson)
+    {
+        var json = ShardStateJsonContext.Default;
+        var (state, input) = entity == ShardMessages.HeaderEntity
+            ? ((object?)Read(stateJson, json.ShardHeader), (object?)Read(inputJson, json.ShardHeader))
+            : (Read(stateJson, json.ClosedWindow), operation == ShardMessages.StoreOperation ? Read(inputJson, json.ClosedWindow) : null);
+        var next = ApplyMessage(state, new ShardMessage(entity, key, operation, input));
+        return next is null ? null : JsonSerializer.Serialize(next, json.GetTypeInfo(next.GetType())!);
+
+        static T? Read<T>(string? text, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) where T : class =>
+            string.IsNullOrEmpty(text) ? null : JsonSerializer.Deserialize(text, type);
+    }
 }

@@ -96,8 +96,7 @@ public sealed class SimulatedEntities(CompiledPipeline pipeline, int shardCount)
                 (state, var outbox) = WindowShardOperations.Advance(state, Deserialize(message.Input, Json.FlushAdvance), pipeline, message.Shard);
                 foreach (var m in outbox)
                 {
-                    _pending.Add(new Message(message.Shard, m.Operation, m.Input is null ? "" : JsonSerializer.Serialize(m.Input, Json.GetTypeInfo(m.Input.GetType())!),
-                        message.Invocation, m.Entity, m.Key));
+                    _pending.Add(new Message(message.Shard, m.Operation, WindowShardOperations.InputJson(m), message.Invocation, m.Entity, m.Key));
                 }
                 break;
             default:
@@ -114,29 +113,24 @@ public sealed class SimulatedEntities(CompiledPipeline pipeline, int shardCount)
     private void DeliverSatellite(Message message)
     {
         SatelliteOperations++;
-        if (message.Entity == ShardMessages.HeaderEntity)
+        var header = message.Entity == ShardMessages.HeaderEntity;
+        var stored = header ? _headers[message.Shard] : _closed.GetValueOrDefault(message.Key!);
+        var saved = WindowShardOperations.ApplyMessageJson(stored, message.Entity, message.Key!, message.Operation, message.Input);
+        if (header)
         {
-            var current = _headers[message.Shard] is { } h ? Deserialize(h, Json.ShardHeader) : null;
-            var next = (ShardHeader)WindowShardOperations.ApplyMessage(current, new ShardMessage(message.Entity, message.Key!, message.Operation, Deserialize(message.Input, Json.ShardHeader)))!;
-            var saved = JsonSerializer.Serialize(next, Json.ShardHeader);
             _headers[message.Shard] = saved;
-            BytesWritten += saved.Length;
-            LargestHeader = Math.Max(LargestHeader, saved.Length);
-            return;
+            LargestHeader = Math.Max(LargestHeader, saved?.Length ?? 0);
         }
-        var doc = _closed.TryGetValue(message.Key!, out var d) ? Deserialize(d, Json.ClosedWindow) : null;
-        var input = message.Operation == ShardMessages.StoreOperation ? Deserialize(message.Input, Json.ClosedWindow) : null;
-        if (WindowShardOperations.ApplyMessage(doc, new ShardMessage(message.Entity, message.Key!, message.Operation, input)) is ClosedWindow kept)
-        {
-            var saved = JsonSerializer.Serialize(kept, Json.ClosedWindow);
-            _closed[message.Key!] = saved;
-            BytesWritten += saved.Length;
-            LargestClosedWindow = Math.Max(LargestClosedWindow, saved.Length);
-        }
-        else
+        else if (saved is null)
         {
             _closed.Remove(message.Key!);
         }
+        else
+        {
+            _closed[message.Key!] = saved;
+            LargestClosedWindow = Math.Max(LargestClosedWindow, saved.Length);
+        }
+        BytesWritten += saved?.Length ?? 0;
     }
 
     /// <summary>A shard's state, outside any tick (the scheduler's end-of-run checks and summary; not counted as read).</summary>

@@ -149,7 +149,7 @@ internal sealed class QueuedShardStore : IShardStore
                     foreach (var m in messages)
                     {
                         // Entity to entity: once, in order per receiver (a channel of its own, never duplicated).
-                        ChannelOf(channel.Shard, SatellitePrefix + m.Entity + "/" + m.Key).Queue.Enqueue((m.Operation, m.Input is null ? "" : JsonSerializer.Serialize(m.Input, m.Input.GetType())));
+                        ChannelOf(channel.Shard, SatellitePrefix + m.Entity + "/" + m.Key).Queue.Enqueue((m.Operation, WindowShardOperations.InputJson(m)));
                     }
                     break;
                 default:
@@ -166,14 +166,10 @@ internal sealed class QueuedShardStore : IShardStore
         var (entity, key) = (receiver[..slash], receiver[(slash + 1)..]);
         if (entity == ShardMessages.HeaderEntity)
         {
-            var header = (ShardHeader)WindowShardOperations.ApplyMessage(_headers[shard] is { } h ? Deserialize<ShardHeader>(h) : null,
-                new ShardMessage(entity, key, operation, Deserialize<ShardHeader>(input)))!;
-            _headers[shard] = JsonSerializer.Serialize(header);
+            _headers[shard] = WindowShardOperations.ApplyMessageJson(_headers[shard], entity, key, operation, input);
             return;
         }
-        var doc = _closed.TryGetValue(key, out var d) ? Deserialize<ClosedWindow>(d) : null;
-        var part = operation == ShardMessages.StoreOperation ? Deserialize<ClosedWindow>(input) : null;
-        if (WindowShardOperations.ApplyMessage(doc, new ShardMessage(entity, key, operation, part)) is ClosedWindow kept) _closed[key] = JsonSerializer.Serialize(kept);
+        if (WindowShardOperations.ApplyMessageJson(_closed.GetValueOrDefault(key), entity, key, operation, input) is { } kept) _closed[key] = kept;
         else _closed.Remove(key);
     }
 
