@@ -309,9 +309,11 @@ public sealed class WindowShardState
 
     private void Fold(LaneProgress lane, HeldRange range, CompiledPipeline pipeline)
     {
+        var recordFamily = RecordFamily(pipeline);
+        var sealedThrough = new Watermark(SealedThroughMs);
         foreach (var cells in range.Windows)
         {
-            var late = new Watermark(SealedThroughMs).Seals(cells.Start, pipeline.WindowMs);
+            var late = sealedThrough.Seals(cells.Start, pipeline.WindowMs);
             var target = late ? null : WindowAt(cells.Start);
             var offset = 0;
             foreach (var s in cells.Series)
@@ -319,7 +321,7 @@ public sealed class WindowShardState
                 var family = pipeline.Families[SeriesFamily[s]];
                 var values = CollectionsMarshal.AsSpan(cells.Values).Slice(offset, family.SlotCount);
                 offset += family.SlotCount;
-                var records = family.Index == RecordFamily(pipeline) ? (long)values[0] : 0;
+                var records = family.Index == recordFamily ? (long)values[0] : 0;
                 if (late)
                 {
                     LateContributions += (long)values[0];
