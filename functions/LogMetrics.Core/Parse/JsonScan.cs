@@ -154,6 +154,19 @@ internal static class JsonScan
                 written = w;
                 return true;
             }
+            if (c == (byte)'\\' && i + 1 < length)
+            {
+                // The escapes of JSON inside a JSON string (\" \\ \/) stand for the byte after the backslash:
+                // written here, and the next block loaded after it, without a call.
+                var e = Unsafe.Add(ref source, (nuint)(i + 1));
+                if (e is (byte)'"' or (byte)'\\' or (byte)'/')
+                {
+                    Unsafe.Add(ref target, (nuint)w) = e;
+                    w++;
+                    i += 2;
+                    continue;
+                }
+            }
             if (c != (byte)'\\' || SkipEscape(json, i) < 0 || !TryDecodeEscape(json, ref i, destination, ref w))
             {
                 written = 0;

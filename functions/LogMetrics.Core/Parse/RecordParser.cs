@@ -36,6 +36,7 @@ public sealed class RecordParser
 
     private readonly bool[] _rawSlots;
     private readonly Located[] _found;
+    private readonly ulong[] _hashes;
 
     /// <param name="rawSlots">Slots read only as text by parse-json or parse-kv: kept as UTF-8 bytes, never decoded to a string.</param>
     public RecordParser(FieldTable fields, IReadOnlyList<TypedField> typed, string timeField, string timeUnit, IReadOnlySet<int>? rawSlots = null)
@@ -50,6 +51,7 @@ public sealed class RecordParser
         _timeSlot = fields.GetOrAdd(timeField);
         _names = new Utf8NameTable(fields.Names.Select((name, slot) => KeyValuePair.Create(name, slot)));
         _found = new Located[fields.Count];
+        _hashes = new ulong[fields.Count];
         _timeScale = timeUnit == "ms" ? 1 : 1000;
         if (!_typed.Any(t => t.Slot == _timeSlot))
         {
@@ -202,18 +204,42 @@ public sealed class RecordParser
             failedAt = -1;
             return Location.Invalid;
         }
+        // The values' strings come from the cache: every set they need is asked for first, so that the
+        // cache misses of a record's values overlap.
         var values = record.Values;
+        var hashes = _hashes;
+        for (var slot = 0; slot < found.Length; slot++)
+        {
+            var at = found[slot];
+            if (!Cached(line, at, out var text)) continue;
+            var hash = Utf8Strings.Hash(text);
+            hashes[slot] = hash;
+            _strings.Prefetch(hash);
+        }
         for (var slot = 0; slot < found.Length; slot++)
         {
             var at = found[slot];
             // None: absent, or a raw string already in place.
             if (at.Token == JsonToken.None) continue;
-            if (!TryRead(line, at, _strings, out values[slot]))
+            if (!TryRead(line, at, _strings, Cached(line, at, out _) ? hashes[slot] : null, out values[slot]))
             {
                 return Location.Unsupported;
             }
         }
         return Location.Located;
+    }
+
+    /// <summary>The text of a located value that <see cref="TryRead"/> takes from <see cref="Utf8Strings"/> by its bytes as they are.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Cached(ReadOnlySpan<byte> line, Located at, out ReadOnlySpan<byte> text)
+    {
+        if (at.Token == JsonToken.Number || (at.Token == JsonToken.String && !at.Escaped))
+        {
+            text = at.Token == JsonToken.Number ? line[at.Start..at.End] : line[(at.Start + 1)..(at.End - 1)];
+            return text.Length is > 0 and <= Utf8Strings.MaxCachedBytes;
+        }
+        text = default;
+        return false;
     }
 
     private static Location Invalid(int at, out int failedAt)
@@ -240,7 +266,11 @@ public sealed class RecordParser
     /// A located value as a field, exactly as <see cref="ReadValue"/> reads it from the reader: false when
     /// an escape does not decode (where the reader throws).
     /// </summary>
-    internal static bool TryRead(ReadOnlySpan<byte> json, Located at, Utf8Strings strings, out FieldValue value)
+    internal static bool TryRead(ReadOnlySpan<byte> json, Located at, Utf8Strings strings, out FieldValue value) =>
+        TryRead(json, at, strings, null, out value);
+
+    /// <summary>As <see cref="TryRead(ReadOnlySpan{byte}, Located, Utf8Strings, out FieldValue)"/>, with the <see cref="Utf8Strings.Hash"/> of the text when the caller has it.</summary>
+    internal static bool TryRead(ReadOnlySpan<byte> json, Located at, Utf8Strings strings, ulong? hash, out FieldValue value)
     {
         var token = json[at.Start..at.End];
         switch (at.Token)
@@ -250,13 +280,13 @@ public sealed class RecordParser
                 var body = token[1..^1];
                 if (!at.Escaped)
                 {
-                    value = FieldValue.FromString(strings.Get(body));
+                    value = FieldValue.FromString(hash is { } h ? strings.Get(body, h) : strings.Get(body));
                     return true;
                 }
                 return TryReadEscaped(body, strings, out value);
             }
             case JsonToken.Number:
-                value = new FieldValue { Kind = ValueKind.Number, Text = strings.Get(token) };
+                value = new FieldValue { Kind = ValueKind.Number, Text = hash is { } n ? strings.Get(token, n) : strings.Get(token) };
                 if (JsonScan.TryGetDouble(token, out var d))
                 {
                     value.Number = d;

@@ -1,5 +1,6 @@
 using System.IO.Hashing;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using System.Text;
 
 namespace LogMetrics.Core.Parse;
@@ -32,8 +33,29 @@ public sealed class Utf8Strings
     private struct Entry
     {
         public ulong Hash;
+        /// <summary>The value's bytes when it is not ASCII; null for ASCII, compared with <see cref="Value"/> itself.</summary>
         public byte[]? Key;
         public string? Value;
+    }
+
+    /// <summary>The key <see cref="Get(ReadOnlySpan{byte}, ulong)"/> takes: meaningful for 1 to <see cref="MaxCachedBytes"/> bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Hash(ReadOnlySpan<byte> utf8) => XxHash3.HashToUInt64(utf8);
+
+    /// <summary>
+    /// Starts loading the cache set of <paramref name="hash"/>: a parser that knows all of a record's values
+    /// first asks for every set, so their cache misses overlap instead of following one another.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(ulong hash)
+    {
+        if (Sse.IsSupported)
+        {
+            unsafe
+            {
+                Sse.Prefetch0(Unsafe.AsPointer(ref _entries[(int)(hash & (Sets - 1)) * Ways]));
+            }
+        }
     }
 
     /// <summary>The string of <paramref name="utf8"/> (valid UTF-8), from the cache when it was seen before.</summary>
@@ -41,14 +63,22 @@ public sealed class Utf8Strings
     {
         if (utf8.IsEmpty) return "";
         if (utf8.Length > MaxCachedBytes) return Encoding.UTF8.GetString(utf8);
-        var hash = XxHash3.HashToUInt64(utf8);
+        return Get(utf8, XxHash3.HashToUInt64(utf8));
+    }
+
+    /// <summary>As <see cref="Get(ReadOnlySpan{byte})"/>, with the <see cref="Hash"/> of <paramref name="utf8"/> already computed.</summary>
+    public string Get(ReadOnlySpan<byte> utf8, ulong hash)
+    {
+        if (utf8.IsEmpty) return "";
+        if (utf8.Length > MaxCachedBytes) return Encoding.UTF8.GetString(utf8);
         var set = _entries.AsSpan((int)(hash & (Sets - 1)) * Ways, Ways);
         for (var way = 0; way < set.Length; way++)
         {
             ref var entry = ref set[way];
-            if (entry.Hash == hash && utf8.SequenceEqual(entry.Key))
+            if (entry.Hash == hash && entry.Value is { } value
+                && (entry.Key is null ? Ascii.Equals(utf8, value) : utf8.SequenceEqual(entry.Key)))
             {
-                return way == 0 ? entry.Value! : Promote(set, way);
+                return way == 0 ? value : Promote(set, way);
             }
         }
         return Insert(set, hash, utf8);
@@ -68,7 +98,7 @@ public sealed class Utf8Strings
     {
         var value = Encoding.UTF8.GetString(utf8);
         set[..^1].CopyTo(set[1..]);
-        set[0] = new Entry { Hash = hash, Key = utf8.ToArray(), Value = value };
+        set[0] = new Entry { Hash = hash, Key = Ascii.IsValid(utf8) ? null : utf8.ToArray(), Value = value };
         return value;
     }
 }

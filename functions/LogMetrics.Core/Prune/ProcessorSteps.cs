@@ -237,7 +237,20 @@ public sealed class ParseKvStep : ProcessorStep
         _pairDelimiter = Encoding.UTF8.GetBytes(pairDelimiter);
         _kvDelimiter = Encoding.UTF8.GetBytes(kvDelimiter);
         _keys = new Utf8NameTable(keyToSlot);
+        // A few keys, each neither empty nor holding a delimiter, each to its own slot: every key is found
+        // by a search for "key=" from the end of the text instead of splitting every pair.
+        if (_pairDelimiter.Length == 1 && _kvDelimiter.Length == 1 && keyToSlot.Count <= MaxSearchedKeys
+            && keyToSlot.Values.Distinct().Count() == keyToSlot.Count
+            && keyToSlot.Keys.All(k => k.Length > 0 && !k.Contains(pairDelimiter, StringComparison.Ordinal) && !k.Contains(kvDelimiter, StringComparison.Ordinal)))
+        {
+            _searched = [.. keyToSlot.Select(k => (Encoding.UTF8.GetBytes(k.Key + kvDelimiter), k.Value))];
+        }
     }
+
+    private const int MaxSearchedKeys = 4;
+
+    // Each key followed by the key-value delimiter, and its slot; null when the text is split pair by pair.
+    private readonly (byte[] Needle, int Slot)[]? _searched;
 
     public override bool Apply(Record record)
     {
@@ -256,6 +269,11 @@ public sealed class ParseKvStep : ProcessorStep
             return true;
         }
         if (rest.IsEmpty) return true;
+        if (_searched is not null)
+        {
+            ApplySearched(rest, record);
+            return true;
+        }
         if (_pairDelimiter.Length == 1 && _kvDelimiter.Length == 1)
         {
             ApplySingleByte(rest, record);
@@ -327,6 +345,34 @@ public sealed class ParseKvStep : ProcessorStep
             }
         }
         Pair(text, pairStart, eq, text.Length, record);
+    }
+
+    /// <summary>
+    /// The last pair of each key, found from the end of the text: <c>key=</c> at the start of the text or
+    /// right after a pair delimiter is a pair whose first key-value delimiter ends the key (the key holds
+    /// none), so this is what splitting every pair gives.
+    /// </summary>
+    private void ApplySearched(ReadOnlySpan<byte> text, Record record)
+    {
+        var pairDelimiter = _pairDelimiter[0];
+        foreach (var (needle, slot) in _searched!)
+        {
+            var end = text.Length;
+            while (true)
+            {
+                var at = text[..end].LastIndexOf(needle);
+                if (at < 0) break;
+                if (at == 0 || text[at - 1] == pairDelimiter)
+                {
+                    var value = text[(at + needle.Length)..];
+                    var cut = value.IndexOf(pairDelimiter);
+                    record.Values[slot] = FieldValue.FromString(record.Strings.Get(cut < 0 ? value : value[..cut]));
+                    break;
+                }
+                // An occurrence inside a pair: one that starts before it may still overlap it.
+                end = at + needle.Length - 1;
+            }
+        }
     }
 
     private void Pair(ReadOnlySpan<byte> text, int start, int eq, int end, Record record)

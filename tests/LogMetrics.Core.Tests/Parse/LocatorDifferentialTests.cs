@@ -335,6 +335,131 @@ public class LocatorDifferentialTests
         Assert.True(withFields > 2_000 && without > 2_000, $"{withFields} walked, {without} refused");
     }
 
+    /// <summary>
+    /// <paramref name="doc"/> written as the body of a JSON string, each character escaped one of the ways
+    /// JSON allows, chosen by <paramref name="choices"/>: quotes as <c>\"</c> or <c>\u0022</c>, backslashes
+    /// as <c>\\</c> or <c>\u005C</c>, a slash as is or <c>\/</c>, any character as <c>\uXXXX</c> (surrogate pairs for
+    /// astral ones, either hex case), control characters by their short escapes.
+    /// </summary>
+    private static string EscapeAsStringBody(string doc, int[] choices)
+    {
+        var sb = new StringBuilder();
+        for (var i = 0; i < doc.Length; i++)
+        {
+            var c = doc[i];
+            var choice = choices.Length == 0 ? 0 : choices[i % choices.Length];
+            var unicode = choice % 5 == 4;
+            if (unicode)
+            {
+                sb.Append("\\u").Append(((int)c).ToString(choice % 2 == 0 ? "x4" : "X4", CultureInfo.InvariantCulture));
+                continue;
+            }
+            switch (c)
+            {
+                case '"': sb.Append("\\\""); break;
+                case '\\': sb.Append("\\\\"); break;
+                case '/': sb.Append(choice % 2 == 0 ? "/" : "\\/"); break;
+                case '\n': sb.Append("\\n"); break;
+                case '\t': sb.Append("\\t"); break;
+                case '\r': sb.Append("\\r"); break;
+                case '\b': sb.Append("\\b"); break;
+                case '\f': sb.Append("\\f"); break;
+                case < ' ': sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}"); break;
+                default: sb.Append(c); break;
+            }
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Escaped bytes that break the string or its inner JSON: bad escapes, lone or reversed surrogates, quotes and controls.</summary>
+    private static readonly string[] EscapedFragments =
+    [
+        "\\x", "\\u12", "\\ud800", "\\udc00", "\\udc00\\ud800", "\\ud83d\\ude00", "\\uD83D\\uDE00", "\\u0022", "\\\"", "\\\\", "\\\\\\\"",
+        "\\u005c", "\\u005C\\u0022", "\\n", "\\t", "\\u0000", "\\u001F", "\\u0020", "\\/", "\"", "\u0001", "\\", "{", "}", ":", ",", "\\u007b", "\\u007D",
+    ];
+
+    private static Gen<string> EscapedExt5() =>
+        from doc in Gen.OneOf(
+            NestedJson(3),
+            Gen.Elements(Seeds).Select(InnerDocument),
+            from n in Gen.Choose(60, 66)
+            select string.Concat(Enumerable.Repeat("{\"a\":", n)) + "\"v\"" + new string('}', n),
+            from n in Gen.Choose(60, 66)
+            select "{\"appGroup\":" + string.Concat(Enumerable.Repeat("[", n)) + string.Concat(Enumerable.Repeat("]", n)) + "}")
+        from choices in Gen.OneOf(Gen.Constant(Array.Empty<int>()), Gen.Choose(0, 9).ArrayOf())
+        from mutations in Gen.Choose(0, 2)
+        from at in Gen.Choose(0, 3000).ArrayOf(2)
+        from length in Gen.Choose(0, 6).ArrayOf(2)
+        from fragment in Gen.Elements(EscapedFragments).ArrayOf(2)
+        select Mutate(EscapeAsStringBody(doc, choices), mutations, at, length, fragment);
+
+    private static string Mutate(string body, int mutations, int[] at, int[] length, string[] fragment)
+    {
+        for (var m = 0; m < mutations; m++) body = Splice(body, at[m], length[m], fragment[m]);
+        return body;
+    }
+
+    /// <summary>The unescaped Ext5 of a seed line (the corpus's own inner JSON), or an empty object.</summary>
+    private static string InnerDocument(string seed)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(seed);
+            return doc.RootElement.TryGetProperty("Ext5", out var ext5) && ext5.ValueKind == JsonValueKind.String ? ext5.GetString()! : "{}";
+        }
+        catch (JsonException)
+        {
+            return "{}";
+        }
+    }
+
+    /// <summary>
+    /// JSON inside a JSON string, as <c>Ext5</c> is: adversarially escaped, mutated inner documents in a whole
+    /// line. The parser's copy of the string (kept as UTF-8 for <c>parse-json</c>) and the walk over it give
+    /// what the reader gives: its <c>CopyString</c> of the value (or its refusal of the line), then its walk
+    /// of the copy (or no fields).
+    /// </summary>
+    [Fact]
+    public void ParseJson_EscapedInnerJsonInALine_SameVerdictAndFieldsAsUtf8JsonReader()
+    {
+        var compiled = Flagship.Pipeline;
+        var parser = compiled.CreateParser();
+        var record = compiled.CreateRecord();
+        var reference = compiled.CreateRecord();
+        Assert.True(compiled.Fields.TryGet("Ext5", out var ext5));
+        Assert.Contains(ext5, compiled.RawSlots);
+        var step = new ParseJsonStep(0, "ext5_", Targets);
+        var strings = new Utf8Strings();
+        var staged = new List<(int Slot, FieldValue Value)>();
+        int withFields = 0, without = 0, refused = 0;
+        Prop.ForAll(EscapedExt5().ToArbitrary(), (string body) =>
+        {
+            var line = Encoding.UTF8.GetBytes("{\"__time__\":1768484243,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":\"200\",\"TotalUsedTime\":5,\"Ext5\":\"" + body + "\",\"Domain\":\"d\"}");
+            if (!Utf8.IsValid(line)) return true.Label("not UTF-8");
+            var reason = parser.Parse(line, record);
+            reference.Clear();
+            var expectedReason = parser.ParseWithReader(line, reference);
+            if ((reason is null) != (expectedReason is null)) return false.Label($"{body}\nlocator: {reason}\nreader: {expectedReason}");
+            if (reason is not null)
+            {
+                refused++;
+                return true.Label("refused by both");
+            }
+            var copy = record.Values[ext5];
+            var expectedCopy = reference.Values[ext5];
+            if (!copy.Utf8Span.SequenceEqual(expectedCopy.Utf8Span)) return false.Label($"{body}\ncopy {Convert.ToHexString(copy.Utf8Span)}\nreader {Convert.ToHexString(expectedCopy.Utf8Span)}");
+            staged.Clear();
+            var inner = copy.Utf8Span.ToArray();
+            var ok = step.Walk(inner, strings, staged);
+            var actual = ok ? string.Join(";", staged.Select(s => s.Slot + "=" + Describe(s.Value))) : "none";
+            if (ok) withFields++;
+            else without++;
+            var expected = ReferenceWalk(inner, strings);
+            return (actual == expected).Label($"{body}\nwalk: {actual}\nreader: {expected}");
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(10_000));
+        Assert.True(withFields > 1_000 && without > 1_000 && refused > 200, $"{withFields} walked, {without} not JSON, {refused} lines refused");
+    }
+
     /// <summary>The walk this replaced: the whole document read by the reader (no exception), then walked with it.</summary>
     private static string ReferenceWalk(byte[] json, Utf8Strings strings)
     {
