@@ -37,7 +37,20 @@ internal static class JsonScan
     /// checked, no raw control characters). <paramref name="escaped"/> tells whether it holds a backslash.
     /// Every special byte (quote, backslash, control) of a 32-byte block is handled from one mask.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool TrySkipString(ReadOnlySpan<byte> json, ref int pos, out bool escaped)
+    {
+        var end = StringEnd(json, pos, out escaped);
+        if (end < 0) return false;
+        pos = end;
+        return true;
+    }
+
+    /// <summary>
+    /// At an opening quote: the index after the closing quote of a valid string, or -1 (as <see cref="TrySkipString"/>;
+    /// the position-returning forms keep the callers' positions in registers).
+    /// </summary>
+    public static int StringEnd(ReadOnlySpan<byte> json, int pos, out bool escaped)
     {
         escaped = false;
         var i = pos + 1;
@@ -62,7 +75,7 @@ internal static class JsonScan
                 // The last bytes, one at a time: the first special byte, if any.
                 var at = i;
                 while (at < length && json[at] is not ((byte)'"' or (byte)'\\') && json[at] >= 0x20) at++;
-                if (at >= length) return false;
+                if (at >= length) return -1;
                 bits = 1;
                 width = 1;
                 i = at;
@@ -71,15 +84,11 @@ internal static class JsonScan
             {
                 var p = i + BitOperations.TrailingZeroCount(bits);
                 var c = json[p];
-                if (c == (byte)'"')
-                {
-                    pos = p + 1;
-                    return true;
-                }
-                if (c != (byte)'\\') return false;
+                if (c == (byte)'"') return p + 1;
+                if (c != (byte)'\\') return -1;
                 escaped = true;
                 var next = SkipEscape(json, p);
-                if (next < 0) return false;
+                if (next < 0) return -1;
                 if (next >= i + width)
                 {
                     i = next;
@@ -167,11 +176,16 @@ internal static class JsonScan
                     continue;
                 }
             }
-            if (c != (byte)'\\' || SkipEscape(json, i) < 0 || !TryDecodeEscape(json, ref i, destination, ref w))
+            // Copies, so that i and w themselves are never address-taken and stay in registers.
+            var at = i;
+            var to = w;
+            if (c != (byte)'\\' || SkipEscape(json, at) < 0 || !TryDecodeEscape(json, ref at, destination, ref to))
             {
                 written = 0;
                 return false;
             }
+            i = at;
+            w = to;
         }
     }
 
@@ -209,11 +223,21 @@ internal static class JsonScan
     }
 
     /// <summary><c>-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?</c> at <paramref name="pos"/>; what follows is checked by the caller.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool TrySkipNumber(ReadOnlySpan<byte> json, ref int pos)
+    {
+        var end = NumberEnd(json, pos);
+        if (end < 0) return false;
+        pos = end;
+        return true;
+    }
+
+    /// <summary>As <see cref="TrySkipNumber"/>: the index after the number, or -1.</summary>
+    public static int NumberEnd(ReadOnlySpan<byte> json, int pos)
     {
         var i = pos;
         if (i < json.Length && json[i] == (byte)'-') i++;
-        if (i >= json.Length) return false;
+        if (i >= json.Length) return -1;
         if (json[i] == (byte)'0')
         {
             i++;
@@ -224,13 +248,13 @@ internal static class JsonScan
         }
         else
         {
-            return false;
+            return -1;
         }
         if (i < json.Length && json[i] == (byte)'.')
         {
             var start = i + 1;
             i = Digits(json, start);
-            if (i == start) return false;
+            if (i == start) return -1;
         }
         if (i < json.Length && json[i] is (byte)'e' or (byte)'E')
         {
@@ -238,10 +262,9 @@ internal static class JsonScan
             if (i < json.Length && json[i] is (byte)'+' or (byte)'-') i++;
             var start = i;
             i = Digits(json, start);
-            if (i == start) return false;
+            if (i == start) return -1;
         }
-        pos = i;
-        return true;
+        return i;
     }
 
     private static int Digits(ReadOnlySpan<byte> json, int i)
@@ -251,26 +274,33 @@ internal static class JsonScan
     }
 
     /// <summary>At <c>t</c>, <c>f</c> or <c>n</c>: moves past <c>true</c>, <c>false</c> or <c>null</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool TrySkipLiteral(ReadOnlySpan<byte> json, ref int pos, out JsonToken token)
+    {
+        var end = LiteralEnd(json, pos, out token);
+        if (end < 0) return false;
+        pos = end;
+        return true;
+    }
+
+    /// <summary>As <see cref="TrySkipLiteral"/>: the index after the literal, or -1.</summary>
+    public static int LiteralEnd(ReadOnlySpan<byte> json, int pos, out JsonToken token)
     {
         var rest = json[pos..];
         switch (json[pos])
         {
             case (byte)'t' when rest.StartsWith("true"u8):
                 token = JsonToken.True;
-                pos += 4;
-                return true;
+                return pos + 4;
             case (byte)'f' when rest.StartsWith("false"u8):
                 token = JsonToken.False;
-                pos += 5;
-                return true;
+                return pos + 5;
             case (byte)'n' when rest.StartsWith("null"u8):
                 token = JsonToken.Null;
-                pos += 4;
-                return true;
+                return pos + 4;
             default:
                 token = JsonToken.None;
-                return false;
+                return -1;
         }
     }
 
@@ -279,36 +309,54 @@ internal static class JsonScan
     /// value, checking it (RFC 8259, at most <see cref="MaxDepth"/> open containers in all). Returns the
     /// kind of its first token, or <see cref="JsonToken.None"/> when it is not valid.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static JsonToken SkipValue(ReadOnlySpan<byte> json, ref int pos, int depth)
     {
-        if ((uint)pos >= (uint)json.Length) return JsonToken.None;
+        var end = ValueEnd(json, pos, depth, out var token);
+        if (end < 0) return JsonToken.None;
+        pos = end;
+        return token;
+    }
+
+    /// <summary>As <see cref="SkipValue"/>: the index after the value and the kind of its first token, or -1.</summary>
+    public static int ValueEnd(ReadOnlySpan<byte> json, int pos, int depth, out JsonToken token)
+    {
+        token = JsonToken.None;
+        if ((uint)pos >= (uint)json.Length) return -1;
         var first = json[pos];
+        int end;
         switch (first)
         {
             case (byte)'"':
-                return TrySkipString(json, ref pos, out _) ? JsonToken.String : JsonToken.None;
+                end = StringEnd(json, pos, out _);
+                if (end >= 0) token = JsonToken.String;
+                return end;
             case (byte)'t' or (byte)'f' or (byte)'n':
-                return TrySkipLiteral(json, ref pos, out var literal) ? literal : JsonToken.None;
+                return LiteralEnd(json, pos, out token);
             case (byte)'{' or (byte)'[':
-                return SkipContainer(json, ref pos, depth) ? (first == (byte)'{' ? JsonToken.Object : JsonToken.Array) : JsonToken.None;
+                end = ContainerEnd(json, pos, depth);
+                if (end >= 0) token = first == (byte)'{' ? JsonToken.Object : JsonToken.Array;
+                return end;
             default:
-                return TrySkipNumber(json, ref pos) ? JsonToken.Number : JsonToken.None;
+                end = NumberEnd(json, pos);
+                if (end >= 0) token = JsonToken.Number;
+                return end;
         }
     }
 
-    /// <summary>An object or array at <paramref name="pos"/>, opened <paramref name="depth"/> containers deep, checked to its end.</summary>
-    private static bool SkipContainer(ReadOnlySpan<byte> json, ref int pos, int depth)
+    /// <summary>An object or array at <paramref name="pos"/>, opened <paramref name="depth"/> containers deep, checked to its end: the index after it, or -1.</summary>
+    private static int ContainerEnd(ReadOnlySpan<byte> json, int pos, int depth)
     {
         var baseDepth = depth;
         ulong objects = 0; // bit d: the container opened at relative depth d is an object
         var relative = 0;
 
     Value:
-        if ((uint)pos >= (uint)json.Length) return false;
+        if ((uint)pos >= (uint)json.Length) return -1;
         switch (json[pos])
         {
             case (byte)'{':
-                if (baseDepth + relative >= MaxDepth) return false;
+                if (baseDepth + relative >= MaxDepth) return -1;
                 objects |= 1UL << relative;
                 relative++;
                 pos = SkipWhitespace(json, pos + 1);
@@ -320,7 +368,7 @@ internal static class JsonScan
                 }
                 goto Name;
             case (byte)'[':
-                if (baseDepth + relative >= MaxDepth) return false;
+                if (baseDepth + relative >= MaxDepth) return -1;
                 objects &= ~(1UL << relative);
                 relative++;
                 pos = SkipWhitespace(json, pos + 1);
@@ -332,27 +380,32 @@ internal static class JsonScan
                 }
                 goto Value;
             case (byte)'"':
-                if (!TrySkipString(json, ref pos, out _)) return false;
+                pos = StringEnd(json, pos, out _);
+                if (pos < 0) return -1;
                 goto AfterValue;
             case (byte)'t' or (byte)'f' or (byte)'n':
-                if (!TrySkipLiteral(json, ref pos, out _)) return false;
+                pos = LiteralEnd(json, pos, out _);
+                if (pos < 0) return -1;
                 goto AfterValue;
             default:
-                if (!TrySkipNumber(json, ref pos)) return false;
+                pos = NumberEnd(json, pos);
+                if (pos < 0) return -1;
                 goto AfterValue;
         }
 
     Name:
-        if (pos >= json.Length || json[pos] != (byte)'"' || !TrySkipString(json, ref pos, out _)) return false;
+        if (pos >= json.Length || json[pos] != (byte)'"') return -1;
+        pos = StringEnd(json, pos, out _);
+        if (pos < 0) return -1;
         pos = SkipWhitespace(json, pos);
-        if (pos >= json.Length || json[pos] != (byte)':') return false;
+        if (pos >= json.Length || json[pos] != (byte)':') return -1;
         pos = SkipWhitespace(json, pos + 1);
         goto Value;
 
     AfterValue:
-        if (relative == 0) return true;
+        if (relative == 0) return pos;
         pos = SkipWhitespace(json, pos);
-        if (pos >= json.Length) return false;
+        if (pos >= json.Length) return -1;
         var inObject = (objects & (1UL << (relative - 1))) != 0;
         var c = json[pos];
         if (c == (byte)',')
@@ -367,7 +420,7 @@ internal static class JsonScan
             relative--;
             goto AfterValue;
         }
-        return false;
+        return -1;
     }
 
     /// <summary>
@@ -428,11 +481,15 @@ internal static class JsonScan
                     return true;
                 }
             }
-            if (!TryDecodeEscape(escaped, ref i, destination, ref w))
+            var at = i;
+            var to = w;
+            if (!TryDecodeEscape(escaped, ref at, destination, ref to))
             {
                 written = 0;
                 return false;
             }
+            i = at;
+            w = to;
         }
     }
 

@@ -136,9 +136,12 @@ public sealed class RecordParser
         {
             while (true)
             {
+                // Positions are plain locals moved by the position-returning scanners (never passed by
+                // reference), so that they stay in registers.
                 if (pos >= line.Length || line[pos] != (byte)'"') return Invalid(pos, out failedAt);
                 var nameStart = pos + 1;
-                if (!JsonScan.TrySkipString(line, ref pos, out var escapedName)) return Invalid(nameStart - 1, out failedAt);
+                pos = JsonScan.StringEnd(line, nameStart - 1, out var escapedName);
+                if (pos < 0) return Invalid(nameStart - 1, out failedAt);
                 if (escapedName) return Location.Unsupported;
                 var name = line[nameStart..(pos - 1)];
                 pos = JsonScan.SkipWhitespace(line, pos);
@@ -149,24 +152,22 @@ public sealed class RecordParser
                 var escaped = false;
                 if (!_names.TryGetValue(name, out var slot))
                 {
-                    if (pos < line.Length && line[pos] == (byte)'"')
-                    {
-                        if (!JsonScan.TrySkipString(line, ref pos, out _)) return Invalid(valueStart, out failedAt);
-                    }
-                    else if (JsonScan.SkipValue(line, ref pos, 1) == JsonToken.None)
-                    {
-                        return Invalid(valueStart, out failedAt);
-                    }
+                    pos = pos < line.Length && line[pos] == (byte)'"'
+                        ? JsonScan.StringEnd(line, pos, out _)
+                        : JsonScan.ValueEnd(line, pos, 1, out _);
+                    if (pos < 0) return Invalid(valueStart, out failedAt);
                 }
                 else if (pos < line.Length && line[pos] == (byte)'"' && slot < _rawSlots.Length && _rawSlots[slot])
                 {
                     // Read only by parse-json or parse-kv: unescaped into the record's buffer while it is checked.
                     var span = record.Reserve(line.Length - pos, out var buffer, out var offset);
-                    if (!JsonScan.TryCopyString(line, ref pos, span, out var written))
+                    var end = pos;
+                    if (!JsonScan.TryCopyString(line, ref end, span, out var written))
                     {
                         // Not a valid string, or one whose escapes do not decode (the reader's reason then).
-                        return JsonScan.TrySkipString(line, ref pos, out _) ? Location.Unsupported : Invalid(valueStart, out failedAt);
+                        return JsonScan.StringEnd(line, valueStart, out _) >= 0 ? Location.Unsupported : Invalid(valueStart, out failedAt);
                     }
+                    pos = end;
                     record.Unreserve(span.Length - written);
                     record.Values[slot] = new FieldValue { Kind = ValueKind.Utf8String, Utf8 = buffer, Utf8Offset = offset, Utf8Length = written };
                     found[slot] = new Located(JsonToken.None, valueStart, pos, false);
@@ -175,13 +176,14 @@ public sealed class RecordParser
                 {
                     if (pos < line.Length && line[pos] == (byte)'"')
                     {
-                        if (!JsonScan.TrySkipString(line, ref pos, out escaped)) return Invalid(valueStart, out failedAt);
+                        pos = JsonScan.StringEnd(line, pos, out escaped);
                         token = JsonToken.String;
                     }
-                    else if ((token = JsonScan.SkipValue(line, ref pos, 1)) == JsonToken.None)
+                    else
                     {
-                        return Invalid(valueStart, out failedAt);
+                        pos = JsonScan.ValueEnd(line, pos, 1, out token);
                     }
+                    if (pos < 0) return Invalid(valueStart, out failedAt);
                     ref var at = ref found[slot];
                     // The reader decodes every occurrence: an earlier escaped one could fail where the last does not.
                     if (at.Token == JsonToken.String && at.Escaped) return Location.Unsupported;

@@ -131,29 +131,30 @@ public sealed class ParseJsonStep : ProcessorStep
         if (pos >= json.Length || json[pos] != (byte)'{') return false;
         var name = t_name ??= new byte[1024];
         _prefix.CopyTo(name, 0);
-        return WalkObject(json, ref pos, 0, name, _prefix.Length, strings, staged)
-            && JsonScan.SkipWhitespace(json, pos) == json.Length;
+        pos = WalkObject(json, pos, 0, name, _prefix.Length, strings, staged);
+        return pos >= 0 && JsonScan.SkipWhitespace(json, pos) == json.Length;
     }
 
-    /// <summary>The object at <paramref name="pos"/>, opened under <paramref name="depth"/> containers, whose names extend <c>name[..baseLength]</c>.</summary>
-    private bool WalkObject(ReadOnlySpan<byte> json, ref int pos, int depth, byte[] name, int baseLength, Utf8Strings strings, List<(int Slot, FieldValue Value)> staged)
+    /// <summary>
+    /// The object at <paramref name="pos"/>, opened under <paramref name="depth"/> containers, whose names extend
+    /// <c>name[..baseLength]</c>: the index after it, or -1 when it is not valid. Positions are plain locals moved
+    /// by the position-returning scanners, so that they stay in registers.
+    /// </summary>
+    private int WalkObject(ReadOnlySpan<byte> json, int pos, int depth, byte[] name, int baseLength, Utf8Strings strings, List<(int Slot, FieldValue Value)> staged)
     {
-        if (depth >= JsonScan.MaxDepth) return false;
+        if (depth >= JsonScan.MaxDepth) return -1;
         depth++;
         pos = JsonScan.SkipWhitespace(json, pos + 1);
-        if (pos < json.Length && json[pos] == (byte)'}')
-        {
-            pos++;
-            return true;
-        }
+        if (pos < json.Length && json[pos] == (byte)'}') return pos + 1;
         while (true)
         {
-            if (pos >= json.Length || json[pos] != (byte)'"') return false;
+            if (pos >= json.Length || json[pos] != (byte)'"') return -1;
             var nameStart = pos + 1;
-            if (!JsonScan.TrySkipString(json, ref pos, out var escapedName)) return false;
+            pos = JsonScan.StringEnd(json, pos, out var escapedName);
+            if (pos < 0) return -1;
             var raw = json[nameStart..(pos - 1)];
             pos = JsonScan.SkipWhitespace(json, pos);
-            if (pos >= json.Length || json[pos] != (byte)':') return false;
+            if (pos >= json.Length || json[pos] != (byte)':') return -1;
             pos = JsonScan.SkipWhitespace(json, pos + 1);
             var length = baseLength;
             // As the reader path did: a name (escaped length) that does not fit the buffer matches nothing.
@@ -171,7 +172,7 @@ public sealed class ParseJsonStep : ProcessorStep
                 }
                 else
                 {
-                    return false;
+                    return -1;
                 }
             }
             var valueStart = pos;
@@ -181,34 +182,36 @@ public sealed class ParseJsonStep : ProcessorStep
                 JsonToken token;
                 if (pos < json.Length && json[pos] == (byte)'"')
                 {
-                    if (!JsonScan.TrySkipString(json, ref pos, out escaped)) return false;
+                    pos = JsonScan.StringEnd(json, pos, out escaped);
                     token = JsonToken.String;
                 }
-                else if ((token = JsonScan.SkipValue(json, ref pos, depth)) == JsonToken.None)
+                else
                 {
-                    return false;
+                    pos = JsonScan.ValueEnd(json, pos, depth, out token);
                 }
-                if (!RecordParser.TryRead(json, new RecordParser.Located(token, valueStart, pos, escaped), strings, out var value)) return false;
+                if (pos < 0) return -1;
+                if (!RecordParser.TryRead(json, new RecordParser.Located(token, valueStart, pos, escaped), strings, out var value)) return -1;
                 staged.Add((slot, value));
             }
             else if (fits && pos < json.Length && json[pos] == (byte)'{' && Descend(name, length))
             {
-                if (!WalkObject(json, ref pos, depth, name, length + 1, strings, staged)) return false;
+                pos = WalkObject(json, pos, depth, name, length + 1, strings, staged);
+                if (pos < 0) return -1;
             }
-            else if (JsonScan.SkipValue(json, ref pos, depth) == JsonToken.None)
+            else
             {
-                return false;
+                pos = JsonScan.ValueEnd(json, pos, depth, out _);
+                if (pos < 0) return -1;
             }
             pos = JsonScan.SkipWhitespace(json, pos);
-            if (pos >= json.Length) return false;
+            if (pos >= json.Length) return -1;
             if (json[pos] == (byte)',')
             {
                 pos = JsonScan.SkipWhitespace(json, pos + 1);
                 continue;
             }
-            if (json[pos] != (byte)'}') return false;
-            pos++;
-            return true;
+            if (json[pos] != (byte)'}') return -1;
+            return pos + 1;
         }
     }
 
