@@ -50,9 +50,18 @@ internal static class JsonScan
     /// At an opening quote: the index after the closing quote of a valid string, or -1 (as <see cref="TrySkipString"/>;
     /// the position-returning forms keep the callers' positions in registers).
     /// </summary>
-    public static int StringEnd(ReadOnlySpan<byte> json, int pos, out bool escaped)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int StringEnd(ReadOnlySpan<byte> json, int pos, out bool escaped) => StringEnd(json, pos, out escaped, out _);
+
+    /// <summary>
+    /// As <see cref="StringEnd(ReadOnlySpan{byte}, int, out bool)"/>; <paramref name="nonAscii"/> is true when a byte of the
+    /// string (or of the rest of a block read with it) is not ASCII: where it is false, the string is valid UTF-8
+    /// without another look at its bytes.
+    /// </summary>
+    public static int StringEnd(ReadOnlySpan<byte> json, int pos, out bool escaped, out bool nonAscii)
     {
-        escaped = false;
+        var esc = false;
+        uint high = 0;
         var i = pos + 1;
         ref var start = ref MemoryMarshal.GetReference(json);
         var length = json.Length;
@@ -62,20 +71,28 @@ internal static class JsonScan
             int width;
             if (Vector256.IsHardwareAccelerated && i + Vector256<byte>.Count <= length)
             {
-                bits = Special(Vector256.LoadUnsafe(ref start, (nuint)i));
+                var v = Vector256.LoadUnsafe(ref start, (nuint)i);
+                bits = Special(v);
+                high |= v.ExtractMostSignificantBits();
                 width = Vector256<byte>.Count;
             }
             else if (Vector128.IsHardwareAccelerated && i + Vector128<byte>.Count <= length)
             {
-                bits = Special(Vector128.LoadUnsafe(ref start, (nuint)i));
+                var v = Vector128.LoadUnsafe(ref start, (nuint)i);
+                bits = Special(v);
+                high |= v.ExtractMostSignificantBits();
                 width = Vector128<byte>.Count;
             }
             else
             {
                 // The last bytes, one at a time: the first special byte, if any.
                 var at = i;
-                while (at < length && json[at] is not ((byte)'"' or (byte)'\\') && json[at] >= 0x20) at++;
-                if (at >= length) return -1;
+                while (at < length && json[at] is not ((byte)'"' or (byte)'\\') && json[at] >= 0x20)
+                {
+                    high |= json[at] & 0x80u;
+                    at++;
+                }
+                if (at >= length) break;
                 bits = 1;
                 width = 1;
                 i = at;
@@ -84,11 +101,16 @@ internal static class JsonScan
             {
                 var p = i + BitOperations.TrailingZeroCount(bits);
                 var c = json[p];
-                if (c == (byte)'"') return p + 1;
-                if (c != (byte)'\\') return -1;
-                escaped = true;
+                if (c == (byte)'"')
+                {
+                    escaped = esc;
+                    nonAscii = high != 0;
+                    return p + 1;
+                }
+                if (c != (byte)'\\') goto Fail;
+                esc = true;
                 var next = SkipEscape(json, p);
-                if (next < 0) return -1;
+                if (next < 0) goto Fail;
                 if (next >= i + width)
                 {
                     i = next;
@@ -99,6 +121,10 @@ internal static class JsonScan
             i += width;
         Reload:;
         }
+    Fail:
+        escaped = esc;
+        nonAscii = true;
+        return -1;
     }
 
     /// <summary>
@@ -107,8 +133,14 @@ internal static class JsonScan
     /// after <paramref name="pos"/>. False when the string is not valid, or when an escape is a lone or
     /// reversed surrogate (where the reader's <c>CopyString</c> throws).
     /// </summary>
-    public static bool TryCopyString(ReadOnlySpan<byte> json, ref int pos, Span<byte> destination, out int written)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool TryCopyString(ReadOnlySpan<byte> json, ref int pos, Span<byte> destination, out int written) =>
+        TryCopyString(json, ref pos, destination, out written, out _);
+
+    /// <summary>As <see cref="TryCopyString(ReadOnlySpan{byte}, ref int, Span{byte}, out int)"/>, telling (as <see cref="StringEnd(ReadOnlySpan{byte}, int, out bool, out bool)"/> does) whether a byte read was not ASCII.</summary>
+    public static bool TryCopyString(ReadOnlySpan<byte> json, ref int pos, Span<byte> destination, out int written, out bool nonAscii)
     {
+        uint high = 0;
         var i = pos + 1;
         var w = 0;
         ref var source = ref MemoryMarshal.GetReference(json);
@@ -124,6 +156,7 @@ internal static class JsonScan
                 var v = Vector256.LoadUnsafe(ref source, (nuint)i);
                 v.StoreUnsafe(ref target, (nuint)w);
                 bits = Special(v);
+                high |= v.ExtractMostSignificantBits();
                 if (bits == 0)
                 {
                     i += Vector256<byte>.Count;
@@ -136,6 +169,7 @@ internal static class JsonScan
                 var v = Vector128.LoadUnsafe(ref source, (nuint)i);
                 v.StoreUnsafe(ref target, (nuint)w);
                 bits = Special(v);
+                high |= v.ExtractMostSignificantBits();
                 if (bits == 0)
                 {
                     i += Vector128<byte>.Count;
@@ -145,10 +179,15 @@ internal static class JsonScan
             }
             else
             {
-                while (i < length && json[i] is not ((byte)'"' or (byte)'\\') && json[i] >= 0x20) destination[w++] = json[i++];
+                while (i < length && json[i] is not ((byte)'"' or (byte)'\\') && json[i] >= 0x20)
+                {
+                    high |= json[i] & 0x80u;
+                    destination[w++] = json[i++];
+                }
                 if (i >= length)
                 {
                     written = 0;
+                    nonAscii = true;
                     return false;
                 }
                 bits = 1; // the special byte is at i
@@ -161,6 +200,7 @@ internal static class JsonScan
             {
                 pos = i + 1;
                 written = w;
+                nonAscii = high != 0;
                 return true;
             }
             if (c == (byte)'\\' && i + 1 < length)
@@ -182,6 +222,7 @@ internal static class JsonScan
             if (c != (byte)'\\' || SkipEscape(json, at) < 0 || !TryDecodeEscape(json, ref at, destination, ref to))
             {
                 written = 0;
+                nonAscii = true;
                 return false;
             }
             i = at;

@@ -73,11 +73,17 @@ public sealed class RecordParser
     {
         record.Clear();
         record.Strings = _strings;
-        if (!Utf8.IsValid(line))
+        // The locator reads every byte of the line: outside strings only ASCII is JSON, and it says whether a
+        // string held a byte that is not ASCII. Only then, or when it did not take the line, is the whole line
+        // checked as UTF-8, so an ASCII line is read once; the verdict (and its precedence) is that of
+        // checking first.
+        var location = TryLocate(line, record, out var failedAt, out var nonAscii);
+        if ((location != Location.Located || nonAscii) && !Utf8.IsValid(line))
         {
+            record.Clear();
             return "invalid UTF-8";
         }
-        switch (TryLocate(line, record, out var failedAt))
+        switch (location)
         {
             case Location.Located:
                 return Validate(record);
@@ -120,9 +126,17 @@ public sealed class RecordParser
     /// something only the reader path decides (an escaped property name, a field value whose escapes do
     /// not decode, an escaped value repeated): the caller then clears the record and reads it with the reader.
     /// </summary>
-    internal Location TryLocate(ReadOnlySpan<byte> line, Record record, out int failedAt)
+    internal Location TryLocate(ReadOnlySpan<byte> line, Record record, out int failedAt) => TryLocate(line, record, out failedAt, out _);
+
+    /// <summary>
+    /// As <see cref="TryLocate(ReadOnlySpan{byte}, Record, out int)"/>, on any bytes: <paramref name="nonAscii"/> is
+    /// false only when the line was taken and every byte of it is ASCII (so valid UTF-8).
+    /// </summary>
+    internal Location TryLocate(ReadOnlySpan<byte> line, Record record, out int failedAt, out bool nonAscii)
     {
         failedAt = 0;
+        nonAscii = true;
+        var high = false;
         var found = _found;
         Array.Clear(found);
         var pos = JsonScan.SkipWhitespace(line, 0);
@@ -140,8 +154,9 @@ public sealed class RecordParser
                 // reference), so that they stay in registers.
                 if (pos >= line.Length || line[pos] != (byte)'"') return Invalid(pos, out failedAt);
                 var nameStart = pos + 1;
-                pos = JsonScan.StringEnd(line, nameStart - 1, out var escapedName);
+                pos = JsonScan.StringEnd(line, nameStart - 1, out var escapedName, out var nameHigh);
                 if (pos < 0) return Invalid(nameStart - 1, out failedAt);
+                high |= nameHigh;
                 if (escapedName) return Location.Unsupported;
                 var name = line[nameStart..(pos - 1)];
                 pos = JsonScan.SkipWhitespace(line, pos);
@@ -150,11 +165,20 @@ public sealed class RecordParser
                 var valueStart = pos;
                 JsonToken token;
                 var escaped = false;
+                // A container's strings are not looked at for ASCII: any container makes the whole line checked.
+                if (pos < line.Length && line[pos] is (byte)'{' or (byte)'[') high = true;
+                bool valueHigh;
                 if (!_names.TryGetValue(name, out var slot))
                 {
-                    pos = pos < line.Length && line[pos] == (byte)'"'
-                        ? JsonScan.StringEnd(line, pos, out _)
-                        : JsonScan.ValueEnd(line, pos, 1, out _);
+                    if (pos < line.Length && line[pos] == (byte)'"')
+                    {
+                        pos = JsonScan.StringEnd(line, pos, out _, out valueHigh);
+                        high |= valueHigh;
+                    }
+                    else
+                    {
+                        pos = JsonScan.ValueEnd(line, pos, 1, out _);
+                    }
                     if (pos < 0) return Invalid(valueStart, out failedAt);
                 }
                 else if (pos < line.Length && line[pos] == (byte)'"' && slot < _rawSlots.Length && _rawSlots[slot])
@@ -162,12 +186,13 @@ public sealed class RecordParser
                     // Read only by parse-json or parse-kv: unescaped into the record's buffer while it is checked.
                     var span = record.Reserve(line.Length - pos, out var buffer, out var offset);
                     var end = pos;
-                    if (!JsonScan.TryCopyString(line, ref end, span, out var written))
+                    if (!JsonScan.TryCopyString(line, ref end, span, out var written, out valueHigh))
                     {
                         // Not a valid string, or one whose escapes do not decode (the reader's reason then).
                         return JsonScan.StringEnd(line, valueStart, out _) >= 0 ? Location.Unsupported : Invalid(valueStart, out failedAt);
                     }
                     pos = end;
+                    high |= valueHigh;
                     record.Unreserve(span.Length - written);
                     record.Values[slot] = new FieldValue { Kind = ValueKind.Utf8String, Utf8 = buffer, Utf8Offset = offset, Utf8Length = written };
                     found[slot] = new Located(JsonToken.None, valueStart, pos, false);
@@ -176,7 +201,8 @@ public sealed class RecordParser
                 {
                     if (pos < line.Length && line[pos] == (byte)'"')
                     {
-                        pos = JsonScan.StringEnd(line, pos, out escaped);
+                        pos = JsonScan.StringEnd(line, pos, out escaped, out valueHigh);
+                        high |= valueHigh;
                         token = JsonToken.String;
                     }
                     else
@@ -206,6 +232,7 @@ public sealed class RecordParser
             failedAt = -1;
             return Location.Invalid;
         }
+        nonAscii = high;
         // The values' strings come from the cache: every set they need is asked for first, so that the
         // cache misses of a record's values overlap.
         var values = record.Values;
