@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Text;
 
 namespace LogMetrics.Core.Parse;
@@ -215,6 +216,31 @@ internal static class JsonScan
                 }
                 bits = 1; // the special byte is at i
             }
+            if (Ssse3.IsSupported && i + 16 <= length && w + 24 <= destination.Length)
+            {
+                // JSON inside a JSON string: 16 bytes whose only special bytes are escapes \" or \/ (neither
+                // ending the string nor cut by the block's end) are compacted at once, the backslashes dropped by
+                // two shuffles, one per half (what stands for an escape is the byte after its backslash).
+                var v = Vector128.LoadUnsafe(ref source, (nuint)i);
+                var backslashes = Vector128.Equals(v, Vector128.Create((byte)'\\')).ExtractMostSignificantBits();
+                var quotes = Vector128.Equals(v, Vector128.Create((byte)'"')).ExtractMostSignificantBits();
+                var slashes = Vector128.Equals(v, Vector128.Create((byte)'/')).ExtractMostSignificantBits();
+                var controls = Vector128.LessThan(v, Vector128.Create((byte)0x20)).ExtractMostSignificantBits();
+                var escapedBytes = backslashes << 1;
+                if (backslashes != 0 && controls == 0 && (backslashes & (escapedBytes | 0x8000u)) == 0
+                    && (quotes & ~escapedBytes) == 0 && (escapedBytes & ~(quotes | slashes)) == 0)
+                {
+                    ref var table = ref MemoryMarshal.GetArrayDataReference(Compaction.Table);
+                    var low = backslashes & 0xFF;
+                    var kept = 8 - BitOperations.PopCount(low);
+                    Ssse3.Shuffle(v, Vector128.LoadUnsafe(ref table, low * 16)).StoreUnsafe(ref target, (nuint)w);
+                    Ssse3.Shuffle(v, Vector128.LoadUnsafe(ref table, (backslashes >> 8) * 16) + Vector128.Create((byte)8)).StoreUnsafe(ref target, (nuint)(w + kept));
+                    high |= v.ExtractMostSignificantBits();
+                    w += 16 - BitOperations.PopCount(backslashes);
+                    i += 16;
+                    continue;
+                }
+            }
             var skip = BitOperations.TrailingZeroCount(bits);
             i += skip;
             w += skip;
@@ -250,6 +276,27 @@ internal static class JsonScan
             }
             i = at;
             w = to;
+        }
+    }
+
+    /// <summary>For each 8-bit mask of bytes to drop, the shuffle that keeps the others in order (0x80: a zero byte).</summary>
+    private static class Compaction
+    {
+        public static readonly byte[] Table = Build();
+
+        private static byte[] Build()
+        {
+            var table = new byte[256 * 16];
+            for (var mask = 0; mask < 256; mask++)
+            {
+                var n = 0;
+                for (var j = 0; j < 8; j++)
+                {
+                    if ((mask & (1 << j)) == 0) table[(mask * 16) + n++] = (byte)j;
+                }
+                while (n < 16) table[(mask * 16) + n++] = 0x80;
+            }
+            return table;
         }
     }
 
