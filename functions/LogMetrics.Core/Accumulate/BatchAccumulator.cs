@@ -35,6 +35,8 @@ public sealed class BatchAccumulator
     private readonly ulong[][] _hashScratch;
     private readonly LabelHashes _labelHashes = new();
     private Series?[] _table = new Series?[1024];
+    // _table[i]'s hash, side by side: a probe compares hashes without loading the series object.
+    private ulong[] _tableHashes = new ulong[1024];
     private int _seriesCount;
     private readonly List<SeriesPartial> _batch = [];
     private readonly List<Series> _batchSeries = [];
@@ -90,11 +92,20 @@ public sealed class BatchAccumulator
                 // A series is interned only once the budget admits it: label sets folded into the overflow
                 // series (millions of tenants) are never held.
                 string[]? kept = null;
-                if (budget is not null && !budget.Admit(family, record.EventTimeMs, series?.Labels ?? labels, hash, copy: series is null, out kept))
+                if (budget is not null && !AdmittedBefore(series, budget, family, record.EventTimeMs))
                 {
-                    // Over the family's cardinality budget in this window: the overflow series carries it.
-                    series = Overflow(family);
-                    partial = Current(series, windowStart);
+                    if (!budget.Admit(family, record.EventTimeMs, series?.Labels ?? labels, hash, copy: series is null, out kept, out var window))
+                    {
+                        // Over the family's cardinality budget in this window: the overflow series carries it.
+                        series = Overflow(family);
+                        partial = Current(series, windowStart);
+                    }
+                    else
+                    {
+                        series ??= Intern(family, kept ?? labels.AsSpan().ToArray(), hash);
+                        series.AdmittedBy = budget;
+                        series.AdmittedIn = window;
+                    }
                 }
                 series ??= Intern(family, kept ?? labels.AsSpan().ToArray(), hash);
                 partial ??= Open(series, windowStart);
@@ -103,6 +114,11 @@ public sealed class BatchAccumulator
             if (record.EventTimeMs > partial.NewestEventMs) partial.NewestEventMs = record.EventTimeMs;
         }
     }
+
+    /// <summary>Whether <paramref name="budget"/> admitted <paramref name="series"/> in this metric window, which it has not forgotten since.</summary>
+    private static bool AdmittedBefore(Series? series, SeriesBudget budget, MetricFamily family, long eventTimeMs) =>
+        series?.AdmittedIn is { Forgotten: false } window && ReferenceEquals(series.AdmittedBy, budget)
+        && window.Start == CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
 
     /// <summary>This batch's partial of <paramref name="series"/> in the window, if the batch has one.</summary>
     private SeriesPartial? Current(Series series, long windowStart)
@@ -141,12 +157,13 @@ public sealed class BatchAccumulator
     {
         // Open addressing on the 64-bit hash, at most half full.
         var table = _table;
+        var hashes = _tableHashes;
         var mask = table.Length - 1;
         for (var i = (int)hash & mask; ; i = (i + 1) & mask)
         {
             var known = table[i];
             if (known is null) return null;
-            if (known.Hash == hash && known.Family == family.Index && SeriesHash.SameLabels(known.Labels, labels)) return known;
+            if (hashes[i] == hash && known.Family == family.Index && SeriesHash.SameLabels(known.Labels, labels)) return known;
         }
     }
 
@@ -158,32 +175,36 @@ public sealed class BatchAccumulator
             // Start over (rare). Partials of this batch keep their series through the batch list; one met
             // again gets a second partial, which the shard folds into the same cell.
             Array.Clear(_table);
+            Array.Clear(_tableHashes);
             _seriesCount = 0;
             Array.Clear(_overflow);
         }
         var series = new Series(family.Index, owned, hash);
         if ((_seriesCount + 1) * 2 > _table.Length) Grow();
-        Place(_table, series);
+        Place(_table, _tableHashes, series);
         _seriesCount++;
         return series;
     }
 
-    private static void Place(Series?[] table, Series series)
+    private static void Place(Series?[] table, ulong[] hashes, Series series)
     {
         var mask = table.Length - 1;
         var i = (int)series.Hash & mask;
         while (table[i] is not null) i = (i + 1) & mask;
         table[i] = series;
+        hashes[i] = series.Hash;
     }
 
     private void Grow()
     {
         var bigger = new Series?[_table.Length * 2];
+        var hashes = new ulong[bigger.Length];
         foreach (var series in _table)
         {
-            if (series is not null) Place(bigger, series);
+            if (series is not null) Place(bigger, hashes, series);
         }
         _table = bigger;
+        _tableHashes = hashes;
     }
 
     private Series Overflow(MetricFamily family)
@@ -276,6 +297,10 @@ public sealed class BatchAccumulator
         public int Stamp { get; set; }
         public long Window { get; set; }
         public SeriesPartial? Partial { get; set; }
+
+        /// <summary>The budget that last admitted this series, and the metric window it admitted it in.</summary>
+        public SeriesBudget? AdmittedBy { get; set; }
+        public SeriesBudget.WindowAdmissions? AdmittedIn { get; set; }
 
     }
 

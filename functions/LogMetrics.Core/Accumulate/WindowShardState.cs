@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -32,6 +33,14 @@ public sealed class WindowCells
 
     [JsonIgnore]
     private Dictionary<int, int>? _offsets;
+
+    /// <summary>Room for <paramref name="cells"/> cells and <paramref name="values"/> values (a new window about to be filled).</summary>
+    internal void Reserve(int cells, int values)
+    {
+        Series.EnsureCapacity(cells);
+        Values.EnsureCapacity(values);
+        if (_offsets is null && Series.Count == 0) _offsets = new Dictionary<int, int>(cells);
+    }
 
     /// <summary>Offset in <see cref="Values"/> of a series' vector, or -1.</summary>
     public int OffsetOf(int series, WindowShardState shard, CompiledPipeline pipeline)
@@ -70,6 +79,14 @@ public sealed class WindowCells
                 _ => target[i] + values[i],
             };
         }
+    }
+
+    /// <summary>Renumbers every cell's series through <paramref name="map"/> (old id → new id); the values stay as they are.</summary>
+    internal void Renumber(int[] map)
+    {
+        var series = CollectionsMarshal.AsSpan(Series);
+        for (var i = 0; i < series.Length; i++) series[i] = map[series[i]];
+        _offsets = null;
     }
 
     /// <summary>Keeps only the cells <paramref name="keep"/> accepts, renumbering series through <paramref name="map"/>.</summary>
@@ -173,6 +190,9 @@ public sealed class WindowShardState
     [JsonIgnore]
     private Dictionary<PartialKey, int>? _seriesIndex;
 
+    [JsonIgnore]
+    private InstanceMemo? _memo;
+
     /// <summary>(series, base window) cells held, committed and held apart.</summary>
     [JsonIgnore]
     public int CellCount => Windows.Sum(w => w.Series.Count) + Lanes.Values.Sum(l => l.Held.Sum(h => h.Windows.Sum(w => w.Series.Count)));
@@ -184,18 +204,60 @@ public sealed class WindowShardState
 
     private int Intern(int family, string[] labels)
     {
+        // The ingest side interns its label arrays (one per series), so the same instance recurs batch after
+        // batch: found by reference in a direct-mapped memo, without hashing or comparing its text.
+        var memo = _memo ??= new InstanceMemo();
+        var slot = memo.Slot(labels);
+        if (ReferenceEquals(memo.Labels[slot], labels) && (uint)memo.Ids[slot] < (uint)SeriesFamily.Count && SeriesFamily[memo.Ids[slot]] == family)
+        {
+            return memo.Ids[slot];
+        }
         if (_seriesIndex is null)
         {
             _seriesIndex = new Dictionary<PartialKey, int>(SeriesLabels.Count);
             for (var i = 0; i < SeriesLabels.Count; i++) _seriesIndex[new PartialKey(SeriesFamily[i], 0, SeriesLabels[i])] = i;
         }
         var key = new PartialKey(family, 0, labels);
-        if (_seriesIndex.TryGetValue(key, out var id)) return id;
-        id = SeriesLabels.Count;
-        SeriesFamily.Add(family);
-        SeriesLabels.Add(labels);
-        _seriesIndex[key] = id;
+        if (!_seriesIndex.TryGetValue(key, out var id))
+        {
+            id = SeriesLabels.Count;
+            SeriesFamily.Add(family);
+            SeriesLabels.Add(labels);
+            _seriesIndex[key] = id;
+            if (SeriesLabels.Count * 2 > memo.Ids.Length && memo.Ids.Length < InstanceMemo.MaxSize)
+            {
+                _memo = memo = new InstanceMemo(memo.Ids.Length * 4);
+                slot = memo.Slot(labels);
+            }
+        }
+        memo.Labels[slot] = labels;
+        memo.Ids[slot] = id;
         return id;
+    }
+
+    /// <summary>Series ids by label array instance, direct-mapped (a cache in front of <see cref="_seriesIndex"/>).</summary>
+    private sealed class InstanceMemo(int size = InstanceMemo.MinSize)
+    {
+        public const int MinSize = 1 << 10;
+        public const int MaxSize = 1 << 16;
+
+        public string[]?[] Labels { get; } = new string[]?[size];
+
+        public int[] Ids { get; } = new int[size];
+
+        public int Slot(string[] labels) => RuntimeHelpers.GetHashCode(labels) & (Ids.Length - 1);
+
+        /// <summary>Follows a renumbering: <paramref name="map"/>[old id] is the new id, or -1 for a series dropped.</summary>
+        public void Renumber(int[] map)
+        {
+            for (var i = 0; i < Ids.Length; i++)
+            {
+                if (Labels[i] is null) continue;
+                var to = map[Ids[i]];
+                if (to < 0) Labels[i] = null;
+                else Ids[i] = to;
+            }
+        }
     }
 
     public ApplyOutcome Apply(ShardSignal signal, CompiledPipeline pipeline)
@@ -262,18 +324,42 @@ public sealed class WindowShardState
 
     private void FillRange(HeldRange held, ShardSignal signal, CompiledPipeline pipeline)
     {
-        var byWindow = new Dictionary<long, WindowCells>();
+        WindowCells? cells = null;
+        Dictionary<long, WindowCells>? many = null;
+        // Room for every partial in each new window: most signals fill one window, so its lists never grow.
+        var values = 0;
+        foreach (var partial in signal.Partials) values += partial.Values.Length;
         foreach (var partial in signal.Partials)
         {
-            if (!byWindow.TryGetValue(partial.WindowStartMs, out var cells))
+            // A batch spans a window or two: the last one used, else a scan of the few held (a map past 8).
+            if (cells?.Start != partial.WindowStartMs)
             {
-                cells = new WindowCells { Start = partial.WindowStartMs };
-                byWindow[partial.WindowStartMs] = cells;
-                held.Windows.Add(cells);
+                cells = CellsOf(held.Windows, partial.WindowStartMs, signal.Partials.Count, values, ref many);
             }
             cells.Newest = Math.Max(cells.Newest, partial.NewestEventMs);
             cells.Fold(Intern(partial.Family, partial.Labels), partial.Values, pipeline.Families[partial.Family], this, pipeline);
         }
+    }
+
+    private static WindowCells CellsOf(List<WindowCells> windows, long start, int expected, int values, ref Dictionary<long, WindowCells>? many)
+    {
+        if (many is not null)
+        {
+            if (many.TryGetValue(start, out var known)) return known;
+        }
+        else
+        {
+            foreach (var w in windows)
+            {
+                if (w.Start == start) return w;
+            }
+        }
+        var cells = new WindowCells { Start = start };
+        cells.Reserve(expected, values);
+        windows.Add(cells);
+        if (many is null && windows.Count > 8) many = windows.ToDictionary(w => w.Start);
+        else many?.Add(start, cells);
+        return cells;
     }
 
     /// <summary>Folds in every held range that a later range continues (or that ends the lane).</summary>
@@ -501,20 +587,35 @@ public sealed class WindowShardState
         {
             foreach (var s in w.Series) used[s] = true;
         }
-        if (used.All(u => u)) return;
-        var map = new Dictionary<int, int>();
+        if (Array.IndexOf(used, false) < 0) return;
+        // map[old id] = new id, or -1 for a series dropped.
+        var map = new int[used.Length];
         var families = new List<int>();
         var labels = new List<string[]>();
         for (var i = 0; i < used.Length; i++)
         {
-            if (!used[i]) continue;
+            if (!used[i])
+            {
+                map[i] = -1;
+                continue;
+            }
             map[i] = families.Count;
             families.Add(SeriesFamily[i]);
             labels.Add(SeriesLabels[i]);
         }
-        foreach (var w in all) w.Filter(_ => true, this, pipeline, map);
+        foreach (var w in all) w.Renumber(map);
         SeriesFamily = families;
         SeriesLabels = labels;
-        _seriesIndex = null;
+        // The indexes follow the renumbering (their keys keep their hashes: no label text is hashed again).
+        if (_seriesIndex is { } index)
+        {
+            var renumbered = new Dictionary<PartialKey, int>(labels.Count);
+            foreach (var (key, id) in index)
+            {
+                if (map[id] >= 0) renumbered.Add(key, map[id]);
+            }
+            _seriesIndex = renumbered;
+        }
+        _memo?.Renumber(map);
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
@@ -7,12 +8,24 @@ namespace LogMetrics.Core.Flush;
 /// Writes samples as JSON lines: <c>{"name","labels":{…},"timestamp":ms,"value":n}</c>; labels exclude
 /// <c>__name__</c>. Values are written in round-trip form, so a reader gets the exact double.
 /// </summary>
-public sealed class JsonlSampleWriter(Stream stream) : ISampleWriter, IDisposable
+public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
 {
-    private readonly Utf8JsonWriter _writer = new(stream, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+    // Lines are formatted into one buffer and handed to the stream in chunks of about this size, not line by line.
+    private const int ChunkBytes = 64 * 1024;
+
+    private readonly Stream _stream;
+    private readonly ArrayBufferWriter<byte> _buffer = new(ChunkBytes + 4096);
+    private readonly Utf8JsonWriter _writer;
+
+    public JsonlSampleWriter(Stream stream)
+    {
+        _stream = stream;
+        _writer = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+    }
 
     public long SamplesWritten { get; private set; }
 
+    /// <summary>Every sample's line is written to the stream, and the stream flushed, when this returns.</summary>
     public Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
     {
         foreach (var s in samples)
@@ -27,16 +40,27 @@ public sealed class JsonlSampleWriter(Stream stream) : ISampleWriter, IDisposabl
             _writer.WriteEndObject();
             _writer.Flush();
             _writer.Reset();
-            stream.WriteByte((byte)'\n');
+            _buffer.GetSpan(1)[0] = (byte)'\n';
+            _buffer.Advance(1);
+            if (_buffer.WrittenCount >= ChunkBytes) Drain();
         }
+        Drain();
+        _stream.Flush();
         SamplesWritten += samples.Count;
         return Task.FromResult(WriteResult.Ok(samples.Count));
+    }
+
+    private void Drain()
+    {
+        if (_buffer.WrittenCount == 0) return;
+        _stream.Write(_buffer.WrittenSpan);
+        _buffer.ResetWrittenCount();
     }
 
     public void Dispose()
     {
         _writer.Dispose();
-        stream.Dispose();
+        _stream.Dispose();
     }
 }
 
