@@ -193,6 +193,9 @@ public sealed class WindowShardState
     [JsonIgnore]
     private InstanceMemo? _memo;
 
+    [JsonIgnore]
+    private List<HeldRange>? _candidates;
+
     /// <summary>(series, base window) cells held, committed and held apart.</summary>
     [JsonIgnore]
     public int CellCount => Windows.Sum(w => w.Series.Count) + Lanes.Values.Sum(l => l.Held.Sum(h => h.Windows.Sum(w => w.Series.Count)));
@@ -365,23 +368,42 @@ public sealed class WindowShardState
     /// <summary>Folds in every held range that a later range continues (or that ends the lane).</summary>
     private void Commit(LaneProgress lane, CompiledPipeline pipeline)
     {
-        var finishing = lane.Held.Any(h => h.IsEndMarker);
+        // Loops rather than LINQ: this runs once per signal. The held ranges are few (usually the last one and the new one).
+        var held = lane.Held;
+        var finishing = false;
+        foreach (var h in held) finishing |= h.IsEndMarker;
+        var candidates = _candidates ??= [];
         while (true)
         {
-            var ranges = lane.Held.Where(h => !h.IsEndMarker).ToList();
-            if (ranges.Count == 0) break;
-            var start = lane.CommittedThrough == long.MinValue
-                ? ranges.Min(h => h.ChainStart == long.MinValue ? h.First : Math.Min(h.ChainStart, h.First))
-                : lane.CommittedThrough + 1;
-            HeldRange? pick = null;
-            foreach (var c in ranges.Where(h => h.First == start).OrderByDescending(h => h.Last))
+            var ranges = 0;
+            var earliest = long.MaxValue;
+            foreach (var h in held)
             {
-                if (c.Last < c.First || c.Finished || finishing || ranges.Any(t => t != c && t.First == c.Last + 1))
+                if (h.IsEndMarker) continue;
+                ranges++;
+                earliest = Math.Min(earliest, h.ChainStart == long.MinValue ? h.First : Math.Min(h.ChainStart, h.First));
+            }
+            if (ranges == 0) break;
+            var start = lane.CommittedThrough == long.MinValue ? earliest : lane.CommittedThrough + 1;
+            // The ranges from the start, longest first (ties in held order).
+            candidates.Clear();
+            foreach (var h in held)
+            {
+                if (h.IsEndMarker || h.First != start) continue;
+                var at = candidates.Count;
+                while (at > 0 && candidates[at - 1].Last < h.Last) at--;
+                candidates.Insert(at, h);
+            }
+            HeldRange? pick = null;
+            foreach (var c in candidates)
+            {
+                if (c.Last < c.First || c.Finished || finishing || Continues(held, c))
                 {
                     pick = c;
                     break;
                 }
             }
+            candidates.Clear();
             if (pick is null) break;
             Fold(lane, pick, pipeline);
         }
@@ -391,6 +413,16 @@ public sealed class WindowShardState
             lane.WatermarkMs = Math.Max(lane.WatermarkMs, lane.Held.Max(h => h.WatermarkMs));
             lane.Held.Clear();
         }
+    }
+
+    /// <summary>Whether another held range (not an end marker) starts right after <paramref name="range"/>.</summary>
+    private static bool Continues(List<HeldRange> held, HeldRange range)
+    {
+        foreach (var t in held)
+        {
+            if (t != range && !t.IsEndMarker && t.First == range.Last + 1) return true;
+        }
+        return false;
     }
 
     private void Fold(LaneProgress lane, HeldRange range, CompiledPipeline pipeline)
