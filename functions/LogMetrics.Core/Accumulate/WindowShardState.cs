@@ -532,6 +532,13 @@ public sealed class WindowShardState
                     var family = pipeline.Families[SeriesFamily[s]];
                     if (family.ResolutionMs == resolution)
                     {
+                        if (part.Families.Count == 0)
+                        {
+                            // At most the window's cells: the lists never grow cell by cell.
+                            part.Families.EnsureCapacity(w.Series.Count);
+                            part.Labels.EnsureCapacity(w.Series.Count);
+                            part.Values.EnsureCapacity(w.Values.Count);
+                        }
                         part.Families.Add(family.Index);
                         part.Labels.Add(SeriesLabels[s]);
                         part.Values.AddRange(CollectionsMarshal.AsSpan(w.Values).Slice(offset, family.SlotCount));
@@ -641,12 +648,12 @@ public sealed class WindowShardState
         // The indexes follow the renumbering (their keys keep their hashes: no label text is hashed again).
         if (_seriesIndex is { } index)
         {
-            var renumbered = new Dictionary<PartialKey, int>(labels.Count);
+            // In place (removing while enumerating is allowed; a value is set through its ref): no new table per flush.
             foreach (var (key, id) in index)
             {
-                if (map[id] >= 0) renumbered.Add(key, map[id]);
+                if (map[id] < 0) index.Remove(key);
+                else CollectionsMarshal.GetValueRefOrNullRef(index, key) = map[id];
             }
-            _seriesIndex = renumbered;
         }
         _memo?.Renumber(map);
     }
