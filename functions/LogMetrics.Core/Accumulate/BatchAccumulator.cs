@@ -34,9 +34,9 @@ public sealed class BatchAccumulator
     private readonly string[][] _scratch;
     private readonly ulong[][] _hashScratch;
     private readonly LabelHashes _labelHashes = new();
-    private Series?[] _table = new Series?[1024];
-    // _table[i]'s hash, side by side: a probe compares hashes without loading the series object.
-    private ulong[] _tableHashes = new ulong[1024];
+    // Open addressing; a slot holds the series' hash and family beside it, so a probe reads one slot, and
+    // loads the series object only when hash and family match.
+    private Slot[] _table = new Slot[1024];
     private int _seriesCount;
     private readonly List<SeriesPartial> _batch = [];
     private readonly List<Series> _batchSeries = [];
@@ -157,13 +157,12 @@ public sealed class BatchAccumulator
     {
         // Open addressing on the 64-bit hash, at most half full.
         var table = _table;
-        var hashes = _tableHashes;
         var mask = table.Length - 1;
         for (var i = (int)hash & mask; ; i = (i + 1) & mask)
         {
-            var known = table[i];
-            if (known is null) return null;
-            if (hashes[i] == hash && known.Family == family.Index && SeriesHash.SameLabels(known.Labels, labels)) return known;
+            ref var slot = ref table[i];
+            if (slot.Series is null) return null;
+            if (slot.Hash == hash && slot.Family == family.Index && SeriesHash.SameLabels(slot.Series.Labels, labels)) return slot.Series;
         }
     }
 
@@ -175,37 +174,35 @@ public sealed class BatchAccumulator
             // Start over (rare). Partials of this batch keep their series through the batch list; one met
             // again gets a second partial, which the shard folds into the same cell.
             Array.Clear(_table);
-            Array.Clear(_tableHashes);
             _seriesCount = 0;
             Array.Clear(_overflow);
         }
         var series = new Series(family.Index, owned, hash);
         if ((_seriesCount + 1) * 2 > _table.Length) Grow();
-        Place(_table, _tableHashes, series);
+        Place(_table, series);
         _seriesCount++;
         return series;
     }
 
-    private static void Place(Series?[] table, ulong[] hashes, Series series)
+    private static void Place(Slot[] table, Series series)
     {
         var mask = table.Length - 1;
         var i = (int)series.Hash & mask;
-        while (table[i] is not null) i = (i + 1) & mask;
-        table[i] = series;
-        hashes[i] = series.Hash;
+        while (table[i].Series is not null) i = (i + 1) & mask;
+        table[i] = new Slot(series.Hash, series.Family, series);
     }
 
     private void Grow()
     {
-        var bigger = new Series?[_table.Length * 2];
-        var hashes = new ulong[bigger.Length];
-        foreach (var series in _table)
+        var bigger = new Slot[_table.Length * 2];
+        foreach (var slot in _table)
         {
-            if (series is not null) Place(bigger, hashes, series);
+            if (slot.Series is not null) Place(bigger, slot.Series);
         }
         _table = bigger;
-        _tableHashes = hashes;
     }
+
+    private readonly record struct Slot(ulong Hash, int Family, Series? Series);
 
     private Series Overflow(MetricFamily family)
     {
@@ -233,7 +230,7 @@ public sealed class BatchAccumulator
         if (shards.Length != _shardCount)
         {
             // Shards are remembered per series for one shard count.
-            foreach (var s in _table) s?.Shard = -1;
+            foreach (var slot in _table) slot.Series?.Shard = -1;
             foreach (var s in _batchSeries) s.Shard = -1;
             _shardCount = shards.Length;
         }
