@@ -34,6 +34,16 @@ public sealed class WindowCells
     [JsonIgnore]
     private Dictionary<int, int>? _offsets;
 
+    /// <summary>Empties the window for reuse as the window starting at <paramref name="start"/> (its lists keep their room).</summary>
+    internal void Reset(long start)
+    {
+        Start = start;
+        Newest = 0;
+        Series.Clear();
+        Values.Clear();
+        _offsets?.Clear();
+    }
+
     /// <summary>Room for <paramref name="cells"/> cells and <paramref name="values"/> values (a new window about to be filled).</summary>
     internal void Reserve(int cells, int values)
     {
@@ -196,6 +206,12 @@ public sealed class WindowShardState
     [JsonIgnore]
     private List<HeldRange>? _candidates;
 
+    // Windows of ranges already folded in, for the next ranges held (in memory only; a few per lane at most).
+    private const int MaxFreeCells = 64;
+
+    [JsonIgnore]
+    private List<WindowCells>? _freeCells;
+
     /// <summary>(series, base window) cells held, committed and held apart.</summary>
     [JsonIgnore]
     public int CellCount => Windows.Sum(w => w.Series.Count) + Lanes.Values.Sum(l => l.Held.Sum(h => h.Windows.Sum(w => w.Series.Count)));
@@ -337,14 +353,14 @@ public sealed class WindowShardState
             // A batch spans a window or two: the last one used, else a scan of the few held (a map past 8).
             if (cells?.Start != partial.WindowStartMs)
             {
-                cells = CellsOf(held.Windows, partial.WindowStartMs, signal.Partials.Count, values, ref many);
+                cells = CellsOf(held.Windows, partial.WindowStartMs, signal.Partials.Count, values, _freeCells, ref many);
             }
             cells.Newest = Math.Max(cells.Newest, partial.NewestEventMs);
             cells.Fold(Intern(partial.Family, partial.Labels), partial.Values, pipeline.Families[partial.Family], this, pipeline);
         }
     }
 
-    private static WindowCells CellsOf(List<WindowCells> windows, long start, int expected, int values, ref Dictionary<long, WindowCells>? many)
+    private static WindowCells CellsOf(List<WindowCells> windows, long start, int expected, int values, List<WindowCells>? free, ref Dictionary<long, WindowCells>? many)
     {
         if (many is not null)
         {
@@ -357,7 +373,17 @@ public sealed class WindowShardState
                 if (w.Start == start) return w;
             }
         }
-        var cells = new WindowCells { Start = start };
+        WindowCells cells;
+        if (free is { Count: > 0 })
+        {
+            cells = free[^1];
+            free.RemoveAt(free.Count - 1);
+            cells.Reset(start);
+        }
+        else
+        {
+            cells = new WindowCells { Start = start };
+        }
         cells.Reserve(expected, values);
         windows.Add(cells);
         if (many is null && windows.Count > 8) many = windows.ToDictionary(w => w.Start);
@@ -459,6 +485,13 @@ public sealed class WindowShardState
         if (lane.Held.Remove(range))
         {
             SupersededSignals += lane.Held.RemoveAll(h => !h.IsEndMarker && h.First <= lane.CommittedThrough && h.Last >= lane.CommittedFrom);
+            // Folded in and no longer held: its windows' lists are reused by the next ranges held.
+            var free = _freeCells ??= [];
+            foreach (var cells in range.Windows)
+            {
+                if (free.Count < MaxFreeCells) free.Add(cells);
+            }
+            range.Windows = [];
         }
     }
 
