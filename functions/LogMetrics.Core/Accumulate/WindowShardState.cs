@@ -198,7 +198,11 @@ public sealed class WindowShardState
     public long HeaderVersion { get; set; }
 
     [JsonIgnore]
-    private Dictionary<PartialKey, int>? _seriesIndex;
+    private Dictionary<PartialKey, SeriesHandle>? _seriesIndex;
+
+    /// <summary>The handle of every series, by id (built with <see cref="_seriesIndex"/>).</summary>
+    [JsonIgnore]
+    private List<SeriesHandle>? _handles;
 
     [JsonIgnore]
     private InstanceMemo? _memo;
@@ -227,34 +231,51 @@ public sealed class WindowShardState
         // batch: found by reference in a direct-mapped memo, without hashing or comparing its text.
         var memo = _memo ??= new InstanceMemo();
         var slot = memo.Slot(labels);
-        if (ReferenceEquals(memo.Labels[slot], labels) && (uint)memo.Ids[slot] < (uint)SeriesFamily.Count && SeriesFamily[memo.Ids[slot]] == family)
+        if (ReferenceEquals(memo.Labels[slot], labels) && memo.Handles[slot] is { Id: >= 0 } known
+            && known.Id < SeriesFamily.Count && SeriesFamily[known.Id] == family)
         {
-            return memo.Ids[slot];
+            return known.Id;
         }
-        if (_seriesIndex is null)
+        if (_seriesIndex is null || _handles is null)
         {
-            _seriesIndex = new Dictionary<PartialKey, int>(SeriesLabels.Count);
-            for (var i = 0; i < SeriesLabels.Count; i++) _seriesIndex[new PartialKey(SeriesFamily[i], 0, SeriesLabels[i])] = i;
+            _seriesIndex = new Dictionary<PartialKey, SeriesHandle>(SeriesLabels.Count);
+            _handles = new List<SeriesHandle>(SeriesLabels.Count);
+            for (var i = 0; i < SeriesLabels.Count; i++)
+            {
+                var h = new SeriesHandle(i);
+                _handles.Add(h);
+                _seriesIndex[new PartialKey(SeriesFamily[i], 0, SeriesLabels[i])] = h;
+            }
         }
         var key = new PartialKey(family, 0, labels);
-        if (!_seriesIndex.TryGetValue(key, out var id))
+        if (!_seriesIndex.TryGetValue(key, out var handle))
         {
-            id = SeriesLabels.Count;
+            handle = new SeriesHandle(SeriesLabels.Count);
             SeriesFamily.Add(family);
             SeriesLabels.Add(labels);
-            _seriesIndex[key] = id;
-            if (SeriesLabels.Count * 2 > memo.Ids.Length && memo.Ids.Length < InstanceMemo.MaxSize)
+            _handles.Add(handle);
+            _seriesIndex[key] = handle;
+            if (SeriesLabels.Count * 2 > memo.Handles.Length && memo.Handles.Length < InstanceMemo.MaxSize)
             {
-                _memo = memo = new InstanceMemo(memo.Ids.Length * 4);
+                _memo = memo = new InstanceMemo(memo.Handles.Length * 4);
                 slot = memo.Slot(labels);
             }
         }
         memo.Labels[slot] = labels;
-        memo.Ids[slot] = id;
-        return id;
+        memo.Handles[slot] = handle;
+        return handle.Id;
     }
 
-    /// <summary>Series ids by label array instance, direct-mapped (a cache in front of <see cref="_seriesIndex"/>).</summary>
+    /// <summary>
+    /// A series' place in the table as the in-memory indexes know it: compaction renumbers the handles
+    /// (or marks them dropped, -1) instead of rewriting the indexes that hold them.
+    /// </summary>
+    private sealed class SeriesHandle(int id)
+    {
+        public int Id { get; set; } = id;
+    }
+
+    /// <summary>Series by label array instance, direct-mapped (a cache in front of <see cref="_seriesIndex"/>).</summary>
     private sealed class InstanceMemo(int size = InstanceMemo.MinSize)
     {
         public const int MinSize = 1 << 10;
@@ -262,21 +283,9 @@ public sealed class WindowShardState
 
         public string[]?[] Labels { get; } = new string[]?[size];
 
-        public int[] Ids { get; } = new int[size];
+        public SeriesHandle?[] Handles { get; } = new SeriesHandle?[size];
 
-        public int Slot(string[] labels) => RuntimeHelpers.GetHashCode(labels) & (Ids.Length - 1);
-
-        /// <summary>Follows a renumbering: <paramref name="map"/>[old id] is the new id, or -1 for a series dropped.</summary>
-        public void Renumber(int[] map)
-        {
-            for (var i = 0; i < Ids.Length; i++)
-            {
-                if (Labels[i] is null) continue;
-                var to = map[Ids[i]];
-                if (to < 0) Labels[i] = null;
-                else Ids[i] = to;
-            }
-        }
+        public int Slot(string[] labels) => RuntimeHelpers.GetHashCode(labels) & (Handles.Length - 1);
     }
 
     public ApplyOutcome Apply(ShardSignal signal, CompiledPipeline pipeline)
@@ -676,18 +685,27 @@ public sealed class WindowShardState
             labels.Add(SeriesLabels[i]);
         }
         foreach (var w in all) w.Renumber(map);
+        var oldFamilies = SeriesFamily;
+        var oldLabels = SeriesLabels;
         SeriesFamily = families;
         SeriesLabels = labels;
-        // The indexes follow the renumbering (their keys keep their hashes: no label text is hashed again).
-        if (_seriesIndex is { } index)
+        // The indexes follow through their handles: only the dropped series' keys are removed.
+        if (_seriesIndex is { } index && _handles is { } handles && handles.Count == map.Length)
         {
-            // In place (removing while enumerating is allowed; a value is set through its ref): no new table per flush.
-            foreach (var (key, id) in index)
+            var kept = new List<SeriesHandle>(labels.Count);
+            for (var i = 0; i < map.Length; i++)
             {
-                if (map[id] < 0) index.Remove(key);
-                else CollectionsMarshal.GetValueRefOrNullRef(index, key) = map[id];
+                handles[i].Id = map[i];
+                if (map[i] >= 0) kept.Add(handles[i]);
+                else index.Remove(new PartialKey(oldFamilies[i], 0, oldLabels[i]));
             }
+            _handles = kept;
         }
-        _memo?.Renumber(map);
+        else
+        {
+            _seriesIndex = null;
+            _handles = null;
+            _memo = null;
+        }
     }
 }
