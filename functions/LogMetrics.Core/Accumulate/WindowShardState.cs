@@ -204,6 +204,10 @@ public sealed class WindowShardState
     [JsonIgnore]
     private List<SeriesHandle>? _handles;
 
+    /// <summary>Handles of dropped series still in <see cref="_seriesIndex"/>; past the live ones (plus slack) the indexes start over.</summary>
+    [JsonIgnore]
+    private int _dropped;
+
     [JsonIgnore]
     private InstanceMemo? _memo;
 
@@ -231,18 +235,18 @@ public sealed class WindowShardState
         // batch: found by reference in a direct-mapped memo, without hashing or comparing its text.
         var memo = _memo ??= new InstanceMemo();
         var slot = memo.Slot(labels);
-        if (ReferenceEquals(memo.Labels[slot], labels) && memo.Handles[slot] is { Id: >= 0 } known
-            && known.Id < SeriesFamily.Count && SeriesFamily[known.Id] == family)
+        if (ReferenceEquals(memo.Labels[slot], labels) && memo.Handles[slot] is { } known && known.Family == family && _handles is not null)
         {
-            return known.Id;
+            return known.Id >= 0 ? known.Id : Revive(known, labels);
         }
         if (_seriesIndex is null || _handles is null)
         {
             _seriesIndex = new Dictionary<PartialKey, SeriesHandle>(SeriesLabels.Count);
             _handles = new List<SeriesHandle>(SeriesLabels.Count);
+            _dropped = 0;
             for (var i = 0; i < SeriesLabels.Count; i++)
             {
-                var h = new SeriesHandle(i);
+                var h = new SeriesHandle(i, SeriesFamily[i]);
                 _handles.Add(h);
                 _seriesIndex[new PartialKey(SeriesFamily[i], 0, SeriesLabels[i])] = h;
             }
@@ -250,29 +254,48 @@ public sealed class WindowShardState
         var key = new PartialKey(family, 0, labels);
         if (!_seriesIndex.TryGetValue(key, out var handle))
         {
-            handle = new SeriesHandle(SeriesLabels.Count);
+            handle = new SeriesHandle(SeriesLabels.Count, family);
             SeriesFamily.Add(family);
             SeriesLabels.Add(labels);
             _handles.Add(handle);
             _seriesIndex[key] = handle;
-            if (SeriesLabels.Count * 2 > memo.Handles.Length && memo.Handles.Length < InstanceMemo.MaxSize)
-            {
-                _memo = memo = new InstanceMemo(memo.Handles.Length * 4);
-                slot = memo.Slot(labels);
-            }
+        }
+        else if (handle.Id < 0)
+        {
+            Revive(handle, labels);
+        }
+        // Sized by the arrays it meets (each ingest pipeline has its own array per series), up to a bound.
+        if (++memo.Inserts > memo.Handles.Length / 2 && memo.Handles.Length < InstanceMemo.MaxSize)
+        {
+            _memo = memo = new InstanceMemo(memo.Handles.Length * 4);
+            slot = memo.Slot(labels);
         }
         memo.Labels[slot] = labels;
         memo.Handles[slot] = handle;
         return handle.Id;
     }
 
+    /// <summary>A series compaction dropped comes back: it is appended to the table again, as a new series would be.</summary>
+    private int Revive(SeriesHandle handle, string[] labels)
+    {
+        handle.Id = SeriesLabels.Count;
+        SeriesFamily.Add(handle.Family);
+        SeriesLabels.Add(labels);
+        _handles!.Add(handle);
+        _dropped--;
+        return handle.Id;
+    }
+
     /// <summary>
-    /// A series' place in the table as the in-memory indexes know it: compaction renumbers the handles
-    /// (or marks them dropped, -1) instead of rewriting the indexes that hold them.
+    /// A series as the in-memory indexes know it: its id in the table, or -1 once compaction dropped it.
+    /// Compaction renumbers the handles instead of rewriting the indexes that hold them, and a dropped
+    /// series keeps its handle, so it is found again without hashing its labels.
     /// </summary>
-    private sealed class SeriesHandle(int id)
+    private sealed class SeriesHandle(int id, int family)
     {
         public int Id { get; set; } = id;
+
+        public int Family { get; } = family;
     }
 
     /// <summary>Series by label array instance, direct-mapped (a cache in front of <see cref="_seriesIndex"/>).</summary>
@@ -280,6 +303,9 @@ public sealed class WindowShardState
     {
         public const int MinSize = 1 << 10;
         public const int MaxSize = 1 << 16;
+
+        /// <summary>Entries written since this memo was made (misses).</summary>
+        public int Inserts { get; set; }
 
         public string[]?[] Labels { get; } = new string[]?[size];
 
@@ -685,27 +711,27 @@ public sealed class WindowShardState
             labels.Add(SeriesLabels[i]);
         }
         foreach (var w in all) w.Renumber(map);
-        var oldFamilies = SeriesFamily;
-        var oldLabels = SeriesLabels;
         SeriesFamily = families;
         SeriesLabels = labels;
-        // The indexes follow through their handles: only the dropped series' keys are removed.
-        if (_seriesIndex is { } index && _handles is { } handles && handles.Count == map.Length)
+        // The indexes follow through their handles; a dropped series keeps its handle (id -1) until they start over.
+        if (_seriesIndex is not null && _handles is { } handles && handles.Count == map.Length && _dropped + map.Length - labels.Count <= labels.Count + 4096)
         {
             var kept = new List<SeriesHandle>(labels.Count);
             for (var i = 0; i < map.Length; i++)
             {
                 handles[i].Id = map[i];
                 if (map[i] >= 0) kept.Add(handles[i]);
-                else index.Remove(new PartialKey(oldFamilies[i], 0, oldLabels[i]));
+                else _dropped++;
             }
             _handles = kept;
         }
         else
         {
+            if (_handles is not null) foreach (var h in _handles) h.Id = -1;
             _seriesIndex = null;
             _handles = null;
             _memo = null;
+            _dropped = 0;
         }
     }
 }
