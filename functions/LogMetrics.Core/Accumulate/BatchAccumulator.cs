@@ -34,7 +34,9 @@ public sealed class BatchAccumulator
     private readonly string[][] _scratch;
     private readonly ulong[][] _hashScratch;
     private readonly LabelHashes _labelHashes = new();
-    private Series?[] _table = new Series?[1024];
+    // Open addressing; a slot holds the series' hash and family beside it, so a probe reads one slot, and
+    // loads the series object only when hash and family match.
+    private Slot[] _table = new Slot[1024];
     private int _seriesCount;
     private readonly List<SeriesPartial> _batch = [];
     private readonly List<Series> _batchSeries = [];
@@ -90,11 +92,20 @@ public sealed class BatchAccumulator
                 // A series is interned only once the budget admits it: label sets folded into the overflow
                 // series (millions of tenants) are never held.
                 string[]? kept = null;
-                if (budget is not null && !budget.Admit(family, record.EventTimeMs, series?.Labels ?? labels, hash, copy: series is null, out kept))
+                if (budget is not null && !AdmittedBefore(series, budget, family, record.EventTimeMs))
                 {
-                    // Over the family's cardinality budget in this window: the overflow series carries it.
-                    series = Overflow(family);
-                    partial = Current(series, windowStart);
+                    if (!budget.Admit(family, record.EventTimeMs, series?.Labels ?? labels, hash, copy: series is null, out kept, out var window))
+                    {
+                        // Over the family's cardinality budget in this window: the overflow series carries it.
+                        series = Overflow(family);
+                        partial = Current(series, windowStart);
+                    }
+                    else
+                    {
+                        series ??= Intern(family, kept ?? labels.AsSpan().ToArray(), hash);
+                        series.AdmittedBy = budget;
+                        series.AdmittedIn = window;
+                    }
                 }
                 series ??= Intern(family, kept ?? labels.AsSpan().ToArray(), hash);
                 partial ??= Open(series, windowStart);
@@ -103,6 +114,11 @@ public sealed class BatchAccumulator
             if (record.EventTimeMs > partial.NewestEventMs) partial.NewestEventMs = record.EventTimeMs;
         }
     }
+
+    /// <summary>Whether <paramref name="budget"/> admitted <paramref name="series"/> in this metric window, which it has not forgotten since.</summary>
+    private static bool AdmittedBefore(Series? series, SeriesBudget budget, MetricFamily family, long eventTimeMs) =>
+        series?.AdmittedIn is { Forgotten: false } window && ReferenceEquals(series.AdmittedBy, budget)
+        && window.Start == CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
 
     /// <summary>This batch's partial of <paramref name="series"/> in the window, if the batch has one.</summary>
     private SeriesPartial? Current(Series series, long windowStart)
@@ -144,9 +160,9 @@ public sealed class BatchAccumulator
         var mask = table.Length - 1;
         for (var i = (int)hash & mask; ; i = (i + 1) & mask)
         {
-            var known = table[i];
-            if (known is null) return null;
-            if (known.Hash == hash && known.Family == family.Index && SeriesHash.SameLabels(known.Labels, labels)) return known;
+            ref var slot = ref table[i];
+            if (slot.Series is null) return null;
+            if (slot.Hash == hash && slot.Family == family.Index && SeriesHash.SameLabels(slot.Series.Labels, labels)) return slot.Series;
         }
     }
 
@@ -168,23 +184,25 @@ public sealed class BatchAccumulator
         return series;
     }
 
-    private static void Place(Series?[] table, Series series)
+    private static void Place(Slot[] table, Series series)
     {
         var mask = table.Length - 1;
         var i = (int)series.Hash & mask;
-        while (table[i] is not null) i = (i + 1) & mask;
-        table[i] = series;
+        while (table[i].Series is not null) i = (i + 1) & mask;
+        table[i] = new Slot(series.Hash, series.Family, series);
     }
 
     private void Grow()
     {
-        var bigger = new Series?[_table.Length * 2];
-        foreach (var series in _table)
+        var bigger = new Slot[_table.Length * 2];
+        foreach (var slot in _table)
         {
-            if (series is not null) Place(bigger, series);
+            if (slot.Series is not null) Place(bigger, slot.Series);
         }
         _table = bigger;
     }
+
+    private readonly record struct Slot(ulong Hash, int Family, Series? Series);
 
     private Series Overflow(MetricFamily family)
     {
@@ -212,7 +230,7 @@ public sealed class BatchAccumulator
         if (shards.Length != _shardCount)
         {
             // Shards are remembered per series for one shard count.
-            foreach (var s in _table) s?.Shard = -1;
+            foreach (var slot in _table) slot.Series?.Shard = -1;
             foreach (var s in _batchSeries) s.Shard = -1;
             _shardCount = shards.Length;
         }
@@ -276,6 +294,10 @@ public sealed class BatchAccumulator
         public int Stamp { get; set; }
         public long Window { get; set; }
         public SeriesPartial? Partial { get; set; }
+
+        /// <summary>The budget that last admitted this series, and the metric window it admitted it in.</summary>
+        public SeriesBudget? AdmittedBy { get; set; }
+        public SeriesBudget.WindowAdmissions? AdmittedIn { get; set; }
 
     }
 

@@ -20,7 +20,7 @@ public sealed class SeriesBudget
 
     private readonly CompiledPipeline _pipeline;
     private readonly Lock _gate = new();
-    private readonly Dictionary<(int Family, long Window), HashSet<LabelSet>> _admitted = [];
+    private readonly Dictionary<(int Family, long Window), WindowAdmissions> _admitted = [];
     private readonly long[] _folded;
     private readonly bool[] _warned;
 
@@ -49,7 +49,7 @@ public sealed class SeriesBudget
     /// <summary>Label sets held (for tests: bounded by budget × open windows).</summary>
     public int Held
     {
-        get { lock (_gate) return _admitted.Values.Sum(s => s.Count); }
+        get { lock (_gate) return _admitted.Values.Sum(s => s.Sets.Count); }
     }
 
     /// <summary>
@@ -65,19 +65,33 @@ public sealed class SeriesBudget
     /// in <paramref name="kept"/> when the label set was added; without, the array itself may be kept, so it must
     /// not change afterwards.
     /// </summary>
-    public bool Admit(MetricFamily family, long eventTimeMs, string[] labels, ulong hash, bool copy, out string[]? kept)
+    public bool Admit(MetricFamily family, long eventTimeMs, string[] labels, ulong hash, bool copy, out string[]? kept) =>
+        Admit(family, eventTimeMs, labels, hash, copy, out kept, out _);
+
+    /// <summary>
+    /// As <see cref="Admit(MetricFamily, long, string[], ulong, bool, out string[])"/>; when admitted, <paramref name="window"/>
+    /// is the family's metric window the label set now belongs to. It stays admitted there as long as
+    /// <see cref="WindowAdmissions.Forgotten"/> is false, so a caller may skip asking again until then.
+    /// </summary>
+    internal bool Admit(MetricFamily family, long eventTimeMs, string[] labels, ulong hash, bool copy, out string[]? kept, out WindowAdmissions? window)
     {
         kept = null;
-        var window = CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
+        window = null;
+        var start = CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
         bool warn;
         lock (_gate)
         {
-            if (!_admitted.TryGetValue((family.Index, window), out var set))
+            if (!_admitted.TryGetValue((family.Index, start), out var admissions))
             {
-                _admitted[(family.Index, window)] = set = new HashSet<LabelSet>(LabelSetComparer.Instance);
+                _admitted[(family.Index, start)] = admissions = new WindowAdmissions(start);
             }
+            var set = admissions.Sets;
             var key = new LabelSet(labels, hash);
-            if (set.Contains(key)) return true;
+            if (set.Contains(key))
+            {
+                window = admissions;
+                return true;
+            }
             if (set.Count < family.MaxSeries)
             {
                 if (copy)
@@ -86,13 +100,14 @@ public sealed class SeriesBudget
                     key = new LabelSet(kept, hash);
                 }
                 set.Add(key);
+                window = admissions;
                 return true;
             }
             _folded[family.Index]++;
             warn = !_warned[family.Index];
             _warned[family.Index] = true;
         }
-        if (warn) OnFirstOverflow?.Invoke(family, window);
+        if (warn) OnFirstOverflow?.Invoke(family, start);
         return false;
     }
 
@@ -107,13 +122,39 @@ public sealed class SeriesBudget
             {
                 if (key.Window + _pipeline.Families[key.Family].ResolutionMs <= throughMs) (old ??= []).Add(key);
             }
-            if (old is not null) foreach (var key in old) _admitted.Remove(key);
+            if (old is not null)
+            {
+                foreach (var key in old)
+                {
+                    _admitted.Remove(key, out var forgotten);
+                    forgotten!.Forgotten = true;
+                }
+            }
         }
     }
 
-    private readonly record struct LabelSet(string[] Labels, ulong Hash);
+    /// <summary>The label sets admitted in one family's metric window.</summary>
+    internal sealed class WindowAdmissions(long start)
+    {
+        private volatile bool _forgotten;
 
-    private sealed class LabelSetComparer : IEqualityComparer<LabelSet>
+        /// <summary>The metric window's start.</summary>
+        public long Start { get; } = start;
+
+        /// <summary>Guarded by the budget's lock.</summary>
+        internal HashSet<LabelSet> Sets { get; } = new(LabelSetComparer.Instance);
+
+        /// <summary>The window was forgotten: its label sets are admitted no longer.</summary>
+        public bool Forgotten
+        {
+            get => _forgotten;
+            internal set => _forgotten = value;
+        }
+    }
+
+    internal readonly record struct LabelSet(string[] Labels, ulong Hash);
+
+    internal sealed class LabelSetComparer : IEqualityComparer<LabelSet>
     {
         public static readonly LabelSetComparer Instance = new();
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -32,6 +33,24 @@ public sealed class WindowCells
 
     [JsonIgnore]
     private Dictionary<int, int>? _offsets;
+
+    /// <summary>Empties the window for reuse as the window starting at <paramref name="start"/> (its lists keep their room).</summary>
+    internal void Reset(long start)
+    {
+        Start = start;
+        Newest = 0;
+        Series.Clear();
+        Values.Clear();
+        _offsets?.Clear();
+    }
+
+    /// <summary>Room for <paramref name="cells"/> cells and <paramref name="values"/> values (a new window about to be filled).</summary>
+    internal void Reserve(int cells, int values)
+    {
+        Series.EnsureCapacity(cells);
+        Values.EnsureCapacity(values);
+        if (_offsets is null && Series.Count == 0) _offsets = new Dictionary<int, int>(cells);
+    }
 
     /// <summary>Offset in <see cref="Values"/> of a series' vector, or -1.</summary>
     public int OffsetOf(int series, WindowShardState shard, CompiledPipeline pipeline)
@@ -70,6 +89,14 @@ public sealed class WindowCells
                 _ => target[i] + values[i],
             };
         }
+    }
+
+    /// <summary>Renumbers every cell's series through <paramref name="map"/> (old id → new id); the values stay as they are.</summary>
+    internal void Renumber(int[] map)
+    {
+        var series = CollectionsMarshal.AsSpan(Series);
+        for (var i = 0; i < series.Length; i++) series[i] = map[series[i]];
+        _offsets = null;
     }
 
     /// <summary>Keeps only the cells <paramref name="keep"/> accepts, renumbering series through <paramref name="map"/>.</summary>
@@ -171,7 +198,27 @@ public sealed class WindowShardState
     public long HeaderVersion { get; set; }
 
     [JsonIgnore]
-    private Dictionary<PartialKey, int>? _seriesIndex;
+    private Dictionary<PartialKey, SeriesHandle>? _seriesIndex;
+
+    /// <summary>The handle of every series, by id (built with <see cref="_seriesIndex"/>).</summary>
+    [JsonIgnore]
+    private List<SeriesHandle>? _handles;
+
+    /// <summary>Handles of dropped series still in <see cref="_seriesIndex"/>; past the live ones (plus slack) the indexes start over.</summary>
+    [JsonIgnore]
+    private int _dropped;
+
+    [JsonIgnore]
+    private InstanceMemo? _memo;
+
+    [JsonIgnore]
+    private List<HeldRange>? _candidates;
+
+    // Windows of ranges already folded in, for the next ranges held (in memory only; a few per lane at most).
+    private const int MaxFreeCells = 64;
+
+    [JsonIgnore]
+    private List<WindowCells>? _freeCells;
 
     /// <summary>(series, base window) cells held, committed and held apart.</summary>
     [JsonIgnore]
@@ -184,18 +231,87 @@ public sealed class WindowShardState
 
     private int Intern(int family, string[] labels)
     {
-        if (_seriesIndex is null)
+        // The ingest side interns its label arrays (one per series), so the same instance recurs batch after
+        // batch: found by reference in a direct-mapped memo, without hashing or comparing its text.
+        var memo = _memo ??= new InstanceMemo();
+        var slot = memo.Slot(labels);
+        if (ReferenceEquals(memo.Labels[slot], labels) && memo.Handles[slot] is { } known && known.Family == family && _handles is not null)
         {
-            _seriesIndex = new Dictionary<PartialKey, int>(SeriesLabels.Count);
-            for (var i = 0; i < SeriesLabels.Count; i++) _seriesIndex[new PartialKey(SeriesFamily[i], 0, SeriesLabels[i])] = i;
+            return known.Id >= 0 ? known.Id : Revive(known, labels);
+        }
+        if (_seriesIndex is null || _handles is null)
+        {
+            _seriesIndex = new Dictionary<PartialKey, SeriesHandle>(SeriesLabels.Count);
+            _handles = new List<SeriesHandle>(SeriesLabels.Count);
+            _dropped = 0;
+            for (var i = 0; i < SeriesLabels.Count; i++)
+            {
+                var h = new SeriesHandle(i, SeriesFamily[i]);
+                _handles.Add(h);
+                _seriesIndex[new PartialKey(SeriesFamily[i], 0, SeriesLabels[i])] = h;
+            }
         }
         var key = new PartialKey(family, 0, labels);
-        if (_seriesIndex.TryGetValue(key, out var id)) return id;
-        id = SeriesLabels.Count;
-        SeriesFamily.Add(family);
+        if (!_seriesIndex.TryGetValue(key, out var handle))
+        {
+            handle = new SeriesHandle(SeriesLabels.Count, family);
+            SeriesFamily.Add(family);
+            SeriesLabels.Add(labels);
+            _handles.Add(handle);
+            _seriesIndex[key] = handle;
+        }
+        else if (handle.Id < 0)
+        {
+            Revive(handle, labels);
+        }
+        // Sized by the arrays it meets (each ingest pipeline has its own array per series), up to a bound.
+        if (++memo.Inserts > memo.Handles.Length / 2 && memo.Handles.Length < InstanceMemo.MaxSize)
+        {
+            _memo = memo = new InstanceMemo(memo.Handles.Length * 4);
+            slot = memo.Slot(labels);
+        }
+        memo.Labels[slot] = labels;
+        memo.Handles[slot] = handle;
+        return handle.Id;
+    }
+
+    /// <summary>A series compaction dropped comes back: it is appended to the table again, as a new series would be.</summary>
+    private int Revive(SeriesHandle handle, string[] labels)
+    {
+        handle.Id = SeriesLabels.Count;
+        SeriesFamily.Add(handle.Family);
         SeriesLabels.Add(labels);
-        _seriesIndex[key] = id;
-        return id;
+        _handles!.Add(handle);
+        _dropped--;
+        return handle.Id;
+    }
+
+    /// <summary>
+    /// A series as the in-memory indexes know it: its id in the table, or -1 once compaction dropped it.
+    /// Compaction renumbers the handles instead of rewriting the indexes that hold them, and a dropped
+    /// series keeps its handle, so it is found again without hashing its labels.
+    /// </summary>
+    private sealed class SeriesHandle(int id, int family)
+    {
+        public int Id { get; set; } = id;
+
+        public int Family { get; } = family;
+    }
+
+    /// <summary>Series by label array instance, direct-mapped (a cache in front of <see cref="_seriesIndex"/>).</summary>
+    private sealed class InstanceMemo(int size = InstanceMemo.MinSize)
+    {
+        public const int MinSize = 1 << 10;
+        public const int MaxSize = 1 << 16;
+
+        /// <summary>Entries written since this memo was made (misses).</summary>
+        public int Inserts { get; set; }
+
+        public string[]?[] Labels { get; } = new string[]?[size];
+
+        public SeriesHandle?[] Handles { get; } = new SeriesHandle?[size];
+
+        public int Slot(string[] labels) => RuntimeHelpers.GetHashCode(labels) & (Handles.Length - 1);
     }
 
     public ApplyOutcome Apply(ShardSignal signal, CompiledPipeline pipeline)
@@ -262,40 +378,93 @@ public sealed class WindowShardState
 
     private void FillRange(HeldRange held, ShardSignal signal, CompiledPipeline pipeline)
     {
-        var byWindow = new Dictionary<long, WindowCells>();
+        WindowCells? cells = null;
+        Dictionary<long, WindowCells>? many = null;
+        // Room for every partial in each new window: most signals fill one window, so its lists never grow.
+        var values = 0;
+        foreach (var partial in signal.Partials) values += partial.Values.Length;
         foreach (var partial in signal.Partials)
         {
-            if (!byWindow.TryGetValue(partial.WindowStartMs, out var cells))
+            // A batch spans a window or two: the last one used, else a scan of the few held (a map past 8).
+            if (cells?.Start != partial.WindowStartMs)
             {
-                cells = new WindowCells { Start = partial.WindowStartMs };
-                byWindow[partial.WindowStartMs] = cells;
-                held.Windows.Add(cells);
+                cells = CellsOf(held.Windows, partial.WindowStartMs, signal.Partials.Count, values, _freeCells, ref many);
             }
             cells.Newest = Math.Max(cells.Newest, partial.NewestEventMs);
             cells.Fold(Intern(partial.Family, partial.Labels), partial.Values, pipeline.Families[partial.Family], this, pipeline);
         }
     }
 
+    private static WindowCells CellsOf(List<WindowCells> windows, long start, int expected, int values, List<WindowCells>? free, ref Dictionary<long, WindowCells>? many)
+    {
+        if (many is not null)
+        {
+            if (many.TryGetValue(start, out var known)) return known;
+        }
+        else
+        {
+            foreach (var w in windows)
+            {
+                if (w.Start == start) return w;
+            }
+        }
+        WindowCells cells;
+        if (free is { Count: > 0 })
+        {
+            cells = free[^1];
+            free.RemoveAt(free.Count - 1);
+            cells.Reset(start);
+        }
+        else
+        {
+            cells = new WindowCells { Start = start };
+        }
+        cells.Reserve(expected, values);
+        windows.Add(cells);
+        if (many is null && windows.Count > 8) many = windows.ToDictionary(w => w.Start);
+        else many?.Add(start, cells);
+        return cells;
+    }
+
     /// <summary>Folds in every held range that a later range continues (or that ends the lane).</summary>
     private void Commit(LaneProgress lane, CompiledPipeline pipeline)
     {
-        var finishing = lane.Held.Any(h => h.IsEndMarker);
+        // Loops rather than LINQ: this runs once per signal. The held ranges are few (usually the last one and the new one).
+        var held = lane.Held;
+        var finishing = false;
+        foreach (var h in held) finishing |= h.IsEndMarker;
+        var candidates = _candidates ??= [];
         while (true)
         {
-            var ranges = lane.Held.Where(h => !h.IsEndMarker).ToList();
-            if (ranges.Count == 0) break;
-            var start = lane.CommittedThrough == long.MinValue
-                ? ranges.Min(h => h.ChainStart == long.MinValue ? h.First : Math.Min(h.ChainStart, h.First))
-                : lane.CommittedThrough + 1;
-            HeldRange? pick = null;
-            foreach (var c in ranges.Where(h => h.First == start).OrderByDescending(h => h.Last))
+            var ranges = 0;
+            var earliest = long.MaxValue;
+            foreach (var h in held)
             {
-                if (c.Last < c.First || c.Finished || finishing || ranges.Any(t => t != c && t.First == c.Last + 1))
+                if (h.IsEndMarker) continue;
+                ranges++;
+                earliest = Math.Min(earliest, h.ChainStart == long.MinValue ? h.First : Math.Min(h.ChainStart, h.First));
+            }
+            if (ranges == 0) break;
+            var start = lane.CommittedThrough == long.MinValue ? earliest : lane.CommittedThrough + 1;
+            // The ranges from the start, longest first (ties in held order).
+            candidates.Clear();
+            foreach (var h in held)
+            {
+                if (h.IsEndMarker || h.First != start) continue;
+                var at = candidates.Count;
+                while (at > 0 && candidates[at - 1].Last < h.Last) at--;
+                candidates.Insert(at, h);
+            }
+            HeldRange? pick = null;
+            foreach (var c in candidates)
+            {
+                if (c.Last < c.First || c.Finished || finishing || Continues(held, c))
                 {
                     pick = c;
                     break;
                 }
             }
+            candidates.Clear();
             if (pick is null) break;
             Fold(lane, pick, pipeline);
         }
@@ -305,6 +474,16 @@ public sealed class WindowShardState
             lane.WatermarkMs = Math.Max(lane.WatermarkMs, lane.Held.Max(h => h.WatermarkMs));
             lane.Held.Clear();
         }
+    }
+
+    /// <summary>Whether another held range (not an end marker) starts right after <paramref name="range"/>.</summary>
+    private static bool Continues(List<HeldRange> held, HeldRange range)
+    {
+        foreach (var t in held)
+        {
+            if (t != range && !t.IsEndMarker && t.First == range.Last + 1) return true;
+        }
+        return false;
     }
 
     private void Fold(LaneProgress lane, HeldRange range, CompiledPipeline pipeline)
@@ -341,6 +520,13 @@ public sealed class WindowShardState
         if (lane.Held.Remove(range))
         {
             SupersededSignals += lane.Held.RemoveAll(h => !h.IsEndMarker && h.First <= lane.CommittedThrough && h.Last >= lane.CommittedFrom);
+            // Folded in and no longer held: its windows' lists are reused by the next ranges held.
+            var free = _freeCells ??= [];
+            foreach (var cells in range.Windows)
+            {
+                if (free.Count < MaxFreeCells) free.Add(cells);
+            }
+            range.Windows = [];
         }
     }
 
@@ -414,6 +600,13 @@ public sealed class WindowShardState
                     var family = pipeline.Families[SeriesFamily[s]];
                     if (family.ResolutionMs == resolution)
                     {
+                        if (part.Families.Count == 0)
+                        {
+                            // At most the window's cells: the lists never grow cell by cell.
+                            part.Families.EnsureCapacity(w.Series.Count);
+                            part.Labels.EnsureCapacity(w.Series.Count);
+                            part.Values.EnsureCapacity(w.Values.Count);
+                        }
                         part.Families.Add(family.Index);
                         part.Labels.Add(SeriesLabels[s]);
                         part.Values.AddRange(CollectionsMarshal.AsSpan(w.Values).Slice(offset, family.SlotCount));
@@ -501,20 +694,44 @@ public sealed class WindowShardState
         {
             foreach (var s in w.Series) used[s] = true;
         }
-        if (used.All(u => u)) return;
-        var map = new Dictionary<int, int>();
+        if (Array.IndexOf(used, false) < 0) return;
+        // map[old id] = new id, or -1 for a series dropped.
+        var map = new int[used.Length];
         var families = new List<int>();
         var labels = new List<string[]>();
         for (var i = 0; i < used.Length; i++)
         {
-            if (!used[i]) continue;
+            if (!used[i])
+            {
+                map[i] = -1;
+                continue;
+            }
             map[i] = families.Count;
             families.Add(SeriesFamily[i]);
             labels.Add(SeriesLabels[i]);
         }
-        foreach (var w in all) w.Filter(_ => true, this, pipeline, map);
+        foreach (var w in all) w.Renumber(map);
         SeriesFamily = families;
         SeriesLabels = labels;
-        _seriesIndex = null;
+        // The indexes follow through their handles; a dropped series keeps its handle (id -1) until they start over.
+        if (_seriesIndex is not null && _handles is { } handles && handles.Count == map.Length && _dropped + map.Length - labels.Count <= labels.Count + 4096)
+        {
+            var kept = new List<SeriesHandle>(labels.Count);
+            for (var i = 0; i < map.Length; i++)
+            {
+                handles[i].Id = map[i];
+                if (map[i] >= 0) kept.Add(handles[i]);
+                else _dropped++;
+            }
+            _handles = kept;
+        }
+        else
+        {
+            if (_handles is not null) foreach (var h in _handles) h.Id = -1;
+            _seriesIndex = null;
+            _handles = null;
+            _memo = null;
+            _dropped = 0;
+        }
     }
 }

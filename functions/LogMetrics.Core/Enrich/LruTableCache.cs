@@ -120,31 +120,68 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
     }
 
     /// <summary>Fetches the keys <see cref="CollectPending"/> found absent or expired, and publishes them.</summary>
-    private async ValueTask FetchPendingAsync(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, CancellationToken cancellationToken)
+    /// <remarks>
+    /// A source that answers synchronously (the CSV files) is asked key after key, without the retry pipeline's
+    /// and the concurrency gate's async machinery: a completed answer is the first attempt's, and there are no
+    /// retries to make. At the first key whose first attempt does not succeed at once (pending, or failed), that
+    /// attempt and the keys after it go the general way: the attempt continues inside the retry pipeline as its
+    /// first attempt (never made twice), the keys after it overlap up to <see cref="LruTableCacheOptions.MaxConcurrentFetches"/>.
+    /// </remarks>
+    private ValueTask FetchPendingAsync(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, CancellationToken cancellationToken)
     {
         var results = new FetchResult[pending.Count];
-        if (pending.Count == 1)
+        for (var i = 0; i < pending.Count; i++)
         {
-            results[0] = await FetchAsync(pending[0], cancellationToken);
+            var first = FirstAttempt(pending[i], cancellationToken);
+            if (!first.IsCompletedSuccessfully)
+            {
+                return FetchRestAsync(keys, pending, results, i, first, cancellationToken);
+            }
+            results[i] = new FetchResult(true, first.Result);
+        }
+        Publish(keys, pending, results);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The source's first answer for <paramref name="key"/>, as a task even when the source throws synchronously.</summary>
+    private Task<IReadOnlyDictionary<string, string>?> FirstAttempt(DimensionKey key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return _source.GetAsync(Table, key, cancellationToken);
+        }
+        catch (Exception e)
+        {
+            return Task.FromException<IReadOnlyDictionary<string, string>?>(e);
+        }
+    }
+
+    /// <summary>Keys <paramref name="from"/>.. of <paramref name="pending"/>, the first of them with its first attempt under way.</summary>
+    private async ValueTask FetchRestAsync(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, FetchResult[] results, int from,
+        Task<IReadOnlyDictionary<string, string>?> started, CancellationToken cancellationToken)
+    {
+        if (pending.Count - from == 1)
+        {
+            results[from] = await FetchAsync(pending[from], started, cancellationToken);
         }
         else
         {
-            // Bounded concurrency without hopping threads: a source that answers synchronously
-            // (the CSV files) runs inline; a remote one (Table Storage) overlaps up to the bound.
+            // Bounded concurrency without hopping threads: a source that answers synchronously runs inline;
+            // a remote one (Table Storage) overlaps up to the bound. The attempt under way holds a slot.
             using var gate = new SemaphoreSlim(_options.MaxConcurrentFetches);
-            var tasks = new Task[pending.Count];
-            for (var i = 0; i < pending.Count; i++)
+            var tasks = new Task[pending.Count - from];
+            for (var i = from; i < pending.Count; i++)
             {
-                tasks[i] = FetchInto(i);
+                tasks[i - from] = FetchInto(i, i == from ? started : null);
             }
             await Task.WhenAll(tasks);
 
-            async Task FetchInto(int i)
+            async Task FetchInto(int i, Task<IReadOnlyDictionary<string, string>?>? first)
             {
                 await gate.WaitAsync(cancellationToken);
                 try
                 {
-                    results[i] = await FetchAsync(pending[i], cancellationToken);
+                    results[i] = await FetchAsync(pending[i], first, cancellationToken);
                 }
                 finally
                 {
@@ -153,6 +190,12 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
             }
         }
 
+        Publish(keys, pending, results);
+    }
+
+    /// <summary>Publishes the fetched keys, makes the batch's keys the most recent, and evicts past the row limit.</summary>
+    private void Publish(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, FetchResult[] results)
+    {
         var now = _time.GetUtcNow();
         lock (_lock)
         {
@@ -258,13 +301,17 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
         return pending;
     }
 
-    /// <summary>One key's fetch through the retry pipeline; a fetch whose retries run out is a failed result, not an exception.</summary>
-    private async Task<FetchResult> FetchAsync(DimensionKey key, CancellationToken cancellationToken)
+    /// <summary>
+    /// One key's fetch through the retry pipeline; a fetch whose retries run out is a failed result, not an exception.
+    /// <paramref name="first"/>, when given, is the first attempt, already started: the pipeline awaits it instead of asking again.
+    /// </summary>
+    private async Task<FetchResult> FetchAsync(DimensionKey key, Task<IReadOnlyDictionary<string, string>?>? first, CancellationToken cancellationToken)
     {
         try
         {
-            var row = await _fetch.ExecuteAsync(static (state, ct) => new ValueTask<IReadOnlyDictionary<string, string>?>(state.Source.GetAsync(state.Table, state.Key, ct)),
-                (Source: _source, Table, Key: key), cancellationToken).ConfigureAwait(false);
+            var attempt = new Attempt(_source, Table, key, first);
+            var row = await _fetch.ExecuteAsync(static (state, ct) => new ValueTask<IReadOnlyDictionary<string, string>?>(state.Next(ct)),
+                attempt, cancellationToken).ConfigureAwait(false);
             return new FetchResult(true, row);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -274,6 +321,19 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
         catch (Exception)
         {
             return new FetchResult(false, null);
+        }
+    }
+
+    /// <summary>The attempts of one key's fetch: the one already started, if any, then a new source call per retry.</summary>
+    private sealed class Attempt(IDimensionSource source, TableSpec table, DimensionKey key, Task<IReadOnlyDictionary<string, string>?>? first)
+    {
+        private Task<IReadOnlyDictionary<string, string>?>? _first = first;
+
+        public Task<IReadOnlyDictionary<string, string>?> Next(CancellationToken cancellationToken)
+        {
+            var started = _first;
+            _first = null;
+            return started ?? source.GetAsync(table, key, cancellationToken);
         }
     }
 

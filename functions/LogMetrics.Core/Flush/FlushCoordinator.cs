@@ -270,14 +270,33 @@ public sealed class SampleOrder : IComparer<Sample>
         if (y is null) return 1;
         var c = string.CompareOrdinal(x.Name, y.Name);
         if (c != 0) return c;
-        for (var i = 0; i < Math.Min(x.Labels.Count, y.Labels.Count); i++)
+        // Label arrays (what the roll-up makes) as spans: no interface call per label.
+        c = x.Labels is Label[] xs && y.Labels is Label[] ys ? Compare(xs, ys) : Compare(x.Labels, y.Labels);
+        return c != 0 ? c : x.TimestampMs.CompareTo(y.TimestampMs);
+    }
+
+    private static int Compare(ReadOnlySpan<Label> x, ReadOnlySpan<Label> y)
+    {
+        var n = Math.Min(x.Length, y.Length);
+        for (var i = 0; i < n; i++)
         {
-            c = string.CompareOrdinal(x.Labels[i].Name, y.Labels[i].Name);
+            var c = string.CompareOrdinal(x[i].Name, y[i].Name);
             if (c != 0) return c;
-            c = string.CompareOrdinal(x.Labels[i].Value, y.Labels[i].Value);
+            c = string.CompareOrdinal(x[i].Value, y[i].Value);
             if (c != 0) return c;
         }
-        c = x.Labels.Count.CompareTo(y.Labels.Count);
-        return c != 0 ? c : x.TimestampMs.CompareTo(y.TimestampMs);
+        return x.Length.CompareTo(y.Length);
+    }
+
+    private static int Compare(IReadOnlyList<Label> x, IReadOnlyList<Label> y)
+    {
+        for (var i = 0; i < Math.Min(x.Count, y.Count); i++)
+        {
+            var c = string.CompareOrdinal(x[i].Name, y[i].Name);
+            if (c != 0) return c;
+            c = string.CompareOrdinal(x[i].Value, y[i].Value);
+            if (c != 0) return c;
+        }
+        return x.Count.CompareTo(y.Count);
     }
 }

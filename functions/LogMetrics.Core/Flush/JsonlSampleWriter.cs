@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
@@ -7,36 +10,125 @@ namespace LogMetrics.Core.Flush;
 /// Writes samples as JSON lines: <c>{"name","labels":{…},"timestamp":ms,"value":n}</c>; labels exclude
 /// <c>__name__</c>. Values are written in round-trip form, so a reader gets the exact double.
 /// </summary>
-public sealed class JsonlSampleWriter(Stream stream) : ISampleWriter, IDisposable
+public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
 {
-    private readonly Utf8JsonWriter _writer = new(stream, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+    // Lines are formatted into one buffer and handed to the stream in chunks of about this size, not line by line.
+    private const int ChunkBytes = 64 * 1024;
+
+    private readonly Stream _stream;
+    private readonly ArrayBufferWriter<byte> _buffer = new(ChunkBytes + 4096);
+    private readonly Utf8JsonWriter _writer;
+
+    public JsonlSampleWriter(Stream stream)
+    {
+        _stream = stream;
+        _writer = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+    }
 
     public long SamplesWritten { get; private set; }
 
+    /// <summary>Every sample's line is written to the stream, and the stream flushed, when this returns.</summary>
     public Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
     {
         foreach (var s in samples)
         {
-            _writer.WriteStartObject();
-            _writer.WriteString("name", s.Name);
-            _writer.WriteStartObject("labels");
-            foreach (var l in s.Labels) _writer.WriteString(l.Name, l.Value);
-            _writer.WriteEndObject();
-            _writer.WriteNumber("timestamp", s.TimestampMs);
-            _writer.WriteNumber("value", s.Value);
-            _writer.WriteEndObject();
-            _writer.Flush();
-            _writer.Reset();
-            stream.WriteByte((byte)'\n');
+            if (!TryWritePlain(s))
+            {
+                WriteEscaped(s);
+            }
+            if (_buffer.WrittenCount >= ChunkBytes) Drain();
         }
+        Drain();
+        _stream.Flush();
         SamplesWritten += samples.Count;
         return Task.FromResult(WriteResult.Ok(samples.Count));
+    }
+
+    /// <summary>Any sample, through <see cref="Utf8JsonWriter"/> (escaping as its encoder says).</summary>
+    private void WriteEscaped(Sample s)
+    {
+        _writer.WriteStartObject();
+        _writer.WriteString("name", s.Name);
+        _writer.WriteStartObject("labels");
+        foreach (var l in s.Labels) _writer.WriteString(l.Name, l.Value);
+        _writer.WriteEndObject();
+        _writer.WriteNumber("timestamp", s.TimestampMs);
+        _writer.WriteNumber("value", s.Value);
+        _writer.WriteEndObject();
+        _writer.Flush();
+        _writer.Reset();
+        _buffer.GetSpan(1)[0] = (byte)'\n';
+        _buffer.Advance(1);
+    }
+
+    // Printable ASCII but the quote and the backslash: written as they are by every JSON encoder.
+    private static readonly SearchValues<char> Plain =
+        SearchValues.Create(" !#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~");
+
+    /// <summary>
+    /// The common sample (names and values printable ASCII without quote or backslash, a finite value) formatted
+    /// directly: the same bytes <see cref="WriteEscaped"/> writes (a test holds the two equal). False, nothing written, otherwise.
+    /// </summary>
+    private bool TryWritePlain(Sample s)
+    {
+        if (!double.IsFinite(s.Value) || s.Name.AsSpan().ContainsAnyExcept(Plain)) return false;
+        var labels = s.Labels;
+        var length = s.Name.Length + 96;
+        for (var i = 0; i < labels.Count; i++)
+        {
+            var l = labels[i];
+            if (l.Name.AsSpan().ContainsAnyExcept(Plain) || l.Value.AsSpan().ContainsAnyExcept(Plain)) return false;
+            length += l.Name.Length + l.Value.Length + 6;
+        }
+        var span = _buffer.GetSpan(length);
+        var at = 0;
+        Put(span, ref at, "{\"name\":\""u8);
+        Put(span, ref at, s.Name);
+        Put(span, ref at, "\",\"labels\":{"u8);
+        for (var i = 0; i < labels.Count; i++)
+        {
+            if (i > 0) span[at++] = (byte)',';
+            span[at++] = (byte)'"';
+            Put(span, ref at, labels[i].Name);
+            Put(span, ref at, "\":\""u8);
+            Put(span, ref at, labels[i].Value);
+            span[at++] = (byte)'"';
+        }
+        Put(span, ref at, "},\"timestamp\":"u8);
+        // Utf8Formatter, as Utf8JsonWriter formats numbers.
+        Utf8Formatter.TryFormat(s.TimestampMs, span[at..], out var written);
+        at += written;
+        Put(span, ref at, ",\"value\":"u8);
+        Utf8Formatter.TryFormat(s.Value, span[at..], out written);
+        at += written;
+        Put(span, ref at, "}\n"u8);
+        _buffer.Advance(at);
+        return true;
+    }
+
+    private static void Put(Span<byte> span, ref int at, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(span[at..]);
+        at += bytes.Length;
+    }
+
+    private static void Put(Span<byte> span, ref int at, string ascii)
+    {
+        Ascii.FromUtf16(ascii, span[at..], out var written);
+        at += written;
+    }
+
+    private void Drain()
+    {
+        if (_buffer.WrittenCount == 0) return;
+        _stream.Write(_buffer.WrittenSpan);
+        _buffer.ResetWrittenCount();
     }
 
     public void Dispose()
     {
         _writer.Dispose();
-        stream.Dispose();
+        _stream.Dispose();
     }
 }
 

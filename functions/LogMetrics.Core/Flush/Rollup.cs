@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 
@@ -80,10 +81,10 @@ public static class ShardRollup
                 var width = pipeline.Families[part.Families[i]].SlotCount;
                 if (part.Families[i] == family)
                 {
-                    var values = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(part.Values).Slice(offset, width).ToArray();
-                    var key = new PartialKey(family, startMs, part.Labels[i]);
-                    if (merged.TryGetValue(key, out var acc)) f.Merge(acc, values);
-                    else merged[key] = values;
+                    var values = CollectionsMarshal.AsSpan(part.Values).Slice(offset, width);
+                    ref var acc = ref CollectionsMarshal.GetValueRefOrAddDefault(merged, new PartialKey(family, startMs, part.Labels[i]), out var seen);
+                    if (seen) Merge(f, acc!, values);
+                    else acc = values.ToArray();
                     newest = Math.Max(newest, part.Newest);
                 }
                 offset += width;
@@ -103,6 +104,21 @@ public static class ShardRollup
             }
         }
         return samples;
+    }
+
+    /// <summary>As <see cref="MetricFamily.Merge"/>, from a slice of a part's values (no copy).</summary>
+    private static void Merge(MetricFamily family, double[] target, ReadOnlySpan<double> source)
+    {
+        var ops = family.MergeOps;
+        for (var i = 0; i < ops.Length; i++)
+        {
+            target[i] = ops[i] switch
+            {
+                MergeOp.Min => Math.Min(target[i], source[i]),
+                MergeOp.Max => Math.Max(target[i], source[i]),
+                _ => target[i] + source[i],
+            };
+        }
     }
 }
 

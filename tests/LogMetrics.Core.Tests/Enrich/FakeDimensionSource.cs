@@ -54,7 +54,29 @@ internal sealed class FakeDimensionSource : IDimensionSource
         return new Dictionary<DimensionKey, IReadOnlyDictionary<string, string>>(_rows);
     }
 
-    public async Task<IReadOnlyDictionary<string, string>?> GetAsync(TableSpec table, DimensionKey key, CancellationToken cancellationToken)
+    /// <summary>Keys answered synchronously (a completed or faulted task, as the CSV source does); null = none, every answer yields first.</summary>
+    public Func<DimensionKey, bool>? AnswersSynchronously { get; set; }
+
+    /// <summary>A synchronous failure is thrown by the call itself rather than returned as a faulted task.</summary>
+    public bool ThrowsSynchronously { get; set; }
+
+    public Task<IReadOnlyDictionary<string, string>?> GetAsync(TableSpec table, DimensionKey key, CancellationToken cancellationToken)
+    {
+        if (AnswersSynchronously?.Invoke(key) != true)
+        {
+            return GetYieldingAsync(table, key, cancellationToken);
+        }
+        _getCalls.AddOrUpdate(key, 1, (_, n) => n + 1);
+        if (Failing || Interlocked.Decrement(ref _getFailuresLeft) >= 0)
+        {
+            var failure = new IOException($"source down ({table.Name}/{key})");
+            if (ThrowsSynchronously) throw failure;
+            return Task.FromException<IReadOnlyDictionary<string, string>?>(failure);
+        }
+        return Task.FromResult(_rows.TryGetValue(key, out var row) ? row : null);
+    }
+
+    private async Task<IReadOnlyDictionary<string, string>?> GetYieldingAsync(TableSpec table, DimensionKey key, CancellationToken cancellationToken)
     {
         _getCalls.AddOrUpdate(key, 1, (_, n) => n + 1);
         if (OnGet is not null)

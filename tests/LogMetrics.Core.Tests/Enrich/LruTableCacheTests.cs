@@ -297,6 +297,106 @@ public sealed class LruTableCacheTests
         Assert.Equal(20, probe.TotalGetCalls);
     }
 
+    [Fact]
+    public async Task WarmAsync_SynchronousSource_FetchesEachKeyOnceAndCachesNoRowAnswers()
+    {
+        _source.AnswersSynchronously = _ => true;
+        var unknown = new DimensionKey("uid-unknown");
+        var cache = Create();
+
+        await cache.WarmAsync([A, B, A, unknown], CancellationToken.None);
+        await cache.WarmAsync([unknown, C], CancellationToken.None);
+
+        Assert.Equal(1, _source.GetCalls(A));
+        Assert.Equal(1, _source.GetCalls(unknown));
+        Assert.Equal(4, _source.TotalGetCalls);
+        Assert.Equal(4, cache.Stats.Loads);
+        Assert.Equal(0, cache.Stats.Retries);
+        Assert.Equal("GC5", LevelOf(cache, A));
+        Assert.Equal("GC7", LevelOf(cache, C));
+        Assert.False(cache.TryGet(unknown, out _));
+        Assert.Equal(1, cache.Stats.Misses);
+        Assert.Equal(0, cache.Stats.Errors);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task WarmAsync_SynchronousSourceFailsTransiently_RetriesWithTheSameBackoff(bool throwsSynchronously)
+    {
+        _source.AnswersSynchronously = _ => true;
+        _source.ThrowsSynchronously = throwsSynchronously;
+        _source.FailNextGets(2);
+        var cache = Create(maxRetries: 3);
+
+        await cache.WarmAsync([A, B], CancellationToken.None);
+
+        Assert.Equal(3, _source.GetCalls(A));
+        Assert.Equal(1, _source.GetCalls(B));
+        Assert.Equal([TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)], _delays.ToArray());
+        Assert.Equal(2, cache.Stats.Retries);
+        Assert.Equal(0, cache.Stats.LoadFailures);
+        Assert.Equal("GC5", LevelOf(cache, A));
+        Assert.Equal("GC6", LevelOf(cache, B));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task WarmAsync_SynchronousSourceDown_RetriesExhaustedAndErrorsCounted(bool throwsSynchronously)
+    {
+        _source.AnswersSynchronously = _ => true;
+        _source.ThrowsSynchronously = throwsSynchronously;
+        _source.Failing = true;
+        var cache = Create(maxRetries: 3);
+
+        await cache.WarmAsync([A, B], CancellationToken.None);
+
+        Assert.Equal(4, _source.GetCalls(A));
+        Assert.Equal(4, _source.GetCalls(B));
+        Assert.Equal(6, cache.Stats.Retries);
+        Assert.Equal(2, cache.Stats.LoadFailures);
+        Assert.Equal(0, cache.Stats.Loads);
+        Assert.False(cache.TryGet(A, out _));
+        Assert.False(cache.TryGet(B, out _));
+        Assert.Equal(2, cache.Stats.Errors);
+    }
+
+    [Fact]
+    public async Task WarmAsync_SourceAnswersSomeKeysLater_AttemptUnderWayIsNotMadeTwice()
+    {
+        // A answers at once; B yields (its first attempt is under way when the cache stops asking inline); C after it.
+        _source.AnswersSynchronously = key => key != B;
+        var cache = Create();
+
+        await cache.WarmAsync([A, B, C], CancellationToken.None);
+
+        Assert.Equal(1, _source.GetCalls(A));
+        Assert.Equal(1, _source.GetCalls(B));
+        Assert.Equal(1, _source.GetCalls(C));
+        Assert.Equal(3, cache.Stats.Loads);
+        Assert.Equal("GC5", LevelOf(cache, A));
+        Assert.Equal("GC6", LevelOf(cache, B));
+        Assert.Equal("GC7", LevelOf(cache, C));
+    }
+
+    [Fact]
+    public async Task WarmAsync_AttemptUnderWayFails_RetriedThroughThePipeline()
+    {
+        _source.AnswersSynchronously = key => key != B;
+        var cache = Create(maxRetries: 3);
+        _source.FailNextGets(1); // A's only attempt fails at once; the retries go the general way
+
+        await cache.WarmAsync([A, B], CancellationToken.None);
+
+        Assert.Equal(2, _source.GetCalls(A));
+        Assert.Equal(1, _source.GetCalls(B));
+        Assert.Equal(1, cache.Stats.Retries);
+        Assert.Equal([TimeSpan.FromMilliseconds(100)], _delays.ToArray());
+        Assert.Equal("GC5", LevelOf(cache, A));
+        Assert.Equal("GC6", LevelOf(cache, B));
+    }
+
     [Theory]
     [InlineData(0, 100)]
     [InlineData(1, 200)]

@@ -1,0 +1,107 @@
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using LogMetrics.Core.Flush;
+
+namespace LogMetrics.Core.Tests.Flush;
+
+/// <summary>
+/// The writer formats the common sample itself, without <see cref="Utf8JsonWriter"/>; its bytes must be the
+/// ones <see cref="Utf8JsonWriter"/> writes (with the relaxed encoder) line by line, for every sample.
+/// </summary>
+public class JsonlSampleWriterTests
+{
+    /// <summary>The reference: one <see cref="Utf8JsonWriter"/> object per line, as the writer did before it formatted lines itself.</summary>
+    private static byte[] Reference(IEnumerable<Sample> samples)
+    {
+        using var stream = new MemoryStream();
+        using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        foreach (var s in samples)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("name", s.Name);
+            writer.WriteStartObject("labels");
+            foreach (var l in s.Labels) writer.WriteString(l.Name, l.Value);
+            writer.WriteEndObject();
+            writer.WriteNumber("timestamp", s.TimestampMs);
+            writer.WriteNumber("value", s.Value);
+            writer.WriteEndObject();
+            writer.Flush();
+            writer.Reset();
+            stream.WriteByte((byte)'\n');
+        }
+        return stream.ToArray();
+    }
+
+    private static async Task<byte[]> Written(params IReadOnlyList<Sample>[] batches)
+    {
+        var stream = new MemoryStream();
+        var writer = new JsonlSampleWriter(stream);
+        foreach (var batch in batches) await writer.WriteAsync(batch, CancellationToken.None);
+        return stream.ToArray();
+    }
+
+    private static void AssertSameText(byte[] expected, byte[] actual) =>
+        Assert.Equal(Encoding.UTF8.GetString(expected), Encoding.UTF8.GetString(actual));
+
+    [Fact]
+    public async Task WriteAsync_EveryAsciiCharacterInNamesAndValues_SameBytesAsUtf8JsonWriter()
+    {
+        var samples = new List<Sample>();
+        for (var c = 0; c < 128; c++)
+        {
+            var text = $"a{(char)c}b";
+            samples.Add(new Sample("m" + text, [new Label("product", text), new Label("x" + text, "v")], 1_768_484_060_000, c));
+        }
+        AssertSameText(Reference(samples), await Written(samples));
+    }
+
+    [Fact]
+    public async Task WriteAsync_NonAsciiAndSurrogates_SameBytesAsUtf8JsonWriter()
+    {
+        Sample[] samples =
+        [
+            new("namespace_tenant_gw_http_req", [new Label("uid", "é"), new Label("zone", "杭州")], 0, 1),
+            new("m", [new Label("emoji", "\U0001F600"), new Label("sep", "\u2028\u2029")], -5, 2),
+            new("m", [new Label("lone", "\uD800x"), new Label("bom", "\uFEFF")], 1, 3),
+            new("m", [new Label("del", "\u007F\u0080\u00A0")], 2, 4),
+        ];
+        AssertSameText(Reference(samples), await Written(samples));
+    }
+
+    [Fact]
+    public async Task WriteAsync_Numbers_SameBytesAsUtf8JsonWriter()
+    {
+        var random = new Random(10);
+        var values = new List<double>
+        {
+            0, -0.0, 1, -1, 0.1, 1.0 / 3, 2.0 / 3, 1e21, 1e-7, 123456789012345678, double.MaxValue, double.MinValue,
+            double.Epsilon, -double.Epsilon, 0.30000000000000004, 5e-324, 1.7976931348623157e308, 4.35, 99.5,
+        };
+        for (var i = 0; i < 2000; i++)
+        {
+            values.Add(BitConverter.Int64BitsToDouble(random.NextInt64()) is var d && double.IsFinite(d) ? d : i);
+            values.Add(random.Next(0, 100_000) / (double)random.Next(1, 1000));
+            values.Add(random.Next());
+        }
+        long[] stamps = [0, 1, -1, long.MaxValue, long.MinValue, 1_768_484_060_000];
+        var samples = values.Select((v, i) => new Sample("m", [new Label("a", "b")], stamps[i % stamps.Length], v)).ToList();
+        AssertSameText(Reference(samples), await Written(samples));
+    }
+
+    [Fact]
+    public async Task WriteAsync_NoLabelsLongValuesAndManyBatches_SameBytesAsUtf8JsonWriter()
+    {
+        var longText = new string('x', 70_000);
+        Sample[] first = [new("m", [], 10, 1), new("m", [new Label("big", longText)], 20, 2)];
+        var second = Enumerable.Range(0, 3000).Select(i => new Sample("namespace_api_gw_http_req", [new Label("api", "Api" + i), new Label("product", "Ecs")], i, i * 0.5)).ToList();
+        AssertSameText(Reference([.. first, .. second]), await Written(first, second, []));
+    }
+
+    [Fact]
+    public async Task WriteAsync_NotFiniteValue_ThrowsAsUtf8JsonWriterDoes()
+    {
+        var writer = new JsonlSampleWriter(new MemoryStream());
+        await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync([new Sample("m", [], 0, double.NaN)], CancellationToken.None));
+    }
+}
