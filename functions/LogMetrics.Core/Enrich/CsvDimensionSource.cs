@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics.CodeAnalysis;
 
 namespace LogMetrics.Core.Enrich;
 
@@ -12,11 +11,11 @@ namespace LogMetrics.Core.Enrich;
 /// <remarks>
 /// <see cref="LoadAllAsync"/> reads the file every time (policy <c>all</c> reloads see edits).
 /// <see cref="GetAsync"/> (policy <c>lru</c>) keeps only a row index (<see cref="CsvRowIndex"/>: a key
-/// hash and a byte offset per row) and reads rows from the file on demand; it indexes the file again
-/// when its size or last write time changes. <see cref="ValidateAsync"/> checks a file at start.
+/// hash and a byte offset per row) and the file open, and reads rows from it on demand with positioned
+/// reads; it indexes the file again (and closes the old one) when its size or last write time changes.
+/// <see cref="ValidateAsync"/> checks a file at start. <see cref="Dispose"/> closes the files.
 /// </remarks>
-[SuppressMessage("Reliability", "CA1001", Justification = "SemaphoreSlim holds nothing to dispose unless AvailableWaitHandle is used; it is not.")]
-public sealed class CsvDimensionSource : IDimensionSource
+public sealed class CsvDimensionSource : IDimensionSource, IDisposable
 {
     private readonly ConcurrentDictionary<string, IndexedTable> _indexes = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _parseGate = new(1, 1);
@@ -63,8 +62,19 @@ public sealed class CsvDimensionSource : IDimensionSource
     /// <remarks>Reads the row from the file through a <see cref="CsvRowIndex"/> (16 bytes per row); the file is never held whole.</remarks>
     public async Task<IReadOnlyDictionary<string, string>?> GetAsync(TableSpec table, DimensionKey key, CancellationToken cancellationToken)
     {
-        var index = await IndexAsync(table, cancellationToken).ConfigureAwait(false);
-        return index.Get(key);
+        while (true)
+        {
+            var index = await IndexAsync(table, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return index.Get(key);
+            }
+            catch (ObjectDisposedException) when (index.IsDisposed)
+            {
+                // The file changed and was indexed again meanwhile (the old index closed): ask the new one.
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
     }
 
     /// <summary>
@@ -91,8 +101,12 @@ public sealed class CsvDimensionSource : IDimensionSource
             {
                 if (!_indexes.TryGetValue(cacheKey, out indexed) || indexed.Stamp != stamp)
                 {
+                    ObjectDisposedException.ThrowIf(_disposed, this);
+                    var replaced = indexed;
                     indexed = new IndexedTable(stamp, CsvRowIndex.Build(table, path));
                     _indexes[cacheKey] = indexed;
+                    // Its file is closed; a lookup still reading it finishes, a later one asks again (GetAsync).
+                    replaced?.Index.Dispose();
                 }
             }
             finally
@@ -103,6 +117,24 @@ public sealed class CsvDimensionSource : IDimensionSource
         indexed.CheckedAt = Environment.TickCount64;
         return indexed.Index;
     }
+
+    /// <summary>Closes the files of the row indexes (a later <see cref="GetAsync"/> or <see cref="ValidateAsync"/> throws).</summary>
+    public void Dispose()
+    {
+        _parseGate.Wait();
+        try
+        {
+            _disposed = true;
+            foreach (var indexed in _indexes.Values) indexed.Index.Dispose();
+            _indexes.Clear();
+        }
+        finally
+        {
+            _parseGate.Release();
+        }
+    }
+
+    private bool _disposed;
 
     private sealed record IndexedTable((DateTime, long) Stamp, CsvRowIndex Index)
     {

@@ -29,13 +29,13 @@ public sealed class LaneReader : IDisposable
     private readonly FileStream? _gzipFile;
     private readonly int _maxRecordBytes;
     private Crc32? _crc;
-    private byte[] _buffer = new byte[1 << 20];
+    private byte[] _buffer;
     private int _start;
     private int _end;
     private bool _eof;
     private bool _atStart = true;
     private long _line;
-    private byte[] _arena = new byte[1 << 20];
+    private byte[] _arena;
     // An oversize line being skipped: its line number, body prefix and length so far.
     private long _oversizeLine;
     private byte[]? _oversizePrefix;
@@ -47,16 +47,19 @@ public sealed class LaneReader : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRecordBytes, 1);
         Path = path;
         _maxRecordBytes = maxRecordBytes;
-        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        // No FileStream buffer: the reader reads into its own buffer.
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 0, FileOptions.SequentialScan);
         if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
         {
             _gzipFile = file;
             _crc = new Crc32();
             _stream = new GZipStream(file, CompressionMode.Decompress);
+            (_buffer, _arena) = Buffers(null);
         }
         else
         {
             _stream = file;
+            (_buffer, _arena) = Buffers(file.Length);
         }
     }
 
@@ -65,6 +68,21 @@ public sealed class LaneReader : IDisposable
         Path = name;
         _stream = stream;
         _maxRecordBytes = maxRecordBytes;
+        (_buffer, _arena) = Buffers(stream.CanSeek ? stream.Length - stream.Position : null);
+    }
+
+    /// <summary>Largest read buffer and line arena a reader starts with.</summary>
+    internal const int MaxInitialBufferBytes = 1 << 20;
+
+    /// <summary>
+    /// The read buffer and the line arena, sized to the input when its length is known (a 100 KB file
+    /// gets about 100 KB, not 1 MiB: fresh memory costs page faults and zeroing at start-up), else 64 KiB;
+    /// both grow when a line or a chunk needs more. Not zeroed: bytes are written before they are read.
+    /// </summary>
+    private static (byte[] Buffer, byte[] Arena) Buffers(long? length)
+    {
+        var size = length is { } known ? (int)Math.Clamp(known + 1, 4096, MaxInitialBufferBytes) : 1 << 16;
+        return (GC.AllocateUninitializedArray<byte>(size), GC.AllocateUninitializedArray<byte>(size));
     }
 
     public string Path { get; }
