@@ -294,11 +294,14 @@ internal sealed class CsvRecordReader
                 }
                 else
                 {
-                    while ((c = Peek()) >= 0 && c is not (',' or '\r' or '\n'))
+                    // Up to the next delimiter, a buffer at a time.
+                    while (Peek() >= 0)
                     {
-                        _field.GetSpan(1)[0] = (byte)c;
-                        _field.Advance(1);
-                        _pos++;
+                        var rest = _buffer.AsSpan(_pos, _len - _pos);
+                        var stop = rest.IndexOfAny((byte)',', (byte)'\r', (byte)'\n');
+                        _field.Write(stop < 0 ? rest : rest[..stop]);
+                        _pos += stop < 0 ? rest.Length : stop;
+                        if (stop >= 0) break;
                     }
                 }
                 try

@@ -74,15 +74,23 @@ public sealed class LaneReader : IDisposable
     /// <summary>Largest read buffer and line arena a reader starts with.</summary>
     internal const int MaxInitialBufferBytes = 1 << 20;
 
+    /// <summary>Read buffer of a small or compressed input: under the large object heap's threshold.</summary>
+    private const int SmallBufferBytes = 1 << 16;
+
     /// <summary>
-    /// The read buffer and the line arena, sized to the input when its length is known (a 100 KB file
-    /// gets about 100 KB, not 1 MiB: fresh memory costs page faults and zeroing at start-up), else 64 KiB;
-    /// both grow when a line or a chunk needs more. Not zeroed: bytes are written before they are read.
+    /// The read buffer and the line arena, sized to the input. Fresh memory costs page faults and zeroing,
+    /// and large arrays count against the large object heap's budget, whose first collection a short replay
+    /// would otherwise pay for: a file under 4 MiB is read 64 KiB at a time into an arena the size of the
+    /// file (a 100 KB file needs no 1 MiB buffer), a larger one 1 MiB at a time; a compressed input starts at
+    /// 64 KiB. Both grow when a line or a chunk needs more. Not zeroed: bytes are written before they are read.
     /// </summary>
     private static (byte[] Buffer, byte[] Arena) Buffers(long? length)
     {
-        var size = length is { } known ? (int)Math.Clamp(known + 1, 4096, MaxInitialBufferBytes) : 1 << 16;
-        return (GC.AllocateUninitializedArray<byte>(size), GC.AllocateUninitializedArray<byte>(size));
+        var buffer = length is { } known && known >= 4 * MaxInitialBufferBytes ? MaxInitialBufferBytes
+            : length is { } small ? (int)Math.Clamp(small + 1, 4096, SmallBufferBytes)
+            : SmallBufferBytes;
+        var arena = length is { } size ? (int)Math.Clamp(size, 4096, MaxInitialBufferBytes) : SmallBufferBytes;
+        return (GC.AllocateUninitializedArray<byte>(buffer), GC.AllocateUninitializedArray<byte>(arena));
     }
 
     public string Path { get; }
