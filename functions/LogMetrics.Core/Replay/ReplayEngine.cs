@@ -387,7 +387,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                         {
                             var t0 = clock.GetTimestamp();
                             job.NowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
-                            job.Batch = job.Pipeline.PrepareAsync(lanes[job.Chunk.Lane].Lane, job.Chunk.Events, job.NowMs, deferDeadLetters: true, token).GetAwaiter().GetResult();
+                            job.Batch = Block(job.Pipeline.PrepareAsync(lanes[job.Chunk.Lane].Lane, job.Chunk.Events, job.NowMs, deferDeadLetters: true, token));
                             Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
                             job.Ready.TrySetResult();
                         }
@@ -410,9 +410,9 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             {
                 while (inOrder.Reader.TryRead(out var job))
                 {
-                    job.Ready.Task.WaitAsync(token).GetAwaiter().GetResult();
+                    Block(job.Ready.Task.WaitAsync(token));
                     var (i, k) = (job.Chunk.Lane, job.Chunk.Index);
-                    var horizon = rounds.HorizonAsync(k, i, token).GetAwaiter().GetResult();
+                    var horizon = Block(rounds.HorizonAsync(k, i, token));
                     var t0 = clock.GetTimestamp();
                     lanes[i].Finished = job.Chunk.Last;
                     // Signals of earlier chunks of this pipeline that every shard has applied: their objects are reused.
@@ -496,7 +496,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         return last;
 
         // A blocking wait for a stage on a thread of its own.
-        static bool Wait(ValueTask<bool> wait) => wait.IsCompletedSuccessfully ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
+        static bool Wait(ValueTask<bool> wait) => wait.IsCompletedSuccessfully ? wait.Result : Block(wait.AsTask());
 
         // A stage's failure stops every stage and is what the replay throws; cancellation is not a failure.
         void Guard(Action body, Action done)
@@ -549,6 +549,37 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         ReplayProgress Snapshot() => Progress(readers, lanes, started, windowsClosed, samples,
             Interlocked.Read(ref readTicks), Interlocked.Read(ref ingestTicks), flushTicks);
     }
+
+    /// <summary>
+    /// Waits for <paramref name="task"/> on a stage thread of its own without spinning: the thread sleeps
+    /// until the task completes. (<c>GetAwaiter().GetResult()</c> on an unfinished task spins and yields
+    /// first, thousands of times a replay; on two cores shared by the stages' threads, a spinning thread
+    /// holds a core that the stage it waits for needs.)
+    /// </summary>
+    private static T Block<T>(Task<T> task)
+    {
+        Block((Task)task);
+        return task.Result;
+    }
+
+    private static void Block(Task task)
+    {
+        if (!task.IsCompleted)
+        {
+            var done = t_blocker ??= new ManualResetEventSlim(false, spinCount: 0);
+            done.Reset();
+            task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(t_signal ??= done.Set);
+            done.Wait();
+        }
+        task.GetAwaiter().GetResult();
+    }
+
+    // One event per stage thread (a thread blocks on one task at a time).
+    [ThreadStatic]
+    private static ManualResetEventSlim? t_blocker;
+
+    [ThreadStatic]
+    private static Action? t_signal;
 
     /// <summary>A buffer for a chunk's lines (it grows if a chunk needs more); not zeroed, it is written before it is read.</summary>
     private static byte[] NewArena() => GC.AllocateUninitializedArray<byte>(1 << 20);
