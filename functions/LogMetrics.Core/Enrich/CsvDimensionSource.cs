@@ -50,12 +50,20 @@ public sealed class CsvDimensionSource : IDimensionSource, IDisposable
     /// <inheritdoc/>
     /// <exception cref="FileNotFoundException">The table's file does not exist.</exception>
     /// <exception cref="InvalidDataException">The file is malformed or lacks a key column; the message names file and column or line.</exception>
-    public async Task<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>> LoadAllAsync(
+    /// <remarks>Completes synchronously (see <see cref="Read"/>); an error is the returned task's.</remarks>
+    public Task<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>> LoadAllAsync(
         TableSpec table, CancellationToken cancellationToken)
     {
-        var path = PathOf(table);
-        StampOf(table, path);
-        return await ReadAsync(table, path, cancellationToken);
+        try
+        {
+            var path = PathOf(table);
+            StampOf(table, path);
+            return Task.FromResult<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>>(Read(table, path, cancellationToken));
+        }
+        catch (Exception e)
+        {
+            return Task.FromException<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>>(e);
+        }
     }
 
     /// <inheritdoc/>
@@ -155,13 +163,16 @@ public sealed class CsvDimensionSource : IDimensionSource, IDisposable
         return (info.LastWriteTimeUtc, info.Length);
     }
 
-    private static async Task<Dictionary<DimensionKey, IReadOnlyDictionary<string, string>>> ReadAsync(
+    private static Dictionary<DimensionKey, IReadOnlyDictionary<string, string>> Read(
         TableSpec table, string path, CancellationToken cancellationToken)
     {
         byte[] bytes;
         try
         {
-            bytes = await File.ReadAllBytesAsync(path, cancellationToken);
+            // Read synchronously: a dimension table is small, and on Unix the asynchronous read is a blocking
+            // read on a thread-pool thread anyway, after which the caller's whole run would continue there.
+            cancellationToken.ThrowIfCancellationRequested();
+            bytes = File.ReadAllBytes(path);
         }
         catch (FileNotFoundException ex)
         {

@@ -321,6 +321,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             var output = read[i] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
             stages.Add(Task.Factory.StartNew(() => Guard(() =>
             {
+                Name($"lm read {i}");
                 var reader = readers[i];
                 for (var k = 0; ; k++)
                 {
@@ -377,8 +378,10 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         // Stage 3: prepare (Parse → Prune, lookups warmed) on the shared workers, whichever chunk is next.
         for (var w = 0; w < workerCount; w++)
         {
+            var worker = w;
             stages.Add(Task.Factory.StartNew(() => Guard(() =>
             {
+                Name($"lm prepare {worker}");
                 while (Wait(work.Reader.WaitToReadAsync(token)))
                 {
                     while (work.Reader.TryRead(out var job))
@@ -406,6 +409,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         // never depends on the scheduling.
         stages.Add(Task.Factory.StartNew(() => Guard(() =>
         {
+            Name("lm complete");
             while (Wait(inOrder.Reader.WaitToReadAsync(token)))
             {
                 while (inOrder.Reader.TryRead(out var job))
@@ -494,6 +498,13 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var last = Snapshot();
         progress?.Invoke(last);
         return last;
+
+        // A stage's thread is named (the OS shows the first 15 characters: top -H, perf, /proc/PID/task/*/comm,
+        // which bench.sh reads for the CPU time per stage).
+        static void Name(string name)
+        {
+            if (Thread.CurrentThread.Name is null) Thread.CurrentThread.Name = name;
+        }
 
         // A blocking wait for a stage on a thread of its own.
         static bool Wait(ValueTask<bool> wait) => wait.IsCompletedSuccessfully ? wait.Result : Block(wait.AsTask());
