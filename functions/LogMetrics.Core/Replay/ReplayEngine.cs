@@ -503,7 +503,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         // which bench.sh reads for the CPU time per stage).
         static void Name(string name)
         {
-            if (Thread.CurrentThread.Name is null) Thread.CurrentThread.Name = name;
+            Thread.CurrentThread.Name = name;
         }
 
         // A blocking wait for a stage on a thread of its own.
