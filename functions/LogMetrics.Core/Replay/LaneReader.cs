@@ -59,7 +59,8 @@ public sealed class LaneReader : IDisposable
         else
         {
             _stream = file;
-            (_buffer, _arena) = Buffers(file.Length);
+            // A FIFO or a device has no length.
+            (_buffer, _arena) = Buffers(file.CanSeek ? file.Length : null);
         }
     }
 
