@@ -26,7 +26,8 @@ public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, 
 /// reading, parsing, accumulating and flushing overlap and every core works (see RunPipelinedAsync).
 /// Results do not depend on the scheduling: chunk k of a lane is accumulated against the other lanes'
 /// watermarks after their chunk k − 1, in (chunk, lane) order, and signals are applied and flushed in
-/// that order too.</para>
+/// that order too. An input whose every lane fits in its first chunk (a short replay) runs the same
+/// stages inline on the calling thread, with the same results and no threads to start.</para>
 /// </summary>
 /// <param name="pipelinePerLane">Makes the pipelines of the pipelined replay's stages (sharing counters, caches and
 /// budget with <paramref name="pipeline"/>); null = the sequential replay.</param>
