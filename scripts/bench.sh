@@ -73,26 +73,40 @@ for i in "${!lanes[@]}"; do head -n 200 "${lanes[$i]}" > "$work/short-$i.jsonl";
 short=("$work"/short-*.jsonl)
 
 replay() { # cpus out lanes... ; prints "wall_s cpu_s wait_s" (cpu = user + system of the process,
-           # wait = time its threads spent runnable waiting for a core, sampled every 20 ms)
+           # wait = time its threads spent runnable waiting for a core, sampled every 20 ms), and writes
+           # the CPU time per thread name (the replay names its stage threads "lm read N",
+           # "lm prepare N", "lm complete") to $out.threads
   local cpus=$1 out=$2; shift 2
   python3 - "$cpus" "$bin" pipeline.json "$corpus/dimensions" "$out" "$@" <<'PY'
-import os, subprocess, sys, time
+import collections, os, subprocess, sys, time
 cpus, binary, pipeline, dims, out, *lanes = sys.argv[1:]
 before = os.times()
 t0 = time.perf_counter()
 p = subprocess.Popen(["taskset", "-c", cpus, binary, "replay", "--pipeline", pipeline, "--dimensions", dims,
                       "--out", out, "--summary", out + ".summary.json", "--quiet", *lanes], stdout=subprocess.DEVNULL)
 waits = {}
+ran = {}
+names = {}
 while p.poll() is None:
     try:
         for tid in os.listdir(f"/proc/{p.pid}/task"):
             try:
-                waits[tid] = int(open(f"/proc/{p.pid}/task/{tid}/schedstat").read().split()[1])
+                on_cpu, waited = open(f"/proc/{p.pid}/task/{tid}/schedstat").read().split()[:2]
+                waits[tid], ran[tid] = int(waited), int(on_cpu)
+                if tid not in names or names[tid] == "logmetrics":
+                    names[tid] = open(f"/proc/{p.pid}/task/{tid}/comm").read().strip()
             except (OSError, IndexError, ValueError):
                 pass
     except OSError:
         pass
     time.sleep(0.02)
+per_name = collections.defaultdict(lambda: [0, 0])
+for tid, ns in ran.items():
+    per_name[names.get(tid, "?")][0] += ns
+    per_name[names.get(tid, "?")][1] += 1
+with open(out + ".threads", "w") as f:
+    f.write(", ".join(f"{name} {ns / 1e9:.3f} s" + (f" ({n} threads)" if n > 1 else "")
+                      for name, (ns, n) in sorted(per_name.items(), key=lambda x: -x[1][0]) if ns >= 5e6) + "\n")
 wall = time.perf_counter() - t0
 if p.returncode != 0:
     sys.exit(f"replay exited with {p.returncode}")
@@ -126,6 +140,7 @@ for run in $(seq 1 "$runs"); do
     done
   fi
   echo "run $run/$runs: 1 core $(tail -n1 "$work/r1") s (cpu $(tail -n1 "$work/c1") s, waited for a core $(tail -n1 "$work/w1") s), 2 cores $(tail -n1 "$work/r2") s (cpu $(tail -n1 "$work/c2") s, waited $(tail -n1 "$work/w2") s); one lane $(tail -n1 "$work/l1") s / $(tail -n1 "$work/l2") s; load $(cut -d' ' -f1 /proc/loadavg)" >&2
+  echo "  2 cores, CPU per thread (last sample, threads over 5 ms): $(cat "$work/out-2.jsonl.threads")" >&2
 done
 cmp -s "$work/out-1.jsonl" "$work/out-2.jsonl" || { echo "bench: 1-core and 2-core outputs differ" >&2; exit 1; }
 cmp -s "$work/lane-1.jsonl" "$work/lane-2.jsonl" || { echo "bench: 1-core and 2-core outputs of one lane differ" >&2; exit 1; }

@@ -121,7 +121,7 @@ public static class ReplayRunner
         var clock = TimeProvider.System;
         // Every table is validated before any input is read, whatever its cache policy: a broken table is
         // exit 2 naming file and line, never a run of silent 'unknown' labels.
-        var dimensions = new CsvDimensionSource(settings.DimensionsDirectory);
+        using var dimensions = new CsvDimensionSource(settings.DimensionsDirectory);
         foreach (var lookup in compiled.Lookups) await dimensions.ValidateAsync(lookup.Table, cancellationToken).ConfigureAwait(false);
         var enricher = new Enricher(compiled, dimensions, clock);
         using var deadLetterFile = settings.DeadLetterPath is null ? null : new AtomicOutput(settings.DeadLetterPath);

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics.CodeAnalysis;
 
 namespace LogMetrics.Core.Enrich;
 
@@ -12,11 +11,11 @@ namespace LogMetrics.Core.Enrich;
 /// <remarks>
 /// <see cref="LoadAllAsync"/> reads the file every time (policy <c>all</c> reloads see edits).
 /// <see cref="GetAsync"/> (policy <c>lru</c>) keeps only a row index (<see cref="CsvRowIndex"/>: a key
-/// hash and a byte offset per row) and reads rows from the file on demand; it indexes the file again
-/// when its size or last write time changes. <see cref="ValidateAsync"/> checks a file at start.
+/// hash and a byte offset per row) and the file open, and reads rows from it on demand with positioned
+/// reads; it indexes the file again (and closes the old one) when its size or last write time changes.
+/// <see cref="ValidateAsync"/> checks a file at start. <see cref="Dispose"/> closes the files.
 /// </remarks>
-[SuppressMessage("Reliability", "CA1001", Justification = "SemaphoreSlim holds nothing to dispose unless AvailableWaitHandle is used; it is not.")]
-public sealed class CsvDimensionSource : IDimensionSource
+public sealed class CsvDimensionSource : IDimensionSource, IDisposable
 {
     private readonly ConcurrentDictionary<string, IndexedTable> _indexes = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _parseGate = new(1, 1);
@@ -51,20 +50,39 @@ public sealed class CsvDimensionSource : IDimensionSource
     /// <inheritdoc/>
     /// <exception cref="FileNotFoundException">The table's file does not exist.</exception>
     /// <exception cref="InvalidDataException">The file is malformed or lacks a key column; the message names file and column or line.</exception>
-    public async Task<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>> LoadAllAsync(
+    /// <remarks>Completes synchronously (see <see cref="Read"/>); an error is the returned task's.</remarks>
+    public Task<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>> LoadAllAsync(
         TableSpec table, CancellationToken cancellationToken)
     {
-        var path = PathOf(table);
-        StampOf(table, path);
-        return await ReadAsync(table, path, cancellationToken);
+        try
+        {
+            var path = PathOf(table);
+            StampOf(table, path);
+            return Task.FromResult<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>>(Read(table, path, cancellationToken));
+        }
+        catch (Exception e)
+        {
+            return Task.FromException<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>>(e);
+        }
     }
 
     /// <inheritdoc/>
     /// <remarks>Reads the row from the file through a <see cref="CsvRowIndex"/> (16 bytes per row); the file is never held whole.</remarks>
     public async Task<IReadOnlyDictionary<string, string>?> GetAsync(TableSpec table, DimensionKey key, CancellationToken cancellationToken)
     {
-        var index = await IndexAsync(table, cancellationToken).ConfigureAwait(false);
-        return index.Get(key);
+        while (true)
+        {
+            var index = await IndexAsync(table, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return index.Get(key);
+            }
+            catch (ObjectDisposedException) when (index.IsDisposed)
+            {
+                // The file changed and was indexed again meanwhile (the old index closed): ask the new one.
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
     }
 
     /// <summary>
@@ -91,8 +109,12 @@ public sealed class CsvDimensionSource : IDimensionSource
             {
                 if (!_indexes.TryGetValue(cacheKey, out indexed) || indexed.Stamp != stamp)
                 {
+                    ObjectDisposedException.ThrowIf(_disposed, this);
+                    var replaced = indexed;
                     indexed = new IndexedTable(stamp, CsvRowIndex.Build(table, path));
                     _indexes[cacheKey] = indexed;
+                    // Its file is closed; a lookup still reading it finishes, a later one asks again (GetAsync).
+                    replaced?.Index.Dispose();
                 }
             }
             finally
@@ -103,6 +125,24 @@ public sealed class CsvDimensionSource : IDimensionSource
         indexed.CheckedAt = Environment.TickCount64;
         return indexed.Index;
     }
+
+    /// <summary>Closes the files of the row indexes (a later <see cref="GetAsync"/> or <see cref="ValidateAsync"/> throws).</summary>
+    public void Dispose()
+    {
+        _parseGate.Wait();
+        try
+        {
+            _disposed = true;
+            foreach (var indexed in _indexes.Values) indexed.Index.Dispose();
+            _indexes.Clear();
+        }
+        finally
+        {
+            _parseGate.Release();
+        }
+    }
+
+    private bool _disposed;
 
     private sealed record IndexedTable((DateTime, long) Stamp, CsvRowIndex Index)
     {
@@ -123,13 +163,16 @@ public sealed class CsvDimensionSource : IDimensionSource
         return (info.LastWriteTimeUtc, info.Length);
     }
 
-    private static async Task<Dictionary<DimensionKey, IReadOnlyDictionary<string, string>>> ReadAsync(
+    private static Dictionary<DimensionKey, IReadOnlyDictionary<string, string>> Read(
         TableSpec table, string path, CancellationToken cancellationToken)
     {
         byte[] bytes;
         try
         {
-            bytes = await File.ReadAllBytesAsync(path, cancellationToken);
+            // Read synchronously: a dimension table is small, and on Unix the asynchronous read is a blocking
+            // read on a thread-pool thread anyway, after which the caller's whole run would continue there.
+            cancellationToken.ThrowIfCancellationRequested();
+            bytes = File.ReadAllBytes(path);
         }
         catch (FileNotFoundException ex)
         {

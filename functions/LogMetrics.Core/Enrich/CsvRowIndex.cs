@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 
 namespace LogMetrics.Core.Enrich;
 
@@ -12,14 +13,25 @@ namespace LogMetrics.Core.Enrich;
 /// binary-searches the hash and reads the row at its offset from the file (a hash collision is told
 /// apart by comparing the key columns). So an <c>lru</c> lookup over a CSV table holds at most its
 /// <c>maxRows</c> cached rows plus this index, never the whole table.
+/// <para>The file stays open from the indexing pass until <see cref="Dispose"/>: a lookup is one
+/// positioned read (<see cref="RandomAccess"/>, safe from any thread) into a small reader that is reused,
+/// not an open, a 16 KB buffer and a close per miss. The index and its rows therefore come from the same
+/// file even when the path is given a new file (a rename over it) until the owner indexes the path again;
+/// a file rewritten in place is read as it is now.</para>
 /// </summary>
-internal sealed class CsvRowIndex
+internal sealed class CsvRowIndex : IDisposable
 {
+    /// <summary>Bytes a lookup reads at a time (a row longer than this takes more reads).</summary>
+    internal const int LookupBufferBytes = 512;
+
+    private readonly SafeFileHandle _file;
     private readonly string _path;
     private readonly string _table;
     private readonly string[] _header;
     private readonly int[] _keyIndexes;
     private readonly Entry[] _entries;
+    // A reader kept for the next lookup (a concurrent lookup makes its own).
+    private CsvRecordReader? _spare;
 
     /// <summary>One row: its key's hash and where it starts in the file (16 bytes).</summary>
     private readonly record struct Entry(ulong Hash, long Offset) : IComparable<Entry>
@@ -27,8 +39,9 @@ internal sealed class CsvRowIndex
         public int CompareTo(Entry other) => Hash != other.Hash ? Hash.CompareTo(other.Hash) : Offset.CompareTo(other.Offset);
     }
 
-    private CsvRowIndex(string path, string table, string[] header, int[] keyIndexes, Entry[] entries)
+    private CsvRowIndex(SafeFileHandle file, string path, string table, string[] header, int[] keyIndexes, Entry[] entries)
     {
+        _file = file;
         _path = path;
         _table = table;
         _header = header;
@@ -39,37 +52,55 @@ internal sealed class CsvRowIndex
     /// <summary>Rows indexed (duplicates included; the last one of a key wins).</summary>
     public int Count => _entries.Length;
 
+    /// <summary>True once <see cref="Dispose"/> closed the file: lookups throw <see cref="ObjectDisposedException"/>.</summary>
+    public bool IsDisposed => _file.IsClosed;
+
     /// <summary>Bytes the index itself holds: 16 per row.</summary>
     public static int BytesPerRow => System.Runtime.CompilerServices.Unsafe.SizeOf<Entry>();
 
-    /// <summary>Reads and validates the whole file once, keeping only the index.</summary>
+    /// <summary>Reads and validates the whole file once, keeping only the index and the open file.</summary>
     /// <exception cref="InvalidDataException">The file is malformed; the message names file and line.</exception>
     public static CsvRowIndex Build(TableSpec table, string path)
     {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-        var reader = new CsvRecordReader(file, path, 0);
-        var fields = new List<string>();
-        if (!reader.TryRead(fields, out _, out _))
+        // Shared for reading, writing and deleting: holding the file open never stops anyone editing or replacing it.
+        var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        try
         {
-            throw new InvalidDataException($"Dimension table '{table.Name}': file '{path}' is empty (a header row is required).");
-        }
-        var header = fields.ToArray();
-        var keyIndexes = KeyIndexes(table, path, header);
-        var entries = new List<Entry>();
-        while (reader.TryRead(fields, out var line, out var offset))
-        {
-            if (fields.Count != header.Length)
+            // A buffer the size of a small file (a 3 KB table needs no 64 KB), at most 64 KB.
+            var reader = new CsvRecordReader(file, path, (int)Math.Clamp(RandomAccess.GetLength(file) + 1, 256, 1 << 16));
+            var fields = reader.Fields;
+            if (!reader.TryRead(out _, out _))
             {
-                throw new InvalidDataException(
-                    $"Dimension table '{table.Name}': file '{path}', line {line} has {fields.Count} fields; the header has {header.Length}.");
+                throw new InvalidDataException($"Dimension table '{table.Name}': file '{path}' is empty (a header row is required).");
             }
-            entries.Add(new Entry(Hash(keyIndexes.Select(k => fields[k])), offset));
+            var header = fields.ToArray();
+            var keyIndexes = KeyIndexes(table, path, header);
+            var entries = new Entry[64];
+            var count = 0;
+            var hash = new XxHash64();
+            while (reader.TryRead(out var line, out var offset))
+            {
+                if (fields.Count != header.Length)
+                {
+                    throw new InvalidDataException(
+                        $"Dimension table '{table.Name}': file '{path}', line {line} has {fields.Count} fields; the header has {header.Length}.");
+                }
+                if (count == entries.Length) Array.Resize(ref entries, count * 2);
+                hash.Reset();
+                foreach (var k in keyIndexes) Append(hash, fields[k]);
+                entries[count++] = new Entry(hash.GetCurrentHashAsUInt64(), offset);
+            }
+            // By hash, then offset: rows of one key stay in file order, so the last row of a key is last.
+            Array.Resize(ref entries, count);
+            Array.Sort(entries);
+            // The lookups read a row at a time: a small buffer of their own, not the pass's.
+            return new CsvRowIndex(file, path, table.Name, header, keyIndexes, entries);
         }
-        // By hash, then offset: rows of one key stay in file order, so the last row of a key is last.
-        var sorted = entries.ToArray();
-        entries = null;
-        Array.Sort(sorted);
-        return new CsvRowIndex(path, table.Name, header, keyIndexes, sorted);
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Where each key column sits in the header; a missing key column names the file and the columns it has.</summary>
@@ -100,52 +131,59 @@ internal sealed class CsvRowIndex
     }
 
     /// <summary>The row of <paramref name="key"/> (the last one in the file when repeated), or null.</summary>
+    /// <exception cref="ObjectDisposedException">The index was disposed (its owner indexed a changed file again).</exception>
     public IReadOnlyDictionary<string, string>? Get(DimensionKey key)
     {
-        var hash = Hash(key.Parts);
+        var hash = new XxHash64();
+        foreach (var part in key.Parts) Append(hash, part);
+        var wanted = hash.GetCurrentHashAsUInt64();
         // The first entry with this hash.
         int lo = 0, hi = _entries.Length;
         while (lo < hi)
         {
             var mid = (int)(((uint)lo + (uint)hi) >> 1);
-            if (_entries[mid].Hash < hash) lo = mid + 1;
+            if (_entries[mid].Hash < wanted) lo = mid + 1;
             else hi = mid;
         }
-        if (lo == _entries.Length || _entries[lo].Hash != hash) return null;
+        if (lo == _entries.Length || _entries[lo].Hash != wanted) return null;
         var first = lo;
         var last = lo;
-        while (last + 1 < _entries.Length && _entries[last + 1].Hash == hash) last++;
-        using var file = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096, FileOptions.RandomAccess);
-        var fields = new List<string>();
-        for (var i = last; i >= first; i--)
+        while (last + 1 < _entries.Length && _entries[last + 1].Hash == wanted) last++;
+        var reader = Interlocked.Exchange(ref _spare, null) ?? new CsvRecordReader(_file, _path, LookupBufferBytes);
+        try
         {
-            var offset = _entries[i].Offset;
-            file.Position = offset;
-            var reader = new CsvRecordReader(file, _path, offset);
-            if (!reader.TryRead(fields, out _, out _) || fields.Count != _header.Length)
+            var fields = reader.Fields;
+            for (var i = last; i >= first; i--)
             {
-                throw new InvalidDataException($"Dimension table '{_table}': file '{_path}' changed while in use (row at byte {offset} is gone).");
+                var offset = _entries[i].Offset;
+                reader.Seek(offset);
+                if (!reader.TryRead(out _, out _) || fields.Count != _header.Length)
+                {
+                    throw new InvalidDataException($"Dimension table '{_table}': file '{_path}' changed while in use (row at byte {offset} is gone).");
+                }
+                var match = true;
+                for (var k = 0; k < _keyIndexes.Length && match; k++) match = fields[_keyIndexes[k]] == key.Parts[k];
+                if (!match) continue;
+                var row = new Dictionary<string, string>(_header.Length, StringComparer.Ordinal);
+                for (var c = 0; c < _header.Length; c++) row[_header[c]] = fields[c];
+                return row;
             }
-            var match = true;
-            for (var k = 0; k < _keyIndexes.Length && match; k++) match = fields[_keyIndexes[k]] == key.Parts[k];
-            if (!match) continue;
-            var row = new Dictionary<string, string>(_header.Length, StringComparer.Ordinal);
-            for (var c = 0; c < _header.Length; c++) row[_header[c]] = fields[c];
-            return row;
+            return null;
         }
-        return null;
+        finally
+        {
+            Volatile.Write(ref _spare, reader);
+        }
     }
 
-    private static ulong Hash(IEnumerable<string> parts)
+    /// <summary>Closes the file; a lookup in flight finishes its read, later ones throw <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose() => _file.Dispose();
+
+    private static void Append(XxHash64 hash, string part)
     {
-        var hash = new XxHash64();
-        Span<byte> separator = [0x1F];
-        foreach (var part in parts)
-        {
-            hash.Append(MemoryMarshal.AsBytes(part.AsSpan()));
-            hash.Append(separator);
-        }
-        return hash.GetCurrentHashAsUInt64();
+        ReadOnlySpan<byte> separator = [0x1F];
+        hash.Append(MemoryMarshal.AsBytes(part.AsSpan()));
+        hash.Append(separator);
     }
 }
 
@@ -153,24 +191,49 @@ internal sealed class CsvRowIndex
 /// RFC 4180 records straight from UTF-8 bytes, with the byte offset and line each record starts at.
 /// A byte order mark at offset 0 is skipped; blank lines are skipped; invalid UTF-8 names the line.
 /// </summary>
-internal sealed class CsvRecordReader(Stream stream, string file, long startOffset)
+internal sealed class CsvRecordReader
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    private readonly byte[] _buffer = new byte[1 << 14];
-    private readonly ArrayBufferWriter<byte> _field = new();
+    private readonly SafeFileHandle _file;
+    private readonly string _path;
+    private readonly byte[] _buffer;
+    private readonly ArrayBufferWriter<byte> _field = new(64);
     private int _pos;
     private int _len;
-    private long _bufferOffset = startOffset;
+    private long _bufferOffset;
     private int _line = 1;
-    private bool _checkedBom = startOffset != 0;
+    private bool _checkedBom;
+
+    /// <param name="file">Read with positioned reads (<see cref="RandomAccess.Read(SafeFileHandle, Span{byte}, long)"/>): the handle's own position is never used, so readers on one handle do not disturb each other.</param>
+    /// <param name="path">The file's name, for errors.</param>
+    /// <param name="bufferBytes">Bytes read at a time.</param>
+    public CsvRecordReader(SafeFileHandle file, string path, int bufferBytes)
+    {
+        _file = file;
+        _path = path;
+        _buffer = GC.AllocateUninitializedArray<byte>(bufferBytes);
+    }
+
+    /// <summary>The fields of the record the last <see cref="TryRead"/> read.</summary>
+    public List<string> Fields { get; } = [];
+
+    /// <summary>Reads from byte <paramref name="offset"/> next (the start of a record); a byte order mark is skipped only at 0.</summary>
+    public void Seek(long offset)
+    {
+        _bufferOffset = offset;
+        _pos = 0;
+        _len = 0;
+        _line = 1;
+        _checkedBom = offset != 0;
+    }
 
     private int Peek()
     {
         if (_pos == _len)
         {
             _bufferOffset += _len;
-            _len = stream.Read(_buffer, 0, _buffer.Length);
+            _len = RandomAccess.Read(_file, _buffer, _bufferOffset);
             _pos = 0;
             if (_len == 0) return -1;
         }
@@ -179,9 +242,10 @@ internal sealed class CsvRecordReader(Stream stream, string file, long startOffs
 
     private long Offset => _bufferOffset + _pos;
 
-    /// <summary>Reads the next non-blank record into <paramref name="fields"/>; false at the end.</summary>
-    public bool TryRead(List<string> fields, out int line, out long offset)
+    /// <summary>Reads the next non-blank record into <see cref="Fields"/>; false at the end.</summary>
+    public bool TryRead(out int line, out long offset)
     {
+        var fields = Fields;
         if (!_checkedBom)
         {
             _checkedBom = true;
@@ -205,7 +269,7 @@ internal sealed class CsvRecordReader(Stream stream, string file, long startOffs
                     while (true)
                     {
                         c = Peek();
-                        if (c < 0) throw new InvalidDataException($"Dimension file '{file}', line {line}: a quoted field is not closed.");
+                        if (c < 0) throw new InvalidDataException($"Dimension file '{_path}', line {line}: a quoted field is not closed.");
                         _pos++;
                         if (c == '"')
                         {
@@ -225,16 +289,19 @@ internal sealed class CsvRecordReader(Stream stream, string file, long startOffs
                     if (c >= 0 && c is not (',' or '\r' or '\n'))
                     {
                         throw new InvalidDataException(
-                            $"Dimension file '{file}', line {_line}: unexpected character after a closing quote (a quote inside a field must be doubled).");
+                            $"Dimension file '{_path}', line {_line}: unexpected character after a closing quote (a quote inside a field must be doubled).");
                     }
                 }
                 else
                 {
-                    while ((c = Peek()) >= 0 && c is not (',' or '\r' or '\n'))
+                    // Up to the next delimiter, a buffer at a time.
+                    while (Peek() >= 0)
                     {
-                        _field.GetSpan(1)[0] = (byte)c;
-                        _field.Advance(1);
-                        _pos++;
+                        var rest = _buffer.AsSpan(_pos, _len - _pos);
+                        var stop = rest.IndexOfAny((byte)',', (byte)'\r', (byte)'\n');
+                        _field.Write(stop < 0 ? rest : rest[..stop]);
+                        _pos += stop < 0 ? rest.Length : stop;
+                        if (stop >= 0) break;
                     }
                 }
                 try
@@ -243,7 +310,7 @@ internal sealed class CsvRecordReader(Stream stream, string file, long startOffs
                 }
                 catch (DecoderFallbackException e)
                 {
-                    throw new InvalidDataException($"Dimension file '{file}', line {line}: not valid UTF-8.", e);
+                    throw new InvalidDataException($"Dimension file '{_path}', line {line}: not valid UTF-8.", e);
                 }
                 if (Peek() == ',')
                 {

@@ -29,13 +29,13 @@ public sealed class LaneReader : IDisposable
     private readonly FileStream? _gzipFile;
     private readonly int _maxRecordBytes;
     private Crc32? _crc;
-    private byte[] _buffer = new byte[1 << 20];
+    private byte[] _buffer;
     private int _start;
     private int _end;
     private bool _eof;
     private bool _atStart = true;
     private long _line;
-    private byte[] _arena = new byte[1 << 20];
+    private byte[] _arena;
     // An oversize line being skipped: its line number, body prefix and length so far.
     private long _oversizeLine;
     private byte[]? _oversizePrefix;
@@ -47,16 +47,20 @@ public sealed class LaneReader : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRecordBytes, 1);
         Path = path;
         _maxRecordBytes = maxRecordBytes;
-        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        // No FileStream buffer: the reader reads into its own buffer.
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 0, FileOptions.SequentialScan);
         if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
         {
             _gzipFile = file;
             _crc = new Crc32();
             _stream = new GZipStream(file, CompressionMode.Decompress);
+            (_buffer, _arena) = Buffers(null);
         }
         else
         {
             _stream = file;
+            // A FIFO or a device has no length.
+            (_buffer, _arena) = Buffers(file.CanSeek ? file.Length : null);
         }
     }
 
@@ -65,6 +69,29 @@ public sealed class LaneReader : IDisposable
         Path = name;
         _stream = stream;
         _maxRecordBytes = maxRecordBytes;
+        (_buffer, _arena) = Buffers(stream.CanSeek ? stream.Length - stream.Position : null);
+    }
+
+    /// <summary>Largest read buffer and line arena a reader starts with.</summary>
+    internal const int MaxInitialBufferBytes = 1 << 20;
+
+    /// <summary>Read buffer of a small or compressed input: under the large object heap's threshold.</summary>
+    private const int SmallBufferBytes = 1 << 16;
+
+    /// <summary>
+    /// The read buffer and the line arena, sized to the input. Fresh memory costs page faults and zeroing,
+    /// and large arrays count against the large object heap's budget, whose first collection a short replay
+    /// would otherwise pay for: a file under 4 MiB is read 64 KiB at a time into an arena the size of the
+    /// file (a 100 KB file needs no 1 MiB buffer), a larger one 1 MiB at a time; a compressed input starts at
+    /// 64 KiB. Both grow when a line or a chunk needs more. Not zeroed: bytes are written before they are read.
+    /// </summary>
+    private static (byte[] Buffer, byte[] Arena) Buffers(long? length)
+    {
+        var buffer = length is { } known && known >= 4 * MaxInitialBufferBytes ? MaxInitialBufferBytes
+            : length is { } small ? (int)Math.Clamp(small + 1, 4096, SmallBufferBytes)
+            : SmallBufferBytes;
+        var arena = length is { } size ? (int)Math.Clamp(size, 4096, MaxInitialBufferBytes) : SmallBufferBytes;
+        return (GC.AllocateUninitializedArray<byte>(buffer), GC.AllocateUninitializedArray<byte>(arena));
     }
 
     public string Path { get; }

@@ -26,7 +26,8 @@ public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, 
 /// reading, parsing, accumulating and flushing overlap and every core works (see RunPipelinedAsync).
 /// Results do not depend on the scheduling: chunk k of a lane is accumulated against the other lanes'
 /// watermarks after their chunk k − 1, in (chunk, lane) order, and signals are applied and flushed in
-/// that order too.</para>
+/// that order too. An input whose every lane fits in its first chunk (a short replay) runs the same
+/// stages inline on the calling thread, with the same results and no threads to start.</para>
 /// </summary>
 /// <param name="pipelinePerLane">Makes the pipelines of the pipelined replay's stages (sharing counters, caches and
 /// budget with <paramref name="pipeline"/>); null = the sequential replay.</param>
@@ -38,6 +39,15 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     private readonly int? _workers = workers is < 1
         ? throw new ArgumentOutOfRangeException(nameof(workers), workers, "a replay needs at least one prepare worker")
         : workers;
+
+    /// <summary>
+    /// Run an input whose every lane fits in its first chunk on the calling thread (default), with the
+    /// samples of the threaded stages; false always starts the threads (tests compare the two).
+    /// </summary>
+    internal bool InlineOneChunkInputs { get; init; } = true;
+
+    /// <summary>Whether the last <see cref="RunAsync"/> ran inline (every lane was one chunk).</summary>
+    internal bool RanInline { get; private set; }
 
     public Task<ReplayProgress> RunAsync(IReadOnlyList<LaneReader> readers, Action<ReplayProgress>? progress, CancellationToken cancellationToken) =>
         pipelinePerLane is null
@@ -245,6 +255,28 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var started = clock.GetTimestamp();
         var n = readers.Count;
         var lanes = readers.Select(r => new LaneState(r.Path)).ToArray();
+
+        // Chunk 0 of every lane is read here. When that is every lane's whole input (a short replay), the
+        // stages run inline on this thread, in the order the stages would run them: no threads, pools or
+        // read-ahead buffers to start for a few hundred lines, and the same samples (RunInlineAsync).
+        var first = new Chunk[n];
+        var allLast = true;
+        for (var i = 0; i < n; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var t0 = clock.GetTimestamp();
+            var events = readers[i].ReadChunk(chunkLines);
+            first[i] = new Chunk(i, 0, events, [], readers[i].Finished, clock.GetTimestamp() - t0);
+            allLast &= first[i].Last;
+        }
+        RanInline = allLast && InlineOneChunkInputs;
+        if (RanInline) return await RunInlineAsync(readers, lanes, first, started, progress, cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < n; i++)
+        {
+            // The read-ahead stage reads the next chunks into buffers of its own.
+            first[i] = first[i] with { Arena = readers[i].SwapArena(NewArena()) };
+        }
+
         var ooo = pipeline.Compiled.OutOfOrdernessMs;
         var window = pipeline.Compiled.WindowMs;
         var workerCount = _workers ?? Math.Max(1, Environment.ProcessorCount);
@@ -290,14 +322,23 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             var output = read[i] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
             stages.Add(Task.Factory.StartNew(() => Guard(() =>
             {
+                Name($"lm read {i}");
                 var reader = readers[i];
                 for (var k = 0; ; k++)
                 {
                     token.ThrowIfCancellationRequested();
-                    var t0 = clock.GetTimestamp();
-                    var events = reader.ReadChunk(chunkLines);
-                    var arena = reader.SwapArena(arenas.TryTake(out var spare) ? spare : new byte[1 << 20]);
-                    var chunk = new Chunk(i, k, events, arena, reader.Finished, clock.GetTimestamp() - t0);
+                    Chunk chunk;
+                    if (k == 0)
+                    {
+                        chunk = first[i];
+                    }
+                    else
+                    {
+                        var t0 = clock.GetTimestamp();
+                        var events = reader.ReadChunk(chunkLines);
+                        var arena = reader.SwapArena(arenas.TryTake(out var spare) ? spare : NewArena());
+                        chunk = new Chunk(i, k, events, arena, reader.Finished, clock.GetTimestamp() - t0);
+                    }
                     while (!output.Writer.TryWrite(chunk))
                     {
                         if (!Wait(output.Writer.WaitToWriteAsync(token))) return;
@@ -338,8 +379,10 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         // Stage 3: prepare (Parse → Prune, lookups warmed) on the shared workers, whichever chunk is next.
         for (var w = 0; w < workerCount; w++)
         {
+            var worker = w;
             stages.Add(Task.Factory.StartNew(() => Guard(() =>
             {
+                Name($"lm prepare {worker}");
                 while (Wait(work.Reader.WaitToReadAsync(token)))
                 {
                     while (work.Reader.TryRead(out var job))
@@ -348,7 +391,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                         {
                             var t0 = clock.GetTimestamp();
                             job.NowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
-                            job.Batch = job.Pipeline.PrepareAsync(lanes[job.Chunk.Lane].Lane, job.Chunk.Events, job.NowMs, deferDeadLetters: true, token).GetAwaiter().GetResult();
+                            job.Batch = Block(job.Pipeline.PrepareAsync(lanes[job.Chunk.Lane].Lane, job.Chunk.Events, job.NowMs, deferDeadLetters: true, token));
                             Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
                             job.Ready.TrySetResult();
                         }
@@ -367,13 +410,14 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         // never depends on the scheduling.
         stages.Add(Task.Factory.StartNew(() => Guard(() =>
         {
+            Name("lm complete");
             while (Wait(inOrder.Reader.WaitToReadAsync(token)))
             {
                 while (inOrder.Reader.TryRead(out var job))
                 {
-                    job.Ready.Task.WaitAsync(token).GetAwaiter().GetResult();
+                    Block(job.Ready.Task.WaitAsync(token));
                     var (i, k) = (job.Chunk.Lane, job.Chunk.Index);
-                    var horizon = rounds.HorizonAsync(k, i, token).GetAwaiter().GetResult();
+                    var horizon = Block(rounds.HorizonAsync(k, i, token));
                     var t0 = clock.GetTimestamp();
                     lanes[i].Finished = job.Chunk.Last;
                     // Signals of earlier chunks of this pipeline that every shard has applied: their objects are reused.
@@ -456,8 +500,15 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         progress?.Invoke(last);
         return last;
 
+        // A stage's thread is named (the OS shows the first 15 characters: top -H, perf, /proc/PID/task/*/comm,
+        // which bench.sh reads for the CPU time per stage).
+        static void Name(string name)
+        {
+            Thread.CurrentThread.Name = name;
+        }
+
         // A blocking wait for a stage on a thread of its own.
-        static bool Wait(ValueTask<bool> wait) => wait.IsCompletedSuccessfully ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
+        static bool Wait(ValueTask<bool> wait) => wait.IsCompletedSuccessfully ? wait.Result : Block(wait.AsTask());
 
         // A stage's failure stops every stage and is what the replay throws; cancellation is not a failure.
         void Guard(Action body, Action done)
@@ -509,6 +560,100 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
         ReplayProgress Snapshot() => Progress(readers, lanes, started, windowsClosed, samples,
             Interlocked.Read(ref readTicks), Interlocked.Read(ref ingestTicks), flushTicks);
+    }
+
+    /// <summary>
+    /// Waits for <paramref name="task"/> on a stage thread of its own without spinning: the thread sleeps
+    /// until the task completes. (<c>GetAwaiter().GetResult()</c> on an unfinished task spins and yields
+    /// first, thousands of times a replay; on two cores shared by the stages' threads, a spinning thread
+    /// holds a core that the stage it waits for needs.)
+    /// </summary>
+    private static T Block<T>(Task<T> task)
+    {
+        Block((Task)task);
+        return task.Result;
+    }
+
+    private static void Block(Task task)
+    {
+        if (!task.IsCompleted)
+        {
+            var done = t_blocker ??= new ManualResetEventSlim(false, spinCount: 0);
+            done.Reset();
+            task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(t_signal ??= done.Set);
+            done.Wait();
+        }
+        task.GetAwaiter().GetResult();
+    }
+
+    // One event per stage thread (a thread blocks on one task at a time).
+    [ThreadStatic]
+    private static ManualResetEventSlim? t_blocker;
+
+    [ThreadStatic]
+    private static Action? t_signal;
+
+    /// <summary>A buffer for a chunk's lines (it grows if a chunk needs more); not zeroed, it is written before it is read.</summary>
+    private static byte[] NewArena() => GC.AllocateUninitializedArray<byte>(1 << 20);
+
+    /// <summary>
+    /// The pipelined replay of an input whose every lane is one chunk (<paramref name="first"/>), on this
+    /// thread: the stages' work for round 0 in the order the threads of <see cref="RunPipelinedAsync"/>
+    /// serialize it — each lane's chunk prepared with <see cref="pipeline"/> and completed in lane order
+    /// against the same horizon (nothing sealed yet; the other lanes' watermarks before their first
+    /// chunk), its signals applied in lane order, a flush if the watermark after the round crossed a
+    /// window, then the final flush. So the samples, dead letters and counts are the threaded run's.
+    /// </summary>
+    private async Task<ReplayProgress> RunInlineAsync(IReadOnlyList<LaneReader> readers, LaneState[] lanes, Chunk[] first, long started,
+        Action<ReplayProgress>? progress, CancellationToken cancellationToken)
+    {
+        var n = lanes.Length;
+        var rounds = new Rounds(n, pipeline.Compiled.OutOfOrdernessMs);
+        long windowsClosed = 0, samples = 0;
+        long readTicks = 0, ingestTicks = 0, flushTicks = 0;
+        var signals = new ShardSignal[n][];
+        // Prepare and complete, in lane order (a pipeline's signals stay as they are until recycled).
+        for (var i = 0; i < n; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var chunk = first[i];
+            var t0 = clock.GetTimestamp();
+            var nowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
+            var batch = await pipeline.PrepareAsync(lanes[i].Lane, chunk.Events, nowMs, deferDeadLetters: true, cancellationToken).ConfigureAwait(false);
+            var horizon = await rounds.HorizonAsync(0, i, cancellationToken).ConfigureAwait(false);
+            lanes[i].Finished = chunk.Last;
+            signals[i] = pipeline.Complete(lanes[i], batch, horizon, nowMs);
+            ingestTicks += clock.GetTimestamp() - t0;
+            readTicks += chunk.ReadTicks;
+            rounds.Report(0, i, lanes[i], chunk.Last);
+        }
+        // Apply, in lane order; then the flush of round 0 (none: every lane has finished) and the final one.
+        for (var i = 0; i < n; i++)
+        {
+            for (var shard = 0; shard < signals[i].Length; shard++)
+            {
+                await store.SignalAsync(shard, signals[i][shard], cancellationToken).ConfigureAwait(false);
+            }
+        }
+        var round = rounds.Get(0);
+        var global = Watermark.Global(round.Watermarks.Where(w => w != Watermark.Final));
+        if (global != Watermark.None)
+        {
+            var t = clock.GetTimestamp();
+            var report = await coordinator.FlushAsync(false, cancellationToken).ConfigureAwait(false);
+            windowsClosed += report.WindowsClosed;
+            samples += report.SamplesWritten;
+            flushTicks += clock.GetTimestamp() - t;
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        var tf = clock.GetTimestamp();
+        var final = await coordinator.FlushAsync(true, cancellationToken).ConfigureAwait(false);
+        flushTicks += clock.GetTimestamp() - tf;
+        windowsClosed += final.WindowsClosed;
+        samples += final.SamplesWritten;
+        var last = Progress(readers, lanes, started, windowsClosed, samples, readTicks, ingestTicks, flushTicks);
+        progress?.Invoke(last);
+        return last;
     }
 
     /// <summary>The live view of a replay: counts, open lanes and windows, the global watermark, time per stage.</summary>

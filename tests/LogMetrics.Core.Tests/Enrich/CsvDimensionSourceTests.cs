@@ -271,4 +271,109 @@ public sealed class CsvDimensionSourceTests : IDisposable
 
         Assert.Contains("gateway_cluster.csv", ex.Message);
     }
+
+    [Fact]
+    public async Task GetAsync_KeptOpenFile_ReturnsTheRowsOfLoadAll_ForEveryKey_RowsLongerThanOneRead()
+    {
+        // Rows longer than a lookup's read (a 3,000-byte field, a quoted field with a line break across a
+        // read's end), a byte order mark, CRLF, blank lines and a duplicate key (the last row wins).
+        var sb = new StringBuilder("product,api,priority\r\n");
+        for (var i = 0; i < 300; i++)
+        {
+            sb.Append('p').Append(i).Append(",api,");
+            if (i % 50 == 7) sb.Append('"').Append(new string('x', CsvRowIndex.LookupBufferBytes - 20 + i)).Append("\r\nsecond \"\"line\"\"\"");
+            else if (i % 50 == 9) sb.Append(new string('y', 3000 + i));
+            else sb.Append('P').Append(i % 7);
+            sb.Append("\r\n");
+            if (i % 97 == 0) sb.Append("\r\n");
+        }
+        sb.Append("p3,api,last-wins\r\n");
+        Write("api_meta", sb.ToString(), bom: true);
+        using var source = new CsvDimensionSource(_dir);
+
+        var all = await source.LoadAllAsync(ApiMeta, CancellationToken.None);
+        await source.ValidateAsync(ApiMeta, CancellationToken.None);
+        Assert.Equal(300, all.Count);
+        foreach (var (key, expected) in all)
+        {
+            var row = await source.GetAsync(ApiMeta, key, CancellationToken.None);
+            Assert.Equal(expected.OrderBy(c => c.Key, StringComparer.Ordinal), row!.OrderBy(c => c.Key, StringComparer.Ordinal));
+        }
+        Assert.Equal("last-wins", (await source.GetAsync(ApiMeta, new DimensionKey("p3", "api"), CancellationToken.None))!["priority"]);
+        Assert.Equal(3009, (await source.GetAsync(ApiMeta, new DimensionKey("p9", "api"), CancellationToken.None))!["priority"].Length);
+        Assert.Null(await source.GetAsync(ApiMeta, new DimensionKey("p300", "api"), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task GetAsync_FileReplacedByRename_OldIndexKeepsReadingItsOwnFile_UntilTheRecheckIndexesTheNewOne()
+    {
+        var path = Path.Combine(_dir, "api_meta.csv");
+        Write("api_meta", "product,api,priority\nacc,DescribeX,P1\nacc,B,P2\n");
+        using var trusting = new CsvDimensionSource(_dir, recheckInterval: TimeSpan.FromHours(1));
+        Assert.Equal("P1", (await trusting.GetAsync(ApiMeta, new DimensionKey("acc", "DescribeX"), CancellationToken.None))!["priority"]);
+
+        // A new file renamed over the old one (how editors and deploy tools replace a file), rows moved.
+        File.WriteAllText(path + ".new", "product,api,priority\nacc,B,Q2-longer\nacc,DescribeX,Q1-longer\n");
+        File.Move(path + ".new", path, overwrite: true);
+
+        // Within the recheck interval the index and the rows it reads come from the same (old) file, consistently.
+        Assert.Equal("P2", (await trusting.GetAsync(ApiMeta, new DimensionKey("acc", "B"), CancellationToken.None))!["priority"]);
+        // A source that checks every time sees the new file's size, indexes it again and reads its rows.
+        using var checking = new CsvDimensionSource(_dir, recheckInterval: TimeSpan.Zero);
+        Assert.Equal("Q1-longer", (await checking.GetAsync(ApiMeta, new DimensionKey("acc", "DescribeX"), CancellationToken.None))!["priority"]);
+        Assert.Equal("Q2-longer", (await _source.GetAsync(ApiMeta, new DimensionKey("acc", "B"), CancellationToken.None))!["priority"]);
+    }
+
+    [Fact]
+    public async Task GetAsync_FileRewrittenWhileLookupsRun_EveryLookupGetsAnOldOrANewRow_NeverAnError()
+    {
+        var path = Path.Combine(_dir, "api_meta.csv");
+        static string Table(int version) =>
+            "product,api,priority\n" + string.Concat(Enumerable.Range(0, 200).Select(i => $"p{(i * 7 + version) % 200},api,v{version}-{(i * 7 + version) % 200}" + new string('-', version % 5) + "\n"));
+        File.WriteAllText(path, Table(0));
+        // Recheck on every lookup: each rewrite is indexed again, closing the old index while others may be reading it.
+        using var source = new CsvDimensionSource(_dir, recheckInterval: TimeSpan.Zero);
+        await source.ValidateAsync(ApiMeta, CancellationToken.None);
+
+        using var stop = new CancellationTokenSource();
+        var lookups = Enumerable.Range(0, 4).Select(t => Task.Run(async () =>
+        {
+            var done = 0;
+            for (var n = 0; !stop.IsCancellationRequested || n < 200; n++, done++)
+            {
+                var key = (n * 13 + t) % 200;
+                var row = await source.GetAsync(ApiMeta, new DimensionKey($"p{key}", "api"), CancellationToken.None);
+                Assert.NotNull(row);
+                Assert.Matches($"^v\\d+-{key}-*$", row["priority"]);
+            }
+            return done;
+        })).ToArray();
+        for (var version = 1; version <= 30; version++)
+        {
+            File.WriteAllText(path + ".new", Table(version));
+            File.Move(path + ".new", path, overwrite: true);
+            await Task.Yield();
+        }
+        await stop.CancelAsync();
+        Assert.All(await Task.WhenAll(lookups), done => Assert.True(done >= 200));
+        Assert.Equal("v30-5", (await source.GetAsync(ApiMeta, new DimensionKey("p5", "api"), CancellationToken.None))!["priority"]);
+    }
+
+    [Fact]
+    public async Task RowIndex_Disposed_ClosesItsFile_LookupsThrowObjectDisposed()
+    {
+        Write("api_meta", "product,api,priority\nacc,DescribeX,P1\n");
+        var index = CsvRowIndex.Build(ApiMeta, Path.Combine(_dir, "api_meta.csv"));
+        Assert.Equal("P1", index.Get(new DimensionKey("acc", "DescribeX"))!["priority"]);
+
+        index.Dispose();
+
+        Assert.True(index.IsDisposed);
+        Assert.Throws<ObjectDisposedException>(() => index.Get(new DimensionKey("acc", "DescribeX")));
+        // A closed source refuses lookups rather than reopening files behind its owner's back.
+        var source = new CsvDimensionSource(_dir);
+        await source.ValidateAsync(ApiMeta, CancellationToken.None);
+        source.Dispose();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => source.GetAsync(ApiMeta, new DimensionKey("acc", "DescribeX"), CancellationToken.None));
+    }
 }

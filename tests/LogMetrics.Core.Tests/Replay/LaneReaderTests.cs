@@ -42,6 +42,32 @@ public sealed class LaneReaderTests : IDisposable
     private static byte[] GoldenLane0() => File.ReadAllBytes(Path.Combine(GoldenCorpusTests.GoldenDir, "lane-0.jsonl"));
 
     [Fact]
+    public async Task Fifo_HasNoLength_ReadToItsEndInSmallReads()
+    {
+        // A named pipe (how a script streams a lane in): no length to size the buffers by.
+        var path = Path.Combine(_dir, "lane.jsonl");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", path))
+        {
+            await mkfifo.WaitForExitAsync();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+        var lines = Enumerable.Range(1, 3000).Select(i => $"{{\"n\":{i},\"pad\":\"{new string('x', i % 200)}\"}}").ToArray();
+        var writer = Task.Run(async () =>
+        {
+            // Opening for writing waits for the reader to open the pipe.
+            await using var pipe = new FileStream(path, FileMode.Open, FileAccess.Write);
+            await pipe.WriteAsync(Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n"));
+        });
+        using var reader = new LaneReader(path);
+        var all = ReadAll(reader, 256);
+        await writer;
+
+        Assert.Equal(lines, all.Select(e => e.Text));
+        Assert.Equal(Enumerable.Range(1, 3000).Select(i => (long)i), all.Select(e => e.Line));
+        Assert.Null(reader.Error);
+    }
+
+    [Fact]
     public void Utf8BomAtStart_Skipped()
     {
         var path = Write("bom.jsonl", [0xEF, 0xBB, 0xBF, .. "{\"a\":1}\n{\"a\":2}\n"u8]);

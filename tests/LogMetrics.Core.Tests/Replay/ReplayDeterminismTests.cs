@@ -51,6 +51,9 @@ public class ReplayDeterminismTests
     /// <summary>How one run is scheduled: prepare workers, and a seed for the lanes' read sizes and delays (0 = plain reads).</summary>
     public sealed record Schedule(int Workers, int ReadSeed, bool WriteBehind)
     {
+        /// <summary>Lets a replay whose lanes are one chunk each run inline (the engine's default).</summary>
+        public bool Inline { get; init; } = true;
+
         public override string ToString() => $"workers {Workers}, read seed {ReadSeed}, write-behind {WriteBehind}";
     }
 
@@ -65,6 +68,8 @@ public class ReplayDeterminismTests
 
     private sealed record Outcome(byte[] SamplesFile, IReadOnlyList<string> DeadLetters, string Counts, string Overflow)
     {
+        public bool RanInline { get; init; }
+
         /// <summary>The summary's counts (partials and windows closed depend on how the lane is cut into batches).</summary>
         public string Totals => Counts[..Counts.IndexOf(", partials=", StringComparison.Ordinal)] + Counts[Counts.IndexOf(", samples=", StringComparison.Ordinal)..];
     }
@@ -117,6 +122,45 @@ public class ReplayDeterminismTests
                 Assert.Equal(reference.Totals, baseline.Totals);
                 Assert.Equal(reference.Overflow, baseline.Overflow);
                 Assert.Equal(reference.DeadLetters, baseline.DeadLetters);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public async Task OneChunkLanes_RunInline_SameBytesAsTheThreadedStages(int lanes)
+    {
+        // A short replay (every lane within its first chunk) runs its stages on the calling thread; the
+        // threaded stages on the same input must give the same samples file, dead letters, counts and overflow.
+        var dir = Directory.CreateTempSubdirectory("logmetrics-inline-").FullName;
+        try
+        {
+            string[] all = [LateLane(dir), Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz")];
+            var files = all[..lanes];
+            var threaded = await RunAsync(files, 100_000, Schedules[1] with { Inline = false });
+            Assert.False(threaded.RanInline);
+            // One lane's late events are late against its own watermark (several lanes' first chunks see
+            // no watermark of the others yet, so nothing is late there).
+            if (lanes == 1) Assert.DoesNotContain("late=0,", threaded.Counts, StringComparison.Ordinal);
+            Assert.NotEmpty(threaded.DeadLetters);
+            Assert.NotEqual("", threaded.Overflow);
+            var inline = await RunAsync(files, 100_000, Schedules[1]);
+            Assert.True(inline.RanInline);
+            AssertSame(threaded, inline, $"{lanes} lanes inline");
+            // A chunk size that does not hold the lanes runs threaded; one lane's late decisions depend on
+            // its own watermark only, so it gives the same lines and counts.
+            var chunked = await RunAsync(files, 64, Schedules[1]);
+            Assert.False(chunked.RanInline);
+            if (lanes == 1)
+            {
+                Assert.Equal(Lines(inline.SamplesFile), Lines(chunked.SamplesFile));
+                Assert.Equal(inline.Totals, chunked.Totals);
+                Assert.Equal(inline.DeadLetters, chunked.DeadLetters);
             }
         }
         finally
@@ -195,10 +239,12 @@ public class ReplayDeterminismTests
         var coordinator = new FlushCoordinator(compiled, store, (ISampleWriter?)behind ?? jsonl, counters, TimeProvider.System,
             new FlushOptions { ExpectedLanes = files.Count });
         var readers = files.Select((f, i) => new LaneReader(Open(f, schedule.ReadSeed == 0 ? 0 : schedule.ReadSeed + i), f)).ToList();
+        ReplayEngine engine;
         try
         {
-            await new ReplayEngine(pipeline, store, coordinator, TimeProvider.System, chunkLines,
-                () => new Pipeline(compiled, enricher, counters, dead, 4, budget), schedule.Workers).RunAsync(readers, null, CancellationToken.None);
+            engine = new ReplayEngine(pipeline, store, coordinator, TimeProvider.System, chunkLines,
+                () => new Pipeline(compiled, enricher, counters, dead, 4, budget), schedule.Workers) { InlineOneChunkInputs = schedule.Inline };
+            await engine.RunAsync(readers, null, CancellationToken.None);
             if (behind is not null) await behind.CompleteAsync();
         }
         finally
@@ -210,7 +256,7 @@ public class ReplayDeterminismTests
             $"partials={counters.PartialsSignalled}, windows={counters.WindowsClosed}, samples={counters.Samples}, shardLate={counters.ShardLateContributions}, " +
             $"duplicates={counters.DuplicateSignals}, overlaps={counters.OverlappingSignals}";
         var overflow = string.Join(",", budget.Folded.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}={f.Value}"));
-        return new Outcome(file.ToArray(), [.. dead.Letters.Select(l => $"{l.Lane}#{l.Sequence}: {l.Reason}")], counts, overflow);
+        return new Outcome(file.ToArray(), [.. dead.Letters.Select(l => $"{l.Lane}#{l.Sequence}: {l.Reason}")], counts, overflow) { RanInline = engine.RanInline };
     }
 
     /// <summary>A lane's bytes (gunzipped), read in pieces of random size with random short pauses when <paramref name="seed"/> is not 0.</summary>
