@@ -97,6 +97,7 @@ public sealed class Pipeline
     private readonly Lock _gate = new();
     private readonly Stack<ShardSignal[]> _freeSignals = new();
     private readonly List<SeriesPartial>[] _drainTargets;
+    private readonly List<int> _lateIndexes = [];
 
     /// <param name="budget">The cardinality budget, shared by a host's pipelines; null = one of its own.</param>
     public Pipeline(CompiledPipeline compiled, Enricher enricher, PipelineCounters counters, IDeadLetterSink deadLetters, int shardCount, SeriesBudget? budget = null)
@@ -160,7 +161,19 @@ public sealed class Pipeline
         _stagedDeadLetters.Clear();
         var kept = ParseAndPrune(lane, events, nowMs, deferDeadLetters ? _stagedDeadLetters : null);
         var lookups = await _enricher.WarmAsync(kept, _lookups, cancellationToken).ConfigureAwait(false);
-        _prepared.Set(events, kept, lookups);
+        // The per-record work that depends on nothing of the lane's state is done here, off the lane-ordered
+        // stage: the lookups' outputs set (counted in Complete, for the records that are not late) and each
+        // record's series keys hashed. A cache that counts per record is asked in Complete, in lane order.
+        var filled = _enricher.CanFill;
+        if (filled)
+        {
+            lock (_gate)
+            {
+                _enricher.Fill(lookups, kept);
+                _accumulator.Prepare(kept);
+            }
+        }
+        _prepared.Set(events, kept, lookups, filled);
         return _prepared;
     }
 
@@ -175,7 +188,7 @@ public sealed class Pipeline
         {
             foreach (var letter in _stagedDeadLetters) _deadLetters.Write(letter);
             _stagedDeadLetters.Clear();
-            EnrichAndAccumulate(lane, batch.Kept, batch.Lookups, horizon);
+            EnrichAndAccumulate(lane, batch.Kept, batch.Lookups, batch.Filled, horizon);
             var signals = Signals(lane, batch.Events, nowMs);
             return signals;
         }
@@ -268,12 +281,17 @@ public sealed class Pipeline
     /// <summary>
     /// Enrich + Accumulate, in lane order. The lane watermark advances record by record; a record
     /// whose base window the watermark has already passed is late: counted, and left out of every
-    /// metric (DESIGN §3). The horizon is the global watermark as far as this host can know it.
+    /// metric (DESIGN §3), its lookups not counted either. The horizon is the global watermark as far
+    /// as this host can know it. A <paramref name="filled"/> batch was enriched and keyed in
+    /// <see cref="PrepareAsync"/>: only its lookup counts and the fold are left.
     /// </summary>
-    private void EnrichAndAccumulate(LaneState lane, List<Record> records, EnrichBatch lookups, IngestHorizon horizon)
+    private void EnrichAndAccumulate(LaneState lane, List<Record> records, EnrichBatch lookups, bool filled, IngestHorizon horizon)
     {
         long late = 0;
         var ooo = _compiled.OutOfOrdernessMs;
+        var lateIndexes = _lateIndexes;
+        lateIndexes.Clear();
+        if (!filled) _accumulator.Reserve(records.Count);
         for (var i = 0; i < records.Count; i++)
         {
             var record = records[i];
@@ -282,11 +300,17 @@ public sealed class Pipeline
             if (closed.Seals(_compiled.WindowStart(record.EventTimeMs), _compiled.WindowMs))
             {
                 late++;
+                lateIndexes.Add(i);
                 continue;
             }
-            _enricher.Apply(lookups, i, record);
-            _accumulator.Add(record, _budget);
+            if (!filled)
+            {
+                _enricher.Apply(lookups, i, record);
+                _accumulator.Prepare(i, record);
+            }
+            _accumulator.Add(i, record, _budget);
         }
+        if (filled) _enricher.CountFilled(lookups, lateIndexes);
         // Windows that can take no more events leave the budget: sealed ones, or an hour (the longest
         // out-of-orderness) behind this lane.
         var laneWatermark = lane.Watermark(ooo);
@@ -359,10 +383,14 @@ public sealed class PreparedBatch
 
     internal EnrichBatch Lookups { get; private set; } = new();
 
-    internal void Set(IReadOnlyList<LaneEvent> events, List<Record> kept, EnrichBatch lookups)
+    /// <summary>Whether the records were enriched and keyed for the accumulator in prepare (lookup counts left to complete).</summary>
+    internal bool Filled { get; private set; }
+
+    internal void Set(IReadOnlyList<LaneEvent> events, List<Record> kept, EnrichBatch lookups, bool filled)
     {
         Events = events;
         Kept = kept;
         Lookups = lookups;
+        Filled = filled;
     }
 }

@@ -47,6 +47,14 @@ public sealed class BatchAccumulator
     private readonly Series[] _overflow;
     private int _stamp = 1;
     private int _shardCount;
+    // Per record of the batch (Prepare), per family: whether the record folds into it, its label values
+    // (at _labelOffset[family] in the record's row of _labelWidth) and series hash; and its base window.
+    private readonly int[] _labelOffset;
+    private readonly int _labelWidth;
+    private bool[] _preparedIn = [];
+    private ulong[] _preparedHash = [];
+    private string[] _preparedLabels = [];
+    private long[] _preparedWindow = [];
 
     public BatchAccumulator(CompiledPipeline pipeline)
     {
@@ -57,6 +65,12 @@ public sealed class BatchAccumulator
         _free = [.. _families.Select(_ => new Stack<SeriesPartial>())];
         _overflow = new Series[_families.Length];
         _initial = [.. _families.Select(f => f.NewValues())];
+        _labelOffset = new int[_families.Length];
+        foreach (var family in _families)
+        {
+            _labelOffset[family.Index] = _labelWidth;
+            _labelWidth += family.LabelSlots.Length;
+        }
     }
 
     public int Count => _batch.Count;
@@ -64,18 +78,54 @@ public sealed class BatchAccumulator
     /// <summary>Series interned (for tests: only admitted ones are held).</summary>
     internal int InternedSeries => _seriesCount;
 
-    /// <summary>Folds one record into its families' partials; a series over <paramref name="budget"/> goes to the overflow series.</summary>
+    /// <summary>
+    /// Folds one record into its families' partials; a series over <paramref name="budget"/> goes to the overflow series.
+    /// (Prepares it as record 0 of a batch: not between <see cref="Prepare(IReadOnlyList{Record})"/> and its <see cref="Add(int, Record, SeriesBudget?)"/> calls.)
+    /// </summary>
     public void Add(Record record, SeriesBudget? budget = null)
     {
-        var windowStart = _pipeline.WindowStart(record.EventTimeMs);
+        Reserve(1);
+        Prepare(0, record);
+        Add(0, record, budget);
+    }
+
+    /// <summary>
+    /// The per-record work of <see cref="Add(int, Record, SeriesBudget?)"/> that needs nothing but the record: for
+    /// each family, whether the record folds into it (<c>where</c>), its label values and series hash, and its base
+    /// window. Runs ahead of the lane-ordered stage (records enriched, late or not); then each record that is
+    /// not late is added by its index, in lane order.
+    /// </summary>
+    public void Prepare(IReadOnlyList<Record> records)
+    {
+        Reserve(records.Count);
+        for (var r = 0; r < records.Count; r++) Prepare(r, records[r]);
+    }
+
+    /// <summary>Room for <paramref name="records"/> prepared records.</summary>
+    internal void Reserve(int records)
+    {
+        if (_preparedWindow.Length >= records) return;
+        var size = Math.Max(records, _preparedWindow.Length * 2);
+        _preparedWindow = new long[size];
+        _preparedIn = new bool[size * _families.Length];
+        _preparedHash = new ulong[size * _families.Length];
+        _preparedLabels = new string[size * _labelWidth];
+    }
+
+    /// <summary>Prepares record <paramref name="index"/> of the batch (see <see cref="Prepare(IReadOnlyList{Record})"/>); <see cref="Reserve"/> first.</summary>
+    internal void Prepare(int index, Record record)
+    {
+        _preparedWindow[index] = _pipeline.WindowStart(record.EventTimeMs);
         var values = record.Values;
         foreach (var family in _families)
         {
+            var at = index * _families.Length + family.Index;
             if (family.Where is { } where && !where(record))
             {
+                _preparedIn[at] = false;
                 continue;
             }
-            var labels = _scratch[family.Index];
+            var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
             var hashes = _hashScratch[family.Index];
             var slots = family.LabelSlots;
             for (var i = 0; i < labels.Length; i++)
@@ -84,11 +134,30 @@ public sealed class BatchAccumulator
                 labels[i] = text.Length == 0 ? Unknown : text;
                 hashes[i] = _labelHashes.Of(labels[i]);
             }
-            var hash = SeriesHash.Combine(family.Index, hashes);
-            var series = Find(family, labels, hash);
+            _preparedHash[at] = SeriesHash.Combine(family.Index, hashes);
+            _preparedIn[at] = true;
+        }
+    }
+
+    /// <summary>Folds prepared record <paramref name="index"/> into its families' partials; a series over <paramref name="budget"/> goes to the overflow series.</summary>
+    public void Add(int index, Record record, SeriesBudget? budget = null)
+    {
+        var windowStart = _preparedWindow[index];
+        foreach (var family in _families)
+        {
+            var at = index * _families.Length + family.Index;
+            if (!_preparedIn[at])
+            {
+                continue;
+            }
+            var prepared = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
+            var hash = _preparedHash[at];
+            var series = Find(family, prepared, hash);
             var partial = series is null ? null : Current(series, windowStart);
             if (partial is null)
             {
+                var labels = _scratch[family.Index];
+                prepared.CopyTo(labels);
                 // A series is interned only once the budget admits it: label sets folded into the overflow
                 // series (millions of tenants) are never held.
                 string[]? kept = null;
@@ -153,7 +222,7 @@ public sealed class BatchAccumulator
     }
 
     /// <summary>The interned series of these label values, or null.</summary>
-    private Series? Find(MetricFamily family, string[] labels, ulong hash)
+    private Series? Find(MetricFamily family, ReadOnlySpan<string> labels, ulong hash)
     {
         // Open addressing on the 64-bit hash, at most half full.
         var table = _table;
@@ -362,9 +431,11 @@ public static class SeriesHash
     }
 
     /// <summary>Label values equal, ordinally (the same instances compare at once).</summary>
-    public static bool SameLabels(string[] x, string[] y)
+    public static bool SameLabels(string[] x, string[] y) => ReferenceEquals(x, y) || SameLabels(x, y.AsSpan());
+
+    /// <summary>Label values equal, ordinally (the same instances compare at once).</summary>
+    public static bool SameLabels(string[] x, ReadOnlySpan<string> y)
     {
-        if (ReferenceEquals(x, y)) return true;
         if (x.Length != y.Length) return false;
         for (var i = 0; i < x.Length; i++)
         {

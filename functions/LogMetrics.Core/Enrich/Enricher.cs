@@ -27,6 +27,7 @@ public sealed class Enricher
     {
         _lookups = [.. pipeline.Lookups.Select((l, i) => (l, caches[i]))];
         _outputs = [.. pipeline.Lookups.Select(l => l.Outputs.ToArray())];
+        CanFill = _lookups.All(l => l.Cache is ILookupPeek);
         // Enrich self-metrics: PipelineMeter.Lookups reads the caches' own counts while this enricher lives.
         PipelineMeter.Register(this);
     }
@@ -68,8 +69,73 @@ public sealed class Enricher
         return batch;
     }
 
-    /// <summary>Sets the lookup outputs of record <paramref name="index"/> of the warmed batch.</summary>
-    public void Apply(EnrichBatch batch, int index, Record record)
+    /// <summary>
+    /// Whether every lookup's cache answers a warmed batch without counting (<see cref="ILookupPeek"/>): then
+    /// <see cref="Fill"/> can set a batch's outputs ahead of the late check, and <see cref="CountFilled"/>
+    /// counts afterwards exactly what <see cref="Apply"/> would have counted.
+    /// </summary>
+    internal bool CanFill { get; }
+
+    /// <summary>Sets the lookup outputs of record <paramref name="index"/> of the warmed batch, and counts one hit, miss or error per lookup with a key.</summary>
+    public void Apply(EnrichBatch batch, int index, Record record) => Set(batch, index, record, count: true);
+
+    /// <summary>
+    /// As <see cref="Apply"/> for every record of a warmed batch, counting nothing yet: the batch tallies
+    /// each lookup's outcomes, which <see cref="CountFilled"/> adds to the stats for the records that are
+    /// not late. Only when <see cref="CanFill"/>; outputs depend on the record and the batch alone.
+    /// </summary>
+    internal void Fill(EnrichBatch batch, IReadOnlyList<Record> records)
+    {
+        if (!CanFill) throw new InvalidOperationException("a lookup cache counts per record: apply in order instead");
+        for (var r = 0; r < records.Count; r++) Set(batch, r, records[r], count: false);
+        var tally = batch.Tally;
+        for (var l = 0; l < _lookups.Length; l++)
+        {
+            var index = batch.Index[l];
+            var outcomes = batch.Outcomes[l];
+            long hits = 0, misses = 0, errors = 0;
+            for (var r = 0; r < records.Count; r++)
+            {
+                var d = index[r];
+                if (d < 0) continue;
+                switch (outcomes[d])
+                {
+                    case LookupOutcome.Hit: hits++; break;
+                    case LookupOutcome.Miss: misses++; break;
+                    default: errors++; break;
+                }
+            }
+            tally[l] = (hits, misses, errors);
+        }
+    }
+
+    /// <summary>
+    /// Counts the lookups of a <see cref="Fill">filled</see> batch as <see cref="Apply"/> would have, record by
+    /// record, for every record but the <paramref name="skipped"/> ones (indexes of late records).
+    /// </summary>
+    internal void CountFilled(EnrichBatch batch, List<int> skipped)
+    {
+        for (var l = 0; l < _lookups.Length; l++)
+        {
+            var (hits, misses, errors) = batch.Tally[l];
+            var index = batch.Index[l];
+            var outcomes = batch.Outcomes[l];
+            foreach (var r in skipped)
+            {
+                var d = index[r];
+                if (d < 0) continue;
+                switch (outcomes[d])
+                {
+                    case LookupOutcome.Hit: hits--; break;
+                    case LookupOutcome.Miss: misses--; break;
+                    default: errors--; break;
+                }
+            }
+            _lookups[l].Cache.Stats.Add(hits, misses, errors);
+        }
+    }
+
+    private void Set(EnrichBatch batch, int index, Record record, bool count)
     {
         for (var l = 0; l < _lookups.Length; l++)
         {
@@ -87,18 +153,21 @@ public sealed class Enricher
             {
                 // As TryGet per record would: one hit, miss or error counted per record with a key.
                 var outcome = batch.Outcomes[l][d];
-                switch (outcome)
+                if (outcome == LookupOutcome.Hit) values = batch.RowValues[l];
+                if (count)
                 {
-                    case LookupOutcome.Hit:
-                        cache.Stats.Hit();
-                        values = batch.RowValues[l];
-                        break;
-                    case LookupOutcome.Miss:
-                        cache.Stats.Miss();
-                        break;
-                    default:
-                        cache.Stats.Error();
-                        break;
+                    switch (outcome)
+                    {
+                        case LookupOutcome.Hit:
+                            cache.Stats.Hit();
+                            break;
+                        case LookupOutcome.Miss:
+                            cache.Stats.Miss();
+                            break;
+                        default:
+                            cache.Stats.Error();
+                            break;
+                    }
                 }
             }
             for (var o = 0; o < outputs.Length; o++)
@@ -209,6 +278,9 @@ public sealed class EnrichBatch
     /// <summary>Per lookup: per distinct key that has a row, its output values (distinct × outputs).</summary>
     internal string[][] RowValues { get; private set; } = [];
 
+    /// <summary>Per lookup: the outcomes of a <see cref="Enricher.Fill">filled</see> batch's records, not counted yet.</summary>
+    internal (long Hits, long Misses, long Errors)[] Tally { get; private set; } = [];
+
     /// <summary>Two-part keys by their parts' instances (keys are interned, so this outlives a batch).</summary>
     internal PairMemo Pairs { get; } = new();
 
@@ -223,6 +295,7 @@ public sealed class EnrichBatch
             Memo = new KeyMemo[lookups];
             Outcomes = new LookupOutcome[lookups][];
             RowValues = new string[lookups][];
+            Tally = new (long, long, long)[lookups];
             for (var l = 0; l < lookups; l++)
             {
                 Keys[l] = [];

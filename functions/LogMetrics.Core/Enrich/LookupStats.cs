@@ -50,6 +50,14 @@ public sealed class LookupStats
 
     internal void Error() => Interlocked.Increment(ref _errors);
 
+    /// <summary>Counts several lookups at once (a batch's, as many <see cref="Hit"/>, <see cref="Miss"/> and <see cref="Error"/> calls would).</summary>
+    internal void Add(long hits, long misses, long errors)
+    {
+        if (hits != 0) Interlocked.Add(ref _hits, hits);
+        if (misses != 0) Interlocked.Add(ref _misses, misses);
+        if (errors != 0) Interlocked.Add(ref _errors, errors);
+    }
+
     internal void Loaded() => Interlocked.Increment(ref _loads);
 
     internal void LoadFailed() => Interlocked.Increment(ref _loadFailures);
