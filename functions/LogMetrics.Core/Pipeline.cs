@@ -98,6 +98,7 @@ public sealed class Pipeline
     private readonly Stack<ShardSignal[]> _freeSignals = new();
     private readonly List<SeriesPartial>[] _drainTargets;
     private readonly List<int> _lateIndexes = [];
+    private readonly List<ShardSignal[]> _returned = [];
 
     /// <param name="budget">The cardinality budget, shared by a host's pipelines; null = one of its own.</param>
     public Pipeline(CompiledPipeline compiled, Enricher enricher, PipelineCounters counters, IDeadLetterSink deadLetters, int shardCount, SeriesBudget? budget = null)
@@ -207,6 +208,7 @@ public sealed class Pipeline
         malformed.Clear();
         lock (_gate)
         {
+            TakeBackReturned();
             foreach (var e in events)
             {
                 var body = e.Body.Span;
@@ -356,16 +358,27 @@ public sealed class Pipeline
     /// serialized) and nothing of them kept but the partials' <see cref="SeriesPartial.Labels"/> (immutable,
     /// they stay valid). Their objects are reused by later batches, so a host that recycles allocates
     /// nothing per batch for its signals. Optional: signals never handed back are simply collected.
-    /// Hand each array back at most once, and only one this pipeline returned.
+    /// Hand each array back at most once, and only one this pipeline returned. They are taken back when the
+    /// next batch is prepared (<see cref="PrepareAsync"/>), off the lane-ordered stage.
     /// </summary>
     public void Recycle(ShardSignal[] signals)
     {
         if (signals.Length != _shardCount) return;
         lock (_gate)
         {
+            _returned.Add(signals);
+        }
+    }
+
+    /// <summary>Takes back the signals handed to <see cref="Recycle"/> since the last batch (under the gate).</summary>
+    private void TakeBackReturned()
+    {
+        foreach (var signals in _returned)
+        {
             foreach (var signal in signals) _accumulator.Recycle(signal.Partials);
             _freeSignals.Push(signals);
         }
+        _returned.Clear();
     }
 }
 

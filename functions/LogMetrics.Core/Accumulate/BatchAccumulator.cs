@@ -55,6 +55,11 @@ public sealed class BatchAccumulator
     private ulong[] _preparedHash = [];
     private string[] _preparedLabels = [];
     private long[] _preparedWindow = [];
+    // ... and the interned series Find returned then (null: none yet), valid while the table has not started
+    // over since (_generation): a series is never removed from the table otherwise, nor interned twice.
+    private Series?[] _preparedSeries = [];
+    private int _preparedGeneration;
+    private int _generation;
 
     public BatchAccumulator(CompiledPipeline pipeline)
     {
@@ -110,11 +115,13 @@ public sealed class BatchAccumulator
         _preparedIn = new bool[size * _families.Length];
         _preparedHash = new ulong[size * _families.Length];
         _preparedLabels = new string[size * _labelWidth];
+        _preparedSeries = new Series?[size * _families.Length];
     }
 
     /// <summary>Prepares record <paramref name="index"/> of the batch (see <see cref="Prepare(IReadOnlyList{Record})"/>); <see cref="Reserve"/> first.</summary>
     internal void Prepare(int index, Record record)
     {
+        _preparedGeneration = _generation;
         _preparedWindow[index] = _pipeline.WindowStart(record.EventTimeMs);
         var values = record.Values;
         foreach (var family in _families)
@@ -134,8 +141,9 @@ public sealed class BatchAccumulator
                 labels[i] = text.Length == 0 ? Unknown : text;
                 hashes[i] = _labelHashes.Of(labels[i]);
             }
-            _preparedHash[at] = SeriesHash.Combine(family.Index, hashes);
+            var hash = _preparedHash[at] = SeriesHash.Combine(family.Index, hashes);
             _preparedIn[at] = true;
+            _preparedSeries[at] = Find(family, labels, hash);
         }
     }
 
@@ -152,7 +160,9 @@ public sealed class BatchAccumulator
             }
             var prepared = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
             var hash = _preparedHash[at];
-            var series = Find(family, prepared, hash);
+            // Found in Prepare, unless the table started over since; not found then, maybe interned by an earlier record since.
+            var series = _preparedGeneration == _generation ? _preparedSeries[at] : null;
+            series ??= Find(family, prepared, hash);
             var partial = series is null ? null : Current(series, windowStart);
             if (partial is null)
             {
@@ -245,6 +255,7 @@ public sealed class BatchAccumulator
             Array.Clear(_table);
             _seriesCount = 0;
             Array.Clear(_overflow);
+            _generation++;
         }
         var series = new Series(family.Index, owned, hash);
         if ((_seriesCount + 1) * 2 > _table.Length) Grow();
