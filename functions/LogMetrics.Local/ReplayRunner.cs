@@ -157,7 +157,11 @@ public static class ReplayRunner
         // Pipelines for the replay's stages (each handles one batch at a time); they share the caches,
         // counters and dead-letter file.
         var engine = new ReplayEngine(pipeline, store, coordinator, clock, settings.ChunkLines,
-            settings.Parallel ? () => new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount, budget) : null);
+            settings.Parallel ? () => new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount, budget) : null)
+        {
+            // A short input runs on this thread alone; its samples are written on it too (no thread-pool thread started).
+            RunningInline = samplesStage is null ? null : samplesStage.WriteThrough,
+        };
 
         var readers = settings.Files.Select(f => new LaneReader(f, compiled.Definition.Source.MaxRecordBytes)).ToList();
         var started = clock.GetTimestamp();

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.IO.Hashing;
-using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.Unicode;
 using Microsoft.Win32.SafeHandles;
 
 namespace LogMetrics.Core.Enrich;
@@ -67,27 +67,29 @@ internal sealed class CsvRowIndex : IDisposable
         try
         {
             // A buffer the size of a small file (a 3 KB table needs no 64 KB), at most 64 KB.
-            var reader = new CsvRecordReader(file, path, (int)Math.Clamp(RandomAccess.GetLength(file) + 1, 256, 1 << 16));
-            var fields = reader.Fields;
+            // Rows are validated as bytes (UTF-8 checked, not decoded): no string per field of a table whose
+            // rows are read, one at a time, only when a lookup asks for them.
+            var reader = new CsvRecordReader(file, path, (int)Math.Clamp(RandomAccess.GetLength(file) + 1, 256, 1 << 16), decode: false);
             if (!reader.TryRead(out _, out _))
             {
                 throw new InvalidDataException($"Dimension table '{table.Name}': file '{path}' is empty (a header row is required).");
             }
-            var header = fields.ToArray();
+            var header = new string[reader.FieldCount];
+            for (var c = 0; c < header.Length; c++) header[c] = Encoding.UTF8.GetString(reader.FieldBytes(c));
             var keyIndexes = KeyIndexes(table, path, header);
             var entries = new Entry[64];
             var count = 0;
             var hash = new XxHash64();
             while (reader.TryRead(out var line, out var offset))
             {
-                if (fields.Count != header.Length)
+                if (reader.FieldCount != header.Length)
                 {
                     throw new InvalidDataException(
-                        $"Dimension table '{table.Name}': file '{path}', line {line} has {fields.Count} fields; the header has {header.Length}.");
+                        $"Dimension table '{table.Name}': file '{path}', line {line} has {reader.FieldCount} fields; the header has {header.Length}.");
                 }
                 if (count == entries.Length) Array.Resize(ref entries, count * 2);
                 hash.Reset();
-                foreach (var k in keyIndexes) Append(hash, fields[k]);
+                foreach (var k in keyIndexes) Append(hash, reader.FieldBytes(k));
                 entries[count++] = new Entry(hash.GetCurrentHashAsUInt64(), offset);
             }
             // By hash, then offset: rows of one key stay in file order, so the last row of a key is last.
@@ -179,11 +181,28 @@ internal sealed class CsvRowIndex : IDisposable
     /// <summary>Closes the file; a lookup in flight finishes its read, later ones throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose() => _file.Dispose();
 
-    private static void Append(XxHash64 hash, string part)
+    /// <summary>A key column's UTF-8 bytes and a separator (the file's bytes as they are: the index pass decodes nothing).</summary>
+    private static void Append(XxHash64 hash, ReadOnlySpan<byte> part)
     {
         ReadOnlySpan<byte> separator = [0x1F];
-        hash.Append(MemoryMarshal.AsBytes(part.AsSpan()));
+        hash.Append(part);
         hash.Append(separator);
+    }
+
+    /// <summary>A key part as the file holds it: UTF-8 (a key from a record may be any string; one that is not valid UTF-16 matches no row).</summary>
+    private static void Append(XxHash64 hash, string part)
+    {
+        var max = Encoding.UTF8.GetMaxByteCount(part.Length);
+        byte[]? rented = null;
+        var buffer = max <= 256 ? stackalloc byte[256] : (rented = ArrayPool<byte>.Shared.Rent(max));
+        try
+        {
+            Append(hash, buffer[..Encoding.UTF8.GetBytes(part, buffer)]);
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 }
 
@@ -199,6 +218,10 @@ internal sealed class CsvRecordReader
     private readonly string _path;
     private readonly byte[] _buffer;
     private readonly ArrayBufferWriter<byte> _field = new(64);
+    // Without decoding: the record's fields, one after another, and where each ends.
+    private readonly bool _decode;
+    private readonly ArrayBufferWriter<byte>? _record;
+    private readonly List<int> _ends = [];
     private int _pos;
     private int _len;
     private long _bufferOffset;
@@ -208,15 +231,29 @@ internal sealed class CsvRecordReader
     /// <param name="file">Read with positioned reads (<see cref="RandomAccess.Read(SafeFileHandle, Span{byte}, long)"/>): the handle's own position is never used, so readers on one handle do not disturb each other.</param>
     /// <param name="path">The file's name, for errors.</param>
     /// <param name="bufferBytes">Bytes read at a time.</param>
-    public CsvRecordReader(SafeFileHandle file, string path, int bufferBytes)
+    /// <param name="decode">True: each field is decoded into <see cref="Fields"/>; false: fields stay UTF-8 bytes
+    /// (<see cref="FieldBytes"/>), checked but not decoded (<see cref="Fields"/> stays empty).</param>
+    public CsvRecordReader(SafeFileHandle file, string path, int bufferBytes, bool decode = true)
     {
         _file = file;
         _path = path;
         _buffer = GC.AllocateUninitializedArray<byte>(bufferBytes);
+        _decode = decode;
+        if (!decode) _record = new ArrayBufferWriter<byte>(256);
     }
 
-    /// <summary>The fields of the record the last <see cref="TryRead"/> read.</summary>
+    /// <summary>The fields of the record the last <see cref="TryRead"/> read (when decoding).</summary>
     public List<string> Fields { get; } = [];
+
+    /// <summary>How many fields the record the last <see cref="TryRead"/> read has.</summary>
+    public int FieldCount => _decode ? Fields.Count : _ends.Count;
+
+    /// <summary>Field <paramref name="i"/> of the last record, as UTF-8 (unquoted), when not decoding.</summary>
+    public ReadOnlySpan<byte> FieldBytes(int i)
+    {
+        var start = i == 0 ? 0 : _ends[i - 1];
+        return _record!.WrittenSpan[start.._ends[i]];
+    }
 
     /// <summary>Reads from byte <paramref name="offset"/> next (the start of a record); a byte order mark is skipped only at 0.</summary>
     public void Seek(long offset)
@@ -246,6 +283,7 @@ internal sealed class CsvRecordReader
     public bool TryRead(out int line, out long offset)
     {
         var fields = Fields;
+        var ends = _ends;
         if (!_checkedBom)
         {
             _checkedBom = true;
@@ -254,6 +292,8 @@ internal sealed class CsvRecordReader
         while (true)
         {
             fields.Clear();
+            ends.Clear();
+            _record?.ResetWrittenCount();
             line = _line;
             offset = Offset;
             if (Peek() < 0) return false;
@@ -304,13 +344,22 @@ internal sealed class CsvRecordReader
                         if (stop >= 0) break;
                     }
                 }
-                try
+                if (_record is not null)
                 {
-                    fields.Add(StrictUtf8.GetString(_field.WrittenSpan));
+                    if (!Utf8.IsValid(_field.WrittenSpan)) throw new InvalidDataException($"Dimension file '{_path}', line {line}: not valid UTF-8.");
+                    _record.Write(_field.WrittenSpan);
+                    ends.Add(_record.WrittenCount);
                 }
-                catch (DecoderFallbackException e)
+                else
                 {
-                    throw new InvalidDataException($"Dimension file '{_path}', line {line}: not valid UTF-8.", e);
+                    try
+                    {
+                        fields.Add(StrictUtf8.GetString(_field.WrittenSpan));
+                    }
+                    catch (DecoderFallbackException e)
+                    {
+                        throw new InvalidDataException($"Dimension file '{_path}', line {line}: not valid UTF-8.", e);
+                    }
                 }
                 if (Peek() == ',')
                 {
@@ -323,7 +372,7 @@ internal sealed class CsvRecordReader
             if (Peek() == '\r') _pos++;
             if (Peek() == '\n') _pos++;
             _line++;
-            if (!(blank && fields.Count == 1 && fields[0].Length == 0)) return true;
+            if (!(blank && FieldCount == 1 && (_decode ? fields[0].Length : ends[0]) == 0)) return true;
         }
     }
 }

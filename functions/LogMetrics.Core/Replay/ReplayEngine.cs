@@ -46,6 +46,13 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// </summary>
     internal bool InlineOneChunkInputs { get; init; } = true;
 
+    /// <summary>
+    /// Called on the calling thread when <see cref="RunAsync"/> is about to run an input inline (every lane one
+    /// chunk), before any stage: e.g. <see cref="WriteBehindSampleWriter.WriteThrough"/>, so that a run that
+    /// starts no threads does not start one to write its samples either.
+    /// </summary>
+    public Action? RunningInline { get; init; }
+
     /// <summary>Whether the last <see cref="RunAsync"/> ran inline (every lane was one chunk).</summary>
     internal bool RanInline { get; private set; }
 
@@ -270,7 +277,11 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             allLast &= first[i].Last;
         }
         RanInline = allLast && InlineOneChunkInputs;
-        if (RanInline) return await RunInlineAsync(readers, lanes, first, started, progress, cancellationToken).ConfigureAwait(false);
+        if (RanInline)
+        {
+            RunningInline?.Invoke();
+            return await RunInlineAsync(readers, lanes, first, started, progress, cancellationToken).ConfigureAwait(false);
+        }
         for (var i = 0; i < n; i++)
         {
             // The read-ahead stage reads the next chunks into buffers of its own.

@@ -13,12 +13,17 @@ namespace LogMetrics.Core.Replay;
 /// <see cref="CompleteAsync"/> throw it, and no later batch is written. Not for sinks whose outcome the
 /// flush must act on (remote write, which may answer Failed).</para>
 /// <para>The batches hold the caller's <see cref="Sample"/> instances, which must not change after the call.</para>
+/// <para>The consuming task starts with the first batch. <see cref="WriteThrough"/>, before any batch, writes
+/// every batch on the caller's thread instead (a run too short to gain from a stage of its own then starts
+/// no thread-pool thread at all).</para>
 /// </summary>
 public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
 {
     private readonly ISampleWriter _inner;
     private readonly Channel<Sample[]> _queue;
-    private readonly Task _consumer;
+    private Task? _consumer;
+    private bool _through;
+    private bool _completed;
     private Exception? _failure;
 
     /// <param name="inner">The sink the batches go to, one call at a time.</param>
@@ -29,13 +34,28 @@ public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _inner = inner;
         _queue = Channel.CreateBounded<Sample[]>(new BoundedChannelOptions(capacity) { SingleReader = true });
-        _consumer = Task.Run(ConsumeAsync);
+    }
+
+    /// <summary>
+    /// From now on each batch is written to the inner writer by <see cref="WriteAsync"/> itself, on the
+    /// caller's thread, before it returns (the writer is then an ordinary one: no queue, no task). Only before
+    /// the first batch. A failure of the inner writer is thrown by that <see cref="WriteAsync"/> and again by
+    /// the next one and by <see cref="CompleteAsync"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A batch was already queued.</exception>
+    public void WriteThrough()
+    {
+        if (_consumer is not null) throw new InvalidOperationException("the write-behind writer has already queued batches; it cannot write through now");
+        _through = true;
     }
 
     public async Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
     {
         ThrowIfFailed();
+        if (_through) return await WriteThroughAsync(samples).ConfigureAwait(false);
         if (samples.Count == 0) return WriteResult.Ok(0);
+        // The consumer starts with the first batch (one writer at a time calls WriteAsync, as for any sink).
+        _consumer ??= _completed ? Task.CompletedTask : Task.Run(ConsumeAsync, CancellationToken.None);
         var copy = new Sample[samples.Count];
         for (var i = 0; i < copy.Length; i++) copy[i] = samples[i];
         try
@@ -53,16 +73,40 @@ public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
     /// <summary>Writes what is queued and waits for it; throws the inner writer's failure, if any.</summary>
     public async Task CompleteAsync()
     {
+        _completed = true;
         _queue.Writer.TryComplete();
-        await _consumer.ConfigureAwait(false);
+        if (_consumer is not null) await _consumer.ConfigureAwait(false);
         ThrowIfFailed();
     }
 
     /// <summary>Writes what is queued and waits for it, throwing nothing (the failure, if any, was thrown to a writer already or is lost with the run).</summary>
     public async ValueTask DisposeAsync()
     {
+        _completed = true;
         _queue.Writer.TryComplete();
-        await _consumer.ConfigureAwait(false);
+        if (_consumer is not null) await _consumer.ConfigureAwait(false);
+    }
+
+    private async Task<WriteResult> WriteThroughAsync(IReadOnlyList<Sample> samples)
+    {
+        if (_completed) throw new InvalidOperationException("the write-behind writer is complete; no more samples can be written");
+        if (samples.Count == 0) return WriteResult.Ok(0);
+        try
+        {
+            // Not cancellable, as behind: a batch the flush handed over is written whole.
+            var result = await _inner.WriteAsync(samples, CancellationToken.None).ConfigureAwait(false);
+            if (result.Outcome != WriteOutcome.Written)
+            {
+                throw new InvalidOperationException(
+                    $"the write-behind sink answered {result.Outcome} for {samples.Count} samples; only a sink that takes every sample can be written behind");
+            }
+        }
+        catch (Exception e)
+        {
+            Volatile.Write(ref _failure, e);
+            throw;
+        }
+        return WriteResult.Ok(samples.Count);
     }
 
     private void ThrowIfFailed()

@@ -264,6 +264,36 @@ public sealed class CsvDimensionSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task GetAsync_KeysOutsideAscii_QuotedAndInTheHeader_FoundAsLoadAllFindsThem()
+    {
+        // The index hashes a key's bytes as the file holds them (UTF-8, unquoted); a lookup hashes its key's
+        // UTF-8: the two must meet for any text, quoted or not, and the header is decoded as LoadAll decodes it.
+        TableSpec cities = new("city_ü", ["städt", "land"]);
+        Write("city_ü",
+            "städt,land,名前\n" +
+            "Zürich,CH,\"eins, zwei\"\n" +
+            "\"東京\",JP,二\n" +
+            "\"say \"\"hi\"\"\",\"a,b\",drei\n" +
+            "😀,\"multi\nline\",vier\n" +
+            "Zürich,CH,letzte\n");
+        using var source = new CsvDimensionSource(_dir);
+        await source.ValidateAsync(cities, CancellationToken.None);
+
+        var all = await source.LoadAllAsync(cities, CancellationToken.None);
+        Assert.Equal(4, all.Count);
+        foreach (var (key, expected) in all)
+        {
+            var row = await source.GetAsync(cities, key, CancellationToken.None);
+            Assert.Equal(expected.OrderBy(c => c.Key, StringComparer.Ordinal), row!.OrderBy(c => c.Key, StringComparer.Ordinal));
+        }
+        Assert.Equal("letzte", (await source.GetAsync(cities, new DimensionKey("Zürich", "CH"), CancellationToken.None))!["名前"]);
+        Assert.Equal("vier", (await source.GetAsync(cities, new DimensionKey("😀", "multi\nline"), CancellationToken.None))!["名前"]);
+        Assert.Null(await source.GetAsync(cities, new DimensionKey("Zurich", "CH"), CancellationToken.None));
+        Assert.Null(await source.GetAsync(cities, new DimensionKey("\ud800", "CH"), CancellationToken.None));
+        Assert.Null(await source.GetAsync(cities, new DimensionKey(new string('ü', 400), "CH"), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task GetAsync_MissingFile_ThrowsNamingFile()
     {
         var ex = await Assert.ThrowsAsync<FileNotFoundException>(

@@ -70,6 +70,9 @@ public class ReplayDeterminismTests
     {
         public bool RanInline { get; init; }
 
+        /// <summary>How often the engine called <see cref="ReplayEngine.RunningInline"/> (the write-behind stage then wrote through).</summary>
+        public int InlineCalls { get; init; }
+
         /// <summary>The summary's counts (partials and windows closed depend on how the lane is cut into batches).</summary>
         public string Totals => Counts[..Counts.IndexOf(", partials=", StringComparison.Ordinal)] + Counts[Counts.IndexOf(", samples=", StringComparison.Ordinal)..];
     }
@@ -149,13 +152,18 @@ public class ReplayDeterminismTests
             if (lanes == 1) Assert.DoesNotContain("late=0,", threaded.Counts, StringComparison.Ordinal);
             Assert.NotEmpty(threaded.DeadLetters);
             Assert.NotEqual("", threaded.Overflow);
+            Assert.Equal(0, threaded.InlineCalls);
+            // Schedules[1] writes behind: inline, its samples are written through on the calling thread.
+            Assert.True(Schedules[1].WriteBehind);
             var inline = await RunAsync(files, 100_000, Schedules[1]);
             Assert.True(inline.RanInline);
+            Assert.Equal(1, inline.InlineCalls);
             AssertSame(threaded, inline, $"{lanes} lanes inline");
             // A chunk size that does not hold the lanes runs threaded; one lane's late decisions depend on
             // its own watermark only, so it gives the same lines and counts.
             var chunked = await RunAsync(files, 64, Schedules[1]);
             Assert.False(chunked.RanInline);
+            Assert.Equal(0, chunked.InlineCalls);
             if (lanes == 1)
             {
                 Assert.Equal(Lines(inline.SamplesFile), Lines(chunked.SamplesFile));
@@ -240,10 +248,19 @@ public class ReplayDeterminismTests
             new FlushOptions { ExpectedLanes = files.Count });
         var readers = files.Select((f, i) => new LaneReader(Open(f, schedule.ReadSeed == 0 ? 0 : schedule.ReadSeed + i), f)).ToList();
         ReplayEngine engine;
+        var inlineCalls = 0;
         try
         {
             engine = new ReplayEngine(pipeline, store, coordinator, TimeProvider.System, chunkLines,
-                () => new Pipeline(compiled, enricher, counters, dead, 4, budget), schedule.Workers) { InlineOneChunkInputs = schedule.Inline };
+                () => new Pipeline(compiled, enricher, counters, dead, 4, budget), schedule.Workers)
+            {
+                InlineOneChunkInputs = schedule.Inline,
+                RunningInline = () =>
+                {
+                    inlineCalls++;
+                    behind?.WriteThrough();
+                },
+            };
             await engine.RunAsync(readers, null, CancellationToken.None);
             if (behind is not null) await behind.CompleteAsync();
         }
@@ -256,7 +273,7 @@ public class ReplayDeterminismTests
             $"partials={counters.PartialsSignalled}, windows={counters.WindowsClosed}, samples={counters.Samples}, shardLate={counters.ShardLateContributions}, " +
             $"duplicates={counters.DuplicateSignals}, overlaps={counters.OverlappingSignals}";
         var overflow = string.Join(",", budget.Folded.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}={f.Value}"));
-        return new Outcome(file.ToArray(), [.. dead.Letters.Select(l => $"{l.Lane}#{l.Sequence}: {l.Reason}")], counts, overflow) { RanInline = engine.RanInline };
+        return new Outcome(file.ToArray(), [.. dead.Letters.Select(l => $"{l.Lane}#{l.Sequence}: {l.Reason}")], counts, overflow) { RanInline = engine.RanInline, InlineCalls = inlineCalls };
     }
 
     /// <summary>A lane's bytes (gunzipped), read in pieces of random size with random short pauses when <paramref name="seed"/> is not 0.</summary>

@@ -94,6 +94,80 @@ public class WriteBehindSampleWriterTests
     }
 
     [Fact]
+    public async Task WriteThrough_EachBatchIsInTheSinkWhenWriteReturns_OnTheCallersThread()
+    {
+        var sink = new ThreadSink();
+        var writer = new WriteBehindSampleWriter(sink, capacity: 1);
+        writer.WriteThrough();
+        var expected = new List<Sample>();
+        for (var b = 0; b < 5; b++)
+        {
+            var batch = Batch(b * 10, 1 + b);
+            expected.AddRange(batch);
+            var result = await writer.WriteAsync(batch, CancellationToken.None);
+            Assert.Equal((WriteOutcome.Written, (long)batch.Length), (result.Outcome, result.SamplesWritten));
+            Assert.Equal(Keys(expected), Keys(sink.Batches.SelectMany(x => x)));
+        }
+        await writer.CompleteAsync();
+
+        Assert.All(sink.Threads, t => Assert.Equal(Environment.CurrentManagedThreadId, t));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => writer.WriteAsync(Batch(0, 1), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task WriteThrough_SinkThrows_ThatWriteLaterWritesAndCompleteThrowIt()
+    {
+        var sink = new Sink(failAt: 1);
+        var writer = new WriteBehindSampleWriter(sink);
+        writer.WriteThrough();
+        await writer.WriteAsync(Batch(0, 2), CancellationToken.None);
+
+        await Assert.ThrowsAsync<IOException>(() => writer.WriteAsync(Batch(2, 2), CancellationToken.None));
+        await Assert.ThrowsAsync<IOException>(() => writer.WriteAsync(Batch(4, 2), CancellationToken.None));
+        await Assert.ThrowsAsync<IOException>(writer.CompleteAsync);
+        Assert.Equal(Keys(Batch(0, 2)), Keys(Assert.Single(sink.Batches)));
+    }
+
+    [Theory]
+    [InlineData(WriteOutcome.Failed)]
+    [InlineData(WriteOutcome.Dropped)]
+    public async Task WriteThrough_SinkAnswersOtherThanWritten_IsAnError(WriteOutcome answer)
+    {
+        var writer = new WriteBehindSampleWriter(new Sink(answer: answer));
+        writer.WriteThrough();
+
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => writer.WriteAsync(Batch(0, 4), CancellationToken.None));
+        Assert.Contains($"answered {answer} for 4 samples", e.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<InvalidOperationException>(writer.CompleteAsync);
+    }
+
+    [Fact]
+    public async Task WriteThrough_AfterABatchWasQueued_IsRefused()
+    {
+        var sink = new Sink();
+        await using var writer = new WriteBehindSampleWriter(sink);
+        await writer.WriteAsync(Batch(0, 2), CancellationToken.None);
+
+        Assert.Throws<InvalidOperationException>(writer.WriteThrough);
+        await writer.CompleteAsync();
+        Assert.Equal(Keys(Batch(0, 2)), Keys(Assert.Single(sink.Batches)));
+    }
+
+    /// <summary>Records batches and the thread each was written on (synchronously).</summary>
+    private sealed class ThreadSink : ISampleWriter
+    {
+        public List<Sample[]> Batches { get; } = [];
+        public List<int> Threads { get; } = [];
+
+        public Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
+        {
+            Batches.Add([.. samples]);
+            Threads.Add(Environment.CurrentManagedThreadId);
+            return Task.FromResult(WriteResult.Ok(samples.Count));
+        }
+    }
+
+    [Fact]
     public async Task AfterComplete_WritesAreRefused()
     {
         var writer = new WriteBehindSampleWriter(new Sink());
