@@ -16,7 +16,8 @@ public enum ValueKind : byte
     /// <summary>
     /// A JSON string kept as unescaped UTF-8 in its record's own buffer (<see cref="FieldValue.Utf8Span"/>),
     /// for fields only <c>parse-json</c> or <c>parse-kv</c> read: no UTF-16 copy of a 4 KB blob per record.
-    /// Valid until the record is parsed into again; <see cref="Record.Clone"/> turns it into a string.
+    /// Valid until the record is parsed into again (in a <see cref="Pipeline"/>, whose records share these bytes,
+    /// until the end of Prune, when it is dropped); <see cref="Record.Clone"/> turns it into a string.
     /// </summary>
     Utf8String,
 }
