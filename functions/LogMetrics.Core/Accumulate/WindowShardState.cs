@@ -235,9 +235,10 @@ public sealed class WindowShardState
         // batch: found by reference in a direct-mapped memo, without hashing or comparing its text.
         var memo = _memo ??= new InstanceMemo();
         var slot = memo.Slot(labels);
-        if (ReferenceEquals(memo.Labels[slot], labels) && memo.Handles[slot] is { } known && known.Family == family && _handles is not null)
+        ref var entry = ref memo.Entries[slot];
+        if (ReferenceEquals(entry.Labels, labels) && entry.Family == family && _handles is not null)
         {
-            return known.Id >= 0 ? known.Id : Revive(known, labels);
+            return entry.Handle!.Id >= 0 ? entry.Handle.Id : Revive(entry.Handle, labels);
         }
         if (_seriesIndex is null || _handles is null)
         {
@@ -265,13 +266,12 @@ public sealed class WindowShardState
             Revive(handle, labels);
         }
         // Sized by the arrays it meets (each ingest pipeline has its own array per series), up to a bound.
-        if (++memo.Inserts > memo.Handles.Length / 2 && memo.Handles.Length < InstanceMemo.MaxSize)
+        if (++memo.Inserts > memo.Entries.Length / 2 && memo.Entries.Length < InstanceMemo.MaxSize)
         {
-            _memo = memo = new InstanceMemo(memo.Handles.Length * 4);
+            _memo = memo = new InstanceMemo(memo.Entries.Length * 4);
             slot = memo.Slot(labels);
         }
-        memo.Labels[slot] = labels;
-        memo.Handles[slot] = handle;
+        memo.Entries[slot] = new MemoEntry(labels, family, handle);
         return handle.Id;
     }
 
@@ -298,6 +298,8 @@ public sealed class WindowShardState
         public int Family { get; } = family;
     }
 
+    private readonly record struct MemoEntry(string[]? Labels, int Family, SeriesHandle? Handle);
+
     /// <summary>Series by label array instance, direct-mapped (a cache in front of <see cref="_seriesIndex"/>).</summary>
     private sealed class InstanceMemo(int size = InstanceMemo.MinSize)
     {
@@ -307,11 +309,10 @@ public sealed class WindowShardState
         /// <summary>Entries written since this memo was made (misses).</summary>
         public int Inserts { get; set; }
 
-        public string[]?[] Labels { get; } = new string[]?[size];
+        /// <summary>One slot per entry, the array, the family and the handle side by side (one load per probe).</summary>
+        public MemoEntry[] Entries { get; } = new MemoEntry[size];
 
-        public SeriesHandle?[] Handles { get; } = new SeriesHandle?[size];
-
-        public int Slot(string[] labels) => RuntimeHelpers.GetHashCode(labels) & (Handles.Length - 1);
+        public int Slot(string[] labels) => RuntimeHelpers.GetHashCode(labels) & (Entries.Length - 1);
     }
 
     public ApplyOutcome Apply(ShardSignal signal, CompiledPipeline pipeline)
@@ -714,7 +715,7 @@ public sealed class WindowShardState
         SeriesFamily = families;
         SeriesLabels = labels;
         // The indexes follow through their handles; a dropped series keeps its handle (id -1) until they start over.
-        if (_seriesIndex is not null && _handles is { } handles && handles.Count == map.Length && _dropped + map.Length - labels.Count <= labels.Count + 4096)
+        if (_seriesIndex is not null && _handles is { } handles && handles.Count == map.Length && _dropped + map.Length - labels.Count <= 2 * labels.Count + 16384)
         {
             var kept = new List<SeriesHandle>(labels.Count);
             for (var i = 0; i < map.Length; i++)
