@@ -86,6 +86,8 @@ public sealed class Pipeline
     private readonly ProcessorStep[] _steps;
     // Records are parsed in place into this pool and reused batch after batch: never cloned.
     private readonly List<Record> _pool = [];
+    // The unescaped parse-json / parse-kv sources of the pool's records, one record at a time (see ParseAndPrune).
+    private readonly Record.Bytes _rawBytes = new();
     private readonly List<Record> _kept = [];
     // Malformed records of the batch by reason tag (PipelineMeter.MalformedReason), reused batch after batch.
     private readonly Dictionary<string, long> _malformed = new(StringComparer.Ordinal);
@@ -197,7 +199,9 @@ public sealed class Pipeline
 
     /// <summary>
     /// Parse + Prune: raw lines to accepted records, counting malformed and filtered ones. Each line is
-    /// parsed into the next free record of the pool; an accepted one keeps it, so nothing is copied.
+    /// parsed into the next free record of the pool; an accepted one keeps it, so nothing is copied. The
+    /// pool's records share one buffer for the bytes of their raw (parse-json / parse-kv source) fields,
+    /// dropped after Prune.
     /// </summary>
     private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events, long nowMs, List<DeadLetter>? staged)
     {
@@ -218,7 +222,12 @@ public sealed class Pipeline
                 }
                 seen++;
                 var oversize = e.OversizeBytes > 0 ? e.OversizeBytes : body.Length > _compiled.MaxRecordBytes ? body.Length : 0;
-                if (_pool.Count == kept.Count) _pool.Add(_compiled.CreateRecord());
+                if (_pool.Count == kept.Count)
+                {
+                    var fresh = _compiled.CreateRecord();
+                    fresh.ShareBytes(_rawBytes);
+                    _pool.Add(fresh);
+                }
                 var record = _pool[kept.Count];
                 var reason = oversize > 0
                     ? $"{RecordTooLarge}: {oversize} bytes > source.maxRecordBytes {_compiled.MaxRecordBytes}"
@@ -240,6 +249,10 @@ public sealed class Pipeline
                         // A pattern that backtracks past its timeout on this record: the record is dead-lettered, the batch goes on.
                         reason = RegexTimeout;
                     }
+                    // The fields kept as UTF-8 bytes are read only by parse-json and parse-kv (the compiler's raw
+                    // slots), so after Prune nothing needs them: their bytes, shared by the pool's records, are the
+                    // next record's. One small buffer stays warm in cache instead of one per pooled record.
+                    record.DropBytes();
                 }
                 if (reason is not null)
                 {

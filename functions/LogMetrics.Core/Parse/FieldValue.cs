@@ -16,7 +16,8 @@ public enum ValueKind : byte
     /// <summary>
     /// A JSON string kept as unescaped UTF-8 in its record's own buffer (<see cref="FieldValue.Utf8Span"/>),
     /// for fields only <c>parse-json</c> or <c>parse-kv</c> read: no UTF-16 copy of a 4 KB blob per record.
-    /// Valid until the record is parsed into again; <see cref="Record.Clone"/> turns it into a string.
+    /// Valid until the record is parsed into again (in a <see cref="Pipeline"/>, whose records share these bytes,
+    /// until the end of Prune, when it is dropped); <see cref="Record.Clone"/> turns it into a string.
     /// </summary>
     Utf8String,
 }
@@ -28,7 +29,28 @@ public enum ValueKind : byte
 public struct FieldValue
 {
     public ValueKind Kind;
-    public string? Text;
+    /// <summary>
+    /// A <see cref="ValueKind.Number"/> whose text is the canonical decimal of <see cref="Number"/> (a JSON
+    /// integer token of at most 15 digits, not <c>-0</c>): <see cref="Text"/> is made only when read.
+    /// </summary>
+    internal bool IntegerText;
+    private string? _text;
+
+    /// <summary>
+    /// The value's text. For a number the parser read as a plain integer it is made on first use (from a
+    /// table of small integers, else this thread's <see cref="Utf8Strings"/>), so a number read only as a
+    /// number costs no string.
+    /// </summary>
+    public string? Text
+    {
+        readonly get => _text ?? (IntegerText ? IntegerString((long)Number) : null);
+        set
+        {
+            _text = value;
+            IntegerText = false;
+        }
+    }
+
     /// <summary>The numeric value when <see cref="HasNumber"/>.</summary>
     public double Number;
     public bool HasNumber;
@@ -50,13 +72,37 @@ public struct FieldValue
         HasNumber = true,
     };
 
+    /// <summary>A number read as a plain integer (see <see cref="IntegerText"/>): its text is made when it is read.</summary>
+    internal static FieldValue FromIntegerToken(long value) => new()
+    {
+        Kind = ValueKind.Number,
+        Number = value,
+        HasNumber = true,
+        IntegerText = true,
+    };
+
+    // The texts of 0..1023 (HTTP codes and the like), made once each.
+    private static readonly string?[] SmallIntegers = new string?[1024];
+
+    [SkipLocalsInit]
+    private static string IntegerString(long value)
+    {
+        if ((ulong)value < (ulong)SmallIntegers.Length)
+        {
+            return SmallIntegers[value] ??= value.ToString(CultureInfo.InvariantCulture);
+        }
+        Span<byte> utf8 = stackalloc byte[20];
+        value.TryFormat(utf8, out var written, default, CultureInfo.InvariantCulture);
+        return Utf8Strings.ForThread.Get(utf8[..written]);
+    }
+
     public readonly bool IsPresent => Kind is not (ValueKind.Missing or ValueKind.Null);
 
     /// <summary>Text for string comparisons and labels: empty when missing or null.</summary>
     public readonly string AsText
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => Text is { } text && Kind is not (ValueKind.Missing or ValueKind.Null or ValueKind.Utf8String) ? text : OtherText();
+        get => _text is { } text && Kind is not (ValueKind.Missing or ValueKind.Null or ValueKind.Utf8String) ? text : OtherText();
     }
 
     private readonly string OtherText() => Kind switch

@@ -162,7 +162,33 @@ internal static class JsonScan
         TryCopyString(json, ref pos, destination, out written, out _);
 
     /// <summary>As <see cref="TryCopyString(ReadOnlySpan{byte}, ref int, Span{byte}, out int)"/>, telling (as <see cref="StringEnd(ReadOnlySpan{byte}, int, out bool, out bool)"/> does) whether a byte read was not ASCII.</summary>
-    public static bool TryCopyString(ReadOnlySpan<byte> json, ref int pos, Span<byte> destination, out int written, out bool nonAscii)
+    public static bool TryCopyString(ReadOnlySpan<byte> json, ref int pos, Span<byte> destination, out int written, out bool nonAscii) =>
+        TryCopyString<Shuffles>(json, ref pos, destination, out written, out nonAscii);
+
+    /// <summary>Whether <see cref="TryCopyString{TCompaction}"/> compacts 16-byte blocks of escapes with SSSE3 shuffles.</summary>
+    internal interface ICompaction
+    {
+        static abstract bool Enabled { get; }
+    }
+
+    /// <summary>Shuffles where SSSE3 is (the production path).</summary>
+    internal readonly struct Shuffles : ICompaction
+    {
+        public static bool Enabled => Ssse3.IsSupported;
+    }
+
+    /// <summary>Never: the escape-by-escape path of a machine without SSSE3, which the tests run on any machine.</summary>
+    internal readonly struct NoShuffles : ICompaction
+    {
+        public static bool Enabled => false;
+    }
+
+    /// <summary>
+    /// As <see cref="TryCopyString(ReadOnlySpan{byte}, ref int, Span{byte}, out int, out bool)"/>; a struct type
+    /// argument, so each variant is compiled with its choice as a constant.
+    /// </summary>
+    internal static bool TryCopyString<TCompaction>(ReadOnlySpan<byte> json, ref int pos, Span<byte> destination, out int written, out bool nonAscii)
+        where TCompaction : struct, ICompaction
     {
         uint high = 0;
         var i = pos + 1;
@@ -216,7 +242,7 @@ internal static class JsonScan
                 }
                 bits = 1; // the special byte is at i
             }
-            if (Ssse3.IsSupported && i + 16 <= length && w + 24 <= destination.Length)
+            if (TCompaction.Enabled && Ssse3.IsSupported && i + 16 <= length && w + 24 <= destination.Length)
             {
                 // JSON inside a JSON string: 16 bytes whose only special bytes are escapes \" or \/ (neither
                 // ending the string nor cut by the block's end) are compacted at once, the backslashes dropped by

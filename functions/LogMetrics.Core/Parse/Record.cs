@@ -27,16 +27,41 @@ public sealed class Record
         set => _strings = value;
     }
 
-    // The record's own bytes for Utf8String values: reused from one parse to the next.
-    private byte[] _arena = [];
-    private int _arenaUsed;
+    /// <summary>
+    /// The bytes of <see cref="ValueKind.Utf8String"/> values: a record's own, or one that the records of a
+    /// <see cref="Pipeline"/> share (<see cref="ShareBytes"/>), reused from one parse to the next.
+    /// </summary>
+    internal sealed class Bytes
+    {
+        public byte[] Buffer = [];
+        public int Used;
+    }
+
+    private Bytes _bytes = new();
+
+    /// <summary>
+    /// Makes this record keep its <see cref="ValueKind.Utf8String"/> values in <paramref name="bytes"/>, which
+    /// other records share: parsing any of them into again reuses the bytes, so its owner drops those values
+    /// (<see cref="DropBytes"/>) before it parses another record.
+    /// </summary>
+    internal void ShareBytes(Bytes bytes) => _bytes = bytes;
+
+    /// <summary>Sets every <see cref="ValueKind.Utf8String"/> value missing (its bytes are about to be reused).</summary>
+    internal void DropBytes()
+    {
+        var values = Values;
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (values[i].Kind == ValueKind.Utf8String) values[i] = default;
+        }
+    }
 
     public void Clear()
     {
         Array.Clear(Values);
         EventTimeMs = 0;
         Sequence = 0;
-        _arenaUsed = 0;
+        _bytes.Used = 0;
     }
 
     /// <summary>
@@ -45,19 +70,20 @@ public sealed class Record
     /// </summary>
     internal Span<byte> Reserve(int length, out byte[] buffer, out int offset)
     {
-        if (_arena.Length - _arenaUsed < length)
+        var bytes = _bytes;
+        if (bytes.Buffer.Length - bytes.Used < length)
         {
-            _arena = new byte[Math.Max(Math.Max(_arena.Length * 2, 4096), length)];
-            _arenaUsed = 0;
+            bytes.Buffer = new byte[Math.Max(Math.Max(bytes.Buffer.Length * 2, 4096), length)];
+            bytes.Used = 0;
         }
-        buffer = _arena;
-        offset = _arenaUsed;
-        _arenaUsed += length;
-        return _arena.AsSpan(offset, length);
+        buffer = bytes.Buffer;
+        offset = bytes.Used;
+        bytes.Used += length;
+        return buffer.AsSpan(offset, length);
     }
 
     /// <summary>Gives back the unused end of the last <see cref="Reserve"/> (its value was shorter than reserved).</summary>
-    internal void Unreserve(int unused) => _arenaUsed -= unused;
+    internal void Unreserve(int unused) => _bytes.Used -= unused;
 
     public Record Clone()
     {

@@ -262,10 +262,16 @@ public sealed class RecordParser
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Cached(ReadOnlySpan<byte> line, Located at, out ReadOnlySpan<byte> text)
     {
-        if (at.Token == JsonToken.Number || (at.Token == JsonToken.String && !at.Escaped))
+        if (at.Token == JsonToken.String && !at.Escaped)
         {
-            text = at.Token == JsonToken.Number ? line[at.Start..at.End] : line[(at.Start + 1)..(at.End - 1)];
+            text = line[(at.Start + 1)..(at.End - 1)];
             return text.Length is > 0 and <= Utf8Strings.MaxCachedBytes;
+        }
+        if (at.Token == JsonToken.Number)
+        {
+            // A plain integer's text is made only when read (FieldValue.IntegerText).
+            text = line[at.Start..at.End];
+            return text.Length <= Utf8Strings.MaxCachedBytes && !PlainInteger(text, out _);
         }
         text = default;
         return false;
@@ -315,6 +321,11 @@ public sealed class RecordParser
                 return TryReadEscaped(body, strings, out value);
             }
             case JsonToken.Number:
+                if (PlainInteger(token, out var integer))
+                {
+                    value = FieldValue.FromIntegerToken(integer);
+                    return true;
+                }
                 value = new FieldValue { Kind = ValueKind.Number, Text = hash is { } n ? strings.Get(token, n) : strings.Get(token) };
                 if (JsonScan.TryGetDouble(token, out var d))
                 {
@@ -335,6 +346,29 @@ public sealed class RecordParser
                 value = new FieldValue { Kind = ValueKind.Json, Text = Encoding.UTF8.GetString(token) };
                 return true;
         }
+    }
+
+    /// <summary>
+    /// A valid JSON number token that is an integer of at most 15 digits other than <c>-0</c>: its text is the
+    /// canonical decimal of its value, and its value is exact as a double (what <see cref="JsonScan.TryGetDouble"/>
+    /// gives), so it can be kept as the number alone (<see cref="FieldValue.FromIntegerToken"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool PlainInteger(ReadOnlySpan<byte> token, out long value)
+    {
+        value = 0;
+        var negative = token.Length > 0 && token[0] == (byte)'-';
+        var digits = negative ? token[1..] : token;
+        if (digits.Length is 0 or > 15 || (negative && digits[0] == (byte)'0')) return false;
+        long v = 0;
+        foreach (var b in digits)
+        {
+            var d = (uint)(b - '0');
+            if (d > 9) return false;
+            v = (v * 10) + d;
+        }
+        value = negative ? -v : v;
+        return true;
     }
 
     /// <summary>An escaped string value: unescaped (on the stack when it is short), then taken from the cache or decoded.</summary>
@@ -552,6 +586,8 @@ public sealed class RecordParser
     [SkipLocalsInit]
     private static FieldValue Canonical(in FieldValue read, long integer, Utf8Strings strings)
     {
+        // A plain integer token is kept as its number, its text made when read.
+        if (read.IntegerText) return read;
         // An integer's text (TryInteger: a JSON integer token, or ASCII digits) is already canonical unless
         // it is "-0" or has a leading zero.
         var read0 = read.Text.AsSpan();
@@ -606,6 +642,11 @@ public sealed class RecordParser
     /// </summary>
     internal static bool TryInteger(in FieldValue value, out long integer)
     {
+        if (value.IntegerText)
+        {
+            integer = (long)value.Number;
+            return true;
+        }
         integer = 0;
         var text = value.Text.AsSpan();
         if (value.Kind == ValueKind.Number)

@@ -11,17 +11,24 @@ namespace LogMetrics.Core.Parse;
 /// Not thread-safe: each parser owns one, and its records carry it to the processor steps. Log fields that become labels, lookup keys and predicates (product, API,
 /// HTTP code, region, caller) repeat from record to record, so in steady state the hot path finds
 /// their strings here and allocates nothing. A value longer than <see cref="MaxCachedBytes"/>, or one
-/// that misses, is decoded as usual; the cache never grows past <see cref="Sets"/> × <see cref="Ways"/> entries.
+/// that misses, is decoded as usual; the cache never grows past 8192 sets × <see cref="Ways"/> entries
+/// (it starts with 64 sets and grows as values keep coming).
 /// </summary>
 public sealed class Utf8Strings
 {
     /// <summary>Longest value cached (longer ones are unique per record in practice: ids, blobs).</summary>
     public const int MaxCachedBytes = 128;
 
-    private const int Sets = 8192;
+    private const int MaxSets = 8192;
+    private const int FirstSets = 64;
     private const int Ways = 4;
 
-    private readonly Entry[] _entries = new Entry[Sets * Ways];
+    // Starts small (6 KB) and grows four times over whenever it has taken in as many new values as it holds,
+    // up to MaxSets: a short run touches little memory, a long one soon has the whole table (a table that keeps
+    // missing keeps growing), so the steady-state hit rate is that of the full size.
+    private Entry[] _entries = new Entry[FirstSets * Ways];
+    private int _mask = FirstSets - 1;
+    private int _inserted;
 
     // For values read outside any parser (a record made by hand): one cache per thread.
     [ThreadStatic]
@@ -53,7 +60,7 @@ public sealed class Utf8Strings
         {
             unsafe
             {
-                Sse.Prefetch0(Unsafe.AsPointer(ref _entries[(int)(hash & (Sets - 1)) * Ways]));
+                Sse.Prefetch0(Unsafe.AsPointer(ref _entries[(int)(hash & (uint)_mask) * Ways]));
             }
         }
     }
@@ -71,7 +78,7 @@ public sealed class Utf8Strings
     {
         if (utf8.IsEmpty) return "";
         if (utf8.Length > MaxCachedBytes) return Encoding.UTF8.GetString(utf8);
-        var set = _entries.AsSpan((int)(hash & (Sets - 1)) * Ways, Ways);
+        var set = _entries.AsSpan((int)(hash & (uint)_mask) * Ways, Ways);
         for (var way = 0; way < set.Length; way++)
         {
             ref var entry = ref set[way];
@@ -94,11 +101,39 @@ public sealed class Utf8Strings
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static string Insert(Span<Entry> set, ulong hash, ReadOnlySpan<byte> utf8)
+    private string Insert(Span<Entry> set, ulong hash, ReadOnlySpan<byte> utf8)
     {
         var value = Encoding.UTF8.GetString(utf8);
         set[..^1].CopyTo(set[1..]);
         set[0] = new Entry { Hash = hash, Key = Ascii.IsValid(utf8) ? null : utf8.ToArray(), Value = value };
+        if (++_inserted >= _entries.Length && _mask < MaxSets - 1) Grow();
         return value;
     }
+
+    /// <summary>Four times the sets; every entry moves to its set in the larger table, least recently used ones last.</summary>
+    private void Grow()
+    {
+        var old = _entries;
+        var sets = Math.Min((_mask + 1) * 4, MaxSets);
+        var entries = new Entry[sets * Ways];
+        var mask = sets - 1;
+        // Oldest ways first, so that within a new set the most recently used entries end up in front.
+        for (var way = Ways - 1; way >= 0; way--)
+        {
+            for (var s = 0; s < old.Length / Ways; s++)
+            {
+                ref var entry = ref old[(s * Ways) + way];
+                if (entry.Value is null) continue;
+                var target = entries.AsSpan((int)(entry.Hash & (uint)mask) * Ways, Ways);
+                target[..^1].CopyTo(target[1..]);
+                target[0] = entry;
+            }
+        }
+        _entries = entries;
+        _mask = mask;
+        _inserted = 0;
+    }
+
+    /// <summary>Sets of the table now (it grows from a few to <c>8192</c>); for tests.</summary>
+    internal int SetCount => _mask + 1;
 }

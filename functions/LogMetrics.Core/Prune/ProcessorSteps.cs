@@ -393,11 +393,11 @@ public sealed class ParseRegexpStep(int sourceSlot, Regex regex, IReadOnlyList<(
     public override bool Apply(Record record)
     {
         ref var source = ref record.Values[sourceSlot];
-        if (!source.IsPresent || source.Text is null)
+        if (!source.IsPresent || source.Text is not { } text)
         {
             return true;
         }
-        var match = regex.Match(source.Text);
+        var match = regex.Match(text);
         if (!match.Success)
         {
             return true;

@@ -142,4 +142,35 @@ public class RecordParserTests
     {
         Assert.Null(Parse(line).Reason);
     }
+
+    [Fact]
+    public void Parse_RecordsSharingBytes_EachKeepsWhatParseJsonAndParseKvReadFromItsOwnLine()
+    {
+        // As in a Pipeline's pool: records share one buffer for their raw sources, dropped after Prune.
+        var p = Flagship.Pipeline;
+        var parser = p.CreateParser();
+        var shared = new Record.Bytes();
+        var records = Enumerable.Range(0, 6).Select(_ =>
+        {
+            var r = p.CreateRecord();
+            r.ShareBytes(shared);
+            return r;
+        }).ToArray();
+        for (var i = 0; i < records.Length; i++)
+        {
+            // Each line longer than the last, so the shared buffer grows while earlier records hold fields.
+            var pad = new string('p', 3000 * i);
+            var line = "{" + Valid + ",\"Domain\":\"d\",\"Ext5\":\"{\\\"appGroup\\\":\\\"g" + i + "\\\",\\\"pad\\\":\\\"" + pad
+                + "\\\"}\",\"RequestContent\":\"RegionId=r" + i + ";k=" + pad + "\"}";
+            Assert.Null(parser.Parse(Encoding.UTF8.GetBytes(line), records[i]));
+            foreach (var step in p.Steps) Assert.True(step.Apply(records[i]));
+            records[i].DropBytes();
+        }
+        for (var i = 0; i < records.Length; i++)
+        {
+            Assert.Equal("g" + i, Field(records[i], "ext5_appGroup").AsText);
+            Assert.Equal("r" + i, Field(records[i], "request_region_id").AsText);
+            Assert.Equal(ValueKind.Missing, Field(records[i], "Ext5").Kind);
+        }
+    }
 }

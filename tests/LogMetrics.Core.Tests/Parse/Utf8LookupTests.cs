@@ -63,6 +63,67 @@ public class Utf8LookupTests
     }
 
     [Fact]
+    public void Strings_StartSmall_GrowAsValuesKeepComing_KeepingWhatTheyHeld()
+    {
+        var cache = new Utf8Strings();
+        Assert.Equal(64, cache.SetCount);
+        var recent = new Queue<(string Text, string Instance)>();
+        var growths = new List<int>();
+        for (var i = 0; i < 60_000; i++)
+        {
+            var text = "w-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture) + (i % 5 == 0 ? "é" : "");
+            var before = cache.SetCount;
+            var instance = cache.Get(Encoding.UTF8.GetBytes(text));
+            Assert.Equal(text, instance);
+            recent.Enqueue((text, instance));
+            if (recent.Count > 4) recent.Dequeue();
+            if (cache.SetCount != before)
+            {
+                growths.Add(cache.SetCount);
+                // The last four values were in the table (no four newer ones could push them out): a growth keeps them.
+                foreach (var (t, held) in recent)
+                {
+                    Assert.Same(held, cache.Get(Encoding.UTF8.GetBytes(t)));
+                }
+            }
+        }
+        Assert.Equal([256, 1024, 4096, 8192], growths);
+        // The grown table holds a working set of 1,000 values: a second round finds each as the instance the first made.
+        var round = Enumerable.Range(0, 1_000).Select(i => cache.Get(Encoding.UTF8.GetBytes("r-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)))).ToArray();
+        for (var i = 0; i < round.Length; i++)
+        {
+            Assert.Same(round[i], cache.Get(Encoding.UTF8.GetBytes("r-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+        }
+    }
+
+    [Fact]
+    public void PlainInteger_RandomNumberTokens_TextAndValueOfTheToken()
+    {
+        // A token taken as a plain integer is kept as its value alone: its canonical text must be the token, and its
+        // value what TryGetDouble reads; every other integer token is kept with its text.
+        var tokens = Gen.OneOf(
+            Gen.Choose(0, 16).SelectMany(n => Gen.Elements("0123456789".ToCharArray()).ArrayOf(n).Select(d => new string(d))),
+            Gen.Elements("0", "-0", "-", "", "1.5", "1e3", "-12", "00", "-01", "999999999999999", "1000000000000000", "-999999999999999"))
+            .SelectMany(t => Gen.Elements("", "-").Select(sign => sign + t));
+        Prop.ForAll(tokens.ToArbitrary(), (string token) =>
+        {
+            var utf8 = Encoding.UTF8.GetBytes(token);
+            // The parser asks only of valid JSON number tokens.
+            if (utf8.Length == 0 || JsonScan.NumberEnd(utf8, 0) != utf8.Length) return true.Label("not a JSON number");
+            if (!RecordParser.PlainInteger(utf8, out var value))
+            {
+                // Refused: not an integer, too long to be exact, or -0.
+                return (token.Contains('.') || token.Contains('e') || token == "-0" || token.TrimStart('-').Length > 15).Label(token);
+            }
+            var field = FieldValue.FromIntegerToken(value);
+            return (field.Text == token
+                && field.AsText == token
+                && JsonScan.TryGetDouble(utf8, out var d) && d == field.Number
+                && field.TryGetNumber(out var n) && n == d).Label(token);
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(5_000));
+    }
+
+    [Fact]
     public void Parse_EscapedPropertyNamesAndValues_ReadLikePlainOnes()
     {
         var parser = Flagship.Pipeline.CreateParser();
