@@ -53,7 +53,10 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
     private readonly IDimensionSource _source;
     private readonly TimeProvider _time;
     private readonly LruTableCacheOptions _options;
-    private readonly ResiliencePipeline<IReadOnlyDictionary<string, string>?> _fetch;
+    // Built on the first fetch that goes through it: a source that answers every key synchronously (the
+    // console's CSV files) never needs it, and building it (Polly validates its options by reflection) is a
+    // measurable share of a short replay's start. Two racing builds make equal pipelines; one is kept.
+    private ResiliencePipeline<IReadOnlyDictionary<string, string>?>? _fetch;
     private readonly ConcurrentDictionary<DimensionKey, Entry> _entries = new();
     private readonly Lock _lock = new();
 
@@ -72,7 +75,16 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
         Table = table;
         _source = source;
         _time = timeProvider;
-        _fetch = BuildFetchPipeline(timeProvider);
+    }
+
+    private ResiliencePipeline<IReadOnlyDictionary<string, string>?> FetchPipeline
+    {
+        get
+        {
+            if (Volatile.Read(ref _fetch) is { } built) return built;
+            Interlocked.CompareExchange(ref _fetch, BuildFetchPipeline(_time), null);
+            return _fetch!;
+        }
     }
 
     private enum EntryKind : byte
@@ -310,7 +322,7 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
         try
         {
             var attempt = new Attempt(_source, Table, key, first);
-            var row = await _fetch.ExecuteAsync(static (state, ct) => new ValueTask<IReadOnlyDictionary<string, string>?>(state.Next(ct)),
+            var row = await FetchPipeline.ExecuteAsync(static (state, ct) => new ValueTask<IReadOnlyDictionary<string, string>?>(state.Next(ct)),
                 attempt, cancellationToken).ConfigureAwait(false);
             return new FetchResult(true, row);
         }
