@@ -115,22 +115,9 @@ public sealed class AllTableCache : ILookupCache, ILookupPeek
     /// <inheritdoc/>
     public bool TryGet(DimensionKey key, [MaybeNullWhen(false)] out IReadOnlyDictionary<string, string> row)
     {
-        var snapshot = _snapshot;
-        if (snapshot is null)
-        {
-            Stats.Error();
-            row = null;
-            return false;
-        }
-
-        if (snapshot.Rows.TryGetValue(key, out row))
-        {
-            Stats.Hit();
-            return true;
-        }
-
-        Stats.Miss();
-        return false;
+        var outcome = ((ILookupPeek)this).Peek(key, out var found);
+        row = found!;
+        return Stats.Count(outcome);
     }
 
     /// <summary>What <see cref="TryGet"/> would answer, without counting it.</summary>

@@ -93,19 +93,12 @@ public sealed class Enricher
         {
             var index = batch.Index[l];
             var outcomes = batch.Outcomes[l];
-            long hits = 0, misses = 0, errors = 0;
+            tally[l] = default;
             for (var r = 0; r < records.Count; r++)
             {
                 var d = index[r];
-                if (d < 0) continue;
-                switch (outcomes[d])
-                {
-                    case LookupOutcome.Hit: hits++; break;
-                    case LookupOutcome.Miss: misses++; break;
-                    default: errors++; break;
-                }
+                if (d >= 0) Tally(ref tally[l], outcomes[d], +1);
             }
-            tally[l] = (hits, misses, errors);
         }
     }
 
@@ -117,21 +110,25 @@ public sealed class Enricher
     {
         for (var l = 0; l < _lookups.Length; l++)
         {
-            var (hits, misses, errors) = batch.Tally[l];
+            var counts = batch.Tally[l];
             var index = batch.Index[l];
             var outcomes = batch.Outcomes[l];
             foreach (var r in skipped)
             {
                 var d = index[r];
-                if (d < 0) continue;
-                switch (outcomes[d])
-                {
-                    case LookupOutcome.Hit: hits--; break;
-                    case LookupOutcome.Miss: misses--; break;
-                    default: errors--; break;
-                }
+                if (d >= 0) Tally(ref counts, outcomes[d], -1);
             }
-            _lookups[l].Cache.Stats.Add(hits, misses, errors);
+            _lookups[l].Cache.Stats.Add(counts.Hits, counts.Misses, counts.Errors);
+        }
+    }
+
+    private static void Tally(ref (long Hits, long Misses, long Errors) counts, LookupOutcome outcome, int sign)
+    {
+        switch (outcome)
+        {
+            case LookupOutcome.Hit: counts.Hits += sign; break;
+            case LookupOutcome.Miss: counts.Misses += sign; break;
+            default: counts.Errors += sign; break;
         }
     }
 
@@ -154,21 +151,7 @@ public sealed class Enricher
                 // As TryGet per record would: one hit, miss or error counted per record with a key.
                 var outcome = batch.Outcomes[l][d];
                 if (outcome == LookupOutcome.Hit) values = batch.RowValues[l];
-                if (count)
-                {
-                    switch (outcome)
-                    {
-                        case LookupOutcome.Hit:
-                            cache.Stats.Hit();
-                            break;
-                        case LookupOutcome.Miss:
-                            cache.Stats.Miss();
-                            break;
-                        default:
-                            cache.Stats.Error();
-                            break;
-                    }
-                }
+                if (count) cache.Stats.Count(outcome);
             }
             for (var o = 0; o < outputs.Length; o++)
             {

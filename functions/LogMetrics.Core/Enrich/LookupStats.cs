@@ -50,6 +50,23 @@ public sealed class LookupStats
 
     internal void Error() => Interlocked.Increment(ref _errors);
 
+    /// <summary>Counts one lookup by its outcome (as <see cref="Hit"/>, <see cref="Miss"/> or <see cref="Error"/>); true for a hit.</summary>
+    internal bool Count(LookupOutcome outcome)
+    {
+        switch (outcome)
+        {
+            case LookupOutcome.Hit:
+                Hit();
+                return true;
+            case LookupOutcome.Miss:
+                Miss();
+                return false;
+            default:
+                Error();
+                return false;
+        }
+    }
+
     /// <summary>Counts several lookups at once (a batch's, as many <see cref="Hit"/>, <see cref="Miss"/> and <see cref="Error"/> calls would).</summary>
     internal void Add(long hits, long misses, long errors)
     {

@@ -241,25 +241,10 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
     /// <inheritdoc/>
     public bool TryGet(DimensionKey key, [MaybeNullWhen(false)] out IReadOnlyDictionary<string, string> row)
     {
-        if (_entries.TryGetValue(key, out var entry))
-        {
-            switch (entry.Kind)
-            {
-                case EntryKind.Row:
-                    row = entry.Row!;
-                    Stats.Hit();
-                    return true;
-                case EntryKind.NoRow:
-                    row = null;
-                    Stats.Miss();
-                    return false;
-            }
-        }
-
-        // Fetch failed, or the key was not warmed (or was evicted by a concurrent batch).
-        row = null;
-        Stats.Error();
-        return false;
+        // Fetch failed, or the key was not warmed (or was evicted by a concurrent batch): an error.
+        var outcome = ((ILookupPeek)this).Peek(key, out var found);
+        row = found!;
+        return Stats.Count(outcome);
     }
 
     /// <summary>What <see cref="TryGet"/> would answer, without counting it.</summary>

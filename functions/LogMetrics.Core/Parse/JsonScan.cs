@@ -34,22 +34,10 @@ internal static class JsonScan
     }
 
     /// <summary>
-    /// At an opening quote: moves <paramref name="pos"/> past the closing quote of a valid string (escapes
-    /// checked, no raw control characters). <paramref name="escaped"/> tells whether it holds a backslash.
-    /// Every special byte (quote, backslash, control) of a 32-byte block is handled from one mask.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool TrySkipString(ReadOnlySpan<byte> json, ref int pos, out bool escaped)
-    {
-        var end = StringEnd(json, pos, out escaped);
-        if (end < 0) return false;
-        pos = end;
-        return true;
-    }
-
-    /// <summary>
-    /// At an opening quote: the index after the closing quote of a valid string, or -1 (as <see cref="TrySkipString"/>;
-    /// the position-returning forms keep the callers' positions in registers).
+    /// At an opening quote: the index after the closing quote of a valid string (escapes checked, no raw
+    /// control characters), or -1. <paramref name="escaped"/> tells whether it holds a backslash. Every special
+    /// byte (quote, backslash, control) of a block is handled from one mask. Positions are returned, not moved
+    /// by reference, so that the callers' positions stay in registers.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int StringEnd(ReadOnlySpan<byte> json, int pos, out bool escaped) => StringEnd(json, pos, out escaped, out _);
@@ -152,7 +140,7 @@ internal static class JsonScan
     }
 
     /// <summary>
-    /// At an opening quote: as <see cref="TrySkipString"/>, and writes the string's unescaped UTF-8 to
+    /// At an opening quote: as <see cref="StringEnd(ReadOnlySpan{byte}, int, out bool)"/>, and writes the string's unescaped UTF-8 to
     /// <paramref name="destination"/>, which must hold as many bytes as are left in <paramref name="json"/>
     /// after <paramref name="pos"/>. False when the string is not valid, or when an escape is a lone or
     /// reversed surrogate (where the reader's <c>CopyString</c> throws).
@@ -359,17 +347,7 @@ internal static class JsonScan
         }
     }
 
-    /// <summary><c>-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?</c> at <paramref name="pos"/>; what follows is checked by the caller.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool TrySkipNumber(ReadOnlySpan<byte> json, ref int pos)
-    {
-        var end = NumberEnd(json, pos);
-        if (end < 0) return false;
-        pos = end;
-        return true;
-    }
-
-    /// <summary>As <see cref="TrySkipNumber"/>: the index after the number, or -1.</summary>
+    /// <summary><c>-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?</c> at <paramref name="pos"/>: the index after the number, or -1; what follows is checked by the caller.</summary>
     public static int NumberEnd(ReadOnlySpan<byte> json, int pos)
     {
         var i = pos;
@@ -410,17 +388,7 @@ internal static class JsonScan
         return i;
     }
 
-    /// <summary>At <c>t</c>, <c>f</c> or <c>n</c>: moves past <c>true</c>, <c>false</c> or <c>null</c>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool TrySkipLiteral(ReadOnlySpan<byte> json, ref int pos, out JsonToken token)
-    {
-        var end = LiteralEnd(json, pos, out token);
-        if (end < 0) return false;
-        pos = end;
-        return true;
-    }
-
-    /// <summary>As <see cref="TrySkipLiteral"/>: the index after the literal, or -1.</summary>
+    /// <summary>At <c>t</c>, <c>f</c> or <c>n</c>: the index after <c>true</c>, <c>false</c> or <c>null</c>, or -1.</summary>
     public static int LiteralEnd(ReadOnlySpan<byte> json, int pos, out JsonToken token)
     {
         var rest = json[pos..];
@@ -442,20 +410,10 @@ internal static class JsonScan
     }
 
     /// <summary>
-    /// At the first byte of a value nested <paramref name="depth"/> containers deep: moves past the whole
-    /// value, checking it (RFC 8259, at most <see cref="MaxDepth"/> open containers in all). Returns the
-    /// kind of its first token, or <see cref="JsonToken.None"/> when it is not valid.
+    /// At the first byte of a value nested <paramref name="depth"/> containers deep: the index after the whole
+    /// value, checked (RFC 8259, at most <see cref="MaxDepth"/> open containers in all), and the kind of its
+    /// first token; -1 when it is not valid.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static JsonToken SkipValue(ReadOnlySpan<byte> json, ref int pos, int depth)
-    {
-        var end = ValueEnd(json, pos, depth, out var token);
-        if (end < 0) return JsonToken.None;
-        pos = end;
-        return token;
-    }
-
-    /// <summary>As <see cref="SkipValue"/>: the index after the value and the kind of its first token, or -1.</summary>
     public static int ValueEnd(ReadOnlySpan<byte> json, int pos, int depth, out JsonToken token)
     {
         token = JsonToken.None;

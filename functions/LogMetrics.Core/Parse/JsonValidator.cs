@@ -19,8 +19,8 @@ public static class JsonValidator
         ArgumentOutOfRangeException.ThrowIfGreaterThan(maxDepth, JsonScan.MaxDepth);
         var pos = JsonScan.SkipWhitespace(json, 0);
         // Starting maxDepth below the scanner's limit leaves exactly maxDepth containers to open.
-        var root = JsonScan.SkipValue(json, ref pos, JsonScan.MaxDepth - maxDepth);
-        if (root == JsonToken.None || JsonScan.SkipWhitespace(json, pos) != json.Length) return JsonVerdict.Invalid;
+        var end = JsonScan.ValueEnd(json, pos, JsonScan.MaxDepth - maxDepth, out var root);
+        if (end < 0 || JsonScan.SkipWhitespace(json, end) != json.Length) return JsonVerdict.Invalid;
         return root == JsonToken.Object ? JsonVerdict.Object : JsonVerdict.OtherValue;
     }
 }

@@ -238,8 +238,7 @@ public class LocatorDifferentialTests
             {
                 expected = "invalid";
             }
-            var pos = 0;
-            var skipped = JsonScan.TrySkipString(json, ref pos, out var escaped) && pos == json.Length;
+            var skipped = JsonScan.StringEnd(json, 0, out var escaped) == json.Length;
             var copyPos = 0;
             var destination = new byte[json.Length];
             var copied = JsonScan.TryCopyString(json, ref copyPos, destination, out var written) && copyPos == json.Length;
