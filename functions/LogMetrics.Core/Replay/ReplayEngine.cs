@@ -69,8 +69,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var window = pipeline.Compiled.WindowMs;
         var flushedBoundary = long.MinValue;
         var lastReport = started;
-        long windowsClosed = 0, samples = 0;
-        long readTicks = 0, ingestTicks = 0, flushTicks = 0;
+        var flushes = new FlushTally(coordinator, clock);
+        long readTicks = 0, ingestTicks = 0;
 
         while (lanes.Any(l => !l.Finished))
         {
@@ -80,17 +80,13 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             {
                 var current = lanes.Select(l => l.Finished ? Watermark.Final : l.Watermark(ooo)).ToArray();
                 var signals = await IngestChunkAsync(i, pipeline, new IngestHorizon(coordinator.Sealed, OthersMin(current, i))).ConfigureAwait(false);
-                await ApplyAsync(signals).ConfigureAwait(false);
+                await ApplyAsync(signals, cancellationToken).ConfigureAwait(false);
                 await FlushIfWatermarkMovedAsync().ConfigureAwait(false);
                 Report();
             }
         }
 
-        var tf = clock.GetTimestamp();
-        var final = await coordinator.FlushAsync(true, cancellationToken).ConfigureAwait(false);
-        flushTicks += clock.GetTimestamp() - tf;
-        windowsClosed += final.WindowsClosed;
-        samples += final.SamplesWritten;
+        await flushes.FlushAsync(true, cancellationToken).ConfigureAwait(false);
         var last = Snapshot();
         progress?.Invoke(last);
         return last;
@@ -107,14 +103,6 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             return signals;
         }
 
-        async Task ApplyAsync(ShardSignal[] signals)
-        {
-            for (var shard = 0; shard < signals.Length; shard++)
-            {
-                await store.SignalAsync(shard, signals[shard], cancellationToken).ConfigureAwait(false);
-            }
-        }
-
         // Flush whenever the global watermark crosses a base-window boundary.
         async Task FlushIfWatermarkMovedAsync()
         {
@@ -122,11 +110,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             var global = Watermark.Global(live.Select(l => l.Watermark(ooo)));
             if (global == Watermark.None || CompiledPipeline.FloorTo(global.Ms, window) <= flushedBoundary) return;
             flushedBoundary = CompiledPipeline.FloorTo(global.Ms, window);
-            var t = clock.GetTimestamp();
-            var report = await coordinator.FlushAsync(false, cancellationToken).ConfigureAwait(false);
-            windowsClosed += report.WindowsClosed;
-            samples += report.SamplesWritten;
-            flushTicks += clock.GetTimestamp() - t;
+            await flushes.FlushAsync(false, cancellationToken).ConfigureAwait(false);
         }
 
         void Report()
@@ -138,7 +122,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             }
         }
 
-        ReplayProgress Snapshot() => Progress(readers, lanes, started, windowsClosed, samples, readTicks, ingestTicks, flushTicks);
+        ReplayProgress Snapshot() => Progress(readers, lanes, started, flushes, readTicks, ingestTicks);
     }
 
     /// <summary>Chunk <c>Index</c> of lane <c>Lane</c>: its events, the buffer they point into, and whether it is the lane's last.</summary>
@@ -294,8 +278,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var rounds = new Rounds(n, ooo);
         var flushedBoundary = long.MinValue;
         var lastReport = started;
-        long windowsClosed = 0, samples = 0;
-        long readTicks = 0, ingestTicks = 0, flushTicks = 0;
+        var flushes = new FlushTally(coordinator, clock);
+        long readTicks = 0, ingestTicks = 0;
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = stop.Token;
@@ -464,10 +448,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                         throw failure ?? new InvalidOperationException($"lane {lanes[i].Lane} stopped before its end");
                     }
                     var done = await completed.Reader.ReadAsync(token).ConfigureAwait(false);
-                    for (var shard = 0; shard < done.Signals.Length; shard++)
-                    {
-                        await store.SignalAsync(shard, done.Signals[shard], token).ConfigureAwait(false);
-                    }
+                    await ApplyAsync(done.Signals, token).ConfigureAwait(false);
                     // The shards copied what they keep (values folded, labels interned): the signals can go back.
                     applied[done.Pipeline].Enqueue(done.Signals);
                 }
@@ -476,11 +457,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 if (global != Watermark.None && CompiledPipeline.FloorTo(global.Ms, window) > flushedBoundary)
                 {
                     flushedBoundary = CompiledPipeline.FloorTo(global.Ms, window);
-                    var t = clock.GetTimestamp();
-                    var report = await coordinator.FlushAsync(false, token).ConfigureAwait(false);
-                    windowsClosed += report.WindowsClosed;
-                    samples += report.SamplesWritten;
-                    flushTicks += clock.GetTimestamp() - t;
+                    await flushes.FlushAsync(false, token).ConfigureAwait(false);
                 }
                 round.Sealed.TrySetResult(coordinator.Sealed);
                 Report();
@@ -502,11 +479,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         cancellationToken.ThrowIfCancellationRequested();
 
-        var tf = clock.GetTimestamp();
-        var final = await coordinator.FlushAsync(true, cancellationToken).ConfigureAwait(false);
-        flushTicks += clock.GetTimestamp() - tf;
-        windowsClosed += final.WindowsClosed;
-        samples += final.SamplesWritten;
+        await flushes.FlushAsync(true, cancellationToken).ConfigureAwait(false);
         var last = Snapshot();
         progress?.Invoke(last);
         return last;
@@ -569,8 +542,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             }
         }
 
-        ReplayProgress Snapshot() => Progress(readers, lanes, started, windowsClosed, samples,
-            Interlocked.Read(ref readTicks), Interlocked.Read(ref ingestTicks), flushTicks);
+        ReplayProgress Snapshot() => Progress(readers, lanes, started, flushes,
+            Interlocked.Read(ref readTicks), Interlocked.Read(ref ingestTicks));
     }
 
     /// <summary>
@@ -620,8 +593,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     {
         var n = lanes.Length;
         var rounds = new Rounds(n, pipeline.Compiled.OutOfOrdernessMs);
-        long windowsClosed = 0, samples = 0;
-        long readTicks = 0, ingestTicks = 0, flushTicks = 0;
+        var flushes = new FlushTally(coordinator, clock);
+        long readTicks = 0, ingestTicks = 0;
         var signals = new ShardSignal[n][];
         // Prepare and complete, in lane order (a pipeline's signals stay as they are until recycled).
         for (var i = 0; i < n; i++)
@@ -639,52 +612,66 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             rounds.Report(0, i, lanes[i], chunk.Last);
         }
         // Apply, in lane order; then the flush of round 0 (none: every lane has finished) and the final one.
-        for (var i = 0; i < n; i++)
-        {
-            for (var shard = 0; shard < signals[i].Length; shard++)
-            {
-                await store.SignalAsync(shard, signals[i][shard], cancellationToken).ConfigureAwait(false);
-            }
-        }
+        for (var i = 0; i < n; i++) await ApplyAsync(signals[i], cancellationToken).ConfigureAwait(false);
         var round = rounds.Get(0);
         var global = Watermark.Global(round.Watermarks.Where(w => w != Watermark.Final));
         if (global != Watermark.None)
         {
-            var t = clock.GetTimestamp();
-            var report = await coordinator.FlushAsync(false, cancellationToken).ConfigureAwait(false);
-            windowsClosed += report.WindowsClosed;
-            samples += report.SamplesWritten;
-            flushTicks += clock.GetTimestamp() - t;
+            await flushes.FlushAsync(false, cancellationToken).ConfigureAwait(false);
         }
         cancellationToken.ThrowIfCancellationRequested();
-        var tf = clock.GetTimestamp();
-        var final = await coordinator.FlushAsync(true, cancellationToken).ConfigureAwait(false);
-        flushTicks += clock.GetTimestamp() - tf;
-        windowsClosed += final.WindowsClosed;
-        samples += final.SamplesWritten;
-        var last = Progress(readers, lanes, started, windowsClosed, samples, readTicks, ingestTicks, flushTicks);
+        await flushes.FlushAsync(true, cancellationToken).ConfigureAwait(false);
+        var last = Progress(readers, lanes, started, flushes, readTicks, ingestTicks);
         progress?.Invoke(last);
         return last;
     }
 
     /// <summary>The live view of a replay: counts, open lanes and windows, the global watermark, time per stage.</summary>
-    private ReplayProgress Progress(IReadOnlyList<LaneReader> readers, LaneState[] lanes, long started, long windowsClosed, long samples,
-        long readTicks, long ingestTicks, long flushTicks) => new(
+    private ReplayProgress Progress(IReadOnlyList<LaneReader> readers, LaneState[] lanes, long started, FlushTally flushes,
+        long readTicks, long ingestTicks) => new(
         pipeline.Counters.Events,
         readers.Sum(r => r.BytesRead),
         lanes.Count(l => !l.Finished),
         lanes.Length,
         store.OpenWindowCount,
         store.PartialCount,
-        windowsClosed,
-        samples,
+        flushes.WindowsClosed,
+        flushes.Samples,
         lanes.Any(l => !l.Finished) ? Watermark.Global(lanes.Where(l => !l.Finished).Select(l => l.Watermark(pipeline.Compiled.OutOfOrdernessMs))).Ms : long.MaxValue,
         clock.GetElapsedTime(started))
     {
         ReadTime = Ticks(readTicks),
         IngestTime = Ticks(ingestTicks),
-        FlushTime = Ticks(flushTicks),
+        FlushTime = Ticks(flushes.ElapsedTicks),
     };
+
+    /// <summary>One batch's signals applied to their shards (index = shard id).</summary>
+    private async Task ApplyAsync(ShardSignal[] signals, CancellationToken cancellationToken)
+    {
+        for (var shard = 0; shard < signals.Length; shard++)
+        {
+            await store.SignalAsync(shard, signals[shard], cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The flushes of one run: the windows they closed, the samples they wrote and the time they took.</summary>
+    private sealed class FlushTally(FlushCoordinator coordinator, TimeProvider clock)
+    {
+        public long WindowsClosed { get; private set; }
+
+        public long Samples { get; private set; }
+
+        public long ElapsedTicks { get; private set; }
+
+        public async Task FlushAsync(bool final, CancellationToken cancellationToken)
+        {
+            var t = clock.GetTimestamp();
+            var report = await coordinator.FlushAsync(final, cancellationToken).ConfigureAwait(false);
+            WindowsClosed += report.WindowsClosed;
+            Samples += report.SamplesWritten;
+            ElapsedTicks += clock.GetTimestamp() - t;
+        }
+    }
 
     private TimeSpan Ticks(long ticks) => TimeSpan.FromSeconds((double)ticks / clock.TimestampFrequency);
 

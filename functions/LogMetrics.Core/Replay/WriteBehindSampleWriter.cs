@@ -93,13 +93,8 @@ public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
         if (samples.Count == 0) return WriteResult.Ok(0);
         try
         {
-            // Not cancellable, as behind: a batch the flush handed over is written whole.
-            var result = await _inner.WriteAsync(samples, CancellationToken.None).ConfigureAwait(false);
-            if (result.Outcome != WriteOutcome.Written)
-            {
-                throw new InvalidOperationException(
-                    $"the write-behind sink answered {result.Outcome} for {samples.Count} samples; only a sink that takes every sample can be written behind");
-            }
+            // As behind: a batch the flush handed over is written whole.
+            await WriteWholeAsync(samples).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -107,6 +102,17 @@ public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
             throw;
         }
         return WriteResult.Ok(samples.Count);
+    }
+
+    /// <summary>A batch written to the inner sink, not cancellable; a sink that does not take it all is a failure.</summary>
+    private async Task WriteWholeAsync(IReadOnlyList<Sample> batch)
+    {
+        var result = await _inner.WriteAsync(batch, CancellationToken.None).ConfigureAwait(false);
+        if (result.Outcome != WriteOutcome.Written)
+        {
+            throw new InvalidOperationException(
+                $"the write-behind sink answered {result.Outcome} for {batch.Count} samples; only a sink that takes every sample can be written behind");
+        }
     }
 
     private void ThrowIfFailed()
@@ -120,13 +126,8 @@ public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
         {
             await foreach (var batch in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
             {
-                // Not cancellable: what was queued is written (an interrupted run keeps what it flushed).
-                var result = await _inner.WriteAsync(batch, CancellationToken.None).ConfigureAwait(false);
-                if (result.Outcome != WriteOutcome.Written)
-                {
-                    throw new InvalidOperationException(
-                        $"the write-behind sink answered {result.Outcome} for {batch.Length} samples; only a sink that takes every sample can be written behind");
-                }
+                // What was queued is written (an interrupted run keeps what it flushed).
+                await WriteWholeAsync(batch).ConfigureAwait(false);
             }
         }
         catch (Exception e)
