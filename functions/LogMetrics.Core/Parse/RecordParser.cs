@@ -36,7 +36,7 @@ public sealed class RecordParser
 
     private readonly bool[] _rawSlots;
     private readonly Located[] _found;
-    private readonly ulong[] _hashes;
+    private readonly ulong?[] _hashes; // per slot: the Utf8Strings hash of a cached value's text, else null
 
     /// <param name="rawSlots">Slots read only as text by parse-json or parse-kv: kept as UTF-8 bytes, never decoded to a string.</param>
     public RecordParser(FieldTable fields, IReadOnlyList<TypedField> typed, string timeField, string timeUnit, IReadOnlySet<int>? rawSlots = null)
@@ -51,7 +51,7 @@ public sealed class RecordParser
         _timeSlot = fields.GetOrAdd(timeField);
         _names = new Utf8NameTable(fields.Names.Select((name, slot) => KeyValuePair.Create(name, slot)));
         _found = new Located[fields.Count];
-        _hashes = new ulong[fields.Count];
+        _hashes = new ulong?[fields.Count];
         _timeScale = timeUnit == "ms" ? 1 : 1000;
         if (!_typed.Any(t => t.Slot == _timeSlot))
         {
@@ -239,8 +239,11 @@ public sealed class RecordParser
         var hashes = _hashes;
         for (var slot = 0; slot < found.Length; slot++)
         {
-            var at = found[slot];
-            if (!Cached(line, at, out var text)) continue;
+            if (!Cached(line, found[slot], out var text))
+            {
+                hashes[slot] = null;
+                continue;
+            }
             var hash = Utf8Strings.Hash(text);
             hashes[slot] = hash;
             _strings.Prefetch(hash);
@@ -250,7 +253,7 @@ public sealed class RecordParser
             var at = found[slot];
             // None: absent, or a raw string already in place.
             if (at.Token == JsonToken.None) continue;
-            if (!TryRead(line, at, _strings, Cached(line, at, out _) ? hashes[slot] : null, out values[slot]))
+            if (!TryRead(line, at, _strings, hashes[slot], out values[slot]))
             {
                 return Location.Unsupported;
             }
