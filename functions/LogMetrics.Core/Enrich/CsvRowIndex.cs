@@ -163,9 +163,7 @@ internal sealed class CsvRowIndex : IDisposable
     /// <exception cref="ObjectDisposedException">The index was disposed (its owner indexed a changed file again).</exception>
     public IReadOnlyDictionary<string, string>? Get(DimensionKey key)
     {
-        var hash = new XxHash64();
-        foreach (var part in key.Parts) Append(hash, part);
-        var wanted = hash.GetCurrentHashAsUInt64();
+        var wanted = HashOf(key);
         // The first row with this hash.
         int lo = 0, hi = _count;
         while (lo < hi)
@@ -216,15 +214,27 @@ internal sealed class CsvRowIndex : IDisposable
         hash.Append(separator);
     }
 
-    /// <summary>A key part as the file holds it: UTF-8 (a key from a record may be any string; one that is not valid UTF-16 matches no row).</summary>
-    private static void Append(XxHash64 hash, string part)
+    /// <summary>
+    /// The hash of a lookup's key as the index pass hashes a row's: each part as the file holds it, UTF-8, then the
+    /// separator (a key from a record may be any string; one that is not valid UTF-16 matches no row). One call over
+    /// the parts' bytes, the same value as appending them one by one.
+    /// </summary>
+    internal static ulong HashOf(DimensionKey key)
     {
-        var max = Encoding.UTF8.GetMaxByteCount(part.Length);
+        var parts = key.Parts;
+        var max = parts.Count;
+        foreach (var part in parts) max += Encoding.UTF8.GetMaxByteCount(part.Length);
         byte[]? rented = null;
-        var buffer = max <= 256 ? stackalloc byte[256] : (rented = ArrayPool<byte>.Shared.Rent(max));
+        var buffer = max <= 512 ? stackalloc byte[512] : (rented = ArrayPool<byte>.Shared.Rent(max));
         try
         {
-            Append(hash, buffer[..Encoding.UTF8.GetBytes(part, buffer)]);
+            var at = 0;
+            foreach (var part in parts)
+            {
+                at += Encoding.UTF8.GetBytes(part, buffer[at..]);
+                buffer[at++] = 0x1F;
+            }
+            return XxHash64.HashToUInt64(buffer[..at]);
         }
         finally
         {

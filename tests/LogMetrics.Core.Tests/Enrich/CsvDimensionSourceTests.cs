@@ -279,6 +279,21 @@ public sealed class CsvDimensionSourceTests : IDisposable
         Assert.Equal("v2997", (await LoadAsync(ApiMeta))[new DimensionKey("dup", "api")]["priority"]);
     }
 
+    [Fact]
+    public async Task GetAsync_KeyLongerThanTheStackBuffer_Found()
+    {
+        // A key of more than 512 UTF-8 bytes is hashed through a rented buffer: the same hash as the index pass's.
+        var long1 = new string('ü', 300);
+        var long2 = new string('x', 700);
+        Write("api_meta", $"product,api,priority\n{long1},{long2},P9\nacc,{long2},P1\n");
+        using var source = new CsvDimensionSource(_dir);
+        await source.ValidateAsync(ApiMeta, CancellationToken.None);
+
+        Assert.Equal("P9", (await source.GetAsync(ApiMeta, new DimensionKey(long1, long2), CancellationToken.None))!["priority"]);
+        Assert.Equal("P1", (await source.GetAsync(ApiMeta, new DimensionKey("acc", long2), CancellationToken.None))!["priority"]);
+        Assert.Null(await source.GetAsync(ApiMeta, new DimensionKey(long2, long1), CancellationToken.None));
+    }
+
     [Theory]
     [InlineData(1, 1)]
     [InlineData(1_000, 3)]
