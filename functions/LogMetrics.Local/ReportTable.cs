@@ -10,8 +10,8 @@ namespace LogMetrics.Local;
 /// and segment passes (about 0.7 ms of a 400-line replay). The bytes are Spectre's: rounded border, the
 /// centred bold title, the value column right-aligned, alert rows' first two cells red, with Spectre's ANSI
 /// codes for the console's colour system (a differential test renders both ways).
-/// <para>Anything else is left to Spectre (<see cref="TryRender"/> answers false): a console without Unicode
-/// or with the legacy colour system, a table wider than the console (Spectre wraps it), text that is not
+/// <para>Anything else is left to Spectre (<see cref="TryRender"/> answers false): a console without ANSI (Spectre
+/// then colours through <see cref="System.Console"/>), without Unicode or with the legacy colour system, a table wider than the console (Spectre wraps it), text that is not
 /// printable ASCII (cell widths), that has leading, trailing or repeated spaces, or that could hold an
 /// emoji code (<c>:name:</c>, which Spectre's markup replaces).</para>
 /// </summary>
@@ -24,28 +24,22 @@ internal static class ReportTable
     public static bool TryRender(IReadOnlyList<ReportRow> rows, IReadOnlyCapabilities capabilities, int width, out string text)
     {
         text = "";
-        if (!capabilities.Unicode || capabilities.Legacy) return false;
+        // Without ANSI, Spectre colours through System.Console (its legacy backend), not through the text.
+        if (!capabilities.Ansi || !capabilities.Unicode || capabilities.Legacy) return false;
         string titleOn, redOn, off;
-        if (!capabilities.Ansi)
+        switch (capabilities.ColorSystem)
         {
-            titleOn = redOn = off = "";
-        }
-        else
-        {
-            switch (capabilities.ColorSystem)
-            {
-                case ColorSystem.NoColors:
-                    (titleOn, redOn, off) = ("\e[1m", "", "\e[0m");
-                    break;
-                case ColorSystem.Standard:
-                    (titleOn, redOn, off) = ("\e[1;37m", "\e[91m", "\e[0m");
-                    break;
-                case ColorSystem.EightBit or ColorSystem.TrueColor:
-                    (titleOn, redOn, off) = ("\e[1;38;5;7m", "\e[38;5;9m", "\e[0m");
-                    break;
-                default:
-                    return false;
-            }
+            case ColorSystem.NoColors:
+                (titleOn, redOn, off) = ("\e[1m", "", "\e[0m");
+                break;
+            case ColorSystem.Standard:
+                (titleOn, redOn, off) = ("\e[1;37m", "\e[91m", "\e[0m");
+                break;
+            case ColorSystem.EightBit or ColorSystem.TrueColor:
+                (titleOn, redOn, off) = ("\e[1;38;5;7m", "\e[38;5;9m", "\e[0m");
+                break;
+            default:
+                return false;
         }
         // A red cell with no colour codes is plain.
         var redOff = redOn.Length == 0 ? "" : off;
