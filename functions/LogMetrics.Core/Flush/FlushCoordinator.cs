@@ -115,7 +115,7 @@ public sealed class FlushCoordinator
 
     private async Task<FlushReport> WriteOldestAsync(IShardStore store, IReadOnlyList<ShardHeader> headers, Watermark watermark, CancellationToken cancellationToken)
     {
-        var samples = new List<Sample>();
+        var closing = new List<WindowCloser.Window>();
         var windows = 0;
         var targets = new ClosedWindowRef?[headers.Count][];
         for (var shard = 0; shard < headers.Count; shard++)
@@ -138,9 +138,11 @@ public sealed class FlushCoordinator
                     continue;
                 }
                 windows++;
-                samples.AddRange(ShardRollup.Close(doc, f, target.Start, _pipeline));
+                closing.Add(new WindowCloser.Window(doc, f, target.Start));
             }
         }
+        // Rolled up and put in time order (SampleTimeOrder), the shards' documents in parallel when they are many.
+        var samples = WindowCloser.Close(closing, _pipeline);
 
         WriteOutcome? outcome = null;
         var evict = true;
@@ -148,7 +150,6 @@ public sealed class FlushCoordinator
         var dropped = 0;
         if (samples.Count > 0)
         {
-            samples.Sort(SampleTimeOrder.Instance);
             WriteResult result;
             try
             {
