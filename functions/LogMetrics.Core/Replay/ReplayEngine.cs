@@ -645,13 +645,12 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         FlushTime = Ticks(flushes.ElapsedTicks),
     };
 
-    /// <summary>One batch's signals applied to their shards (index = shard id).</summary>
-    private async Task ApplyAsync(ShardSignal[] signals, CancellationToken cancellationToken)
+    /// <summary>One batch's signals applied to their shards (index = shard id), the shards in parallel (each its own signal).</summary>
+    private Task ApplyAsync(ShardSignal[] signals, CancellationToken cancellationToken)
     {
-        for (var shard = 0; shard < signals.Length; shard++)
-        {
-            await store.SignalAsync(shard, signals[shard], cancellationToken).ConfigureAwait(false);
-        }
+        cancellationToken.ThrowIfCancellationRequested();
+        store.SignalAll(signals);
+        return Task.CompletedTask;
     }
 
     /// <summary>The flushes of one run: the windows they closed, the samples they wrote and the time they took.</summary>
