@@ -189,6 +189,7 @@ public sealed class FlushCoordinator
             }
         }
 
+        var advances = new FlushAdvance[headers.Count];
         for (var shard = 0; shard < headers.Count; shard++)
         {
             // Every shard, every tick: the advance also makes it publish a fresh header (lane watermarks).
@@ -197,13 +198,14 @@ public sealed class FlushCoordinator
                 ? targets[shard].Select((t, f) => t?.End ?? header.WrittenThrough(f)).ToList()
                 : null;
             _counters.AddShardAdvances(1);
-            await store.AdvanceAsync(shard, new FlushAdvance
+            advances[shard] = new FlushAdvance
             {
                 WrittenThroughMs = progress,
                 SealThroughMs = Watermark.Max(new Watermark(header.SealedThroughMs), watermark).Ms,
                 DroppedSamples = evict && outcome == WriteOutcome.Failed ? dropped : 0,
-            }, cancellationToken).ConfigureAwait(false);
+            };
         }
+        await store.AdvanceAllAsync(advances, cancellationToken).ConfigureAwait(false);
         Sealed = Watermark.Max(Sealed, headers.Count == 0 ? Watermark.None : new Watermark(headers.Max(h => h.SealedThroughMs)));
         return new FlushReport(watermark.Ms, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count);
     }

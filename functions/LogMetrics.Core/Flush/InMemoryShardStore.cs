@@ -12,7 +12,7 @@ namespace LogMetrics.Core.Flush;
 public sealed class InMemoryShardStore : IShardStore
 {
     /// <summary>Partials below which <see cref="SignalAll"/> applies a batch's signals on the calling thread alone.</summary>
-    private const int ParallelPartials = 1024;
+    private const int ParallelPartials = 256;
 
     private readonly CompiledPipeline _pipeline;
     private readonly WindowShardState[] _shards;
@@ -123,7 +123,28 @@ public sealed class InMemoryShardStore : IShardStore
         Parallel.For(0, signals.Count, shard => Signal(shard, signals[shard]));
     }
 
+    /// <summary>The shards advanced side by side (each under its own lock); the outcome is that of one after another.</summary>
+    public Task AdvanceAllAsync(IReadOnlyList<FlushAdvance> advances, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (advances.Count < 2 || Environment.ProcessorCount < 2)
+        {
+            for (var shard = 0; shard < advances.Count; shard++) Advance(shard, advances[shard]);
+        }
+        else
+        {
+            Parallel.For(0, advances.Count, shard => Advance(shard, advances[shard]));
+        }
+        return Task.CompletedTask;
+    }
+
     public Task AdvanceAsync(int shard, FlushAdvance advance, CancellationToken cancellationToken)
+    {
+        Advance(shard, advance);
+        return Task.CompletedTask;
+    }
+
+    private void Advance(int shard, FlushAdvance advance)
     {
         lock (_shardGates[shard])
         {
@@ -134,6 +155,5 @@ public sealed class InMemoryShardStore : IShardStore
                 foreach (var message in outbox) _satellites.Apply(shard, message);
             }
         }
-        return Task.CompletedTask;
     }
 }

@@ -7,7 +7,7 @@ using LogMetrics.Core.Tests.Support;
 
 namespace LogMetrics.Core.Tests.Flush;
 
-/// <summary>The in-memory store's shards, each behind a lock of its own: a batch's signals applied in parallel.</summary>
+/// <summary>The in-memory store's shards, each behind a lock of its own: a batch's signals and a flush's advances applied in parallel.</summary>
 public class InMemoryShardStoreTests
 {
     private static CompiledPipeline P => Flagship.Pipeline;
@@ -18,7 +18,7 @@ public class InMemoryShardStoreTests
     [InlineData(1, 3000)]  // batches big enough to be applied in parallel
     [InlineData(2, 40)]    // small batches, on the calling thread
     [InlineData(3, 1500)]
-    public async Task SignalAll_SameStatesHeadersAndSamplesAsSignallingShardByShard(int seed, int partialsPerBatch)
+    public async Task SignalAllAndAdvanceAll_SameStatesHeadersAndSamplesAsShardByShard(int seed, int partialsPerBatch)
     {
         const int shards = 8;
         var parallel = new InMemoryShardStore(P, shards);
@@ -27,7 +27,8 @@ public class InMemoryShardStoreTests
         var oneByOneSink = new CollectingSampleWriter();
         var clock = new FakeTimeProvider();
         var parallelFlush = new FlushCoordinator(P, parallel, parallelSink, new PipelineCounters(), clock);
-        var oneByOneFlush = new FlushCoordinator(P, oneByOne, oneByOneSink, new PipelineCounters(), clock);
+        // The reference advances the shards one after another too (the interface's AdvanceAllAsync).
+        var oneByOneFlush = new FlushCoordinator(P, new OneByOne(oneByOne), oneByOneSink, new PipelineCounters(), clock);
 
         foreach (var batch in Batches(new Random(seed), shards, partialsPerBatch))
         {
@@ -51,6 +52,23 @@ public class InMemoryShardStoreTests
         Assert.Equal(
             (await oneByOne.ReadHeadersAsync(CancellationToken.None)).Select(h => JsonSerializer.Serialize(h, ShardStateJsonContext.Default.ShardHeader)),
             (await parallel.ReadHeadersAsync(CancellationToken.None)).Select(h => JsonSerializer.Serialize(h, ShardStateJsonContext.Default.ShardHeader)));
+    }
+
+    /// <summary>The store, with shards signalled and advanced one at a time.</summary>
+    private sealed class OneByOne(IShardStore inner) : IShardStore
+    {
+        public int ShardCount => inner.ShardCount;
+
+        public bool AppliesImmediately => inner.AppliesImmediately;
+
+        public Task<IReadOnlyList<ShardHeader>> ReadHeadersAsync(CancellationToken cancellationToken) => inner.ReadHeadersAsync(cancellationToken);
+
+        public Task<ClosedWindow?> ReadClosedAsync(int shard, ClosedWindowRef window, CancellationToken cancellationToken) =>
+            inner.ReadClosedAsync(shard, window, cancellationToken);
+
+        public Task SignalAsync(int shard, ShardSignal signal, CancellationToken cancellationToken) => inner.SignalAsync(shard, signal, cancellationToken);
+
+        public Task AdvanceAsync(int shard, FlushAdvance advance, CancellationToken cancellationToken) => inner.AdvanceAsync(shard, advance, cancellationToken);
     }
 
     private static string Json(WindowShardState state) => JsonSerializer.Serialize(state, ShardStateJsonContext.Default.WindowShardState);
