@@ -31,8 +31,12 @@ public sealed class WindowCells
     [JsonNumberHandling(JsonNumberHandling.AllowNamedFloatingPointLiterals)]
     public List<double> Values { get; set; } = [];
 
+    /// <summary>Series → offset in <see cref="Values"/>; kept (its room too) when stale, and refilled on the next lookup.</summary>
     [JsonIgnore]
     private Dictionary<int, int>? _offsets;
+
+    [JsonIgnore]
+    private bool _offsetsStale;
 
     /// <summary>Empties the window for reuse as the window starting at <paramref name="start"/> (its lists keep their room).</summary>
     internal void Reset(long start)
@@ -42,6 +46,7 @@ public sealed class WindowCells
         Series.Clear();
         Values.Clear();
         _offsets?.Clear();
+        _offsetsStale = false;
     }
 
     /// <summary>Room for <paramref name="cells"/> cells and <paramref name="values"/> values (a new window about to be filled).</summary>
@@ -55,9 +60,11 @@ public sealed class WindowCells
     /// <summary>Offset in <see cref="Values"/> of a series' vector, or -1.</summary>
     public int OffsetOf(int series, WindowShardState shard, CompiledPipeline pipeline)
     {
-        if (_offsets is null)
+        if (_offsets is null || _offsetsStale)
         {
-            _offsets = new Dictionary<int, int>(Series.Count);
+            if (_offsets is null) _offsets = new Dictionary<int, int>(Series.Count);
+            else _offsets.Clear();
+            _offsetsStale = false;
             var offset = 0;
             foreach (var s in Series)
             {
@@ -76,7 +83,7 @@ public sealed class WindowCells
         {
             _offsets![series] = Values.Count;
             Series.Add(series);
-            foreach (var v in values) Values.Add(v);
+            Values.AddRange(values);
             return;
         }
         var target = CollectionsMarshal.AsSpan(Values).Slice(offset, family.SlotCount);
@@ -96,28 +103,36 @@ public sealed class WindowCells
     {
         var series = CollectionsMarshal.AsSpan(Series);
         for (var i = 0; i < series.Length; i++) series[i] = map[series[i]];
-        _offsets = null;
+        _offsetsStale = true;
     }
 
-    /// <summary>Keeps only the cells <paramref name="keep"/> accepts, renumbering series through <paramref name="map"/>.</summary>
+    /// <summary>
+    /// Keeps only the cells <paramref name="keep"/> accepts, in order, renumbering series through <paramref name="map"/>:
+    /// in place (the lists keep their room; a window of thousands of cells would be a large object to copy).
+    /// </summary>
     public void Filter(Func<int, bool> keep, WindowShardState shard, CompiledPipeline pipeline, IReadOnlyDictionary<int, int>? map = null)
     {
-        var series = new List<int>(Series.Count);
-        var values = new List<double>(Values.Count);
+        var series = CollectionsMarshal.AsSpan(Series);
+        var values = CollectionsMarshal.AsSpan(Values);
+        var kept = 0;
+        var to = 0;
         var offset = 0;
-        foreach (var s in Series)
+        for (var i = 0; i < series.Length; i++)
         {
+            var s = series[i];
             var width = pipeline.Families[shard.SeriesFamily[s]].SlotCount;
             if (keep(s))
             {
-                series.Add(map is null ? s : map[s]);
-                values.AddRange(CollectionsMarshal.AsSpan(Values).Slice(offset, width));
+                series[kept++] = map is null ? s : map[s];
+                // Moved toward the front only (to <= offset), so the copy never overwrites a cell not yet read.
+                if (to != offset) values.Slice(offset, width).CopyTo(values[to..]);
+                to += width;
             }
             offset += width;
         }
-        Series = series;
-        Values = values;
-        _offsets = null;
+        Series.RemoveRange(kept, Series.Count - kept);
+        Values.RemoveRange(to, Values.Count - to);
+        _offsetsStale = true;
     }
 }
 
@@ -219,6 +234,12 @@ public sealed class WindowShardState
 
     [JsonIgnore]
     private List<WindowCells>? _freeCells;
+
+    // Committed windows exported whole, for the next windows committed (their lists are a window's size).
+    private const int MaxFreeWindows = 8;
+
+    [JsonIgnore]
+    private List<WindowCells>? _freeWindows;
 
     /// <summary>(series, base window) cells held, committed and held apart.</summary>
     [JsonIgnore]
@@ -535,7 +556,17 @@ public sealed class WindowShardState
     {
         var i = Windows.FindIndex(w => w.Start >= start);
         if (i >= 0 && Windows[i].Start == start) return Windows[i];
-        var cells = new WindowCells { Start = start };
+        WindowCells cells;
+        if (_freeWindows is { Count: > 0 } free)
+        {
+            cells = free[^1];
+            free.RemoveAt(free.Count - 1);
+            cells.Reset(start);
+        }
+        else
+        {
+            cells = new WindowCells { Start = start };
+        }
         if (i < 0) Windows.Add(cells);
         else Windows.Insert(i, cells);
         return cells;
@@ -562,7 +593,14 @@ public sealed class WindowShardState
 
         if (ExportSealed(pipeline, shard, outbox) > 0)
         {
-            Windows.RemoveAll(w => w.Series.Count == 0);
+            // Windows wholly exported leave; their lists are reused by the next windows opened (WindowAt).
+            var free = _freeWindows ??= [];
+            Windows.RemoveAll(w =>
+            {
+                if (w.Series.Count != 0) return false;
+                if (free.Count < MaxFreeWindows) free.Add(w);
+                return true;
+            });
             Compact(pipeline);
         }
 
