@@ -115,26 +115,14 @@ public sealed class InMemoryShardStore : IShardStore
     {
         var partials = 0;
         foreach (var signal in signals) partials += signal.Partials.Count;
-        if (partials < ParallelPartials || signals.Count < 2 || Environment.ProcessorCount < 2)
-        {
-            for (var shard = 0; shard < signals.Count; shard++) Signal(shard, signals[shard]);
-            return;
-        }
-        Parallel.For(0, signals.Count, shard => Signal(shard, signals[shard]));
+        ParallelWork.For(signals.Count, partials >= ParallelPartials, shard => Signal(shard, signals[shard]));
     }
 
     /// <summary>The shards advanced side by side (each under its own lock); the outcome is that of one after another.</summary>
     public Task AdvanceAllAsync(IReadOnlyList<FlushAdvance> advances, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (advances.Count < 2 || Environment.ProcessorCount < 2)
-        {
-            for (var shard = 0; shard < advances.Count; shard++) Advance(shard, advances[shard]);
-        }
-        else
-        {
-            Parallel.For(0, advances.Count, shard => Advance(shard, advances[shard]));
-        }
+        ParallelWork.For(advances.Count, parallel: true, shard => Advance(shard, advances[shard]));
         return Task.CompletedTask;
     }
 

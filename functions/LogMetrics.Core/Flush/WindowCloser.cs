@@ -28,7 +28,7 @@ public static class WindowCloser
         {
             foreach (var part in w.Document.Parts) cells += part.Families.Count;
         }
-        var parallel = cells >= ParallelCells && Environment.ProcessorCount > 1;
+        var parallel = cells >= ParallelCells;
 
         // Roll up each document.
         var merged = new List<MergedSeries>[windows.Count];
@@ -87,15 +87,7 @@ public static class WindowCloser
         return samples;
     }
 
-    private static void For(int count, bool parallel, Action<int> body)
-    {
-        if (parallel && count > 1)
-        {
-            Parallel.For(0, count, body);
-            return;
-        }
-        for (var i = 0; i < count; i++) body(i);
-    }
+    private static void For(int count, bool parallel, Action<int> body) => ParallelWork.For(count, parallel, body);
 
     /// <summary>One family's metric window over every shard.</summary>
     private sealed class Group(long startMs, MetricFamily family)

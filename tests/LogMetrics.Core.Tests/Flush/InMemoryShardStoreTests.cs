@@ -54,6 +54,22 @@ public class InMemoryShardStoreTests
             (await parallel.ReadHeadersAsync(CancellationToken.None)).Select(h => JsonSerializer.Serialize(h, ShardStateJsonContext.Default.ShardHeader)));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ParallelWork_AFailingItem_ThrowsItsOwnException_NotAnAggregate(bool parallel)
+    {
+        var ran = new bool[16];
+
+        var e = Assert.Throws<InvalidOperationException>(() => ParallelWork.For(ran.Length, parallel, i =>
+        {
+            if (i == 15) throw new InvalidOperationException("metric window 0 (60000 ms) was exported twice");
+            ran[i] = true;
+        }));
+
+        Assert.Contains("exported twice", e.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>The store, with shards signalled and advanced one at a time.</summary>
     private sealed class OneByOne(IShardStore inner) : IShardStore
     {
