@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using LogMetrics.Core.Definition;
@@ -250,12 +251,12 @@ public sealed class WindowShardState
 
     public long WrittenThrough(int family) => family < WrittenThroughMs.Count ? WrittenThroughMs[family] : long.MinValue;
 
-    private int Intern(int family, string[] labels)
+    private int Intern(int family, string[] labels, ulong hash)
     {
         // The ingest side interns its label arrays (one per series), so the same instance recurs batch after
         // batch: found by reference in a direct-mapped memo, without hashing or comparing its text.
         var memo = _memo ??= new InstanceMemo();
-        var slot = memo.Slot(labels);
+        var slot = memo.Slot(labels, hash);
         ref var entry = ref memo.Entries[slot];
         if (ReferenceEquals(entry.Labels, labels) && entry.Family == family && _handles is not null)
         {
@@ -290,7 +291,7 @@ public sealed class WindowShardState
         if (++memo.Inserts > memo.Entries.Length / 2 && memo.Entries.Length < InstanceMemo.MaxSize)
         {
             _memo = memo = new InstanceMemo(memo.Entries.Length * 4);
-            slot = memo.Slot(labels);
+            slot = memo.Slot(labels, hash);
         }
         memo.Entries[slot] = new MemoEntry(labels, family, handle);
         return handle.Id;
@@ -333,7 +334,32 @@ public sealed class WindowShardState
         /// <summary>One slot per entry, the array, the family and the handle side by side (one load per probe).</summary>
         public MemoEntry[] Entries { get; } = new MemoEntry[size];
 
-        public int Slot(string[] labels) => RuntimeHelpers.GetHashCode(labels) & (Entries.Length - 1);
+        /// <summary>
+        /// The slot of an array: by the series hash its partial carries (no read of the array), else by the
+        /// array's identity hash. A slot is only a place to look: a hit is the same array and family.
+        /// </summary>
+        public int Slot(string[] labels, ulong hash) =>
+            (hash != 0 ? (int)(hash ^ (hash >> 32)) : RuntimeHelpers.GetHashCode(labels)) & (Entries.Length - 1);
+
+        /// <summary>
+        /// Asks the processor to bring a partial's slot into the cache (far ahead), or the series handle the slot
+        /// holds (near, once the slot is there): the memo and handles are spread over memory, and a signal's
+        /// partials are looked up one after another.
+        /// </summary>
+        public unsafe void Prefetch(SeriesPartial partial, bool handle)
+        {
+            if (!Sse.IsSupported || partial.SeriesHash == 0) return;
+            ref var entry = ref Entries[Slot(partial.Labels, partial.SeriesHash)];
+            if (!handle)
+            {
+                Sse.Prefetch0(Unsafe.AsPointer(ref entry));
+            }
+            else if (entry.Handle is { } h)
+            {
+                // A reference is the object's address (a hint only: if the object moves, nothing breaks).
+                Sse.Prefetch0((void*)Unsafe.As<SeriesHandle, nint>(ref h));
+            }
+        }
     }
 
     public ApplyOutcome Apply(ShardSignal signal, CompiledPipeline pipeline)
@@ -404,16 +430,26 @@ public sealed class WindowShardState
         Dictionary<long, WindowCells>? many = null;
         // Room for every partial in each new window: most signals fill one window, so its lists never grow.
         var values = 0;
-        foreach (var partial in signal.Partials) values += partial.Values.Length;
-        foreach (var partial in signal.Partials)
+        var partials = signal.Partials;
+        foreach (var partial in partials) values += partial.Values.Length;
+        var memo = _handles is null ? null : _memo;
+        for (var p = 0; p < partials.Count; p++)
         {
+            if (memo is not null)
+            {
+                // Memo slots 8 partials ahead, their handles 4 ahead: by the time a partial is looked up, both are near.
+                if (p + 8 < partials.Count) memo.Prefetch(partials[p + 8], handle: false);
+                if (p + 4 < partials.Count) memo.Prefetch(partials[p + 4], handle: true);
+            }
+            var partial = partials[p];
             // A batch spans a window or two: the last one used, else a scan of the few held (a map past 8).
             if (cells?.Start != partial.WindowStartMs)
             {
-                cells = CellsOf(held.Windows, partial.WindowStartMs, signal.Partials.Count, values, _freeCells, ref many);
+                cells = CellsOf(held.Windows, partial.WindowStartMs, partials.Count, values, _freeCells, ref many);
             }
             cells.Newest = Math.Max(cells.Newest, partial.NewestEventMs);
-            cells.Fold(Intern(partial.Family, partial.Labels), partial.Values, pipeline.Families[partial.Family], this, pipeline);
+            cells.Fold(Intern(partial.Family, partial.Labels, partial.SeriesHash), partial.Values, pipeline.Families[partial.Family], this, pipeline);
+            if (!ReferenceEquals(memo, _memo)) memo = _handles is null ? null : _memo;
         }
     }
 
