@@ -254,13 +254,21 @@ public sealed class WindowShardState
     private int Intern(int family, string[] labels, ulong hash)
     {
         // The ingest side interns its label arrays (one per series), so the same instance recurs batch after
-        // batch: found by reference in a direct-mapped memo, without hashing or comparing its text.
+        // batch: found by reference in a two-way memo (a pair of slots per place), without hashing or comparing its text.
         var memo = _memo ??= new InstanceMemo();
         var slot = memo.Slot(labels, hash);
-        ref var entry = ref memo.Entries[slot];
-        if (ReferenceEquals(entry.Labels, labels) && entry.Family == family && _handles is not null)
+        if (_handles is not null)
         {
-            return entry.Handle!.Id >= 0 ? entry.Handle.Id : Revive(entry.Handle, labels);
+            ref var entry = ref memo.Entries[slot];
+            if (ReferenceEquals(entry.Labels, labels) && entry.Family == family)
+            {
+                return entry.Handle!.Id >= 0 ? entry.Handle.Id : Revive(entry.Handle, labels);
+            }
+            ref var other = ref memo.Entries[slot + 1];
+            if (ReferenceEquals(other.Labels, labels) && other.Family == family)
+            {
+                return other.Handle!.Id >= 0 ? other.Handle.Id : Revive(other.Handle, labels);
+            }
         }
         if (_seriesIndex is null || _handles is null)
         {
@@ -293,6 +301,8 @@ public sealed class WindowShardState
             _memo = memo = new InstanceMemo(memo.Entries.Length * 4);
             slot = memo.Slot(labels, hash);
         }
+        // The newer entry first; the pair's older one moves to the second slot (the second's is dropped).
+        if (memo.Entries[slot].Labels is not null) memo.Entries[slot + 1] = memo.Entries[slot];
         memo.Entries[slot] = new MemoEntry(labels, family, handle);
         return handle.Id;
     }
@@ -322,7 +332,7 @@ public sealed class WindowShardState
 
     private readonly record struct MemoEntry(string[]? Labels, int Family, SeriesHandle? Handle);
 
-    /// <summary>Series by label array instance, direct-mapped (a cache in front of <see cref="_seriesIndex"/>).</summary>
+    /// <summary>Series by label array instance, two entries per place (a cache in front of <see cref="_seriesIndex"/>).</summary>
     private sealed class InstanceMemo(int size = InstanceMemo.MinSize)
     {
         public const int MinSize = 1 << 10;
@@ -339,7 +349,7 @@ public sealed class WindowShardState
         /// array's identity hash. A slot is only a place to look: a hit is the same array and family.
         /// </summary>
         public int Slot(string[] labels, ulong hash) =>
-            (hash != 0 ? (int)(hash ^ (hash >> 32)) : RuntimeHelpers.GetHashCode(labels)) & (Entries.Length - 1);
+            (hash != 0 ? (int)(hash ^ (hash >> 32)) : RuntimeHelpers.GetHashCode(labels)) & (Entries.Length - 2);
 
         /// <summary>
         /// Asks the processor to bring a partial's slot into the cache (far ahead), or the series handle the slot
