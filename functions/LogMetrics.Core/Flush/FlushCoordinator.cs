@@ -60,6 +60,12 @@ public sealed class FlushCoordinator
         _startedMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
     }
 
+    /// <summary>
+    /// Whether closing many windows may use the thread pool (<see cref="WindowCloser"/>, default); false closes them on
+    /// the calling thread (a replay run inline starts no thread).
+    /// </summary>
+    public bool Parallel { get; set; } = true;
+
     /// <summary>The highest watermark any shard has been sealed to (read at the last flush).</summary>
     public Watermark Sealed { get; private set; } = Watermark.None;
 
@@ -142,7 +148,7 @@ public sealed class FlushCoordinator
             }
         }
         // Rolled up and put in time order (SampleTimeOrder), the shards' documents in parallel when they are many.
-        var samples = WindowCloser.Close(closing, _pipeline);
+        var samples = WindowCloser.Close(closing, _pipeline, Parallel);
 
         WriteOutcome? outcome = null;
         var evict = true;

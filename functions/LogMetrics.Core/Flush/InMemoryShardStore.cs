@@ -30,6 +30,12 @@ public sealed class InMemoryShardStore : IShardStore
 
     public int ShardCount => _shards.Length;
 
+    /// <summary>
+    /// Whether <see cref="SignalAll"/> and <see cref="AdvanceAllAsync"/> may use the thread pool (default); false runs
+    /// them on the calling thread (a replay run inline starts no thread).
+    /// </summary>
+    public bool Parallel { get; set; } = true;
+
     public bool AppliesImmediately => true;
 
     /// <summary>Partials currently held in open windows and ranges held apart.</summary>
@@ -115,14 +121,14 @@ public sealed class InMemoryShardStore : IShardStore
     {
         var partials = 0;
         foreach (var signal in signals) partials += signal.Partials.Count;
-        ParallelWork.For(signals.Count, partials >= ParallelPartials, shard => Signal(shard, signals[shard]));
+        ParallelWork.For(signals.Count, Parallel && partials >= ParallelPartials, shard => Signal(shard, signals[shard]));
     }
 
     /// <summary>The shards advanced side by side (each under its own lock); the outcome is that of one after another.</summary>
     public Task AdvanceAllAsync(IReadOnlyList<FlushAdvance> advances, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        ParallelWork.For(advances.Count, parallel: true, shard => Advance(shard, advances[shard]));
+        ParallelWork.For(advances.Count, Parallel, shard => Advance(shard, advances[shard]));
         return Task.CompletedTask;
     }
 

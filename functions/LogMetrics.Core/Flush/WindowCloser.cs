@@ -19,8 +19,8 @@ public static class WindowCloser
     /// <summary>One family's metric window from one shard's document.</summary>
     public readonly record struct Window(ClosedWindow Document, int Family, long StartMs);
 
-    /// <summary>Samples of every window, in <see cref="SampleTimeOrder"/>.</summary>
-    public static List<Sample> Close(IReadOnlyList<Window> windows, CompiledPipeline pipeline)
+    /// <summary>Samples of every window, in <see cref="SampleTimeOrder"/>; <paramref name="parallel"/> false: on the calling thread alone.</summary>
+    public static List<Sample> Close(IReadOnlyList<Window> windows, CompiledPipeline pipeline, bool parallel = true)
     {
         if (windows.Count == 0) return [];
         var cells = 0;
@@ -28,7 +28,7 @@ public static class WindowCloser
         {
             foreach (var part in w.Document.Parts) cells += part.Families.Count;
         }
-        var parallel = cells >= ParallelCells;
+        parallel &= cells >= ParallelCells;
 
         // Roll up each document.
         var merged = new List<MergedSeries>[windows.Count];

@@ -264,7 +264,17 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         if (RanInline)
         {
             RunningInline?.Invoke();
-            return await RunInlineAsync(readers, lanes, first, started, progress, cancellationToken).ConfigureAwait(false);
+            // No thread-pool work either: the shards and the flush work on this thread.
+            var (storeParallel, flushParallel) = (store.Parallel, coordinator.Parallel);
+            store.Parallel = coordinator.Parallel = false;
+            try
+            {
+                return await RunInlineAsync(readers, lanes, first, started, progress, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                (store.Parallel, coordinator.Parallel) = (storeParallel, flushParallel);
+            }
         }
         for (var i = 0; i < n; i++)
         {
