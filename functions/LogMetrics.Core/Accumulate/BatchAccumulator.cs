@@ -214,6 +214,7 @@ public sealed class BatchAccumulator
         _initial[series.Family].CopyTo(partial.Values, 0);
         partial.Family = series.Family;
         partial.Labels = series.Labels;
+        partial.SeriesHash = series.Hash;
         partial.WindowStartMs = windowStart;
         partial.NewestEventMs = 0;
         _batch.Add(partial);

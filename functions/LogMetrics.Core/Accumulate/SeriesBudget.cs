@@ -62,8 +62,9 @@ public sealed class SeriesBudget
     /// <summary>
     /// As <see cref="Admit(MetricFamily, long, string[])"/> for a series already hashed by <see cref="SeriesHash"/>.
     /// With <paramref name="copy"/>, <paramref name="labels"/> may be a scratch array: a copy is kept, and returned
-    /// in <paramref name="kept"/> when the label set was added; without, the array itself may be kept, so it must
-    /// not change afterwards.
+    /// in <paramref name="kept"/> when the label set was added; when it was admitted already, <paramref name="kept"/>
+    /// is the array held for it (immutable, shared: pipelines of one host then use one array per series). Without
+    /// <paramref name="copy"/>, the array itself may be kept, so it must not change afterwards.
     /// </summary>
     public bool Admit(MetricFamily family, long eventTimeMs, string[] labels, ulong hash, bool copy, out string[]? kept) =>
         Admit(family, eventTimeMs, labels, hash, copy, out kept, out _);
@@ -87,8 +88,11 @@ public sealed class SeriesBudget
             }
             var set = admissions.Sets;
             var key = new LabelSet(labels, hash);
-            if (set.Contains(key))
+            if (set.TryGetValue(key, out var held))
             {
+                // Admitted already (by this or another pipeline): a caller with a scratch array gets the array
+                // held, so every pipeline hands the shards one array per series (a shard finds it by reference).
+                if (copy) kept = held.Labels;
                 window = admissions;
                 return true;
             }

@@ -20,6 +20,13 @@ public sealed class SeriesPartial
     /// <summary>Newest event time folded in (for end-to-end freshness).</summary>
     public long NewestEventMs { get; set; }
 
+    /// <summary>
+    /// The series' <see cref="Accumulate.SeriesHash"/> as the accumulator computed it, 0 when not known (in memory
+    /// only: a shard uses it to find its memo slot for <see cref="Labels"/> without reading the array).
+    /// </summary>
+    [JsonIgnore]
+    public ulong SeriesHash { get; set; }
+
     public PartialKey Key => new(Family, WindowStartMs, Labels);
 
     public SeriesPartial Clone() => new()
@@ -29,6 +36,7 @@ public sealed class SeriesPartial
         WindowStartMs = WindowStartMs,
         Values = Values.AsSpan().ToArray(),
         NewestEventMs = NewestEventMs,
+        SeriesHash = SeriesHash,
     };
 }
 

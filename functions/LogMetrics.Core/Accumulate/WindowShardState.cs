@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using LogMetrics.Core.Definition;
@@ -31,8 +32,12 @@ public sealed class WindowCells
     [JsonNumberHandling(JsonNumberHandling.AllowNamedFloatingPointLiterals)]
     public List<double> Values { get; set; } = [];
 
+    /// <summary>Series → offset in <see cref="Values"/>; kept (its room too) when stale, and refilled on the next lookup.</summary>
     [JsonIgnore]
     private Dictionary<int, int>? _offsets;
+
+    [JsonIgnore]
+    private bool _offsetsStale;
 
     /// <summary>Empties the window for reuse as the window starting at <paramref name="start"/> (its lists keep their room).</summary>
     internal void Reset(long start)
@@ -42,6 +47,7 @@ public sealed class WindowCells
         Series.Clear();
         Values.Clear();
         _offsets?.Clear();
+        _offsetsStale = false;
     }
 
     /// <summary>Room for <paramref name="cells"/> cells and <paramref name="values"/> values (a new window about to be filled).</summary>
@@ -55,9 +61,11 @@ public sealed class WindowCells
     /// <summary>Offset in <see cref="Values"/> of a series' vector, or -1.</summary>
     public int OffsetOf(int series, WindowShardState shard, CompiledPipeline pipeline)
     {
-        if (_offsets is null)
+        if (_offsets is null || _offsetsStale)
         {
-            _offsets = new Dictionary<int, int>(Series.Count);
+            if (_offsets is null) _offsets = new Dictionary<int, int>(Series.Count);
+            else _offsets.Clear();
+            _offsetsStale = false;
             var offset = 0;
             foreach (var s in Series)
             {
@@ -76,7 +84,7 @@ public sealed class WindowCells
         {
             _offsets![series] = Values.Count;
             Series.Add(series);
-            foreach (var v in values) Values.Add(v);
+            Values.AddRange(values);
             return;
         }
         var target = CollectionsMarshal.AsSpan(Values).Slice(offset, family.SlotCount);
@@ -96,28 +104,36 @@ public sealed class WindowCells
     {
         var series = CollectionsMarshal.AsSpan(Series);
         for (var i = 0; i < series.Length; i++) series[i] = map[series[i]];
-        _offsets = null;
+        _offsetsStale = true;
     }
 
-    /// <summary>Keeps only the cells <paramref name="keep"/> accepts, renumbering series through <paramref name="map"/>.</summary>
+    /// <summary>
+    /// Keeps only the cells <paramref name="keep"/> accepts, in order, renumbering series through <paramref name="map"/>:
+    /// in place (the lists keep their room; a window of thousands of cells would be a large object to copy).
+    /// </summary>
     public void Filter(Func<int, bool> keep, WindowShardState shard, CompiledPipeline pipeline, IReadOnlyDictionary<int, int>? map = null)
     {
-        var series = new List<int>(Series.Count);
-        var values = new List<double>(Values.Count);
+        var series = CollectionsMarshal.AsSpan(Series);
+        var values = CollectionsMarshal.AsSpan(Values);
+        var kept = 0;
+        var to = 0;
         var offset = 0;
-        foreach (var s in Series)
+        for (var i = 0; i < series.Length; i++)
         {
+            var s = series[i];
             var width = pipeline.Families[shard.SeriesFamily[s]].SlotCount;
             if (keep(s))
             {
-                series.Add(map is null ? s : map[s]);
-                values.AddRange(CollectionsMarshal.AsSpan(Values).Slice(offset, width));
+                series[kept++] = map is null ? s : map[s];
+                // Moved toward the front only (to <= offset), so the copy never overwrites a cell not yet read.
+                if (to != offset) values.Slice(offset, width).CopyTo(values[to..]);
+                to += width;
             }
             offset += width;
         }
-        Series = series;
-        Values = values;
-        _offsets = null;
+        Series.RemoveRange(kept, Series.Count - kept);
+        Values.RemoveRange(to, Values.Count - to);
+        _offsetsStale = true;
     }
 }
 
@@ -220,6 +236,12 @@ public sealed class WindowShardState
     [JsonIgnore]
     private List<WindowCells>? _freeCells;
 
+    // Committed windows exported whole, for the next windows committed (their lists are a window's size).
+    private const int MaxFreeWindows = 8;
+
+    [JsonIgnore]
+    private List<WindowCells>? _freeWindows;
+
     /// <summary>(series, base window) cells held, committed and held apart.</summary>
     [JsonIgnore]
     public int CellCount => Windows.Sum(w => w.Series.Count) + Lanes.Values.Sum(l => l.Held.Sum(h => h.Windows.Sum(w => w.Series.Count)));
@@ -229,16 +251,24 @@ public sealed class WindowShardState
 
     public long WrittenThrough(int family) => family < WrittenThroughMs.Count ? WrittenThroughMs[family] : long.MinValue;
 
-    private int Intern(int family, string[] labels)
+    private int Intern(int family, string[] labels, ulong hash)
     {
         // The ingest side interns its label arrays (one per series), so the same instance recurs batch after
-        // batch: found by reference in a direct-mapped memo, without hashing or comparing its text.
+        // batch: found by reference in a two-way memo (a pair of slots per place), without hashing or comparing its text.
         var memo = _memo ??= new InstanceMemo();
-        var slot = memo.Slot(labels);
-        ref var entry = ref memo.Entries[slot];
-        if (ReferenceEquals(entry.Labels, labels) && entry.Family == family && _handles is not null)
+        var slot = memo.Slot(labels, hash);
+        if (_handles is not null)
         {
-            return entry.Handle!.Id >= 0 ? entry.Handle.Id : Revive(entry.Handle, labels);
+            ref var entry = ref memo.Entries[slot];
+            if (ReferenceEquals(entry.Labels, labels) && entry.Family == family)
+            {
+                return entry.Handle!.Id >= 0 ? entry.Handle.Id : Revive(entry.Handle, labels);
+            }
+            ref var other = ref memo.Entries[slot + 1];
+            if (ReferenceEquals(other.Labels, labels) && other.Family == family)
+            {
+                return other.Handle!.Id >= 0 ? other.Handle.Id : Revive(other.Handle, labels);
+            }
         }
         if (_seriesIndex is null || _handles is null)
         {
@@ -269,8 +299,10 @@ public sealed class WindowShardState
         if (++memo.Inserts > memo.Entries.Length / 2 && memo.Entries.Length < InstanceMemo.MaxSize)
         {
             _memo = memo = new InstanceMemo(memo.Entries.Length * 4);
-            slot = memo.Slot(labels);
+            slot = memo.Slot(labels, hash);
         }
+        // The newer entry first; the pair's older one moves to the second slot (the second's is dropped).
+        if (memo.Entries[slot].Labels is not null) memo.Entries[slot + 1] = memo.Entries[slot];
         memo.Entries[slot] = new MemoEntry(labels, family, handle);
         return handle.Id;
     }
@@ -300,7 +332,7 @@ public sealed class WindowShardState
 
     private readonly record struct MemoEntry(string[]? Labels, int Family, SeriesHandle? Handle);
 
-    /// <summary>Series by label array instance, direct-mapped (a cache in front of <see cref="_seriesIndex"/>).</summary>
+    /// <summary>Series by label array instance, two entries per place (a cache in front of <see cref="_seriesIndex"/>).</summary>
     private sealed class InstanceMemo(int size = InstanceMemo.MinSize)
     {
         public const int MinSize = 1 << 10;
@@ -312,7 +344,32 @@ public sealed class WindowShardState
         /// <summary>One slot per entry, the array, the family and the handle side by side (one load per probe).</summary>
         public MemoEntry[] Entries { get; } = new MemoEntry[size];
 
-        public int Slot(string[] labels) => RuntimeHelpers.GetHashCode(labels) & (Entries.Length - 1);
+        /// <summary>
+        /// The slot of an array: by the series hash its partial carries (no read of the array), else by the
+        /// array's identity hash. A slot is only a place to look: a hit is the same array and family.
+        /// </summary>
+        public int Slot(string[] labels, ulong hash) =>
+            (hash != 0 ? (int)(hash ^ (hash >> 32)) : RuntimeHelpers.GetHashCode(labels)) & (Entries.Length - 2);
+
+        /// <summary>
+        /// Asks the processor to bring a partial's slot into the cache (far ahead), or the series handle the slot
+        /// holds (near, once the slot is there): the memo and handles are spread over memory, and a signal's
+        /// partials are looked up one after another.
+        /// </summary>
+        public unsafe void Prefetch(SeriesPartial partial, bool handle)
+        {
+            if (!Sse.IsSupported || partial.SeriesHash == 0) return;
+            ref var entry = ref Entries[Slot(partial.Labels, partial.SeriesHash)];
+            if (!handle)
+            {
+                Sse.Prefetch0(Unsafe.AsPointer(ref entry));
+            }
+            else if (entry.Handle is { } h)
+            {
+                // A reference is the object's address (a hint only: if the object moves, nothing breaks).
+                Sse.Prefetch0((void*)Unsafe.As<SeriesHandle, nint>(ref h));
+            }
+        }
     }
 
     public ApplyOutcome Apply(ShardSignal signal, CompiledPipeline pipeline)
@@ -383,16 +440,26 @@ public sealed class WindowShardState
         Dictionary<long, WindowCells>? many = null;
         // Room for every partial in each new window: most signals fill one window, so its lists never grow.
         var values = 0;
-        foreach (var partial in signal.Partials) values += partial.Values.Length;
-        foreach (var partial in signal.Partials)
+        var partials = signal.Partials;
+        foreach (var partial in partials) values += partial.Values.Length;
+        var memo = _handles is null ? null : _memo;
+        for (var p = 0; p < partials.Count; p++)
         {
+            if (memo is not null)
+            {
+                // Memo slots 8 partials ahead, their handles 4 ahead: by the time a partial is looked up, both are near.
+                if (p + 8 < partials.Count) memo.Prefetch(partials[p + 8], handle: false);
+                if (p + 4 < partials.Count) memo.Prefetch(partials[p + 4], handle: true);
+            }
+            var partial = partials[p];
             // A batch spans a window or two: the last one used, else a scan of the few held (a map past 8).
             if (cells?.Start != partial.WindowStartMs)
             {
-                cells = CellsOf(held.Windows, partial.WindowStartMs, signal.Partials.Count, values, _freeCells, ref many);
+                cells = CellsOf(held.Windows, partial.WindowStartMs, partials.Count, values, _freeCells, ref many);
             }
             cells.Newest = Math.Max(cells.Newest, partial.NewestEventMs);
-            cells.Fold(Intern(partial.Family, partial.Labels), partial.Values, pipeline.Families[partial.Family], this, pipeline);
+            cells.Fold(Intern(partial.Family, partial.Labels, partial.SeriesHash), partial.Values, pipeline.Families[partial.Family], this, pipeline);
+            if (!ReferenceEquals(memo, _memo)) memo = _handles is null ? null : _memo;
         }
     }
 
@@ -535,7 +602,17 @@ public sealed class WindowShardState
     {
         var i = Windows.FindIndex(w => w.Start >= start);
         if (i >= 0 && Windows[i].Start == start) return Windows[i];
-        var cells = new WindowCells { Start = start };
+        WindowCells cells;
+        if (_freeWindows is { Count: > 0 } free)
+        {
+            cells = free[^1];
+            free.RemoveAt(free.Count - 1);
+            cells.Reset(start);
+        }
+        else
+        {
+            cells = new WindowCells { Start = start };
+        }
         if (i < 0) Windows.Add(cells);
         else Windows.Insert(i, cells);
         return cells;
@@ -562,7 +639,14 @@ public sealed class WindowShardState
 
         if (ExportSealed(pipeline, shard, outbox) > 0)
         {
-            Windows.RemoveAll(w => w.Series.Count == 0);
+            // Windows wholly exported leave; their lists are reused by the next windows opened (WindowAt).
+            var free = _freeWindows ??= [];
+            Windows.RemoveAll(w =>
+            {
+                if (w.Series.Count != 0) return false;
+                if (free.Count < MaxFreeWindows) free.Add(w);
+                return true;
+            });
             Compact(pipeline);
         }
 

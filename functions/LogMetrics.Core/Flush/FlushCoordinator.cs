@@ -60,6 +60,12 @@ public sealed class FlushCoordinator
         _startedMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
     }
 
+    /// <summary>
+    /// Whether closing many windows may use the thread pool (<see cref="WindowCloser"/>, default); false closes them on
+    /// the calling thread (a replay run inline starts no thread).
+    /// </summary>
+    public bool Parallel { get; set; } = true;
+
     /// <summary>The highest watermark any shard has been sealed to (read at the last flush).</summary>
     public Watermark Sealed { get; private set; } = Watermark.None;
 
@@ -115,7 +121,7 @@ public sealed class FlushCoordinator
 
     private async Task<FlushReport> WriteOldestAsync(IShardStore store, IReadOnlyList<ShardHeader> headers, Watermark watermark, CancellationToken cancellationToken)
     {
-        var samples = new List<Sample>();
+        var closing = new List<WindowCloser.Window>();
         var windows = 0;
         var targets = new ClosedWindowRef?[headers.Count][];
         for (var shard = 0; shard < headers.Count; shard++)
@@ -138,9 +144,11 @@ public sealed class FlushCoordinator
                     continue;
                 }
                 windows++;
-                samples.AddRange(ShardRollup.Close(doc, f, target.Start, _pipeline));
+                closing.Add(new WindowCloser.Window(doc, f, target.Start));
             }
         }
+        // Rolled up and put in time order (SampleTimeOrder), the shards' documents in parallel when they are many.
+        var samples = WindowCloser.Close(closing, _pipeline, Parallel);
 
         WriteOutcome? outcome = null;
         var evict = true;
@@ -148,7 +156,6 @@ public sealed class FlushCoordinator
         var dropped = 0;
         if (samples.Count > 0)
         {
-            samples.Sort(SampleTimeOrder.Instance);
             WriteResult result;
             try
             {
@@ -188,6 +195,7 @@ public sealed class FlushCoordinator
             }
         }
 
+        var advances = new FlushAdvance[headers.Count];
         for (var shard = 0; shard < headers.Count; shard++)
         {
             // Every shard, every tick: the advance also makes it publish a fresh header (lane watermarks).
@@ -196,13 +204,14 @@ public sealed class FlushCoordinator
                 ? targets[shard].Select((t, f) => t?.End ?? header.WrittenThrough(f)).ToList()
                 : null;
             _counters.AddShardAdvances(1);
-            await store.AdvanceAsync(shard, new FlushAdvance
+            advances[shard] = new FlushAdvance
             {
                 WrittenThroughMs = progress,
                 SealThroughMs = Watermark.Max(new Watermark(header.SealedThroughMs), watermark).Ms,
                 DroppedSamples = evict && outcome == WriteOutcome.Failed ? dropped : 0,
-            }, cancellationToken).ConfigureAwait(false);
+            };
         }
+        await store.AdvanceAllAsync(advances, cancellationToken).ConfigureAwait(false);
         Sealed = Watermark.Max(Sealed, headers.Count == 0 ? Watermark.None : new Watermark(headers.Max(h => h.SealedThroughMs)));
         return new FlushReport(watermark.Ms, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count);
     }

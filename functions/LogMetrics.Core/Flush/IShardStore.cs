@@ -27,6 +27,18 @@ public interface IShardStore
     Task SignalAsync(int shard, ShardSignal signal, CancellationToken cancellationToken);
 
     Task AdvanceAsync(int shard, FlushAdvance advance, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Every shard's advance (index = shard id), each shard's once: as <see cref="AdvanceAsync"/> shard after
+    /// shard, which is what this does unless a store runs them side by side (shards are independent).
+    /// </summary>
+    async Task AdvanceAllAsync(IReadOnlyList<FlushAdvance> advances, CancellationToken cancellationToken)
+    {
+        for (var shard = 0; shard < advances.Count; shard++)
+        {
+            await AdvanceAsync(shard, advances[shard], cancellationToken).ConfigureAwait(false);
+        }
+    }
 }
 
 /// <summary>

@@ -61,6 +61,9 @@ public static class Rollup
     }
 }
 
+/// <summary>One series of a family's metric window, its cells merged over the base windows of a shard's document.</summary>
+public readonly record struct MergedSeries(string[] Labels, double[] Values);
+
 /// <summary>Closes the metric windows of a shard's <see cref="ClosedWindow"/> documents.</summary>
 public static class ShardRollup
 {
@@ -71,8 +74,60 @@ public static class ShardRollup
     public static List<Sample> Close(ClosedWindow window, int family, long startMs, CompiledPipeline pipeline)
     {
         var f = pipeline.Families[family];
-        var merged = new Dictionary<PartialKey, double[]>();
-        var newest = 0L;
+        var merged = Merge(window, family, pipeline, out var newest);
+        var samples = new List<Sample>(merged.Count * f.Metrics.Count);
+        foreach (var series in merged)
+        {
+            var labels = Labels(f, series.Labels);
+            foreach (var metric in f.Metrics)
+            {
+                if (MetricFamily.Evaluate(metric, series.Values) is { } value)
+                {
+                    samples.Add(new Sample(metric.Name, labels, startMs, value) { NewestEventTimeMs = newest });
+                }
+            }
+        }
+        return samples;
+    }
+
+    /// <summary>A series' labels as samples carry them (the family's label names, sorted, with the series' values).</summary>
+    public static Label[] Labels(MetricFamily family, string[] values)
+    {
+        var labels = new Label[family.LabelNames.Count];
+        for (var i = 0; i < labels.Length; i++) labels[i] = new Label(family.LabelNames[i], values[i]);
+        return labels;
+    }
+
+    /// <summary>
+    /// The series of one family in the document, each merged over the document's base windows, in the order
+    /// first met; <paramref name="newest"/> is the newest event time of the base windows that hold the family.
+    /// </summary>
+    public static List<MergedSeries> Merge(ClosedWindow window, int family, CompiledPipeline pipeline, out long newest)
+    {
+        var f = pipeline.Families[family];
+        newest = 0;
+        var merged = new List<MergedSeries>();
+        if (window.Parts.Count == 1)
+        {
+            // One base window (a metric window of the base resolution): its cells are distinct series already.
+            var part = window.Parts[0];
+            var offset = 0;
+            for (var i = 0; i < part.Families.Count; i++)
+            {
+                var width = pipeline.Families[part.Families[i]].SlotCount;
+                if (part.Families[i] == family)
+                {
+                    merged.Add(new MergedSeries(part.Labels[i], CollectionsMarshal.AsSpan(part.Values).Slice(offset, width).ToArray()));
+                    newest = Math.Max(newest, part.Newest);
+                }
+                offset += width;
+            }
+            return merged;
+        }
+        // A shard exports a series with the same label array in every part: found by reference, its text is
+        // hashed once per array (a document read back from storage has an array per part: found by content).
+        var byArray = new Dictionary<string[], int>(ReferenceEqualityComparer.Instance);
+        var byContent = new Dictionary<PartialKey, int>();
         foreach (var part in window.Parts)
         {
             var offset = 0;
@@ -82,28 +137,29 @@ public static class ShardRollup
                 if (part.Families[i] == family)
                 {
                     var values = CollectionsMarshal.AsSpan(part.Values).Slice(offset, width);
-                    ref var acc = ref CollectionsMarshal.GetValueRefOrAddDefault(merged, new PartialKey(family, startMs, part.Labels[i]), out var seen);
-                    if (seen) Merge(f, acc!, values);
-                    else acc = values.ToArray();
+                    var labels = part.Labels[i];
+                    if (!byArray.TryGetValue(labels, out var at))
+                    {
+                        ref var known = ref CollectionsMarshal.GetValueRefOrAddDefault(byContent, new PartialKey(family, 0, labels), out var seen);
+                        if (!seen)
+                        {
+                            known = merged.Count;
+                            merged.Add(new MergedSeries(labels, values.ToArray()));
+                            byArray[labels] = known;
+                            newest = Math.Max(newest, part.Newest);
+                            offset += width;
+                            continue;
+                        }
+                        at = known;
+                        byArray[labels] = at;
+                    }
+                    Merge(f, merged[at].Values, values);
                     newest = Math.Max(newest, part.Newest);
                 }
                 offset += width;
             }
         }
-        var samples = new List<Sample>(merged.Count * f.Metrics.Count);
-        foreach (var (key, values) in merged)
-        {
-            var labels = new Label[f.LabelNames.Count];
-            for (var i = 0; i < labels.Length; i++) labels[i] = new Label(f.LabelNames[i], key.Labels[i]);
-            foreach (var metric in f.Metrics)
-            {
-                if (MetricFamily.Evaluate(metric, values) is { } value)
-                {
-                    samples.Add(new Sample(metric.Name, labels, startMs, value) { NewestEventTimeMs = newest });
-                }
-            }
-        }
-        return samples;
+        return merged;
     }
 
     /// <summary>As <see cref="MetricFamily.Merge"/>, from a slice of a part's values (no copy).</summary>

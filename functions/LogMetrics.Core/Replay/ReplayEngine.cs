@@ -264,7 +264,17 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         if (RanInline)
         {
             RunningInline?.Invoke();
-            return await RunInlineAsync(readers, lanes, first, started, progress, cancellationToken).ConfigureAwait(false);
+            // No thread-pool work either: the shards and the flush work on this thread.
+            var (storeParallel, flushParallel) = (store.Parallel, coordinator.Parallel);
+            store.Parallel = coordinator.Parallel = false;
+            try
+            {
+                return await RunInlineAsync(readers, lanes, first, started, progress, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                (store.Parallel, coordinator.Parallel) = (storeParallel, flushParallel);
+            }
         }
         for (var i = 0; i < n; i++)
         {
@@ -645,13 +655,12 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         FlushTime = Ticks(flushes.ElapsedTicks),
     };
 
-    /// <summary>One batch's signals applied to their shards (index = shard id).</summary>
-    private async Task ApplyAsync(ShardSignal[] signals, CancellationToken cancellationToken)
+    /// <summary>One batch's signals applied to their shards (index = shard id), the shards in parallel (each its own signal).</summary>
+    private Task ApplyAsync(ShardSignal[] signals, CancellationToken cancellationToken)
     {
-        for (var shard = 0; shard < signals.Length; shard++)
-        {
-            await store.SignalAsync(shard, signals[shard], cancellationToken).ConfigureAwait(false);
-        }
+        cancellationToken.ThrowIfCancellationRequested();
+        store.SignalAll(signals);
+        return Task.CompletedTask;
     }
 
     /// <summary>The flushes of one run: the windows they closed, the samples they wrote and the time they took.</summary>

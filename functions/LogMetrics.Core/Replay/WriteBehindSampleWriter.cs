@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Threading.Channels;
 using LogMetrics.Core.Flush;
 
@@ -12,7 +13,8 @@ namespace LogMetrics.Core.Replay;
 /// throws (disk full) or answers anything but Written, the next <see cref="WriteAsync"/> and
 /// <see cref="CompleteAsync"/> throw it, and no later batch is written. Not for sinks whose outcome the
 /// flush must act on (remote write, which may answer Failed).</para>
-/// <para>The batches hold the caller's <see cref="Sample"/> instances, which must not change after the call.</para>
+/// <para>The batches hold the caller's <see cref="Sample"/> instances, which must not change after the call. The
+/// copies are pooled arrays, handed to the inner writer as a list it may read until its WriteAsync returns, not keep.</para>
 /// <para>The consuming task starts with the first batch. <see cref="WriteThrough"/>, before any batch, writes
 /// every batch on the caller's thread instead (a run too short to gain from a stage of its own then starts
 /// no thread-pool thread at all).</para>
@@ -20,7 +22,7 @@ namespace LogMetrics.Core.Replay;
 public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
 {
     private readonly ISampleWriter _inner;
-    private readonly Channel<Sample[]> _queue;
+    private readonly Channel<Batch> _queue;
     private Task? _consumer;
     private bool _through;
     private bool _completed;
@@ -33,7 +35,7 @@ public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(inner);
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _inner = inner;
-        _queue = Channel.CreateBounded<Sample[]>(new BoundedChannelOptions(capacity) { SingleReader = true });
+        _queue = Channel.CreateBounded<Batch>(new BoundedChannelOptions(capacity) { SingleReader = true });
     }
 
     /// <summary>
@@ -56,18 +58,35 @@ public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
         if (samples.Count == 0) return WriteResult.Ok(0);
         // The consumer starts with the first batch (one writer at a time calls WriteAsync, as for any sink).
         _consumer ??= _completed ? Task.CompletedTask : Task.Run(ConsumeAsync, CancellationToken.None);
-        var copy = new Sample[samples.Count];
-        for (var i = 0; i < copy.Length; i++) copy[i] = samples[i];
+        // A pooled copy (a flush's batch is tens of thousands of samples: a fresh array would be a large object each time).
+        var copy = new Batch(ArrayPool<Sample>.Shared.Rent(samples.Count), samples.Count);
+        if (samples is List<Sample> list) list.CopyTo(copy.Array);
+        else for (var i = 0; i < copy.Count; i++) copy.Array[i] = samples[i];
         try
         {
             await _queue.Writer.WriteAsync(copy, cancellationToken).ConfigureAwait(false);
         }
-        catch (ChannelClosedException)
+        catch (Exception e) when (e is ChannelClosedException or OperationCanceledException)
         {
+            copy.Return();
+            if (e is OperationCanceledException) throw;
             ThrowIfFailed();
             throw new InvalidOperationException("the write-behind writer is complete; no more samples can be written");
         }
-        return WriteResult.Ok(copy.Length);
+        return WriteResult.Ok(copy.Count);
+    }
+
+    /// <summary>A queued copy: the first <see cref="Count"/> items of a pooled array.</summary>
+    private readonly record struct Batch(Sample[] Array, int Count)
+    {
+        public ArraySegment<Sample> Samples => new(Array, 0, Count);
+
+        /// <summary>Cleared (no sample kept alive by the pool) and given back.</summary>
+        public void Return()
+        {
+            System.Array.Clear(Array, 0, Count);
+            ArrayPool<Sample>.Shared.Return(Array);
+        }
     }
 
     /// <summary>Writes what is queued and waits for it; throws the inner writer's failure, if any.</summary>
@@ -127,7 +146,14 @@ public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
             await foreach (var batch in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
             {
                 // What was queued is written (an interrupted run keeps what it flushed).
-                await WriteWholeAsync(batch).ConfigureAwait(false);
+                try
+                {
+                    await WriteWholeAsync(batch.Samples).ConfigureAwait(false);
+                }
+                finally
+                {
+                    batch.Return();
+                }
             }
         }
         catch (Exception e)
@@ -135,9 +161,7 @@ public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
             Volatile.Write(ref _failure, e);
             // Later writes fail fast; batches still queued are not written after a failure.
             _queue.Writer.TryComplete();
-            while (_queue.Reader.TryRead(out _))
-            {
-            }
+            while (_queue.Reader.TryRead(out var dropped)) dropped.Return();
         }
     }
 }

@@ -73,6 +73,28 @@ public class SeriesBudgetTests
     }
 
     [Fact]
+    public void Admit_ScratchArrayOfASetAdmittedAlready_GetsTheHeldArray()
+    {
+        var compiled = Pipeline(maxSeries: 3);
+        var budget = new SeriesBudget(compiled);
+        var family = compiled.Families[0];
+        var hash = SeriesHash.Of(family.Index, ["u1"]);
+
+        // Two pipelines meet the same series with scratch arrays of their own.
+        var first = budget.Admit(family, 1_768_484_000_000, ["u1"], hash, copy: true, out var keptFirst);
+        var second = budget.Admit(family, 1_768_484_010_000, ["u1"], hash, copy: true, out var keptSecond);
+        // A caller whose array is already its own gets none back.
+        var own = budget.Admit(family, 1_768_484_020_000, ["u1"], hash, copy: false, out var keptOwn);
+
+        Assert.True(first && second && own);
+        Assert.NotNull(keptFirst);
+        Assert.Same(keptFirst, keptSecond);
+        Assert.Null(keptOwn);
+        Assert.Equal(["u1"], keptFirst);
+        Assert.Equal(1, budget.Held);
+    }
+
+    [Fact]
     public void Compile_MaxSeriesBelowOne_RejectedWithPath()
     {
         var e = Assert.Throws<DefinitionException>(() => Pipeline(maxSeries: 0));

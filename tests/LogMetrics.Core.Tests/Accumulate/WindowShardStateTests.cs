@@ -85,6 +85,30 @@ public class WindowShardStateTests
     }
 
     [Fact]
+    public void Apply_PartialsCarryingOneSeriesHashForDifferentSeries_StillTwoSeries()
+    {
+        // The series hash a partial carries only places its array in the shard's memo: arrays of other series
+        // with the same hash (a collision, or a wrong hash) are told apart by the array and then its labels.
+        var state = new WindowShardState();
+        string[] a = ["ecs", "r", "a"];
+        string[] b = ["ecs", "r", "b"];
+        for (var batch = 0; batch < 4; batch++)
+        {
+            var pa = Partial(0, a, 0, 1);
+            var pb = Partial(0, b, 0, 2);
+            var pa2 = Partial(0, [.. a], 0, 4); // the same series in another array
+            pa.SeriesHash = pb.SeriesHash = pa2.SeriesHash = 42;
+            state.Apply(Signal("p0", batch * 10 + 1, batch * 10 + 10, 5_000, pa, pb, pa2), P);
+        }
+        state.Apply(End("p0", 41), P);
+
+        Assert.Equal(2, state.SeriesLabels.Count);
+        Assert.Equal(
+            $"{CellText(0, a, 0, [20, .. P.Families[0].NewValues().Skip(1)])}\n{CellText(0, b, 0, [8, .. P.Families[0].NewValues().Skip(1)])}",
+            Canonical(state));
+    }
+
+    [Fact]
     public void Apply_SameRangeTwice_IgnoredAsDuplicate()
     {
         var state = new WindowShardState();
