@@ -113,6 +113,7 @@ public sealed class Pipeline
         _shardCount = shardCount;
         _parser = compiled.CreateParser();
         _steps = [.. compiled.Steps];
+        FuseParseJson(_parser, compiled);
         _accumulator = new BatchAccumulator(compiled);
         _prepared = new PreparedBatch(this);
         _budget = budget ?? new SeriesBudget(compiled);
@@ -120,6 +121,39 @@ public sealed class Pipeline
     }
 
     public CompiledPipeline Compiled => _compiled;
+
+    /// <summary>
+    /// Has <paramref name="parser"/> walk the source of a <c>parse-json</c> step in the line (JSON inside a JSON
+    /// string, as <c>Ext5</c>), when that step is the only reader of a raw slot (one read only by parse-json and
+    /// parse-kv): the source is then never unescaped into a copy and walked a second time. Returns the step, or null.
+    /// </summary>
+    internal static ParseJsonStep? FuseParseJson(RecordParser parser, CompiledPipeline compiled)
+    {
+        foreach (var slot in compiled.RawSlots)
+        {
+            ParseJsonStep? only = null;
+            var readers = 0;
+            foreach (var step in compiled.Steps)
+            {
+                switch (step)
+                {
+                    case ParseJsonStep json when json.SourceSlot == slot:
+                        only = json;
+                        readers++;
+                        break;
+                    case ParseKvStep kv when kv.SourceSlot == slot:
+                        readers++;
+                        break;
+                }
+            }
+            if (readers == 1 && only is not null)
+            {
+                parser.FuseParseJson(slot, only);
+                return only;
+            }
+        }
+        return null;
+    }
 
     /// <summary>Dead-letter reason of a record stamped more than <c>source.maxFutureSeconds</c> ahead of the wall clock.</summary>
     public const string TimeInTheFuture = "time in the future";

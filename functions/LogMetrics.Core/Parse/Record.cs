@@ -56,8 +56,18 @@ public sealed class Record
         }
     }
 
+    /// <summary>
+    /// The fields <see cref="WalkedBy"/> (a <c>parse-json</c> step) stages from its source when it applies, found by the
+    /// parser while it read the source in the line (<see cref="FieldValue.Walked"/>).
+    /// </summary>
+    internal List<(int Slot, FieldValue Value)> WalkedFields { get; } = [];
+
+    internal IEscapedJsonWalker? WalkedBy { get; set; }
+
     public void Clear()
     {
+        WalkedFields.Clear();
+        WalkedBy = null;
         Array.Clear(Values);
         EventTimeMs = 0;
         Sequence = 0;
