@@ -147,13 +147,15 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
         plain = true;
         ref var start = ref MemoryMarshal.GetReference(e);
         var length = e.Length;
+        // The high bits gather in a register, and reach the caller once per string.
+        uint h = 0;
         while (true)
         {
             int q;
             if (Vector256.IsHardwareAccelerated && p + Vector256<byte>.Count <= length)
             {
                 var v = Vector256.LoadUnsafe(ref start, (nuint)p);
-                high |= v.ExtractMostSignificantBits();
+                h |= v.ExtractMostSignificantBits();
                 var bits = (Vector256.Equals(v, Vector256.Create((byte)'"'))
                     | Vector256.Equals(v, Vector256.Create((byte)'\\'))
                     | Vector256.LessThan(v, Vector256.Create((byte)0x20))).ExtractMostSignificantBits();
@@ -167,7 +169,7 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
             else if (Vector128.IsHardwareAccelerated && p + Vector128<byte>.Count <= length)
             {
                 var v = Vector128.LoadUnsafe(ref start, (nuint)p);
-                high |= v.ExtractMostSignificantBits();
+                h |= v.ExtractMostSignificantBits();
                 var bits = (Vector128.Equals(v, Vector128.Create((byte)'"'))
                     | Vector128.Equals(v, Vector128.Create((byte)'\\'))
                     | Vector128.LessThan(v, Vector128.Create((byte)0x20))).ExtractMostSignificantBits();
@@ -183,14 +185,18 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
                 q = p;
                 while (q < length && e[q] is not ((byte)'"' or (byte)'\\') && e[q] >= 0x20)
                 {
-                    high |= e[q] & 0x80u;
+                    h |= e[q] & 0x80u;
                     q++;
                 }
             }
             // A raw quote ends the outer string inside the inner one; a control byte is not JSON.
             if (q + 1 >= length || e[q] != (byte)'\\') return -1;
             var next = e[q + 1];
-            if (next == (byte)'"') return q + 2;
+            if (next == (byte)'"')
+            {
+                high |= h;
+                return q + 2;
+            }
             plain = false;
             if (next == (byte)'/')
             {
