@@ -196,8 +196,10 @@ public sealed class Pipeline
     public async Task<PreparedBatch> PrepareAsync(string lane, IReadOnlyList<LaneEvent> events, long nowMs, bool deferDeadLetters, CancellationToken cancellationToken)
     {
         _stagedDeadLetters.Clear();
+        // Each kept record's lookup keys are taken while Parse → Prune has it at hand (in cache); then fetched.
+        _enricher.StartKeys(_lookups, events.Count);
         var kept = ParseAndPrune(lane, events, nowMs, deferDeadLetters ? _stagedDeadLetters : null);
-        var lookups = await _enricher.WarmAsync(kept, _lookups, cancellationToken).ConfigureAwait(false);
+        var lookups = await _enricher.FetchKeysAsync(_lookups, cancellationToken).ConfigureAwait(false);
         // The per-record work that depends on nothing of the lane's state is done here, off the lane-ordered
         // stage: the lookups' outputs set (counted in Complete, for the records that are not late) and each
         // record's series keys hashed. A cache that counts per record is asked in Complete, in lane order.
@@ -206,8 +208,14 @@ public sealed class Pipeline
         {
             lock (_gate)
             {
-                _enricher.Fill(lookups, kept);
-                _accumulator.Prepare(kept);
+                // Record by record: its outputs set, then its series keyed while it is in cache.
+                _accumulator.Reserve(kept.Count);
+                for (var r = 0; r < kept.Count; r++)
+                {
+                    _enricher.FillOne(lookups, r, kept[r]);
+                    _accumulator.Prepare(r, kept[r]);
+                }
+                _enricher.TallyFilled(lookups, kept.Count);
             }
         }
         _prepared.Set(events, kept, lookups, filled);
@@ -306,6 +314,7 @@ public sealed class Pipeline
                     continue;
                 }
                 record.Sequence = e.Sequence;
+                _enricher.AddKeys(_lookups, kept.Count, record);
                 kept.Add(record);
             }
         }
