@@ -11,8 +11,9 @@ namespace LogMetrics.Core.Prune;
 /// the parser hands the string to <see cref="WalkEscaped"/> instead of unescaping it into a copy that the step
 /// then walks again. One pass checks the string, checks its unescaped body is one JSON object, and stages the
 /// fields <see cref="Walk"/> would stage from the copy. It answers only for the plain way of escaping (every
-/// inner quote <c>\"</c>, a backslash <c>\\</c>, a slash as is or <c>\/</c>, no whitespace but spaces outside
-/// inner strings, no inner <c>\u</c> escape, no escape in a name or a staged string); anything else, and any
+/// inner quote <c>\"</c>, a backslash <c>\\</c>, a slash as is or <c>\/</c>, a character of an inner string as
+/// <c>\uXXXX</c> unless it is a surrogate, a quote, a backslash or a control character, no whitespace but spaces
+/// outside inner strings, no inner <c>\u</c> escape, no escape in a name or a staged string); anything else, and any
 /// inner document that is not valid, is left to the copy and <see cref="Walk"/>, whose verdict stands. A
 /// differential property test holds it to the reader's <c>CopyString</c> and walk.
 /// </summary>
@@ -203,6 +204,16 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
                 p = q + 2;
                 continue;
             }
+            if (next == (byte)'u')
+            {
+                // A character written \uXXXX in the outer string: content of the inner one unless it is a surrogate
+                // (a pair, or a lone one the outer string cannot decode), a quote, a backslash or a control character,
+                // which would change the inner document: left to the copy.
+                if (q + 6 > length || !TryHex4(e.Slice(q + 2, 4), out var scalar)) return -1;
+                if (scalar is < 0x20 or (byte)'"' or (byte)'\\' or (>= 0xD800 and <= 0xDFFF)) return -1;
+                p = q + 6;
+                continue;
+            }
             // An inner escape: \\ then what it escapes, itself written plainly.
             if (next != (byte)'\\' || q + 2 >= length) return -1;
             var escaped = e[q + 2];
@@ -215,6 +226,20 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
             if (escaped is not ((byte)'/' or (byte)'b' or (byte)'f' or (byte)'n' or (byte)'r' or (byte)'t')) return -1;
             p = q + 3;
         }
+    }
+
+    private static bool TryHex4(ReadOnlySpan<byte> hex, out int value)
+    {
+        value = 0;
+        foreach (var h in hex)
+        {
+            int digit;
+            if (h is >= (byte)'0' and <= (byte)'9') digit = h - '0';
+            else if ((h | 0x20) is >= (byte)'a' and <= (byte)'f') digit = (h | 0x20) - 'a' + 10;
+            else return false;
+            value = (value << 4) | digit;
+        }
+        return true;
     }
 
     /// <summary>As <see cref="JsonScan.ValueEnd"/>, over the escaped text.</summary>
