@@ -157,6 +157,19 @@ public sealed class BatchAccumulator
         }
     }
 
+    /// <summary>Starts loading an object and the 64 bytes after it (a partial's values array is allocated right after it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchObject(object target)
+    {
+        if (!Sse.IsSupported) return;
+        unsafe
+        {
+            var address = *(byte**)Unsafe.AsPointer(ref target);
+            Sse.Prefetch0(address);
+            Sse.Prefetch0(address + 64);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Prefetch(Slot[] table, ulong hash)
     {
@@ -232,7 +245,10 @@ public sealed class BatchAccumulator
     private SeriesPartial Open(Series series, long windowStart)
     {
         var family = _families[series.Family];
-        var partial = _free[series.Family].TryPop(out var reused) ? reused : new SeriesPartial { Values = new double[family.SlotCount] };
+        var free = _free[series.Family];
+        var partial = free.TryPop(out var reused) ? reused : new SeriesPartial { Values = new double[family.SlotCount] };
+        // A recycled partial has long left the cache: the next one is asked for now, to be there when it is taken.
+        if (free.TryPeek(out var next)) PrefetchObject(next);
         _initial[series.Family].CopyTo(partial.Values, 0);
         partial.Family = series.Family;
         partial.Labels = series.Labels;
