@@ -15,6 +15,23 @@ public static class Report
     public static IReadOnlyList<ReportRow> Final(ReplayOutcome o, RemoteWriterHandle? remote)
     {
         var rows = Rows(o, remote);
+        var profile = AnsiConsole.Profile;
+        if (ReportTable.TryRender(rows, profile.Capabilities, profile.Width, out var text))
+        {
+            // Spectre's bytes for this table, without its layout passes (ReportTable).
+            profile.Out.Writer.Write(text);
+            profile.Out.Writer.Flush();
+        }
+        else
+        {
+            AnsiConsole.Write(FinalTable(rows));
+        }
+        return rows;
+    }
+
+    /// <summary>The final report's table of <paramref name="rows"/> (alerts in red), as Spectre renders it.</summary>
+    internal static Table FinalTable(IReadOnlyList<ReportRow> rows)
+    {
         var table = new Table().Border(TableBorder.Rounded).Title("[bold]replay report[/]");
         table.AddColumn("stage");
         table.AddColumn("counter");
@@ -26,8 +43,7 @@ public static class Report
             if (r.Alert) table.AddRow($"[red]{stage}[/]", $"[red]{counter}[/]", Markup.Escape(r.Value));
             else table.AddRow(stage, counter, Markup.Escape(r.Value));
         }
-        AnsiConsole.Write(table);
-        return rows;
+        return table;
     }
 
     /// <summary>The final report's rows: stage, counter, value.</summary>

@@ -11,18 +11,23 @@ public static class DefinitionLoader
 {
     private static readonly JsonDocumentOptions DocumentOptions = new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
+    /// <summary>Reads the file's UTF-8 as it is (a byte order mark is skipped), without decoding it to text first.</summary>
     public static PipelineDefinition LoadFile(string path)
     {
-        string text;
+        byte[] bytes;
         try
         {
-            text = File.ReadAllText(path);
+            bytes = File.ReadAllBytes(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new DefinitionException([new DefinitionError("$", $"cannot read {path}: {e.Message}")]);
         }
-        return Load(text);
+        var utf8 = bytes.AsMemory();
+        if (utf8.Span.StartsWith("\uFEFF"u8)) utf8 = utf8[3..];
+        // Not UTF-8: read as text as before (invalid bytes become U+FFFD), so such a file means what it meant.
+        if (!System.Text.Unicode.Utf8.IsValid(utf8.Span)) return Load(File.ReadAllText(path));
+        return Load(utf8);
     }
 
     public static PipelineDefinition Load(string json)
@@ -34,8 +39,31 @@ public static class DefinitionLoader
         }
         catch (JsonException e)
         {
-            throw new DefinitionException([new DefinitionError($"$ (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})", "not valid JSON: " + e.Message.Split(". ")[0])]);
+            throw NotJson(e);
         }
+        return Read(doc);
+    }
+
+    /// <summary>As <see cref="Load(string)"/>, from UTF-8 (no byte order mark).</summary>
+    public static PipelineDefinition Load(ReadOnlyMemory<byte> utf8Json)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(utf8Json, DocumentOptions);
+        }
+        catch (JsonException e)
+        {
+            throw NotJson(e);
+        }
+        return Read(doc);
+    }
+
+    private static DefinitionException NotJson(JsonException e) =>
+        new([new DefinitionError($"$ (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})", "not valid JSON: " + e.Message.Split(". ")[0])]);
+
+    private static PipelineDefinition Read(JsonDocument doc)
+    {
         using (doc)
         {
             var reader = new Reader();

@@ -95,8 +95,7 @@ public sealed class CsvDimensionSource : IDimensionSource, IDisposable
 
     private async Task<CsvRowIndex> IndexAsync(TableSpec table, CancellationToken cancellationToken)
     {
-        var path = PathOf(table);
-        var cacheKey = CacheKey(table);
+        var (path, cacheKey) = NamesOf(table);
         if (_indexes.TryGetValue(cacheKey, out var recent) && Environment.TickCount64 - recent.CheckedAt < _recheckMs)
         {
             return recent.Index;
@@ -148,6 +147,18 @@ public sealed class CsvDimensionSource : IDimensionSource, IDisposable
     {
         /// <summary>When the file's stamp was last compared with this index (Environment.TickCount64).</summary>
         public long CheckedAt { get; set; } = Environment.TickCount64;
+    }
+
+    // Per table asked for, by reference (a cache asks with its own TableSpec every time): its file and its
+    // index's key, made once rather than on every lookup. A few tables at most.
+    private readonly ConcurrentDictionary<TableSpec, (string Path, string CacheKey)> _names = new(ReferenceEqualityComparer.Instance);
+
+    private (string Path, string CacheKey) NamesOf(TableSpec table)
+    {
+        if (_names.TryGetValue(table, out var names)) return names;
+        names = (PathOf(table), CacheKey(table));
+        if (_names.Count < 64) _names.TryAdd(table, names);
+        return names;
     }
 
     private static string CacheKey(TableSpec table) => table.Name + "\u001f" + string.Join('\u001f', table.KeyColumns);

@@ -9,7 +9,7 @@ namespace LogMetrics.Core.Enrich;
 /// <summary>
 /// A CSV dimension table read on demand: one streaming pass validates the file (UTF-8, header,
 /// RFC 4180 quoting, every row as wide as the header; errors name file and line) and keeps, per row,
-/// only a 64-bit hash of its key and its byte offset — 16 bytes a row, in two sorted arrays. A lookup
+/// only a 64-bit hash of its key and its byte offset — 16 bytes a row, in two arrays sorted by hash. A lookup
 /// binary-searches the hash and reads the row at its offset from the file (a hash collision is told
 /// apart by comparing the key columns). So an <c>lru</c> lookup over a CSV table holds at most its
 /// <c>maxRows</c> cached rows plus this index, never the whole table.
@@ -29,34 +29,33 @@ internal sealed class CsvRowIndex : IDisposable
     private readonly string _table;
     private readonly string[] _header;
     private readonly int[] _keyIndexes;
-    private readonly Entry[] _entries;
+    // Row i: the hash of its key and its offset, sorted by hash, then offset (rows of one key in file order).
+    private readonly ulong[] _hashes;
+    private readonly long[] _offsets;
+    private readonly int _count;
     // A reader kept for the next lookup (a concurrent lookup makes its own).
     private CsvRecordReader? _spare;
 
-    /// <summary>One row: its key's hash and where it starts in the file (16 bytes).</summary>
-    private readonly record struct Entry(ulong Hash, long Offset) : IComparable<Entry>
-    {
-        public int CompareTo(Entry other) => Hash != other.Hash ? Hash.CompareTo(other.Hash) : Offset.CompareTo(other.Offset);
-    }
-
-    private CsvRowIndex(SafeFileHandle file, string path, string table, string[] header, int[] keyIndexes, Entry[] entries)
+    private CsvRowIndex(SafeFileHandle file, string path, string table, string[] header, int[] keyIndexes, ulong[] hashes, long[] offsets, int count)
     {
         _file = file;
         _path = path;
         _table = table;
         _header = header;
         _keyIndexes = keyIndexes;
-        _entries = entries;
+        _hashes = hashes;
+        _offsets = offsets;
+        _count = count;
     }
 
     /// <summary>Rows indexed (duplicates included; the last one of a key wins).</summary>
-    public int Count => _entries.Length;
+    public int Count => _count;
 
     /// <summary>True once <see cref="Dispose"/> closed the file: lookups throw <see cref="ObjectDisposedException"/>.</summary>
     public bool IsDisposed => _file.IsClosed;
 
     /// <summary>Bytes the index itself holds: 16 per row.</summary>
-    public static int BytesPerRow => System.Runtime.CompilerServices.Unsafe.SizeOf<Entry>();
+    public static int BytesPerRow => sizeof(ulong) + sizeof(long);
 
     /// <summary>Reads and validates the whole file once, keeping only the index and the open file.</summary>
     /// <exception cref="InvalidDataException">The file is malformed; the message names file and line.</exception>
@@ -77,7 +76,10 @@ internal sealed class CsvRowIndex : IDisposable
             var header = new string[reader.FieldCount];
             for (var c = 0; c < header.Length; c++) header[c] = Encoding.UTF8.GetString(reader.FieldBytes(c));
             var keyIndexes = KeyIndexes(table, path, header);
-            var entries = new Entry[64];
+            // Sized for rows of 16 bytes or more (a table of short rows grows them once or twice).
+            var capacity = (int)Math.Clamp(RandomAccess.GetLength(file) / 16, 64, 1 << 16);
+            var hashes = GC.AllocateUninitializedArray<ulong>(capacity);
+            var offsets = GC.AllocateUninitializedArray<long>(capacity);
             var count = 0;
             var hash = new XxHash64();
             while (reader.TryRead(out var line, out var offset))
@@ -87,21 +89,46 @@ internal sealed class CsvRowIndex : IDisposable
                     throw new InvalidDataException(
                         $"Dimension table '{table.Name}': file '{path}', line {line} has {reader.FieldCount} fields; the header has {header.Length}.");
                 }
-                if (count == entries.Length) Array.Resize(ref entries, count * 2);
+                if (count == hashes.Length)
+                {
+                    Array.Resize(ref hashes, count * 2);
+                    Array.Resize(ref offsets, count * 2);
+                }
                 hash.Reset();
                 foreach (var k in keyIndexes) Append(hash, reader.FieldBytes(k));
-                entries[count++] = new Entry(hash.GetCurrentHashAsUInt64(), offset);
+                hashes[count] = hash.GetCurrentHashAsUInt64();
+                offsets[count++] = offset;
             }
-            // By hash, then offset: rows of one key stay in file order, so the last row of a key is last.
-            Array.Resize(ref entries, count);
-            Array.Sort(entries);
+            if (hashes.Length - count > count / 8)
+            {
+                Array.Resize(ref hashes, count);
+                Array.Resize(ref offsets, count);
+            }
+            SortByHashThenOffset(hashes.AsSpan(0, count), offsets.AsSpan(0, count));
             // The lookups read a row at a time: a small buffer of their own, not the pass's.
-            return new CsvRowIndex(file, path, table.Name, header, keyIndexes, entries);
+            return new CsvRowIndex(file, path, table.Name, header, keyIndexes, hashes, offsets, count);
         }
         catch
         {
             file.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Sorts the rows by hash, then offset: rows of one key stay in file order, so the last row of a key is
+    /// last. The offsets come in file order; the sort by hash (on primitive keys, no comparer) may reorder
+    /// rows of equal hash, whose offsets (a key repeated, or a true 64-bit collision: rare) are put back in order.
+    /// </summary>
+    internal static void SortByHashThenOffset(Span<ulong> hashes, Span<long> offsets)
+    {
+        hashes.Sort(offsets);
+        for (var i = 1; i < hashes.Length; i++)
+        {
+            if (hashes[i] != hashes[i - 1]) continue;
+            var start = i - 1;
+            while (i + 1 < hashes.Length && hashes[i + 1] == hashes[start]) i++;
+            offsets[start..(i + 1)].Sort();
         }
     }
 
@@ -136,28 +163,26 @@ internal sealed class CsvRowIndex : IDisposable
     /// <exception cref="ObjectDisposedException">The index was disposed (its owner indexed a changed file again).</exception>
     public IReadOnlyDictionary<string, string>? Get(DimensionKey key)
     {
-        var hash = new XxHash64();
-        foreach (var part in key.Parts) Append(hash, part);
-        var wanted = hash.GetCurrentHashAsUInt64();
-        // The first entry with this hash.
-        int lo = 0, hi = _entries.Length;
+        var wanted = HashOf(key);
+        // The first row with this hash.
+        int lo = 0, hi = _count;
         while (lo < hi)
         {
             var mid = (int)(((uint)lo + (uint)hi) >> 1);
-            if (_entries[mid].Hash < wanted) lo = mid + 1;
+            if (_hashes[mid] < wanted) lo = mid + 1;
             else hi = mid;
         }
-        if (lo == _entries.Length || _entries[lo].Hash != wanted) return null;
+        if (lo == _count || _hashes[lo] != wanted) return null;
         var first = lo;
         var last = lo;
-        while (last + 1 < _entries.Length && _entries[last + 1].Hash == wanted) last++;
+        while (last + 1 < _count && _hashes[last + 1] == wanted) last++;
         var reader = Interlocked.Exchange(ref _spare, null) ?? new CsvRecordReader(_file, _path, LookupBufferBytes);
         try
         {
             var fields = reader.Fields;
             for (var i = last; i >= first; i--)
             {
-                var offset = _entries[i].Offset;
+                var offset = _offsets[i];
                 reader.Seek(offset);
                 if (!reader.TryRead(out _, out _) || fields.Count != _header.Length)
                 {
@@ -189,15 +214,27 @@ internal sealed class CsvRowIndex : IDisposable
         hash.Append(separator);
     }
 
-    /// <summary>A key part as the file holds it: UTF-8 (a key from a record may be any string; one that is not valid UTF-16 matches no row).</summary>
-    private static void Append(XxHash64 hash, string part)
+    /// <summary>
+    /// The hash of a lookup's key as the index pass hashes a row's: each part as the file holds it, UTF-8, then the
+    /// separator (a key from a record may be any string; one that is not valid UTF-16 matches no row). One call over
+    /// the parts' bytes, the same value as appending them one by one.
+    /// </summary>
+    internal static ulong HashOf(DimensionKey key)
     {
-        var max = Encoding.UTF8.GetMaxByteCount(part.Length);
+        var parts = key.Parts;
+        var max = parts.Count;
+        foreach (var part in parts) max += Encoding.UTF8.GetMaxByteCount(part.Length);
         byte[]? rented = null;
-        var buffer = max <= 256 ? stackalloc byte[256] : (rented = ArrayPool<byte>.Shared.Rent(max));
+        var buffer = max <= 512 ? stackalloc byte[512] : (rented = ArrayPool<byte>.Shared.Rent(max));
         try
         {
-            Append(hash, buffer[..Encoding.UTF8.GetBytes(part, buffer)]);
+            var at = 0;
+            foreach (var part in parts)
+            {
+                at += Encoding.UTF8.GetBytes(part, buffer[at..]);
+                buffer[at++] = 0x1F;
+            }
+            return XxHash64.HashToUInt64(buffer[..at]);
         }
         finally
         {

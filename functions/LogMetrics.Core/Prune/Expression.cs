@@ -15,6 +15,18 @@ public abstract record Expr
 {
     /// <summary>Every field the expression reads.</summary>
     public abstract IEnumerable<string> Fields { get; }
+
+    /// <summary>
+    /// The fields among <paramref name="operands"/>, in order. (Not <c>OfType().Select()</c>: in the Native AOT
+    /// program that chain is a generic virtual call resolved at run time, about 0.1 ms on first use.)
+    /// </summary>
+    protected static IEnumerable<string> FieldNames(IEnumerable<Operand> operands)
+    {
+        foreach (var operand in operands)
+        {
+            if (operand is FieldRef f) yield return f.Name;
+        }
+    }
 }
 
 /// <summary>An operand: a field reference or a literal.</summary>
@@ -43,12 +55,12 @@ public sealed record NotExpr(Expr Inner) : Expr
 
 public sealed record CompareExpr(Operand Left, string Op, Operand Right) : Expr
 {
-    public override IEnumerable<string> Fields => new[] { Left, Right }.OfType<FieldRef>().Select(f => f.Name);
+    public override IEnumerable<string> Fields => FieldNames([Left, Right]);
 }
 
 public sealed record InExpr(Operand Left, IReadOnlyList<Operand> Values) : Expr
 {
-    public override IEnumerable<string> Fields => Values.Prepend(Left).OfType<FieldRef>().Select(f => f.Name);
+    public override IEnumerable<string> Fields => FieldNames([Left, .. Values]);
 }
 
 public sealed record StartsWithExpr(Operand Left, string Prefix) : Expr

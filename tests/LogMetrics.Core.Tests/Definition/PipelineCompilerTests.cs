@@ -134,6 +134,40 @@ public class PipelineCompilerTests
     }
 
     [Fact]
+    public void LoadFile_ReadsUtf8AsItIs_ByteOrderMarkSkipped_InvalidUtf8ReadAsText_NotJsonAtItsPosition()
+    {
+        var dir = Directory.CreateTempSubdirectory("logmetrics-definition-").FullName;
+        try
+        {
+            var text = Flagship().ToJsonString().Replace("\"gateway\"", "\"gäteway ✓\"", StringComparison.Ordinal);
+            var expected = System.Text.Json.JsonSerializer.Serialize(DefinitionLoader.Load(text));
+            var path = Path.Combine(dir, "pipeline.json");
+            foreach (var bom in new[] { false, true })
+            {
+                var bytes = System.Text.Encoding.UTF8.GetBytes(text);
+                File.WriteAllBytes(path, bom ? [0xEF, 0xBB, 0xBF, .. bytes] : bytes);
+                var loaded = DefinitionLoader.LoadFile(path);
+                Assert.Equal("gäteway ✓", loaded.Name);
+                Assert.Equal(expected, System.Text.Json.JsonSerializer.Serialize(loaded));
+            }
+            // A byte that is not UTF-8 in a string: read as text (U+FFFD), as File.ReadAllText reads it.
+            var invalid = System.Text.Encoding.UTF8.GetBytes(text.Replace("gäteway ✓", "gate#way", StringComparison.Ordinal));
+            invalid[Array.IndexOf(invalid, (byte)'#')] = 0xFF;
+            File.WriteAllBytes(path, invalid);
+            Assert.Equal("gate\uFFFDway", DefinitionLoader.LoadFile(path).Name);
+            // Not JSON: the line and byte of the problem, as Load names them.
+            File.WriteAllText(path, "{\n  \"name\": \"x\",\n  oops\n}");
+            var e = Assert.Throws<DefinitionException>(() => DefinitionLoader.LoadFile(path));
+            Assert.Equal(Assert.Single(Assert.Throws<DefinitionException>(() => DefinitionLoader.Load(File.ReadAllText(path))).Errors), Assert.Single(e.Errors));
+            Assert.StartsWith("$ (line 3", Assert.Single(e.Errors).Path);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void Compile_RemoteWriteLimits_Validated()
     {
         var d = Flagship();

@@ -264,6 +264,56 @@ public sealed class CsvDimensionSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task GetAsync_KeyRepeatedThroughoutTheFile_LastRowWins()
+    {
+        // Many rows of one key, spread among others: the index sorts by hash, and the rows of one hash must
+        // stay in file order, whatever the sort does with equal keys.
+        var sb = new StringBuilder("product,api,priority\n");
+        for (var i = 0; i < 3_000; i++) sb.Append(i % 3 == 0 ? "dup" : "p" + i).Append(",api,v").Append(i).Append('\n');
+        Write("api_meta", sb.ToString());
+        using var source = new CsvDimensionSource(_dir);
+        await source.ValidateAsync(ApiMeta, CancellationToken.None);
+
+        Assert.Equal("v2997", (await source.GetAsync(ApiMeta, new DimensionKey("dup", "api"), CancellationToken.None))!["priority"]);
+        Assert.Equal("v2998", (await source.GetAsync(ApiMeta, new DimensionKey("p2998", "api"), CancellationToken.None))!["priority"]);
+        Assert.Equal("v2997", (await LoadAsync(ApiMeta))[new DimensionKey("dup", "api")]["priority"]);
+    }
+
+    [Fact]
+    public async Task GetAsync_KeyLongerThanTheStackBuffer_Found()
+    {
+        // A key of more than 512 UTF-8 bytes is hashed through a rented buffer: the same hash as the index pass's.
+        var long1 = new string('ü', 300);
+        var long2 = new string('x', 700);
+        Write("api_meta", $"product,api,priority\n{long1},{long2},P9\nacc,{long2},P1\n");
+        using var source = new CsvDimensionSource(_dir);
+        await source.ValidateAsync(ApiMeta, CancellationToken.None);
+
+        Assert.Equal("P9", (await source.GetAsync(ApiMeta, new DimensionKey(long1, long2), CancellationToken.None))!["priority"]);
+        Assert.Equal("P1", (await source.GetAsync(ApiMeta, new DimensionKey("acc", long2), CancellationToken.None))!["priority"]);
+        Assert.Null(await source.GetAsync(ApiMeta, new DimensionKey(long2, long1), CancellationToken.None));
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(1_000, 3)]
+    [InlineData(5_000, 1_000)]
+    [InlineData(5_000, 1 << 30)]
+    public void SortByHashThenOffset_OrdersByHash_EqualHashesByOffset(int rows, int distinctHashes)
+    {
+        var random = new Random(rows + distinctHashes);
+        var hashes = Enumerable.Range(0, rows).Select(_ => (ulong)random.Next(distinctHashes) * 0x9E3779B97F4A7C15UL).ToArray();
+        // Offsets in file order, as the index pass meets the rows.
+        var offsets = Enumerable.Range(0, rows).Select(i => i * 10L + random.Next(10)).ToArray();
+        var expected = hashes.Zip(offsets).OrderBy(r => r.First).ThenBy(r => r.Second).ToArray();
+
+        CsvRowIndex.SortByHashThenOffset(hashes, offsets);
+
+        Assert.Equal(expected.Select(r => r.First), hashes);
+        Assert.Equal(expected.Select(r => r.Second), offsets);
+    }
+
+    [Fact]
     public async Task GetAsync_KeysOutsideAscii_QuotedAndInTheHeader_FoundAsLoadAllFindsThem()
     {
         // The index hashes a key's bytes as the file holds them (UTF-8, unquoted); a lookup hashes its key's
