@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.X86;
 using System.Text.RegularExpressions;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
@@ -113,6 +114,7 @@ public sealed class Pipeline
         _shardCount = shardCount;
         _parser = compiled.CreateParser();
         _steps = [.. compiled.Steps];
+        FuseParseJson(_parser, compiled);
         _accumulator = new BatchAccumulator(compiled);
         _prepared = new PreparedBatch(this);
         _budget = budget ?? new SeriesBudget(compiled);
@@ -120,6 +122,39 @@ public sealed class Pipeline
     }
 
     public CompiledPipeline Compiled => _compiled;
+
+    /// <summary>
+    /// Has <paramref name="parser"/> walk the source of a <c>parse-json</c> step in the line (JSON inside a JSON
+    /// string, as <c>Ext5</c>), when that step is the only reader of a raw slot (one read only by parse-json and
+    /// parse-kv): the source is then never unescaped into a copy and walked a second time. Returns the step, or null.
+    /// </summary>
+    internal static ParseJsonStep? FuseParseJson(RecordParser parser, CompiledPipeline compiled)
+    {
+        foreach (var slot in compiled.RawSlots)
+        {
+            ParseJsonStep? only = null;
+            var readers = 0;
+            foreach (var step in compiled.Steps)
+            {
+                switch (step)
+                {
+                    case ParseJsonStep json when json.SourceSlot == slot:
+                        only = json;
+                        readers++;
+                        break;
+                    case ParseKvStep kv when kv.SourceSlot == slot:
+                        readers++;
+                        break;
+                }
+            }
+            if (readers == 1 && only is not null)
+            {
+                parser.FuseParseJson(slot, only);
+                return only;
+            }
+        }
+        return null;
+    }
 
     /// <summary>Dead-letter reason of a record stamped more than <c>source.maxFutureSeconds</c> ahead of the wall clock.</summary>
     public const string TimeInTheFuture = "time in the future";
@@ -162,8 +197,10 @@ public sealed class Pipeline
     public async Task<PreparedBatch> PrepareAsync(string lane, IReadOnlyList<LaneEvent> events, long nowMs, bool deferDeadLetters, CancellationToken cancellationToken)
     {
         _stagedDeadLetters.Clear();
+        // Each kept record's lookup keys are taken while Parse → Prune has it at hand (in cache); then fetched.
+        _enricher.StartKeys(_lookups, events.Count);
         var kept = ParseAndPrune(lane, events, nowMs, deferDeadLetters ? _stagedDeadLetters : null);
-        var lookups = await _enricher.WarmAsync(kept, _lookups, cancellationToken).ConfigureAwait(false);
+        var lookups = await _enricher.FetchKeysAsync(_lookups, cancellationToken).ConfigureAwait(false);
         // The per-record work that depends on nothing of the lane's state is done here, off the lane-ordered
         // stage: the lookups' outputs set (counted in Complete, for the records that are not late) and each
         // record's series keys hashed. A cache that counts per record is asked in Complete, in lane order.
@@ -172,8 +209,14 @@ public sealed class Pipeline
         {
             lock (_gate)
             {
-                _enricher.Fill(lookups, kept);
-                _accumulator.Prepare(kept);
+                // Record by record: its outputs set, then its series keyed while it is in cache.
+                _accumulator.Reserve(kept.Count);
+                for (var r = 0; r < kept.Count; r++)
+                {
+                    _enricher.FillOne(lookups, r, kept[r]);
+                    _accumulator.Prepare(r, kept[r]);
+                }
+                _enricher.TallyFilled(lookups, kept.Count);
             }
         }
         _prepared.Set(events, kept, lookups, filled);
@@ -213,9 +256,12 @@ public sealed class Pipeline
         lock (_gate)
         {
             TakeBackReturned();
-            foreach (var e in events)
+            for (var n = 0; n < events.Count; n++)
             {
+                var e = events[n];
                 var body = e.Body.Span;
+                // The next line is asked for while this one is parsed, so that its bytes arrive meanwhile.
+                if (n + 1 < events.Count) PrefetchLine(events[n + 1].Body.Span);
                 if (IsBlank(body))
                 {
                     continue;
@@ -272,6 +318,7 @@ public sealed class Pipeline
                     continue;
                 }
                 record.Sequence = e.Sequence;
+                _enricher.AddKeys(_lookups, kept.Count, record);
                 kept.Add(record);
             }
         }
@@ -280,6 +327,18 @@ public sealed class Pipeline
         _counters.AddFiltered(filtered, lane);
         _counters.AddAccepted(kept.Count, lane);
         return kept;
+    }
+
+    private static void PrefetchLine(ReadOnlySpan<byte> line)
+    {
+        if (!Sse.IsSupported) return;
+        unsafe
+        {
+            fixed (byte* start = line)
+            {
+                for (var at = 0; at < line.Length; at += 64) Sse.Prefetch0(start + at);
+            }
+        }
     }
 
     private static bool IsBlank(ReadOnlySpan<byte> line) => line.IndexOfAnyExcept((byte)' ', (byte)'\t', (byte)'\r') < 0;

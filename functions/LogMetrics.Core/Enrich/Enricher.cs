@@ -47,23 +47,37 @@ public sealed class Enricher
     /// parser's and the lookups' caches hand out) is found by reference, without hashing its text. Once
     /// warmed, each distinct key's row and output values are read once; <see cref="Apply"/> then only indexes.
     /// </remarks>
-    public async ValueTask<EnrichBatch> WarmAsync(IReadOnlyList<Record> records, EnrichBatch batch, CancellationToken cancellationToken)
+    public ValueTask<EnrichBatch> WarmAsync(IReadOnlyList<Record> records, EnrichBatch batch, CancellationToken cancellationToken)
     {
-        batch.Reset(_lookups.Length, records.Count);
+        StartKeys(batch, records.Count);
+        for (var r = 0; r < records.Count; r++) AddKeys(batch, r, records[r]);
+        return FetchKeysAsync(batch, cancellationToken);
+    }
+
+    /// <summary>
+    /// The first step of <see cref="WarmAsync(IReadOnlyList{Record}, EnrichBatch, CancellationToken)"/> done record by
+    /// record (a caller that has each record at hand anyway, as Parse → Prune does): <paramref name="batch"/> reset for
+    /// up to <paramref name="capacity"/> records, then <see cref="AddKeys"/> for records 0, 1, …, then <see cref="FetchKeysAsync"/>.
+    /// </summary>
+    internal void StartKeys(EnrichBatch batch, int capacity) => batch.Reset(_lookups.Length, capacity);
+
+    /// <summary>Record <paramref name="index"/>'s key for every lookup (see <see cref="StartKeys"/>).</summary>
+    internal void AddKeys(EnrichBatch batch, int index, Record record)
+    {
         for (var l = 0; l < _lookups.Length; l++)
         {
-            var (lookup, cache) = _lookups[l];
-            var perRecord = batch.Keys[l];
-            var index = batch.Index[l];
-            var distinct = batch.DistinctKeys[l];
-            var map = batch.DistinctMap[l];
-            var memo = batch.Memo[l];
-            for (var r = 0; r < records.Count; r++)
-            {
-                var key = perRecord[r] = KeyOf(lookup, records[r], batch);
-                index[r] = key is { } k ? memo.IndexOf(k, distinct, map) : -1;
-            }
-            await cache.WarmAsync(distinct, cancellationToken).ConfigureAwait(false);
+            var key = batch.Keys[l][index] = KeyOf(_lookups[l].Lookup, record, batch);
+            batch.Index[l][index] = key is { } k ? batch.Memo[l].IndexOf(k, batch.DistinctKeys[l], batch.DistinctMap[l]) : -1;
+        }
+    }
+
+    /// <summary>Fetches every distinct key the batch's records need, lookup by lookup (see <see cref="StartKeys"/>).</summary>
+    internal async ValueTask<EnrichBatch> FetchKeysAsync(EnrichBatch batch, CancellationToken cancellationToken)
+    {
+        for (var l = 0; l < _lookups.Length; l++)
+        {
+            var cache = _lookups[l].Cache;
+            await cache.WarmAsync(batch.DistinctKeys[l], cancellationToken).ConfigureAwait(false);
             if (cache is ILookupPeek) batch.Resolve(l, cache, _outputs[l]);
         }
         return batch;
@@ -86,15 +100,27 @@ public sealed class Enricher
     /// </summary>
     internal void Fill(EnrichBatch batch, IReadOnlyList<Record> records)
     {
+        for (var r = 0; r < records.Count; r++) FillOne(batch, r, records[r]);
+        TallyFilled(batch, records.Count);
+    }
+
+    /// <summary>As <see cref="Fill"/> for record <paramref name="index"/> alone; <see cref="TallyFilled"/> once every record is filled.</summary>
+    internal void FillOne(EnrichBatch batch, int index, Record record)
+    {
         if (!CanFill) throw new InvalidOperationException("a lookup cache counts per record: apply in order instead");
-        for (var r = 0; r < records.Count; r++) Set(batch, r, records[r], count: false);
+        Set(batch, index, record, count: false);
+    }
+
+    /// <summary>The batch's tally of its <paramref name="count"/> filled records' outcomes, for <see cref="CountFilled"/>.</summary>
+    internal void TallyFilled(EnrichBatch batch, int count)
+    {
         var tally = batch.Tally;
         for (var l = 0; l < _lookups.Length; l++)
         {
             var index = batch.Index[l];
             var outcomes = batch.Outcomes[l];
             tally[l] = default;
-            for (var r = 0; r < records.Count; r++)
+            for (var r = 0; r < count; r++)
             {
                 var d = index[r];
                 if (d >= 0) Tally(ref tally[l], outcomes[d], +1);

@@ -59,6 +59,12 @@ public struct FieldValue
     public int Utf8Offset;
     public int Utf8Length;
 
+    /// <summary>
+    /// A <see cref="ValueKind.Utf8String"/> that has no bytes: a <c>parse-json</c> source the parser walked in the
+    /// line itself (<see cref="IEscapedJsonWalker"/>), its fields staged in <see cref="Record.WalkedFields"/>.
+    /// </summary>
+    internal bool Walked;
+
     /// <summary>The bytes of a <see cref="ValueKind.Utf8String"/>.</summary>
     public readonly ReadOnlySpan<byte> Utf8Span => Utf8.AsSpan(Utf8Offset, Utf8Length);
 

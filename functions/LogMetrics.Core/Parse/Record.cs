@@ -35,6 +35,9 @@ public sealed class Record
     {
         public byte[] Buffer = [];
         public int Used;
+
+        /// <summary>The fields staged for a <c>parse-json</c> step whose source was walked in the line (<see cref="WalkedFields"/>): dropped with the bytes.</summary>
+        public readonly List<(int Slot, FieldValue Value)> Walked = [];
     }
 
     private Bytes _bytes = new();
@@ -56,8 +59,19 @@ public sealed class Record
         }
     }
 
+    /// <summary>
+    /// The fields <see cref="WalkedBy"/> (a <c>parse-json</c> step) stages from its source when it applies, found by the
+    /// parser while it read the source in the line (<see cref="FieldValue.Walked"/>). Kept with the bytes of the
+    /// record's raw values, so records that share those (<see cref="ShareBytes"/>) share these too, and drop them alike.
+    /// </summary>
+    internal List<(int Slot, FieldValue Value)> WalkedFields => _bytes.Walked;
+
+    internal IEscapedJsonWalker? WalkedBy { get; set; }
+
     public void Clear()
     {
+        WalkedFields.Clear();
+        WalkedBy = null;
         Array.Clear(Values);
         EventTimeMs = 0;
         Sequence = 0;

@@ -62,6 +62,23 @@ public sealed class RecordParser
         _isNull = [.. _typed.Select(t => $"{t.Name}: is null")];
     }
 
+    // The parse-json source walked in the line (FuseParseJson), and its step; -1: none.
+    private int _walkedSlot = -1;
+    private IEscapedJsonWalker? _walker;
+
+    /// <summary>
+    /// Has the only reader of raw slot <paramref name="slot"/>, a <c>parse-json</c> step, walk it where it stands in
+    /// the line (<see cref="IEscapedJsonWalker"/>): the slot then holds a <see cref="FieldValue.Walked"/> value
+    /// with no bytes, and the record the fields the step sets, instead of an unescaped copy the step walks again.
+    /// The caller makes sure nothing else reads the slot before the step.
+    /// </summary>
+    internal void FuseParseJson(int slot, IEscapedJsonWalker walker)
+    {
+        if (slot < 0 || slot >= _rawSlots.Length || !_rawSlots[slot]) throw new ArgumentException($"slot {slot} is not a raw slot", nameof(slot));
+        _walkedSlot = slot;
+        _walker = walker;
+    }
+
     /// <summary>Parses <paramref name="line"/> into <paramref name="record"/> (cleared first); returns null when accepted, else the reason it is malformed.</summary>
     /// <remarks>
     /// One pass over the bytes (<see cref="TryLocate"/>) checks the whole line and finds the fields; a line it
@@ -183,6 +200,24 @@ public sealed class RecordParser
                 }
                 else if (pos < line.Length && line[pos] == (byte)'"' && slot < _rawSlots.Length && _rawSlots[slot])
                 {
+                    if (slot == _walkedSlot)
+                    {
+                        // Read only by a parse-json step that walks it here: checked and its fields found in one pass.
+                        var walked = record.WalkedFields;
+                        walked.Clear();
+                        var walkedEnd = _walker!.WalkEscaped(line, pos, _strings, walked, out valueHigh);
+                        if (walkedEnd >= 0)
+                        {
+                            pos = walkedEnd;
+                            high |= valueHigh;
+                            record.WalkedBy = _walker;
+                            record.Values[slot] = new FieldValue { Kind = ValueKind.Utf8String, Utf8 = [], Walked = true };
+                            found[slot] = new Located(JsonToken.None, valueStart, pos, false);
+                            goto AfterValue;
+                        }
+                        walked.Clear();
+                        record.WalkedBy = null;
+                    }
                     // Read only by parse-json or parse-kv: unescaped into the record's buffer while it is checked.
                     var span = record.Reserve(line.Length - pos, out var buffer, out var offset);
                     var end = pos;
@@ -215,6 +250,7 @@ public sealed class RecordParser
                     if (at.Token == JsonToken.String && at.Escaped) return Location.Unsupported;
                     at = new Located(token, valueStart, pos, escaped);
                 }
+            AfterValue:
                 pos = JsonScan.SkipWhitespace(line, pos);
                 if (pos >= line.Length) return Invalid(pos, out failedAt);
                 if (line[pos] == (byte)',')

@@ -60,7 +60,7 @@ public sealed class ProjectStep(bool[] keep) : ProcessorStep
 /// in the same single byte-level pass that finds the fields (<see cref="JsonScan"/>), so bad values cost no
 /// exception. Only objects on the way to a used field are descended into; names are matched as UTF-8 bytes.
 /// </summary>
-public sealed class ParseJsonStep : ProcessorStep
+public sealed partial class ParseJsonStep : ProcessorStep
 {
     private readonly int _source;
     private readonly byte[] _prefix;
@@ -97,6 +97,16 @@ public sealed class ParseJsonStep : ProcessorStep
         ReadOnlySpan<byte> json;
         if (source.Kind == ValueKind.Utf8String)
         {
+            if (source.Walked)
+            {
+                // Walked by the parser over the escaped line (WalkEscaped): its fields are staged in the record.
+                if (!ReferenceEquals(record.WalkedBy, this)) throw new InvalidOperationException("parse-json source walked for another step");
+                foreach (var (slot, value) in record.WalkedFields)
+                {
+                    record.Values[slot] = value;
+                }
+                return true;
+            }
             json = source.Utf8Span;
         }
         else if (source.Kind is ValueKind.String or ValueKind.Json && !string.IsNullOrEmpty(source.Text))
@@ -233,6 +243,9 @@ public sealed class ParseKvStep : ProcessorStep
     private readonly byte[] _pairDelimiter;
     private readonly byte[] _kvDelimiter;
     private readonly Utf8NameTable _keys;
+
+    /// <summary>The slot this step reads.</summary>
+    internal int SourceSlot => _source;
 
     public ParseKvStep(int sourceSlot, string pairDelimiter, string kvDelimiter, IReadOnlyDictionary<string, int> keyToSlot)
     {

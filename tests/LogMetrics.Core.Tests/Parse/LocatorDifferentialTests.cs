@@ -469,6 +469,122 @@ public class LocatorDifferentialTests
         Assert.True(withFields > 1_000 && without > 1_000 && refused > 200, $"{withFields} walked, {without} not JSON, {refused} lines refused");
     }
 
+    /// <summary>Inner documents escaped the plain way (every quote <c>\"</c>, no other escape of the inner text), so that the walk in the line answers often.</summary>
+    private static Gen<string> PlainEscapedExt5() =>
+        from doc in Gen.OneOf(
+            NestedJson(3).Select(d => d.Replace("\n", " ", StringComparison.Ordinal)),
+            Gen.Elements(Seeds).Select(InnerDocument),
+            from n in Gen.Choose(60, 66)
+            select string.Concat(Enumerable.Repeat("{\"a\":", n)) + "\"v\"" + new string('}', n),
+            from n in Gen.Choose(60, 66)
+            select "{\"x\":{\"y\":" + string.Concat(Enumerable.Repeat("[", n)) + string.Concat(Enumerable.Repeat("]", n)) + "}}")
+        from mutations in Gen.Choose(0, 1)
+        from at in Gen.Choose(0, 3000).ArrayOf(2)
+        from length in Gen.Choose(0, 6).ArrayOf(2)
+        from fragment in Gen.Elements(EscapedFragments).ArrayOf(2)
+        select Mutate(EscapeAsStringBody(doc, []), mutations, at, length, fragment);
+
+    /// <summary>
+    /// The walk of parse-json's source in the line, still escaped (<see cref="ParseJsonStep.WalkEscaped"/>): where it
+    /// answers, the reader reads the string (its <c>CopyString</c> succeeds and the string ends where the walk says),
+    /// the unescaped body is a document the reader reads whole, and the fields are those of the reader's walk of it;
+    /// its ASCII verdict is right. Where it does not answer, the parser copies and walks as before.
+    /// </summary>
+    [Fact]
+    public void WalkEscaped_EscapedInnerJson_SameVerdictAndFieldsAsReaderCopyThenWalk()
+    {
+        var step = new ParseJsonStep(0, "ext5_", Targets);
+        var strings = new Utf8Strings();
+        var staged = new List<(int Slot, FieldValue Value)>();
+        int walked = 0, left = 0, leftValid = 0;
+        var suffixes = new[] { "", ",\"a\":1}", "}" + new string(' ', 40) };
+        Prop.ForAll(Gen.OneOf(PlainEscapedExt5(), EscapedExt5()).ToArbitrary(), Gen.Choose(0, 2).ToArbitrary(), (string body, int suffix) =>
+        {
+            var json = Encoding.UTF8.GetBytes("\"" + body + "\"" + suffixes[suffix]);
+            if (!Utf8.IsValid(json)) return true.Label("not UTF-8");
+            staged.Clear();
+            var end = step.WalkEscaped(json, 0, strings, staged, out var nonAscii);
+            var expected = ReferenceCopyThenWalk(json, strings, out var expectedEnd);
+            if (end < 0)
+            {
+                left++;
+                if (expected != "none") leftValid++;
+                return true.Label("left to the copy");
+            }
+            walked++;
+            var actual = string.Join(";", staged.Select(v => v.Slot + "=" + Describe(v.Value)));
+            if (end != expectedEnd) return false.Label($"{body}\nwalk ends at {end}, reader at {expectedEnd}");
+            if (!nonAscii && !Ascii.IsValid(json.AsSpan(0, end))) return false.Label($"{body}\nnot ASCII, said ASCII");
+            return (actual == expected).Label($"{body}\nwalk in line: {actual}\nreader: {expected}");
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(20_000));
+        // Both ways are reached, and documents the reader takes are left to the copy too (escapes the walk does not read).
+        Assert.True(walked > 2_000 && left > 3_000 && leftValid > 1_000, $"{walked} walked in the line, {left} left to the copy ({leftValid} of them valid)");
+    }
+
+    /// <summary>
+    /// The reference for a JSON string at the start of <paramref name="json"/>: the reader reads the string token and
+    /// copies it (<c>CopyString</c>), then its walk of the copy; "none" when the string or the document is refused.
+    /// </summary>
+    private static string ReferenceCopyThenWalk(byte[] json, Utf8Strings strings, out int end)
+    {
+        end = -1;
+        byte[] inner;
+        try
+        {
+            var reader = new Utf8JsonReader(json, isFinalBlock: false, default);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.String) return "none";
+            var buffer = new byte[json.Length];
+            inner = buffer.AsSpan(0, reader.CopyString(buffer)).ToArray();
+            end = (int)reader.BytesConsumed;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            return "none";
+        }
+        return ReferenceWalk(inner, strings);
+    }
+
+    /// <summary>
+    /// Whole lines (the corpus's, synthetic ones with escaped inner JSON, mutated ones) through a parser that walks
+    /// Ext5 in the line, then parse-json: the same verdict, reason and fields as a parser that copies Ext5 and a
+    /// parse-json that walks the copy.
+    /// </summary>
+    [Fact]
+    public void Parse_ParseJsonWalkedInTheLine_SameReasonAndFieldsAsCopyThenWalk()
+    {
+        var compiled = Flagship.Pipeline;
+        var fused = compiled.CreateParser();
+        var step = LogMetrics.Core.Pipeline.FuseParseJson(fused, compiled);
+        Assert.NotNull(step);
+        Assert.True(compiled.Fields.TryGet("Ext5", out var ext5));
+        var copying = compiled.CreateParser();
+        var record = compiled.CreateRecord();
+        var reference = compiled.CreateRecord();
+        int walked = 0, accepted = 0;
+        var lines = Gen.OneOf(
+            Line(),
+            from body in Gen.OneOf(PlainEscapedExt5(), EscapedExt5())
+            from twice in Gen.Elements(false, false, true)
+            select Encoding.UTF8.GetBytes("{\"__time__\":1768484243,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":\"200\",\"TotalUsedTime\":5,\"Ext5\":\""
+                + body + "\",\"Domain\":\"d\"" + (twice ? ",\"Ext5\":\"{\\\"appGroup\\\":\\\"second\\\"}\"" : "") + "}"));
+        Prop.ForAll(lines.ToArbitrary(), (byte[] line) =>
+        {
+            var reason = fused.Parse(line, record);
+            if (reason is null)
+            {
+                if (record.Values[ext5].Walked) walked++;
+                step.Apply(record);
+                accepted++;
+            }
+            var expectedReason = copying.Parse(line, reference);
+            if (expectedReason is null) step.Apply(reference);
+            var actual = reason + "\n" + record.EventTimeMs + "\n" + string.Join("\n", record.Values.Select((v, i) => i == ext5 ? "" : i + ":" + Describe(v)));
+            var expected = expectedReason + "\n" + reference.EventTimeMs + "\n" + string.Join("\n", reference.Values.Select((v, i) => i == ext5 ? "" : i + ":" + Describe(v)));
+            return (actual == expected).Label($"{Encoding.UTF8.GetString(line)}\nwalked in the line:\n{actual}\ncopied:\n{expected}");
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(20_000));
+        Assert.True(walked > 2_000 && accepted - walked > 1_000, $"{walked} of {accepted} accepted lines walked in the line");
+    }
+
     /// <summary>The walk this replaced: the whole document read by the reader (no exception), then walked with it.</summary>
     private static string ReferenceWalk(byte[] json, Utf8Strings strings)
     {
