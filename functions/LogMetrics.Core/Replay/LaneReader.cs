@@ -36,6 +36,9 @@ public sealed class LaneReader : IDisposable
     private bool _atStart = true;
     private long _line;
     private byte[] _arena;
+    // The whole input fits in the read buffer: lines are delivered where they were read (no arena, no copy),
+    // and bytes of the buffer before _end are never written again (a larger buffer is a new array).
+    private readonly bool _inPlace;
     // An oversize line being skipped: its line number, body prefix and length so far.
     private long _oversizeLine;
     private byte[]? _oversizePrefix;
@@ -54,13 +57,13 @@ public sealed class LaneReader : IDisposable
             _gzipFile = file;
             _crc = new Crc32();
             _stream = new GZipStream(file, CompressionMode.Decompress);
-            (_buffer, _arena) = Buffers(null);
+            (_buffer, _arena, _) = Buffers(null);
         }
         else
         {
             _stream = file;
             // A FIFO or a device has no length.
-            (_buffer, _arena) = Buffers(file.CanSeek ? file.Length : null);
+            (_buffer, _arena, _inPlace) = Buffers(file.CanSeek ? file.Length : null);
         }
     }
 
@@ -69,7 +72,7 @@ public sealed class LaneReader : IDisposable
         Path = name;
         _stream = stream;
         _maxRecordBytes = maxRecordBytes;
-        (_buffer, _arena) = Buffers(stream.CanSeek ? stream.Length - stream.Position : null);
+        (_buffer, _arena, _inPlace) = Buffers(stream.CanSeek ? stream.Length - stream.Position : null);
     }
 
     /// <summary>Largest read buffer and line arena a reader starts with.</summary>
@@ -81,17 +84,24 @@ public sealed class LaneReader : IDisposable
     /// <summary>
     /// The read buffer and the line arena, sized to the input. Fresh memory costs page faults and zeroing,
     /// and large arrays count against the large object heap's budget, whose first collection a short replay
-    /// would otherwise pay for: a file under 4 MiB is read 64 KiB at a time into an arena the size of the
-    /// file (a 100 KB file needs no 1 MiB buffer), a larger one 1 MiB at a time; a compressed input starts at
-    /// 64 KiB. Both grow when a line or a chunk needs more. Not zeroed: bytes are written before they are read.
+    /// would otherwise pay for: a file of at most 1 MiB is read whole into one buffer its size, and its lines
+    /// are delivered in place (no arena: a 400-line replay touched each line's pages twice, once read and once
+    /// copied); a file under 4 MiB is read 64 KiB at a time into an arena the size of the file, a larger one
+    /// 1 MiB at a time; a compressed input starts at 64 KiB. Both grow when a line or a chunk needs more. Not
+    /// zeroed: bytes are written before they are read.
     /// </summary>
-    private static (byte[] Buffer, byte[] Arena) Buffers(long? length)
+    private static (byte[] Buffer, byte[] Arena, bool InPlace) Buffers(long? length)
     {
+        if (length is { } whole && whole <= MaxInitialBufferBytes)
+        {
+            // One byte more than the input, so the read that finds its end has room.
+            return (GC.AllocateUninitializedArray<byte>((int)whole + 1), [], true);
+        }
         var buffer = length is { } known && known >= 4 * MaxInitialBufferBytes ? MaxInitialBufferBytes
             : length is { } small ? (int)Math.Clamp(small + 1, 4096, SmallBufferBytes)
             : SmallBufferBytes;
         var arena = length is { } size ? (int)Math.Clamp(size, 4096, MaxInitialBufferBytes) : SmallBufferBytes;
-        return (GC.AllocateUninitializedArray<byte>(buffer), GC.AllocateUninitializedArray<byte>(arena));
+        return (GC.AllocateUninitializedArray<byte>(buffer), GC.AllocateUninitializedArray<byte>(arena), false);
     }
 
     public string Path { get; }
@@ -106,6 +116,13 @@ public sealed class LaneReader : IDisposable
 
     /// <summary>Current size of the read buffer (tests: it stays bounded by about twice maxRecordBytes).</summary>
     internal int BufferCapacity => _buffer.Length;
+
+    /// <summary>
+    /// The input fits in the read buffer, so lines are delivered in place: the events of every chunk stay
+    /// valid (not only until the next <see cref="ReadChunk"/>), and the reader needs no arena
+    /// (<see cref="SwapArena"/> need not be called).
+    /// </summary>
+    public bool ReadsInPlace => _inPlace;
 
     /// <summary>
     /// Checks that a gzip file starts like one and its first block decompresses; throws
@@ -150,7 +167,7 @@ public sealed class LaneReader : IDisposable
                     _start = _end;
                     if (_eof)
                     {
-                        EndOversize(ref used, spans);
+                        EndOversize(ref used, spans, events);
                         break;
                     }
                     Fill();
@@ -158,7 +175,7 @@ public sealed class LaneReader : IDisposable
                 }
                 _oversizeBytes += nl;
                 _start += nl + 1;
-                EndOversize(ref used, spans);
+                EndOversize(ref used, spans, events);
                 continue;
             }
 
@@ -174,7 +191,7 @@ public sealed class LaneReader : IDisposable
                 {
                     if (_start < _end)
                     {
-                        Take(_start, _end - _start, ref used, spans);
+                        Take(_start, _end - _start, ref used, spans, events);
                         _start = _end;
                     }
                     break;
@@ -187,10 +204,10 @@ public sealed class LaneReader : IDisposable
                 StartOversize(newline);
                 _start += 1; // the newline that ends it
                 _oversizeBytes = newline;
-                EndOversize(ref used, spans);
+                EndOversize(ref used, spans, events);
                 continue;
             }
-            Take(_start, newline, ref used, spans);
+            Take(_start, newline, ref used, spans, events);
             _start += newline + 1;
         }
         foreach (var (line, offset, length, oversize) in spans)
@@ -222,9 +239,17 @@ public sealed class LaneReader : IDisposable
         _start += available;
     }
 
-    private void EndOversize(ref int used, List<(long, int, int, long)> spans)
+    private void EndOversize(ref int used, List<(long, int, int, long)> spans, List<LaneEvent> events)
     {
         var prefix = _oversizePrefix!;
+        if (_inPlace)
+        {
+            // The prefix is an array of its own already.
+            events.Add(new LaneEvent(_oversizeLine, prefix) { OversizeBytes = Math.Max(_oversizeBytes, _maxRecordBytes + 1L) });
+            _oversizePrefix = null;
+            _oversizeBytes = 0;
+            return;
+        }
         EnsureArena(used + prefix.Length);
         prefix.CopyTo(_arena.AsSpan(used));
         spans.Add((_oversizeLine, used, prefix.Length, Math.Max(_oversizeBytes, _maxRecordBytes + 1L)));
@@ -233,10 +258,15 @@ public sealed class LaneReader : IDisposable
         _oversizeBytes = 0;
     }
 
-    private void Take(int offset, int length, ref int used, List<(long, int, int, long)> spans)
+    private void Take(int offset, int length, ref int used, List<(long, int, int, long)> spans, List<LaneEvent> events)
     {
         _line++;
         if (length > 0 && _buffer[offset + length - 1] == (byte)'\r') length--;
+        if (_inPlace)
+        {
+            events.Add(new LaneEvent(_line, _buffer.AsMemory(offset, length)));
+            return;
+        }
         EnsureArena(used + length);
         _buffer.AsSpan(offset, length).CopyTo(_arena.AsSpan(used));
         spans.Add((_line, used, length, 0));
@@ -251,7 +281,20 @@ public sealed class LaneReader : IDisposable
 
     private void Fill()
     {
-        if (_start > 0)
+        if (_inPlace)
+        {
+            // Lines delivered stay where they are: only an input longer than it was when opened needs more
+            // room, in a new buffer that takes the line being read.
+            if (_end == _buffer.Length)
+            {
+                var larger = GC.AllocateUninitializedArray<byte>(Math.Max(_buffer.Length * 2, 4096));
+                Buffer.BlockCopy(_buffer, _start, larger, 0, _end - _start);
+                _end -= _start;
+                _start = 0;
+                _buffer = larger;
+            }
+        }
+        else if (_start > 0)
         {
             Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
             _end -= _start;

@@ -278,8 +278,9 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         }
         for (var i = 0; i < n; i++)
         {
-            // The read-ahead stage reads the next chunks into buffers of its own.
-            first[i] = first[i] with { Arena = readers[i].SwapArena(NewArena()) };
+            // The read-ahead stage reads the next chunks into buffers of its own (a lane read whole into
+            // memory needs none: its lines stay where they were read).
+            if (!readers[i].ReadsInPlace) first[i] = first[i] with { Arena = readers[i].SwapArena(NewArena()) };
         }
 
         var ooo = pipeline.Compiled.OutOfOrdernessMs;
@@ -341,7 +342,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     {
                         var t0 = clock.GetTimestamp();
                         var events = reader.ReadChunk(chunkLines);
-                        var arena = reader.SwapArena(arenas.TryTake(out var spare) ? spare : NewArena());
+                        var arena = reader.ReadsInPlace ? [] : reader.SwapArena(arenas.TryTake(out var spare) ? spare : NewArena());
                         chunk = new Chunk(i, k, events, arena, reader.Finished, clock.GetTimestamp() - t0);
                     }
                     while (!output.Writer.TryWrite(chunk))
@@ -432,7 +433,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     Interlocked.Add(ref readTicks, job.Chunk.ReadTicks);
                     rounds.Report(k, i, lanes[i], job.Chunk.Last);
                     // The events are done with (dead letters written): their buffer and pipeline go back.
-                    arenas.Add(job.Chunk.Arena);
+                    if (job.Chunk.Arena.Length > 0) arenas.Add(job.Chunk.Arena);
                     pool.Writer.TryWrite(job.Pipeline);
                     var done = new Completed(job.Chunk, signals, job.Pipeline);
                     while (!completed.Writer.TryWrite(done))

@@ -168,4 +168,119 @@ public sealed class LaneReaderTests : IDisposable
         Assert.Contains(path, e.Message);
         Assert.Contains("not a gzip file", e.Message);
     }
+
+    /// <summary>A stream with no length: the reader copies lines into its arena (the path a large file takes too).</summary>
+    private sealed class NoLengthStream(Stream inner) : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        // Short reads, so lines cross reads.
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, Math.Min(count, 777));
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>Every chunk read, kept as the reader's memory (not copied), then turned to text once the reader is done.</summary>
+    private static List<(long Line, string Text, long Oversize)> ReadAllKeepingChunks(LaneReader reader, int chunk)
+    {
+        var kept = new List<LaneEvent>();
+        while (!reader.Finished) kept.AddRange(reader.ReadChunk(chunk));
+        return [.. kept.Select(e => (e.Sequence, Encoding.UTF8.GetString(e.Body.Span), e.OversizeBytes))];
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void SmallFile_ReadInPlace_SameLinesAsCopied_EarlierChunksStayIntact(int seed)
+    {
+        // Random lines: blank, CRLF, long (some over maxRecordBytes), a BOM or not, a last line without newline or not.
+        var random = new Random(seed);
+        const int max = 2048;
+        var text = new StringBuilder();
+        var count = random.Next(1, 400);
+        for (var i = 0; i < count; i++)
+        {
+            var kind = random.Next(8);
+            var line = kind switch
+            {
+                0 => "",
+                1 => new string('o', random.Next(max - 10, 3 * max)),
+                _ => $"{{\"n\":{i},\"pad\":\"{new string((char)('a' + random.Next(26)), random.Next(0, 300))}\"}}",
+            };
+            text.Append(line).Append(random.Next(5) == 0 ? "\r\n" : "\n");
+        }
+        if (random.Next(2) == 0) text.Append("{\"last\":true}");
+        byte[] bytes = [.. random.Next(2) == 0 ? new byte[] { 0xEF, 0xBB, 0xBF } : [], .. Encoding.UTF8.GetBytes(text.ToString())];
+        var path = Write($"small-{seed}.jsonl", bytes);
+        var chunk = random.Next(1, 50);
+
+        using var inPlace = new LaneReader(path, max);
+        using var copied = new LaneReader(new NoLengthStream(new MemoryStream(bytes)), "copied", max);
+        Assert.True(inPlace.ReadsInPlace);
+        Assert.False(copied.ReadsInPlace);
+
+        var expected = ReadAll(copied, chunk);
+        var actual = ReadAllKeepingChunks(inPlace, chunk);
+
+        Assert.Equal(expected, actual);
+        Assert.Equal(expected.Count, expected[^1].Line);
+        Assert.Equal(bytes.Length, inPlace.BytesRead);
+        Assert.Null(inPlace.Error);
+    }
+
+    [Fact]
+    public void FileLargerThanOneMiB_NotReadInPlace()
+    {
+        var line = "{\"pad\":\"" + new string('z', 1000) + "\"}\n";
+        var path = Write("large.jsonl", Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat(line, 1100))));
+        using var reader = new LaneReader(path);
+
+        Assert.False(reader.ReadsInPlace);
+        Assert.Equal(1100, ReadAll(reader, 256).Count);
+    }
+
+    /// <summary>A seekable stream that says it is shorter than it is (an input that grew after it was sized).</summary>
+    private sealed class UnderstatedLengthStream(Stream inner, long length) : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanSeek => true;
+        public override bool CanWrite => false;
+        public override long Length => length;
+        public override long Position { get => inner.Position; set => inner.Position = value; }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    [Fact]
+    public void InputLongerThanItsLength_ReadInPlace_ToItsEnd_EarlierChunksStayIntact()
+    {
+        // Sized by the length it gave; the rest still arrives, and the lines of earlier chunks keep their
+        // bytes when the reader needs a larger buffer.
+        var text = string.Concat(Enumerable.Range(1, 5050).Select(i => $"{{\"n\":{i}}}\n"));
+        using var reader = new LaneReader(new UnderstatedLengthStream(new MemoryStream(Encoding.UTF8.GetBytes(text)), 500), "grown");
+        Assert.True(reader.ReadsInPlace);
+
+        var kept = new List<LaneEvent>();
+        while (!reader.Finished) kept.AddRange(reader.ReadChunk(64));
+
+        Assert.Equal(Enumerable.Range(1, 5050).Select(i => ((long)i, $"{{\"n\":{i}}}")),
+            kept.Select(e => (e.Sequence, Encoding.UTF8.GetString(e.Body.Span))));
+        Assert.True(reader.BufferCapacity > 501);
+    }
 }
