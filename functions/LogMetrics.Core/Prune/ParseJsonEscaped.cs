@@ -356,6 +356,13 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
 
     AfterValue:
         if (relative == 0) return pos;
+        // The common next member of an object (,\"), read straight on.
+        if ((uint)(pos + 2) < (uint)e.Length && e[pos] == (byte)',' && e[pos + 1] == (byte)'\\' && e[pos + 2] == (byte)'"'
+            && (objects & (1UL << (relative - 1))) != 0)
+        {
+            pos++;
+            goto Name;
+        }
         pos = SkipSpaces(e, pos);
         if (pos >= e.Length) return -1;
         var inObject = (objects & (1UL << (relative - 1))) != 0;

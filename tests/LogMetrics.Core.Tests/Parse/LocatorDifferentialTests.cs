@@ -535,7 +535,7 @@ public class LocatorDifferentialTests
     private static Gen<string> SkippedSubObjectExt5() =>
         from chars in Gen.Frequency((9, Gen.Constant(WalkedInnerChars)), (1, Gen.Constant(InnerChars)))
         from strings in Gen.Choose(0, 40).SelectMany(n => Gen.Elements(chars).ArrayOf(n).Select(cs => string.Concat(cs))).ArrayOf(8)
-        from shape in Gen.Choose(0, 3).ArrayOf(4)
+        from shape in Gen.Choose(0, 5).ArrayOf(4)
         from mutations in Gen.Choose(0, 1)
         from at in Gen.Choose(0, 400).ArrayOf(2)
         from length in Gen.Choose(0, 4).ArrayOf(2)
@@ -555,6 +555,9 @@ public class LocatorDifferentialTests
                 0 => Quote(s[i + 1]),
                 1 => "{" + Quote(s[i + 1]) + ":" + Quote(s[i]) + "}",
                 2 => "[" + Quote(s[i + 1]) + "," + Quote(s[i]) + "]",
+                // A member in an array (not JSON), and an object in an array after a string.
+                3 => "[" + Quote(s[i + 1]) + "," + Quote(s[i]) + ":" + Quote(s[i + 1]) + "]",
+                4 => "[" + Quote(s[i + 1]) + ",{" + Quote(s[i]) + ":" + Quote(s[i + 1]) + "}]",
                 _ => "7",
             };
             members.Add(Quote(s[i]) + ":" + value);
