@@ -54,7 +54,7 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
         {
             if (!InnerQuote(e, pos)) return -1;
             var nameStart = pos + 2;
-            pos = InnerStringEndQuick(e, nameStart, out var plainName, ref high);
+            pos = InnerStringEnd(e, nameStart, out var plainName, ref high);
             if (pos < 0 || !plainName) return -1;
             var raw = e[nameStart..(pos - 2)];
             pos = SkipSpaces(e, pos);
@@ -76,7 +76,7 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
                 if (first == (byte)'\\')
                 {
                     if (!InnerQuote(e, pos)) return -1;
-                    var end = InnerStringEndQuick(e, pos + 2, out var plain, ref high);
+                    var end = InnerStringEnd(e, pos + 2, out var plain, ref high);
                     // An escaped value is unescaped by Walk (TryRead): left to it.
                     if (end < 0 || !plain) return -1;
                     value = FieldValue.FromString(strings.Get(e[(pos + 2)..(end - 2)]));
@@ -228,35 +228,6 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
         }
     }
 
-    /// <summary>
-    /// As <see cref="InnerStringEnd"/>, inline for the common short string: when the first quote, backslash or
-    /// control byte of the 16 at <paramref name="p"/> is a backslash that, with the next byte, closes the string
-    /// (<c>\"</c>), the string is done here (and plain); anything else is read by <see cref="InnerStringEnd"/>.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int InnerStringEndQuick(ReadOnlySpan<byte> e, int p, out bool plain, ref uint high)
-    {
-        if (Vector128.IsHardwareAccelerated && (uint)p + (uint)Vector128<byte>.Count < (uint)e.Length)
-        {
-            var v = Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(e), (nuint)(uint)p);
-            var bits = (Vector128.Equals(v, Vector128.Create((byte)'"'))
-                | Vector128.Equals(v, Vector128.Create((byte)'\\'))
-                | Vector128.LessThan(v, Vector128.Create((byte)0x20))).ExtractMostSignificantBits();
-            if (bits != 0)
-            {
-                // q + 1 <= p + 16 < e.Length: both bytes are in the span.
-                var q = p + BitOperations.TrailingZeroCount(bits);
-                if (e[q] == (byte)'\\' && e[q + 1] == (byte)'"')
-                {
-                    high |= v.ExtractMostSignificantBits();
-                    plain = true;
-                    return q + 2;
-                }
-            }
-        }
-        return InnerStringEnd(e, p, out plain, ref high);
-    }
-
     private static bool TryHex4(ReadOnlySpan<byte> hex, out int value)
     {
         value = 0;
@@ -278,7 +249,7 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
         switch (e[pos])
         {
             case (byte)'\\':
-                return InnerQuote(e, pos) ? InnerStringEndQuick(e, pos + 2, out _, ref high) : -1;
+                return InnerQuote(e, pos) ? InnerStringEnd(e, pos + 2, out _, ref high) : -1;
             case (byte)'t' or (byte)'f' or (byte)'n':
                 return JsonScan.LiteralEnd(e, pos, out _);
             case (byte)'{' or (byte)'[':
@@ -325,7 +296,7 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
                 goto Value;
             case (byte)'\\':
                 if (!InnerQuote(e, pos)) return -1;
-                pos = InnerStringEndQuick(e, pos + 2, out _, ref high);
+                pos = InnerStringEnd(e, pos + 2, out _, ref high);
                 if (pos < 0) return -1;
                 goto AfterValue;
             case (byte)'t' or (byte)'f' or (byte)'n':
@@ -340,15 +311,8 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
 
     Name:
         if (!InnerQuote(e, pos)) return -1;
-        pos = InnerStringEndQuick(e, pos + 2, out _, ref high);
+        pos = InnerStringEnd(e, pos + 2, out _, ref high);
         if (pos < 0) return -1;
-        // The common name then string value (\":\"), read straight on.
-        if ((uint)(pos + 2) < (uint)e.Length && e[pos] == (byte)':' && e[pos + 1] == (byte)'\\' && e[pos + 2] == (byte)'"')
-        {
-            pos = InnerStringEndQuick(e, pos + 3, out _, ref high);
-            if (pos < 0) return -1;
-            goto AfterValue;
-        }
         pos = SkipSpaces(e, pos);
         if (pos >= e.Length || e[pos] != (byte)':') return -1;
         pos = SkipSpaces(e, pos + 1);
@@ -356,13 +320,6 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
 
     AfterValue:
         if (relative == 0) return pos;
-        // The common next member of an object (,\"), read straight on.
-        if ((uint)(pos + 2) < (uint)e.Length && e[pos] == (byte)',' && e[pos + 1] == (byte)'\\' && e[pos + 2] == (byte)'"'
-            && (objects & (1UL << (relative - 1))) != 0)
-        {
-            pos++;
-            goto Name;
-        }
         pos = SkipSpaces(e, pos);
         if (pos >= e.Length) return -1;
         var inObject = (objects & (1UL << (relative - 1))) != 0;
