@@ -521,6 +521,84 @@ public class LocatorDifferentialTests
         Assert.True(walked > 2_000 && left > 3_000 && leftValid > 1_000, $"{walked} walked in the line, {left} left to the copy ({leftValid} of them valid)");
     }
 
+    /// <summary>Characters of inner strings: plain, non-ASCII, and the ones that end, escape or break a string.</summary>
+    private static readonly string[] InnerChars = ["a", "Z", "0", "-", " ", ":", ",", "{", "}", "[", "]", "/", "é", "😀", "\"", "\\", "\n", "\u0001"];
+
+    /// <summary>Characters of inner strings the walk reads in the line (not a control character without a short escape, nor an astral one).</summary>
+    private static readonly string[] WalkedInnerChars = ["a", "a", "a", "a", "Z", "0", "-", " ", ":", ",", "{", "}", "[", "]", "/", "é", "\"", "\\", "\n"];
+
+    /// <summary>
+    /// Sub-objects the walk only checks (as <c>callerInfo</c>, <c>headers</c>, <c>ramAuth</c> are): names and string
+    /// values of 0 to 40 characters, so that closing quotes fall on both sides of the 16 bytes a short string is read in
+    /// at once and near the end of the line; plainly escaped, then possibly mutated.
+    /// </summary>
+    private static Gen<string> SkippedSubObjectExt5() =>
+        from chars in Gen.Frequency((9, Gen.Constant(WalkedInnerChars)), (1, Gen.Constant(InnerChars)))
+        from strings in Gen.Choose(0, 40).SelectMany(n => Gen.Elements(chars).ArrayOf(n).Select(cs => string.Concat(cs))).ArrayOf(8)
+        from shape in Gen.Choose(0, 5).ArrayOf(4)
+        from mutations in Gen.Choose(0, 1)
+        from at in Gen.Choose(0, 400).ArrayOf(2)
+        from length in Gen.Choose(0, 4).ArrayOf(2)
+        from fragment in Gen.Elements(EscapedFragments).ArrayOf(2)
+        select Mutate(EscapeAsStringBody(SubObjectDocument(strings, shape), []), mutations, at, length, fragment);
+
+    private static readonly JsonSerializerOptions RelaxedEscaping = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static string SubObjectDocument(string[] s, int[] shape)
+    {
+        static string Quote(string text) => JsonSerializer.Serialize(text, RelaxedEscaping);
+        var members = new List<string>();
+        for (var i = 0; i + 1 < s.Length; i += 2)
+        {
+            var value = shape[i / 2] switch
+            {
+                0 => Quote(s[i + 1]),
+                1 => "{" + Quote(s[i + 1]) + ":" + Quote(s[i]) + "}",
+                2 => "[" + Quote(s[i + 1]) + "," + Quote(s[i]) + "]",
+                // A member in an array (not JSON), and an object in an array after a string.
+                3 => "[" + Quote(s[i + 1]) + "," + Quote(s[i]) + ":" + Quote(s[i + 1]) + "]",
+                4 => "[" + Quote(s[i + 1]) + ",{" + Quote(s[i]) + ":" + Quote(s[i + 1]) + "}]",
+                _ => "7",
+            };
+            members.Add(Quote(s[i]) + ":" + value);
+        }
+        return "{\"appGroup\":\"g\",\"b\":{" + string.Join(",", members) + "},\"traceId\":" + Quote(s[0]) + "}";
+    }
+
+    /// <summary>
+    /// <see cref="ParseJsonStep.WalkEscaped"/> over sub-objects it only checks, with strings around the 16-byte
+    /// boundary of its inline string read: the same verdict, end, fields and ASCII verdict as the reader's copy then walk.
+    /// </summary>
+    [Fact]
+    public void WalkEscaped_SkippedSubObjectsShortStrings_SameVerdictAndFieldsAsReaderCopyThenWalk()
+    {
+        var step = new ParseJsonStep(0, "ext5_", Targets);
+        var strings = new Utf8Strings();
+        var staged = new List<(int Slot, FieldValue Value)>();
+        int walked = 0, left = 0;
+        var suffixes = new[] { "", "}", "," };
+        Prop.ForAll(SkippedSubObjectExt5().ToArbitrary(), Gen.Choose(0, 2).ToArbitrary(), (string body, int suffix) =>
+        {
+            var json = Encoding.UTF8.GetBytes("\"" + body + "\"" + suffixes[suffix]);
+            if (!Utf8.IsValid(json)) return true.Label("not UTF-8");
+            staged.Clear();
+            var end = step.WalkEscaped(json, 0, strings, staged, out var nonAscii);
+            var expected = ReferenceCopyThenWalk(json, strings, out var expectedEnd);
+            if (end < 0)
+            {
+                left++;
+                return true.Label("left to the copy");
+            }
+            walked++;
+            if (expected == "none") return false.Label($"{body}\nwalked, the reader refuses it");
+            var actual = string.Join(";", staged.Select(v => v.Slot + "=" + Describe(v.Value)));
+            if (end != expectedEnd) return false.Label($"{body}\nwalk ends at {end}, reader at {expectedEnd}");
+            if (!nonAscii && !Ascii.IsValid(json.AsSpan(0, end))) return false.Label($"{body}\nnot ASCII, said ASCII");
+            return (actual == expected).Label($"{body}\nwalk in line: {actual}\nreader: {expected}");
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(20_000));
+        Assert.True(walked > 2_000 && left > 2_000, $"{walked} walked in the line, {left} left to the copy");
+    }
+
     /// <summary>
     /// The reference for a JSON string at the start of <paramref name="json"/>: the reader reads the string token and
     /// copies it (<c>CopyString</c>), then its walk of the copy; "none" when the string or the document is refused.
