@@ -30,27 +30,17 @@ public static class DefinitionLoader
         return Load(utf8);
     }
 
-    public static PipelineDefinition Load(string json)
-    {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(json, DocumentOptions);
-        }
-        catch (JsonException e)
-        {
-            throw NotJson(e);
-        }
-        return Read(doc);
-    }
+    public static PipelineDefinition Load(string json) => Read(() => JsonDocument.Parse(json, DocumentOptions));
 
     /// <summary>As <see cref="Load(string)"/>, from UTF-8 (no byte order mark).</summary>
-    public static PipelineDefinition Load(ReadOnlyMemory<byte> utf8Json)
+    public static PipelineDefinition Load(ReadOnlyMemory<byte> utf8Json) => Read(() => JsonDocument.Parse(utf8Json, DocumentOptions));
+
+    private static PipelineDefinition Read(Func<JsonDocument> parse)
     {
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(utf8Json, DocumentOptions);
+            doc = parse();
         }
         catch (JsonException e)
         {
