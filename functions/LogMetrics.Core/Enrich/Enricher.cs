@@ -85,7 +85,7 @@ public sealed class Enricher
 
     /// <summary>
     /// Whether every lookup's cache answers a warmed batch without counting (<see cref="ILookupPeek"/>): then
-    /// <see cref="Fill"/> can set a batch's outputs ahead of the late check, and <see cref="CountFilled"/>
+    /// <see cref="FillOne"/> can set a batch's outputs ahead of the late check, and <see cref="CountFilled"/>
     /// counts afterwards exactly what <see cref="Apply"/> would have counted.
     /// </summary>
     internal bool CanFill { get; }
@@ -94,17 +94,10 @@ public sealed class Enricher
     public void Apply(EnrichBatch batch, int index, Record record) => Set(batch, index, record, count: true);
 
     /// <summary>
-    /// As <see cref="Apply"/> for every record of a warmed batch, counting nothing yet: the batch tallies
-    /// each lookup's outcomes, which <see cref="CountFilled"/> adds to the stats for the records that are
-    /// not late. Only when <see cref="CanFill"/>; outputs depend on the record and the batch alone.
+    /// As <see cref="Apply"/> for record <paramref name="index"/> of a warmed batch, counting nothing yet: once every
+    /// record is filled, <see cref="TallyFilled"/> tallies each lookup's outcomes, which <see cref="CountFilled"/> adds
+    /// to the stats for the records that are not late. Only when <see cref="CanFill"/>; outputs depend on the record and the batch alone.
     /// </summary>
-    internal void Fill(EnrichBatch batch, IReadOnlyList<Record> records)
-    {
-        for (var r = 0; r < records.Count; r++) FillOne(batch, r, records[r]);
-        TallyFilled(batch, records.Count);
-    }
-
-    /// <summary>As <see cref="Fill"/> for record <paramref name="index"/> alone; <see cref="TallyFilled"/> once every record is filled.</summary>
     internal void FillOne(EnrichBatch batch, int index, Record record)
     {
         if (!CanFill) throw new InvalidOperationException("a lookup cache counts per record: apply in order instead");
@@ -129,7 +122,7 @@ public sealed class Enricher
     }
 
     /// <summary>
-    /// Counts the lookups of a <see cref="Fill">filled</see> batch as <see cref="Apply"/> would have, record by
+    /// Counts the lookups of a <see cref="FillOne">filled</see> batch as <see cref="Apply"/> would have, record by
     /// record, for every record but the <paramref name="skipped"/> ones (indexes of late records).
     /// </summary>
     internal void CountFilled(EnrichBatch batch, List<int> skipped)
@@ -287,7 +280,7 @@ public sealed class EnrichBatch
     /// <summary>Per lookup: per distinct key that has a row, its output values (distinct × outputs).</summary>
     internal string[][] RowValues { get; private set; } = [];
 
-    /// <summary>Per lookup: the outcomes of a <see cref="Enricher.Fill">filled</see> batch's records, not counted yet.</summary>
+    /// <summary>Per lookup: the outcomes of a <see cref="Enricher.FillOne">filled</see> batch's records, not counted yet.</summary>
     internal (long Hits, long Misses, long Errors)[] Tally { get; private set; } = [];
 
     /// <summary>Two-part keys by their parts' instances (keys are interned, so this outlives a batch).</summary>
