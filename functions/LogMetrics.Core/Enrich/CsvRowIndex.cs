@@ -255,8 +255,7 @@ internal sealed class CsvRecordReader
     private readonly string _path;
     private readonly byte[] _buffer;
     private readonly ArrayBufferWriter<byte> _field = new(64);
-    // Without decoding: the record's fields, one after another, and where each ends.
-    private readonly bool _decode;
+    // Without decoding (null when decoding): the record's fields, one after another, and where each ends.
     private readonly ArrayBufferWriter<byte>? _record;
     private readonly List<int> _ends = [];
     private int _pos;
@@ -275,7 +274,6 @@ internal sealed class CsvRecordReader
         _file = file;
         _path = path;
         _buffer = GC.AllocateUninitializedArray<byte>(bufferBytes);
-        _decode = decode;
         if (!decode) _record = new ArrayBufferWriter<byte>(256);
     }
 
@@ -283,7 +281,7 @@ internal sealed class CsvRecordReader
     public List<string> Fields { get; } = [];
 
     /// <summary>How many fields the record the last <see cref="TryRead"/> read has.</summary>
-    public int FieldCount => _decode ? Fields.Count : _ends.Count;
+    public int FieldCount => _record is null ? Fields.Count : _ends.Count;
 
     /// <summary>Field <paramref name="i"/> of the last record, as UTF-8 (unquoted), when not decoding.</summary>
     public ReadOnlySpan<byte> FieldBytes(int i)
@@ -409,7 +407,7 @@ internal sealed class CsvRecordReader
             if (Peek() == '\r') _pos++;
             if (Peek() == '\n') _pos++;
             _line++;
-            if (!(blank && FieldCount == 1 && (_decode ? fields[0].Length : ends[0]) == 0)) return true;
+            if (!(blank && FieldCount == 1 && (_record is null ? fields[0].Length : ends[0]) == 0)) return true;
         }
     }
 }
