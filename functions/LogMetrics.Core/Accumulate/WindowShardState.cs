@@ -260,12 +260,12 @@ public sealed class WindowShardState
         if (_handles is not null)
         {
             ref var entry = ref memo.Entries[slot];
-            if (ReferenceEquals(entry.Labels, labels) && entry.Family == family)
+            if (ReferenceEquals(entry.Labels, labels) && entry.Handle!.Family == family)
             {
                 return entry.Handle!.Id >= 0 ? entry.Handle.Id : Revive(entry.Handle, labels);
             }
             ref var other = ref memo.Entries[slot + 1];
-            if (ReferenceEquals(other.Labels, labels) && other.Family == family)
+            if (ReferenceEquals(other.Labels, labels) && other.Handle!.Family == family)
             {
                 return other.Handle!.Id >= 0 ? other.Handle.Id : Revive(other.Handle, labels);
             }
@@ -303,7 +303,7 @@ public sealed class WindowShardState
         }
         // The newer entry first; the pair's older one moves to the second slot (the second's is dropped).
         if (memo.Entries[slot].Labels is not null) memo.Entries[slot + 1] = memo.Entries[slot];
-        memo.Entries[slot] = new MemoEntry(labels, family, handle);
+        memo.Entries[slot] = new MemoEntry(labels, handle);
         return handle.Id;
     }
 
@@ -330,7 +330,7 @@ public sealed class WindowShardState
         public int Family { get; } = family;
     }
 
-    private readonly record struct MemoEntry(string[]? Labels, int Family, SeriesHandle? Handle);
+    private readonly record struct MemoEntry(string[]? Labels, SeriesHandle? Handle);
 
     /// <summary>Series by label array instance, two entries per place (a cache in front of <see cref="_seriesIndex"/>).</summary>
     private sealed class InstanceMemo(int size = InstanceMemo.MinSize)
@@ -341,7 +341,7 @@ public sealed class WindowShardState
         /// <summary>Entries written since this memo was made (misses).</summary>
         public int Inserts { get; set; }
 
-        /// <summary>One slot per entry, the array, the family and the handle side by side (one load per probe).</summary>
+        /// <summary>One slot per entry, the array and the handle side by side (one load per probe; a hit reads the handle's family beside its id).</summary>
         public MemoEntry[] Entries { get; } = new MemoEntry[size];
 
         /// <summary>

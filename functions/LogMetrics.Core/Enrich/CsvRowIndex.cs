@@ -65,10 +65,11 @@ internal sealed class CsvRowIndex : IDisposable
         var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         try
         {
+            var length = RandomAccess.GetLength(file);
             // A buffer the size of a small file (a 3 KB table needs no 64 KB), at most 64 KB.
             // Rows are validated as bytes (UTF-8 checked, not decoded): no string per field of a table whose
             // rows are read, one at a time, only when a lookup asks for them.
-            var reader = new CsvRecordReader(file, path, (int)Math.Clamp(RandomAccess.GetLength(file) + 1, 256, 1 << 16), decode: false);
+            var reader = new CsvRecordReader(file, path, (int)Math.Clamp(length + 1, 256, 1 << 16), decode: false);
             if (!reader.TryRead(out _, out _))
             {
                 throw new InvalidDataException($"Dimension table '{table.Name}': file '{path}' is empty (a header row is required).");
@@ -77,7 +78,7 @@ internal sealed class CsvRowIndex : IDisposable
             for (var c = 0; c < header.Length; c++) header[c] = Encoding.UTF8.GetString(reader.FieldBytes(c));
             var keyIndexes = KeyIndexes(table, path, header);
             // Sized for rows of 16 bytes or more (a table of short rows grows them once or twice).
-            var capacity = (int)Math.Clamp(RandomAccess.GetLength(file) / 16, 64, 1 << 16);
+            var capacity = (int)Math.Clamp(length / 16, 64, 1 << 16);
             var hashes = GC.AllocateUninitializedArray<ulong>(capacity);
             var offsets = GC.AllocateUninitializedArray<long>(capacity);
             var count = 0;
@@ -255,8 +256,7 @@ internal sealed class CsvRecordReader
     private readonly string _path;
     private readonly byte[] _buffer;
     private readonly ArrayBufferWriter<byte> _field = new(64);
-    // Without decoding: the record's fields, one after another, and where each ends.
-    private readonly bool _decode;
+    // Without decoding (null when decoding): the record's fields, one after another, and where each ends.
     private readonly ArrayBufferWriter<byte>? _record;
     private readonly List<int> _ends = [];
     private int _pos;
@@ -275,7 +275,6 @@ internal sealed class CsvRecordReader
         _file = file;
         _path = path;
         _buffer = GC.AllocateUninitializedArray<byte>(bufferBytes);
-        _decode = decode;
         if (!decode) _record = new ArrayBufferWriter<byte>(256);
     }
 
@@ -283,7 +282,7 @@ internal sealed class CsvRecordReader
     public List<string> Fields { get; } = [];
 
     /// <summary>How many fields the record the last <see cref="TryRead"/> read has.</summary>
-    public int FieldCount => _decode ? Fields.Count : _ends.Count;
+    public int FieldCount => _record is null ? Fields.Count : _ends.Count;
 
     /// <summary>Field <paramref name="i"/> of the last record, as UTF-8 (unquoted), when not decoding.</summary>
     public ReadOnlySpan<byte> FieldBytes(int i)
@@ -409,7 +408,7 @@ internal sealed class CsvRecordReader
             if (Peek() == '\r') _pos++;
             if (Peek() == '\n') _pos++;
             _line++;
-            if (!(blank && FieldCount == 1 && (_decode ? fields[0].Length : ends[0]) == 0)) return true;
+            if (!(blank && FieldCount == 1 && (_record is null ? fields[0].Length : ends[0]) == 0)) return true;
         }
     }
 }
