@@ -47,7 +47,7 @@ public sealed class IngestFunction(LaneIngestor ingestor, HostSettings settings,
         var last = sequenceNumberArray.Length > 0 ? sequenceNumberArray[^1] : -1;
         try
         {
-            if (partition is null) PartitionContextReader.GetPartitionId(partitionContext); // throws, naming what the trigger sent
+            if (partition is null) throw PartitionContextReader.Missing(partitionContext);
             var shards = await ingestor.IngestAsync(lane, events, sequenceNumberArray, new DurableShardStore(client, settings.ShardCount), context.CancellationToken).ConfigureAwait(false);
             await deadLetters.StoreMalformedAsync(lane, first, last, context.CancellationToken).ConfigureAwait(false);
             Log.Ingested(logger, lane, events.Length, first, last, shards);

@@ -44,13 +44,10 @@ public static class DefinitionLoader
         }
         catch (JsonException e)
         {
-            throw NotJson(e);
+            throw new DefinitionException([new DefinitionError($"$ (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})", "not valid JSON: " + e.Message.Split(". ")[0])]);
         }
         return Read(doc);
     }
-
-    private static DefinitionException NotJson(JsonException e) =>
-        new([new DefinitionError($"$ (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})", "not valid JSON: " + e.Message.Split(". ")[0])]);
 
     private static PipelineDefinition Read(JsonDocument doc)
     {

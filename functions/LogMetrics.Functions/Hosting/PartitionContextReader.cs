@@ -52,9 +52,12 @@ public static class PartitionContextReader
     /// <summary>The partition id; throws when there is none rather than silently merging lanes.</summary>
     /// <exception cref="InvalidOperationException">No partition id in the context.</exception>
     public static string GetPartitionId(JsonElement partitionContext) =>
-        TryGetPartitionId(partitionContext) ?? throw new InvalidOperationException(
-            "The Event Hubs trigger supplied no PartitionId in its PartitionContext binding data " +
-            $"(got {Describe(partitionContext)}). Lanes cannot be told apart without it, so the batch is refused; see docs/FUNCTIONS.md.");
+        TryGetPartitionId(partitionContext) ?? throw Missing(partitionContext);
+
+    /// <summary>The error for a context without a partition id, naming what the trigger sent.</summary>
+    public static InvalidOperationException Missing(JsonElement partitionContext) => new(
+        "The Event Hubs trigger supplied no PartitionId in its PartitionContext binding data " +
+        $"(got {Describe(partitionContext)}). Lanes cannot be told apart without it, so the batch is refused; see docs/FUNCTIONS.md.");
 
     private static string Describe(JsonElement e) => e.ValueKind == JsonValueKind.Undefined
         ? "nothing"
