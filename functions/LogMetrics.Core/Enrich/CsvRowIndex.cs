@@ -9,7 +9,7 @@ namespace LogMetrics.Core.Enrich;
 /// <summary>
 /// A CSV dimension table read on demand: one streaming pass validates the file (UTF-8, header,
 /// RFC 4180 quoting, every row as wide as the header; errors name file and line) and keeps, per row,
-/// only a 64-bit hash of its key and its byte offset — 16 bytes a row, in two arrays sorted by hash. A lookup
+/// only a 64-bit hash of its key and its byte offset — 16 bytes a row (and under 64 KB to spare), in two arrays sorted by hash. A lookup
 /// binary-searches the hash and reads the row at its offset from the file (a hash collision is told
 /// apart by comparing the key columns). So an <c>lru</c> lookup over a CSV table holds at most its
 /// <c>maxRows</c> cached rows plus this index, never the whole table.
@@ -100,7 +100,9 @@ internal sealed class CsvRowIndex : IDisposable
                 hashes[count] = hash.GetCurrentHashAsUInt64();
                 offsets[count++] = offset;
             }
-            if (hashes.Length - count > count / 8)
+            // Trimmed when the spare rows are worth a copy (64 KB or more): a small table keeps its arrays, which
+            // spares a short replay two more fresh arrays.
+            if (hashes.Length - count > count / 8 && (hashes.Length - count) * (long)BytesPerRow >= 64 << 10)
             {
                 Array.Resize(ref hashes, count);
                 Array.Resize(ref offsets, count);

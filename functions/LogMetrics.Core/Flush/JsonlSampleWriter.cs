@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Text;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -46,6 +47,8 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
     }
 
     /// <summary>Any sample, through <see cref="Utf8JsonWriter"/> (escaping as its encoder says).</summary>
+    /// <remarks>Not inlined: the encoder's static set-up is checked for where it is used, not on every write.</remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void WriteEscaped(Sample s)
     {
         var writer = _writer ??= new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
