@@ -15,7 +15,7 @@ namespace LogMetrics.Core.Replay;
 /// <para>A block is freed when the last reader holding part of it is disposed: the events of such a reader
 /// are valid until then (<see cref="LaneReader.ReadsInPlace"/>).</para>
 /// </summary>
-internal sealed unsafe partial class InputBlock : MemoryManager<byte>
+internal sealed unsafe class InputBlock : MemoryManager<byte>
 {
     /// <summary>Size and alignment of a block: one huge page (x64, and arm64 with 4 KiB pages).</summary>
     internal const int Size = 2 << 20;
@@ -27,9 +27,6 @@ internal sealed unsafe partial class InputBlock : MemoryManager<byte>
     internal const int MinimumToStart = 256 << 10;
 
     private const int MadvHugepage = 14;
-
-    // madvise could not be called (no libc of that name): blocks are still used, as ordinary memory.
-    private static bool s_noAdvice;
 
     private readonly Pool _pool;
     private readonly byte* _start;
@@ -93,23 +90,29 @@ internal sealed unsafe partial class InputBlock : MemoryManager<byte>
     private static InputBlock Allocate(Pool pool)
     {
         var start = (byte*)NativeMemory.AlignedAlloc(Size, Size);
-        if (!s_noAdvice)
-        {
-            try
-            {
-                // Advice only: where huge pages are off or not available, the block is ordinary memory.
-                _ = Madvise(start, Size, MadvHugepage);
-            }
-            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-            {
-                s_noAdvice = true;
-            }
-        }
+        // Advice only: where huge pages are off or not available, the block is ordinary memory.
+        var madvise = Madvise();
+        if (madvise != null) _ = madvise(start, Size, MadvHugepage);
         return new InputBlock(pool, start);
     }
 
-    [LibraryImport("libc", EntryPoint = "madvise")]
-    private static partial int Madvise(void* address, nuint length, int advice);
+    // madvise from the process's own symbols (libc is loaded already): no library search (a DllImport of
+    // "libc" probed some sixty paths for liblibc.so and libc.so first). Null where there is none.
+    private static delegate* unmanaged<void*, nuint, int, int> s_madvise;
+    private static bool s_looked;
+
+    private static delegate* unmanaged<void*, nuint, int, int> Madvise()
+    {
+        if (!s_looked)
+        {
+            if (NativeLibrary.TryGetExport(NativeLibrary.GetMainProgramHandle(), "madvise", out var address))
+            {
+                s_madvise = (delegate* unmanaged<void*, nuint, int, int>)address;
+            }
+            s_looked = true;
+        }
+        return s_madvise;
+    }
 
     /// <summary>A reader is done with its part: the last one frees the block.</summary>
     internal void Release()
