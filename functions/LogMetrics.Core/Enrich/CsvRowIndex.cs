@@ -125,13 +125,71 @@ internal sealed class CsvRowIndex : IDisposable
     /// </summary>
     internal static void SortByHashThenOffset(Span<ulong> hashes, Span<long> offsets)
     {
-        hashes.Sort(offsets);
+        if (hashes.Length >= RadixSortRows) RadixSort(hashes, offsets);
+        else hashes.Sort(offsets);
         for (var i = 1; i < hashes.Length; i++)
         {
             if (hashes[i] != hashes[i - 1]) continue;
             var start = i - 1;
             while (i + 1 < hashes.Length && hashes[i + 1] == hashes[start]) i++;
             offsets[start..(i + 1)].Sort();
+        }
+    }
+
+    /// <summary>From this many rows the index is sorted by <see cref="RadixSort"/> (below it, the introsort is as fast).</summary>
+    internal const int RadixSortRows = 512;
+
+    /// <summary>
+    /// Sorts the rows by hash, least significant byte first (8 counting passes, a pass skipped when every hash has
+    /// the same byte there). Stable, so rows of equal hash keep their order. About four times faster than the
+    /// introsort on a few thousand rows (the 2,700-row table of the bench corpus: about 0.1 ms of a short replay).
+    /// </summary>
+    private static void RadixSort(Span<ulong> hashes, Span<long> offsets)
+    {
+        var n = hashes.Length;
+        Span<int> counts = stackalloc int[8 * 256];
+        counts.Clear();
+        foreach (var hash in hashes)
+        {
+            for (var b = 0; b < 8; b++) counts[(b << 8) | (int)((hash >> (b << 3)) & 0xFF)]++;
+        }
+        var spareHashes = GC.AllocateUninitializedArray<ulong>(n);
+        var spareOffsets = GC.AllocateUninitializedArray<long>(n);
+        Span<ulong> fromHashes = hashes, toHashes = spareHashes;
+        Span<long> fromOffsets = offsets, toOffsets = spareOffsets;
+        var inSpare = false;
+        for (var b = 0; b < 8; b++)
+        {
+            var count = counts.Slice(b << 8, 256);
+            var shift = b << 3;
+            if (count[(int)((fromHashes[0] >> shift) & 0xFF)] == n) continue;
+            // Counts to starting positions.
+            var at = 0;
+            for (var d = 0; d < 256; d++)
+            {
+                var c = count[d];
+                count[d] = at;
+                at += c;
+            }
+            for (var i = 0; i < n; i++)
+            {
+                var hash = fromHashes[i];
+                var to = count[(int)((hash >> shift) & 0xFF)]++;
+                toHashes[to] = hash;
+                toOffsets[to] = fromOffsets[i];
+            }
+            var h = fromHashes;
+            fromHashes = toHashes;
+            toHashes = h;
+            var o = fromOffsets;
+            fromOffsets = toOffsets;
+            toOffsets = o;
+            inSpare = !inSpare;
+        }
+        if (inSpare)
+        {
+            fromHashes.CopyTo(hashes);
+            fromOffsets.CopyTo(offsets);
         }
     }
 
