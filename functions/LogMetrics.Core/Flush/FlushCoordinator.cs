@@ -74,7 +74,27 @@ public sealed class FlushCoordinator
         FlushAsync(_store ?? throw new InvalidOperationException("this coordinator has no store of its own; pass one per call"), endOfInput, cancellationToken);
 
     /// <summary>Flushes <paramref name="store"/> once.</summary>
-    public async Task<FlushReport> FlushAsync(IShardStore store, bool endOfInput, CancellationToken cancellationToken)
+    public Task<FlushReport> FlushAsync(IShardStore store, bool endOfInput, CancellationToken cancellationToken) =>
+        FlushAsync(store, endOfInput, null, cancellationToken);
+
+    /// <summary>
+    /// Flushes the constructor's store once, calling <paramref name="sealedKnown"/> with what <see cref="Sealed"/>
+    /// will be when the flush returns as soon as that is known: before the windows are rolled up and written
+    /// whenever a store applies at once (the replay then ingests on while the flush works).
+    /// </summary>
+    public Task<FlushReport> FlushAsync(bool endOfInput, Action<Watermark>? sealedKnown, CancellationToken cancellationToken) =>
+        FlushAsync(_store ?? throw new InvalidOperationException("this coordinator has no store of its own; pass one per call"), endOfInput, sealedKnown, cancellationToken);
+
+    /// <summary>
+    /// Flushes <paramref name="store"/> once; <paramref name="sealedKnown"/>, if given, is called once with the
+    /// <see cref="Sealed"/> this flush leaves, as soon as it is known.
+    /// <para><see cref="Sealed"/> is the highest seal in the headers a close works from. The first close works
+    /// from the headers read first, sealed by the previous flush; the seal this flush sends every shard with its
+    /// first advance is read back in the next headers, and those are closed from only if they list a window to
+    /// close. Every later advance sends the same seal, so <see cref="Sealed"/> is known once those headers are
+    /// read and found to list one — before their windows are rolled up and written — or when the flush ends.</para>
+    /// </summary>
+    public async Task<FlushReport> FlushAsync(IShardStore store, bool endOfInput, Action<Watermark>? sealedKnown, CancellationToken cancellationToken)
     {
         var headers = await store.ReadHeadersAsync(cancellationToken).ConfigureAwait(false);
         var watermark = endOfInput ? Watermark.Final : GlobalWatermark(headers, _clock.GetUtcNow().ToUnixTimeMilliseconds());
@@ -86,6 +106,12 @@ public sealed class FlushCoordinator
             headers = await store.ReadHeadersAsync(cancellationToken).ConfigureAwait(false);
             if (!headers.Any(h => Targets(h).Any(c => c is not null))) break;
             if (report.Outcome is not null && headers.Select(h => string.Join(",", h.WrittenThroughMs)).SequenceEqual(before)) break; // no progress recorded: next tick
+            if (sealedKnown is not null)
+            {
+                // These headers carry the seal every advance of this flush sends: Sealed is final from here.
+                sealedKnown(Raise(Sealed, headers));
+                sealedKnown = null;
+            }
             var next = await WriteOldestAsync(store, headers, watermark, cancellationToken).ConfigureAwait(false);
             report = next with
             {
@@ -97,7 +123,16 @@ public sealed class FlushCoordinator
         }
         _counters.SetShardTotals(headers.Sum(h => h.LateContributions), headers.Sum(h => h.DuplicateSignals), headers.Sum(h => h.SupersededSignals));
         _counters.SetOpenWindows(headers.Sum(h => h.OpenWindows + h.Closed.Count));
+        sealedKnown?.Invoke(Sealed);
         return report;
+    }
+
+    /// <summary><paramref name="sealedSoFar"/> raised to the highest seal of <paramref name="headers"/>.</summary>
+    private static Watermark Raise(Watermark sealedSoFar, IReadOnlyList<ShardHeader> headers)
+    {
+        var highest = Watermark.None;
+        foreach (var h in headers) highest = Watermark.Max(highest, new Watermark(h.SealedThroughMs));
+        return headers.Count == 0 ? sealedSoFar : Watermark.Max(sealedSoFar, highest);
     }
 
     /// <summary>
@@ -212,7 +247,7 @@ public sealed class FlushCoordinator
             };
         }
         await store.AdvanceAllAsync(advances, cancellationToken).ConfigureAwait(false);
-        Sealed = Watermark.Max(Sealed, headers.Count == 0 ? Watermark.None : new Watermark(headers.Max(h => h.SealedThroughMs)));
+        Sealed = Raise(Sealed, headers);
         return new FlushReport(watermark.Ms, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count);
     }
 

@@ -468,7 +468,13 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 if (global != Watermark.None && CompiledPipeline.FloorTo(global.Ms, window) > flushedBoundary)
                 {
                     flushedBoundary = CompiledPipeline.FloorTo(global.Ms, window);
-                    await flushes.FlushAsync(false, token).ConfigureAwait(false);
+                    // The seal this flush leaves is handed on as soon as the flush knows it (before it rolls up and
+                    // writes), so the chunks that wait for it are completed while the flush works.
+                    await flushes.FlushAsync(false, round.Sealed.SetResult, token).ConfigureAwait(false);
+                    if (round.Sealed.Task.Result != coordinator.Sealed)
+                    {
+                        throw new InvalidOperationException($"round {k}: the flush announced the seal {round.Sealed.Task.Result} and left {coordinator.Sealed}");
+                    }
                 }
                 round.Sealed.TrySetResult(coordinator.Sealed);
                 Report();
@@ -673,10 +679,13 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
         public long ElapsedTicks { get; private set; }
 
-        public async Task FlushAsync(bool final, CancellationToken cancellationToken)
+        public Task FlushAsync(bool final, CancellationToken cancellationToken) => FlushAsync(final, null, cancellationToken);
+
+        /// <summary>One flush; <paramref name="sealedKnown"/> as for <see cref="FlushCoordinator.FlushAsync(bool, Action{Watermark}?, CancellationToken)"/>.</summary>
+        public async Task FlushAsync(bool final, Action<Watermark>? sealedKnown, CancellationToken cancellationToken)
         {
             var t = clock.GetTimestamp();
-            var report = await coordinator.FlushAsync(final, cancellationToken).ConfigureAwait(false);
+            var report = await coordinator.FlushAsync(final, sealedKnown, cancellationToken).ConfigureAwait(false);
             WindowsClosed += report.WindowsClosed;
             Samples += report.SamplesWritten;
             ElapsedTicks += clock.GetTimestamp() - t;
