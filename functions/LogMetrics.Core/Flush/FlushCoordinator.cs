@@ -66,6 +66,14 @@ public sealed class FlushCoordinator
     /// </summary>
     public bool Parallel { get; set; } = true;
 
+    private long _samplesClosedBehind;
+
+    /// <summary>
+    /// Samples an <see cref="IClosingSampleWriter"/> has closed of the windows the flushes handed it (a flush's
+    /// <see cref="FlushReport.SamplesWritten"/> does not count them: they are closed after it returns).
+    /// </summary>
+    public long SamplesClosedBehind => Interlocked.Read(ref _samplesClosedBehind);
+
     /// <summary>The highest watermark any shard has been sealed to (read at the last flush).</summary>
     public Watermark Sealed { get; private set; } = Watermark.None;
 
@@ -182,13 +190,31 @@ public sealed class FlushCoordinator
                 closing.Add(new WindowCloser.Window(doc, f, target.Start));
             }
         }
-        // Rolled up and put in time order (SampleTimeOrder), the shards' documents in parallel when they are many.
-        var samples = WindowCloser.Close(closing, _pipeline, Parallel);
-
         WriteOutcome? outcome = null;
         var evict = true;
         var written = 0;
         var dropped = 0;
+        if (_writer is IClosingSampleWriter behind)
+        {
+            // The sink closes and writes them after this returns, in order, and takes every sample: they are evicted now.
+            if (closing.Count > 0)
+            {
+                var closed = windows;
+                await behind.CloseAndWriteAsync(closing, _pipeline, Parallel, count =>
+                {
+                    if (count == 0) return;
+                    _counters.AddWindowsClosed(closed);
+                    _counters.AddSamples(count);
+                    Interlocked.Add(ref _samplesClosedBehind, count);
+                }, cancellationToken).ConfigureAwait(false);
+                outcome = WriteOutcome.Written;
+            }
+            return await AdvanceAsync(store, headers, targets, watermark, evict, outcome, dropped, cancellationToken).ConfigureAwait(false)
+                with { WindowsClosed = windows };
+        }
+
+        // Rolled up and put in time order (SampleTimeOrder), the shards' documents in parallel when they are many.
+        var samples = WindowCloser.Close(closing, _pipeline, Parallel);
         if (samples.Count > 0)
         {
             WriteResult result;
@@ -230,6 +256,14 @@ public sealed class FlushCoordinator
             }
         }
 
+        return await AdvanceAsync(store, headers, targets, watermark, evict, outcome, dropped, cancellationToken).ConfigureAwait(false)
+            with { WindowsClosed = evict ? windows : 0, SamplesWritten = written, PendingSamples = evict ? 0 : samples.Count };
+    }
+
+    /// <summary>Every shard's advance after a close: the seal, and what was written (when evicted).</summary>
+    private async Task<FlushReport> AdvanceAsync(IShardStore store, IReadOnlyList<ShardHeader> headers, ClosedWindowRef?[][] targets, Watermark watermark,
+        bool evict, WriteOutcome? outcome, int dropped, CancellationToken cancellationToken)
+    {
         var advances = new FlushAdvance[headers.Count];
         for (var shard = 0; shard < headers.Count; shard++)
         {
@@ -248,7 +282,7 @@ public sealed class FlushCoordinator
         }
         await store.AdvanceAllAsync(advances, cancellationToken).ConfigureAwait(false);
         Sealed = Raise(Sealed, headers);
-        return new FlushReport(watermark.Ms, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count);
+        return new FlushReport(watermark.Ms, 0, 0, dropped, outcome, 0);
     }
 
     /// <summary>

@@ -675,7 +675,10 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     {
         public long WindowsClosed { get; private set; }
 
-        public long Samples { get; private set; }
+        private long _samples;
+
+        /// <summary>Samples the flushes wrote, and those a sink closing behind them has closed so far.</summary>
+        public long Samples => _samples + coordinator.SamplesClosedBehind;
 
         public long ElapsedTicks { get; private set; }
 
@@ -687,7 +690,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             var t = clock.GetTimestamp();
             var report = await coordinator.FlushAsync(final, sealedKnown, cancellationToken).ConfigureAwait(false);
             WindowsClosed += report.WindowsClosed;
-            Samples += report.SamplesWritten;
+            _samples += report.SamplesWritten;
             ElapsedTicks += clock.GetTimestamp() - t;
         }
     }
