@@ -100,12 +100,24 @@ public sealed class FlushCoordinator
     /// from the headers read first, sealed by the previous flush; the seal this flush sends every shard with its
     /// first advance is read back in the next headers, and those are closed from only if they list a window to
     /// close. Every later advance sends the same seal, so <see cref="Sealed"/> is known once those headers are
-    /// read and found to list one — before their windows are rolled up and written — or when the flush ends.</para>
+    /// read and found to list one — before their windows are rolled up and written — or when the flush ends.
+    /// With the in-memory store it is known before the first advance when the first headers list no window to
+    /// close (the usual case): the shards then hold no exported window, so the next headers list one exactly when
+    /// that advance exports one (<see cref="InMemoryShardStore.WouldExport"/>).</para>
     /// </summary>
     public async Task<FlushReport> FlushAsync(IShardStore store, bool endOfInput, Action<Watermark>? sealedKnown, CancellationToken cancellationToken)
     {
         var headers = await store.ReadHeadersAsync(cancellationToken).ConfigureAwait(false);
         var watermark = endOfInput ? Watermark.Final : GlobalWatermark(headers, _clock.GetUtcNow().ToUnixTimeMilliseconds());
+        if (sealedKnown is not null && store is InMemoryShardStore memory && !headers.Any(h => Targets(h).Any(c => c is not null)))
+        {
+            // The seals the first advance will send; read back, they are closed from if that advance exports a window.
+            var seals = headers.Select(h => Watermark.Max(new Watermark(h.SealedThroughMs), watermark).Ms).ToArray();
+            var sealedAfter = Raise(Sealed, headers);
+            if (memory.WouldExport(seals)) sealedAfter = Watermark.Max(sealedAfter, new Watermark(seals.Max()));
+            sealedKnown(sealedAfter);
+            sealedKnown = null;
+        }
         var report = await WriteOldestAsync(store, headers, watermark, cancellationToken).ConfigureAwait(false);
         while (store.AppliesImmediately && report.Outcome != WriteOutcome.Failed)
         {
