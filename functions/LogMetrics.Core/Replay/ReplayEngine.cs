@@ -321,37 +321,12 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
         // Stages never fault (Guard records the first failure), so they are started without the token
         // and always awaited to their end.
-        // Stage 1: read ahead, one thread per lane (blocking file and gzip reads).
-        for (var lane = 0; lane < n; lane++)
+        // Each lane's chunk 0, read on this thread, is waiting for the dispatch stage already.
+        for (var i = 0; i < n; i++)
         {
-            var i = lane;
-            var output = read[i] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-            stages.Add(Task.Factory.StartNew(() => Guard(() =>
-            {
-                Name($"lm read {i}");
-                var reader = readers[i];
-                for (var k = 0; ; k++)
-                {
-                    token.ThrowIfCancellationRequested();
-                    Chunk chunk;
-                    if (k == 0)
-                    {
-                        chunk = first[i];
-                    }
-                    else
-                    {
-                        var t0 = clock.GetTimestamp();
-                        var events = reader.ReadChunk(chunkLines);
-                        var arena = reader.ReadsInPlace ? [] : reader.SwapArena(arenas.TryTake(out var spare) ? spare : NewArena());
-                        chunk = new Chunk(i, k, events, arena, reader.Finished, clock.GetTimestamp() - t0);
-                    }
-                    while (!output.Writer.TryWrite(chunk))
-                    {
-                        if (!Wait(output.Writer.WaitToWriteAsync(token))) return;
-                    }
-                    if (chunk.Last) return;
-                }
-            }, () => output.Writer.TryComplete()), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+            read[i] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
+            read[i].Writer.TryWrite(first[i]);
+            if (first[i].Last) read[i].Writer.TryComplete();
         }
 
         // Stage 2: dispatch in (chunk, lane) order: the order of the work queue and of the complete stage.
@@ -443,6 +418,33 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 }
             }
         }, () => completed.Writer.TryComplete()), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+
+        // Stage 1: read ahead from chunk 1, one thread per lane still open (blocking file and gzip reads). Started
+        // last: starting a thread waits until it runs, and the stages above are what the first chunks need.
+        for (var lane = 0; lane < n; lane++)
+        {
+            var i = lane;
+            if (first[i].Last) continue;
+            var output = read[i];
+            stages.Add(Task.Factory.StartNew(() => Guard(() =>
+            {
+                Name($"lm read {i}");
+                var reader = readers[i];
+                for (var k = 1; ; k++)
+                {
+                    token.ThrowIfCancellationRequested();
+                    var t0 = clock.GetTimestamp();
+                    var events = reader.ReadChunk(chunkLines);
+                    var arena = reader.ReadsInPlace ? [] : reader.SwapArena(arenas.TryTake(out var spare) ? spare : NewArena());
+                    var chunk = new Chunk(i, k, events, arena, reader.Finished, clock.GetTimestamp() - t0);
+                    while (!output.Writer.TryWrite(chunk))
+                    {
+                        if (!Wait(output.Writer.WaitToWriteAsync(token))) return;
+                    }
+                    if (chunk.Last) return;
+                }
+            }, () => output.Writer.TryComplete()), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+        }
 
         try
         {
