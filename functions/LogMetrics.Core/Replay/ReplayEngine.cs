@@ -321,11 +321,23 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
         // Stages never fault (Guard records the first failure), so they are started without the token
         // and always awaited to their end.
-        // Each lane's chunk 0, read on this thread, is waiting for the dispatch stage already.
+        // Each lane's chunk 0 was read on this thread. As many as the work queue holds (the first lanes') are
+        // dispatched here, so the workers find them as soon as they start; the others wait in their read channel.
+        var dispatched = Math.Min(n, workerCount);
         for (var i = 0; i < n; i++)
         {
             read[i] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-            read[i].Writer.TryWrite(first[i]);
+            if (i < dispatched)
+            {
+                pool.Reader.TryRead(out var made);
+                var job = new Job(first[i], made!);
+                inOrder.Writer.TryWrite(job);
+                work.Writer.TryWrite(job);
+            }
+            else
+            {
+                read[i].Writer.TryWrite(first[i]);
+            }
             if (first[i].Last) read[i].Writer.TryComplete();
         }
 
@@ -333,10 +345,18 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         stages.Add(Task.Run(() => GuardAsync(async () =>
         {
             var open = Enumerable.Range(0, n).ToList();
+            var skip = dispatched;
             while (open.Count > 0)
             {
                 foreach (var i in open.ToArray())
                 {
+                    if (skip > 0)
+                    {
+                        // Chunk 0, dispatched above.
+                        skip--;
+                        if (first[i].Last) open.Remove(i);
+                        continue;
+                    }
                     if (!await read[i].Reader.WaitToReadAsync(token).ConfigureAwait(false))
                     {
                         token.ThrowIfCancellationRequested();
