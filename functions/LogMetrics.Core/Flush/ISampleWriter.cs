@@ -47,7 +47,8 @@ public interface IClosingSampleWriter : ISampleWriter
 {
     /// <summary>
     /// Closes <paramref name="windows"/> and writes their samples after every batch handed before;
-    /// <paramref name="closed"/> is called with the number of samples once they are closed, before they are written.
+    /// <paramref name="closed"/> is called with the number of samples once they are closed, before they are written
+    /// (not for a batch that is not written because an earlier one failed).
     /// The documents must not change after the call.
     /// </summary>
     /// <param name="parallel">Whether the close may use the thread pool (<see cref="WindowCloser.Close"/>).</param>

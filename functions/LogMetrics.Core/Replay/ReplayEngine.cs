@@ -478,6 +478,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     if (!round.Active[i]) continue;
                     if (!await completed.Reader.WaitToReadAsync(token).ConfigureAwait(false))
                     {
+                        // A stage that saw the run cancelled may end the channel before this wait is cancelled.
+                        token.ThrowIfCancellationRequested();
                         throw failure ?? new InvalidOperationException($"lane {lanes[i].Lane} stopped before its end");
                     }
                     var done = await completed.Reader.ReadAsync(token).ConfigureAwait(false);

@@ -84,6 +84,7 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
     /// <summary>
     /// Rolls <paramref name="windows"/> up on the thread pool, at once, and queues their samples to be written after
     /// the batches queued before (written through: closed and written on the caller's thread before this returns).
+    /// <paramref name="closed"/> is called by the writing task when it takes the samples, just before it writes them.
     /// </summary>
     public async Task CloseAndWriteAsync(IReadOnlyList<WindowCloser.Window> windows, CompiledPipeline pipeline, bool parallel, Action<int> closed,
         CancellationToken cancellationToken)
@@ -99,15 +100,11 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
             return;
         }
         _consumer ??= _completed ? Task.CompletedTask : Task.Run(ConsumeAsync, CancellationToken.None);
-        var closing = Task.Run(() =>
-        {
-            var samples = WindowCloser.Close(windows, pipeline, parallel);
-            closed(samples.Count);
-            return samples;
-        }, CancellationToken.None);
+        var closing = Task.Run(() => WindowCloser.Close(windows, pipeline, parallel), CancellationToken.None);
         try
         {
-            await _queue.Writer.WriteAsync(new Batch(null, 0, closing), cancellationToken).ConfigureAwait(false);
+            // Counted when the writing task takes the samples (a batch never queued, or dropped after a failure, is not).
+            await _queue.Writer.WriteAsync(new Batch(null, 0, closing, closed), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ChannelClosedException or OperationCanceledException)
         {
@@ -126,7 +123,7 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
     /// A queued batch: the first <see cref="Count"/> items of a pooled array (a copy of what <see cref="WriteAsync"/>
     /// was given), or the close under way of a flush's windows (<see cref="CloseAndWriteAsync"/>).
     /// </summary>
-    private readonly record struct Batch(Sample[]? Array, int Count, Task<List<Sample>>? Closing = null)
+    private readonly record struct Batch(Sample[]? Array, int Count, Task<List<Sample>>? Closing = null, Action<int>? Closed = null)
     {
         public ArraySegment<Sample> Samples => new(Array!, 0, Count);
 
@@ -201,6 +198,7 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
                     if (batch.Closing is { } closing)
                     {
                         var samples = await closing.ConfigureAwait(false);
+                        batch.Closed!(samples.Count);
                         if (samples.Count > 0) await WriteWholeAsync(samples).ConfigureAwait(false);
                     }
                     else
