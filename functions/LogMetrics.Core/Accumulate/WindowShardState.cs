@@ -666,6 +666,29 @@ public sealed class WindowShardState
     }
 
     /// <summary>
+    /// Whether <see cref="Advance"/> with the seal <paramref name="sealThroughMs"/> would export a metric window
+    /// (<see cref="ExportSealed"/>): a base window of a metric window it seals holds a cell of that resolution.
+    /// Reads the state only.
+    /// </summary>
+    public bool WouldExport(long sealThroughMs, CompiledPipeline pipeline)
+    {
+        var seal = Watermark.Max(new Watermark(SealedThroughMs), new Watermark(sealThroughMs));
+        foreach (var family in pipeline.Families)
+        {
+            var resolution = family.ResolutionMs;
+            foreach (var w in Windows)
+            {
+                if (!seal.Seals(CompiledPipeline.FloorTo(w.Start, resolution), resolution)) break;
+                foreach (var s in w.Series)
+                {
+                    if (pipeline.Families[SeriesFamily[s]].ResolutionMs == resolution) return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
     /// Moves every metric window that is wholly sealed, per resolution, out of the state into one
     /// closed-window document (one message: a document exists whole or not at all). Cells of other
     /// resolutions stay until their own metric window is sealed. Returns the documents exported.

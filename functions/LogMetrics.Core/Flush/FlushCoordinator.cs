@@ -66,6 +66,14 @@ public sealed class FlushCoordinator
     /// </summary>
     public bool Parallel { get; set; } = true;
 
+    private long _samplesClosedBehind;
+
+    /// <summary>
+    /// Samples an <see cref="IClosingSampleWriter"/> has closed of the windows the flushes handed it (a flush's
+    /// <see cref="FlushReport.SamplesWritten"/> does not count them: they are closed after it returns).
+    /// </summary>
+    public long SamplesClosedBehind => Interlocked.Read(ref _samplesClosedBehind);
+
     /// <summary>The highest watermark any shard has been sealed to (read at the last flush).</summary>
     public Watermark Sealed { get; private set; } = Watermark.None;
 
@@ -74,10 +82,42 @@ public sealed class FlushCoordinator
         FlushAsync(_store ?? throw new InvalidOperationException("this coordinator has no store of its own; pass one per call"), endOfInput, cancellationToken);
 
     /// <summary>Flushes <paramref name="store"/> once.</summary>
-    public async Task<FlushReport> FlushAsync(IShardStore store, bool endOfInput, CancellationToken cancellationToken)
+    public Task<FlushReport> FlushAsync(IShardStore store, bool endOfInput, CancellationToken cancellationToken) =>
+        FlushAsync(store, endOfInput, null, cancellationToken);
+
+    /// <summary>
+    /// Flushes the constructor's store once, calling <paramref name="sealedKnown"/> with what <see cref="Sealed"/>
+    /// will be when the flush returns as soon as that is known: before the windows are rolled up and written
+    /// whenever a store applies at once (the replay then ingests on while the flush works).
+    /// </summary>
+    public Task<FlushReport> FlushAsync(bool endOfInput, Action<Watermark>? sealedKnown, CancellationToken cancellationToken) =>
+        FlushAsync(_store ?? throw new InvalidOperationException("this coordinator has no store of its own; pass one per call"), endOfInput, sealedKnown, cancellationToken);
+
+    /// <summary>
+    /// Flushes <paramref name="store"/> once; <paramref name="sealedKnown"/>, if given, is called once with the
+    /// <see cref="Sealed"/> this flush leaves, as soon as it is known.
+    /// <para><see cref="Sealed"/> is the highest seal in the headers a close works from. The first close works
+    /// from the headers read first, sealed by the previous flush; the seal this flush sends every shard with its
+    /// first advance is read back in the next headers, and those are closed from only if they list a window to
+    /// close. Every later advance sends the same seal, so <see cref="Sealed"/> is known once those headers are
+    /// read and found to list one — before their windows are rolled up and written — or when the flush ends.
+    /// With the in-memory store it is known before the first advance when the first headers list no window to
+    /// close (the usual case): the shards then hold no exported window, so the next headers list one exactly when
+    /// that advance exports one (<see cref="InMemoryShardStore.WouldExport"/>).</para>
+    /// </summary>
+    public async Task<FlushReport> FlushAsync(IShardStore store, bool endOfInput, Action<Watermark>? sealedKnown, CancellationToken cancellationToken)
     {
         var headers = await store.ReadHeadersAsync(cancellationToken).ConfigureAwait(false);
         var watermark = endOfInput ? Watermark.Final : GlobalWatermark(headers, _clock.GetUtcNow().ToUnixTimeMilliseconds());
+        if (sealedKnown is not null && store is InMemoryShardStore memory && !headers.Any(h => Targets(h).Any(c => c is not null)))
+        {
+            // The seals the first advance will send; read back, they are closed from if that advance exports a window.
+            var seals = headers.Select(h => Watermark.Max(new Watermark(h.SealedThroughMs), watermark).Ms).ToArray();
+            var sealedAfter = Raise(Sealed, headers);
+            if (memory.WouldExport(seals)) sealedAfter = Watermark.Max(sealedAfter, new Watermark(seals.Max()));
+            sealedKnown(sealedAfter);
+            sealedKnown = null;
+        }
         var report = await WriteOldestAsync(store, headers, watermark, cancellationToken).ConfigureAwait(false);
         while (store.AppliesImmediately && report.Outcome != WriteOutcome.Failed)
         {
@@ -86,6 +126,12 @@ public sealed class FlushCoordinator
             headers = await store.ReadHeadersAsync(cancellationToken).ConfigureAwait(false);
             if (!headers.Any(h => Targets(h).Any(c => c is not null))) break;
             if (report.Outcome is not null && headers.Select(h => string.Join(",", h.WrittenThroughMs)).SequenceEqual(before)) break; // no progress recorded: next tick
+            if (sealedKnown is not null)
+            {
+                // These headers carry the seal every advance of this flush sends: Sealed is final from here.
+                sealedKnown(Raise(Sealed, headers));
+                sealedKnown = null;
+            }
             var next = await WriteOldestAsync(store, headers, watermark, cancellationToken).ConfigureAwait(false);
             report = next with
             {
@@ -97,7 +143,16 @@ public sealed class FlushCoordinator
         }
         _counters.SetShardTotals(headers.Sum(h => h.LateContributions), headers.Sum(h => h.DuplicateSignals), headers.Sum(h => h.SupersededSignals));
         _counters.SetOpenWindows(headers.Sum(h => h.OpenWindows + h.Closed.Count));
+        sealedKnown?.Invoke(Sealed);
         return report;
+    }
+
+    /// <summary><paramref name="sealedSoFar"/> raised to the highest seal of <paramref name="headers"/>.</summary>
+    private static Watermark Raise(Watermark sealedSoFar, IReadOnlyList<ShardHeader> headers)
+    {
+        var highest = Watermark.None;
+        foreach (var h in headers) highest = Watermark.Max(highest, new Watermark(h.SealedThroughMs));
+        return headers.Count == 0 ? sealedSoFar : Watermark.Max(sealedSoFar, highest);
     }
 
     /// <summary>
@@ -147,13 +202,31 @@ public sealed class FlushCoordinator
                 closing.Add(new WindowCloser.Window(doc, f, target.Start));
             }
         }
-        // Rolled up and put in time order (SampleTimeOrder), the shards' documents in parallel when they are many.
-        var samples = WindowCloser.Close(closing, _pipeline, Parallel);
-
         WriteOutcome? outcome = null;
         var evict = true;
         var written = 0;
         var dropped = 0;
+        if (_writer is IClosingSampleWriter behind)
+        {
+            // The sink closes and writes them after this returns, in order, and takes every sample: they are evicted now.
+            if (closing.Count > 0)
+            {
+                var closed = windows;
+                await behind.CloseAndWriteAsync(closing, _pipeline, Parallel, count =>
+                {
+                    if (count == 0) return;
+                    _counters.AddWindowsClosed(closed);
+                    _counters.AddSamples(count);
+                    Interlocked.Add(ref _samplesClosedBehind, count);
+                }, cancellationToken).ConfigureAwait(false);
+                outcome = WriteOutcome.Written;
+            }
+            return await AdvanceAsync(store, headers, targets, watermark, evict, outcome, dropped, cancellationToken).ConfigureAwait(false)
+                with { WindowsClosed = windows };
+        }
+
+        // Rolled up and put in time order (SampleTimeOrder), the shards' documents in parallel when they are many.
+        var samples = WindowCloser.Close(closing, _pipeline, Parallel);
         if (samples.Count > 0)
         {
             WriteResult result;
@@ -195,6 +268,14 @@ public sealed class FlushCoordinator
             }
         }
 
+        return await AdvanceAsync(store, headers, targets, watermark, evict, outcome, dropped, cancellationToken).ConfigureAwait(false)
+            with { WindowsClosed = evict ? windows : 0, SamplesWritten = written, PendingSamples = evict ? 0 : samples.Count };
+    }
+
+    /// <summary>Every shard's advance after a close: the seal, and what was written (when evicted).</summary>
+    private async Task<FlushReport> AdvanceAsync(IShardStore store, IReadOnlyList<ShardHeader> headers, ClosedWindowRef?[][] targets, Watermark watermark,
+        bool evict, WriteOutcome? outcome, int dropped, CancellationToken cancellationToken)
+    {
         var advances = new FlushAdvance[headers.Count];
         for (var shard = 0; shard < headers.Count; shard++)
         {
@@ -212,8 +293,8 @@ public sealed class FlushCoordinator
             };
         }
         await store.AdvanceAllAsync(advances, cancellationToken).ConfigureAwait(false);
-        Sealed = Watermark.Max(Sealed, headers.Count == 0 ? Watermark.None : new Watermark(headers.Max(h => h.SealedThroughMs)));
-        return new FlushReport(watermark.Ms, evict ? windows : 0, written, dropped, outcome, evict ? 0 : samples.Count);
+        Sealed = Raise(Sealed, headers);
+        return new FlushReport(watermark.Ms, 0, 0, dropped, outcome, 0);
     }
 
     /// <summary>

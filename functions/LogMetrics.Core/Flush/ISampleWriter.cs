@@ -1,3 +1,5 @@
+using LogMetrics.Core.Definition;
+
 namespace LogMetrics.Core.Flush;
 
 /// <summary>
@@ -32,4 +34,23 @@ public sealed record WriteResult(WriteOutcome Outcome, long SamplesWritten, IRea
     public static WriteResult Fail() => new(WriteOutcome.Failed, 0, NoDrops);
 
     public long SamplesDropped => DroppedByReason.Values.Sum();
+}
+
+/// <summary>
+/// A sink that takes every sample (it never answers <see cref="WriteOutcome.Failed"/>; a failure is thrown, by
+/// the call or by a later one) and can close the windows a flush hands it itself: roll them up
+/// (<see cref="WindowCloser.Close"/>) and write their samples as one batch, in the order the batches were handed,
+/// possibly after the call returns. The flush then evicts the windows at once and goes on while they are closed
+/// (<see cref="FlushCoordinator"/>); the samples are those the flush would have closed and written itself.
+/// </summary>
+public interface IClosingSampleWriter : ISampleWriter
+{
+    /// <summary>
+    /// Closes <paramref name="windows"/> and writes their samples after every batch handed before;
+    /// <paramref name="closed"/> is called with the number of samples once they are closed, before they are written
+    /// (not for a batch that is not written because an earlier one failed).
+    /// The documents must not change after the call.
+    /// </summary>
+    /// <param name="parallel">Whether the close may use the thread pool (<see cref="WindowCloser.Close"/>).</param>
+    Task CloseAndWriteAsync(IReadOnlyList<WindowCloser.Window> windows, CompiledPipeline pipeline, bool parallel, Action<int> closed, CancellationToken cancellationToken);
 }

@@ -139,6 +139,22 @@ public sealed class InMemoryShardStore : IShardStore
         return Task.CompletedTask;
     }
 
+    /// <summary>
+    /// Whether advancing each shard with its seal (index = shard id) would export a metric window
+    /// (<see cref="WindowShardState.WouldExport"/>); reads the shards only.
+    /// </summary>
+    public bool WouldExport(IReadOnlyList<long> sealThroughMs)
+    {
+        for (var shard = 0; shard < Math.Min(sealThroughMs.Count, _shards.Length); shard++)
+        {
+            lock (_shardGates[shard])
+            {
+                if (_shards[shard].WouldExport(sealThroughMs[shard], _pipeline)) return true;
+            }
+        }
+        return false;
+    }
+
     public Task AdvanceAsync(int shard, FlushAdvance advance, CancellationToken cancellationToken)
     {
         Advance(shard, advance);

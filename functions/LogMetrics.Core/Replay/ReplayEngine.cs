@@ -321,47 +321,42 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
         // Stages never fault (Guard records the first failure), so they are started without the token
         // and always awaited to their end.
-        // Stage 1: read ahead, one thread per lane (blocking file and gzip reads).
-        for (var lane = 0; lane < n; lane++)
+        // Each lane's chunk 0 was read on this thread. As many as the work queue holds (the first lanes') are
+        // dispatched here, so the workers find them as soon as they start; the others wait in their read channel.
+        var dispatched = Math.Min(n, workerCount);
+        for (var i = 0; i < n; i++)
         {
-            var i = lane;
-            var output = read[i] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-            stages.Add(Task.Factory.StartNew(() => Guard(() =>
+            read[i] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
+            if (i < dispatched)
             {
-                Name($"lm read {i}");
-                var reader = readers[i];
-                for (var k = 0; ; k++)
-                {
-                    token.ThrowIfCancellationRequested();
-                    Chunk chunk;
-                    if (k == 0)
-                    {
-                        chunk = first[i];
-                    }
-                    else
-                    {
-                        var t0 = clock.GetTimestamp();
-                        var events = reader.ReadChunk(chunkLines);
-                        var arena = reader.ReadsInPlace ? [] : reader.SwapArena(arenas.TryTake(out var spare) ? spare : NewArena());
-                        chunk = new Chunk(i, k, events, arena, reader.Finished, clock.GetTimestamp() - t0);
-                    }
-                    while (!output.Writer.TryWrite(chunk))
-                    {
-                        if (!Wait(output.Writer.WaitToWriteAsync(token))) return;
-                    }
-                    if (chunk.Last) return;
-                }
-            }, () => output.Writer.TryComplete()), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+                pool.Reader.TryRead(out var made);
+                var job = new Job(first[i], made!);
+                inOrder.Writer.TryWrite(job);
+                work.Writer.TryWrite(job);
+            }
+            else
+            {
+                read[i].Writer.TryWrite(first[i]);
+            }
+            if (first[i].Last) read[i].Writer.TryComplete();
         }
 
         // Stage 2: dispatch in (chunk, lane) order: the order of the work queue and of the complete stage.
         stages.Add(Task.Run(() => GuardAsync(async () =>
         {
             var open = Enumerable.Range(0, n).ToList();
+            var skip = dispatched;
             while (open.Count > 0)
             {
                 foreach (var i in open.ToArray())
                 {
+                    if (skip > 0)
+                    {
+                        // Chunk 0, dispatched above.
+                        skip--;
+                        if (first[i].Last) open.Remove(i);
+                        continue;
+                    }
                     if (!await read[i].Reader.WaitToReadAsync(token).ConfigureAwait(false))
                     {
                         token.ThrowIfCancellationRequested();
@@ -444,6 +439,33 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             }
         }, () => completed.Writer.TryComplete()), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
 
+        // Stage 1: read ahead from chunk 1, one thread per lane still open (blocking file and gzip reads). Started
+        // last: starting a thread waits until it runs, and the stages above are what the first chunks need.
+        for (var lane = 0; lane < n; lane++)
+        {
+            var i = lane;
+            if (first[i].Last) continue;
+            var output = read[i];
+            stages.Add(Task.Factory.StartNew(() => Guard(() =>
+            {
+                Name($"lm read {i}");
+                var reader = readers[i];
+                for (var k = 1; ; k++)
+                {
+                    token.ThrowIfCancellationRequested();
+                    var t0 = clock.GetTimestamp();
+                    var events = reader.ReadChunk(chunkLines);
+                    var arena = reader.ReadsInPlace ? [] : reader.SwapArena(arenas.TryTake(out var spare) ? spare : NewArena());
+                    var chunk = new Chunk(i, k, events, arena, reader.Finished, clock.GetTimestamp() - t0);
+                    while (!output.Writer.TryWrite(chunk))
+                    {
+                        if (!Wait(output.Writer.WaitToWriteAsync(token))) return;
+                    }
+                    if (chunk.Last) return;
+                }
+            }, () => output.Writer.TryComplete()), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+        }
+
         try
         {
             // Stage 5: apply round by round in lane order; flush when the watermark after a round crosses a window.
@@ -456,6 +478,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     if (!round.Active[i]) continue;
                     if (!await completed.Reader.WaitToReadAsync(token).ConfigureAwait(false))
                     {
+                        // A stage that saw the run cancelled may end the channel before this wait is cancelled.
+                        token.ThrowIfCancellationRequested();
                         throw failure ?? new InvalidOperationException($"lane {lanes[i].Lane} stopped before its end");
                     }
                     var done = await completed.Reader.ReadAsync(token).ConfigureAwait(false);
@@ -468,7 +492,13 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 if (global != Watermark.None && CompiledPipeline.FloorTo(global.Ms, window) > flushedBoundary)
                 {
                     flushedBoundary = CompiledPipeline.FloorTo(global.Ms, window);
-                    await flushes.FlushAsync(false, token).ConfigureAwait(false);
+                    // The seal this flush leaves is handed on as soon as the flush knows it (before it rolls up and
+                    // writes), so the chunks that wait for it are completed while the flush works.
+                    await flushes.FlushAsync(false, round.Sealed.SetResult, token).ConfigureAwait(false);
+                    if (round.Sealed.Task.Result != coordinator.Sealed)
+                    {
+                        throw new InvalidOperationException($"round {k}: the flush announced the seal {round.Sealed.Task.Result} and left {coordinator.Sealed}");
+                    }
                 }
                 round.Sealed.TrySetResult(coordinator.Sealed);
                 Report();
@@ -669,16 +699,22 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     {
         public long WindowsClosed { get; private set; }
 
-        public long Samples { get; private set; }
+        private long _samples;
+
+        /// <summary>Samples the flushes wrote, and those a sink closing behind them has closed so far.</summary>
+        public long Samples => _samples + coordinator.SamplesClosedBehind;
 
         public long ElapsedTicks { get; private set; }
 
-        public async Task FlushAsync(bool final, CancellationToken cancellationToken)
+        public Task FlushAsync(bool final, CancellationToken cancellationToken) => FlushAsync(final, null, cancellationToken);
+
+        /// <summary>One flush; <paramref name="sealedKnown"/> as for <see cref="FlushCoordinator.FlushAsync(bool, Action{Watermark}?, CancellationToken)"/>.</summary>
+        public async Task FlushAsync(bool final, Action<Watermark>? sealedKnown, CancellationToken cancellationToken)
         {
             var t = clock.GetTimestamp();
-            var report = await coordinator.FlushAsync(final, cancellationToken).ConfigureAwait(false);
+            var report = await coordinator.FlushAsync(final, sealedKnown, cancellationToken).ConfigureAwait(false);
             WindowsClosed += report.WindowsClosed;
-            Samples += report.SamplesWritten;
+            _samples += report.SamplesWritten;
             ElapsedTicks += clock.GetTimestamp() - t;
         }
     }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Threading.Channels;
+using LogMetrics.Core.Definition;
 using LogMetrics.Core.Flush;
 
 namespace LogMetrics.Core.Replay;
@@ -15,11 +16,14 @@ namespace LogMetrics.Core.Replay;
 /// flush must act on (remote write, which may answer Failed).</para>
 /// <para>The batches hold the caller's <see cref="Sample"/> instances, which must not change after the call. The
 /// copies are pooled arrays, handed to the inner writer as a list it may read until its WriteAsync returns, not keep.</para>
+/// <para>As an <see cref="IClosingSampleWriter"/> it also takes a flush's closed windows: each batch is rolled up on the
+/// thread pool as soon as it is handed over (batches side by side) and written in the order handed, so the flush goes on
+/// while its windows are closed.</para>
 /// <para>The consuming task starts with the first batch. <see cref="WriteThrough"/>, before any batch, writes
 /// every batch on the caller's thread instead (a run too short to gain from a stage of its own then starts
 /// no thread-pool thread at all).</para>
 /// </summary>
-public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
+public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDisposable
 {
     private readonly ISampleWriter _inner;
     private readonly Channel<Batch> _queue;
@@ -59,9 +63,10 @@ public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
         // The consumer starts with the first batch (one writer at a time calls WriteAsync, as for any sink).
         _consumer ??= _completed ? Task.CompletedTask : Task.Run(ConsumeAsync, CancellationToken.None);
         // A pooled copy (a flush's batch is tens of thousands of samples: a fresh array would be a large object each time).
-        var copy = new Batch(ArrayPool<Sample>.Shared.Rent(samples.Count), samples.Count);
-        if (samples is List<Sample> list) list.CopyTo(copy.Array);
-        else for (var i = 0; i < copy.Count; i++) copy.Array[i] = samples[i];
+        var array = ArrayPool<Sample>.Shared.Rent(samples.Count);
+        if (samples is List<Sample> list) list.CopyTo(array);
+        else for (var i = 0; i < samples.Count; i++) array[i] = samples[i];
+        var copy = new Batch(array, samples.Count);
         try
         {
             await _queue.Writer.WriteAsync(copy, cancellationToken).ConfigureAwait(false);
@@ -76,14 +81,56 @@ public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
         return WriteResult.Ok(copy.Count);
     }
 
-    /// <summary>A queued copy: the first <see cref="Count"/> items of a pooled array.</summary>
-    private readonly record struct Batch(Sample[] Array, int Count)
+    /// <summary>
+    /// Rolls <paramref name="windows"/> up on the thread pool, at once, and queues their samples to be written after
+    /// the batches queued before (written through: closed and written on the caller's thread before this returns).
+    /// <paramref name="closed"/> is called by the writing task when it takes the samples, just before it writes them.
+    /// </summary>
+    public async Task CloseAndWriteAsync(IReadOnlyList<WindowCloser.Window> windows, CompiledPipeline pipeline, bool parallel, Action<int> closed,
+        CancellationToken cancellationToken)
     {
-        public ArraySegment<Sample> Samples => new(Array, 0, Count);
+        ArgumentNullException.ThrowIfNull(windows);
+        ArgumentNullException.ThrowIfNull(closed);
+        ThrowIfFailed();
+        if (_through)
+        {
+            var samples = WindowCloser.Close(windows, pipeline, parallel);
+            closed(samples.Count);
+            await WriteThroughAsync(samples).ConfigureAwait(false);
+            return;
+        }
+        _consumer ??= _completed ? Task.CompletedTask : Task.Run(ConsumeAsync, CancellationToken.None);
+        var closing = Task.Run(() => WindowCloser.Close(windows, pipeline, parallel), CancellationToken.None);
+        try
+        {
+            // Counted when the writing task takes the samples (a batch never queued, or dropped after a failure, is not).
+            await _queue.Writer.WriteAsync(new Batch(null, 0, closing, closed), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ChannelClosedException or OperationCanceledException)
+        {
+            Forget(closing);
+            if (e is OperationCanceledException) throw;
+            ThrowIfFailed();
+            throw new InvalidOperationException("the write-behind writer is complete; no more samples can be written");
+        }
+    }
+
+    /// <summary>A close whose samples will not be written: its failure, if any, is observed here.</summary>
+    private static void Forget(Task closing) =>
+        closing.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    /// <summary>
+    /// A queued batch: the first <see cref="Count"/> items of a pooled array (a copy of what <see cref="WriteAsync"/>
+    /// was given), or the close under way of a flush's windows (<see cref="CloseAndWriteAsync"/>).
+    /// </summary>
+    private readonly record struct Batch(Sample[]? Array, int Count, Task<List<Sample>>? Closing = null, Action<int>? Closed = null)
+    {
+        public ArraySegment<Sample> Samples => new(Array!, 0, Count);
 
         /// <summary>Cleared (no sample kept alive by the pool) and given back.</summary>
         public void Return()
         {
+            if (Array is null) return;
             System.Array.Clear(Array, 0, Count);
             ArrayPool<Sample>.Shared.Return(Array);
         }
@@ -148,7 +195,16 @@ public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
                 // What was queued is written (an interrupted run keeps what it flushed).
                 try
                 {
-                    await WriteWholeAsync(batch.Samples).ConfigureAwait(false);
+                    if (batch.Closing is { } closing)
+                    {
+                        var samples = await closing.ConfigureAwait(false);
+                        batch.Closed!(samples.Count);
+                        if (samples.Count > 0) await WriteWholeAsync(samples).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await WriteWholeAsync(batch.Samples).ConfigureAwait(false);
+                    }
                 }
                 finally
                 {
@@ -161,7 +217,11 @@ public sealed class WriteBehindSampleWriter : ISampleWriter, IAsyncDisposable
             Volatile.Write(ref _failure, e);
             // Later writes fail fast; batches still queued are not written after a failure.
             _queue.Writer.TryComplete();
-            while (_queue.Reader.TryRead(out var dropped)) dropped.Return();
+            while (_queue.Reader.TryRead(out var dropped))
+            {
+                dropped.Return();
+                if (dropped.Closing is { } closing) Forget(closing);
+            }
         }
     }
 }

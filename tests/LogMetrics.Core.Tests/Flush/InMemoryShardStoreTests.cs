@@ -2,6 +2,7 @@ using System.Text.Json;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Flush;
+using LogMetrics.Core.Replay;
 using LogMetrics.Core.Telemetry;
 using LogMetrics.Core.Tests.Support;
 
@@ -52,6 +53,109 @@ public class InMemoryShardStoreTests
         Assert.Equal(
             (await oneByOne.ReadHeadersAsync(CancellationToken.None)).Select(h => JsonSerializer.Serialize(h, ShardStateJsonContext.Default.ShardHeader)),
             (await parallel.ReadHeadersAsync(CancellationToken.None)).Select(h => JsonSerializer.Serialize(h, ShardStateJsonContext.Default.ShardHeader)));
+    }
+
+    [Theory]
+    [InlineData(1, 3000)]
+    [InlineData(4, 40)]
+    [InlineData(5, 800)]
+    [InlineData(6, 1500)]
+    public async Task FlushAsync_AnnouncesTheSealItLeaves_OnceAndBeforeItWritesAWindow(int seed, int partialsPerBatch)
+    {
+        var store = new InMemoryShardStore(P, 8);
+        var sink = new AnnouncedFirstWriter();
+        var flush = new FlushCoordinator(P, store, sink, new PipelineCounters(), new FakeTimeProvider());
+        var (flushes, writing, raised) = (0, 0, 0);
+        foreach (var batch in Batches(new Random(seed), 8, partialsPerBatch).Append(new Batch([], true)))
+        {
+            store.SignalAll(batch.Signals);
+            if (!batch.FlushAfter) continue;
+            var announced = new List<Watermark>();
+            var before = flush.Sealed;
+            sink.Announced = () => announced.Count > 0;
+            var writes = sink.Writes;
+            await flush.FlushAsync(false, announced.Add, CancellationToken.None);
+            // Exactly once, the seal the flush left (what ingest is horizoned by afterwards).
+            Assert.Equal([flush.Sealed], announced);
+            flushes++;
+            if (sink.Writes > writes) writing++;
+            if (flush.Sealed != before) raised++;
+        }
+        // Every write came after its flush announced the seal, and the runs wrote windows and raised the seal.
+        Assert.Equal(0, sink.WritesBeforeAnnounced);
+        Assert.True(writing > 0 && raised > 0 && flushes > writing, $"{flushes} flushes, {writing} wrote windows, {raised} raised the seal");
+    }
+
+    [Theory]
+    [InlineData(1, 3000)]
+    [InlineData(2, 40)]
+    [InlineData(7, 900)]
+    public async Task ClosingBehind_SameSamplesCountsAndStatesAsClosingInTheFlush(int seed, int partialsPerBatch)
+    {
+        const int shards = 8;
+        var inFlush = new InMemoryShardStore(P, shards);
+        var behindStore = new InMemoryShardStore(P, shards);
+        var inFlushSink = new CollectingSampleWriter();
+        var behindSink = new CollectingSampleWriter();
+        var (inFlushCounters, behindCounters) = (new PipelineCounters(), new PipelineCounters());
+        var clock = new FakeTimeProvider();
+        await using var behind = new WriteBehindSampleWriter(new SlowWriter(behindSink, new Random(seed)), capacity: 1);
+        var inFlushFlush = new FlushCoordinator(P, inFlush, inFlushSink, inFlushCounters, clock);
+        var behindFlush = new FlushCoordinator(P, behindStore, behind, behindCounters, clock);
+        long reported = 0;
+        foreach (var batch in Batches(new Random(seed), shards, partialsPerBatch))
+        {
+            inFlush.SignalAll(batch.Signals);
+            behindStore.SignalAll(batch.Signals);
+            if (batch.FlushAfter)
+            {
+                var expected = await inFlushFlush.FlushAsync(false, CancellationToken.None);
+                var actual = await behindFlush.FlushAsync(false, CancellationToken.None);
+                Assert.Equal(expected.WindowsClosed, actual.WindowsClosed);
+                Assert.Equal(inFlushFlush.Sealed, behindFlush.Sealed);
+                reported += actual.SamplesWritten;
+            }
+        }
+        await inFlushFlush.FlushAsync(true, CancellationToken.None);
+        await behindFlush.FlushAsync(true, CancellationToken.None);
+        await behind.CompleteAsync();
+
+        Assert.NotEmpty(inFlushSink.Samples);
+        Assert.Equal(inFlushSink.Samples.Select(Text), behindSink.Samples.Select(Text));
+        Assert.Equal((inFlushCounters.WindowsClosed, inFlushCounters.Samples), (behindCounters.WindowsClosed, behindCounters.Samples));
+        // Closed behind: counted by the coordinator, not in the flushes' reports.
+        Assert.Equal((0L, (long)behindSink.Samples.Count), (reported, behindFlush.SamplesClosedBehind));
+        for (var shard = 0; shard < shards; shard++)
+        {
+            Assert.Equal(Json(inFlush.States[shard]), Json(behindStore.States[shard]));
+        }
+    }
+
+    /// <summary>Collects samples; counts writes made before the flush under way had announced its seal.</summary>
+    private sealed class AnnouncedFirstWriter : ISampleWriter
+    {
+        public Func<bool> Announced { get; set; } = () => true;
+
+        public int Writes { get; private set; }
+
+        public int WritesBeforeAnnounced { get; private set; }
+
+        public Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
+        {
+            Writes++;
+            if (!Announced()) WritesBeforeAnnounced++;
+            return Task.FromResult(WriteResult.Ok(samples.Count));
+        }
+    }
+
+    /// <summary>A sink that pauses up to 2 ms before some writes, so batches closed behind finish in other orders.</summary>
+    private sealed class SlowWriter(ISampleWriter inner, Random random) : ISampleWriter
+    {
+        public async Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
+        {
+            if (random.Next(2) == 0) await Task.Delay(random.Next(3), cancellationToken);
+            return await inner.WriteAsync(samples, cancellationToken);
+        }
     }
 
     [Theory]

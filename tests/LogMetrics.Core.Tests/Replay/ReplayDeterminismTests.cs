@@ -17,7 +17,8 @@ namespace LogMetrics.Core.Tests.Replay;
 /// <summary>
 /// The pipelined replay gives the same bytes whatever the scheduling: 1 to 5 prepare workers, lanes read
 /// at different speeds (reads of random sizes, some delayed, so chunks become ready in other orders), the
-/// samples file written behind or directly. Compared: the samples file byte for byte (so the order of
+/// samples file written behind (a flush's windows then closed behind it, on the thread pool) or directly,
+/// its writes paused at random, the shards and the flush on the thread pool or not. Compared: the samples file byte for byte (so the order of
 /// the lines too), the dead letters in the order written, the summary's counts and the overflow of a
 /// cardinality budget small enough to overflow. Three lanes with late events; one lane also across chunk
 /// sizes (its late decisions depend on its own watermark only).
@@ -54,7 +55,13 @@ public class ReplayDeterminismTests
         /// <summary>Lets a replay whose lanes are one chunk each run inline (the engine's default).</summary>
         public bool Inline { get; init; } = true;
 
-        public override string ToString() => $"workers {Workers}, read seed {ReadSeed}, write-behind {WriteBehind}";
+        /// <summary>Whether the shards and the flush may use the thread pool (<see cref="InMemoryShardStore.Parallel"/>, <see cref="FlushCoordinator.Parallel"/>).</summary>
+        public bool Parallel { get; init; } = true;
+
+        /// <summary>Seed of random pauses of the samples file's writes (0: none), so a flush waits for the writer, or windows closed behind queue up.</summary>
+        public int WriteSeed { get; init; }
+
+        public override string ToString() => $"workers {Workers}, read seed {ReadSeed}, write-behind {WriteBehind}, parallel {Parallel}, write seed {WriteSeed}";
     }
 
     private static readonly Schedule[] Schedules =
@@ -64,6 +71,9 @@ public class ReplayDeterminismTests
         new(3, 11, true),
         new(5, 23, false),
         new(2, 37, true),
+        new(2, 41, true) { Parallel = false, WriteSeed = 43 },
+        new(3, 0, false) { WriteSeed = 47 },
+        new(4, 53, true) { WriteSeed = 59 },
     ];
 
     private sealed record Outcome(byte[] SamplesFile, IReadOnlyList<string> DeadLetters, string Counts, string Overflow)
@@ -115,7 +125,7 @@ public class ReplayDeterminismTests
             foreach (var chunkLines in new[] { 1, 13, 256, 2048 })
             {
                 var baseline = await RunAsync(files, chunkLines, Schedules[0]);
-                foreach (var schedule in new[] { Schedules[2], Schedules[3] })
+                foreach (var schedule in new[] { Schedules[2], Schedules[3], Schedules[5] })
                 {
                     AssertSame(baseline, await RunAsync(files, chunkLines, schedule), $"chunk {chunkLines}, {schedule}");
                 }
@@ -242,10 +252,12 @@ public class ReplayDeterminismTests
         var pipeline = new Pipeline(compiled, enricher, counters, dead, 4, budget);
         var store = new InMemoryShardStore(compiled, 4);
         using var file = new MemoryStream();
-        var jsonl = new JsonlSampleWriter(file);
+        ISampleWriter jsonl = new JsonlSampleWriter(file);
+        if (schedule.WriteSeed != 0) jsonl = new PausingWriter(jsonl, new Random(schedule.WriteSeed));
         var behind = schedule.WriteBehind ? new WriteBehindSampleWriter(jsonl, capacity: 1) : null;
         var coordinator = new FlushCoordinator(compiled, store, (ISampleWriter?)behind ?? jsonl, counters, TimeProvider.System,
-            new FlushOptions { ExpectedLanes = files.Count });
+            new FlushOptions { ExpectedLanes = files.Count }) { Parallel = schedule.Parallel };
+        store.Parallel = schedule.Parallel;
         var readers = files.Select((f, i) => new LaneReader(Open(f, schedule.ReadSeed == 0 ? 0 : schedule.ReadSeed + i), f)).ToList();
         ReplayEngine engine;
         var inlineCalls = 0;
@@ -274,6 +286,18 @@ public class ReplayDeterminismTests
             $"duplicates={counters.DuplicateSignals}, overlaps={counters.OverlappingSignals}";
         var overflow = string.Join(",", budget.Folded.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}={f.Value}"));
         return new Outcome(file.ToArray(), [.. dead.Letters.Select(l => $"{l.Lane}#{l.Sequence}: {l.Reason}")], counts, overflow) { RanInline = engine.RanInline, InlineCalls = inlineCalls };
+    }
+
+    /// <summary>A sink that pauses up to 2 ms before one write in two.</summary>
+    private sealed class PausingWriter(ISampleWriter inner, Random random) : ISampleWriter
+    {
+        public async Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
+        {
+            int pause;
+            lock (random) pause = random.Next(2) == 0 ? random.Next(3) : -1;
+            if (pause >= 0) await Task.Delay(pause, cancellationToken);
+            return await inner.WriteAsync(samples, cancellationToken);
+        }
     }
 
     /// <summary>A lane's bytes (gunzipped), read in pieces of random size with random short pauses when <paramref name="seed"/> is not 0.</summary>

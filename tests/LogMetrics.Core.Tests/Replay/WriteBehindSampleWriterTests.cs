@@ -1,5 +1,7 @@
+using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Flush;
 using LogMetrics.Core.Replay;
+using LogMetrics.Core.Tests.Support;
 
 namespace LogMetrics.Core.Tests.Replay;
 
@@ -42,6 +44,73 @@ public class WriteBehindSampleWriterTests
         await writer.CompleteAsync();
 
         Assert.Equal(Keys(expected), Keys(sink.Batches.SelectMany(b => b)));
+    }
+
+    /// <summary>One family-0 window of the flagship pipeline at <paramref name="startMs"/> with <paramref name="series"/> series of one record each.</summary>
+    private static WindowCloser.Window Window(long startMs, int series)
+    {
+        var family = Flagship.Pipeline.Families[0];
+        var part = new ClosedPart { Base = startMs, Newest = startMs };
+        for (var i = 0; i < series; i++)
+        {
+            part.Families.Add(family.Index);
+            part.Labels.Add([.. family.LabelNames.Select(n => $"{n}-{i}")]);
+            var values = family.NewValues();
+            values[0] = 1;
+            part.Values.AddRange(values);
+        }
+        return new WindowCloser.Window(new ClosedWindow { Parts = [part] }, family.Index, startMs);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ClosedWindows_AndSamples_ReachTheSinkInTheOrderHanded_ClosedAsTheFlushWould(bool through)
+    {
+        // Big closes handed before small ones (which finish first) and plain batches between them.
+        var sink = new Sink();
+        await using var writer = new WriteBehindSampleWriter(sink, capacity: 2);
+        if (through) writer.WriteThrough();
+        var expected = new List<Sample>();
+        var counted = new List<int>();
+        var closedOn = new HashSet<int>();
+        for (var b = 0; b < 12; b++)
+        {
+            if (b % 3 == 2)
+            {
+                var batch = Batch(b * 10, 2);
+                expected.AddRange(batch);
+                await writer.WriteAsync(batch, CancellationToken.None);
+                continue;
+            }
+            WindowCloser.Window[] windows = [Window(b * 60_000L, b % 2 == 0 ? 5000 : 3)];
+            var samples = WindowCloser.Close(windows, Flagship.Pipeline);
+            expected.AddRange(samples);
+            await writer.CloseAndWriteAsync(windows, Flagship.Pipeline, parallel: true, n =>
+            {
+                lock (counted) counted.Add(n);
+                lock (closedOn) closedOn.Add(Environment.CurrentManagedThreadId);
+            }, CancellationToken.None);
+        }
+        await writer.CompleteAsync();
+
+        Assert.Equal(Keys(expected), Keys(sink.Batches.SelectMany(b => b)));
+        Assert.Equal(8, counted.Count);
+        Assert.Equal(expected.Count - 8, counted.Sum());
+        if (through) Assert.Equal([Environment.CurrentManagedThreadId], closedOn);
+    }
+
+    [Fact]
+    public async Task ClosedWindows_SinkThrows_LaterClosesAndCompleteThrowIt()
+    {
+        var sink = new Sink(failAt: 1);
+        await using var writer = new WriteBehindSampleWriter(sink, capacity: 1);
+        await writer.CloseAndWriteAsync([Window(0, 3)], Flagship.Pipeline, true, _ => { }, CancellationToken.None);
+        await writer.CloseAndWriteAsync([Window(60_000, 3)], Flagship.Pipeline, true, _ => { }, CancellationToken.None);
+
+        await Assert.ThrowsAsync<IOException>(writer.CompleteAsync);
+        await Assert.ThrowsAsync<IOException>(() => writer.CloseAndWriteAsync([Window(120_000, 3)], Flagship.Pipeline, true, _ => { }, CancellationToken.None));
+        Assert.Single(sink.Batches);
     }
 
     [Fact]
