@@ -156,6 +156,9 @@ public sealed class Pipeline
         return null;
     }
 
+    // How many records ahead the per-record loops after Parse → Prune ask for a record's values (Record.Prefetch).
+    private const int Lookahead = 2;
+
     /// <summary>Dead-letter reason of a record stamped more than <c>source.maxFutureSeconds</c> ahead of the wall clock.</summary>
     public const string TimeInTheFuture = "time in the future";
 
@@ -213,6 +216,8 @@ public sealed class Pipeline
                 _accumulator.Reserve(kept.Count);
                 for (var r = 0; r < kept.Count; r++)
                 {
+                    // Records were parsed a batch ago: the next ones are asked for now (see Record.Prefetch).
+                    if (r + Lookahead < kept.Count) kept[r + Lookahead].Prefetch();
                     _enricher.FillOne(lookups, r, kept[r]);
                     _accumulator.Prepare(r, kept[r]);
                 }
@@ -369,6 +374,7 @@ public sealed class Pipeline
         for (var i = 0; i < records.Count; i++)
         {
             var record = records[i];
+            if (i + Lookahead < records.Count) records[i + Lookahead].Prefetch();
             lane.Advance(record.EventTimeMs, _compiled.LaneJumpMs, _compiled.LaneJumpConfirmations);
             var closed = Watermark.Max(horizon.Sealed, Watermark.Min(lane.Watermark(ooo), horizon.Others));
             if (closed.Seals(_compiled.WindowStart(record.EventTimeMs), _compiled.WindowMs))

@@ -35,6 +35,10 @@ public sealed class BatchAccumulator
     private readonly string[][] _scratch;
     private readonly ulong[][] _hashScratch;
     private readonly LabelHashes _labelHashes = new();
+    // Per family: its series by the instances of their label values (see SeriesMemo), and the memo slot of the
+    // record being prepared (-1: found there).
+    private readonly SeriesMemo[] _memos;
+    private readonly int[] _memoSlot;
     // Open addressing; a slot holds the series' hash and family beside it, so a probe reads one slot, and
     // loads the series object only when hash and family match.
     private Slot[] _table = new Slot[1024];
@@ -72,6 +76,8 @@ public sealed class BatchAccumulator
         _overflow = new Series[_families.Length];
         _initial = [.. _families.Select(f => f.NewValues())];
         _labelOffset = new int[_families.Length];
+        _memos = [.. _families.Select(f => new SeriesMemo(f.LabelSlots.Length))];
+        _memoSlot = new int[_families.Length];
         foreach (var family in _families)
         {
             _labelOffset[family.Index] = _labelWidth;
@@ -135,25 +141,37 @@ public sealed class BatchAccumulator
                 continue;
             }
             var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
-            var hashes = _hashScratch[family.Index];
             var slots = family.LabelSlots;
             for (var i = 0; i < labels.Length; i++)
             {
                 var text = values[slots[i]].AsText;
                 labels[i] = text.Length == 0 ? Unknown : text;
-                hashes[i] = _labelHashes.Of(labels[i]);
             }
-            var hash = _preparedHash[at] = SeriesHash.Combine(family.Index, hashes);
             _preparedIn[at] = true;
+            // The same label instances as a record before: its series, without hashing the values or probing the table.
+            var memo = _memos[family.Index];
+            var memoSlot = SeriesMemo.SlotOf(labels);
+            if (memo.TryGet(memoSlot, labels) is { } known)
+            {
+                _preparedHash[at] = known.Hash;
+                _preparedSeries[at] = known;
+                _memoSlot[family.Index] = -1;
+                continue;
+            }
+            _memoSlot[family.Index] = memoSlot;
+            var hashes = _hashScratch[family.Index];
+            for (var i = 0; i < labels.Length; i++) hashes[i] = _labelHashes.Of(labels[i]);
+            var hash = _preparedHash[at] = SeriesHash.Combine(family.Index, hashes);
             // Every family's table slot is asked for before the first is read, so that their cache misses overlap.
             Prefetch(table, hash);
         }
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
-            if (!_preparedIn[at]) continue;
+            if (!_preparedIn[at] || _memoSlot[family.Index] < 0) continue;
             var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
-            _preparedSeries[at] = Find(family, labels, _preparedHash[at]);
+            var series = _preparedSeries[at] = Find(family, labels, _preparedHash[at]);
+            if (series is not null) _memos[family.Index].Set(_memoSlot[family.Index], labels, series);
         }
     }
 
@@ -294,6 +312,7 @@ public sealed class BatchAccumulator
             Array.Clear(_table);
             _seriesCount = 0;
             Array.Clear(_overflow);
+            foreach (var memo in _memos) memo.Clear();
             _generation++;
         }
         var series = new Series(family.Index, owned, hash);
@@ -418,6 +437,56 @@ public sealed class BatchAccumulator
         public SeriesBudget? AdmittedBy { get; set; }
         public SeriesBudget.WindowAdmissions? AdmittedIn { get; set; }
 
+    }
+
+    /// <summary>
+    /// One family's interned series by the instances of their label values (direct-mapped, bounded): the hot path's
+    /// values come from the parser's and the lookups' caches, so a record's label values are mostly the very strings a
+    /// record before had, and its series is found by comparing references. A miss (other instances, maybe equal text)
+    /// takes the hashed path, <see cref="Find"/>, whose answer it then remembers. An entry is the series
+    /// <see cref="Find"/> gave for labels equal to its instances; the table never holds two series of equal labels and
+    /// removes none until it starts over, when the memo is cleared (<see cref="Clear"/>): so a hit is what
+    /// <see cref="Find"/> would have returned.
+    /// </summary>
+    private sealed class SeriesMemo(int width)
+    {
+        private const int Bits = 11;
+        private const int Size = 1 << Bits;
+        private readonly string[] _labels = new string[Size * width];
+        private readonly Series?[] _series = new Series?[Size];
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int SlotOf(ReadOnlySpan<string> labels)
+        {
+            uint h = 0;
+            foreach (var label in labels) h = (h + (uint)RuntimeHelpers.GetHashCode(label)) * 0x9E3779B1u;
+            return (int)(h >> (32 - Bits));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Series? TryGet(int slot, ReadOnlySpan<string> labels)
+        {
+            var series = _series[slot];
+            if (series is null) return null;
+            var held = _labels.AsSpan(slot * labels.Length, labels.Length);
+            for (var i = 0; i < labels.Length; i++)
+            {
+                if (!ReferenceEquals(held[i], labels[i])) return null;
+            }
+            return series;
+        }
+
+        public void Set(int slot, ReadOnlySpan<string> labels, Series series)
+        {
+            labels.CopyTo(_labels.AsSpan(slot * labels.Length, labels.Length));
+            _series[slot] = series;
+        }
+
+        public void Clear()
+        {
+            Array.Clear(_series);
+            Array.Clear(_labels);
+        }
     }
 
     /// <summary>
