@@ -67,7 +67,15 @@ public sealed class BatchAccumulator
     private int _generation;
 
     public BatchAccumulator(CompiledPipeline pipeline)
+        : this(pipeline, memoBits: 11)
     {
+    }
+
+    /// <param name="memoBits">Each family's series memo has 2^<paramref name="memoBits"/> entries (tests use tiny ones, to collide).</param>
+    internal BatchAccumulator(CompiledPipeline pipeline, int memoBits)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(memoBits);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(memoBits, 20);
         _pipeline = pipeline;
         _families = [.. pipeline.Families];
         _scratch = [.. _families.Select(f => new string[f.LabelSlots.Length])];
@@ -76,7 +84,7 @@ public sealed class BatchAccumulator
         _overflow = new Series[_families.Length];
         _initial = [.. _families.Select(f => f.NewValues())];
         _labelOffset = new int[_families.Length];
-        _memos = [.. _families.Select(f => new SeriesMemo(f.LabelSlots.Length))];
+        _memos = [.. _families.Select(f => new SeriesMemo(f.LabelSlots.Length, memoBits))];
         _memoSlot = new int[_families.Length];
         foreach (var family in _families)
         {
@@ -150,7 +158,7 @@ public sealed class BatchAccumulator
             _preparedIn[at] = true;
             // The same label instances as a record before: its series, without hashing the values or probing the table.
             var memo = _memos[family.Index];
-            var memoSlot = SeriesMemo.SlotOf(labels);
+            var memoSlot = memo.SlotOf(labels);
             if (memo.TryGet(memoSlot, labels) is { } known)
             {
                 _preparedHash[at] = known.Hash;
@@ -448,19 +456,17 @@ public sealed class BatchAccumulator
     /// removes none until it starts over, when the memo is cleared (<see cref="Clear"/>): so a hit is what
     /// <see cref="Find"/> would have returned.
     /// </summary>
-    private sealed class SeriesMemo(int width)
+    private sealed class SeriesMemo(int width, int bits)
     {
-        private const int Bits = 11;
-        private const int Size = 1 << Bits;
-        private readonly string[] _labels = new string[Size * width];
-        private readonly Series?[] _series = new Series?[Size];
+        private readonly string[] _labels = new string[(1 << bits) * width];
+        private readonly Series?[] _series = new Series?[1 << bits];
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static int SlotOf(ReadOnlySpan<string> labels)
+        public int SlotOf(ReadOnlySpan<string> labels)
         {
             uint h = 0;
             foreach (var label in labels) h = (h + (uint)RuntimeHelpers.GetHashCode(label)) * 0x9E3779B1u;
-            return (int)(h >> (32 - Bits));
+            return bits == 0 ? 0 : (int)(h >> (32 - bits));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
