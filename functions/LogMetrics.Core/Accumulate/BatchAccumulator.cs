@@ -140,6 +140,8 @@ public sealed class BatchAccumulator
         _preparedWindow[index] = _pipeline.WindowStart(record.EventTimeMs);
         var values = record.Values;
         var table = _table;
+        // Each family's labels, and its memo entry asked for; then the entries read, the misses hashed and their
+        // table slots asked for; then the misses found: at each step the cache misses of all families overlap.
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
@@ -156,23 +158,30 @@ public sealed class BatchAccumulator
                 labels[i] = text.Length == 0 ? Unknown : text;
             }
             _preparedIn[at] = true;
-            // The same label instances as a record before: its series, without hashing the values or probing the table.
             var memo = _memos[family.Index];
-            var memoSlot = memo.SlotOf(labels);
-            if (memo.TryGet(memoSlot, labels) is { } known)
+            memo.Prefetch(_memoSlot[family.Index] = memo.SlotOf(labels));
+        }
+        var misses = false;
+        foreach (var family in _families)
+        {
+            var at = index * _families.Length + family.Index;
+            if (!_preparedIn[at]) continue;
+            var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
+            // The same label instances as a record before: its series, without hashing the values or probing the table.
+            if (_memos[family.Index].TryGet(_memoSlot[family.Index], labels) is { } known)
             {
                 _preparedHash[at] = known.Hash;
                 _preparedSeries[at] = known;
                 _memoSlot[family.Index] = -1;
                 continue;
             }
-            _memoSlot[family.Index] = memoSlot;
+            misses = true;
             var hashes = _hashScratch[family.Index];
             for (var i = 0; i < labels.Length; i++) hashes[i] = _labelHashes.Of(labels[i]);
             var hash = _preparedHash[at] = SeriesHash.Combine(family.Index, hashes);
-            // Every family's table slot is asked for before the first is read, so that their cache misses overlap.
             Prefetch(table, hash);
         }
+        if (!misses) return;
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
@@ -458,41 +467,50 @@ public sealed class BatchAccumulator
     /// </summary>
     private sealed class SeriesMemo(int width, int bits)
     {
-        private readonly string[] _labels = new string[(1 << bits) * width];
-        private readonly Series?[] _series = new Series?[1 << bits];
+        // Per entry, side by side (one cache line for up to 7 labels): the series, then its label instances.
+        private readonly object?[] _entries = new object?[(1 << bits) * (width + 1)];
 
+        /// <summary>The index of the entry of these label instances.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public int SlotOf(ReadOnlySpan<string> labels)
         {
             uint h = 0;
             foreach (var label in labels) h = (h + (uint)RuntimeHelpers.GetHashCode(label)) * 0x9E3779B1u;
-            return bits == 0 ? 0 : (int)(h >> (32 - bits));
+            return (bits == 0 ? 0 : (int)(h >> (32 - bits))) * (width + 1);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Prefetch(int slot)
+        {
+            if (Sse.IsSupported)
+            {
+                unsafe
+                {
+                    Sse.Prefetch0(Unsafe.AsPointer(ref _entries[slot]));
+                }
+            }
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Series? TryGet(int slot, ReadOnlySpan<string> labels)
         {
-            var series = _series[slot];
-            if (series is null) return null;
-            var held = _labels.AsSpan(slot * labels.Length, labels.Length);
+            var entry = _entries.AsSpan(slot, labels.Length + 1);
+            if (entry[0] is null) return null;
             for (var i = 0; i < labels.Length; i++)
             {
-                if (!ReferenceEquals(held[i], labels[i])) return null;
+                if (!ReferenceEquals(entry[i + 1], labels[i])) return null;
             }
-            return series;
+            return Unsafe.As<Series>(entry[0]);
         }
 
         public void Set(int slot, ReadOnlySpan<string> labels, Series series)
         {
-            labels.CopyTo(_labels.AsSpan(slot * labels.Length, labels.Length));
-            _series[slot] = series;
+            var entry = _entries.AsSpan(slot, labels.Length + 1);
+            entry[0] = series;
+            for (var i = 0; i < labels.Length; i++) entry[i + 1] = labels[i];
         }
 
-        public void Clear()
-        {
-            Array.Clear(_series);
-            Array.Clear(_labels);
-        }
+        public void Clear() => Array.Clear(_entries);
     }
 
     /// <summary>
