@@ -375,6 +375,7 @@ public sealed class Pipeline
         {
             var record = records[i];
             if (i + Lookahead < records.Count) records[i + Lookahead].Prefetch();
+            if (filled) _accumulator.PrefetchAdd(i, records.Count);
             lane.Advance(record.EventTimeMs, _compiled.LaneJumpMs, _compiled.LaneJumpConfirmations);
             var closed = Watermark.Max(horizon.Sealed, Watermark.Min(lane.Watermark(ooo), horizon.Others));
             if (closed.Seals(_compiled.WindowStart(record.EventTimeMs), _compiled.WindowMs))

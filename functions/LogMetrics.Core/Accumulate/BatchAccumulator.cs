@@ -217,6 +217,34 @@ public sealed class BatchAccumulator
         }
     }
 
+    /// <summary>
+    /// Starts loading what <see cref="Add(int, Record, SeriesBudget?)"/> of the prepared records ahead will read, for a
+    /// caller adding records <paramref name="index"/>, <paramref name="index"/> + 1, … of <paramref name="count"/> in
+    /// order: the series of record <paramref name="index"/> + 4, and the partials (with their values) that the series
+    /// of record <paramref name="index"/> + 2, asked for two records ago, have in this batch. Only reads.
+    /// </summary>
+    internal void PrefetchAdd(int index, int count)
+    {
+        if (!Sse.IsSupported || _preparedGeneration != _generation) return;
+        var families = _families.Length;
+        if (index + 4 < count)
+        {
+            var row = _preparedSeries.AsSpan((index + 4) * families, families);
+            foreach (var series in row)
+            {
+                if (series is not null) PrefetchObject(series);
+            }
+        }
+        if (index + 2 < count)
+        {
+            var row = _preparedSeries.AsSpan((index + 2) * families, families);
+            foreach (var series in row)
+            {
+                if (series is not null && series.Stamp == _stamp && series.Partial is { } partial) PrefetchObject(partial);
+            }
+        }
+    }
+
     /// <summary>Folds prepared record <paramref name="index"/> into its families' partials; a series over <paramref name="budget"/> goes to the overflow series.</summary>
     public void Add(int index, Record record, SeriesBudget? budget = null)
     {

@@ -66,7 +66,7 @@ public sealed class Enricher
     {
         for (var l = 0; l < _lookups.Length; l++)
         {
-            var key = batch.Keys[l][index] = KeyOf(_lookups[l].Lookup, record, batch);
+            var key = KeyOf(_lookups[l].Lookup, record, batch);
             batch.Index[l][index] = key is { } k ? batch.Memo[l].IndexOf(k, batch.DistinctKeys[l], batch.DistinctMap[l]) : -1;
         }
     }
@@ -101,7 +101,32 @@ public sealed class Enricher
     internal void FillOne(EnrichBatch batch, int index, Record record)
     {
         if (!CanFill) throw new InvalidOperationException("a lookup cache counts per record: apply in order instead");
-        Set(batch, index, record, count: false);
+        // As Set without counting, for caches that are all ILookupPeek: no per-record type test.
+        var values = record.Values;
+        for (var l = 0; l < _outputs.Length; l++)
+        {
+            var outputs = _outputs[l];
+            var d = batch.Index[l][index];
+            var row = d >= 0 && batch.Outcomes[l][d] == LookupOutcome.Hit ? batch.RowValues[l] : null;
+            for (var o = 0; o < outputs.Length; o++)
+            {
+                var output = outputs[o];
+                string value;
+                if (row is not null)
+                {
+                    value = row[d * outputs.Length + o];
+                }
+                else if (output.FallbackSlot is { } fallback && values[fallback].AsText is { Length: > 0 } text)
+                {
+                    value = text;
+                }
+                else
+                {
+                    value = _lookups[l].Lookup.Definition.Default;
+                }
+                values[output.Slot] = FieldValue.FromString(value);
+            }
+        }
     }
 
     /// <summary>The batch's tally of its <paramref name="count"/> filled records' outcomes, for <see cref="CountFilled"/>.</summary>
@@ -258,13 +283,11 @@ public sealed class Enricher
 }
 
 /// <summary>
-/// The lookup keys of a warmed batch: per lookup, per record (null when a key field is empty), and
-/// per lookup the distinct keys with their rows' output values. Reusable: <see cref="Enricher.WarmAsync(IReadOnlyList{Record}, EnrichBatch, CancellationToken)"/> resets it.
+/// The lookup keys of a warmed batch: per lookup, each record's index among the distinct keys (-1 when a key
+/// field is empty), and per lookup the distinct keys with their rows' output values. Reusable: <see cref="Enricher.WarmAsync(IReadOnlyList{Record}, EnrichBatch, CancellationToken)"/> resets it.
 /// </summary>
 public sealed class EnrichBatch
 {
-    public DimensionKey?[][] Keys { get; private set; } = [];
-
     /// <summary>Per lookup, per record: the index of its key among the distinct keys, or -1 (no key).</summary>
     internal int[][] Index { get; private set; } = [];
 
@@ -288,9 +311,8 @@ public sealed class EnrichBatch
 
     internal void Reset(int lookups, int records)
     {
-        if (Keys.Length != lookups)
+        if (Index.Length != lookups)
         {
-            Keys = new DimensionKey?[lookups][];
             Index = new int[lookups][];
             DistinctKeys = new List<DimensionKey>[lookups];
             DistinctMap = new Dictionary<DimensionKey, int>[lookups];
@@ -300,7 +322,6 @@ public sealed class EnrichBatch
             Tally = new (long, long, long)[lookups];
             for (var l = 0; l < lookups; l++)
             {
-                Keys[l] = [];
                 Index[l] = [];
                 DistinctKeys[l] = [];
                 DistinctMap[l] = [];
@@ -311,7 +332,6 @@ public sealed class EnrichBatch
         }
         for (var l = 0; l < lookups; l++)
         {
-            if (Keys[l].Length < records) Keys[l] = new DimensionKey?[Math.Max(records, Keys[l].Length * 2)];
             if (Index[l].Length < records) Index[l] = new int[Math.Max(records, Index[l].Length * 2)];
             DistinctKeys[l].Clear();
             DistinctMap[l].Clear();
