@@ -29,6 +29,7 @@ public sealed class BatchAccumulator
     // Interned (admitted) series: more than this many, and the table starts over (label arrays already handed
     // out stay valid). Bounds the table to a few tens of MB.
     private const int MaxSeries = 1 << 18;
+    private readonly int _maxSeries;
 
     private readonly CompiledPipeline _pipeline;
     private readonly MetricFamily[] _families;
@@ -56,7 +57,10 @@ public sealed class BatchAccumulator
     // (at _labelOffset[family] in the record's row of _labelWidth) and series hash; and its base window.
     private readonly int[] _labelOffset;
     private readonly int _labelWidth;
-    private bool[] _preparedIn = [];
+    private byte[] _preparedIn = [];
+    // _preparedIn: the record does not fold into the family; it does, with its series hash in _preparedHash; it does,
+    // and its series was found by the memo (in _preparedSeries, whose hash is the series hash: none computed).
+    private const byte Out = 0, Hashed = 1, Memoized = 2;
     private ulong[] _preparedHash = [];
     private string[] _preparedLabels = [];
     private long[] _preparedWindow = [];
@@ -67,13 +71,16 @@ public sealed class BatchAccumulator
     private int _generation;
 
     public BatchAccumulator(CompiledPipeline pipeline)
-        : this(pipeline, memoBits: 11)
+        : this(pipeline, memoBits: 11, MaxSeries)
     {
     }
 
     /// <param name="memoBits">Each family's series memo has 2^<paramref name="memoBits"/> entries (tests use tiny ones, to collide).</param>
-    internal BatchAccumulator(CompiledPipeline pipeline, int memoBits)
+    /// <param name="maxSeries">Series interned before the table starts over (tests use a few, to start over often).</param>
+    internal BatchAccumulator(CompiledPipeline pipeline, int memoBits, int maxSeries)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSeries);
+        _maxSeries = maxSeries;
         ArgumentOutOfRangeException.ThrowIfNegative(memoBits);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(memoBits, 20);
         _pipeline = pipeline;
@@ -127,7 +134,7 @@ public sealed class BatchAccumulator
         if (_preparedWindow.Length >= records) return;
         var size = Math.Max(records, _preparedWindow.Length * 2);
         _preparedWindow = new long[size];
-        _preparedIn = new bool[size * _families.Length];
+        _preparedIn = new byte[size * _families.Length];
         _preparedHash = new ulong[size * _families.Length];
         _preparedLabels = new string[size * _labelWidth];
         _preparedSeries = new Series?[size * _families.Length];
@@ -147,7 +154,7 @@ public sealed class BatchAccumulator
             var at = index * _families.Length + family.Index;
             if (family.Where is { } where && !where(record))
             {
-                _preparedIn[at] = false;
+                _preparedIn[at] = Out;
                 continue;
             }
             var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
@@ -157,7 +164,7 @@ public sealed class BatchAccumulator
                 var text = values[slots[i]].AsText;
                 labels[i] = text.Length == 0 ? Unknown : text;
             }
-            _preparedIn[at] = true;
+            _preparedIn[at] = Hashed;
             var memo = _memos[family.Index];
             memo.Prefetch(_memoSlot[family.Index] = memo.SlotOf(labels));
         }
@@ -165,31 +172,38 @@ public sealed class BatchAccumulator
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
-            if (!_preparedIn[at]) continue;
+            if (_preparedIn[at] == Out) continue;
             var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
-            // The same label instances as a record before: its series, without hashing the values or probing the table.
+            // The same label instances as a record before: its series, without hashing the values or probing the
+            // table (nor reading the series: Add does, with its hash).
             if (_memos[family.Index].TryGet(_memoSlot[family.Index], labels) is { } known)
             {
-                _preparedHash[at] = known.Hash;
+                _preparedIn[at] = Memoized;
                 _preparedSeries[at] = known;
                 _memoSlot[family.Index] = -1;
                 continue;
             }
             misses = true;
-            var hashes = _hashScratch[family.Index];
-            for (var i = 0; i < labels.Length; i++) hashes[i] = _labelHashes.Of(labels[i]);
-            var hash = _preparedHash[at] = SeriesHash.Combine(family.Index, hashes);
+            var hash = _preparedHash[at] = HashOf(family, labels);
             Prefetch(table, hash);
         }
         if (!misses) return;
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
-            if (!_preparedIn[at] || _memoSlot[family.Index] < 0) continue;
+            if (_preparedIn[at] == Out || _memoSlot[family.Index] < 0) continue;
             var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
             var series = _preparedSeries[at] = Find(family, labels, _preparedHash[at]);
             if (series is not null) _memos[family.Index].Set(_memoSlot[family.Index], labels, series);
         }
+    }
+
+    /// <summary>The series hash of a family's label values.</summary>
+    private ulong HashOf(MetricFamily family, ReadOnlySpan<string> labels)
+    {
+        var hashes = _hashScratch[family.Index];
+        for (var i = 0; i < labels.Length; i++) hashes[i] = _labelHashes.Of(labels[i]);
+        return SeriesHash.Combine(family.Index, hashes);
     }
 
     /// <summary>Starts loading an object and the 64 bytes after it (a partial's values array is allocated right after it).</summary>
@@ -252,15 +266,24 @@ public sealed class BatchAccumulator
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
-            if (!_preparedIn[at])
+            var state = _preparedIn[at];
+            if (state == Out)
             {
                 continue;
             }
             var prepared = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
-            var hash = _preparedHash[at];
             // Found in Prepare, unless the table started over since; not found then, maybe interned by an earlier record since.
             var series = _preparedGeneration == _generation ? _preparedSeries[at] : null;
-            series ??= Find(family, prepared, hash);
+            ulong hash;
+            if (series is not null)
+            {
+                hash = series.Hash;
+            }
+            else
+            {
+                hash = state == Hashed ? _preparedHash[at] : HashOf(family, prepared);
+                series = Find(family, prepared, hash);
+            }
             var partial = series is null ? null : Current(series, windowStart);
             if (partial is null)
             {
@@ -350,7 +373,7 @@ public sealed class BatchAccumulator
     /// <summary>Interns a series not held yet; <paramref name="owned"/> becomes its label array (never changed after).</summary>
     private Series Intern(MetricFamily family, string[] owned, ulong hash)
     {
-        if (_seriesCount >= MaxSeries)
+        if (_seriesCount >= _maxSeries)
         {
             // Start over (rare). Partials of this batch keep their series through the batch list; one met
             // again gets a second partial, which the shard folds into the same cell.
