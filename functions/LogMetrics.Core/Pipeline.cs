@@ -267,6 +267,8 @@ public sealed class Pipeline
                 var body = e.Body.Span;
                 // The next line is asked for while this one is parsed, so that its bytes arrive meanwhile.
                 if (n + 1 < events.Count) PrefetchLine(events[n + 1].Body.Span);
+                // And the record the next line goes to, if this one is kept (a pool record last used a batch ago).
+                if (kept.Count + 1 < _pool.Count) _pool[kept.Count + 1].Prefetch();
                 if (IsBlank(body))
                 {
                     continue;

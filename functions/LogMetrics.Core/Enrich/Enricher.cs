@@ -17,6 +17,8 @@ public sealed class Enricher
     private readonly (CompiledLookup Lookup, ILookupCache Cache)[] _lookups;
     // Per lookup, its outputs as an array: indexed in the per-record loop (no enumerator).
     private readonly CompiledLookupOutput[][] _outputs;
+    // Per lookup, its key's slots as an array: read per record without interface calls.
+    private readonly int[][] _keySlots;
 
     public Enricher(CompiledPipeline pipeline, IDimensionSource source, TimeProvider clock, LookupCacheSettings? settings = null)
         : this(pipeline, pipeline.Lookups.Select(l => LookupCacheFactory.Create(l.Definition, source, clock, settings)).ToList())
@@ -27,6 +29,7 @@ public sealed class Enricher
     {
         _lookups = [.. pipeline.Lookups.Select((l, i) => (l, caches[i]))];
         _outputs = [.. pipeline.Lookups.Select(l => l.Outputs.ToArray())];
+        _keySlots = [.. pipeline.Lookups.Select(l => l.KeySlots.ToArray())];
         CanFill = _lookups.All(l => l.Cache is ILookupPeek);
         // Enrich self-metrics: PipelineMeter.Lookups reads the caches' own counts while this enricher lives.
         PipelineMeter.Register(this);
@@ -66,7 +69,7 @@ public sealed class Enricher
     {
         for (var l = 0; l < _lookups.Length; l++)
         {
-            var key = KeyOf(_lookups[l].Lookup, record, batch);
+            var key = KeyOf(_keySlots[l], record, batch);
             batch.Index[l][index] = key is { } k ? batch.Memo[l].IndexOf(k, batch.DistinctKeys[l], batch.DistinctMap[l]) : -1;
         }
     }
@@ -227,32 +230,31 @@ public sealed class Enricher
     private readonly ConcurrentDictionary<string, DimensionKey> _composite = new(StringComparer.Ordinal);
     private int _compositeCount;
 
-    private DimensionKey? KeyOf(CompiledLookup lookup, Record record, EnrichBatch batch)
+    private DimensionKey? KeyOf(int[] slots, Record record, EnrichBatch batch)
     {
-        var slots = lookup.KeySlots;
-        if (slots.Count == 1)
+        if (slots.Length == 1)
         {
             var single = record.Values[slots[0]].AsText;
             return single.Length == 0 ? null : new DimensionKey(single);
         }
-        if (slots.Count == 2)
+        if (slots.Length == 2)
         {
             // The pair of part instances seen before: its key without joining again.
             var first = record.Values[slots[0]].AsText;
             var second = record.Values[slots[1]].AsText;
             if (first.Length == 0 || second.Length == 0) return null;
             if (batch.Pairs.TryGet(first, second, out var pairKey)) return pairKey;
-            var joinedKey = KeyOf(slots, record);
+            var joinedKey = Joined(slots, record);
             if (joinedKey is { } made) batch.Pairs.Add(first, second, made);
             return joinedKey;
         }
-        return KeyOf(slots, record);
+        return Joined(slots, record);
     }
 
-    private DimensionKey? KeyOf(IReadOnlyList<int> slots, Record record)
+    private DimensionKey? Joined(int[] slots, Record record)
     {
-        var length = slots.Count - 1;
-        for (var i = 0; i < slots.Count; i++)
+        var length = slots.Length - 1;
+        for (var i = 0; i < slots.Length; i++)
         {
             var part = record.Values[slots[i]].AsText;
             if (part.Length == 0) return null;
@@ -261,7 +263,7 @@ public sealed class Enricher
         if (length > 512) return new DimensionKey(Parts(slots, record));
         Span<char> joined = stackalloc char[length];
         var at = 0;
-        for (var i = 0; i < slots.Count; i++)
+        for (var i = 0; i < slots.Length; i++)
         {
             if (i > 0) joined[at++] = DimensionKey.Separator;
             var part = record.Values[slots[i]].AsText;
@@ -274,9 +276,9 @@ public sealed class Enricher
         return key;
     }
 
-    private static string[] Parts(IReadOnlyList<int> slots, Record record)
+    private static string[] Parts(int[] slots, Record record)
     {
-        var parts = new string[slots.Count];
+        var parts = new string[slots.Length];
         for (var i = 0; i < parts.Length; i++) parts[i] = record.Values[slots[i]].AsText;
         return parts;
     }
