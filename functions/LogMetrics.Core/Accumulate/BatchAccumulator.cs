@@ -525,9 +525,9 @@ public sealed class BatchAccumulator
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public int SlotOf(ReadOnlySpan<string> labels)
         {
-            uint h = 0;
-            foreach (var label in labels) h = (h + (uint)RuntimeHelpers.GetHashCode(label)) * 0x9E3779B1u;
-            return (bits == 0 ? 0 : (int)(h >> (32 - bits))) * (width + 1);
+            ulong h = 0;
+            foreach (var label in labels) h = (h + IdentityHash.Mixed(label)) * 0x9E3779B97F4A7C15UL;
+            return (bits == 0 ? 0 : (int)(h >> (64 - bits))) * (width + 1);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -570,13 +570,14 @@ public sealed class BatchAccumulator
     /// </summary>
     private sealed class LabelHashes
     {
-        private const int Size = 1 << 12;
+        private const int Bits = 12;
+        private const int Size = 1 << Bits;
         private readonly string?[] _texts = new string?[Size];
         private readonly ulong[] _hashes = new ulong[Size];
 
         public ulong Of(string text)
         {
-            var i = RuntimeHelpers.GetHashCode(text) & (Size - 1);
+            var i = IdentityHash.Of(text, Bits);
             if (ReferenceEquals(_texts[i], text)) return _hashes[i];
             var hash = SeriesHash.OfLabel(text);
             _texts[i] = text;

@@ -379,7 +379,8 @@ internal interface ILookupPeek
 /// <summary>A batch's key strings by instance → their index among its distinct keys (direct-mapped; misses hash the text).</summary>
 internal sealed class KeyMemo
 {
-    private const int Size = 1 << 12;
+    private const int Bits = 12;
+    private const int Size = 1 << Bits;
     private readonly string?[] _texts = new string?[Size];
     private readonly int[] _indexes = new int[Size];
 
@@ -388,7 +389,7 @@ internal sealed class KeyMemo
     public int IndexOf(DimensionKey key, List<DimensionKey> distinct, Dictionary<DimensionKey, int> map)
     {
         var text = key.Joined;
-        var at = RuntimeHelpers.GetHashCode(text) & (Size - 1);
+        var at = IdentityHash.Of(text, Bits);
         if (ReferenceEquals(_texts[at], text)) return _indexes[at];
         if (!map.TryGetValue(key, out var index))
         {
@@ -405,10 +406,11 @@ internal sealed class KeyMemo
 /// <summary>Two-part keys by their parts' instances (direct-mapped).</summary>
 internal sealed class PairMemo
 {
-    private const int Size = 1 << 12;
+    private const int Bits = 12;
+    private const int Size = 1 << Bits;
     private readonly (string? First, string? Second, DimensionKey Key)[] _entries = new (string?, string?, DimensionKey)[Size];
 
-    private static int Slot(string first, string second) => (RuntimeHelpers.GetHashCode(first) * 31 + RuntimeHelpers.GetHashCode(second)) & (Size - 1);
+    private static int Slot(string first, string second) => (int)(((IdentityHash.Mixed(first) >> 1) + IdentityHash.Mixed(second)) * 0x9E3779B97F4A7C15UL >> (64 - Bits));
 
     public bool TryGet(string first, string second, out DimensionKey key)
     {
