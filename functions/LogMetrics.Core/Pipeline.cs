@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
 using System.Text.RegularExpressions;
 using LogMetrics.Core.Accumulate;
@@ -266,6 +267,9 @@ public sealed class Pipeline
                 var e = events[n];
                 var body = e.Body.Span;
                 // The next line is asked for while this one is parsed, so that its bytes arrive meanwhile.
+                // Its span is taken from the object its memory wraps, whose header is read for that: the object of
+                // the line after is asked for one line earlier still, so that taking the span does not wait for it.
+                if (n + 2 < events.Count) PrefetchObject(events[n + 2].Body);
                 if (n + 1 < events.Count) PrefetchLine(events[n + 1].Body.Span);
                 // And the record the next line goes to, if this one is kept (a pool record last used a batch ago).
                 if (kept.Count + 1 < _pool.Count) _pool[kept.Count + 1].Prefetch();
@@ -345,6 +349,21 @@ public sealed class Pipeline
             {
                 for (var at = 0; at < line.Length; at += 64) Sse.Prefetch0(start + at);
             }
+        }
+    }
+
+    /// <summary>
+    /// Starts loading the start of the object <paramref name="memory"/> wraps (its header and first bytes), by the
+    /// reference the memory holds first, read as an address without touching the object. Only a hint: were the
+    /// memory laid out otherwise, the processor would prefetch some other address, which never faults.
+    /// </summary>
+    private static void PrefetchObject(ReadOnlyMemory<byte> memory)
+    {
+        if (!Sse.IsSupported) return;
+        var address = Unsafe.As<ReadOnlyMemory<byte>, nint>(ref memory);
+        unsafe
+        {
+            Sse.Prefetch0((void*)address);
         }
     }
 
