@@ -147,8 +147,9 @@ public sealed class BatchAccumulator
         _preparedWindow[index] = _pipeline.WindowStart(record.EventTimeMs);
         var values = record.Values;
         var table = _table;
-        // Each family's labels, and its memo entry asked for; then the entries read, the misses hashed and their
-        // table slots asked for; then the misses found: at each step the cache misses of all families overlap.
+        // Each family's memo entry asked for, by the instances of its label fields' texts; then the entries read, the
+        // misses' labels made and hashed and their table slots asked for; then the misses found: at each step the
+        // cache misses of all families overlap. A hit reads neither the texts nor the series, and writes no labels.
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
@@ -157,26 +158,18 @@ public sealed class BatchAccumulator
                 _preparedIn[at] = Out;
                 continue;
             }
-            var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
-            var slots = family.LabelSlots;
-            for (var i = 0; i < labels.Length; i++)
-            {
-                var text = values[slots[i]].AsText;
-                labels[i] = text.Length == 0 ? Unknown : text;
-            }
             _preparedIn[at] = Hashed;
             var memo = _memos[family.Index];
-            memo.Prefetch(_memoSlot[family.Index] = memo.SlotOf(labels));
+            memo.Prefetch(_memoSlot[family.Index] = memo.SlotOf(values, family.LabelSlots));
         }
         var misses = false;
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
             if (_preparedIn[at] == Out) continue;
-            var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
-            // The same label instances as a record before: its series, without hashing the values or probing the
-            // table (nor reading the series: Add does, with its hash).
-            if (_memos[family.Index].TryGet(_memoSlot[family.Index], labels) is { } known)
+            // The same texts as a record before: its series, without making the labels, hashing them or probing
+            // the table (nor reading the series: Add does, with its hash).
+            if (_memos[family.Index].TryGet(_memoSlot[family.Index], values, family.LabelSlots) is { } known)
             {
                 _preparedIn[at] = Memoized;
                 _preparedSeries[at] = known;
@@ -184,6 +177,8 @@ public sealed class BatchAccumulator
                 continue;
             }
             misses = true;
+            var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
+            LabelsOf(family, values, labels);
             var hash = _preparedHash[at] = HashOf(family, labels);
             Prefetch(table, hash);
         }
@@ -194,7 +189,18 @@ public sealed class BatchAccumulator
             if (_preparedIn[at] == Out || _memoSlot[family.Index] < 0) continue;
             var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
             var series = _preparedSeries[at] = Find(family, labels, _preparedHash[at]);
-            if (series is not null) _memos[family.Index].Set(_memoSlot[family.Index], labels, series);
+            if (series is not null) _memos[family.Index].Set(_memoSlot[family.Index], values, family.LabelSlots, series);
+        }
+    }
+
+    /// <summary>A family's label values of a record: its label fields' texts, <see cref="Unknown"/> for a missing or empty one.</summary>
+    private static void LabelsOf(MetricFamily family, FieldValue[] values, Span<string> labels)
+    {
+        var slots = family.LabelSlots;
+        for (var i = 0; i < labels.Length; i++)
+        {
+            var text = values[slots[i]].AsText;
+            labels[i] = text.Length == 0 ? Unknown : text;
         }
     }
 
@@ -271,7 +277,12 @@ public sealed class BatchAccumulator
             {
                 continue;
             }
+            // The labels Prepare made (a series the memo found has none made: they are made here if needed).
             var prepared = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
+            if (state == Memoized && Current(_preparedSeries[at], _preparedGeneration, windowStart) is null)
+            {
+                LabelsOf(family, record.Values, prepared);
+            }
             // Found in Prepare, unless the table started over since; not found then, maybe interned by an earlier record since.
             var series = _preparedGeneration == _generation ? _preparedSeries[at] : null;
             ulong hash;
@@ -319,6 +330,13 @@ public sealed class BatchAccumulator
     private static bool AdmittedBefore(Series? series, SeriesBudget budget, MetricFamily family, long eventTimeMs) =>
         series?.AdmittedIn is { Forgotten: false } window && ReferenceEquals(series.AdmittedBy, budget)
         && window.Start == CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
+
+    /// <summary>
+    /// This batch's partial of a series Prepare found, if the table has not started over since and the batch has one:
+    /// where it is null, Add needs the record's labels.
+    /// </summary>
+    private SeriesPartial? Current(Series? prepared, int generation, long windowStart) =>
+        prepared is not null && generation == _generation ? Current(prepared, windowStart) : null;
 
     /// <summary>This batch's partial of <paramref name="series"/> in the window, if the batch has one.</summary>
     private SeriesPartial? Current(Series series, long windowStart)
@@ -508,26 +526,28 @@ public sealed class BatchAccumulator
     }
 
     /// <summary>
-    /// One family's interned series by the instances of their label values (direct-mapped, bounded): the hot path's
-    /// values come from the parser's and the lookups' caches, so a record's label values are mostly the very strings a
-    /// record before had, and its series is found by comparing references. A miss (other instances, maybe equal text)
-    /// takes the hashed path, <see cref="Find"/>, whose answer it then remembers. An entry is the series
-    /// <see cref="Find"/> gave for labels equal to its instances; the table never holds two series of equal labels and
-    /// removes none until it starts over, when the memo is cleared (<see cref="Clear"/>): so a hit is what
-    /// <see cref="Find"/> would have returned.
+    /// One family's interned series by the instances of their label fields' texts (two-way sets, bounded): the hot
+    /// path's values come from the parser's and the lookups' caches, so a record's label texts are mostly the very
+    /// strings a record before had, and its series is found by comparing references, without reading the strings. A
+    /// miss (other instances, maybe equal text) takes the hashed path, <see cref="Find"/>, whose answer it then
+    /// remembers. An entry is the series <see cref="Find"/> gave for the labels its texts make (a missing or empty
+    /// text reads as <see cref="Unknown"/>, the same for the same instances); the table never holds two series of
+    /// equal labels and removes none until it starts over, when the memo is cleared (<see cref="Clear"/>): so a hit
+    /// is what <see cref="Find"/> would have returned.
     /// </summary>
     private sealed class SeriesMemo(int width, int bits)
     {
-        // Per entry, side by side (one cache line for up to 7 labels): the series, then its label instances.
-        private readonly object?[] _entries = new object?[(1 << bits) * (width + 1)];
+        // Two ways per set, side by side; per entry: the series, then the instances of its label fields' texts (before
+        // a missing or empty one reads as "unknown": the same instances give the same labels).
+        private readonly object?[] _entries = new object?[(2 << bits) * (width + 1)];
 
-        /// <summary>The index of the entry of these label instances.</summary>
+        /// <summary>The index of the set of the texts of <paramref name="slots"/> in <paramref name="values"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public int SlotOf(ReadOnlySpan<string> labels)
+        public int SlotOf(FieldValue[] values, int[] slots)
         {
             ulong h = 0;
-            foreach (var label in labels) h = (h + IdentityHash.Mixed(label)) * 0x9E3779B97F4A7C15UL;
-            return (bits == 0 ? 0 : (int)(h >> (64 - bits))) * (width + 1);
+            foreach (var slot in slots) h = (h + IdentityHash.Mixed(values[slot].AsText)) * 0x9E3779B97F4A7C15UL;
+            return (bits == 0 ? 0 : (int)(h >> (64 - bits))) * 2 * (width + 1);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -543,22 +563,28 @@ public sealed class BatchAccumulator
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Series? TryGet(int slot, ReadOnlySpan<string> labels)
+        public Series? TryGet(int slot, FieldValue[] values, int[] slots) =>
+            Match(slot, values, slots) ?? Match(slot + width + 1, values, slots);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private Series? Match(int at, FieldValue[] values, int[] slots)
         {
-            var entry = _entries.AsSpan(slot, labels.Length + 1);
+            var entry = _entries.AsSpan(at, slots.Length + 1);
             if (entry[0] is null) return null;
-            for (var i = 0; i < labels.Length; i++)
+            for (var i = 0; i < slots.Length; i++)
             {
-                if (!ReferenceEquals(entry[i + 1], labels[i])) return null;
+                if (!ReferenceEquals(entry[i + 1], values[slots[i]].AsText)) return null;
             }
             return Unsafe.As<Series>(entry[0]);
         }
 
-        public void Set(int slot, ReadOnlySpan<string> labels, Series series)
+        /// <summary>Remembers a series in the set's first way; the entry there moves to the second (the oldest goes).</summary>
+        public void Set(int slot, FieldValue[] values, int[] slots, Series series)
         {
-            var entry = _entries.AsSpan(slot, labels.Length + 1);
-            entry[0] = series;
-            for (var i = 0; i < labels.Length; i++) entry[i + 1] = labels[i];
+            var set = _entries.AsSpan(slot, 2 * (slots.Length + 1));
+            set[..(slots.Length + 1)].CopyTo(set[(slots.Length + 1)..]);
+            set[0] = series;
+            for (var i = 0; i < slots.Length; i++) set[i + 1] = values[slots[i]].AsText;
         }
 
         public void Clear() => Array.Clear(_entries);
