@@ -335,7 +335,9 @@ public sealed class WindowShardState
     /// <summary>Series by label array instance, two entries per place (a cache in front of <see cref="_seriesIndex"/>).</summary>
     private sealed class InstanceMemo(int size = InstanceMemo.MinSize)
     {
-        public const int MinSize = 1 << 10;
+        // 256 entries (4 KB) to start: a short replay's shards hold a hundred series or so each, and what it pays for
+        // is fresh memory; a long one grows the memo as it meets series (Intern).
+        public const int MinSize = 1 << 8;
         public const int MaxSize = 1 << 16;
 
         /// <summary>Entries written since this memo was made (misses).</summary>
@@ -743,28 +745,51 @@ public sealed class WindowShardState
             var oldest = Exported.Find(e => e.Families.Contains(f) && e.End > WrittenThrough(f));
             if (oldest is not null && !next.Contains(oldest)) next.Add(oldest);
         }
-        return [.. next.OrderBy(e => e.Start).ThenBy(e => e.ResolutionMs).Select(e => new ClosedWindowRef
+        // By start, then resolution (stable, as OrderBy/ThenBy): an insertion sort of a list as short as the families.
+        var sorted = new List<ClosedWindowRef>(next.Count);
+        foreach (var e in next)
         {
-            ResolutionMs = e.ResolutionMs, Start = e.Start, Parts = e.Parts, Families = [.. e.Families], Samples = e.Samples,
-        })];
+            var at = sorted.Count;
+            while (at > 0 && (sorted[at - 1].Start > e.Start || (sorted[at - 1].Start == e.Start && sorted[at - 1].ResolutionMs > e.ResolutionMs))) at--;
+            sorted.Insert(at, new ClosedWindowRef
+            {
+                ResolutionMs = e.ResolutionMs, Start = e.Start, Parts = e.Parts, Families = [.. e.Families], Samples = e.Samples,
+            });
+        }
+        return sorted;
     }
 
     /// <summary>The header the flusher reads: lanes' progress, seal and written progress, the windows to close next, counters.</summary>
-    public ShardHeader Header() => new()
+    public ShardHeader Header()
     {
-        Version = ++HeaderVersion,
-        Lanes = Lanes.ToDictionary(kv => kv.Key, kv => new LaneView { WatermarkMs = kv.Value.WatermarkMs, LastSeenMs = kv.Value.LastSeenMs, Finished = kv.Value.Finished }, StringComparer.Ordinal),
-        SealedThroughMs = SealedThroughMs,
-        WrittenThroughMs = [.. WrittenThroughMs],
-        Closed = NextToClose(),
-        PendingSamples = Exported.Where(e => e.End <= SealedThroughMs).Sum(e => e.Samples),
-        OpenWindows = Windows.Count,
-        LateContributions = LateContributions,
-        LateRecords = LateRecords,
-        CountedRecords = CountedRecords,
-        DuplicateSignals = DuplicateSignals,
-        SupersededSignals = SupersededSignals,
-    };
+        // Loops rather than LINQ: this runs at every flush, and in a Native AOT program a LINQ chain's generic
+        // virtual methods (Select on an iterator, Sum with a selector) are resolved at run time on their first call.
+        var lanes = new Dictionary<string, LaneView>(Lanes.Count, StringComparer.Ordinal);
+        foreach (var (lane, progress) in Lanes)
+        {
+            lanes.Add(lane, new LaneView { WatermarkMs = progress.WatermarkMs, LastSeenMs = progress.LastSeenMs, Finished = progress.Finished });
+        }
+        long pending = 0;
+        foreach (var e in Exported)
+        {
+            if (e.End <= SealedThroughMs) pending = checked(pending + e.Samples);
+        }
+        return new()
+        {
+            Version = ++HeaderVersion,
+            Lanes = lanes,
+            SealedThroughMs = SealedThroughMs,
+            WrittenThroughMs = [.. WrittenThroughMs],
+            Closed = NextToClose(),
+            PendingSamples = pending,
+            OpenWindows = Windows.Count,
+            LateContributions = LateContributions,
+            LateRecords = LateRecords,
+            CountedRecords = CountedRecords,
+            DuplicateSignals = DuplicateSignals,
+            SupersededSignals = SupersededSignals,
+        };
+    }
 
     /// <summary>Nothing held: no open window, no range held apart, no closed window left to write.</summary>
     [JsonIgnore]

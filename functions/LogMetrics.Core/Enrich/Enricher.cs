@@ -403,14 +403,21 @@ internal sealed class KeyMemo
     }
 }
 
-/// <summary>Two-part keys by their parts' instances (direct-mapped).</summary>
+/// <summary>
+/// Two-part keys by their parts' instances (direct-mapped). Starts at 1,024 entries (32 KB) and grows four times
+/// over, up to 4,096, whenever it has taken in half as many keys as it holds: a short replay meets a few dozen
+/// pairs, and what it pays for is fresh memory (the full table is 128 KB, touched all over); a long one reaches
+/// the full size in its first batches.
+/// </summary>
 internal sealed class PairMemo
 {
-    private const int Bits = 12;
-    private const int Size = 1 << Bits;
-    private readonly (string? First, string? Second, DimensionKey Key)[] _entries = new (string?, string?, DimensionKey)[Size];
+    private const int FirstBits = 10;
+    private const int MaxBits = 12;
+    private (string? First, string? Second, DimensionKey Key)[] _entries = new (string?, string?, DimensionKey)[1 << FirstBits];
+    private int _bits = FirstBits;
+    private int _inserts;
 
-    private static int Slot(string first, string second) => (int)(((IdentityHash.Mixed(first) >> 1) + IdentityHash.Mixed(second)) * 0x9E3779B97F4A7C15UL >> (64 - Bits));
+    private int Slot(string first, string second) => (int)((((IdentityHash.Mixed(first) >> 1) + IdentityHash.Mixed(second)) * 0x9E3779B97F4A7C15UL) >> (64 - _bits));
 
     public bool TryGet(string first, string second, out DimensionKey key)
     {
@@ -424,5 +431,15 @@ internal sealed class PairMemo
         return false;
     }
 
-    public void Add(string first, string second, DimensionKey key) => _entries[Slot(first, second)] = (first, second, key);
+    public void Add(string first, string second, DimensionKey key)
+    {
+        // A larger table starts empty: the keys it held are found again the slow way, once each.
+        if (++_inserts > _entries.Length / 2 && _bits < MaxBits)
+        {
+            _entries = new (string?, string?, DimensionKey)[_entries.Length * 4];
+            _bits += 2;
+            _inserts = 1;
+        }
+        _entries[Slot(first, second)] = (first, second, key);
+    }
 }

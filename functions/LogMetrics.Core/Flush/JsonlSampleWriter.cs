@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Text;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -17,12 +18,13 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
 
     private readonly Stream _stream;
     private readonly ArrayBufferWriter<byte> _buffer = new(ChunkBytes + 4096);
-    private readonly Utf8JsonWriter _writer;
+    // Made for the first sample that needs escaping: most runs have none, and building the encoder's tables
+    // (JavaScriptEncoder's static set-up) is about 0.1 ms of a short replay.
+    private Utf8JsonWriter? _writer;
 
     public JsonlSampleWriter(Stream stream)
     {
         _stream = stream;
-        _writer = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 
     public long SamplesWritten { get; private set; }
@@ -45,18 +47,21 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
     }
 
     /// <summary>Any sample, through <see cref="Utf8JsonWriter"/> (escaping as its encoder says).</summary>
+    /// <remarks>Not inlined: the encoder's static set-up is checked for where it is used, not on every write.</remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void WriteEscaped(Sample s)
     {
-        _writer.WriteStartObject();
-        _writer.WriteString("name", s.Name);
-        _writer.WriteStartObject("labels");
-        foreach (var l in s.Labels) _writer.WriteString(l.Name, l.Value);
-        _writer.WriteEndObject();
-        _writer.WriteNumber("timestamp", s.TimestampMs);
-        _writer.WriteNumber("value", s.Value);
-        _writer.WriteEndObject();
-        _writer.Flush();
-        _writer.Reset();
+        var writer = _writer ??= new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        writer.WriteStartObject();
+        writer.WriteString("name", s.Name);
+        writer.WriteStartObject("labels");
+        foreach (var l in s.Labels) writer.WriteString(l.Name, l.Value);
+        writer.WriteEndObject();
+        writer.WriteNumber("timestamp", s.TimestampMs);
+        writer.WriteNumber("value", s.Value);
+        writer.WriteEndObject();
+        writer.Flush();
+        writer.Reset();
         _buffer.GetSpan(1)[0] = (byte)'\n';
         _buffer.Advance(1);
     }
@@ -66,19 +71,53 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
         SearchValues.Create(" !#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~");
 
     /// <summary>
-    /// The common sample (names and values printable ASCII without quote or backslash, a finite value) formatted
-    /// directly: the same bytes <see cref="WriteEscaped"/> writes (a test holds the two equal). False, nothing written, otherwise.
+    /// Letters outside ASCII that the relaxed encoder writes as they are (UTF-8, unescaped; a test checks each one
+    /// against it): Latin-1 and Latin Extended-A letters (U+00C0–U+017F but × and ÷) and the CJK unified
+    /// ideographs of Unicode 1.1 (U+4E00–U+9FA5), as team and product names hold them. Samples with these go
+    /// the plain way too, and a run needs no encoder (its tables cost about 0.1 ms to build) unless a sample
+    /// has text that must be escaped or looked up.
+    /// </summary>
+    internal static bool IsPlainLetter(char c) =>
+        (c >= '\u00C0' && c <= '\u017F' && c != '\u00D7' && c != '\u00F7') || (c >= '\u4E00' && c <= '\u9FA5');
+
+    /// <summary>Whether <paramref name="text"/> is written as it is; <paramref name="bytes"/> is then at most its UTF-8 length.</summary>
+    private static bool IsPlain(string text, out int bytes)
+    {
+        var span = text.AsSpan();
+        var at = span.IndexOfAnyExcept(Plain);
+        bytes = span.Length;
+        if (at < 0) return true;
+        for (var i = at; i < span.Length; i++)
+        {
+            var c = span[i];
+            if (c > '\u007F')
+            {
+                if (!IsPlainLetter(c)) return false;
+                bytes += 2;
+            }
+            else if (!Plain.Contains(c))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// The common sample (names and values printable ASCII without quote or backslash, or letters the encoder
+    /// leaves as they are (<see cref="IsPlainLetter"/>), a finite value) formatted directly: the same bytes
+    /// <see cref="WriteEscaped"/> writes (tests hold the two equal). False, nothing written, otherwise.
     /// </summary>
     private bool TryWritePlain(Sample s)
     {
-        if (!double.IsFinite(s.Value) || s.Name.AsSpan().ContainsAnyExcept(Plain)) return false;
+        if (!double.IsFinite(s.Value) || !IsPlain(s.Name, out var nameBytes)) return false;
         var labels = s.Labels;
-        var length = s.Name.Length + 96;
+        var length = nameBytes + 96;
         for (var i = 0; i < labels.Count; i++)
         {
             var l = labels[i];
-            if (l.Name.AsSpan().ContainsAnyExcept(Plain) || l.Value.AsSpan().ContainsAnyExcept(Plain)) return false;
-            length += l.Name.Length + l.Value.Length + 6;
+            if (!IsPlain(l.Name, out var labelBytes) || !IsPlain(l.Value, out var valueBytes)) return false;
+            length += labelBytes + valueBytes + 6;
         }
         var span = _buffer.GetSpan(length);
         var at = 0;
@@ -112,10 +151,16 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
         at += bytes.Length;
     }
 
-    private static void Put(Span<byte> span, ref int at, string ascii)
+    private static void Put(Span<byte> span, ref int at, string text)
     {
-        Ascii.FromUtf16(ascii, span[at..], out var written);
+        if (Ascii.FromUtf16(text, span[at..], out var written) == OperationStatus.Done)
+        {
+            at += written;
+            return;
+        }
+        // Letters outside ASCII (IsPlainLetter): the rest as UTF-8.
         at += written;
+        at += Encoding.UTF8.GetBytes(text.AsSpan(written), span[at..]);
     }
 
     private void Drain()
@@ -127,7 +172,7 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
 
     public void Dispose()
     {
-        _writer.Dispose();
+        _writer?.Dispose();
         _stream.Dispose();
     }
 }

@@ -29,7 +29,9 @@ public sealed class LaneReader : IDisposable
     private readonly FileStream? _gzipFile;
     private readonly int _maxRecordBytes;
     private Crc32? _crc;
-    private byte[] _buffer;
+    // The read buffer: an array, or part of a shared block (InputBlock) for an input read whole.
+    private Memory<byte> _buffer;
+    private InputBlock? _block;
     private int _start;
     private int _end;
     private bool _eof;
@@ -57,13 +59,13 @@ public sealed class LaneReader : IDisposable
             _gzipFile = file;
             _crc = new Crc32();
             _stream = new GZipStream(file, CompressionMode.Decompress);
-            (_buffer, _arena, _) = Buffers(null);
+            (_buffer, _arena, _) = Buffers(null, out _);
         }
         else
         {
             _stream = file;
             // A FIFO or a device has no length.
-            (_buffer, _arena, _inPlace) = Buffers(file.CanSeek ? file.Length : null);
+            (_buffer, _arena, _inPlace) = Buffers(file.CanSeek ? file.Length : null, out _block);
         }
     }
 
@@ -72,7 +74,7 @@ public sealed class LaneReader : IDisposable
         Path = name;
         _stream = stream;
         _maxRecordBytes = maxRecordBytes;
-        (_buffer, _arena, _inPlace) = Buffers(stream.CanSeek ? stream.Length - stream.Position : null);
+        (_buffer, _arena, _inPlace) = Buffers(stream.CanSeek ? stream.Length - stream.Position : null, out _block);
     }
 
     /// <summary>Largest read buffer and line arena a reader starts with.</summary>
@@ -88,14 +90,18 @@ public sealed class LaneReader : IDisposable
     /// are delivered in place (no arena: a 400-line replay touched each line's pages twice, once read and once
     /// copied); a file under 4 MiB is read 64 KiB at a time into an arena the size of the file, a larger one
     /// 1 MiB at a time; a compressed input starts at 64 KiB. Both grow when a line or a chunk needs more. Not
-    /// zeroed: bytes are written before they are read.
+    /// zeroed: bytes are written before they are read. An input read whole goes into a block shared with the
+    /// replay's other small inputs where the platform has one (<see cref="InputBlock"/>: one huge page instead
+    /// of hundreds of 4 KiB page faults).
     /// </summary>
-    private static (byte[] Buffer, byte[] Arena, bool InPlace) Buffers(long? length)
+    private static (Memory<byte> Buffer, byte[] Arena, bool InPlace) Buffers(long? length, out InputBlock? block)
     {
+        block = null;
         if (length is { } whole && whole <= MaxInitialBufferBytes)
         {
             // One byte more than the input, so the read that finds its end has room.
-            return (GC.AllocateUninitializedArray<byte>((int)whole + 1), [], true);
+            var room = (int)whole + 1;
+            return (InputBlock.Shared.Rent(room, out block) ?? GC.AllocateUninitializedArray<byte>(room), [], true);
         }
         var buffer = length is { } known && known >= 4 * MaxInitialBufferBytes ? MaxInitialBufferBytes
             : length is { } small ? (int)Math.Clamp(small + 1, 4096, SmallBufferBytes)
@@ -119,7 +125,7 @@ public sealed class LaneReader : IDisposable
 
     /// <summary>
     /// The input fits in the read buffer, so lines are delivered in place: the events of every chunk stay
-    /// valid (not only until the next <see cref="ReadChunk"/>), and the reader needs no arena
+    /// valid until the reader is disposed (not only until the next <see cref="ReadChunk"/>), and the reader needs no arena
     /// (<see cref="SwapArena"/> need not be called).
     /// </summary>
     public bool ReadsInPlace => _inPlace;
@@ -160,7 +166,7 @@ public sealed class LaneReader : IDisposable
             if (_oversizePrefix is not null)
             {
                 // Skipping the rest of an oversize line, one buffer at a time.
-                var nl = _buffer.AsSpan(_start, _end - _start).IndexOf((byte)'\n');
+                var nl = _buffer.Span.Slice(_start, _end - _start).IndexOf((byte)'\n');
                 if (nl < 0)
                 {
                     _oversizeBytes += _end - _start;
@@ -179,7 +185,7 @@ public sealed class LaneReader : IDisposable
                 continue;
             }
 
-            var newline = _buffer.AsSpan(_start, _end - _start).IndexOf((byte)'\n');
+            var newline = _buffer.Span.Slice(_start, _end - _start).IndexOf((byte)'\n');
             if (newline < 0)
             {
                 if (_end - _start > _maxRecordBytes)
@@ -234,7 +240,7 @@ public sealed class LaneReader : IDisposable
     {
         _line++;
         _oversizeLine = _line;
-        _oversizePrefix = _buffer.AsSpan(_start, Math.Min(available, OversizePrefixBytes)).ToArray();
+        _oversizePrefix = _buffer.Span.Slice(_start, Math.Min(available, OversizePrefixBytes)).ToArray();
         _oversizeBytes = available;
         _start += available;
     }
@@ -261,14 +267,14 @@ public sealed class LaneReader : IDisposable
     private void Take(int offset, int length, ref int used, List<(long, int, int, long)> spans, List<LaneEvent> events)
     {
         _line++;
-        if (length > 0 && _buffer[offset + length - 1] == (byte)'\r') length--;
+        if (length > 0 && _buffer.Span[offset + length - 1] == (byte)'\r') length--;
         if (_inPlace)
         {
-            events.Add(new LaneEvent(_line, _buffer.AsMemory(offset, length)));
+            events.Add(new LaneEvent(_line, _buffer.Slice(offset, length)));
             return;
         }
         EnsureArena(used + length);
-        _buffer.AsSpan(offset, length).CopyTo(_arena.AsSpan(used));
+        _buffer.Span.Slice(offset, length).CopyTo(_arena.AsSpan(used));
         spans.Add((_line, used, length, 0));
         used += length;
     }
@@ -288,7 +294,7 @@ public sealed class LaneReader : IDisposable
             if (_end == _buffer.Length)
             {
                 var larger = GC.AllocateUninitializedArray<byte>(Math.Max(_buffer.Length * 2, 4096));
-                Buffer.BlockCopy(_buffer, _start, larger, 0, _end - _start);
+                _buffer.Span[_start.._end].CopyTo(larger);
                 _end -= _start;
                 _start = 0;
                 _buffer = larger;
@@ -296,37 +302,40 @@ public sealed class LaneReader : IDisposable
         }
         else if (_start > 0)
         {
-            Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+            _buffer.Span[_start.._end].CopyTo(_buffer.Span);
             _end -= _start;
             _start = 0;
         }
         if (_end == _buffer.Length)
         {
-            Array.Resize(ref _buffer, _buffer.Length * 2);
+            var larger = GC.AllocateUninitializedArray<byte>(_buffer.Length * 2);
+            _buffer.Span[.._end].CopyTo(larger);
+            _buffer = larger;
         }
         int n;
         try
         {
-            n = _stream.Read(_buffer, _end, _buffer.Length - _end);
+            n = _stream.Read(_buffer.Span[_end..]);
         }
         catch (Exception e) when (e is InvalidDataException or IOException)
         {
             Stop($"{Path}: {(e is InvalidDataException ? "corrupt gzip data" : "read error")} after {BytesRead:N0} bytes: {e.Message}");
             return;
         }
+        var buffer = _buffer.Span;
         if (n > 0 && _atStart)
         {
             _atStart = false;
             // A UTF-8 byte order mark is not part of the first record.
-            if (n >= 3 && _buffer[_end] == 0xEF && _buffer[_end + 1] == 0xBB && _buffer[_end + 2] == 0xBF)
+            if (n >= 3 && buffer[_end] == 0xEF && buffer[_end + 1] == 0xBB && buffer[_end + 2] == 0xBF)
             {
-                _crc?.Append(_buffer.AsSpan(_end, 3));
+                _crc?.Append(buffer.Slice(_end, 3));
                 BytesRead += 3;
-                Buffer.BlockCopy(_buffer, _end + 3, _buffer, _end, n - 3);
+                buffer.Slice(_end + 3, n - 3).CopyTo(buffer[_end..]);
                 n -= 3;
             }
         }
-        _crc?.Append(_buffer.AsSpan(_end, n));
+        _crc?.Append(buffer.Slice(_end, n));
         _end += n;
         BytesRead += n;
         if (n == 0 && !_eof)
@@ -358,10 +367,16 @@ public sealed class LaneReader : IDisposable
     {
         Error ??= problem;
         _eof = true;
-        var lastNewline = _buffer.AsSpan(_start, _end - _start).LastIndexOf((byte)'\n');
+        var lastNewline = _buffer.Span.Slice(_start, _end - _start).LastIndexOf((byte)'\n');
         _end = lastNewline < 0 ? _start : _start + lastNewline + 1;
         _oversizePrefix = null;
     }
 
-    public void Dispose() => _stream.Dispose();
+    /// <summary>Closes the input; the events of a reader that read in place are not valid any more.</summary>
+    public void Dispose()
+    {
+        _stream.Dispose();
+        _block?.Release();
+        _block = null;
+    }
 }

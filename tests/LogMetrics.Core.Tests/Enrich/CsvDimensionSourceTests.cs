@@ -313,6 +313,26 @@ public sealed class CsvDimensionSourceTests : IDisposable
         Assert.Equal(expected.Select(r => r.Second), offsets);
     }
 
+    [Theory]
+    [InlineData(CsvRowIndex.RadixSortRows - 1, 300)]
+    [InlineData(CsvRowIndex.RadixSortRows, 300)]
+    [InlineData(2_700, 70_000)]
+    [InlineData(20_000, 1)]
+    public void SortByHashThenOffset_HashesSharingTheirHighBytes_OffsetsInAnyOrder(int rows, int distinctHashes)
+    {
+        // Small hashes (every high byte zero: the radix sort skips those passes), some shared, and offsets not
+        // in file order: sorted by hash, then offset, as LINQ sorts the pairs.
+        var random = new Random(rows ^ distinctHashes);
+        var hashes = Enumerable.Range(0, rows).Select(_ => (ulong)random.Next(distinctHashes)).ToArray();
+        var offsets = Enumerable.Range(0, rows).Select(_ => (long)random.Next(1_000_000)).ToArray();
+        var expected = hashes.Zip(offsets).OrderBy(r => r.First).ThenBy(r => r.Second).ToArray();
+
+        CsvRowIndex.SortByHashThenOffset(hashes, offsets);
+
+        Assert.Equal(expected.Select(r => r.First), hashes);
+        Assert.Equal(expected.Select(r => r.Second), offsets);
+    }
+
     [Fact]
     public async Task GetAsync_KeysOutsideAscii_QuotedAndInTheHeader_FoundAsLoadAllFindsThem()
     {

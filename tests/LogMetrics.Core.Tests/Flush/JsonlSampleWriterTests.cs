@@ -70,6 +70,38 @@ public class JsonlSampleWriterTests
     }
 
     [Fact]
+    public async Task WriteAsync_EveryLetterWrittenAsItIs_SameBytesAsUtf8JsonWriter_TheEncoderLeavesEachAsItIs()
+    {
+        // Every letter the writer formats itself outside ASCII, in names and values, 64 to a sample.
+        var letters = Enumerable.Range(0, char.MaxValue + 1).Select(c => (char)c).Where(JsonlSampleWriter.IsPlainLetter).ToArray();
+        Assert.Equal((0x17F - 0xC0 + 1 - 2) + (0x9FA5 - 0x4E00 + 1), letters.Length);
+        foreach (var c in letters)
+        {
+            Assert.Equal(-1, JavaScriptEncoder.UnsafeRelaxedJsonEscaping.FindFirstCharacterToEncodeUtf8(Encoding.UTF8.GetBytes(c.ToString())));
+        }
+        var samples = letters.Chunk(64).Select((chunk, i) =>
+            new Sample("m" + chunk[0], [new Label("a" + chunk[^1], new string(chunk)), new Label("b", "x" + chunk[0] + "y")], i, i)).ToList();
+        AssertSameText(Reference(samples), await Written(samples));
+    }
+
+    [Fact]
+    public async Task WriteAsync_LettersNextToThePlainOnes_AndMixedWithEscapes_SameBytesAsUtf8JsonWriter()
+    {
+        // Just outside the ranges written as they are, and plain letters beside text that must be escaped.
+        string[] texts =
+        [
+            "\u00BF", "\u00C0", "\u00D7", "\u00F7", "\u017F", "\u0180", "\u4DFF", "\u4E00", "\u9FA5", "\u9FA6", "\u9FFF",
+            "caf\u00E9\"", "\u6570\u636E\\", "\u00E9<>&", "\u00E9\u2028", "\u00E9\U0001F600", "\u00E9\uD800", "\u00E9\u0001",
+        ];
+        var samples = texts.SelectMany((t, i) => new[]
+        {
+            new Sample("m", [new Label("v", t)], i, i),
+            new Sample("m" + t, [new Label(t, "\u00E9")], i, 0.5),
+        }).ToList();
+        AssertSameText(Reference(samples), await Written(samples));
+    }
+
+    [Fact]
     public async Task WriteAsync_Numbers_SameBytesAsUtf8JsonWriter()
     {
         var random = new Random(10);

@@ -283,4 +283,106 @@ public sealed class LaneReaderTests : IDisposable
             kept.Select(e => (e.Sequence, Encoding.UTF8.GetString(e.Body.Span))));
         Assert.True(reader.BufferCapacity > 501);
     }
+
+    /// <summary>Random lines of about <paramref name="bytes"/> bytes: blank, CRLF, long (some over <paramref name="max"/>), a BOM or not, a last line without newline or not.</summary>
+    private static byte[] RandomLines(Random random, int bytes, int max)
+    {
+        var text = new StringBuilder();
+        for (var i = 0; text.Length < bytes; i++)
+        {
+            var line = random.Next(10) switch
+            {
+                0 => "",
+                1 => new string('o', random.Next(max - 10, 3 * max)),
+                _ => $"{{\"n\":{i},\"pad\":\"{new string((char)('a' + random.Next(26)), random.Next(0, 5000))}\"}}",
+            };
+            text.Append(line).Append(random.Next(5) == 0 ? "\r\n" : "\n");
+        }
+        if (random.Next(2) == 0) text.Append("{\"last\":true}");
+        return [.. random.Next(2) == 0 ? new byte[] { 0xEF, 0xBB, 0xBF } : [], .. Encoding.UTF8.GetBytes(text.ToString())];
+    }
+
+    [Theory]
+    [InlineData(21)]
+    [InlineData(22)]
+    [InlineData(23)]
+    [InlineData(24)]
+    public void InputsReadWhole_IntoSharedBlocks_SameLinesAsCopied_EarlierChunksStayIntact(int seed)
+    {
+        // Three inputs of 256 KiB to 1 MiB, read whole: on Linux into 2 MiB blocks the readers share (the
+        // second or third fits beside the first, or starts a block of its own). Lines cross no read, but
+        // chunks end anywhere.
+        var random = new Random(seed);
+        const int max = 8192;
+        var inputs = Enumerable.Range(0, 3).Select(_ => RandomLines(random, random.Next(InputBlock.MinimumToStart, LaneReader.MaxInitialBufferBytes - 4 * max), max)).ToArray();
+        var paths = inputs.Select((bytes, i) => Write($"block-{seed}-{i}.jsonl", bytes)).ToArray();
+        var readers = paths.Select(p => new LaneReader(p, max)).ToList();
+        try
+        {
+            Assert.All(readers, r => Assert.True(r.ReadsInPlace));
+            var chunk = random.Next(1, 300);
+            // Interleaved, as a replay reads its lanes.
+            var kept = readers.Select(_ => new List<LaneEvent>()).ToArray();
+            while (readers.Any(r => !r.Finished))
+            {
+                for (var i = 0; i < readers.Count; i++)
+                {
+                    if (!readers[i].Finished) kept[i].AddRange(readers[i].ReadChunk(chunk));
+                }
+            }
+            for (var i = 0; i < readers.Count; i++)
+            {
+                using var copied = new LaneReader(new NoLengthStream(new MemoryStream(inputs[i])), "copied", max);
+                var expected = ReadAll(copied, chunk);
+                Assert.Equal(expected, [.. kept[i].Select(e => (e.Sequence, Encoding.UTF8.GetString(e.Body.Span), e.OversizeBytes))]);
+                Assert.Equal(inputs[i].Length, readers[i].BytesRead);
+            }
+        }
+        finally
+        {
+            foreach (var r in readers) r.Dispose();
+        }
+    }
+
+    [Fact]
+    public void InputBlock_PartsOfOneBlock_FreedWithItsLastHolder_ThenUnreadable()
+    {
+        var pool = new InputBlock.Pool();
+        var first = pool.Rent(InputBlock.MinimumToStart, out var a);
+        // Too small to start a block of its own, but it fits beside the first.
+        var second = pool.Rent(1000, out var b);
+        if (!InputBlock.Supported)
+        {
+            Assert.Null(first);
+            Assert.Null(second);
+            return;
+        }
+        Assert.NotNull(a);
+        Assert.Same(a, b);
+        first!.Value.Span.Fill(1);
+        second!.Value.Span.Fill(2);
+        Assert.All(first.Value.Span.ToArray(), x => Assert.Equal(1, x));
+        Assert.All(second.Value.Span.ToArray(), x => Assert.Equal(2, x));
+        // The rest of the block is not enough for this one: a block of its own.
+        var third = pool.Rent(InputBlock.Size - InputBlock.MinimumToStart / 2, out var c);
+        Assert.NotNull(c);
+        Assert.NotSame(a, c);
+        // An input too small to start a block, that does not fit beside the current one, takes an array.
+        Assert.Null(pool.Rent(InputBlock.MinimumToStart - 1, out var none));
+        Assert.Null(none);
+        // Nor does one larger than a block.
+        Assert.Null(pool.Rent(InputBlock.Size + 1, out _));
+
+        a!.Release();
+        Assert.Equal(2, second.Value.Span[0]);
+        b!.Release();
+        Assert.Throws<ObjectDisposedException>(() => second.Value.Span.Length);
+        Assert.Equal(third!.Value.Length, third.Value.Span.Length);
+        c!.Release();
+        Assert.Throws<ObjectDisposedException>(() => third.Value.Span.Length);
+        // A block every holder released is not handed out again.
+        Assert.NotNull(pool.Rent(InputBlock.MinimumToStart, out var d));
+        Assert.NotSame(c, d);
+        d!.Release();
+    }
 }
