@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
 using System.Text.RegularExpressions;
 using LogMetrics.Core.Accumulate;
@@ -156,6 +157,9 @@ public sealed class Pipeline
         return null;
     }
 
+    // How many records ahead the per-record loops after Parse → Prune ask for a record's values (Record.Prefetch).
+    private const int Lookahead = 2;
+
     /// <summary>Dead-letter reason of a record stamped more than <c>source.maxFutureSeconds</c> ahead of the wall clock.</summary>
     public const string TimeInTheFuture = "time in the future";
 
@@ -213,6 +217,8 @@ public sealed class Pipeline
                 _accumulator.Reserve(kept.Count);
                 for (var r = 0; r < kept.Count; r++)
                 {
+                    // Records were parsed a batch ago: the next ones are asked for now (see Record.Prefetch).
+                    if (r + Lookahead < kept.Count) kept[r + Lookahead].Prefetch();
                     _enricher.FillOne(lookups, r, kept[r]);
                     _accumulator.Prepare(r, kept[r]);
                 }
@@ -261,7 +267,12 @@ public sealed class Pipeline
                 var e = events[n];
                 var body = e.Body.Span;
                 // The next line is asked for while this one is parsed, so that its bytes arrive meanwhile.
+                // Its span is taken from the object its memory wraps, whose header is read for that: the object of
+                // the line after is asked for one line earlier still, so that taking the span does not wait for it.
+                if (n + 2 < events.Count) PrefetchObject(events[n + 2].Body);
                 if (n + 1 < events.Count) PrefetchLine(events[n + 1].Body.Span);
+                // And the record the next line goes to, if this one is kept (a pool record last used a batch ago).
+                if (kept.Count + 1 < _pool.Count) _pool[kept.Count + 1].Prefetch();
                 if (IsBlank(body))
                 {
                     continue;
@@ -341,6 +352,21 @@ public sealed class Pipeline
         }
     }
 
+    /// <summary>
+    /// Starts loading the start of the object <paramref name="memory"/> wraps (its header and first bytes), by the
+    /// reference the memory holds first, read as an address without touching the object. Only a hint: were the
+    /// memory laid out otherwise, the processor would prefetch some other address, which never faults.
+    /// </summary>
+    private static void PrefetchObject(ReadOnlyMemory<byte> memory)
+    {
+        if (!Sse.IsSupported) return;
+        var address = Unsafe.As<ReadOnlyMemory<byte>, nint>(ref memory);
+        unsafe
+        {
+            Sse.Prefetch0((void*)address);
+        }
+    }
+
     private static bool IsBlank(ReadOnlySpan<byte> line) => line.IndexOfAnyExcept((byte)' ', (byte)'\t', (byte)'\r') < 0;
 
     private bool Prune(Record record)
@@ -369,6 +395,8 @@ public sealed class Pipeline
         for (var i = 0; i < records.Count; i++)
         {
             var record = records[i];
+            if (i + Lookahead < records.Count) records[i + Lookahead].Prefetch();
+            if (filled) _accumulator.PrefetchAdd(i, records.Count);
             lane.Advance(record.EventTimeMs, _compiled.LaneJumpMs, _compiled.LaneJumpConfirmations);
             var closed = Watermark.Max(horizon.Sealed, Watermark.Min(lane.Watermark(ooo), horizon.Others));
             if (closed.Seals(_compiled.WindowStart(record.EventTimeMs), _compiled.WindowMs))

@@ -29,12 +29,17 @@ public sealed class BatchAccumulator
     // Interned (admitted) series: more than this many, and the table starts over (label arrays already handed
     // out stay valid). Bounds the table to a few tens of MB.
     private const int MaxSeries = 1 << 18;
+    private readonly int _maxSeries;
 
     private readonly CompiledPipeline _pipeline;
     private readonly MetricFamily[] _families;
     private readonly string[][] _scratch;
     private readonly ulong[][] _hashScratch;
     private readonly LabelHashes _labelHashes = new();
+    // Per family: its series by the instances of their label values (see SeriesMemo), and the memo slot of the
+    // record being prepared (-1: found there).
+    private readonly SeriesMemo[] _memos;
+    private readonly int[] _memoSlot;
     // Open addressing; a slot holds the series' hash and family beside it, so a probe reads one slot, and
     // loads the series object only when hash and family match.
     private Slot[] _table = new Slot[1024];
@@ -52,7 +57,10 @@ public sealed class BatchAccumulator
     // (at _labelOffset[family] in the record's row of _labelWidth) and series hash; and its base window.
     private readonly int[] _labelOffset;
     private readonly int _labelWidth;
-    private bool[] _preparedIn = [];
+    private byte[] _preparedIn = [];
+    // _preparedIn: the record does not fold into the family; it does, with its series hash in _preparedHash; it does,
+    // and its series was found by the memo (in _preparedSeries, whose hash is the series hash: none computed).
+    private const byte Out = 0, Hashed = 1, Memoized = 2;
     private ulong[] _preparedHash = [];
     private string[] _preparedLabels = [];
     private long[] _preparedWindow = [];
@@ -63,7 +71,18 @@ public sealed class BatchAccumulator
     private int _generation;
 
     public BatchAccumulator(CompiledPipeline pipeline)
+        : this(pipeline, memoBits: 11, MaxSeries)
     {
+    }
+
+    /// <param name="memoBits">Each family's series memo has 2^<paramref name="memoBits"/> entries (tests use tiny ones, to collide).</param>
+    /// <param name="maxSeries">Series interned before the table starts over (tests use a few, to start over often).</param>
+    internal BatchAccumulator(CompiledPipeline pipeline, int memoBits, int maxSeries)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSeries);
+        _maxSeries = maxSeries;
+        ArgumentOutOfRangeException.ThrowIfNegative(memoBits);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(memoBits, 20);
         _pipeline = pipeline;
         _families = [.. pipeline.Families];
         _scratch = [.. _families.Select(f => new string[f.LabelSlots.Length])];
@@ -72,6 +91,8 @@ public sealed class BatchAccumulator
         _overflow = new Series[_families.Length];
         _initial = [.. _families.Select(f => f.NewValues())];
         _labelOffset = new int[_families.Length];
+        _memos = [.. _families.Select(f => new SeriesMemo(f.LabelSlots.Length, memoBits))];
+        _memoSlot = new int[_families.Length];
         foreach (var family in _families)
         {
             _labelOffset[family.Index] = _labelWidth;
@@ -113,7 +134,7 @@ public sealed class BatchAccumulator
         if (_preparedWindow.Length >= records) return;
         var size = Math.Max(records, _preparedWindow.Length * 2);
         _preparedWindow = new long[size];
-        _preparedIn = new bool[size * _families.Length];
+        _preparedIn = new byte[size * _families.Length];
         _preparedHash = new ulong[size * _families.Length];
         _preparedLabels = new string[size * _labelWidth];
         _preparedSeries = new Series?[size * _families.Length];
@@ -126,35 +147,69 @@ public sealed class BatchAccumulator
         _preparedWindow[index] = _pipeline.WindowStart(record.EventTimeMs);
         var values = record.Values;
         var table = _table;
+        // Each family's memo entry asked for, by the instances of its label fields' texts; then the entries read, the
+        // misses' labels made and hashed and their table slots asked for; then the misses found: at each step the
+        // cache misses of all families overlap. A hit reads neither the texts nor the series, and writes no labels.
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
             if (family.Where is { } where && !where(record))
             {
-                _preparedIn[at] = false;
+                _preparedIn[at] = Out;
                 continue;
             }
-            var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
-            var hashes = _hashScratch[family.Index];
-            var slots = family.LabelSlots;
-            for (var i = 0; i < labels.Length; i++)
-            {
-                var text = values[slots[i]].AsText;
-                labels[i] = text.Length == 0 ? Unknown : text;
-                hashes[i] = _labelHashes.Of(labels[i]);
-            }
-            var hash = _preparedHash[at] = SeriesHash.Combine(family.Index, hashes);
-            _preparedIn[at] = true;
-            // Every family's table slot is asked for before the first is read, so that their cache misses overlap.
-            Prefetch(table, hash);
+            _preparedIn[at] = Hashed;
+            var memo = _memos[family.Index];
+            memo.Prefetch(_memoSlot[family.Index] = memo.SlotOf(values, family.LabelSlots));
         }
+        var misses = false;
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
-            if (!_preparedIn[at]) continue;
+            if (_preparedIn[at] == Out) continue;
+            // The same texts as a record before: its series, without making the labels, hashing them or probing
+            // the table (nor reading the series: Add does, with its hash).
+            if (_memos[family.Index].TryGet(_memoSlot[family.Index], values, family.LabelSlots) is { } known)
+            {
+                _preparedIn[at] = Memoized;
+                _preparedSeries[at] = known;
+                _memoSlot[family.Index] = -1;
+                continue;
+            }
+            misses = true;
             var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
-            _preparedSeries[at] = Find(family, labels, _preparedHash[at]);
+            LabelsOf(family, values, labels);
+            var hash = _preparedHash[at] = HashOf(family, labels);
+            Prefetch(table, hash);
         }
+        if (!misses) return;
+        foreach (var family in _families)
+        {
+            var at = index * _families.Length + family.Index;
+            if (_preparedIn[at] == Out || _memoSlot[family.Index] < 0) continue;
+            var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
+            var series = _preparedSeries[at] = Find(family, labels, _preparedHash[at]);
+            if (series is not null) _memos[family.Index].Set(_memoSlot[family.Index], values, family.LabelSlots, series);
+        }
+    }
+
+    /// <summary>A family's label values of a record: its label fields' texts, <see cref="Unknown"/> for a missing or empty one.</summary>
+    private static void LabelsOf(MetricFamily family, FieldValue[] values, Span<string> labels)
+    {
+        var slots = family.LabelSlots;
+        for (var i = 0; i < labels.Length; i++)
+        {
+            var text = values[slots[i]].AsText;
+            labels[i] = text.Length == 0 ? Unknown : text;
+        }
+    }
+
+    /// <summary>The series hash of a family's label values.</summary>
+    private ulong HashOf(MetricFamily family, ReadOnlySpan<string> labels)
+    {
+        var hashes = _hashScratch[family.Index];
+        for (var i = 0; i < labels.Length; i++) hashes[i] = _labelHashes.Of(labels[i]);
+        return SeriesHash.Combine(family.Index, hashes);
     }
 
     /// <summary>Starts loading an object and the 64 bytes after it (a partial's values array is allocated right after it).</summary>
@@ -182,6 +237,34 @@ public sealed class BatchAccumulator
         }
     }
 
+    /// <summary>
+    /// Starts loading what <see cref="Add(int, Record, SeriesBudget?)"/> of the prepared records ahead will read, for a
+    /// caller adding records <paramref name="index"/>, <paramref name="index"/> + 1, … of <paramref name="count"/> in
+    /// order: the series of record <paramref name="index"/> + 4, and the partials (with their values) that the series
+    /// of record <paramref name="index"/> + 2, asked for two records ago, have in this batch. Only reads.
+    /// </summary>
+    internal void PrefetchAdd(int index, int count)
+    {
+        if (!Sse.IsSupported || _preparedGeneration != _generation) return;
+        var families = _families.Length;
+        if (index + 4 < count)
+        {
+            var row = _preparedSeries.AsSpan((index + 4) * families, families);
+            foreach (var series in row)
+            {
+                if (series is not null) PrefetchObject(series);
+            }
+        }
+        if (index + 2 < count)
+        {
+            var row = _preparedSeries.AsSpan((index + 2) * families, families);
+            foreach (var series in row)
+            {
+                if (series is not null && series.Stamp == _stamp && series.Partial is { } partial) PrefetchObject(partial);
+            }
+        }
+    }
+
     /// <summary>Folds prepared record <paramref name="index"/> into its families' partials; a series over <paramref name="budget"/> goes to the overflow series.</summary>
     public void Add(int index, Record record, SeriesBudget? budget = null)
     {
@@ -189,15 +272,29 @@ public sealed class BatchAccumulator
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
-            if (!_preparedIn[at])
+            var state = _preparedIn[at];
+            if (state == Out)
             {
                 continue;
             }
+            // The labels Prepare made (a series the memo found has none made: they are made here if needed).
             var prepared = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
-            var hash = _preparedHash[at];
+            if (state == Memoized && Current(_preparedSeries[at], _preparedGeneration, windowStart) is null)
+            {
+                LabelsOf(family, record.Values, prepared);
+            }
             // Found in Prepare, unless the table started over since; not found then, maybe interned by an earlier record since.
             var series = _preparedGeneration == _generation ? _preparedSeries[at] : null;
-            series ??= Find(family, prepared, hash);
+            ulong hash;
+            if (series is not null)
+            {
+                hash = series.Hash;
+            }
+            else
+            {
+                hash = state == Hashed ? _preparedHash[at] : HashOf(family, prepared);
+                series = Find(family, prepared, hash);
+            }
             var partial = series is null ? null : Current(series, windowStart);
             if (partial is null)
             {
@@ -233,6 +330,13 @@ public sealed class BatchAccumulator
     private static bool AdmittedBefore(Series? series, SeriesBudget budget, MetricFamily family, long eventTimeMs) =>
         series?.AdmittedIn is { Forgotten: false } window && ReferenceEquals(series.AdmittedBy, budget)
         && window.Start == CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
+
+    /// <summary>
+    /// This batch's partial of a series Prepare found, if the table has not started over since and the batch has one:
+    /// where it is null, Add needs the record's labels.
+    /// </summary>
+    private SeriesPartial? Current(Series? prepared, int generation, long windowStart) =>
+        prepared is not null && generation == _generation ? Current(prepared, windowStart) : null;
 
     /// <summary>This batch's partial of <paramref name="series"/> in the window, if the batch has one.</summary>
     private SeriesPartial? Current(Series series, long windowStart)
@@ -287,13 +391,14 @@ public sealed class BatchAccumulator
     /// <summary>Interns a series not held yet; <paramref name="owned"/> becomes its label array (never changed after).</summary>
     private Series Intern(MetricFamily family, string[] owned, ulong hash)
     {
-        if (_seriesCount >= MaxSeries)
+        if (_seriesCount >= _maxSeries)
         {
             // Start over (rare). Partials of this batch keep their series through the batch list; one met
             // again gets a second partial, which the shard folds into the same cell.
             Array.Clear(_table);
             _seriesCount = 0;
             Array.Clear(_overflow);
+            foreach (var memo in _memos) memo.Clear();
             _generation++;
         }
         var series = new Series(family.Index, owned, hash);
@@ -421,18 +526,84 @@ public sealed class BatchAccumulator
     }
 
     /// <summary>
+    /// One family's interned series by the instances of their label fields' texts (two-way sets, bounded): the hot
+    /// path's values come from the parser's and the lookups' caches, so a record's label texts are mostly the very
+    /// strings a record before had, and its series is found by comparing references, without reading the strings. A
+    /// miss (other instances, maybe equal text) takes the hashed path, <see cref="Find"/>, whose answer it then
+    /// remembers. An entry is the series <see cref="Find"/> gave for the labels its texts make (a missing or empty
+    /// text reads as <see cref="Unknown"/>, the same for the same instances); the table never holds two series of
+    /// equal labels and removes none until it starts over, when the memo is cleared (<see cref="Clear"/>): so a hit
+    /// is what <see cref="Find"/> would have returned.
+    /// </summary>
+    private sealed class SeriesMemo(int width, int bits)
+    {
+        // Two ways per set, side by side; per entry: the series, then the instances of its label fields' texts (before
+        // a missing or empty one reads as "unknown": the same instances give the same labels).
+        private readonly object?[] _entries = new object?[(2 << bits) * (width + 1)];
+
+        /// <summary>The index of the set of the texts of <paramref name="slots"/> in <paramref name="values"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public int SlotOf(FieldValue[] values, int[] slots)
+        {
+            ulong h = 0;
+            foreach (var slot in slots) h = (h + IdentityHash.Mixed(values[slot].AsText)) * 0x9E3779B97F4A7C15UL;
+            return (bits == 0 ? 0 : (int)(h >> (64 - bits))) * 2 * (width + 1);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Prefetch(int slot)
+        {
+            if (Sse.IsSupported)
+            {
+                unsafe
+                {
+                    Sse.Prefetch0(Unsafe.AsPointer(ref _entries[slot]));
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Series? TryGet(int slot, FieldValue[] values, int[] slots) =>
+            Match(slot, values, slots) ?? Match(slot + width + 1, values, slots);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private Series? Match(int at, FieldValue[] values, int[] slots)
+        {
+            var entry = _entries.AsSpan(at, slots.Length + 1);
+            if (entry[0] is null) return null;
+            for (var i = 0; i < slots.Length; i++)
+            {
+                if (!ReferenceEquals(entry[i + 1], values[slots[i]].AsText)) return null;
+            }
+            return Unsafe.As<Series>(entry[0]);
+        }
+
+        /// <summary>Remembers a series in the set's first way; the entry there moves to the second (the oldest goes).</summary>
+        public void Set(int slot, FieldValue[] values, int[] slots, Series series)
+        {
+            var set = _entries.AsSpan(slot, 2 * (slots.Length + 1));
+            set[..(slots.Length + 1)].CopyTo(set[(slots.Length + 1)..]);
+            set[0] = series;
+            for (var i = 0; i < slots.Length; i++) set[i + 1] = values[slots[i]].AsText;
+        }
+
+        public void Clear() => Array.Clear(_entries);
+    }
+
+    /// <summary>
     /// Each label value's 64-bit hash, memoized per string instance: the hot path's values come from the
     /// parser's and the lookups' caches, so the same instances recur and are hashed once.
     /// </summary>
     private sealed class LabelHashes
     {
-        private const int Size = 1 << 12;
+        private const int Bits = 12;
+        private const int Size = 1 << Bits;
         private readonly string?[] _texts = new string?[Size];
         private readonly ulong[] _hashes = new ulong[Size];
 
         public ulong Of(string text)
         {
-            var i = RuntimeHelpers.GetHashCode(text) & (Size - 1);
+            var i = IdentityHash.Of(text, Bits);
             if (ReferenceEquals(_texts[i], text)) return _hashes[i];
             var hash = SeriesHash.OfLabel(text);
             _texts[i] = text;

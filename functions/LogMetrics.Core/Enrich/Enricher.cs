@@ -17,6 +17,8 @@ public sealed class Enricher
     private readonly (CompiledLookup Lookup, ILookupCache Cache)[] _lookups;
     // Per lookup, its outputs as an array: indexed in the per-record loop (no enumerator).
     private readonly CompiledLookupOutput[][] _outputs;
+    // Per lookup, its key's slots as an array: read per record without interface calls.
+    private readonly int[][] _keySlots;
 
     public Enricher(CompiledPipeline pipeline, IDimensionSource source, TimeProvider clock, LookupCacheSettings? settings = null)
         : this(pipeline, pipeline.Lookups.Select(l => LookupCacheFactory.Create(l.Definition, source, clock, settings)).ToList())
@@ -27,6 +29,7 @@ public sealed class Enricher
     {
         _lookups = [.. pipeline.Lookups.Select((l, i) => (l, caches[i]))];
         _outputs = [.. pipeline.Lookups.Select(l => l.Outputs.ToArray())];
+        _keySlots = [.. pipeline.Lookups.Select(l => l.KeySlots.ToArray())];
         CanFill = _lookups.All(l => l.Cache is ILookupPeek);
         // Enrich self-metrics: PipelineMeter.Lookups reads the caches' own counts while this enricher lives.
         PipelineMeter.Register(this);
@@ -66,7 +69,7 @@ public sealed class Enricher
     {
         for (var l = 0; l < _lookups.Length; l++)
         {
-            var key = batch.Keys[l][index] = KeyOf(_lookups[l].Lookup, record, batch);
+            var key = KeyOf(_keySlots[l], record, batch);
             batch.Index[l][index] = key is { } k ? batch.Memo[l].IndexOf(k, batch.DistinctKeys[l], batch.DistinctMap[l]) : -1;
         }
     }
@@ -101,7 +104,32 @@ public sealed class Enricher
     internal void FillOne(EnrichBatch batch, int index, Record record)
     {
         if (!CanFill) throw new InvalidOperationException("a lookup cache counts per record: apply in order instead");
-        Set(batch, index, record, count: false);
+        // As Set without counting, for caches that are all ILookupPeek: no per-record type test.
+        var values = record.Values;
+        for (var l = 0; l < _outputs.Length; l++)
+        {
+            var outputs = _outputs[l];
+            var d = batch.Index[l][index];
+            var row = d >= 0 && batch.Outcomes[l][d] == LookupOutcome.Hit ? batch.RowValues[l] : null;
+            for (var o = 0; o < outputs.Length; o++)
+            {
+                var output = outputs[o];
+                string value;
+                if (row is not null)
+                {
+                    value = row[d * outputs.Length + o];
+                }
+                else if (output.FallbackSlot is { } fallback && values[fallback].AsText is { Length: > 0 } text)
+                {
+                    value = text;
+                }
+                else
+                {
+                    value = _lookups[l].Lookup.Definition.Default;
+                }
+                values[output.Slot] = FieldValue.FromString(value);
+            }
+        }
     }
 
     /// <summary>The batch's tally of its <paramref name="count"/> filled records' outcomes, for <see cref="CountFilled"/>.</summary>
@@ -202,32 +230,31 @@ public sealed class Enricher
     private readonly ConcurrentDictionary<string, DimensionKey> _composite = new(StringComparer.Ordinal);
     private int _compositeCount;
 
-    private DimensionKey? KeyOf(CompiledLookup lookup, Record record, EnrichBatch batch)
+    private DimensionKey? KeyOf(int[] slots, Record record, EnrichBatch batch)
     {
-        var slots = lookup.KeySlots;
-        if (slots.Count == 1)
+        if (slots.Length == 1)
         {
             var single = record.Values[slots[0]].AsText;
             return single.Length == 0 ? null : new DimensionKey(single);
         }
-        if (slots.Count == 2)
+        if (slots.Length == 2)
         {
             // The pair of part instances seen before: its key without joining again.
             var first = record.Values[slots[0]].AsText;
             var second = record.Values[slots[1]].AsText;
             if (first.Length == 0 || second.Length == 0) return null;
             if (batch.Pairs.TryGet(first, second, out var pairKey)) return pairKey;
-            var joinedKey = KeyOf(slots, record);
+            var joinedKey = Joined(slots, record);
             if (joinedKey is { } made) batch.Pairs.Add(first, second, made);
             return joinedKey;
         }
-        return KeyOf(slots, record);
+        return Joined(slots, record);
     }
 
-    private DimensionKey? KeyOf(IReadOnlyList<int> slots, Record record)
+    private DimensionKey? Joined(int[] slots, Record record)
     {
-        var length = slots.Count - 1;
-        for (var i = 0; i < slots.Count; i++)
+        var length = slots.Length - 1;
+        for (var i = 0; i < slots.Length; i++)
         {
             var part = record.Values[slots[i]].AsText;
             if (part.Length == 0) return null;
@@ -236,7 +263,7 @@ public sealed class Enricher
         if (length > 512) return new DimensionKey(Parts(slots, record));
         Span<char> joined = stackalloc char[length];
         var at = 0;
-        for (var i = 0; i < slots.Count; i++)
+        for (var i = 0; i < slots.Length; i++)
         {
             if (i > 0) joined[at++] = DimensionKey.Separator;
             var part = record.Values[slots[i]].AsText;
@@ -249,22 +276,20 @@ public sealed class Enricher
         return key;
     }
 
-    private static string[] Parts(IReadOnlyList<int> slots, Record record)
+    private static string[] Parts(int[] slots, Record record)
     {
-        var parts = new string[slots.Count];
+        var parts = new string[slots.Length];
         for (var i = 0; i < parts.Length; i++) parts[i] = record.Values[slots[i]].AsText;
         return parts;
     }
 }
 
 /// <summary>
-/// The lookup keys of a warmed batch: per lookup, per record (null when a key field is empty), and
-/// per lookup the distinct keys with their rows' output values. Reusable: <see cref="Enricher.WarmAsync(IReadOnlyList{Record}, EnrichBatch, CancellationToken)"/> resets it.
+/// The lookup keys of a warmed batch: per lookup, each record's index among the distinct keys (-1 when a key
+/// field is empty), and per lookup the distinct keys with their rows' output values. Reusable: <see cref="Enricher.WarmAsync(IReadOnlyList{Record}, EnrichBatch, CancellationToken)"/> resets it.
 /// </summary>
 public sealed class EnrichBatch
 {
-    public DimensionKey?[][] Keys { get; private set; } = [];
-
     /// <summary>Per lookup, per record: the index of its key among the distinct keys, or -1 (no key).</summary>
     internal int[][] Index { get; private set; } = [];
 
@@ -288,9 +313,8 @@ public sealed class EnrichBatch
 
     internal void Reset(int lookups, int records)
     {
-        if (Keys.Length != lookups)
+        if (Index.Length != lookups)
         {
-            Keys = new DimensionKey?[lookups][];
             Index = new int[lookups][];
             DistinctKeys = new List<DimensionKey>[lookups];
             DistinctMap = new Dictionary<DimensionKey, int>[lookups];
@@ -300,7 +324,6 @@ public sealed class EnrichBatch
             Tally = new (long, long, long)[lookups];
             for (var l = 0; l < lookups; l++)
             {
-                Keys[l] = [];
                 Index[l] = [];
                 DistinctKeys[l] = [];
                 DistinctMap[l] = [];
@@ -311,7 +334,6 @@ public sealed class EnrichBatch
         }
         for (var l = 0; l < lookups; l++)
         {
-            if (Keys[l].Length < records) Keys[l] = new DimensionKey?[Math.Max(records, Keys[l].Length * 2)];
             if (Index[l].Length < records) Index[l] = new int[Math.Max(records, Index[l].Length * 2)];
             DistinctKeys[l].Clear();
             DistinctMap[l].Clear();
@@ -357,7 +379,8 @@ internal interface ILookupPeek
 /// <summary>A batch's key strings by instance → their index among its distinct keys (direct-mapped; misses hash the text).</summary>
 internal sealed class KeyMemo
 {
-    private const int Size = 1 << 12;
+    private const int Bits = 12;
+    private const int Size = 1 << Bits;
     private readonly string?[] _texts = new string?[Size];
     private readonly int[] _indexes = new int[Size];
 
@@ -366,7 +389,7 @@ internal sealed class KeyMemo
     public int IndexOf(DimensionKey key, List<DimensionKey> distinct, Dictionary<DimensionKey, int> map)
     {
         var text = key.Joined;
-        var at = RuntimeHelpers.GetHashCode(text) & (Size - 1);
+        var at = IdentityHash.Of(text, Bits);
         if (ReferenceEquals(_texts[at], text)) return _indexes[at];
         if (!map.TryGetValue(key, out var index))
         {
@@ -388,12 +411,13 @@ internal sealed class KeyMemo
 /// </summary>
 internal sealed class PairMemo
 {
-    private const int FirstSize = 1 << 10;
-    private const int MaxSize = 1 << 12;
-    private (string? First, string? Second, DimensionKey Key)[] _entries = new (string?, string?, DimensionKey)[FirstSize];
+    private const int FirstBits = 10;
+    private const int MaxBits = 12;
+    private (string? First, string? Second, DimensionKey Key)[] _entries = new (string?, string?, DimensionKey)[1 << FirstBits];
+    private int _bits = FirstBits;
     private int _inserts;
 
-    private int Slot(string first, string second) => (RuntimeHelpers.GetHashCode(first) * 31 + RuntimeHelpers.GetHashCode(second)) & (_entries.Length - 1);
+    private int Slot(string first, string second) => (int)((((IdentityHash.Mixed(first) >> 1) + IdentityHash.Mixed(second)) * 0x9E3779B97F4A7C15UL) >> (64 - _bits));
 
     public bool TryGet(string first, string second, out DimensionKey key)
     {
@@ -410,9 +434,10 @@ internal sealed class PairMemo
     public void Add(string first, string second, DimensionKey key)
     {
         // A larger table starts empty: the keys it held are found again the slow way, once each.
-        if (++_inserts > _entries.Length / 2 && _entries.Length < MaxSize)
+        if (++_inserts > _entries.Length / 2 && _bits < MaxBits)
         {
             _entries = new (string?, string?, DimensionKey)[_entries.Length * 4];
+            _bits += 2;
             _inserts = 1;
         }
         _entries[Slot(first, second)] = (first, second, key);

@@ -28,13 +28,24 @@ public enum ValueKind : byte
 /// </summary>
 public struct FieldValue
 {
+    // The one reference a value holds: its text (a string), or the buffer of a Utf8String (a byte[]), never both (no
+    // value has both). One reference instead of two: a value is 32 bytes, and copying one into a record's array
+    // (the hot path does it for every field) takes one write barrier instead of two.
+    private object? _ref;
+    // Whether _ref is the byte[] (set with it by the setters): the getters take it without a type check.
+    private bool _refIsBytes;
+
+    /// <summary>The numeric value when <see cref="HasNumber"/>.</summary>
+    public double Number;
+    public int Utf8Offset;
+    public int Utf8Length;
     public ValueKind Kind;
     /// <summary>
     /// A <see cref="ValueKind.Number"/> whose text is the canonical decimal of <see cref="Number"/> (a JSON
     /// integer token of at most 15 digits, not <c>-0</c>): <see cref="Text"/> is made only when read.
     /// </summary>
     internal bool IntegerText;
-    private string? _text;
+    public bool HasNumber;
 
     /// <summary>
     /// The value's text. For a number the parser read as a plain integer it is made on first use (from a
@@ -43,21 +54,25 @@ public struct FieldValue
     /// </summary>
     public string? Text
     {
-        readonly get => _text ?? (IntegerText ? IntegerString((long)Number) : null);
+        readonly get => (_refIsBytes ? null : Unsafe.As<string>(_ref)) ?? (IntegerText ? IntegerString((long)Number) : null);
         set
         {
-            _text = value;
+            _ref = value;
+            _refIsBytes = false;
             IntegerText = false;
         }
     }
 
-    /// <summary>The numeric value when <see cref="HasNumber"/>.</summary>
-    public double Number;
-    public bool HasNumber;
     /// <summary>The buffer of a <see cref="ValueKind.Utf8String"/>: its bytes are <c>Utf8[Utf8Offset..(Utf8Offset + Utf8Length)]</c>.</summary>
-    public byte[]? Utf8;
-    public int Utf8Offset;
-    public int Utf8Length;
+    public byte[]? Utf8
+    {
+        readonly get => _refIsBytes ? Unsafe.As<byte[]>(_ref) : null;
+        set
+        {
+            _ref = value;
+            _refIsBytes = true;
+        }
+    }
 
     /// <summary>
     /// A <see cref="ValueKind.Utf8String"/> that has no bytes: a <c>parse-json</c> source the parser walked in the
@@ -108,7 +123,7 @@ public struct FieldValue
     public readonly string AsText
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => _text is { } text && Kind is not (ValueKind.Missing or ValueKind.Null or ValueKind.Utf8String) ? text : OtherText();
+        get => Kind is not (ValueKind.Missing or ValueKind.Null or ValueKind.Utf8String) && !_refIsBytes && Unsafe.As<string>(_ref) is { } text ? text : OtherText();
     }
 
     private readonly string OtherText() => Kind switch

@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+
 namespace LogMetrics.Core.Parse;
 
 /// <summary>A parsed record: one <see cref="FieldValue"/> per slot of the pipeline's <see cref="FieldTable"/>.</summary>
@@ -6,6 +10,23 @@ public sealed class Record
     public Record(int slots) => Values = new FieldValue[slots];
 
     public FieldValue[] Values { get; }
+
+    /// <summary>
+    /// Starts loading this record's values into the cache: a caller going through a batch's records, each last
+    /// touched a whole batch ago, asks for the next ones while it works on this one, so that their misses overlap.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void Prefetch()
+    {
+        if (!Sse.IsSupported) return;
+        var values = Values;
+        unsafe
+        {
+            var start = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(values));
+            var bytes = values.Length * Unsafe.SizeOf<FieldValue>();
+            for (var at = 0; at < bytes; at += 64) Sse.Prefetch0(start + at);
+        }
+    }
 
     /// <summary>Event time in milliseconds since the epoch.</summary>
     public long EventTimeMs { get; set; }

@@ -259,14 +259,15 @@ public sealed class ParseKvStep : ProcessorStep
             && keyToSlot.Values.Distinct().Count() == keyToSlot.Count
             && keyToSlot.Keys.All(k => k.Length > 0 && !k.Contains(pairDelimiter, StringComparison.Ordinal) && !k.Contains(kvDelimiter, StringComparison.Ordinal)))
         {
-            _searched = [.. keyToSlot.Select(k => (Encoding.UTF8.GetBytes(k.Key + kvDelimiter), k.Value))];
+            _searched = [.. keyToSlot.Select(k => (Encoding.UTF8.GetBytes(k.Key + kvDelimiter), Encoding.UTF8.GetBytes(pairDelimiter + k.Key + kvDelimiter), k.Value))];
         }
     }
 
     private const int MaxSearchedKeys = 4;
 
-    // Each key followed by the key-value delimiter, and its slot; null when the text is split pair by pair.
-    private readonly (byte[] Needle, int Slot)[]? _searched;
+    // Each key followed by the key-value delimiter, the same after a pair delimiter, and its slot; null when the
+    // text is split pair by pair.
+    private readonly (byte[] Needle, byte[] AfterDelimiter, int Slot)[]? _searched;
 
     public override bool Apply(Record record)
     {
@@ -366,28 +367,31 @@ public sealed class ParseKvStep : ProcessorStep
     /// <summary>
     /// The last pair of each key, found from the end of the text: <c>key=</c> at the start of the text or
     /// right after a pair delimiter is a pair whose first key-value delimiter ends the key (the key holds
-    /// none), so this is what splitting every pair gives.
+    /// none), so this is what splitting every pair gives. The last one after a pair delimiter is the last
+    /// <c>;key=</c> (one search, which occurrences of <c>key=</c> inside other pairs do not stop); only when
+    /// there is none can the pair be the text's first.
     /// </summary>
     private void ApplySearched(ReadOnlySpan<byte> text, Record record)
     {
         var pairDelimiter = _pairDelimiter[0];
-        foreach (var (needle, slot) in _searched!)
+        foreach (var (needle, afterDelimiter, slot) in _searched!)
         {
-            var end = text.Length;
-            while (true)
+            var at = text.LastIndexOf(afterDelimiter);
+            if (at >= 0)
             {
-                var at = text[..end].LastIndexOf(needle);
-                if (at < 0) break;
-                if (at == 0 || text[at - 1] == pairDelimiter)
-                {
-                    var value = text[(at + needle.Length)..];
-                    var cut = value.IndexOf(pairDelimiter);
-                    record.Values[slot] = FieldValue.FromString(record.Strings.Get(cut < 0 ? value : value[..cut]));
-                    break;
-                }
-                // An occurrence inside a pair: one that starts before it may still overlap it.
-                end = at + needle.Length - 1;
+                at++;
             }
+            else if (text.StartsWith(needle))
+            {
+                at = 0;
+            }
+            else
+            {
+                continue;
+            }
+            var value = text[(at + needle.Length)..];
+            var cut = value.IndexOf(pairDelimiter);
+            record.Values[slot] = FieldValue.FromString(record.Strings.Get(cut < 0 ? value : value[..cut]));
         }
     }
 

@@ -58,7 +58,7 @@ public class IngestBenchmarks
         LogMetrics.Core.Pipeline.FuseParseJson(_parser, _compiled);
         _record = _compiled.CreateRecord();
         _steps = [.. _compiled.Steps];
-        Console.WriteLine($"// batch: {_events.Length} events, {_bytes / 1e6:F2} MB ({_bytes / _events.Length} B/event)");
+        Console.WriteLine($"// batch: {_events.Length} events, {_bytes / 1e6:F2} MB ({_bytes / _events.Length} B/event); {_compiled.Fields.Count} field slots");
     }
 
     /// <summary>Tokenize-only floor: every token of every line read, nothing kept; invalid lines counted.</summary>

@@ -1,0 +1,113 @@
+using FsCheck;
+using FsCheck.Fluent;
+using LogMetrics.Core.Accumulate;
+using LogMetrics.Core.Definition;
+using LogMetrics.Core.Parse;
+
+namespace LogMetrics.Core.Tests.Accumulate;
+
+/// <summary>
+/// The accumulator's series identity: a record's series is found by its label values' text, whatever string
+/// instances carry them (its series memo compares instances, then falls back to the hashed table).
+/// </summary>
+public class BatchAccumulatorSeriesTests
+{
+    private static readonly CompiledPipeline Compiled = PipelineCompiler.Compile(DefinitionLoader.Load("""
+        { "name": "t",
+          "source": { "timeField": "__time__", "timeUnit": "s", "windowSeconds": 10, "outOfOrdernessSeconds": 5,
+                      "fields": [ { "name": "__time__", "type": "int", "required": true }, { "name": "rt", "type": "int", "required": true } ] },
+          "metrics": [
+            { "prefix": "u_", "labels": { "uid": "uid", "k": "k" }, "resolutionSeconds": 10,
+              "metrics": [ { "name": "req", "aggregate": "count" }, { "name": "rt_sum", "aggregate": "sum(rt)" } ] },
+            { "prefix": "k_", "labels": { "k": "k" }, "resolutionSeconds": 10, "where": "k != 'skip'",
+              "metrics": [ { "name": "req", "aggregate": "count" } ] } ] }
+        """));
+
+    private static readonly string[] Uids = ["u0", "u1", "u2", "u3", "u4", "u5", ""];
+    private static readonly string[] Ks = ["a", "b", "skip", ""];
+
+    /// <summary>
+    /// Property: batches of records whose label values are drawn from a few texts, each either the same instance as
+    /// before or a fresh copy of it, fold into exactly the partials of a group-by on the texts: one partial per
+    /// (family, label values, window) and batch, with the count and sum of its records; and a series keeps one label
+    /// array across batches. With a table of a few series, which starts over within batches, the partials of a
+    /// (family, label values, window) add up to the group-by's.
+    /// </summary>
+    [Theory]
+    [InlineData(0, 1 << 18)]
+    [InlineData(2, 1 << 18)]
+    [InlineData(11, 1 << 18)]
+    [InlineData(0, 3)]
+    [InlineData(11, 5)]
+    public void SeriesFoundByText_WhateverTheInstances(int memoBits, int maxSeries)
+    {
+        var record =
+            from u in Gen.Choose(0, Uids.Length - 1)
+            from k in Gen.Choose(0, Ks.Length - 1)
+            from fresh in Gen.Choose(0, 3)
+            from second in Gen.Choose(0, 30)
+            from rt in Gen.Choose(0, 9)
+            select (Uid: u, K: k, Fresh: fresh, Second: second, Rt: rt);
+        var batches = record.ListOf().Select(l => l.ToArray()).ArrayOf();
+        Prop.ForAll(batches.ToArbitrary(), b => Check(b, memoBits, maxSeries)).Check(Config.QuickThrowOnFailure.WithMaxTest(200));
+    }
+
+    private static bool Check((int Uid, int K, int Fresh, int Second, int Rt)[][] batches, int memoBits, int maxSeries)
+    {
+        // A memo of 1 or 4 entries per family: records of different series keep meeting in one entry. A table of
+        // 3 or 5 series: it starts over within batches (series found in Prepare are then looked up again in Add).
+        var accumulator = new BatchAccumulator(Compiled, memoBits, maxSeries);
+        var uid = Slot("uid");
+        var k = Slot("k");
+        var rt = Slot("rt");
+        var labelArrays = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        foreach (var batch in batches)
+        {
+            var records = new List<LogMetrics.Core.Parse.Record>();
+            var expected = new Dictionary<string, (double Count, double Sum)>(StringComparer.Ordinal);
+            foreach (var (u, kk, fresh, second, r) in batch)
+            {
+                var rec = Compiled.CreateRecord();
+                // Fresh & 1: a new instance of the uid's text; fresh & 2: of k's.
+                rec.Values[uid] = FieldValue.FromString((fresh & 1) != 0 ? new string(Uids[u].AsSpan()) : Uids[u]);
+                rec.Values[k] = FieldValue.FromString((fresh & 2) != 0 ? new string(Ks[kk].AsSpan()) : Ks[kk]);
+                rec.Values[rt] = FieldValue.FromInteger(r);
+                rec.EventTimeMs = 1_768_484_000_000 + (second * 1000L);
+                records.Add(rec);
+                var window = Compiled.WindowStart(rec.EventTimeMs);
+                var uidText = Uids[u].Length == 0 ? BatchAccumulator.Unknown : Uids[u];
+                var kText = Ks[kk].Length == 0 ? BatchAccumulator.Unknown : Ks[kk];
+                Fold(expected, $"0|{kText}|{uidText}|{window}", r);
+                if (Ks[kk] != "skip") Fold(expected, $"1|{kText}|{window}", 0);
+            }
+            accumulator.Prepare(records);
+            for (var i = 0; i < records.Count; i++) accumulator.Add(i, records[i]);
+            var actual = new Dictionary<string, (double Count, double Sum)>(StringComparer.Ordinal);
+            foreach (var partial in accumulator.Drain(3).SelectMany(p => p))
+            {
+                var labels = string.Join('|', partial.Labels);
+                // The series hash is that of the label values, however the series was found.
+                if (partial.SeriesHash != SeriesHash.Of(partial.Family, partial.Labels)) return false;
+                var key = $"{partial.Family}|{labels}|{partial.WindowStartMs}";
+                // One partial per series and window in a batch, and one label array per series batch after batch,
+                // unless the table started over (a series met again then gets a second partial, which adds up).
+                var startsOver = maxSeries < 1 << 18;
+                if (actual.TryGetValue(key, out var before) && !startsOver) return false;
+                actual[key] = (before.Count + partial.Values[0], before.Sum + (partial.Family == 0 ? partial.Values[1] : 0));
+                var series = $"{partial.Family}|{labels}";
+                if (!startsOver && labelArrays.TryGetValue(series, out var held) && !ReferenceEquals(held, partial.Labels)) return false;
+                labelArrays[series] = partial.Labels;
+            }
+            if (actual.Count != expected.Count || actual.Any(a => !expected.TryGetValue(a.Key, out var e) || e != a.Value)) return false;
+        }
+        return true;
+    }
+
+    private static void Fold(Dictionary<string, (double Count, double Sum)> sums, string key, int rt)
+    {
+        var (count, sum) = sums.GetValueOrDefault(key);
+        sums[key] = (count + 1, sum + rt);
+    }
+
+    private static int Slot(string name) => Compiled.Fields.TryGet(name, out var slot) ? slot : throw new InvalidOperationException(name);
+}

@@ -1,0 +1,41 @@
+using System.Runtime.CompilerServices;
+using LogMetrics.Core.Parse;
+
+namespace LogMetrics.Core.Tests.Parse;
+
+/// <summary>A field value holds one reference, its text or its UTF-8 buffer: each reads back as set, the other as none.</summary>
+public class FieldValueTests
+{
+    [Fact]
+    public void TextAndUtf8_EachReadsBackAsSet_TheOtherNull()
+    {
+        var bytes = "a=b"u8.ToArray();
+        var raw = new FieldValue { Kind = ValueKind.Utf8String, Utf8 = bytes, Utf8Offset = 0, Utf8Length = bytes.Length };
+        Assert.Same(bytes, raw.Utf8);
+        Assert.Null(raw.Text);
+        Assert.Equal("a=b", raw.AsText);
+        Assert.True(raw.Utf8Span.SequenceEqual("a=b"u8));
+
+        var text = FieldValue.FromString("x");
+        Assert.Equal("x", text.Text);
+        Assert.Equal("x", text.AsText);
+        Assert.Null(text.Utf8);
+        Assert.True(text.Utf8Span.IsEmpty);
+
+        // The last one set is the value's reference.
+        var both = new FieldValue { Kind = ValueKind.String, Utf8 = bytes, Text = "y" };
+        Assert.Equal("y", both.Text);
+        Assert.Null(both.Utf8);
+        var back = new FieldValue { Kind = ValueKind.Utf8String, Text = "y", Utf8 = bytes, Utf8Length = 3 };
+        Assert.Null(back.Text);
+        Assert.Same(bytes, back.Utf8);
+
+        // A plain integer's text is made when read; missing and null read as empty.
+        Assert.Equal("404", new FieldValue { Kind = ValueKind.Number, Number = 404, HasNumber = true, IntegerText = true }.AsText);
+        Assert.Equal("", default(FieldValue).AsText);
+        Assert.Equal("", new FieldValue { Kind = ValueKind.Null }.AsText);
+    }
+
+    [Fact]
+    public void Size_32Bytes() => Assert.Equal(32, Unsafe.SizeOf<FieldValue>());
+}
