@@ -80,7 +80,7 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
     internal static bool IsPlainLetter(char c) =>
         (c >= '\u00C0' && c <= '\u017F' && c != '\u00D7' && c != '\u00F7') || (c >= '\u4E00' && c <= '\u9FA5');
 
-    /// <summary>Whether <paramref name="text"/> is written as it is; <paramref name="bytes"/> is then at most its UTF-8 length.</summary>
+    /// <summary>Whether <paramref name="text"/> is written as it is; <paramref name="bytes"/> is then at least its UTF-8 length (room enough to write it).</summary>
     private static bool IsPlain(string text, out int bytes)
     {
         var span = text.AsSpan();
