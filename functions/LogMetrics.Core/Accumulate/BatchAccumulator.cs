@@ -279,23 +279,24 @@ public sealed class BatchAccumulator
             }
             // The labels Prepare made (a series the memo found has none made: they are made here if needed).
             var prepared = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
-            if (state == Memoized && Current(_preparedSeries[at], _preparedGeneration, windowStart) is null)
-            {
-                LabelsOf(family, record.Values, prepared);
-            }
             // Found in Prepare, unless the table started over since; not found then, maybe interned by an earlier record since.
             var series = _preparedGeneration == _generation ? _preparedSeries[at] : null;
             ulong hash;
+            SeriesPartial? partial;
             if (series is not null)
             {
                 hash = series.Hash;
+                partial = Current(series, windowStart);
+                // New to the batch: the fold below needs the labels.
+                if (partial is null && state == Memoized) LabelsOf(family, record.Values, prepared);
             }
             else
             {
+                if (state == Memoized) LabelsOf(family, record.Values, prepared);
                 hash = state == Hashed ? _preparedHash[at] : HashOf(family, prepared);
                 series = Find(family, prepared, hash);
+                partial = series is null ? null : Current(series, windowStart);
             }
-            var partial = series is null ? null : Current(series, windowStart);
             if (partial is null)
             {
                 var labels = _scratch[family.Index];
@@ -330,13 +331,6 @@ public sealed class BatchAccumulator
     private static bool AdmittedBefore(Series? series, SeriesBudget budget, MetricFamily family, long eventTimeMs) =>
         series?.AdmittedIn is { Forgotten: false } window && ReferenceEquals(series.AdmittedBy, budget)
         && window.Start == CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
-
-    /// <summary>
-    /// This batch's partial of a series Prepare found, if the table has not started over since and the batch has one:
-    /// where it is null, Add needs the record's labels.
-    /// </summary>
-    private SeriesPartial? Current(Series? prepared, int generation, long windowStart) =>
-        prepared is not null && generation == _generation ? Current(prepared, windowStart) : null;
 
     /// <summary>This batch's partial of <paramref name="series"/> in the window, if the batch has one.</summary>
     private SeriesPartial? Current(Series series, long windowStart)
