@@ -259,15 +259,15 @@ public sealed class ParseKvStep : ProcessorStep
             && keyToSlot.Values.Distinct().Count() == keyToSlot.Count
             && keyToSlot.Keys.All(k => k.Length > 0 && !k.Contains(pairDelimiter, StringComparison.Ordinal) && !k.Contains(kvDelimiter, StringComparison.Ordinal)))
         {
-            _searched = [.. keyToSlot.Select(k => (Encoding.UTF8.GetBytes(k.Key + kvDelimiter), Encoding.UTF8.GetBytes(pairDelimiter + k.Key + kvDelimiter), k.Value))];
+            _searched = [.. keyToSlot.Select(k => (Encoding.UTF8.GetBytes(pairDelimiter + k.Key + kvDelimiter), k.Value))];
         }
     }
 
     private const int MaxSearchedKeys = 4;
 
-    // Each key followed by the key-value delimiter, the same after a pair delimiter, and its slot; null when the
-    // text is split pair by pair.
-    private readonly (byte[] Needle, byte[] AfterDelimiter, int Slot)[]? _searched;
+    // Each key after the (one-byte) pair delimiter and followed by the key-value delimiter, and its slot; null
+    // when the text is split pair by pair.
+    private readonly (byte[] AfterDelimiter, int Slot)[]? _searched;
 
     public override bool Apply(Record record)
     {
@@ -374,8 +374,10 @@ public sealed class ParseKvStep : ProcessorStep
     private void ApplySearched(ReadOnlySpan<byte> text, Record record)
     {
         var pairDelimiter = _pairDelimiter[0];
-        foreach (var (needle, afterDelimiter, slot) in _searched!)
+        foreach (var (afterDelimiter, slot) in _searched!)
         {
+            // key= itself: what follows the pair delimiter.
+            var needle = afterDelimiter.AsSpan(1);
             var at = text.LastIndexOf(afterDelimiter);
             if (at >= 0)
             {
