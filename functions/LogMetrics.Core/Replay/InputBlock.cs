@@ -126,11 +126,12 @@ internal sealed unsafe class InputBlock : MemoryManager<byte>
         }
     }
 
-    public override Span<byte> GetSpan() => _freed
-        ? throw new ObjectDisposedException(nameof(LaneReader), "the events of a lane read in place are valid until its reader is disposed")
-        : new(_start, Size);
+    public override Span<byte> GetSpan() => _freed ? throw Freed() : new(_start, Size);
 
-    public override MemoryHandle Pin(int elementIndex = 0) => new(_start + elementIndex);
+    public override MemoryHandle Pin(int elementIndex = 0) => _freed ? throw Freed() : new(_start + elementIndex);
+
+    private static ObjectDisposedException Freed() =>
+        new(nameof(LaneReader), "the events of a lane read in place are valid until its reader is disposed");
 
     public override void Unpin()
     {

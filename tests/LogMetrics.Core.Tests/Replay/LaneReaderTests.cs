@@ -380,6 +380,7 @@ public sealed class LaneReaderTests : IDisposable
         Assert.Equal(third!.Value.Length, third.Value.Span.Length);
         c!.Release();
         Assert.Throws<ObjectDisposedException>(() => third.Value.Span.Length);
+        Assert.Throws<ObjectDisposedException>(() => third.Value.Pin());
         // A block every holder released is not handed out again.
         Assert.NotNull(pool.Rent(InputBlock.MinimumToStart, out var d));
         Assert.NotSame(c, d);
