@@ -99,7 +99,7 @@ public class InMemoryShardStoreTests
         var behindSink = new CollectingSampleWriter();
         var (inFlushCounters, behindCounters) = (new PipelineCounters(), new PipelineCounters());
         var clock = new FakeTimeProvider();
-        await using var behind = new WriteBehindSampleWriter(new SlowWriter(behindSink, new Random(seed)), capacity: 1);
+        await using var behind = new WriteBehindSampleWriter(new PausingWriter(behindSink, new Random(seed)), capacity: 1);
         var inFlushFlush = new FlushCoordinator(P, inFlush, inFlushSink, inFlushCounters, clock);
         var behindFlush = new FlushCoordinator(P, behindStore, behind, behindCounters, clock);
         long reported = 0;
@@ -145,16 +145,6 @@ public class InMemoryShardStoreTests
             Writes++;
             if (!Announced()) WritesBeforeAnnounced++;
             return Task.FromResult(WriteResult.Ok(samples.Count));
-        }
-    }
-
-    /// <summary>A sink that pauses up to 2 ms before some writes, so batches closed behind finish in other orders.</summary>
-    private sealed class SlowWriter(ISampleWriter inner, Random random) : ISampleWriter
-    {
-        public async Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
-        {
-            if (random.Next(2) == 0) await Task.Delay(random.Next(3), cancellationToken);
-            return await inner.WriteAsync(samples, cancellationToken);
         }
     }
 

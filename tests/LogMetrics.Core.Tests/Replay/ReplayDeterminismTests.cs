@@ -288,18 +288,6 @@ public class ReplayDeterminismTests
         return new Outcome(file.ToArray(), [.. dead.Letters.Select(l => $"{l.Lane}#{l.Sequence}: {l.Reason}")], counts, overflow) { RanInline = engine.RanInline, InlineCalls = inlineCalls };
     }
 
-    /// <summary>A sink that pauses up to 2 ms before one write in two.</summary>
-    private sealed class PausingWriter(ISampleWriter inner, Random random) : ISampleWriter
-    {
-        public async Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
-        {
-            int pause;
-            lock (random) pause = random.Next(2) == 0 ? random.Next(3) : -1;
-            if (pause >= 0) await Task.Delay(pause, cancellationToken);
-            return await inner.WriteAsync(samples, cancellationToken);
-        }
-    }
-
     /// <summary>A lane's bytes (gunzipped), read in pieces of random size with random short pauses when <paramref name="seed"/> is not 0.</summary>
     private static Stream Open(string path, int seed)
     {
