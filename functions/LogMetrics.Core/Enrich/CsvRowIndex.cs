@@ -120,8 +120,9 @@ internal sealed class CsvRowIndex : IDisposable
 
     /// <summary>
     /// Sorts the rows by hash, then offset: rows of one key stay in file order, so the last row of a key is
-    /// last. The offsets come in file order; the sort by hash (on primitive keys, no comparer) may reorder
-    /// rows of equal hash, whose offsets (a key repeated, or a true 64-bit collision: rare) are put back in order.
+    /// last. The offsets come in file order; the introsort of a small table (on primitive keys, no comparer) may
+    /// reorder rows of equal hash, whose offsets (a key repeated, or a true 64-bit collision: rare) are put back in
+    /// order (the radix sort of a larger one is stable: nothing to put back).
     /// </summary>
     internal static void SortByHashThenOffset(Span<ulong> hashes, Span<long> offsets)
     {
