@@ -163,7 +163,7 @@ public static class ReplayRunner
             RunningInline = samplesStage is null ? null : samplesStage.WriteThrough,
         };
 
-        var readers = settings.Files.Select(f => new LaneReader(f, compiled.Definition.Source.MaxRecordBytes)).ToList();
+        var readers = OpenReaders(settings.Files, compiled.Definition.Source.MaxRecordBytes);
         var started = clock.GetTimestamp();
         ReplayProgress? last = null;
         string status = RunStatus.Complete;
@@ -237,6 +237,22 @@ public static class ReplayRunner
         {
             Summary = summary,
         };
+    }
+
+    /// <summary>A reader per lane file; if one cannot be opened, those already open are disposed before the error goes on.</summary>
+    private static List<LaneReader> OpenReaders(IReadOnlyList<string> files, int maxRecordBytes)
+    {
+        var readers = new List<LaneReader>(files.Count);
+        try
+        {
+            foreach (var f in files) readers.Add(new LaneReader(f, maxRecordBytes));
+            return readers;
+        }
+        catch
+        {
+            foreach (var r in readers) r.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Closed samples the flush dropped before any output saw them (pending bound hit while a sink was down).</summary>
