@@ -249,7 +249,11 @@ public sealed class FlushCoordinator
                 {
                     // The sink has been down long enough that the backlog bound is hit: drop these, the
                     // oldest closed windows, and say so loudly.
+                    // They were closed (and are evicted): produced, then dropped, so a run's account of its
+                    // samples (produced = written + dropped) shows them as lost rather than cancelling out.
                     dropped = samples.Count;
+                    _counters.AddWindowsClosed(windows);
+                    _counters.AddSamples(samples.Count);
                     _counters.AddSamplesDroppedBacklog(dropped);
                     Log.BacklogDropped(_logger, dropped, samples.Min(s => s.TimestampMs), (int)Math.Min(pending, int.MaxValue), _options.MaxPendingSamples);
                 }

@@ -244,6 +244,9 @@ public abstract class CoordinatorContractTests
 
         Assert.Empty(rig.Writer.Accepted);
         Assert.Equal(2, rig.Counters.SamplesDroppedBacklog);
+        // The dropped window's samples were produced (closed) and then dropped: a run's account
+        // (produced = written + dropped) must show them lost, not cancel them out.
+        Assert.Equal(2, rig.Counters.Samples);
 
         rig.Writer.FailuresLeft = 0;
         await rig.FinishAsync();
@@ -252,6 +255,7 @@ public abstract class CoordinatorContractTests
         var remaining = ExpectedAll.Where(e => !dropped.Contains(e.Key)).OrderBy(e => e.Key, StringComparer.Ordinal);
         Assert.Equal(remaining, rig.Writer.Distinct().OrderBy(e => e.Key, StringComparer.Ordinal));
         Assert.Equal(2, rig.Counters.SamplesDroppedBacklog);
+        Assert.Equal(ExpectedAll.Count, rig.Counters.Samples);
         Assert.Empty(rig.Writer.Conflicts);
         Assert.All(await rig.StatesAsync(), s => Assert.True(s.IsEmpty));
     }
