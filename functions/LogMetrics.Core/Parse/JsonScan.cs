@@ -442,6 +442,47 @@ internal static class JsonScan
     /// <summary>An object or array at <paramref name="pos"/>, opened <paramref name="depth"/> containers deep, checked to its end: the index after it, or -1.</summary>
     private static int ContainerEnd(ReadOnlySpan<byte> json, int pos, int depth)
     {
+        var text = default(PlainText);
+        return ContainerEnd(json, pos, depth, ref text);
+    }
+
+    /// <summary>
+    /// The text a container scan walks (<see cref="ContainerEnd{TText}"/>): how its whitespace is skipped and
+    /// where its strings open and end. A struct, so that each kind of text gets its own compiled scan.
+    /// </summary>
+    internal interface IJsonText
+    {
+        /// <summary>Index of the first byte at or after <paramref name="pos"/> that is not whitespace of this text.</summary>
+        static abstract int SkipWhitespace(ReadOnlySpan<byte> text, int pos);
+
+        /// <summary>Whether a string opens at <paramref name="pos"/> (which may be past the end).</summary>
+        static abstract bool IsQuote(ReadOnlySpan<byte> text, int pos);
+
+        /// <summary>At a string's opening (<see cref="IsQuote"/>): the index after the whole string, checked, or -1.</summary>
+        int StringEnd(ReadOnlySpan<byte> text, int pos);
+    }
+
+    /// <summary>JSON as it is.</summary>
+    private struct PlainText : IJsonText
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int SkipWhitespace(ReadOnlySpan<byte> text, int pos) => JsonScan.SkipWhitespace(text, pos);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool IsQuote(ReadOnlySpan<byte> text, int pos) => (uint)pos < (uint)text.Length && text[pos] == (byte)'"';
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly int StringEnd(ReadOnlySpan<byte> text, int pos) => JsonScan.StringEnd(text, pos, out _);
+    }
+
+    /// <summary>
+    /// An object or array at <paramref name="pos"/> of <paramref name="json"/> read as <typeparamref name="TText"/>,
+    /// opened <paramref name="depth"/> containers deep, checked to its end (the reader's grammar, at most
+    /// <see cref="MaxDepth"/> open containers in all): the index after it, or -1.
+    /// </summary>
+    internal static int ContainerEnd<TText>(ReadOnlySpan<byte> json, int pos, int depth, ref TText text)
+        where TText : struct, IJsonText
+    {
         var baseDepth = depth;
         ulong objects = 0; // bit d: the container opened at relative depth d is an object
         var relative = 0;
@@ -454,7 +495,7 @@ internal static class JsonScan
                 if (baseDepth + relative >= MaxDepth) return -1;
                 objects |= 1UL << relative;
                 relative++;
-                pos = SkipWhitespace(json, pos + 1);
+                pos = TText.SkipWhitespace(json, pos + 1);
                 if (pos < json.Length && json[pos] == (byte)'}')
                 {
                     pos++;
@@ -466,7 +507,7 @@ internal static class JsonScan
                 if (baseDepth + relative >= MaxDepth) return -1;
                 objects &= ~(1UL << relative);
                 relative++;
-                pos = SkipWhitespace(json, pos + 1);
+                pos = TText.SkipWhitespace(json, pos + 1);
                 if (pos < json.Length && json[pos] == (byte)']')
                 {
                     pos++;
@@ -474,38 +515,34 @@ internal static class JsonScan
                     goto AfterValue;
                 }
                 goto Value;
-            case (byte)'"':
-                pos = StringEnd(json, pos, out _);
-                if (pos < 0) return -1;
-                goto AfterValue;
             case (byte)'t' or (byte)'f' or (byte)'n':
                 pos = LiteralEnd(json, pos, out _);
                 if (pos < 0) return -1;
                 goto AfterValue;
             default:
-                pos = NumberEnd(json, pos);
+                pos = TText.IsQuote(json, pos) ? text.StringEnd(json, pos) : NumberEnd(json, pos);
                 if (pos < 0) return -1;
                 goto AfterValue;
         }
 
     Name:
-        if (pos >= json.Length || json[pos] != (byte)'"') return -1;
-        pos = StringEnd(json, pos, out _);
+        if (!TText.IsQuote(json, pos)) return -1;
+        pos = text.StringEnd(json, pos);
         if (pos < 0) return -1;
-        pos = SkipWhitespace(json, pos);
+        pos = TText.SkipWhitespace(json, pos);
         if (pos >= json.Length || json[pos] != (byte)':') return -1;
-        pos = SkipWhitespace(json, pos + 1);
+        pos = TText.SkipWhitespace(json, pos + 1);
         goto Value;
 
     AfterValue:
         if (relative == 0) return pos;
-        pos = SkipWhitespace(json, pos);
+        pos = TText.SkipWhitespace(json, pos);
         if (pos >= json.Length) return -1;
         var inObject = (objects & (1UL << (relative - 1))) != 0;
         var c = json[pos];
         if (c == (byte)',')
         {
-            pos = SkipWhitespace(json, pos + 1);
+            pos = TText.SkipWhitespace(json, pos + 1);
             if (inObject) goto Name;
             goto Value;
         }

@@ -259,83 +259,30 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
         }
     }
 
-    /// <summary>As <see cref="JsonScan"/>'s container scan (same grammar and depth limit), over the escaped text.</summary>
+    /// <summary>As <see cref="JsonScan"/>'s container scan (the same scan: same grammar and depth limit), over the escaped text.</summary>
     private static int ContainerEndEscaped(ReadOnlySpan<byte> e, int pos, int depth, ref uint high)
     {
-        var baseDepth = depth;
-        ulong objects = 0; // bit d: the container opened at relative depth d is an object
-        var relative = 0;
+        var text = new EscapedText { High = high };
+        var end = JsonScan.ContainerEnd(e, pos, depth, ref text);
+        high = text.High;
+        return end;
+    }
 
-    Value:
-        if ((uint)pos >= (uint)e.Length) return -1;
-        switch (e[pos])
-        {
-            case (byte)'{':
-                if (baseDepth + relative >= JsonScan.MaxDepth) return -1;
-                objects |= 1UL << relative;
-                relative++;
-                pos = SkipSpaces(e, pos + 1);
-                if (pos < e.Length && e[pos] == (byte)'}')
-                {
-                    pos++;
-                    relative--;
-                    goto AfterValue;
-                }
-                goto Name;
-            case (byte)'[':
-                if (baseDepth + relative >= JsonScan.MaxDepth) return -1;
-                objects &= ~(1UL << relative);
-                relative++;
-                pos = SkipSpaces(e, pos + 1);
-                if (pos < e.Length && e[pos] == (byte)']')
-                {
-                    pos++;
-                    relative--;
-                    goto AfterValue;
-                }
-                goto Value;
-            case (byte)'\\':
-                if (!InnerQuote(e, pos)) return -1;
-                pos = InnerStringEnd(e, pos + 2, out _, ref high);
-                if (pos < 0) return -1;
-                goto AfterValue;
-            case (byte)'t' or (byte)'f' or (byte)'n':
-                pos = JsonScan.LiteralEnd(e, pos, out _);
-                if (pos < 0) return -1;
-                goto AfterValue;
-            default:
-                pos = JsonScan.NumberEnd(e, pos);
-                if (pos < 0) return -1;
-                goto AfterValue;
-        }
+    /// <summary>
+    /// JSON escaped inside a JSON string, for <see cref="JsonScan.ContainerEnd{TText}"/>: strings open with <c>\"</c>,
+    /// whitespace is spaces only, and every byte a string scan reads goes into <see cref="High"/>.
+    /// </summary>
+    private struct EscapedText : JsonScan.IJsonText
+    {
+        public uint High;
 
-    Name:
-        if (!InnerQuote(e, pos)) return -1;
-        pos = InnerStringEnd(e, pos + 2, out _, ref high);
-        if (pos < 0) return -1;
-        pos = SkipSpaces(e, pos);
-        if (pos >= e.Length || e[pos] != (byte)':') return -1;
-        pos = SkipSpaces(e, pos + 1);
-        goto Value;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int SkipWhitespace(ReadOnlySpan<byte> text, int pos) => SkipSpaces(text, pos);
 
-    AfterValue:
-        if (relative == 0) return pos;
-        pos = SkipSpaces(e, pos);
-        if (pos >= e.Length) return -1;
-        var inObject = (objects & (1UL << (relative - 1))) != 0;
-        var c = e[pos];
-        if (c == (byte)',')
-        {
-            pos = SkipSpaces(e, pos + 1);
-            if (inObject) goto Name;
-            goto Value;
-        }
-        if (c == (inObject ? (byte)'}' : (byte)']'))
-        {
-            pos++;
-            relative--;
-            goto AfterValue;
-        }
-        return -1;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool IsQuote(ReadOnlySpan<byte> text, int pos) => InnerQuote(text, pos);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public int StringEnd(ReadOnlySpan<byte> text, int pos) => InnerStringEnd(text, pos + 2, out _, ref High);
     }
 }
