@@ -150,9 +150,9 @@ public sealed class FlushCoordinator
     /// <summary><paramref name="sealedSoFar"/> raised to the highest seal of <paramref name="headers"/>.</summary>
     private static Watermark Raise(Watermark sealedSoFar, IReadOnlyList<ShardHeader> headers)
     {
-        var highest = Watermark.None;
-        foreach (var h in headers) highest = Watermark.Max(highest, new Watermark(h.SealedThroughMs));
-        return headers.Count == 0 ? sealedSoFar : Watermark.Max(sealedSoFar, highest);
+        var raised = sealedSoFar;
+        foreach (var h in headers) raised = Watermark.Max(raised, new Watermark(h.SealedThroughMs));
+        return raised;
     }
 
     /// <summary>

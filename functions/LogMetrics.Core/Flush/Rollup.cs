@@ -58,22 +58,19 @@ public static class ShardRollup
                 {
                     var values = CollectionsMarshal.AsSpan(part.Values).Slice(offset, width);
                     var labels = part.Labels[i];
+                    var first = false;
                     if (!byArray.TryGetValue(labels, out var at))
                     {
                         ref var known = ref CollectionsMarshal.GetValueRefOrAddDefault(byContent, new PartialKey(family, 0, labels), out var seen);
-                        if (!seen)
+                        first = !seen;
+                        if (first)
                         {
                             known = merged.Count;
                             merged.Add(new MergedSeries(labels, values.ToArray()));
-                            byArray[labels] = known;
-                            newest = Math.Max(newest, part.Newest);
-                            offset += width;
-                            continue;
                         }
-                        at = known;
-                        byArray[labels] = at;
+                        byArray[labels] = at = known;
                     }
-                    Merge(f, merged[at].Values, values);
+                    if (!first) Merge(f, merged[at].Values, values);
                     newest = Math.Max(newest, part.Newest);
                 }
                 offset += width;

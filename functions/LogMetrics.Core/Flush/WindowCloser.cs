@@ -33,7 +33,7 @@ public static class WindowCloser
         // Roll up each document.
         var merged = new List<MergedSeries>[windows.Count];
         var newest = new long[windows.Count];
-        For(windows.Count, parallel, i => merged[i] = ShardRollup.Merge(windows[i].Document, windows[i].Family, pipeline, out newest[i]));
+        ParallelWork.For(windows.Count, parallel, i => merged[i] = ShardRollup.Merge(windows[i].Document, windows[i].Family, pipeline, out newest[i]));
 
         // Per (start, family): the series of every shard, sorted by label values.
         var groups = new List<Group>();
@@ -48,7 +48,7 @@ public static class WindowCloser
             }
             group.Parts.Add((merged[i], newest[i]));
         }
-        For(groups.Count, parallel, g => groups[g].Sort());
+        ParallelWork.For(groups.Count, parallel, g => groups[g].Sort());
 
         // Per start, the metrics of its families by name: each metric's samples, its series in order.
         groups.Sort((x, y) => x.StartMs.CompareTo(y.StartMs));
@@ -69,7 +69,7 @@ public static class WindowCloser
             }
         }
         var made = new List<Sample>[runs.Count];
-        For(runs.Count, parallel, r => made[r] = runs[r].Samples());
+        ParallelWork.For(runs.Count, parallel, r => made[r] = runs[r].Samples());
         var total = 0;
         foreach (var m in made) total += m.Count;
         var samples = new List<Sample>(total);
@@ -86,8 +86,6 @@ public static class WindowCloser
         }
         return samples;
     }
-
-    private static void For(int count, bool parallel, Action<int> body) => ParallelWork.For(count, parallel, body);
 
     /// <summary>One family's metric window over every shard.</summary>
     private sealed class Group(long startMs, MetricFamily family)

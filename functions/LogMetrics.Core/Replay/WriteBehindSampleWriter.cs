@@ -60,25 +60,12 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
         ThrowIfFailed();
         if (_through) return await WriteThroughAsync(samples).ConfigureAwait(false);
         if (samples.Count == 0) return WriteResult.Ok(0);
-        // The consumer starts with the first batch (one writer at a time calls WriteAsync, as for any sink).
-        _consumer ??= _completed ? Task.CompletedTask : Task.Run(ConsumeAsync, CancellationToken.None);
         // A pooled copy (a flush's batch is tens of thousands of samples: a fresh array would be a large object each time).
         var array = ArrayPool<Sample>.Shared.Rent(samples.Count);
         if (samples is List<Sample> list) list.CopyTo(array);
         else for (var i = 0; i < samples.Count; i++) array[i] = samples[i];
-        var copy = new Batch(array, samples.Count);
-        try
-        {
-            await _queue.Writer.WriteAsync(copy, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is ChannelClosedException or OperationCanceledException)
-        {
-            copy.Return();
-            if (e is OperationCanceledException) throw;
-            ThrowIfFailed();
-            throw new InvalidOperationException("the write-behind writer is complete; no more samples can be written");
-        }
-        return WriteResult.Ok(copy.Count);
+        await EnqueueAsync(new Batch(array, samples.Count), cancellationToken).ConfigureAwait(false);
+        return WriteResult.Ok(samples.Count);
     }
 
     /// <summary>
@@ -99,16 +86,23 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
             await WriteThroughAsync(samples).ConfigureAwait(false);
             return;
         }
-        _consumer ??= _completed ? Task.CompletedTask : Task.Run(ConsumeAsync, CancellationToken.None);
         var closing = Task.Run(() => WindowCloser.Close(windows, pipeline, parallel), CancellationToken.None);
+        // Counted when the writing task takes the samples (a batch never queued, or dropped after a failure, is not).
+        await EnqueueAsync(new Batch(null, 0, closing, closed), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Queues <paramref name="batch"/> to be written after those queued before; a batch that cannot be queued is discarded.</summary>
+    private async Task EnqueueAsync(Batch batch, CancellationToken cancellationToken)
+    {
+        // The consumer starts with the first batch (one writer at a time calls WriteAsync, as for any sink).
+        _consumer ??= _completed ? Task.CompletedTask : Task.Run(ConsumeAsync, CancellationToken.None);
         try
         {
-            // Counted when the writing task takes the samples (a batch never queued, or dropped after a failure, is not).
-            await _queue.Writer.WriteAsync(new Batch(null, 0, closing, closed), cancellationToken).ConfigureAwait(false);
+            await _queue.Writer.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ChannelClosedException or OperationCanceledException)
         {
-            Forget(closing);
+            batch.Discard();
             if (e is OperationCanceledException) throw;
             ThrowIfFailed();
             throw new InvalidOperationException("the write-behind writer is complete; no more samples can be written");
@@ -133,6 +127,13 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
             if (Array is null) return;
             System.Array.Clear(Array, 0, Count);
             ArrayPool<Sample>.Shared.Return(Array);
+        }
+
+        /// <summary>A batch that will not be written: its array given back, its close's failure (if any) observed.</summary>
+        public void Discard()
+        {
+            Return();
+            if (Closing is { } closing) Forget(closing);
         }
     }
 
@@ -219,8 +220,7 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
             _queue.Writer.TryComplete();
             while (_queue.Reader.TryRead(out var dropped))
             {
-                dropped.Return();
-                if (dropped.Closing is { } closing) Forget(closing);
+                dropped.Discard();
             }
         }
     }
