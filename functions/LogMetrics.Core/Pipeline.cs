@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
+using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
@@ -340,32 +340,14 @@ public sealed class Pipeline
         return kept;
     }
 
-    private static void PrefetchLine(ReadOnlySpan<byte> line)
-    {
-        if (!Sse.IsSupported) return;
-        unsafe
-        {
-            fixed (byte* start = line)
-            {
-                for (var at = 0; at < line.Length; at += 64) Sse.Prefetch0(start + at);
-            }
-        }
-    }
+    private static void PrefetchLine(ReadOnlySpan<byte> line) => CachePrefetch.Bytes(ref MemoryMarshal.GetReference(line), line.Length);
 
     /// <summary>
     /// Starts loading the start of the object <paramref name="memory"/> wraps (its header and first bytes), by the
     /// reference the memory holds first, read as an address without touching the object. Only a hint: were the
     /// memory laid out otherwise, the processor would prefetch some other address, which never faults.
     /// </summary>
-    private static void PrefetchObject(ReadOnlyMemory<byte> memory)
-    {
-        if (!Sse.IsSupported) return;
-        var address = Unsafe.As<ReadOnlyMemory<byte>, nint>(ref memory);
-        unsafe
-        {
-            Sse.Prefetch0((void*)address);
-        }
-    }
+    private static void PrefetchObject(ReadOnlyMemory<byte> memory) => CachePrefetch.Address(Unsafe.As<ReadOnlyMemory<byte>, nint>(ref memory));
 
     private static bool IsBlank(ReadOnlySpan<byte> line) => line.IndexOfAnyExcept((byte)' ', (byte)'\t', (byte)'\r') < 0;
 

@@ -214,28 +214,10 @@ public sealed class BatchAccumulator
 
     /// <summary>Starts loading an object and the 64 bytes after it (a partial's values array is allocated right after it).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchObject(object target)
-    {
-        if (!Sse.IsSupported) return;
-        unsafe
-        {
-            var address = *(byte**)Unsafe.AsPointer(ref target);
-            Sse.Prefetch0(address);
-            Sse.Prefetch0(address + 64);
-        }
-    }
+    private static void PrefetchObject(object target) => CachePrefetch.Object(target, nextLine: true);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Prefetch(Slot[] table, ulong hash)
-    {
-        if (Sse.IsSupported)
-        {
-            unsafe
-            {
-                Sse.Prefetch0(Unsafe.AsPointer(ref table[(int)hash & (table.Length - 1)]));
-            }
-        }
-    }
+    private static void Prefetch(Slot[] table, ulong hash) => CachePrefetch.Of(ref table[(int)hash & (table.Length - 1)]);
 
     /// <summary>
     /// Starts loading what <see cref="Add(int, Record, SeriesBudget?)"/> of the prepared records ahead will read, for a
@@ -545,16 +527,7 @@ public sealed class BatchAccumulator
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Prefetch(int slot)
-        {
-            if (Sse.IsSupported)
-            {
-                unsafe
-                {
-                    Sse.Prefetch0(Unsafe.AsPointer(ref _entries[slot]));
-                }
-            }
-        }
+        public void Prefetch(int slot) => CachePrefetch.Of(ref _entries[slot]);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Series? TryGet(int slot, FieldValue[] values, int[] slots) =>

@@ -4,6 +4,7 @@ using System.Runtime.Intrinsics.X86;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using LogMetrics.Core.Definition;
+using LogMetrics.Core.Parse;
 
 namespace LogMetrics.Core.Accumulate;
 
@@ -358,18 +359,17 @@ public sealed class WindowShardState
         /// holds (near, once the slot is there): the memo and handles are spread over memory, and a signal's
         /// partials are looked up one after another.
         /// </summary>
-        public unsafe void Prefetch(SeriesPartial partial, bool handle)
+        public void Prefetch(SeriesPartial partial, bool handle)
         {
             if (!Sse.IsSupported || partial.SeriesHash == 0) return;
             ref var entry = ref Entries[Slot(partial.Labels, partial.SeriesHash)];
             if (!handle)
             {
-                Sse.Prefetch0(Unsafe.AsPointer(ref entry));
+                CachePrefetch.Of(ref entry);
             }
             else if (entry.Handle is { } h)
             {
-                // A reference is the object's address (a hint only: if the object moves, nothing breaks).
-                Sse.Prefetch0((void*)Unsafe.As<SeriesHandle, nint>(ref h));
+                CachePrefetch.Object(h);
             }
         }
     }

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 
 namespace LogMetrics.Core.Parse;
 
@@ -18,14 +17,8 @@ public sealed class Record
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void Prefetch()
     {
-        if (!Sse.IsSupported) return;
         var values = Values;
-        unsafe
-        {
-            var start = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(values));
-            var bytes = values.Length * Unsafe.SizeOf<FieldValue>();
-            for (var at = 0; at < bytes; at += 64) Sse.Prefetch0(start + at);
-        }
+        CachePrefetch.Bytes(ref Unsafe.As<FieldValue, byte>(ref MemoryMarshal.GetArrayDataReference(values)), values.Length * Unsafe.SizeOf<FieldValue>());
     }
 
     /// <summary>Event time in milliseconds since the epoch.</summary>

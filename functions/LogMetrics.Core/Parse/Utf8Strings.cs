@@ -1,6 +1,5 @@
 using System.IO.Hashing;
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
 using System.Text;
 
 namespace LogMetrics.Core.Parse;
@@ -54,16 +53,7 @@ public sealed class Utf8Strings
     /// first asks for every set, so their cache misses overlap instead of following one another.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Prefetch(ulong hash)
-    {
-        if (Sse.IsSupported)
-        {
-            unsafe
-            {
-                Sse.Prefetch0(Unsafe.AsPointer(ref _entries[(int)(hash & (uint)_mask) * Ways]));
-            }
-        }
-    }
+    public void Prefetch(ulong hash) => CachePrefetch.Of(ref _entries[(int)(hash & (uint)_mask) * Ways]);
 
     /// <summary>The string of <paramref name="utf8"/> (valid UTF-8), from the cache when it was seen before.</summary>
     public string Get(ReadOnlySpan<byte> utf8)
