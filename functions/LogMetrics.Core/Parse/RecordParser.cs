@@ -156,6 +156,8 @@ public sealed class RecordParser
         var high = false;
         var found = _found;
         Array.Clear(found);
+        // Per located slot: the Utf8Strings hash of its text when it is taken from the cache by its bytes (set with the slot's Located).
+        var hashes = _hashes;
         var pos = JsonScan.SkipWhitespace(line, 0);
         if (pos >= line.Length || line[pos] != (byte)'{') return Location.Unsupported;
         pos = JsonScan.SkipWhitespace(line, pos + 1);
@@ -249,6 +251,18 @@ public sealed class RecordParser
                     // The reader decodes every occurrence: an earlier escaped one could fail where the last does not.
                     if (at.Token == JsonToken.String && at.Escaped) return Location.Unsupported;
                     at = new Located(token, valueStart, pos, escaped);
+                    // The value's string comes from the cache: its set is asked for now, so that it is loaded while
+                    // the rest of the line is read (a later occurrence of the name asks again and wins).
+                    if (Cached(line, at, out var text))
+                    {
+                        var hash = Utf8Strings.Hash(text);
+                        hashes[slot] = hash;
+                        _strings.Prefetch(hash);
+                    }
+                    else
+                    {
+                        hashes[slot] = null;
+                    }
                 }
             AfterValue:
                 pos = JsonScan.SkipWhitespace(line, pos);
@@ -269,20 +283,11 @@ public sealed class RecordParser
             return Location.Invalid;
         }
         nonAscii = high;
-        // The values' strings come from the cache: every set they need is asked for first, so that the
-        // cache misses of a record's values overlap.
         var values = record.Values;
-        var hashes = _hashes;
+        // The sets were asked for as the values were found; now the strings they will be compared with.
         for (var slot = 0; slot < found.Length; slot++)
         {
-            if (!Cached(line, found[slot], out var text))
-            {
-                hashes[slot] = null;
-                continue;
-            }
-            var hash = Utf8Strings.Hash(text);
-            hashes[slot] = hash;
-            _strings.Prefetch(hash);
+            if (found[slot].Token != JsonToken.None && hashes[slot] is { } hash) _strings.PrefetchValue(hash);
         }
         for (var slot = 0; slot < found.Length; slot++)
         {

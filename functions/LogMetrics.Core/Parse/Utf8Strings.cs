@@ -55,6 +55,17 @@ public sealed class Utf8Strings
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prefetch(ulong hash) => CachePrefetch.Of(ref _entries[(int)(hash & (uint)_mask) * Ways]);
 
+    /// <summary>
+    /// Once the set of <paramref name="hash"/> is in the cache (<see cref="Prefetch"/>, a while before): starts loading the
+    /// string of its most recently used entry, which <see cref="Get(ReadOnlySpan{byte}, ulong)"/> compares the value with.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PrefetchValue(ulong hash)
+    {
+        ref var entry = ref _entries[(int)(hash & (uint)_mask) * Ways];
+        if (entry.Hash == hash && entry.Value is { } value) CachePrefetch.Object(value);
+    }
+
     /// <summary>The string of <paramref name="utf8"/> (valid UTF-8), from the cache when it was seen before.</summary>
     public string Get(ReadOnlySpan<byte> utf8)
     {
