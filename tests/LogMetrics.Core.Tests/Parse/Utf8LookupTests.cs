@@ -62,6 +62,39 @@ public class Utf8LookupTests
         Assert.Equal(longText, cache.Get(Encoding.UTF8.GetBytes(longText)));
     }
 
+    /// <summary>
+    /// Every value under one hash (so they all meet in one set, and only the comparison of their bytes tells them apart):
+    /// values of 1 to 40 bytes from a few letters (short ones held in the entry as words, longer ones compared with their
+    /// string or key bytes), many of one length and differing in one byte, Get gives each value's own text.
+    /// </summary>
+    [Fact]
+    public void Strings_ValuesSharingAHash_EachGetsItsOwnText()
+    {
+        var value = Gen.Elements('a', 'b', 'é', '日').ArrayOf().Select(c => new string(c.Take(30).ToArray()));
+        Prop.ForAll(
+            Arb.From(value.ArrayOf()),
+            Gen.Choose(0, 3).Select(h => (ulong)h * 0x9E3779B97F4A7C15UL).ToArbitrary(),
+            (string[] values, ulong hash) =>
+            {
+                var cache = new Utf8Strings();
+                // Each value, then the same value with one byte changed at every position (where that stays UTF-8), in turn.
+                foreach (var text in values.Concat(values).Concat(values.Reverse()))
+                {
+                    var utf8 = Encoding.UTF8.GetBytes(text);
+                    if (cache.Get(utf8, hash) != text) return false.Label(text);
+                    for (var at = 0; at < utf8.Length; at++)
+                    {
+                        if (utf8[at] is not ((byte)'a' or (byte)'b')) continue;
+                        var other = (byte[])utf8.Clone();
+                        other[at] = utf8[at] == (byte)'a' ? (byte)'b' : (byte)'a';
+                        if (cache.Get(other, hash) != Encoding.UTF8.GetString(other)) return false.Label($"{text} changed at {at}");
+                        if (cache.Get(utf8, hash) != text) return false.Label($"{text} after the change at {at}");
+                    }
+                }
+                return true.ToProperty();
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(1_000));
+    }
+
     [Fact]
     public void Strings_StartSmall_GrowAsValuesKeepComing_KeepingWhatTheyHeld()
     {
