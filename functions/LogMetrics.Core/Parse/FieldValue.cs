@@ -83,6 +83,7 @@ public struct FieldValue
     /// <summary>The bytes of a <see cref="ValueKind.Utf8String"/>.</summary>
     public readonly ReadOnlySpan<byte> Utf8Span => Utf8.AsSpan(Utf8Offset, Utf8Length);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FieldValue FromString(string text) => new() { Kind = ValueKind.String, Text = text };
 
     public static FieldValue FromInteger(long value) => new()

@@ -1,4 +1,5 @@
 using System.IO.Hashing;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace LogMetrics.Core.Parse;
@@ -14,6 +15,10 @@ public sealed class Utf8NameTable
     private readonly ulong[] _hashes;
     private readonly byte[]?[] _names;
     private readonly int[] _values;
+    // Per slot of a name of 1 to Utf8Strings.InlineBytes bytes: its bytes as two words (Utf8Strings.Inline), compared
+    // without a call.
+    private readonly ulong[] _low;
+    private readonly ulong[] _high;
     private readonly int _mask;
     // By (length, last byte): -1 no name, ≥ 0 the one name's index in the table, -2 several (hash them).
     private readonly int[] _filter = new int[FilterSize];
@@ -27,6 +32,8 @@ public sealed class Utf8NameTable
         _hashes = new ulong[size];
         _names = new byte[]?[size];
         _values = new int[size];
+        _low = new ulong[size];
+        _high = new ulong[size];
         _mask = size - 1;
         foreach (var (name, value) in list)
         {
@@ -40,6 +47,7 @@ public sealed class Utf8NameTable
             _hashes[i] = hash;
             _names[i] = bytes;
             _values[i] = value;
+            if (bytes.Length is > 0 and <= Utf8Strings.InlineBytes) Utf8Strings.Inline(bytes, out _low[i], out _high[i]);
         }
         Count = list.Count;
         Array.Fill(_filter, -1);
@@ -51,6 +59,7 @@ public sealed class Utf8NameTable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Filter(ReadOnlySpan<byte> name) => name.IsEmpty ? 0 : ((name.Length & 63) << 5) | (name[^1] & 31);
 
     public int Count { get; }
@@ -61,7 +70,14 @@ public sealed class Utf8NameTable
         if (only >= 0)
         {
             value = _values[only];
-            return name.SequenceEqual(_names[only]);
+            var candidate = _names[only]!;
+            if (name.Length != candidate.Length) return false;
+            if (name.Length is > 0 and <= Utf8Strings.InlineBytes)
+            {
+                Utf8Strings.Inline(name, out var low, out var high);
+                return low == _low[only] && high == _high[only];
+            }
+            return name.SequenceEqual(candidate);
         }
         if (only == -1)
         {

@@ -60,7 +60,7 @@ public sealed class Utf8Strings
     /// they are the value: two values of one length are equal exactly when their words are.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Inline(ReadOnlySpan<byte> utf8, out ulong low, out ulong high)
+    internal static void Inline(ReadOnlySpan<byte> utf8, out ulong low, out ulong high)
     {
         ref var start = ref MemoryMarshal.GetReference(utf8);
         var length = utf8.Length;

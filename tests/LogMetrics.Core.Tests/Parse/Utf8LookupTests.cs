@@ -43,6 +43,39 @@ public class Utf8LookupTests
             }).Check(Config.QuickThrowOnFailure.WithMaxTest(2_000));
     }
 
+    /// <summary>
+    /// Differential, on names alike: a shared start, the same length and last byte (so the table's filter sends them to
+    /// one candidate), probes that differ from a name in one byte anywhere. Names of up to 16 bytes are compared as words.
+    /// </summary>
+    [Fact]
+    public void NameTable_NamesDifferingInOneByte_SameAnswersAsDictionary()
+    {
+        var name = Gen.Elements("", "__tag__:", "ext5_", "é").SelectMany(start =>
+            Gen.Elements('a', 'b').ArrayOf().Select(c => start + new string(c.Take(20).ToArray()) + "z"));
+        Prop.ForAll(
+            Arb.From(name.ArrayOf().Select(a => a.Distinct().Take(12).ToArray())),
+            (string[] names) =>
+            {
+                var expected = names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i, StringComparer.Ordinal);
+                var table = new Utf8NameTable(expected);
+                foreach (var n in names)
+                {
+                    var utf8 = Encoding.UTF8.GetBytes(n);
+                    if (!table.TryGetValue(utf8, out var v) || v != expected[n]) return false.Label(n);
+                    for (var at = 0; at < utf8.Length; at++)
+                    {
+                        if (utf8[at] is not ((byte)'a' or (byte)'b')) continue;
+                        var other = (byte[])utf8.Clone();
+                        other[at] = utf8[at] == (byte)'a' ? (byte)'b' : (byte)'a';
+                        var probe = Encoding.UTF8.GetString(other);
+                        var found = table.TryGetValue(other, out var o);
+                        if (found != expected.TryGetValue(probe, out var e) || (found && o != e)) return false.Label($"{probe} (from {n})");
+                    }
+                }
+                return true.ToProperty();
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(1_000));
+    }
+
     [Fact]
     public void Strings_ManyMoreValuesThanTheCacheHolds_EveryStringRight_RepeatsShareOneInstance()
     {
