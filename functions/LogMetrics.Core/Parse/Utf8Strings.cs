@@ -91,7 +91,15 @@ public sealed class Utf8Strings
     /// first asks for every set, so their cache misses overlap instead of following one another.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Prefetch(ulong hash) => CachePrefetch.Of(ref _entries[(int)(hash & (uint)_mask) * Ways]);
+    public void Prefetch(ulong hash)
+    {
+        // The whole set (four 48-byte entries: three or four cache lines), since the value may be in any way.
+        ref var set = ref Unsafe.As<Entry, byte>(ref _entries[(int)(hash & (uint)_mask) * Ways]);
+        CachePrefetch.Of(ref set);
+        CachePrefetch.Of(ref Unsafe.Add(ref set, 64));
+        CachePrefetch.Of(ref Unsafe.Add(ref set, 128));
+        CachePrefetch.Of(ref Unsafe.Add(ref set, (Ways * Unsafe.SizeOf<Entry>()) - 1));
+    }
 
     /// <summary>
     /// Once the set of <paramref name="hash"/> is in the cache (<see cref="Prefetch"/>, a while before): starts loading the
