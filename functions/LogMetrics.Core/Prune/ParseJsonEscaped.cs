@@ -32,19 +32,19 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
     public int WalkEscaped(ReadOnlySpan<byte> line, int pos, Utf8Strings strings, List<(int Slot, FieldValue Value)> staged, out bool nonAscii)
     {
         nonAscii = true;
-        uint high = 0;
+        var blocks = EscapedBlocks.None;
         var p = pos + 1;
         if (p >= line.Length || line[p] != (byte)'{') return -1;
         var name = t_name ??= new byte[1024];
         _prefix.CopyTo(name, 0);
-        p = WalkEscapedObject(line, p, 0, name, _prefix.Length, strings, staged, ref high);
+        p = WalkEscapedObject(line, p, 0, name, _prefix.Length, strings, staged, ref blocks);
         if (p < 0 || p >= line.Length || line[p] != (byte)'"') return -1;
-        nonAscii = high != 0;
+        nonAscii = blocks.High != 0;
         return p + 1;
     }
 
     /// <summary>As <see cref="WalkObject"/>, over the escaped text: the index after the object, or -1 (cannot say).</summary>
-    private int WalkEscapedObject(ReadOnlySpan<byte> e, int pos, int depth, byte[] name, int baseLength, Utf8Strings strings, List<(int Slot, FieldValue Value)> staged, ref uint high)
+    private int WalkEscapedObject(ReadOnlySpan<byte> e, int pos, int depth, byte[] name, int baseLength, Utf8Strings strings, List<(int Slot, FieldValue Value)> staged, ref EscapedBlocks blocks)
     {
         if (depth >= JsonScan.MaxDepth) return -1;
         depth++;
@@ -54,7 +54,7 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
         {
             if (!InnerQuote(e, pos)) return -1;
             var nameStart = pos + 2;
-            pos = InnerStringEnd(e, nameStart, out var plainName, ref high);
+            pos = InnerStringEnd(e, nameStart, out var plainName, ref blocks);
             if (pos < 0 || !plainName) return -1;
             var raw = e[nameStart..(pos - 2)];
             pos = SkipSpaces(e, pos);
@@ -76,7 +76,7 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
                 if (first == (byte)'\\')
                 {
                     if (!InnerQuote(e, pos)) return -1;
-                    var end = InnerStringEnd(e, pos + 2, out var plain, ref high);
+                    var end = InnerStringEnd(e, pos + 2, out var plain, ref blocks);
                     // An escaped value is unescaped by Walk (TryRead): left to it.
                     if (end < 0 || !plain) return -1;
                     value = FieldValue.FromString(strings.Get(e[(pos + 2)..(end - 2)]));
@@ -104,12 +104,12 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
             }
             else if (fits && first == (byte)'{' && Descend(name, length))
             {
-                pos = WalkEscapedObject(e, pos, depth, name, length + 1, strings, staged, ref high);
+                pos = WalkEscapedObject(e, pos, depth, name, length + 1, strings, staged, ref blocks);
                 if (pos < 0) return -1;
             }
             else
             {
-                pos = ValueEndEscaped(e, pos, depth, ref high);
+                pos = ValueEndEscaped(e, pos, depth, ref blocks);
                 if (pos < 0) return -1;
             }
             pos = SkipSpaces(e, pos);
@@ -140,64 +140,34 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
     /// <summary>
     /// At the first byte of an inner string's body (after its <c>\"</c>): the index after its closing <c>\"</c>,
     /// or -1 when it does not end so or holds an escape other than the plain ones. <paramref name="plain"/>:
-    /// no backslash in the body (its escaped bytes are its unescaped bytes). Every byte read, and the rest of the
-    /// blocks read with them, goes into <paramref name="high"/>.
+    /// no backslash in the body (its escaped bytes are its unescaped bytes). Its special bytes are found in
+    /// <paramref name="blocks"/>, which read every byte of the string (and the rest of their 64).
     /// </summary>
-    internal static int InnerStringEnd(ReadOnlySpan<byte> e, int p, out bool plain, ref uint high)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int InnerStringEnd(ReadOnlySpan<byte> e, int p, out bool plain, ref EscapedBlocks blocks)
+    {
+        // Most inner strings end at their first special byte (no escape in them): found in the block, inline.
+        var q = blocks.NextSpecial(e, p);
+        if ((uint)(q + 1) < (uint)e.Length && e[q] == (byte)'\\' && e[q + 1] == (byte)'"')
+        {
+            plain = true;
+            return q + 2;
+        }
+        return EscapedInnerStringEnd(e, p, out plain, ref blocks);
+    }
+
+    /// <summary>As <see cref="InnerStringEnd"/>, for a string with escapes (or none that ends).</summary>
+    private static int EscapedInnerStringEnd(ReadOnlySpan<byte> e, int p, out bool plain, ref EscapedBlocks blocks)
     {
         plain = true;
-        ref var start = ref MemoryMarshal.GetReference(e);
         var length = e.Length;
-        // The high bits gather in a register, and reach the caller once per string.
-        uint h = 0;
         while (true)
         {
-            int q;
-            if (Vector256.IsHardwareAccelerated && p + Vector256<byte>.Count <= length)
-            {
-                var v = Vector256.LoadUnsafe(ref start, (nuint)p);
-                h |= v.ExtractMostSignificantBits();
-                var bits = (Vector256.Equals(v, Vector256.Create((byte)'"'))
-                    | Vector256.Equals(v, Vector256.Create((byte)'\\'))
-                    | Vector256.LessThan(v, Vector256.Create((byte)0x20))).ExtractMostSignificantBits();
-                if (bits == 0)
-                {
-                    p += Vector256<byte>.Count;
-                    continue;
-                }
-                q = p + BitOperations.TrailingZeroCount(bits);
-            }
-            else if (Vector128.IsHardwareAccelerated && p + Vector128<byte>.Count <= length)
-            {
-                var v = Vector128.LoadUnsafe(ref start, (nuint)p);
-                h |= v.ExtractMostSignificantBits();
-                var bits = (Vector128.Equals(v, Vector128.Create((byte)'"'))
-                    | Vector128.Equals(v, Vector128.Create((byte)'\\'))
-                    | Vector128.LessThan(v, Vector128.Create((byte)0x20))).ExtractMostSignificantBits();
-                if (bits == 0)
-                {
-                    p += Vector128<byte>.Count;
-                    continue;
-                }
-                q = p + BitOperations.TrailingZeroCount(bits);
-            }
-            else
-            {
-                q = p;
-                while (q < length && e[q] is not ((byte)'"' or (byte)'\\') && e[q] >= 0x20)
-                {
-                    h |= e[q] & 0x80u;
-                    q++;
-                }
-            }
-            // A raw quote ends the outer string inside the inner one; a control byte is not JSON.
+            var q = blocks.NextSpecial(e, p);
+            // A raw quote ends the outer string inside the inner one; a control byte is not JSON (past the end: -1 too).
             if (q + 1 >= length || e[q] != (byte)'\\') return -1;
             var next = e[q + 1];
-            if (next == (byte)'"')
-            {
-                high |= h;
-                return q + 2;
-            }
+            if (next == (byte)'"') return q + 2;
             plain = false;
             if (next == (byte)'/')
             {
@@ -228,6 +198,103 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
         }
     }
 
+    /// <summary>
+    /// The special bytes (quote, backslash, control) of the escaped text, found 64 at a time: a bit mask of the 64 bytes
+    /// from <see cref="Base"/>, which the walk's string scans share (several inner strings of one block cost one read
+    /// of it), and whether a byte of any block read was not ASCII. Positions asked for only grow in a walk; one before
+    /// the block reads a block again.
+    /// </summary>
+    internal struct EscapedBlocks
+    {
+        /// <summary>The first index <see cref="Special"/> covers.</summary>
+        public int Base;
+        /// <summary>Bit i: the byte at <see cref="Base"/> + i is a quote, a backslash or a control byte, or past the end.</summary>
+        public ulong Special;
+        /// <summary>Not 0 when a block read held a byte that is not ASCII.</summary>
+        public uint High;
+
+        /// <summary>No block read yet.</summary>
+        public static EscapedBlocks None => new() { Base = -64 };
+
+        /// <summary>The index of the first special byte at or after <paramref name="p"/> (at least the text's length when there is none).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public int NextSpecial(ReadOnlySpan<byte> e, int p)
+        {
+            var offset = (uint)(p - Base);
+            if (offset < 64)
+            {
+                var rest = Special >> (int)offset;
+                if (rest != 0) return p + BitOperations.TrailingZeroCount(rest);
+                p = Base + 64;
+            }
+            return NextSpecialRead(e, p);
+        }
+
+        /// <summary>As <see cref="NextSpecial"/>, reading blocks from <paramref name="p"/> on.</summary>
+        private int NextSpecialRead(ReadOnlySpan<byte> e, int p)
+        {
+            while (true)
+            {
+                Base = p;
+                Special = Read(e, p, ref High);
+                if (Special != 0) return p + BitOperations.TrailingZeroCount(Special);
+                p += 64;
+            }
+        }
+
+        /// <summary>The special bytes of the 64 from <paramref name="p"/> (those past the end count as special); their high bits into <paramref name="high"/>.</summary>
+        private static ulong Read(ReadOnlySpan<byte> e, int p, ref uint high)
+        {
+            ref var start = ref MemoryMarshal.GetReference(e);
+            if ((uint)p + 64u <= (uint)e.Length)
+            {
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var a = Vector256.LoadUnsafe(ref start, (nuint)(uint)p);
+                    var b = Vector256.LoadUnsafe(ref start, (nuint)(uint)p + 32);
+                    high |= (a | b).ExtractMostSignificantBits();
+                    return SpecialBits(a) | ((ulong)SpecialBits(b) << 32);
+                }
+                if (Vector128.IsHardwareAccelerated)
+                {
+                    var a = Vector128.LoadUnsafe(ref start, (nuint)(uint)p);
+                    var b = Vector128.LoadUnsafe(ref start, (nuint)(uint)p + 16);
+                    var c = Vector128.LoadUnsafe(ref start, (nuint)(uint)p + 32);
+                    var d = Vector128.LoadUnsafe(ref start, (nuint)(uint)p + 48);
+                    high |= (a | b | c | d).ExtractMostSignificantBits();
+                    return SpecialBits(a) | ((ulong)SpecialBits(b) << 16) | ((ulong)SpecialBits(c) << 32) | ((ulong)SpecialBits(d) << 48);
+                }
+            }
+            // The last bytes (or no vectors): one at a time, those past the end special.
+            ulong bits = 0;
+            for (var i = 0; i < 64; i++)
+            {
+                var at = p + i;
+                if ((uint)at >= (uint)e.Length)
+                {
+                    bits |= ~0UL << i;
+                    break;
+                }
+                var c = e[at];
+                high |= c & 0x80u;
+                if (c is (byte)'"' or (byte)'\\' || c < 0x20) bits |= 1UL << i;
+            }
+            return bits;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static uint SpecialBits(Vector256<byte> v) =>
+            (Vector256.Equals(v, Vector256.Create((byte)'"'))
+                | Vector256.Equals(v, Vector256.Create((byte)'\\'))
+                | Vector256.LessThan(v, Vector256.Create((byte)0x20))).ExtractMostSignificantBits();
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static uint SpecialBits(Vector128<byte> v) =>
+            (Vector128.Equals(v, Vector128.Create((byte)'"'))
+                | Vector128.Equals(v, Vector128.Create((byte)'\\'))
+                | Vector128.LessThan(v, Vector128.Create((byte)0x20))).ExtractMostSignificantBits();
+    }
+
     private static bool TryHex4(ReadOnlySpan<byte> hex, out int value)
     {
         value = 0;
@@ -243,38 +310,38 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
     }
 
     /// <summary>As <see cref="JsonScan.ValueEnd"/>, over the escaped text.</summary>
-    private static int ValueEndEscaped(ReadOnlySpan<byte> e, int pos, int depth, ref uint high)
+    private static int ValueEndEscaped(ReadOnlySpan<byte> e, int pos, int depth, ref EscapedBlocks blocks)
     {
         if ((uint)pos >= (uint)e.Length) return -1;
         switch (e[pos])
         {
             case (byte)'\\':
-                return InnerQuote(e, pos) ? InnerStringEnd(e, pos + 2, out _, ref high) : -1;
+                return InnerQuote(e, pos) ? InnerStringEnd(e, pos + 2, out _, ref blocks) : -1;
             case (byte)'t' or (byte)'f' or (byte)'n':
                 return JsonScan.LiteralEnd(e, pos, out _);
             case (byte)'{' or (byte)'[':
-                return ContainerEndEscaped(e, pos, depth, ref high);
+                return ContainerEndEscaped(e, pos, depth, ref blocks);
             default:
                 return JsonScan.NumberEnd(e, pos);
         }
     }
 
     /// <summary>As <see cref="JsonScan"/>'s container scan (the same scan: same grammar and depth limit), over the escaped text.</summary>
-    private static int ContainerEndEscaped(ReadOnlySpan<byte> e, int pos, int depth, ref uint high)
+    private static int ContainerEndEscaped(ReadOnlySpan<byte> e, int pos, int depth, ref EscapedBlocks blocks)
     {
-        var text = new EscapedText { High = high };
+        var text = new EscapedText { Blocks = blocks };
         var end = JsonScan.ContainerEnd(e, pos, depth, ref text);
-        high = text.High;
+        blocks = text.Blocks;
         return end;
     }
 
     /// <summary>
     /// JSON escaped inside a JSON string, for <see cref="JsonScan.ContainerEnd{TText}"/>: strings open with <c>\"</c>,
-    /// whitespace is spaces only, and every byte a string scan reads goes into <see cref="High"/>.
+    /// whitespace is spaces only, and its strings are scanned in the walk's <see cref="EscapedBlocks"/>.
     /// </summary>
     private struct EscapedText : JsonScan.IJsonText
     {
-        public uint High;
+        public EscapedBlocks Blocks;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static int SkipWhitespace(ReadOnlySpan<byte> text, int pos) => SkipSpaces(text, pos);
@@ -283,6 +350,6 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
         public static bool IsQuote(ReadOnlySpan<byte> text, int pos) => InnerQuote(text, pos);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public int StringEnd(ReadOnlySpan<byte> text, int pos) => InnerStringEnd(text, pos + 2, out _, ref High);
+        public int StringEnd(ReadOnlySpan<byte> text, int pos) => InnerStringEnd(text, pos + 2, out _, ref Blocks);
     }
 }
