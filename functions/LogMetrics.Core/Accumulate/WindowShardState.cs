@@ -37,14 +37,27 @@ public sealed class WindowCells
     [JsonIgnore]
     private Dictionary<int, int>? _offsets;
 
+    /// <summary>
+    /// Instead of <see cref="_offsets"/> in a shard's committed windows (<see cref="Dense"/>): offset + 1 in
+    /// <see cref="Values"/> by series id, 0 for no cell. A committed window holds a cell of most of the shard's series,
+    /// and every signal's cells are looked up in it: an array read, not a hash probe.
+    /// </summary>
+    [JsonIgnore]
+    private int[]? _at;
+
     [JsonIgnore]
     private bool _offsetsStale;
+
+    /// <summary>Series are looked up by id in an array the size of the shard's series table (a committed window), not in a map.</summary>
+    [JsonIgnore]
+    internal bool Dense { get; set; }
 
     /// <summary>Empties the window for reuse as the window starting at <paramref name="start"/> (its lists keep their room).</summary>
     internal void Reset(long start)
     {
         Start = start;
         Newest = 0;
+        if (_at is not null) Array.Clear(_at);
         Series.Clear();
         Values.Clear();
         _offsets?.Clear();
@@ -62,6 +75,12 @@ public sealed class WindowCells
     /// <summary>Offset in <see cref="Values"/> of a series' vector, or -1.</summary>
     public int OffsetOf(int series, WindowShardState shard, CompiledPipeline pipeline)
     {
+        if (Dense)
+        {
+            if (_at is null || _offsetsStale) Index(shard, pipeline);
+            var at = _at!;
+            return (uint)series < (uint)at.Length ? at[series] - 1 : -1;
+        }
         if (_offsets is null || _offsetsStale)
         {
             if (_offsets is null) _offsets = new Dictionary<int, int>(Series.Count);
@@ -77,13 +96,45 @@ public sealed class WindowCells
         return _offsets.TryGetValue(series, out var o) ? o : -1;
     }
 
+    /// <summary>Fills <see cref="_at"/> from the cells (sized to the shard's series table).</summary>
+    private void Index(WindowShardState shard, CompiledPipeline pipeline)
+    {
+        var size = Math.Max(shard.SeriesLabels.Count, 16);
+        if (_at is null || _at.Length < size) _at = new int[size];
+        else Array.Clear(_at);
+        _offsetsStale = false;
+        var at = _at;
+        var offset = 0;
+        foreach (var s in Series)
+        {
+            if (s >= at.Length) _at = at = Grown(at, s);
+            at[s] = offset + 1;
+            offset += pipeline.Families[shard.SeriesFamily[s]].SlotCount;
+        }
+    }
+
+    private static int[] Grown(int[] at, int series)
+    {
+        var grown = new int[Math.Max(at.Length * 2, series + 1)];
+        at.CopyTo(grown, 0);
+        return grown;
+    }
+
     /// <summary>Folds a vector in (merge when the series has a cell, append otherwise).</summary>
     public void Fold(int series, ReadOnlySpan<double> values, MetricFamily family, WindowShardState shard, CompiledPipeline pipeline)
     {
         var offset = OffsetOf(series, shard, pipeline);
         if (offset < 0)
         {
-            _offsets![series] = Values.Count;
+            if (Dense)
+            {
+                if (series >= _at!.Length) _at = Grown(_at, series);
+                _at[series] = Values.Count + 1;
+            }
+            else
+            {
+                _offsets![series] = Values.Count;
+            }
             Series.Add(series);
             Values.AddRange(values);
             return;
@@ -270,6 +321,24 @@ public sealed class WindowShardState
             {
                 return other.Handle!.Id >= 0 ? other.Handle.Id : Revive(other.Handle, labels);
             }
+            // Another array of a series the memo holds: the budget hands the pipelines a new array per series in each
+            // metric window, so every series comes back once a window with an equal copy. Its slot follows from the
+            // series hash, so the pair holds the old array: told equal by its labels (mostly the same string
+            // instances), without hashing the text or probing the index. The entry then takes the new array.
+            // Only an entry of the same hash is compared.
+            if (hash != 0)
+            {
+                if (entry.Hash == hash && SameSeries(entry, family, labels))
+                {
+                    entry = new MemoEntry(labels, entry.Handle, hash);
+                    return entry.Handle!.Id >= 0 ? entry.Handle.Id : Revive(entry.Handle, labels);
+                }
+                if (other.Hash == hash && SameSeries(other, family, labels))
+                {
+                    other = new MemoEntry(labels, other.Handle, hash);
+                    return other.Handle!.Id >= 0 ? other.Handle.Id : Revive(other.Handle, labels);
+                }
+            }
         }
         if (_seriesIndex is null || _handles is null)
         {
@@ -304,8 +373,19 @@ public sealed class WindowShardState
         }
         // The newer entry first; the pair's older one moves to the second slot (the second's is dropped).
         if (memo.Entries[slot].Labels is not null) memo.Entries[slot + 1] = memo.Entries[slot];
-        memo.Entries[slot] = new MemoEntry(labels, handle);
+        memo.Entries[slot] = new MemoEntry(labels, handle, hash);
         return handle.Id;
+    }
+
+    /// <summary>Whether a memo entry is the series of <paramref name="family"/> with these label values (compared by content).</summary>
+    private static bool SameSeries(in MemoEntry entry, int family, string[] labels)
+    {
+        if (entry.Labels is not { } known || entry.Handle!.Family != family || known.Length != labels.Length) return false;
+        for (var i = 0; i < labels.Length; i++)
+        {
+            if (!string.Equals(known[i], labels[i], StringComparison.Ordinal)) return false;
+        }
+        return true;
     }
 
     /// <summary>A series compaction dropped comes back: it is appended to the table again, as a new series would be.</summary>
@@ -331,7 +411,8 @@ public sealed class WindowShardState
         public int Family { get; } = family;
     }
 
-    private readonly record struct MemoEntry(string[]? Labels, SeriesHandle? Handle);
+    /// <summary>A memo entry: the array, its series, and the series hash its partial carried (0: none).</summary>
+    private readonly record struct MemoEntry(string[]? Labels, SeriesHandle? Handle, ulong Hash);
 
     /// <summary>Series by label array instance, two entries per place (a cache in front of <see cref="_seriesIndex"/>).</summary>
     private sealed class InstanceMemo(int size = InstanceMemo.MinSize)
@@ -603,7 +684,12 @@ public sealed class WindowShardState
     private WindowCells WindowAt(long start)
     {
         var i = Windows.FindIndex(w => w.Start >= start);
-        if (i >= 0 && Windows[i].Start == start) return Windows[i];
+        if (i >= 0 && Windows[i].Start == start)
+        {
+            // A committed window (also one read back from JSON) looks its series up by id.
+            Windows[i].Dense = true;
+            return Windows[i];
+        }
         WindowCells cells;
         if (_freeWindows is { Count: > 0 } free)
         {
@@ -615,6 +701,7 @@ public sealed class WindowShardState
         {
             cells = new WindowCells { Start = start };
         }
+        cells.Dense = true;
         if (i < 0) Windows.Add(cells);
         else Windows.Insert(i, cells);
         return cells;
