@@ -790,27 +790,30 @@ public sealed class WindowShardState
             {
                 var start = CompiledPipeline.FloorTo(w.Start, resolution);
                 if (!new Watermark(SealedThroughMs).Seals(start, resolution)) break;
-                var part = new ClosedPart { Base = w.Start, Newest = w.Newest };
+                // The part's cells and values first: its lists are made their size (a window holds cells of every resolution).
+                var cells = 0;
+                var width = 0;
+                foreach (var s in w.Series)
+                {
+                    var family = pipeline.Families[SeriesFamily[s]];
+                    if (family.ResolutionMs != resolution) continue;
+                    cells++;
+                    width += family.SlotCount;
+                }
+                if (cells == 0) continue;
+                var part = new ClosedPart { Base = w.Start, Newest = w.Newest, Families = new(cells), Labels = new(cells), Values = new(width) };
                 var offset = 0;
                 foreach (var s in w.Series)
                 {
                     var family = pipeline.Families[SeriesFamily[s]];
                     if (family.ResolutionMs == resolution)
                     {
-                        if (part.Families.Count == 0)
-                        {
-                            // At most the window's cells: the lists never grow cell by cell.
-                            part.Families.EnsureCapacity(w.Series.Count);
-                            part.Labels.EnsureCapacity(w.Series.Count);
-                            part.Values.EnsureCapacity(w.Values.Count);
-                        }
                         part.Families.Add(family.Index);
                         part.Labels.Add(SeriesLabels[s]);
                         part.Values.AddRange(CollectionsMarshal.AsSpan(w.Values).Slice(offset, family.SlotCount));
                     }
                     offset += family.SlotCount;
                 }
-                if (part.Families.Count == 0) continue;
                 w.Filter(s => pipeline.Families[SeriesFamily[s]].ResolutionMs != resolution, this, pipeline);
                 if (!docs.TryGetValue(start, out var doc)) docs[start] = doc = new ClosedWindow();
                 doc.Parts.Add(part);
@@ -908,42 +911,53 @@ public sealed class WindowShardState
     /// <summary>Drops series no cell refers to and renumbers the rest.</summary>
     private void Compact(CompiledPipeline pipeline)
     {
-        var used = new bool[SeriesLabels.Count];
+        // In place, with arrays kept from the last compaction: a flush compacts every shard, and the tables (and the series
+        // that come back after it) would otherwise be fresh lists grown by doubling each time.
+        var count = SeriesLabels.Count;
+        if (_used is null || _used.Length < count) _used = new bool[Math.Max(count, 2 * (_used?.Length ?? 0))];
+        var used = _used.AsSpan(0, count);
+        used.Clear();
         var all = Windows.Concat(Lanes.Values.SelectMany(l => l.Held).SelectMany(h => h.Windows)).ToList();
         foreach (var w in all)
         {
             foreach (var s in w.Series) used[s] = true;
         }
-        if (Array.IndexOf(used, false) < 0) return;
+        if (!used.Contains(false)) return;
         // map[old id] = new id, or -1 for a series dropped.
-        var map = new int[used.Length];
-        var families = new List<int>();
-        var labels = new List<string[]>();
-        for (var i = 0; i < used.Length; i++)
+        if (_map is null || _map.Length < count) _map = new int[_used.Length];
+        var map = _map.AsSpan(0, count);
+        var families = SeriesFamily;
+        var labels = SeriesLabels;
+        var kept = 0;
+        for (var i = 0; i < count; i++)
         {
             if (!used[i])
             {
                 map[i] = -1;
                 continue;
             }
-            map[i] = families.Count;
-            families.Add(SeriesFamily[i]);
-            labels.Add(SeriesLabels[i]);
+            map[i] = kept;
+            // Toward the front only (kept <= i).
+            families[kept] = families[i];
+            labels[kept] = labels[i];
+            kept++;
         }
-        foreach (var w in all) w.Renumber(map);
-        SeriesFamily = families;
-        SeriesLabels = labels;
+        families.RemoveRange(kept, count - kept);
+        labels.RemoveRange(kept, count - kept);
+        var renumber = _map;
+        foreach (var w in all) w.Renumber(renumber);
         // The indexes follow through their handles; a dropped series keeps its handle (id -1) until they start over.
-        if (_seriesIndex is not null && _handles is { } handles && handles.Count == map.Length && _dropped + map.Length - labels.Count <= 2 * labels.Count + 16384)
+        if (_seriesIndex is not null && _handles is { } handles && handles.Count == count && _dropped + count - kept <= 2 * kept + 16384)
         {
-            var kept = new List<SeriesHandle>(labels.Count);
-            for (var i = 0; i < map.Length; i++)
+            var live = 0;
+            for (var i = 0; i < count; i++)
             {
-                handles[i].Id = map[i];
-                if (map[i] >= 0) kept.Add(handles[i]);
+                var h = handles[i];
+                h.Id = map[i];
+                if (map[i] >= 0) handles[live++] = h;
                 else _dropped++;
             }
-            _handles = kept;
+            handles.RemoveRange(live, count - live);
         }
         else
         {
@@ -954,4 +968,11 @@ public sealed class WindowShardState
             _dropped = 0;
         }
     }
+
+    // Compact's scratch (series in use, old id → new id), kept for the next compaction.
+    [JsonIgnore]
+    private bool[]? _used;
+
+    [JsonIgnore]
+    private int[]? _map;
 }

@@ -183,7 +183,9 @@ public sealed class LaneReader : IDisposable
     {
         var events = new List<LaneEvent>(maxLines);
         var used = 0;
-        var spans = new List<(long Line, int Offset, int Length, long Oversize)>(maxLines);
+        // Reused: a chunk's list of 256 spans is 6 KB of fresh memory each time otherwise.
+        var spans = _spans ??= new List<(long Line, int Offset, int Length, long Oversize)>(maxLines);
+        spans.Clear();
         if (_direct)
         {
             // The last chunk's lines are done with (or went with its arena): what follows them moves to the front.
@@ -253,6 +255,8 @@ public sealed class LaneReader : IDisposable
         _prefixes?.Clear();
         return events;
     }
+
+    private List<(long Line, int Offset, int Length, long Oversize)>? _spans;
 
     // Direct: the prefixes of this chunk's oversize lines, in order.
     private List<byte[]>? _prefixes;
