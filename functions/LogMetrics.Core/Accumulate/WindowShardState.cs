@@ -801,13 +801,14 @@ public sealed class WindowShardState
                     width += family.SlotCount;
                 }
                 if (cells == 0) continue;
-                var part = new ClosedPart { Base = w.Start, Newest = w.Newest, Families = new(cells), Labels = new(cells), Values = new(width) };
+                var part = new ClosedPart { Base = w.Start, Newest = w.Newest, Families = new(cells), Labels = new(cells), Values = new(width), SeriesIds = new int[cells] };
                 var offset = 0;
                 foreach (var s in w.Series)
                 {
                     var family = pipeline.Families[SeriesFamily[s]];
                     if (family.ResolutionMs == resolution)
                     {
+                        part.SeriesIds[part.Families.Count] = s;
                         part.Families.Add(family.Index);
                         part.Labels.Add(SeriesLabels[s]);
                         part.Values.AddRange(CollectionsMarshal.AsSpan(w.Values).Slice(offset, family.SlotCount));
