@@ -151,19 +151,12 @@ public sealed class WindowCells
         }
     }
 
-    /// <summary>Renumbers every cell's series through <paramref name="map"/> (old id → new id); the values stay as they are.</summary>
-    internal void Renumber(int[] map)
-    {
-        var series = CollectionsMarshal.AsSpan(Series);
-        for (var i = 0; i < series.Length; i++) series[i] = map[series[i]];
-        _offsetsStale = true;
-    }
-
     /// <summary>
-    /// Keeps only the cells <paramref name="keep"/> accepts, in order, renumbering series through <paramref name="map"/>:
-    /// in place (the lists keep their room; a window of thousands of cells would be a large object to copy).
+    /// Keeps only the cells whose family (<paramref name="seriesFamily"/>, by series id) is not one <paramref name="drop"/>
+    /// names, in order (<paramref name="slots"/>: each family's slot count): in place (the lists keep their room; a window
+    /// of thousands of cells would be a large object to copy).
     /// </summary>
-    public void Filter(Func<int, bool> keep, WindowShardState shard, CompiledPipeline pipeline, IReadOnlyDictionary<int, int>? map = null)
+    internal void RemoveFamilies(ReadOnlySpan<bool> drop, ReadOnlySpan<int> seriesFamily, ReadOnlySpan<int> slots)
     {
         var series = CollectionsMarshal.AsSpan(Series);
         var values = CollectionsMarshal.AsSpan(Values);
@@ -173,10 +166,11 @@ public sealed class WindowCells
         for (var i = 0; i < series.Length; i++)
         {
             var s = series[i];
-            var width = pipeline.Families[shard.SeriesFamily[s]].SlotCount;
-            if (keep(s))
+            var family = seriesFamily[s];
+            var width = slots[family];
+            if (!drop[family])
             {
-                series[kept++] = map is null ? s : map[s];
+                series[kept++] = s;
                 // Moved toward the front only (to <= offset), so the copy never overwrites a cell not yet read.
                 if (to != offset) values.Slice(offset, width).CopyTo(values[to..]);
                 to += width;
@@ -185,6 +179,14 @@ public sealed class WindowCells
         }
         Series.RemoveRange(kept, Series.Count - kept);
         Values.RemoveRange(to, Values.Count - to);
+        _offsetsStale = true;
+    }
+
+    /// <summary>Renumbers every cell's series through <paramref name="map"/> (old id → new id); the values stay as they are.</summary>
+    internal void Renumber(int[] map)
+    {
+        var series = CollectionsMarshal.AsSpan(Series);
+        for (var i = 0; i < series.Length; i++) series[i] = map[series[i]];
         _offsetsStale = true;
     }
 }
@@ -783,39 +785,55 @@ public sealed class WindowShardState
     private int ExportSealed(CompiledPipeline pipeline, int shard, List<ShardMessage> outbox)
     {
         var count = 0;
+        // Per family, its resolution and slots (read per cell below; the families are an interface's list).
+        var familyCount = pipeline.Families.Count;
+        Span<long> resolutionOf = familyCount <= 64 ? stackalloc long[familyCount] : new long[familyCount];
+        Span<int> slotsOf = familyCount <= 64 ? stackalloc int[familyCount] : new int[familyCount];
+        Span<int> indexOf = familyCount <= 64 ? stackalloc int[familyCount] : new int[familyCount];
+        Span<bool> exported = familyCount <= 64 ? stackalloc bool[familyCount] : new bool[familyCount];
+        for (var f = 0; f < familyCount; f++)
+        {
+            resolutionOf[f] = pipeline.Families[f].ResolutionMs;
+            slotsOf[f] = pipeline.Families[f].SlotCount;
+            indexOf[f] = pipeline.Families[f].Index;
+        }
+        var seriesFamily = CollectionsMarshal.AsSpan(SeriesFamily);
         foreach (var resolution in pipeline.Families.Select(f => f.ResolutionMs).Distinct().Order())
         {
+            for (var f = 0; f < familyCount; f++) exported[f] = resolutionOf[f] == resolution;
             var docs = new SortedDictionary<long, ClosedWindow>();
             foreach (var w in Windows)
             {
                 var start = CompiledPipeline.FloorTo(w.Start, resolution);
                 if (!new Watermark(SealedThroughMs).Seals(start, resolution)) break;
                 // The part's cells and values first: its lists are made their size (a window holds cells of every resolution).
+                var series = CollectionsMarshal.AsSpan(w.Series);
                 var cells = 0;
                 var width = 0;
-                foreach (var s in w.Series)
+                foreach (var s in series)
                 {
-                    var family = pipeline.Families[SeriesFamily[s]];
-                    if (family.ResolutionMs != resolution) continue;
+                    var f = seriesFamily[s];
+                    if (!exported[f]) continue;
                     cells++;
-                    width += family.SlotCount;
+                    width += slotsOf[f];
                 }
                 if (cells == 0) continue;
                 var part = new ClosedPart { Base = w.Start, Newest = w.Newest, Families = new(cells), Labels = new(cells), Values = new(width), SeriesIds = new int[cells] };
+                var values = CollectionsMarshal.AsSpan(w.Values);
                 var offset = 0;
-                foreach (var s in w.Series)
+                foreach (var s in series)
                 {
-                    var family = pipeline.Families[SeriesFamily[s]];
-                    if (family.ResolutionMs == resolution)
+                    var f = seriesFamily[s];
+                    if (exported[f])
                     {
                         part.SeriesIds[part.Families.Count] = s;
-                        part.Families.Add(family.Index);
+                        part.Families.Add(indexOf[f]);
                         part.Labels.Add(SeriesLabels[s]);
-                        part.Values.AddRange(CollectionsMarshal.AsSpan(w.Values).Slice(offset, family.SlotCount));
+                        part.Values.AddRange(values.Slice(offset, slotsOf[f]));
                     }
-                    offset += family.SlotCount;
+                    offset += slotsOf[f];
                 }
-                w.Filter(s => pipeline.Families[SeriesFamily[s]].ResolutionMs != resolution, this, pipeline);
+                w.RemoveFamilies(exported, seriesFamily, slotsOf);
                 if (!docs.TryGetValue(start, out var doc)) docs[start] = doc = new ClosedWindow();
                 doc.Parts.Add(part);
             }
@@ -921,7 +939,7 @@ public sealed class WindowShardState
         var all = Windows.Concat(Lanes.Values.SelectMany(l => l.Held).SelectMany(h => h.Windows)).ToList();
         foreach (var w in all)
         {
-            foreach (var s in w.Series) used[s] = true;
+            foreach (var s in CollectionsMarshal.AsSpan(w.Series)) used[s] = true;
         }
         if (!used.Contains(false)) return;
         // map[old id] = new id, or -1 for a series dropped.
