@@ -259,36 +259,39 @@ public sealed class BatchAccumulator
             {
                 continue;
             }
-            // The labels Prepare made (a series the memo found has none made: they are made here if needed).
-            var prepared = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
             // Found in Prepare, unless the table started over since; not found then, maybe interned by an earlier record since.
             var series = _preparedGeneration == _generation ? _preparedSeries[at] : null;
             ulong hash;
             SeriesPartial? partial;
+            // The labels Prepare made, for a series not found: one the memo found has none made, nor needs them (its
+            // own label array stands for them), unless the table started over since: they are made here then.
+            string[]? labels = null;
             if (series is not null)
             {
                 hash = series.Hash;
                 partial = Current(series, windowStart);
-                // New to the batch: the fold below needs the labels.
-                if (partial is null && state == Memoized) LabelsOf(family, record.Values, prepared);
             }
             else
             {
+                var prepared = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
                 if (state == Memoized) LabelsOf(family, record.Values, prepared);
                 hash = state == Hashed ? _preparedHash[at] : HashOf(family, prepared);
                 series = Find(family, prepared, hash);
                 partial = series is null ? null : Current(series, windowStart);
+                if (series is null)
+                {
+                    labels = _scratch[family.Index];
+                    prepared.CopyTo(labels);
+                }
             }
             if (partial is null)
             {
-                var labels = _scratch[family.Index];
-                prepared.CopyTo(labels);
                 // A series is interned only once the budget admits it: label sets folded into the overflow
                 // series (millions of tenants) are never held.
                 string[]? kept = null;
                 if (budget is not null && !AdmittedBefore(series, budget, family, record.EventTimeMs))
                 {
-                    if (!budget.Admit(family, record.EventTimeMs, series?.Labels ?? labels, hash, copy: series is null, out kept, out var window))
+                    if (!budget.Admit(family, record.EventTimeMs, series?.Labels ?? labels!, hash, copy: series is null, out kept, out var window))
                     {
                         // Over the family's cardinality budget in this window: the overflow series carries it.
                         series = Overflow(family);
@@ -296,12 +299,12 @@ public sealed class BatchAccumulator
                     }
                     else
                     {
-                        series ??= Intern(family, kept ?? labels.AsSpan().ToArray(), hash);
+                        series ??= Intern(family, kept ?? labels!.AsSpan().ToArray(), hash);
                         series.AdmittedBy = budget;
                         series.AdmittedIn = window;
                     }
                 }
-                series ??= Intern(family, kept ?? labels.AsSpan().ToArray(), hash);
+                series ??= Intern(family, kept ?? labels!.AsSpan().ToArray(), hash);
                 partial ??= Open(series, windowStart);
             }
             family.Fold(partial.Values, record);
