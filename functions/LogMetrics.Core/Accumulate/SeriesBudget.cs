@@ -1,3 +1,4 @@
+using System.Numerics;
 using LogMetrics.Core.Definition;
 
 namespace LogMetrics.Core.Accumulate;
@@ -23,12 +24,18 @@ public sealed class SeriesBudget
     private readonly Dictionary<(int Family, long Window), WindowAdmissions> _admitted = [];
     private readonly long[] _folded;
     private readonly bool[] _warned;
+    // Per family: the metric window it last asked about (records mostly fall in one), and how many label sets its
+    // window before that held when the window was made (a new window's table is sized for as many).
+    private readonly WindowAdmissions?[] _last;
+    private readonly int[] _lastHeld;
 
     public SeriesBudget(CompiledPipeline pipeline)
     {
         _pipeline = pipeline;
         _folded = new long[pipeline.Families.Count];
         _warned = new bool[pipeline.Families.Count];
+        _last = new WindowAdmissions?[pipeline.Families.Count];
+        _lastHeld = new int[pipeline.Families.Count];
     }
 
     /// <summary>Called once per family, the first time it goes over its budget (the console prints a warning).</summary>
@@ -82,28 +89,30 @@ public sealed class SeriesBudget
         bool warn;
         lock (_gate)
         {
-            if (!_admitted.TryGetValue((family.Index, start), out var admissions))
+            // A forgotten window has left _admitted (under this lock), so the last one asked about is current if not forgotten.
+            var admissions = _last[family.Index];
+            if (admissions is null || admissions.Start != start || admissions.Forgotten)
             {
-                _admitted[(family.Index, start)] = admissions = new WindowAdmissions(start);
+                if (!_admitted.TryGetValue((family.Index, start), out admissions))
+                {
+                    if (_last[family.Index] is { } before) _lastHeld[family.Index] = before.Sets.Count;
+                    _admitted[(family.Index, start)] = admissions = new WindowAdmissions(start, Math.Min(_lastHeld[family.Index], family.MaxSeries));
+                }
+                _last[family.Index] = admissions;
             }
             var set = admissions.Sets;
-            var key = new LabelSet(labels, hash);
-            if (set.TryGetValue(key, out var held))
+            if (set.Find(labels, hash) is { } held)
             {
                 // Admitted already (by this or another pipeline): a caller with a scratch array gets the array
                 // held, so every pipeline hands the shards one array per series (a shard finds it by reference).
-                if (copy) kept = held.Labels;
+                if (copy) kept = held;
                 window = admissions;
                 return true;
             }
             if (set.Count < family.MaxSeries)
             {
-                if (copy)
-                {
-                    kept = labels.AsSpan().ToArray();
-                    key = new LabelSet(kept, hash);
-                }
-                set.Add(key);
+                if (copy) kept = labels.AsSpan().ToArray();
+                set.Add(kept ?? labels, hash);
                 window = admissions;
                 return true;
             }
@@ -138,7 +147,7 @@ public sealed class SeriesBudget
     }
 
     /// <summary>The label sets admitted in one family's metric window.</summary>
-    internal sealed class WindowAdmissions(long start)
+    internal sealed class WindowAdmissions(long start, int expected)
     {
         private volatile bool _forgotten;
 
@@ -146,7 +155,7 @@ public sealed class SeriesBudget
         public long Start { get; } = start;
 
         /// <summary>Guarded by the budget's lock.</summary>
-        internal HashSet<LabelSet> Sets { get; } = new(LabelSetComparer.Instance);
+        internal LabelSets Sets { get; } = new(expected);
 
         /// <summary>The window was forgotten: its label sets are admitted no longer.</summary>
         public bool Forgotten
@@ -156,14 +165,58 @@ public sealed class SeriesBudget
         }
     }
 
-    internal readonly record struct LabelSet(string[] Labels, ulong Hash);
-
-    internal sealed class LabelSetComparer : IEqualityComparer<LabelSet>
+    /// <summary>
+    /// Label sets by their series hash (<see cref="SeriesHash"/>) and values: open addressing on the hash, at most half
+    /// full, a slot holding hash and array side by side, so a probe compares hashes in one array and reads the label
+    /// array only on an equal hash (mostly the very array asked with: the same instance compares at once).
+    /// </summary>
+    internal sealed class LabelSets
     {
-        public static readonly LabelSetComparer Instance = new();
+        private Slot[] _slots;
+        private int _count;
 
-        public bool Equals(LabelSet x, LabelSet y) => x.Hash == y.Hash && SeriesHash.SameLabels(x.Labels, y.Labels);
+        /// <param name="expected">Label sets expected: the table holds as many without growing.</param>
+        public LabelSets(int expected) => _slots = new Slot[Math.Max(16, (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, expected) * 2))];
 
-        public int GetHashCode(LabelSet set) => (int)set.Hash ^ (int)(set.Hash >> 32);
+        public int Count => _count;
+
+        /// <summary>The array held for these label values, or null.</summary>
+        public string[]? Find(string[] labels, ulong hash)
+        {
+            var slots = _slots;
+            var mask = slots.Length - 1;
+            for (var i = (int)hash & mask; ; i = (i + 1) & mask)
+            {
+                ref var slot = ref slots[i];
+                if (slot.Labels is null) return null;
+                if (slot.Hash == hash && SeriesHash.SameLabels(slot.Labels, labels)) return slot.Labels;
+            }
+        }
+
+        /// <summary>Adds label values not held yet (see <see cref="Find"/>); the array is kept.</summary>
+        public void Add(string[] labels, ulong hash)
+        {
+            if ((_count + 1) * 2 > _slots.Length)
+            {
+                var bigger = new Slot[_slots.Length * 2];
+                foreach (var slot in _slots)
+                {
+                    if (slot.Labels is not null) Place(bigger, slot.Labels, slot.Hash);
+                }
+                _slots = bigger;
+            }
+            Place(_slots, labels, hash);
+            _count++;
+        }
+
+        private static void Place(Slot[] slots, string[] labels, ulong hash)
+        {
+            var mask = slots.Length - 1;
+            var i = (int)hash & mask;
+            while (slots[i].Labels is not null) i = (i + 1) & mask;
+            slots[i] = new Slot(hash, labels);
+        }
+
+        private readonly record struct Slot(ulong Hash, string[]? Labels);
     }
 }

@@ -126,6 +126,7 @@ public class BatchAccumulatorSeriesTests
     [InlineData(11, 1 << 18, 3, 2)]
     [InlineData(2, 4, 4, 1)]
     [InlineData(11, 1 << 18, 100, 100)]
+    [InlineData(2, 1 << 18, 12, 3)]
     [InlineData(0, 3, 1, 3)]
     public void WithABudget_PartialsAreThoseOfAReferenceBudget(int memoBits, int maxSeries, int uidBudget, int kBudget)
     {
