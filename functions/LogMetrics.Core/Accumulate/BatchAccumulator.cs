@@ -36,10 +36,8 @@ public sealed class BatchAccumulator
     private readonly string[][] _scratch;
     private readonly ulong[][] _hashScratch;
     private readonly LabelHashes _labelHashes = new();
-    // Per family: its series by the instances of their label values (see SeriesMemo), and the memo slot of the
-    // record being prepared (-1: found there).
+    // Per family: its series by the instances of their label values (see SeriesMemo).
     private readonly SeriesMemo[] _memos;
-    private readonly int[] _memoSlot;
     // Open addressing; a slot holds the series' hash and family beside it, so a probe reads one slot, and
     // loads the series object only when hash and family match.
     private Slot[] _table = new Slot[1024];
@@ -67,6 +65,10 @@ public sealed class BatchAccumulator
     // ... and the interned series Find returned then (null: none yet), valid while the table has not started
     // over since (_generation): a series is never removed from the table otherwise, nor interned twice.
     private Series?[] _preparedSeries = [];
+    // ... and, per record and family, the memo set Ask found for its label texts (-1 once found there), per record whether
+    // it was asked for (Ask) ahead of its Prepare.
+    private int[] _preparedSlot = [];
+    private bool[] _asked = [];
     private int _preparedGeneration;
     private int _generation;
 
@@ -92,7 +94,6 @@ public sealed class BatchAccumulator
         _initial = [.. _families.Select(f => f.NewValues())];
         _labelOffset = new int[_families.Length];
         _memos = [.. _families.Select(f => new SeriesMemo(f.LabelSlots.Length, memoBits))];
-        _memoSlot = new int[_families.Length];
         foreach (var family in _families)
         {
             _labelOffset[family.Index] = _labelWidth;
@@ -131,25 +132,30 @@ public sealed class BatchAccumulator
     /// <summary>Room for <paramref name="records"/> prepared records.</summary>
     internal void Reserve(int records)
     {
-        if (_preparedWindow.Length >= records) return;
-        var size = Math.Max(records, _preparedWindow.Length * 2);
-        _preparedWindow = new long[size];
-        _preparedIn = new byte[size * _families.Length];
-        _preparedHash = new ulong[size * _families.Length];
-        _preparedLabels = new string[size * _labelWidth];
-        _preparedSeries = new Series?[size * _families.Length];
+        if (_preparedWindow.Length < records)
+        {
+            var size = Math.Max(records, _preparedWindow.Length * 2);
+            _preparedWindow = new long[size];
+            _preparedIn = new byte[size * _families.Length];
+            _preparedHash = new ulong[size * _families.Length];
+            _preparedLabels = new string[size * _labelWidth];
+            _preparedSeries = new Series?[size * _families.Length];
+            _preparedSlot = new int[size * _families.Length];
+            _asked = new bool[size];
+        }
+        // A batch given up between Ask and Prepare leaves nothing asked for the next.
+        Array.Clear(_asked, 0, records);
     }
 
-    /// <summary>Prepares record <paramref name="index"/> of the batch (see <see cref="Prepare(IReadOnlyList{Record})"/>); <see cref="Reserve"/> first.</summary>
-    internal void Prepare(int index, Record record)
+    /// <summary>
+    /// The first step of <see cref="Prepare(int, Record)"/>, which a caller may take a few records ahead (once the
+    /// record's lookups are set): for each family, whether the record folds into it, and its memo entry asked for by
+    /// the instances of its label fields' texts, so that the entry is in cache by the time the record is prepared.
+    /// Only reads the memo.
+    /// </summary>
+    internal void Ask(int index, Record record)
     {
-        _preparedGeneration = _generation;
-        _preparedWindow[index] = _pipeline.WindowStart(record.EventTimeMs);
         var values = record.Values;
-        var table = _table;
-        // Each family's memo entry asked for, by the instances of its label fields' texts; then the entries read, the
-        // misses' labels made and hashed and their table slots asked for; then the misses found: at each step the
-        // cache misses of all families overlap. A hit reads neither the texts nor the series, and writes no labels.
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
@@ -160,8 +166,23 @@ public sealed class BatchAccumulator
             }
             _preparedIn[at] = Hashed;
             var memo = _memos[family.Index];
-            memo.Prefetch(_memoSlot[family.Index] = memo.SlotOf(values, family.LabelSlots));
+            memo.Prefetch(_preparedSlot[at] = memo.SlotOf(values, family.LabelSlots));
         }
+        _asked[index] = true;
+    }
+
+    /// <summary>Prepares record <paramref name="index"/> of the batch (see <see cref="Prepare(IReadOnlyList{Record})"/>); <see cref="Reserve"/> first, <see cref="Ask"/> maybe.</summary>
+    internal void Prepare(int index, Record record)
+    {
+        // Each family's memo entry asked for (Ask, here unless done ahead); then the entries read, the misses' labels
+        // made and hashed and their table slots asked for; then the misses found: at each step the cache misses of all
+        // families overlap. A hit reads neither the texts nor the series, and writes no labels.
+        if (!_asked[index]) Ask(index, record);
+        _asked[index] = false;
+        _preparedGeneration = _generation;
+        _preparedWindow[index] = _pipeline.WindowStart(record.EventTimeMs);
+        var values = record.Values;
+        var table = _table;
         var misses = false;
         foreach (var family in _families)
         {
@@ -169,11 +190,11 @@ public sealed class BatchAccumulator
             if (_preparedIn[at] == Out) continue;
             // The same texts as a record before: its series, without making the labels, hashing them or probing
             // the table (nor reading the series: Add does, with its hash).
-            if (_memos[family.Index].TryGet(_memoSlot[family.Index], values, family.LabelSlots) is { } known)
+            if (_memos[family.Index].TryGet(_preparedSlot[at], values, family.LabelSlots) is { } known)
             {
                 _preparedIn[at] = Memoized;
                 _preparedSeries[at] = known;
-                _memoSlot[family.Index] = -1;
+                _preparedSlot[at] = -1;
                 continue;
             }
             misses = true;
@@ -186,10 +207,10 @@ public sealed class BatchAccumulator
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
-            if (_preparedIn[at] == Out || _memoSlot[family.Index] < 0) continue;
+            if (_preparedIn[at] == Out || _preparedSlot[at] < 0) continue;
             var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
             var series = _preparedSeries[at] = Find(family, labels, _preparedHash[at]);
-            if (series is not null) _memos[family.Index].Set(_memoSlot[family.Index], values, family.LabelSlots, series);
+            if (series is not null) _memos[family.Index].Set(_preparedSlot[at], values, family.LabelSlots, series);
         }
     }
 

@@ -61,6 +61,7 @@ public class BatchAccumulatorSeriesTests
         var k = Slot("k");
         var rt = Slot("rt");
         var labelArrays = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var batchIndex = 0;
         foreach (var batch in batches)
         {
             var records = new List<LogMetrics.Core.Parse.Record>();
@@ -80,7 +81,7 @@ public class BatchAccumulatorSeriesTests
                 Fold(expected, $"0|{kText}|{uidText}|{window}", r);
                 if (Ks[kk] != "skip") Fold(expected, $"1|{kText}|{window}", 0);
             }
-            accumulator.Prepare(records);
+            PrepareAhead(accumulator, records, ahead: batchIndex++ % 4);
             for (var i = 0; i < records.Count; i++) accumulator.Add(i, records[i]);
             var actual = new Dictionary<string, (double Count, double Sum)>(StringComparer.Ordinal);
             foreach (var partial in accumulator.Drain(3).SelectMany(p => p))
@@ -184,7 +185,7 @@ public class BatchAccumulatorSeriesTests
                 Fold(expected, $"0|{Admitted(0, rec.EventTimeMs, $"{kText}|{uidText}", 2)}|{window}", r);
                 if (Ks[kk] != "skip") Fold(expected, $"1|{Admitted(1, rec.EventTimeMs, kText, 1)}|{window}", 0);
             }
-            accumulator.Prepare(records);
+            PrepareAhead(accumulator, records, ahead: b % 3);
             for (var i = 0; i < records.Count; i++) accumulator.Add(i, records[i], budget);
             var actual = new Dictionary<string, (double Count, double Sum)>(StringComparer.Ordinal);
             foreach (var partial in accumulator.Drain(3).SelectMany(p => p))
@@ -197,6 +198,22 @@ public class BatchAccumulatorSeriesTests
             if (actual.Count != expected.Count || actual.Any(a => !expected.TryGetValue(a.Key, out var e) || e != a.Value)) return false;
         }
         return true;
+    }
+
+    /// <summary>Prepares a batch as the pipeline does: each record's memo entries asked for (Ask) <paramref name="ahead"/> records before it is prepared (0: Prepare alone).</summary>
+    private static void PrepareAhead(BatchAccumulator accumulator, List<LogMetrics.Core.Parse.Record> records, int ahead)
+    {
+        if (ahead == 0)
+        {
+            accumulator.Prepare(records);
+            return;
+        }
+        accumulator.Reserve(records.Count);
+        for (var r = 0; r < records.Count + ahead; r++)
+        {
+            if (r < records.Count) accumulator.Ask(r, records[r]);
+            if (r >= ahead) accumulator.Prepare(r - ahead, records[r - ahead]);
+        }
     }
 
     private static void Fold(Dictionary<string, (double Count, double Sum)> sums, string key, int rt)
