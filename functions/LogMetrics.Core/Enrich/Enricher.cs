@@ -311,6 +311,9 @@ public sealed class EnrichBatch
     /// <summary>Two-part keys by their parts' instances (keys are interned, so this outlives a batch).</summary>
     internal PairMemo Pairs { get; } = new();
 
+    /// <summary>Per lookup: rows' output values by the row's instance (made on its first <see cref="Resolve"/>; outlives a batch).</summary>
+    internal RowMemo?[] Rows { get; private set; } = [];
+
     internal void Reset(int lookups, int records)
     {
         if (Index.Length != lookups)
@@ -322,6 +325,7 @@ public sealed class EnrichBatch
             Outcomes = new LookupOutcome[lookups][];
             RowValues = new string[lookups][];
             Tally = new (long, long, long)[lookups];
+            Rows = new RowMemo?[lookups];
             for (var l = 0; l < lookups; l++)
             {
                 Index[l] = [];
@@ -349,14 +353,13 @@ public sealed class EnrichBatch
         if (RowValues[lookup].Length < keys.Count * outputs.Length) RowValues[lookup] = new string[Math.Max(keys.Count * outputs.Length, RowValues[lookup].Length * 2)];
         var outcomes = Outcomes[lookup];
         var values = RowValues[lookup];
+        var rows = Rows[lookup] ??= new RowMemo(outputs.Length);
+        var peek = (ILookupPeek)cache;
         for (var d = 0; d < keys.Count; d++)
         {
-            outcomes[d] = ((ILookupPeek)cache).Peek(keys[d], out var row);
+            outcomes[d] = peek.Peek(keys[d], out var row);
             if (outcomes[d] != LookupOutcome.Hit) continue;
-            for (var o = 0; o < outputs.Length; o++)
-            {
-                values[d * outputs.Length + o] = row!.TryGetValue(outputs[o].Column, out var v) ? v : "";
-            }
+            rows.Outputs(row!, outputs).CopyTo(values.AsSpan(d * outputs.Length, outputs.Length));
         }
     }
 
@@ -400,6 +403,43 @@ internal sealed class KeyMemo
         _texts[at] = text;
         _indexes[at] = index;
         return index;
+    }
+}
+
+/// <summary>
+/// A lookup's output values of its rows, by the row's instance (direct-mapped): a row a cache holds is read by column
+/// name once, not once per batch that meets its key. A row is never changed once a source has returned it (the caches
+/// hold and hand out those instances as they are), so the values read from an instance stay its values; the memo
+/// holds the rows it remembers, so an instance it compares with is never another row at a reused address. Starts at
+/// 256 entries and grows four times over, up to 4,096, whenever it has taken in half as many rows as it holds.
+/// </summary>
+internal sealed class RowMemo(int outputs)
+{
+    private const int FirstBits = 8;
+    private const int MaxBits = 12;
+    private object?[] _rows = new object?[1 << FirstBits];
+    private string[] _values = new string[(1 << FirstBits) * outputs];
+    private int _bits = FirstBits;
+    private int _inserts;
+
+    /// <summary>The row's value of each output (its column's value, or empty when the row has no such column).</summary>
+    public ReadOnlySpan<string> Outputs(IReadOnlyDictionary<string, string> row, CompiledLookupOutput[] columns)
+    {
+        var at = IdentityHash.Of(row, _bits);
+        if (ReferenceEquals(_rows[at], row)) return _values.AsSpan(at * outputs, outputs);
+        // A larger table starts empty: the rows it held are read again, once each.
+        if (++_inserts > _rows.Length / 2 && _bits < MaxBits)
+        {
+            _bits += 2;
+            _rows = new object?[1 << _bits];
+            _values = new string[(1 << _bits) * outputs];
+            _inserts = 1;
+            at = IdentityHash.Of(row, _bits);
+        }
+        var values = _values.AsSpan(at * outputs, outputs);
+        for (var o = 0; o < outputs; o++) values[o] = row.TryGetValue(columns[o].Column, out var v) ? v : "";
+        _rows[at] = row;
+        return values;
     }
 }
 
