@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Parse;
 using LogMetrics.Core.Telemetry;
@@ -62,7 +63,7 @@ public sealed class Enricher
     /// record (a caller that has each record at hand anyway, as Parse → Prune does): <paramref name="batch"/> reset for
     /// up to <paramref name="capacity"/> records, then <see cref="AddKeys"/> for records 0, 1, …, then <see cref="FetchKeysAsync"/>.
     /// </summary>
-    internal void StartKeys(EnrichBatch batch, int capacity) => batch.Reset(_lookups.Length, capacity);
+    internal void StartKeys(EnrichBatch batch, int capacity) => batch.Reset(this, _lookups.Length, capacity);
 
     /// <summary>Record <paramref name="index"/>'s key for every lookup (see <see cref="StartKeys"/>).</summary>
     internal void AddKeys(EnrichBatch batch, int index, Record record)
@@ -70,7 +71,7 @@ public sealed class Enricher
         for (var l = 0; l < _lookups.Length; l++)
         {
             var key = KeyOf(_keySlots[l], record, batch);
-            batch.Index[l][index] = key is { } k ? batch.Memo[l].IndexOf(k, batch.DistinctKeys[l], batch.DistinctMap[l]) : -1;
+            batch.Index[l][index] = key is { } k ? batch.Memo[l].IndexOf(k, batch.DistinctKeys[l], batch.DistinctMap[l], batch.Hints[l]) : -1;
         }
     }
 
@@ -80,8 +81,11 @@ public sealed class Enricher
         for (var l = 0; l < _lookups.Length; l++)
         {
             var cache = _lookups[l].Cache;
-            await cache.WarmAsync(batch.DistinctKeys[l], cancellationToken).ConfigureAwait(false);
+            if (cache is ILookupHinted hinted) await hinted.WarmAsync(batch.DistinctKeys[l], batch.Hints[l], cancellationToken).ConfigureAwait(false);
+            else await cache.WarmAsync(batch.DistinctKeys[l], cancellationToken).ConfigureAwait(false);
             if (cache is ILookupPeek) batch.Resolve(l, cache, _outputs[l]);
+            // Each distinct key's hint (the cache's entry for it) kept with its key's instance for the next batches.
+            batch.Memo[l].Keep(batch.DistinctKeys[l], batch.Hints[l]);
         }
         return batch;
     }
@@ -299,6 +303,12 @@ public sealed class EnrichBatch
 
     internal KeyMemo[] Memo { get; private set; } = [];
 
+    /// <summary>Per lookup, per distinct key: the cache's hint for it (<see cref="ILookupHinted"/>), kept by <see cref="Memo"/> between batches; null when none.</summary>
+    internal List<object?>[] Hints { get; private set; } = [];
+
+    // The enricher this batch was last reset by: the hints are its caches'.
+    private Enricher? _owner;
+
     /// <summary>Per lookup, per distinct key: what the cache answered once the batch was warmed.</summary>
     internal LookupOutcome[][] Outcomes { get; private set; } = [];
 
@@ -314,10 +324,12 @@ public sealed class EnrichBatch
     /// <summary>Per lookup: rows' output values by the row's instance (made on its first <see cref="Resolve"/>; outlives a batch).</summary>
     internal RowMemo?[] Rows { get; private set; } = [];
 
-    internal void Reset(int lookups, int records)
+    internal void Reset(Enricher owner, int lookups, int records)
     {
-        if (Index.Length != lookups)
+        if (Index.Length != lookups || !ReferenceEquals(_owner, owner))
         {
+            _owner = owner;
+            Hints = new List<object?>[lookups];
             Index = new int[lookups][];
             DistinctKeys = new List<DimensionKey>[lookups];
             DistinctMap = new Dictionary<DimensionKey, int>[lookups];
@@ -332,6 +344,7 @@ public sealed class EnrichBatch
                 DistinctKeys[l] = [];
                 DistinctMap[l] = [];
                 Memo[l] = new KeyMemo();
+                Hints[l] = [];
                 Outcomes[l] = [];
                 RowValues[l] = [];
             }
@@ -341,7 +354,8 @@ public sealed class EnrichBatch
             if (Index[l].Length < records) Index[l] = new int[Math.Max(records, Index[l].Length * 2)];
             DistinctKeys[l].Clear();
             DistinctMap[l].Clear();
-            Memo[l].Clear();
+            Hints[l].Clear();
+            Memo[l].NextBatch();
         }
     }
 
@@ -355,9 +369,11 @@ public sealed class EnrichBatch
         var values = RowValues[lookup];
         var rows = Rows[lookup] ??= new RowMemo(outputs.Length);
         var peek = (ILookupPeek)cache;
+        var hinted = cache as ILookupHinted;
+        var hints = CollectionsMarshal.AsSpan(Hints[lookup]);
         for (var d = 0; d < keys.Count; d++)
         {
-            outcomes[d] = peek.Peek(keys[d], out var row);
+            outcomes[d] = hinted is null ? peek.Peek(keys[d], out var row) : hinted.Peek(keys[d], ref hints[d], out row);
             if (outcomes[d] != LookupOutcome.Hit) continue;
             rows.Outputs(row!, outputs).CopyTo(values.AsSpan(d * outputs.Length, outputs.Length));
         }
@@ -379,30 +395,82 @@ internal interface ILookupPeek
     LookupOutcome Peek(DimensionKey key, out IReadOnlyDictionary<string, string>? row);
 }
 
-/// <summary>A batch's key strings by instance → their index among its distinct keys (direct-mapped; misses hash the text).</summary>
+/// <summary>
+/// A cache that a caller helps find its keys' entries: per distinct key of a batch, a hint the cache left there at the
+/// batch before that met the key (the caller keeps it with the key's string instance), which the cache takes for its
+/// entry while it is still the key's current one, and otherwise looks the key up as it would without (and leaves the
+/// new hint). Answers are those of <see cref="ILookupCache.WarmAsync"/> and <see cref="ILookupPeek.Peek"/>.
+/// </summary>
+internal interface ILookupHinted : ILookupPeek
+{
+    /// <summary>As <see cref="ILookupCache.WarmAsync"/>; <paramref name="hints"/>[i] is the hint for <paramref name="keys"/>[i] (null: none), updated.</summary>
+    ValueTask WarmAsync(List<DimensionKey> keys, List<object?> hints, CancellationToken cancellationToken);
+
+    /// <summary>As <see cref="ILookupPeek.Peek"/>, with the key's hint (updated).</summary>
+    LookupOutcome Peek(DimensionKey key, ref object? hint, out IReadOnlyDictionary<string, string>? row);
+}
+
+/// <summary>
+/// A lookup's key strings by instance (direct-mapped; misses hash the text): in this batch, their index among its
+/// distinct keys; across batches, the cache's hint for the key (<see cref="ILookupHinted"/>). An entry belongs to the
+/// batch whose stamp it carries, so a new batch starts by moving the stamp on, not by clearing the table.
+/// </summary>
 internal sealed class KeyMemo
 {
     private const int Bits = 12;
     private const int Size = 1 << Bits;
     private readonly string?[] _texts = new string?[Size];
+    private readonly int[] _stamps = new int[Size];
     private readonly int[] _indexes = new int[Size];
+    private readonly object?[] _hints = new object?[Size];
+    private int _stamp = 1;
 
-    public void Clear() => Array.Clear(_texts);
+    /// <summary>Entries of earlier batches give no index any more (their hints stay).</summary>
+    public void NextBatch()
+    {
+        if (++_stamp == int.MaxValue)
+        {
+            Array.Clear(_stamps);
+            _stamp = 1;
+        }
+    }
 
-    public int IndexOf(DimensionKey key, List<DimensionKey> distinct, Dictionary<DimensionKey, int> map)
+    public int IndexOf(DimensionKey key, List<DimensionKey> distinct, Dictionary<DimensionKey, int> map, List<object?> hints)
     {
         var text = key.Joined;
         var at = IdentityHash.Of(text, Bits);
-        if (ReferenceEquals(_texts[at], text)) return _indexes[at];
+        object? hint = null;
+        if (ReferenceEquals(_texts[at], text))
+        {
+            if (_stamps[at] == _stamp) return _indexes[at];
+            hint = _hints[at];
+        }
+        else
+        {
+            _texts[at] = text;
+            _hints[at] = null;
+        }
         if (!map.TryGetValue(key, out var index))
         {
             index = distinct.Count;
             distinct.Add(key);
+            hints.Add(hint);
             map.Add(key, index);
         }
-        _texts[at] = text;
+        _stamps[at] = _stamp;
         _indexes[at] = index;
         return index;
+    }
+
+    /// <summary>Keeps each distinct key's hint with its key's instance, where the table still holds it.</summary>
+    public void Keep(List<DimensionKey> distinct, List<object?> hints)
+    {
+        for (var d = 0; d < distinct.Count; d++)
+        {
+            var text = distinct[d].Joined;
+            var at = IdentityHash.Of(text, Bits);
+            if (ReferenceEquals(_texts[at], text)) _hints[at] = hints[d];
+        }
     }
 }
 

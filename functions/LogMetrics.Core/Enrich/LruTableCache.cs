@@ -48,7 +48,7 @@ public sealed record LruTableCacheOptions
 /// path does not write. A warm never evicts the keys of its own batch, even past the row limit; concurrent
 /// batches whose distinct keys together exceed the limit may evict each other's (lookups then count as errors).</para>
 /// </remarks>
-public sealed class LruTableCache : ILookupCache, ILookupPeek
+public sealed class LruTableCache : ILookupCache, ILookupHinted
 {
     private readonly IDimensionSource _source;
     private readonly TimeProvider _time;
@@ -127,8 +127,29 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
         }
 
         // Every key held and fresh (the usual batch): done, with nothing allocated.
-        var pending = CollectPending(keys, _time.GetUtcNow());
+        var pending = CollectPending(keys, null, _time.GetUtcNow());
         return pending is null ? ValueTask.CompletedTask : FetchPendingAsync(keys, pending, cancellationToken);
+    }
+
+    /// <summary>As <see cref="WarmAsync(IReadOnlyCollection{DimensionKey}, CancellationToken)"/>; a hint is the key's entry, taken while it is still the one held.</summary>
+    ValueTask ILookupHinted.WarmAsync(List<DimensionKey> keys, List<object?> hints, CancellationToken cancellationToken)
+    {
+        if (keys.Count == 0)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        var pending = CollectPending(keys, hints, _time.GetUtcNow());
+        return pending is null ? ValueTask.CompletedTask : FetchPendingAsync(keys, pending, cancellationToken);
+    }
+
+    /// <summary>The key's entry by its hint while the hint is the entry held for it (a replaced or evicted entry is marked so), else by the key.</summary>
+    private Entry? Held(DimensionKey key, ref object? hint)
+    {
+        if (hint is Entry { Removed: false } hinted && ReferenceEquals(hinted.Owner, this)) return hinted;
+        var held = _entries.TryGetValue(key, out var entry) ? entry : null;
+        hint = held;
+        return held;
     }
 
     /// <summary>Fetches the keys <see cref="CollectPending"/> found absent or expired, and publishes them.</summary>
@@ -230,7 +251,7 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
             {
                 var oldest = _order.Last!;
                 _order.RemoveLast();
-                _entries.TryRemove(oldest.Value, out _);
+                if (_entries.TryRemove(oldest.Value, out var evicted)) evicted.Removed = true;
                 Stats.Evicted();
             }
 
@@ -251,7 +272,19 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
     LookupOutcome ILookupPeek.Peek(DimensionKey key, out IReadOnlyDictionary<string, string>? row)
     {
         row = null;
-        if (!_entries.TryGetValue(key, out var entry)) return LookupOutcome.Error;
+        return _entries.TryGetValue(key, out var entry) ? Outcome(entry, out row) : LookupOutcome.Error;
+    }
+
+    /// <summary>As <see cref="ILookupPeek.Peek"/>, finding the entry by its hint when that is still the one held.</summary>
+    LookupOutcome ILookupHinted.Peek(DimensionKey key, ref object? hint, out IReadOnlyDictionary<string, string>? row)
+    {
+        row = null;
+        return Held(key, ref hint) is { } entry ? Outcome(entry, out row) : LookupOutcome.Error;
+    }
+
+    private static LookupOutcome Outcome(Entry entry, out IReadOnlyDictionary<string, string>? row)
+    {
+        row = null;
         switch (entry.Kind)
         {
             case EntryKind.Row:
@@ -265,7 +298,7 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
     }
 
     /// <summary>Touches the keys already held and returns the distinct keys that are absent or expired.</summary>
-    private List<DimensionKey>? CollectPending(IReadOnlyCollection<DimensionKey> keys, DateTimeOffset now)
+    private List<DimensionKey>? CollectPending(IReadOnlyCollection<DimensionKey> keys, List<object?>? hints, DateTimeOffset now)
     {
         List<DimensionKey>? pending = null;
         HashSet<DimensionKey>? seen = null;
@@ -277,7 +310,19 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
             for (var i = 0; list is null ? others!.MoveNext() : i < list.Count; i++)
             {
                 var key = list is null ? others!.Current : list[i];
-                if (_entries.TryGetValue(key, out var entry))
+                Entry? entry;
+                if (hints is null)
+                {
+                    entry = _entries.TryGetValue(key, out var held) ? held : null;
+                }
+                else
+                {
+                    // Under the lock: a hint not marked removed is the entry held for the key.
+                    var hint = hints[i];
+                    entry = Held(key, ref hint);
+                    hints[i] = hint;
+                }
+                if (entry is not null)
                 {
                     Touch(entry);
                     if (now < entry.ExpiresAt)
@@ -365,7 +410,7 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
         {
             Stats.Loaded();
             var kind = result.Row is null ? EntryKind.NoRow : EntryKind.Row;
-            Put(key, new Entry(result.Row, kind, now + _options.Ttl));
+            Put(key, new Entry(this, result.Row, kind, now + _options.Ttl));
             return;
         }
 
@@ -380,7 +425,7 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
             return; // otherwise a concurrent warm has refreshed it meanwhile
         }
 
-        Put(key, new Entry(null, EntryKind.Unavailable, now));
+        Put(key, new Entry(this, null, EntryKind.Unavailable, now));
     }
 
     private void Put(DimensionKey key, Entry entry)
@@ -388,6 +433,7 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
         if (_entries.TryGetValue(key, out var held))
         {
             entry.Node = held.Node;
+            held.Removed = true;
         }
         else
         {
@@ -410,8 +456,20 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
 
     private readonly record struct FetchResult(bool Succeeded, IReadOnlyDictionary<string, string>? Row);
 
-    private sealed class Entry(IReadOnlyDictionary<string, string>? row, EntryKind kind, DateTimeOffset expiresAt)
+    private sealed class Entry(LruTableCache owner, IReadOnlyDictionary<string, string>? row, EntryKind kind, DateTimeOffset expiresAt)
     {
+        /// <summary>The cache that holds it (a hint from another cache is not taken).</summary>
+        public LruTableCache Owner { get; } = owner;
+
+        /// <summary>Replaced or evicted: no longer the entry held for its key. Set under the cache's lock; read by hinted lookups.</summary>
+        public bool Removed
+        {
+            get => Volatile.Read(ref _removed);
+            set => Volatile.Write(ref _removed, value);
+        }
+
+        private bool _removed;
+
         public IReadOnlyDictionary<string, string>? Row { get; } = row;
 
         public EntryKind Kind { get; } = kind;
