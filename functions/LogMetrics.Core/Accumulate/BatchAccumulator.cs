@@ -312,7 +312,7 @@ public sealed class BatchAccumulator
                 string[]? kept = null;
                 if (budget is not null && !AdmittedBefore(series, budget, family, record.EventTimeMs))
                 {
-                    if (!budget.Admit(family, record.EventTimeMs, series?.Labels ?? labels!, hash, copy: series is null, out kept, out var window))
+                    if (!budget.Admit(family, record.EventTimeMs, series?.Labels ?? labels!, hash, copy: series is null, series?.Admission, out kept, out var admitted))
                     {
                         // Over the family's cardinality budget in this window: the overflow series carries it.
                         series = Overflow(family);
@@ -321,8 +321,7 @@ public sealed class BatchAccumulator
                     else
                     {
                         series ??= Intern(family, kept ?? labels!.AsSpan().ToArray(), hash);
-                        series.AdmittedBy = budget;
-                        series.AdmittedIn = window;
+                        series.Admission = admitted;
                     }
                 }
                 series ??= Intern(family, kept ?? labels!.AsSpan().ToArray(), hash);
@@ -335,7 +334,7 @@ public sealed class BatchAccumulator
 
     /// <summary>Whether <paramref name="budget"/> admitted <paramref name="series"/> in this metric window, which it has not forgotten since.</summary>
     private static bool AdmittedBefore(Series? series, SeriesBudget budget, MetricFamily family, long eventTimeMs) =>
-        series?.AdmittedIn is { Forgotten: false } window && ReferenceEquals(series.AdmittedBy, budget)
+        series?.Admission is { Window: { Forgotten: false } window } admission && ReferenceEquals(admission.Budget, budget)
         && window.Start == CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
 
     /// <summary>This batch's partial of <paramref name="series"/> in the window, if the batch has one.</summary>
@@ -519,9 +518,8 @@ public sealed class BatchAccumulator
         public long Window { get; set; }
         public SeriesPartial? Partial { get; set; }
 
-        /// <summary>The budget that last admitted this series, and the metric window it admitted it in.</summary>
-        public SeriesBudget? AdmittedBy { get; set; }
-        public SeriesBudget.WindowAdmissions? AdmittedIn { get; set; }
+        /// <summary>Its label set as the budget that last admitted it holds it, with the metric window it was last admitted in (by any pipeline).</summary>
+        public SeriesBudget.Admission? Admission { get; set; }
 
     }
 

@@ -74,17 +74,20 @@ public sealed class SeriesBudget
     /// <paramref name="copy"/>, the array itself may be kept, so it must not change afterwards.
     /// </summary>
     public bool Admit(MetricFamily family, long eventTimeMs, string[] labels, ulong hash, bool copy, out string[]? kept) =>
-        Admit(family, eventTimeMs, labels, hash, copy, out kept, out _);
+        Admit(family, eventTimeMs, labels, hash, copy, null, out kept, out _);
 
     /// <summary>
-    /// As <see cref="Admit(MetricFamily, long, string[], ulong, bool, out string[])"/>; when admitted, <paramref name="window"/>
-    /// is the family's metric window the label set now belongs to. It stays admitted there as long as
-    /// <see cref="WindowAdmissions.Forgotten"/> is false, so a caller may skip asking again until then.
+    /// As <see cref="Admit(MetricFamily, long, string[], ulong, bool, out string[])"/>; when admitted, <paramref name="admitted"/>
+    /// is the label set as the budget holds it, whose <see cref="Admission.Window"/> is the family's metric window it was
+    /// last admitted in (by any caller): it stays admitted there as long as that window is not
+    /// <see cref="WindowAdmissions.Forgotten"/>, so a caller that meets <paramref name="admitted"/> in that window may skip
+    /// asking again. <paramref name="known"/>, the admission the caller got for these labels in an earlier window (or null),
+    /// is held again for them in a new window, so that callers holding it see the new window too.
     /// </summary>
-    internal bool Admit(MetricFamily family, long eventTimeMs, string[] labels, ulong hash, bool copy, out string[]? kept, out WindowAdmissions? window)
+    internal bool Admit(MetricFamily family, long eventTimeMs, string[] labels, ulong hash, bool copy, Admission? known, out string[]? kept, out Admission? admitted)
     {
         kept = null;
-        window = null;
+        admitted = null;
         var start = CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
         bool warn;
         lock (_gate)
@@ -105,15 +108,19 @@ public sealed class SeriesBudget
             {
                 // Admitted already (by this or another pipeline): a caller with a scratch array gets the array
                 // held, so every pipeline hands the shards one array per series (a shard finds it by reference).
-                if (copy) kept = held;
-                window = admissions;
+                if (copy) kept = held.Labels;
+                held.Window = admissions;
+                admitted = held;
                 return true;
             }
             if (set.Count < family.MaxSeries)
             {
                 if (copy) kept = labels.AsSpan().ToArray();
-                set.Add(kept ?? labels, hash);
-                window = admissions;
+                admitted = known is not null && ReferenceEquals(known.Budget, this) && known.Hash == hash && SeriesHash.SameLabels(known.Labels, labels)
+                    ? known
+                    : new Admission(this, kept ?? labels, hash);
+                admitted.Window = admissions;
+                set.Add(admitted);
                 return true;
             }
             _folded[family.Index]++;
@@ -166,9 +173,33 @@ public sealed class SeriesBudget
     }
 
     /// <summary>
+    /// A label set the budget admitted, shared by the series of every pipeline that has it: its labels (the array held
+    /// for them) and the metric window it was last admitted in. A window that holds it keeps holding it until the
+    /// window is forgotten, so a series whose admission's window is the one of its record, not forgotten, is admitted
+    /// there without asking (<see cref="BatchAccumulator"/>); any other window asks.
+    /// </summary>
+    internal sealed class Admission(SeriesBudget budget, string[] labels, ulong hash)
+    {
+        private WindowAdmissions? _window;
+
+        public SeriesBudget Budget { get; } = budget;
+
+        public string[] Labels { get; } = labels;
+
+        public ulong Hash { get; } = hash;
+
+        /// <summary>The metric window it was last admitted in (written under the budget's lock).</summary>
+        public WindowAdmissions? Window
+        {
+            get => Volatile.Read(ref _window);
+            internal set => Volatile.Write(ref _window, value);
+        }
+    }
+
+    /// <summary>
     /// Label sets by their series hash (<see cref="SeriesHash"/>) and values: open addressing on the hash, at most half
-    /// full, a slot holding hash and array side by side, so a probe compares hashes in one array and reads the label
-    /// array only on an equal hash (mostly the very array asked with: the same instance compares at once).
+    /// full, a slot holding hash and admission side by side, so a probe compares hashes in one array and reads the
+    /// labels only on an equal hash (mostly the very array asked with: the same instance compares at once).
     /// </summary>
     internal sealed class LabelSets
     {
@@ -180,43 +211,43 @@ public sealed class SeriesBudget
 
         public int Count => _count;
 
-        /// <summary>The array held for these label values, or null.</summary>
-        public string[]? Find(string[] labels, ulong hash)
+        /// <summary>The admission held for these label values, or null.</summary>
+        public Admission? Find(string[] labels, ulong hash)
         {
             var slots = _slots;
             var mask = slots.Length - 1;
             for (var i = (int)hash & mask; ; i = (i + 1) & mask)
             {
                 ref var slot = ref slots[i];
-                if (slot.Labels is null) return null;
-                if (slot.Hash == hash && SeriesHash.SameLabels(slot.Labels, labels)) return slot.Labels;
+                if (slot.Admission is null) return null;
+                if (slot.Hash == hash && SeriesHash.SameLabels(slot.Admission.Labels, labels)) return slot.Admission;
             }
         }
 
-        /// <summary>Adds label values not held yet (see <see cref="Find"/>); the array is kept.</summary>
-        public void Add(string[] labels, ulong hash)
+        /// <summary>Adds a label set not held yet (see <see cref="Find"/>).</summary>
+        public void Add(Admission admission)
         {
             if ((_count + 1) * 2 > _slots.Length)
             {
                 var bigger = new Slot[_slots.Length * 2];
                 foreach (var slot in _slots)
                 {
-                    if (slot.Labels is not null) Place(bigger, slot.Labels, slot.Hash);
+                    if (slot.Admission is not null) Place(bigger, slot.Admission);
                 }
                 _slots = bigger;
             }
-            Place(_slots, labels, hash);
+            Place(_slots, admission);
             _count++;
         }
 
-        private static void Place(Slot[] slots, string[] labels, ulong hash)
+        private static void Place(Slot[] slots, Admission admission)
         {
             var mask = slots.Length - 1;
-            var i = (int)hash & mask;
-            while (slots[i].Labels is not null) i = (i + 1) & mask;
-            slots[i] = new Slot(hash, labels);
+            var i = (int)admission.Hash & mask;
+            while (slots[i].Admission is not null) i = (i + 1) & mask;
+            slots[i] = new Slot(admission.Hash, admission);
         }
 
-        private readonly record struct Slot(ulong Hash, string[]? Labels);
+        private readonly record struct Slot(ulong Hash, Admission? Admission);
     }
 }

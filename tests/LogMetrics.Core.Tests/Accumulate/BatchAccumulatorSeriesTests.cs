@@ -120,7 +120,8 @@ public class BatchAccumulatorSeriesTests
     /// pipelines share one), batches fold into the partials of a reference: records taken in order, a label set
     /// admitted in its family's metric window while the window has fewer than maxSeries sets, otherwise counted
     /// under the overflow series; then a group-by on (family, label values, base window). Label values come as the
-    /// same instances or fresh copies, records fall in several metric windows, memos are tiny and tables start over.
+    /// same instances or fresh copies, records fall in several metric windows, memos are tiny and tables start over,
+    /// and windows are forgotten between batches (a label set then asks again in a window made anew).
     /// </summary>
     [Theory]
     [InlineData(0, 1 << 18, 2, 1)]
@@ -196,6 +197,10 @@ public class BatchAccumulatorSeriesTests
                 actual[key] = (before.Count + partial.Values[0], before.Sum + (partial.Family == 0 ? partial.Values[1] : 0));
             }
             if (actual.Count != expected.Count || actual.Any(a => !expected.TryGetValue(a.Key, out var e) || e != a.Value)) return false;
+            // Windows forgotten between batches (as a host does once they are sealed): both budgets start them over.
+            var through = 1_768_484_000_000 + ((b * 13 % 90) * 1000L);
+            budget.Forget(through);
+            foreach (var key in admitted.Keys.Where(w => w.Item2 + compiled.Families[w.Item1].ResolutionMs <= through).ToList()) admitted.Remove(key);
         }
         return true;
     }
