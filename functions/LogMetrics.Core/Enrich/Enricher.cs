@@ -71,7 +71,7 @@ public sealed class Enricher
         for (var l = 0; l < _lookups.Length; l++)
         {
             var key = KeyOf(_keySlots[l], record, batch);
-            batch.Index[l][index] = key is { } k ? batch.Memo[l].IndexOf(k, batch.DistinctKeys[l], batch.DistinctMap[l], batch.Hints[l]) : -1;
+            batch.Index[l][index] = key is { } k ? batch.Memo[l].IndexOf(k, batch.DistinctKeys[l], batch.DistinctMap[l]) : -1;
         }
     }
 
@@ -81,11 +81,19 @@ public sealed class Enricher
         for (var l = 0; l < _lookups.Length; l++)
         {
             var cache = _lookups[l].Cache;
-            if (cache is ILookupHinted hinted) await hinted.WarmAsync(batch.DistinctKeys[l], batch.Hints[l], cancellationToken).ConfigureAwait(false);
-            else await cache.WarmAsync(batch.DistinctKeys[l], cancellationToken).ConfigureAwait(false);
+            if (cache is ILookupHinted hinted)
+            {
+                // Each distinct key's hint (the cache's entry for it) as a batch before left it with the key's instance,
+                // and kept again once the cache has used and updated them.
+                var memo = batch.HintMemos[l] ??= new HintMemo();
+                memo.Fill(batch.DistinctKeys[l], batch.Hints[l]);
+                await hinted.WarmAsync(batch.DistinctKeys[l], batch.Hints[l], cancellationToken).ConfigureAwait(false);
+                batch.Resolve(l, cache, _outputs[l]);
+                memo.Keep(batch.DistinctKeys[l], batch.Hints[l]);
+                continue;
+            }
+            await cache.WarmAsync(batch.DistinctKeys[l], cancellationToken).ConfigureAwait(false);
             if (cache is ILookupPeek) batch.Resolve(l, cache, _outputs[l]);
-            // Each distinct key's hint (the cache's entry for it) kept with its key's instance for the next batches.
-            batch.Memo[l].Keep(batch.DistinctKeys[l], batch.Hints[l]);
         }
         return batch;
     }
@@ -303,8 +311,11 @@ public sealed class EnrichBatch
 
     internal KeyMemo[] Memo { get; private set; } = [];
 
-    /// <summary>Per lookup, per distinct key: the cache's hint for it (<see cref="ILookupHinted"/>), kept by <see cref="Memo"/> between batches; null when none.</summary>
+    /// <summary>Per lookup, per distinct key: the cache's hint for it (<see cref="ILookupHinted"/>; null when none), from and back to <see cref="HintMemos"/>.</summary>
     internal List<object?>[] Hints { get; private set; } = [];
+
+    /// <summary>Per lookup whose cache takes hints: their keys' hints by the key's instance, between batches.</summary>
+    internal HintMemo?[] HintMemos { get; private set; } = [];
 
     // The enricher this batch was last reset by: the hints are its caches'.
     private Enricher? _owner;
@@ -330,6 +341,7 @@ public sealed class EnrichBatch
         {
             _owner = owner;
             Hints = new List<object?>[lookups];
+            HintMemos = new HintMemo?[lookups];
             Index = new int[lookups][];
             DistinctKeys = new List<DimensionKey>[lookups];
             DistinctMap = new Dictionary<DimensionKey, int>[lookups];
@@ -354,8 +366,7 @@ public sealed class EnrichBatch
             if (Index[l].Length < records) Index[l] = new int[Math.Max(records, Index[l].Length * 2)];
             DistinctKeys[l].Clear();
             DistinctMap[l].Clear();
-            Hints[l].Clear();
-            Memo[l].NextBatch();
+            Memo[l].Clear();
         }
     }
 
@@ -369,8 +380,9 @@ public sealed class EnrichBatch
         var values = RowValues[lookup];
         var rows = Rows[lookup] ??= new RowMemo(outputs.Length);
         var peek = (ILookupPeek)cache;
+        // Hints only where the cache takes them (then one per distinct key, see Enricher.FetchKeysAsync).
         var hinted = cache as ILookupHinted;
-        var hints = CollectionsMarshal.AsSpan(Hints[lookup]);
+        var hints = hinted is null ? [] : CollectionsMarshal.AsSpan(Hints[lookup]);
         for (var d = 0; d < keys.Count; d++)
         {
             outcomes[d] = hinted is null ? peek.Peek(keys[d], out var row) : hinted.Peek(keys[d], ref hints[d], out row);
@@ -410,66 +422,66 @@ internal interface ILookupHinted : ILookupPeek
     LookupOutcome Peek(DimensionKey key, ref object? hint, out IReadOnlyDictionary<string, string>? row);
 }
 
-/// <summary>
-/// A lookup's key strings by instance (direct-mapped; misses hash the text): in this batch, their index among its
-/// distinct keys; across batches, the cache's hint for the key (<see cref="ILookupHinted"/>). An entry belongs to the
-/// batch whose stamp it carries, so a new batch starts by moving the stamp on, not by clearing the table.
-/// </summary>
+/// <summary>A batch's key strings by instance → their index among its distinct keys (direct-mapped; misses hash the text).</summary>
 internal sealed class KeyMemo
 {
     private const int Bits = 12;
     private const int Size = 1 << Bits;
     private readonly string?[] _texts = new string?[Size];
-    private readonly int[] _stamps = new int[Size];
     private readonly int[] _indexes = new int[Size];
-    private readonly object?[] _hints = new object?[Size];
-    private int _stamp = 1;
 
-    /// <summary>Entries of earlier batches give no index any more (their hints stay).</summary>
-    public void NextBatch()
-    {
-        if (++_stamp == int.MaxValue)
-        {
-            Array.Clear(_stamps);
-            _stamp = 1;
-        }
-    }
+    public void Clear() => Array.Clear(_texts);
 
-    public int IndexOf(DimensionKey key, List<DimensionKey> distinct, Dictionary<DimensionKey, int> map, List<object?> hints)
+    public int IndexOf(DimensionKey key, List<DimensionKey> distinct, Dictionary<DimensionKey, int> map)
     {
         var text = key.Joined;
         var at = IdentityHash.Of(text, Bits);
-        object? hint = null;
-        if (ReferenceEquals(_texts[at], text))
-        {
-            if (_stamps[at] == _stamp) return _indexes[at];
-            hint = _hints[at];
-        }
-        else
-        {
-            _texts[at] = text;
-            _hints[at] = null;
-        }
+        if (ReferenceEquals(_texts[at], text)) return _indexes[at];
         if (!map.TryGetValue(key, out var index))
         {
             index = distinct.Count;
             distinct.Add(key);
-            hints.Add(hint);
             map.Add(key, index);
         }
-        _stamps[at] = _stamp;
+        _texts[at] = text;
         _indexes[at] = index;
         return index;
     }
+}
 
-    /// <summary>Keeps each distinct key's hint with its key's instance, where the table still holds it.</summary>
-    public void Keep(List<DimensionKey> distinct, List<object?> hints)
+/// <summary>
+/// A lookup's hints (<see cref="ILookupHinted"/>) by their key's string instance, from one batch to the next
+/// (direct-mapped; a key whose instance is not found has no hint, and the cache looks it up by its text).
+/// </summary>
+internal sealed class HintMemo
+{
+    private const int Bits = 12;
+    private const int Size = 1 << Bits;
+    // How many keys ahead Fill asks for a key's entry.
+    private const int Ahead = 8;
+    private readonly (string? Text, object? Hint)[] _entries = new (string?, object?)[Size];
+
+    /// <summary>Sets <paramref name="hints"/> to each key's hint (null: none).</summary>
+    public void Fill(List<DimensionKey> keys, List<object?> hints)
     {
-        for (var d = 0; d < distinct.Count; d++)
+        hints.Clear();
+        for (var d = 0; d < Math.Min(Ahead, keys.Count); d++) CachePrefetch.Of(ref _entries[IdentityHash.Of(keys[d].Joined, Bits)]);
+        for (var d = 0; d < keys.Count; d++)
         {
-            var text = distinct[d].Joined;
-            var at = IdentityHash.Of(text, Bits);
-            if (ReferenceEquals(_texts[at], text)) _hints[at] = hints[d];
+            if (d + Ahead < keys.Count) CachePrefetch.Of(ref _entries[IdentityHash.Of(keys[d + Ahead].Joined, Bits)]);
+            var text = keys[d].Joined;
+            ref var entry = ref _entries[IdentityHash.Of(text, Bits)];
+            hints.Add(ReferenceEquals(entry.Text, text) ? entry.Hint : null);
+        }
+    }
+
+    /// <summary>Keeps each key's hint with its key's instance.</summary>
+    public void Keep(List<DimensionKey> keys, List<object?> hints)
+    {
+        for (var d = 0; d < keys.Count; d++)
+        {
+            var text = keys[d].Joined;
+            _entries[IdentityHash.Of(text, Bits)] = (text, hints[d]);
         }
     }
 }
