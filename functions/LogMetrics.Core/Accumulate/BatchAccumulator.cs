@@ -322,6 +322,8 @@ public sealed class BatchAccumulator
                     {
                         series ??= Intern(family, kept ?? labels!.AsSpan().ToArray(), hash);
                         series.Admission = admitted;
+                        series.AdmittedBy = budget;
+                        series.AdmittedIn = admitted!.Window;
                     }
                 }
                 series ??= Intern(family, kept ?? labels!.AsSpan().ToArray(), hash);
@@ -332,10 +334,24 @@ public sealed class BatchAccumulator
         }
     }
 
-    /// <summary>Whether <paramref name="budget"/> admitted <paramref name="series"/> in this metric window, which it has not forgotten since.</summary>
-    private static bool AdmittedBefore(Series? series, SeriesBudget budget, MetricFamily family, long eventTimeMs) =>
-        series?.Admission is { Window: { Forgotten: false } window } admission && ReferenceEquals(admission.Budget, budget)
-        && window.Start == CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
+    /// <summary>
+    /// Whether <paramref name="budget"/> admitted <paramref name="series"/> in this metric window, which it has not forgotten
+    /// since: as this pipeline last saw (in the series itself), or else as its admission says (another pipeline's series
+    /// of the same labels admitted then; one more object read, so second).
+    /// </summary>
+    private static bool AdmittedBefore(Series? series, SeriesBudget budget, MetricFamily family, long eventTimeMs)
+    {
+        if (series is null) return false;
+        var start = CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
+        if (series.AdmittedIn is { Forgotten: false } seen && seen.Start == start && ReferenceEquals(series.AdmittedBy, budget)) return true;
+        if (series.Admission is { Window: { Forgotten: false } window } admission && window.Start == start && ReferenceEquals(admission.Budget, budget))
+        {
+            series.AdmittedBy = budget;
+            series.AdmittedIn = window;
+            return true;
+        }
+        return false;
+    }
 
     /// <summary>This batch's partial of <paramref name="series"/> in the window, if the batch has one.</summary>
     private SeriesPartial? Current(Series series, long windowStart)
@@ -520,6 +536,10 @@ public sealed class BatchAccumulator
 
         /// <summary>Its label set as the budget that last admitted it holds it, with the metric window it was last admitted in (by any pipeline).</summary>
         public SeriesBudget.Admission? Admission { get; set; }
+
+        /// <summary>The budget that last admitted this series as this pipeline saw, and the metric window it admitted it in.</summary>
+        public SeriesBudget? AdmittedBy { get; set; }
+        public SeriesBudget.WindowAdmissions? AdmittedIn { get; set; }
 
     }
 

@@ -140,7 +140,7 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
         }
 
         var pending = CollectPending(keys, hints, _time.GetUtcNow());
-        return pending is null ? ValueTask.CompletedTask : FetchPendingAsync(keys, pending, cancellationToken);
+        return pending is null ? ValueTask.CompletedTask : FetchPendingAsync(keys, pending, cancellationToken, hints);
     }
 
     /// <summary>The key's entry by its hint while the hint is the entry held for it (a replaced or evicted entry is marked so), else by the key.</summary>
@@ -160,7 +160,7 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
     /// attempt and the keys after it go the general way: the attempt continues inside the retry pipeline as its
     /// first attempt (never made twice), the keys after it overlap up to <see cref="LruTableCacheOptions.MaxConcurrentFetches"/>.
     /// </remarks>
-    private ValueTask FetchPendingAsync(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, CancellationToken cancellationToken)
+    private ValueTask FetchPendingAsync(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, CancellationToken cancellationToken, List<object?>? hints = null)
     {
         var results = new FetchResult[pending.Count];
         for (var i = 0; i < pending.Count; i++)
@@ -168,11 +168,11 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
             var first = FirstAttempt(pending[i], cancellationToken);
             if (!first.IsCompletedSuccessfully)
             {
-                return FetchRestAsync(keys, pending, results, i, first, cancellationToken);
+                return FetchRestAsync(keys, pending, results, i, first, hints, cancellationToken);
             }
             results[i] = new FetchResult(true, first.Result);
         }
-        Publish(keys, pending, results);
+        Publish(keys, pending, results, hints);
         return ValueTask.CompletedTask;
     }
 
@@ -191,7 +191,7 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
 
     /// <summary>Keys <paramref name="from"/>.. of <paramref name="pending"/>, the first of them with its first attempt under way.</summary>
     private async ValueTask FetchRestAsync(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, FetchResult[] results, int from,
-        Task<IReadOnlyDictionary<string, string>?> started, CancellationToken cancellationToken)
+        Task<IReadOnlyDictionary<string, string>?> started, List<object?>? hints, CancellationToken cancellationToken)
     {
         if (pending.Count - from == 1)
         {
@@ -223,11 +223,11 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
             }
         }
 
-        Publish(keys, pending, results);
+        Publish(keys, pending, results, hints);
     }
 
     /// <summary>Publishes the fetched keys, makes the batch's keys the most recent, and evicts past the row limit.</summary>
-    private void Publish(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, FetchResult[] results)
+    private void Publish(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, FetchResult[] results, List<object?>? hints)
     {
         var now = _time.GetUtcNow();
         lock (_lock)
@@ -237,12 +237,26 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
                 Apply(pending[i], results[i], now);
             }
 
-            // The batch's keys become the most recent, so the eviction below spares them.
-            foreach (var key in keys)
+            // The batch's keys become the most recent, so the eviction below spares them (by their hints, when given:
+            // a key with a hint is one of a list).
+            if (hints is not null)
             {
-                if (_entries.TryGetValue(key, out var entry))
+                var list = (List<DimensionKey>)keys;
+                for (var i = 0; i < list.Count; i++)
                 {
-                    Touch(entry);
+                    var hint = hints[i];
+                    if (Held(list[i], ref hint) is { } entry) Touch(entry);
+                    hints[i] = hint;
+                }
+            }
+            else
+            {
+                foreach (var key in keys)
+                {
+                    if (_entries.TryGetValue(key, out var entry))
+                    {
+                        Touch(entry);
+                    }
                 }
             }
 
