@@ -190,6 +190,17 @@ public static class ReplayRunner
         // Everything flushed is in the file (a write failure is thrown here).
         if (samplesStage is not null) await samplesStage.CompleteAsync().ConfigureAwait(false);
         var elapsed = clock.GetElapsedTime(started);
+        if (last is not null && coordinator.SamplesClosedBehind != last.SamplesClosedBehind)
+        {
+            // The samples stage closed the last flushes' windows after the run's last progress: show the final count.
+            last = last with
+            {
+                SamplesWritten = last.SamplesWritten - last.SamplesClosedBehind + coordinator.SamplesClosedBehind,
+                SamplesClosedBehind = coordinator.SamplesClosedBehind,
+                Elapsed = elapsed,
+            };
+            progress?.Invoke(last);
+        }
 
         // Finalize the outputs: whatever the run got to is renamed into place, and the summary says how it ended.
         deadLetters?.Dispose();
@@ -200,7 +211,9 @@ public static class ReplayRunner
         var accounts = new List<OutputAccount>();
         if (samplesOut is not null)
         {
-            accounts.Add(RunSummary.Account("out", settings.OutPath!, counters.Samples, samplesOut.SamplesWritten, Backlog(counters)));
+            // The samples file takes every sample the flush hands it (it never fails a call; an error stops the run),
+            // and it comes first among the sinks: a backlog drop (another sink down) never misses it.
+            accounts.Add(RunSummary.Account("out", settings.OutPath!, counters.Samples, samplesOut.SamplesWritten, WriteResult.NoDrops));
         }
         if (settings.Remote is { } remote)
         {

@@ -205,7 +205,8 @@ public sealed class FlushCoordinator
         WriteOutcome? outcome = null;
         var evict = true;
         var written = 0;
-        var dropped = 0;
+        var dropped = 0; // dropped by the sink, or (outcome Failed) by the backlog bound
+        var sinkDropped = 0; // given up on: the part the failed call had dropped for reasons of its own
         if (_writer is IClosingSampleWriter behind)
         {
             // The sink closes and writes them after this returns, in order, and takes every sample: they are evicted now.
@@ -251,7 +252,12 @@ public sealed class FlushCoordinator
                     // oldest closed windows, and say so loudly.
                     // They were closed (and are evicted): produced, then dropped, so a run's account of its
                     // samples (produced = written + dropped) shows them as lost rather than cancelling out.
-                    dropped = samples.Count;
+                    // What the call had delivered (or dropped for a reason of its own) before it failed is
+                    // counted by the sink as such now, and only the rest as backlog.
+                    result.SettlePartial?.Invoke();
+                    written = (int)result.SamplesWritten;
+                    sinkDropped = (int)result.SamplesDropped;
+                    dropped = samples.Count - written - sinkDropped;
                     _counters.AddWindowsClosed(windows);
                     _counters.AddSamples(samples.Count);
                     _counters.AddSamplesDroppedBacklog(dropped);
@@ -273,7 +279,7 @@ public sealed class FlushCoordinator
         }
 
         return await AdvanceAsync(store, headers, targets, watermark, evict, outcome, dropped, cancellationToken).ConfigureAwait(false)
-            with { WindowsClosed = evict ? windows : 0, SamplesWritten = written, PendingSamples = evict ? 0 : samples.Count };
+            with { WindowsClosed = evict ? windows : 0, SamplesWritten = written, SamplesDropped = dropped + sinkDropped, PendingSamples = evict ? 0 : samples.Count };
     }
 
     /// <summary>Every shard's advance after a close: the seal, and what was written (when evicted).</summary>

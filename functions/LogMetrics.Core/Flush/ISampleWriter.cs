@@ -34,6 +34,14 @@ public sealed record WriteResult(WriteOutcome Outcome, long SamplesWritten, IRea
     public static WriteResult Fail() => new(WriteOutcome.Failed, 0, NoDrops);
 
     public long SamplesDropped => DroppedByReason.Values.Sum();
+
+    /// <summary>
+    /// For a <see cref="WriteOutcome.Failed"/> call that had delivered or dropped part of its samples before it failed
+    /// (<see cref="SamplesWritten"/>, <see cref="DroppedByReason"/>): records that part in the sink's own counts. A
+    /// failed call's samples are normally offered again and counted when they go through, so the caller calls this only
+    /// when it gives the rest up (the flush's backlog bound); null when the sink has nothing to record.
+    /// </summary>
+    public Action? SettlePartial { get; init; }
 }
 
 /// <summary>

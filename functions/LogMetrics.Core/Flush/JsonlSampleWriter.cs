@@ -199,7 +199,9 @@ public sealed class CollectingSampleWriter : ISampleWriter
 /// Writes to several sinks (a file and a remote endpoint). The result is the worst outcome
 /// (Failed &gt; Dropped &gt; Written). When one sink fails, the coordinator offers the same windows
 /// again; a sink that already took them does not get them twice, so a samples file never repeats
-/// a line because the endpoint was down.
+/// a line because the endpoint was down. When the coordinator gives a failed call up instead
+/// (<see cref="WriteResult.SettlePartial"/>, its backlog bound), each failed sink counts what it had
+/// delivered and the samples the others took are forgotten.
 /// </summary>
 public sealed class FanOutSampleWriter(IReadOnlyList<ISampleWriter> writers) : ISampleWriter
 {
@@ -210,6 +212,8 @@ public sealed class FanOutSampleWriter(IReadOnlyList<ISampleWriter> writers) : I
     public async Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
     {
         var results = new List<WriteResult>(writers.Count);
+        WriteResult? leastDelivered = null;
+        List<Action>? settles = null;
         for (var i = 0; i < writers.Count; i++)
         {
             var done = _pending[i];
@@ -220,14 +224,30 @@ public sealed class FanOutSampleWriter(IReadOnlyList<ISampleWriter> writers) : I
             {
                 done ??= _pending[i] = [];
                 foreach (var s in fresh) done.Add((s.SeriesId, s.TimestampMs));
+                continue;
             }
+            // Of this call's samples, this sink has those it took before (skipped now) and the part it delivered now.
+            var delivered = result with { SamplesWritten = result.SamplesWritten + (samples.Count - fresh.Count) };
+            if (leastDelivered is null || delivered.SamplesWritten + delivered.SamplesDropped < leastDelivered.SamplesWritten + leastDelivered.SamplesDropped)
+            {
+                leastDelivered = delivered;
+            }
+            if (result.SettlePartial is { } settle) (settles ??= []).Add(settle);
         }
-        var worst = results.MaxBy(r => (int)r.Outcome) ?? WriteResult.Ok(0);
-        if (worst.Outcome == WriteOutcome.Failed)
+        if (leastDelivered is not null)
         {
-            return worst;
+            // The sink that delivered least says what the call lost if it is given up.
+            return leastDelivered with
+            {
+                SettlePartial = () =>
+                {
+                    foreach (var settle in settles ?? []) settle();
+                    Array.Clear(_pending);
+                },
+            };
         }
         Array.Clear(_pending);
+        var worst = results.MaxBy(r => (int)r.Outcome) ?? WriteResult.Ok(0);
         var drops = results.SelectMany(r => r.DroppedByReason).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Max(kv => kv.Value));
         return new WriteResult(worst.Outcome, samples.Count - drops.Values.Sum(), drops);
     }

@@ -14,6 +14,11 @@ public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, 
     public TimeSpan IngestTime { get; init; }
     /// <summary>Wall time in Flush (roll-up) and Write.</summary>
     public TimeSpan FlushTime { get; init; }
+    /// <summary>
+    /// Of <see cref="SamplesWritten"/>, those a sink closing behind the flushes had closed when this was taken
+    /// (<see cref="FlushCoordinator.SamplesClosedBehind"/>): it closes the last flushes' windows after the run's last progress.
+    /// </summary>
+    public long SamplesClosedBehind { get; init; }
 }
 
 /// <summary>
@@ -669,22 +674,27 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
     /// <summary>The live view of a replay: counts, open lanes and windows, the global watermark, time per stage.</summary>
     private ReplayProgress Progress(IReadOnlyList<LaneReader> readers, LaneState[] lanes, long started, FlushTally flushes,
-        long readTicks, long ingestTicks) => new(
-        pipeline.Counters.Events,
-        readers.Sum(r => r.BytesRead),
-        lanes.Count(l => !l.Finished),
-        lanes.Length,
-        store.OpenWindowCount,
-        store.PartialCount,
-        flushes.WindowsClosed,
-        flushes.Samples,
-        lanes.Any(l => !l.Finished) ? Watermark.Global(lanes.Where(l => !l.Finished).Select(l => l.Watermark(pipeline.Compiled.OutOfOrdernessMs))).Ms : long.MaxValue,
-        clock.GetElapsedTime(started))
+        long readTicks, long ingestTicks)
     {
-        ReadTime = Ticks(readTicks),
-        IngestTime = Ticks(ingestTicks),
-        FlushTime = Ticks(flushes.ElapsedTicks),
-    };
+        var behind = flushes.Coordinator.SamplesClosedBehind; // read once: SamplesWritten and SamplesClosedBehind agree
+        return new(
+            pipeline.Counters.Events,
+            readers.Sum(r => r.BytesRead),
+            lanes.Count(l => !l.Finished),
+            lanes.Length,
+            store.OpenWindowCount,
+            store.PartialCount,
+            flushes.WindowsClosed,
+            flushes.SamplesFlushed + behind,
+            lanes.Any(l => !l.Finished) ? Watermark.Global(lanes.Where(l => !l.Finished).Select(l => l.Watermark(pipeline.Compiled.OutOfOrdernessMs))).Ms : long.MaxValue,
+            clock.GetElapsedTime(started))
+        {
+            ReadTime = Ticks(readTicks),
+            IngestTime = Ticks(ingestTicks),
+            FlushTime = Ticks(flushes.ElapsedTicks),
+            SamplesClosedBehind = behind,
+        };
+    }
 
     /// <summary>One batch's signals applied to their shards (index = shard id), the shards in parallel (each its own signal).</summary>
     private Task ApplyAsync(ShardSignal[] signals, CancellationToken cancellationToken)
@@ -701,8 +711,10 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
         private long _samples;
 
-        /// <summary>Samples the flushes wrote, and those a sink closing behind them has closed so far.</summary>
-        public long Samples => _samples + coordinator.SamplesClosedBehind;
+        /// <summary>Samples the flushes wrote themselves; those a sink closing behind them has closed so far are <see cref="FlushCoordinator.SamplesClosedBehind"/>.</summary>
+        public long SamplesFlushed => _samples;
+
+        public FlushCoordinator Coordinator => coordinator;
 
         public long ElapsedTicks { get; private set; }
 

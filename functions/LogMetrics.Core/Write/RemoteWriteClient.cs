@@ -126,7 +126,8 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
             call.Commit();
             throw new RemoteWriteFatalException(fatal);
         }
-        if (failed) return new WriteResult(WriteOutcome.Failed, written, drops); // offered again whole: counted then
+        // Offered again whole and counted then; or given up (the flush's backlog bound), and then what did go through counts now.
+        if (failed) return new WriteResult(WriteOutcome.Failed, written, drops) { SettlePartial = call.Commit };
         call.Commit();
         return drops.Count == 0 ? WriteResult.Ok(written) : new WriteResult(WriteOutcome.Dropped, written, drops);
     }
@@ -141,7 +142,8 @@ public sealed class RemoteWriteClient : ISampleWriter, IDisposable
     /// <summary>
     /// What the requests of one <see cref="WriteAsync"/> call share: the first fatal error, and the
     /// samples written or dropped, counted only when the call ends. A call that ends Failed is offered
-    /// again whole by the next flush, so the part it had written (or dropped) counts then, once.
+    /// again whole by the next flush, so the part it had written (or dropped) counts then, once; unless
+    /// the flush gives the call up (<see cref="WriteResult.SettlePartial"/>), which counts that part at once.
     /// </summary>
     private sealed class CallState
     {

@@ -261,6 +261,35 @@ public abstract class CoordinatorContractTests
     }
 
     [Fact]
+    public async Task FlushAsync_SinkDownPastBacklogBoundAfterDeliveringPart_CountsOnlyTheUndeliveredAsBacklog()
+    {
+        // As above, but each failing call delivers its first sample before it fails. Window T0's call holds
+        // t_err and t_req of "acc" at T0, in that order (SampleTimeOrder: same time, then name): t_err went through.
+        var rig = new Rig(this, maxPendingSamples: 4);
+        rig.Writer.FailuresLeft = 1_000;
+        rig.Writer.DeliveredBeforeFailing = 1;
+        await SendAllAsync(rig);
+
+        await rig.TickAsync(4);
+
+        Assert.Equal(1, rig.Counters.SamplesDroppedBacklog);   // t_req of window T0 only
+        Assert.Equal(2, rig.Counters.Samples);
+        Assert.Equal(1, rig.Writer.Settled);                   // the given-up call, once; deferred calls are offered again instead
+        Assert.Contains(Key("t_err", "acc", 0), rig.Writer.Distinct().Keys);
+
+        rig.Writer.FailuresLeft = 0;
+        await rig.FinishAsync();
+
+        var expected = ExpectedAll.Where(e => e.Key != Key("t_req", "acc", 0)).OrderBy(e => e.Key, StringComparer.Ordinal);
+        Assert.Equal(expected, rig.Writer.Distinct().OrderBy(e => e.Key, StringComparer.Ordinal));
+        Assert.Equal(1, rig.Counters.SamplesDroppedBacklog);
+        Assert.Equal(1, rig.Writer.Settled);
+        Assert.Equal(ExpectedAll.Count, rig.Counters.Samples);
+        Assert.Empty(rig.Writer.Conflicts);
+        Assert.All(await rig.StatesAsync(), s => Assert.True(s.IsEmpty));
+    }
+
+    [Fact]
     public async Task FlushAsync_EvictionLostAfterWrite_ResendsOnlyEachSeriesNewestSample()
     {
         var rig = new Rig(this);

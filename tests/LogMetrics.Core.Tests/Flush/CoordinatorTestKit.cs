@@ -83,6 +83,12 @@ internal sealed class RecordingWriter : ISampleWriter
 
     public int FailedCalls { get; private set; }
 
+    /// <summary>A failing call first delivers this many of its samples (they are accepted), as a remote write whose later requests fail.</summary>
+    public int DeliveredBeforeFailing { get; set; }
+
+    /// <summary>Failed calls whose delivered part the caller had the sink count (<see cref="WriteResult.SettlePartial"/>).</summary>
+    public int Settled { get; private set; }
+
     /// <summary>Samples of every call that succeeded, re-sends included.</summary>
     public List<Sample> Accepted { get; } = [];
 
@@ -126,17 +132,25 @@ internal sealed class RecordingWriter : ISampleWriter
             {
                 FailuresLeft--;
                 FailedCalls++;
-                return Task.FromResult(WriteResult.Fail());
+                if (DeliveredBeforeFailing == 0) return Task.FromResult(WriteResult.Fail());
+                var delivered = samples.Take(DeliveredBeforeFailing).ToList();
+                Accept(delivered);
+                return Task.FromResult(new WriteResult(WriteOutcome.Failed, delivered.Count, WriteResult.NoDrops) { SettlePartial = () => Settled++ });
             }
-            foreach (var s in samples)
-            {
-                var id = s.SeriesId;
-                if (_newest.TryGetValue(id, out var newest) && s.TimestampMs < newest) OutOfOrder.Add(CoordinatorTestKit.Key(s));
-                else _newest[id] = s.TimestampMs;
-            }
-            Accepted.AddRange(samples);
+            Accept(samples);
             return Task.FromResult(WriteResult.Ok(samples.Count));
         }
+    }
+
+    private void Accept(IReadOnlyList<Sample> samples)
+    {
+        foreach (var s in samples)
+        {
+            var id = s.SeriesId;
+            if (_newest.TryGetValue(id, out var newest) && s.TimestampMs < newest) OutOfOrder.Add(CoordinatorTestKit.Key(s));
+            else _newest[id] = s.TimestampMs;
+        }
+        Accepted.AddRange(samples);
     }
 }
 

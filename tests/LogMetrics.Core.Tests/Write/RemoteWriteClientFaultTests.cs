@@ -198,6 +198,23 @@ public class RemoteWriteClientFaultTests
     }
 
     [Fact]
+    public async Task WriteAsync_FailsAfterSomeRequestsWereAccepted_SettlingCountsWhatTheServerTook()
+    {
+        // The flush gives the call up (its backlog bound): what the server accepted is counted written then, once.
+        using var server = new FakeRemoteWriteServer((i, _) => i < 2 ? new ServerReply(204) : new ServerReply(503));
+        using var client = new RemoteWriteClientTestHarness().Client(server.Endpoint, concurrency: 1, maxElapsedSeconds: 20);
+
+        var failed = await client.WriteAsync(Samples, CancellationToken.None);
+        Assert.Equal(0, client.Metrics.Snapshot().SamplesWritten);
+        failed.SettlePartial!();
+        failed.SettlePartial!();
+
+        Assert.Equal(server.AcceptedPoints.Count(), client.Metrics.Snapshot().SamplesWritten);
+        Assert.InRange(client.Metrics.Snapshot().SamplesWritten, 1, Samples.Count - 1);
+        Assert.Empty(client.Metrics.Snapshot().SamplesDroppedByReason);
+    }
+
+    [Fact]
     public async Task WriteAsync_401WithNonRefreshableAuth_ThrowsFatalNamingStatus()
     {
         using var server = new FakeRemoteWriteServer((_, _) => new ServerReply(401, Body: "no"));

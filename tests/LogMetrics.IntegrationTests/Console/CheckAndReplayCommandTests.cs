@@ -92,6 +92,23 @@ public sealed class CheckAndReplayCommandTests
     }
 
     [Fact]
+    public async Task Replay_ProgressToRedirectedStderr_LastLineCountsEverySample()
+    {
+        // The samples file closes the last flushes' windows behind them; the last progress line must still show
+        // every sample (the oracle's count for this corpus), not those closed when the ingest ended. A race: three runs.
+        using var expected = JsonDocument.Parse(File.ReadAllText(Golden("expected-summary.json")));
+        var samples = expected.RootElement.GetProperty("samples").GetInt64().ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
+        for (var run = 0; run < 3; run++)
+        {
+            var r = await Cli.RunAsync("replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Golden("dimensions"),
+                "--out", Path.Combine(Cli.TempDir(), "samples.jsonl"), Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz"));
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            var last = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last(l => l.Contains(" events ", StringComparison.Ordinal));
+            Assert.Contains($"  samples {samples}  ", last);
+        }
+    }
+
+    [Fact]
     public async Task Replay_GoldenCorpus_WritesContractFiles()
     {
         var dir = Cli.TempDir();
