@@ -244,7 +244,8 @@ public sealed class BatchAccumulator
     /// Starts loading what <see cref="Add(int, Record, SeriesBudget?)"/> of the prepared records ahead will read, for a
     /// caller adding records <paramref name="index"/>, <paramref name="index"/> + 1, … of <paramref name="count"/> in
     /// order: the series of record <paramref name="index"/> + 4, and the partials (with their values) that the series
-    /// of record <paramref name="index"/> + 2, asked for two records ago, have in this batch. Only reads.
+    /// of record <paramref name="index"/> + 2, asked for two records ago, have in this batch, or their budget admission
+    /// when they have none yet. Only reads.
     /// </summary>
     internal void PrefetchAdd(int index, int count)
     {
@@ -263,7 +264,10 @@ public sealed class BatchAccumulator
             var row = _preparedSeries.AsSpan((index + 2) * families, families);
             foreach (var series in row)
             {
-                if (series is not null && series.Stamp == _stamp && series.Partial is { } partial) PrefetchObject(partial);
+                if (series is null) continue;
+                if (series.Stamp == _stamp && series.Partial is { } partial) PrefetchObject(partial);
+                // New to the batch: its admission may be read (AdmittedBefore).
+                else if (series.Admission is { } admission) CachePrefetch.Object(admission);
             }
         }
     }
