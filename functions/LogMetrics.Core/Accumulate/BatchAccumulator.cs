@@ -369,7 +369,13 @@ public sealed class BatchAccumulator
     {
         var family = _families[series.Family];
         var free = _free[series.Family];
-        var partial = free.TryPop(out var reused) ? reused : new SeriesPartial { Values = new double[family.SlotCount] };
+        // One handed back with values of another shape (another pipeline's) is dropped here, where it is read anyway.
+        SeriesPartial? partial = null;
+        while (partial is null && free.TryPop(out var reused))
+        {
+            if (reused.Values is { } values && values.Length == family.SlotCount) partial = reused;
+        }
+        partial ??= new SeriesPartial { Values = new double[family.SlotCount] };
         // A recycled partial has long left the cache: the next one is asked for now, to be there when it is taken.
         if (free.TryPeek(out var next)) PrefetchObject(next);
         _initial[series.Family].CopyTo(partial.Values, 0);
@@ -492,16 +498,15 @@ public sealed class BatchAccumulator
     /// <summary>
     /// Takes back partials a host has finished with (applied to every shard, nothing of them kept but
     /// their <see cref="SeriesPartial.Labels"/>, which are immutable and stay valid): they are reused by
-    /// later batches. Partials of another pipeline are ignored.
+    /// later batches. Partials of another pipeline are ignored (one of a family this pipeline has is dropped when
+    /// taken, if its values are not of the family's shape: only the family is read here, the values array when the
+    /// partial is reused).
     /// </summary>
     public void Recycle(List<SeriesPartial> partials)
     {
         foreach (var partial in partials)
         {
-            if ((uint)partial.Family < (uint)_families.Length && partial.Values.Length == _families[partial.Family].SlotCount)
-            {
-                _free[partial.Family].Push(partial);
-            }
+            if ((uint)partial.Family < (uint)_families.Length) _free[partial.Family].Push(partial);
         }
         partials.Clear();
     }
