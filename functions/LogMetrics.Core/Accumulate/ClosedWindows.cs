@@ -77,6 +77,14 @@ public sealed class ClosedPart
     /// <summary>Each cell's slot vector, end to end; an empty min/max slot is ±Infinity (JSON strings).</summary>
     [JsonNumberHandling(JsonNumberHandling.AllowNamedFloatingPointLiterals)]
     public List<double> Values { get; set; } = [];
+
+    /// <summary>
+    /// In memory only (null once stored and read back): each cell's series id in the shard that exported it. The parts
+    /// of one document are exported together, so within it an id is one series (family and labels), and the roll-up
+    /// matches cells by id instead of by their labels' text (<c>ShardRollup.Merge</c>).
+    /// </summary>
+    [JsonIgnore]
+    internal int[]? SeriesIds { get; set; }
 }
 
 /// <summary>

@@ -37,14 +37,27 @@ public sealed class WindowCells
     [JsonIgnore]
     private Dictionary<int, int>? _offsets;
 
+    /// <summary>
+    /// Instead of <see cref="_offsets"/> in a shard's committed windows (<see cref="Dense"/>): offset + 1 in
+    /// <see cref="Values"/> by series id, 0 for no cell. A committed window holds a cell of most of the shard's series,
+    /// and every signal's cells are looked up in it: an array read, not a hash probe.
+    /// </summary>
+    [JsonIgnore]
+    private int[]? _at;
+
     [JsonIgnore]
     private bool _offsetsStale;
+
+    /// <summary>Series are looked up by id in an array the size of the shard's series table (a committed window), not in a map.</summary>
+    [JsonIgnore]
+    internal bool Dense { get; set; }
 
     /// <summary>Empties the window for reuse as the window starting at <paramref name="start"/> (its lists keep their room).</summary>
     internal void Reset(long start)
     {
         Start = start;
         Newest = 0;
+        if (_at is not null) Array.Clear(_at);
         Series.Clear();
         Values.Clear();
         _offsets?.Clear();
@@ -62,6 +75,12 @@ public sealed class WindowCells
     /// <summary>Offset in <see cref="Values"/> of a series' vector, or -1.</summary>
     public int OffsetOf(int series, WindowShardState shard, CompiledPipeline pipeline)
     {
+        if (Dense)
+        {
+            if (_at is null || _offsetsStale) Index(shard, pipeline);
+            var at = _at!;
+            return (uint)series < (uint)at.Length ? at[series] - 1 : -1;
+        }
         if (_offsets is null || _offsetsStale)
         {
             if (_offsets is null) _offsets = new Dictionary<int, int>(Series.Count);
@@ -77,13 +96,45 @@ public sealed class WindowCells
         return _offsets.TryGetValue(series, out var o) ? o : -1;
     }
 
+    /// <summary>Fills <see cref="_at"/> from the cells (sized to the shard's series table).</summary>
+    private void Index(WindowShardState shard, CompiledPipeline pipeline)
+    {
+        var size = Math.Max(shard.SeriesLabels.Count, 16);
+        if (_at is null || _at.Length < size) _at = new int[size];
+        else Array.Clear(_at);
+        _offsetsStale = false;
+        var at = _at;
+        var offset = 0;
+        foreach (var s in Series)
+        {
+            if (s >= at.Length) _at = at = Grown(at, s);
+            at[s] = offset + 1;
+            offset += pipeline.Families[shard.SeriesFamily[s]].SlotCount;
+        }
+    }
+
+    private static int[] Grown(int[] at, int series)
+    {
+        var grown = new int[Math.Max(at.Length * 2, series + 1)];
+        at.CopyTo(grown, 0);
+        return grown;
+    }
+
     /// <summary>Folds a vector in (merge when the series has a cell, append otherwise).</summary>
     public void Fold(int series, ReadOnlySpan<double> values, MetricFamily family, WindowShardState shard, CompiledPipeline pipeline)
     {
         var offset = OffsetOf(series, shard, pipeline);
         if (offset < 0)
         {
-            _offsets![series] = Values.Count;
+            if (Dense)
+            {
+                if (series >= _at!.Length) _at = Grown(_at, series);
+                _at[series] = Values.Count + 1;
+            }
+            else
+            {
+                _offsets![series] = Values.Count;
+            }
             Series.Add(series);
             Values.AddRange(values);
             return;
@@ -100,19 +151,12 @@ public sealed class WindowCells
         }
     }
 
-    /// <summary>Renumbers every cell's series through <paramref name="map"/> (old id → new id); the values stay as they are.</summary>
-    internal void Renumber(int[] map)
-    {
-        var series = CollectionsMarshal.AsSpan(Series);
-        for (var i = 0; i < series.Length; i++) series[i] = map[series[i]];
-        _offsetsStale = true;
-    }
-
     /// <summary>
-    /// Keeps only the cells <paramref name="keep"/> accepts, in order, renumbering series through <paramref name="map"/>:
-    /// in place (the lists keep their room; a window of thousands of cells would be a large object to copy).
+    /// Keeps only the cells whose family (<paramref name="seriesFamily"/>, by series id) is not one <paramref name="drop"/>
+    /// names, in order (<paramref name="slots"/>: each family's slot count): in place (the lists keep their room; a window
+    /// of thousands of cells would be a large object to copy).
     /// </summary>
-    public void Filter(Func<int, bool> keep, WindowShardState shard, CompiledPipeline pipeline, IReadOnlyDictionary<int, int>? map = null)
+    internal void RemoveFamilies(ReadOnlySpan<bool> drop, ReadOnlySpan<int> seriesFamily, ReadOnlySpan<int> slots)
     {
         var series = CollectionsMarshal.AsSpan(Series);
         var values = CollectionsMarshal.AsSpan(Values);
@@ -122,10 +166,11 @@ public sealed class WindowCells
         for (var i = 0; i < series.Length; i++)
         {
             var s = series[i];
-            var width = pipeline.Families[shard.SeriesFamily[s]].SlotCount;
-            if (keep(s))
+            var family = seriesFamily[s];
+            var width = slots[family];
+            if (!drop[family])
             {
-                series[kept++] = map is null ? s : map[s];
+                series[kept++] = s;
                 // Moved toward the front only (to <= offset), so the copy never overwrites a cell not yet read.
                 if (to != offset) values.Slice(offset, width).CopyTo(values[to..]);
                 to += width;
@@ -134,6 +179,14 @@ public sealed class WindowCells
         }
         Series.RemoveRange(kept, Series.Count - kept);
         Values.RemoveRange(to, Values.Count - to);
+        _offsetsStale = true;
+    }
+
+    /// <summary>Renumbers every cell's series through <paramref name="map"/> (old id → new id); the values stay as they are.</summary>
+    internal void Renumber(int[] map)
+    {
+        var series = CollectionsMarshal.AsSpan(Series);
+        for (var i = 0; i < series.Length; i++) series[i] = map[series[i]];
         _offsetsStale = true;
     }
 }
@@ -270,6 +323,24 @@ public sealed class WindowShardState
             {
                 return other.Handle!.Id >= 0 ? other.Handle.Id : Revive(other.Handle, labels);
             }
+            // Another array of a series the memo holds: the budget hands the pipelines a new array per series in each
+            // metric window, so every series comes back once a window with an equal copy. Its slot follows from the
+            // series hash, so the pair holds the old array: told equal by its labels (mostly the same string
+            // instances), without hashing the text or probing the index. The entry then takes the new array.
+            // Only an entry of the same hash is compared.
+            if (hash != 0)
+            {
+                if (entry.Hash == hash && SameSeries(entry, family, labels))
+                {
+                    entry = new MemoEntry(labels, entry.Handle, hash);
+                    return entry.Handle!.Id >= 0 ? entry.Handle.Id : Revive(entry.Handle, labels);
+                }
+                if (other.Hash == hash && SameSeries(other, family, labels))
+                {
+                    other = new MemoEntry(labels, other.Handle, hash);
+                    return other.Handle!.Id >= 0 ? other.Handle.Id : Revive(other.Handle, labels);
+                }
+            }
         }
         if (_seriesIndex is null || _handles is null)
         {
@@ -304,8 +375,19 @@ public sealed class WindowShardState
         }
         // The newer entry first; the pair's older one moves to the second slot (the second's is dropped).
         if (memo.Entries[slot].Labels is not null) memo.Entries[slot + 1] = memo.Entries[slot];
-        memo.Entries[slot] = new MemoEntry(labels, handle);
+        memo.Entries[slot] = new MemoEntry(labels, handle, hash);
         return handle.Id;
+    }
+
+    /// <summary>Whether a memo entry is the series of <paramref name="family"/> with these label values (compared by content).</summary>
+    private static bool SameSeries(in MemoEntry entry, int family, string[] labels)
+    {
+        if (entry.Labels is not { } known || entry.Handle!.Family != family || known.Length != labels.Length) return false;
+        for (var i = 0; i < labels.Length; i++)
+        {
+            if (!string.Equals(known[i], labels[i], StringComparison.Ordinal)) return false;
+        }
+        return true;
     }
 
     /// <summary>A series compaction dropped comes back: it is appended to the table again, as a new series would be.</summary>
@@ -331,7 +413,8 @@ public sealed class WindowShardState
         public int Family { get; } = family;
     }
 
-    private readonly record struct MemoEntry(string[]? Labels, SeriesHandle? Handle);
+    /// <summary>A memo entry: the array, its series, and the series hash its partial carried (0: none).</summary>
+    private readonly record struct MemoEntry(string[]? Labels, SeriesHandle? Handle, ulong Hash);
 
     /// <summary>Series by label array instance, two entries per place (a cache in front of <see cref="_seriesIndex"/>).</summary>
     private sealed class InstanceMemo(int size = InstanceMemo.MinSize)
@@ -603,7 +686,12 @@ public sealed class WindowShardState
     private WindowCells WindowAt(long start)
     {
         var i = Windows.FindIndex(w => w.Start >= start);
-        if (i >= 0 && Windows[i].Start == start) return Windows[i];
+        if (i >= 0 && Windows[i].Start == start)
+        {
+            // A committed window (also one read back from JSON) looks its series up by id.
+            Windows[i].Dense = true;
+            return Windows[i];
+        }
         WindowCells cells;
         if (_freeWindows is { Count: > 0 } free)
         {
@@ -615,6 +703,7 @@ public sealed class WindowShardState
         {
             cells = new WindowCells { Start = start };
         }
+        cells.Dense = true;
         if (i < 0) Windows.Add(cells);
         else Windows.Insert(i, cells);
         return cells;
@@ -696,35 +785,55 @@ public sealed class WindowShardState
     private int ExportSealed(CompiledPipeline pipeline, int shard, List<ShardMessage> outbox)
     {
         var count = 0;
+        // Per family, its resolution and slots (read per cell below; the families are an interface's list).
+        var familyCount = pipeline.Families.Count;
+        Span<long> resolutionOf = familyCount <= 64 ? stackalloc long[familyCount] : new long[familyCount];
+        Span<int> slotsOf = familyCount <= 64 ? stackalloc int[familyCount] : new int[familyCount];
+        Span<int> indexOf = familyCount <= 64 ? stackalloc int[familyCount] : new int[familyCount];
+        Span<bool> exported = familyCount <= 64 ? stackalloc bool[familyCount] : new bool[familyCount];
+        for (var f = 0; f < familyCount; f++)
+        {
+            resolutionOf[f] = pipeline.Families[f].ResolutionMs;
+            slotsOf[f] = pipeline.Families[f].SlotCount;
+            indexOf[f] = pipeline.Families[f].Index;
+        }
+        var seriesFamily = CollectionsMarshal.AsSpan(SeriesFamily);
         foreach (var resolution in pipeline.Families.Select(f => f.ResolutionMs).Distinct().Order())
         {
+            for (var f = 0; f < familyCount; f++) exported[f] = resolutionOf[f] == resolution;
             var docs = new SortedDictionary<long, ClosedWindow>();
             foreach (var w in Windows)
             {
                 var start = CompiledPipeline.FloorTo(w.Start, resolution);
                 if (!new Watermark(SealedThroughMs).Seals(start, resolution)) break;
-                var part = new ClosedPart { Base = w.Start, Newest = w.Newest };
-                var offset = 0;
-                foreach (var s in w.Series)
+                // The part's cells and values first: its lists are made their size (a window holds cells of every resolution).
+                var series = CollectionsMarshal.AsSpan(w.Series);
+                var cells = 0;
+                var width = 0;
+                foreach (var s in series)
                 {
-                    var family = pipeline.Families[SeriesFamily[s]];
-                    if (family.ResolutionMs == resolution)
-                    {
-                        if (part.Families.Count == 0)
-                        {
-                            // At most the window's cells: the lists never grow cell by cell.
-                            part.Families.EnsureCapacity(w.Series.Count);
-                            part.Labels.EnsureCapacity(w.Series.Count);
-                            part.Values.EnsureCapacity(w.Values.Count);
-                        }
-                        part.Families.Add(family.Index);
-                        part.Labels.Add(SeriesLabels[s]);
-                        part.Values.AddRange(CollectionsMarshal.AsSpan(w.Values).Slice(offset, family.SlotCount));
-                    }
-                    offset += family.SlotCount;
+                    var f = seriesFamily[s];
+                    if (!exported[f]) continue;
+                    cells++;
+                    width += slotsOf[f];
                 }
-                if (part.Families.Count == 0) continue;
-                w.Filter(s => pipeline.Families[SeriesFamily[s]].ResolutionMs != resolution, this, pipeline);
+                if (cells == 0) continue;
+                var part = new ClosedPart { Base = w.Start, Newest = w.Newest, Families = new(cells), Labels = new(cells), Values = new(width), SeriesIds = new int[cells] };
+                var values = CollectionsMarshal.AsSpan(w.Values);
+                var offset = 0;
+                foreach (var s in series)
+                {
+                    var f = seriesFamily[s];
+                    if (exported[f])
+                    {
+                        part.SeriesIds[part.Families.Count] = s;
+                        part.Families.Add(indexOf[f]);
+                        part.Labels.Add(SeriesLabels[s]);
+                        part.Values.AddRange(values.Slice(offset, slotsOf[f]));
+                    }
+                    offset += slotsOf[f];
+                }
+                w.RemoveFamilies(exported, seriesFamily, slotsOf);
                 if (!docs.TryGetValue(start, out var doc)) docs[start] = doc = new ClosedWindow();
                 doc.Parts.Add(part);
             }
@@ -821,42 +930,53 @@ public sealed class WindowShardState
     /// <summary>Drops series no cell refers to and renumbers the rest.</summary>
     private void Compact(CompiledPipeline pipeline)
     {
-        var used = new bool[SeriesLabels.Count];
+        // In place, with arrays kept from the last compaction: a flush compacts every shard, and the tables (and the series
+        // that come back after it) would otherwise be fresh lists grown by doubling each time.
+        var count = SeriesLabels.Count;
+        if (_used is null || _used.Length < count) _used = new bool[Math.Max(count, 2 * (_used?.Length ?? 0))];
+        var used = _used.AsSpan(0, count);
+        used.Clear();
         var all = Windows.Concat(Lanes.Values.SelectMany(l => l.Held).SelectMany(h => h.Windows)).ToList();
         foreach (var w in all)
         {
-            foreach (var s in w.Series) used[s] = true;
+            foreach (var s in CollectionsMarshal.AsSpan(w.Series)) used[s] = true;
         }
-        if (Array.IndexOf(used, false) < 0) return;
+        if (!used.Contains(false)) return;
         // map[old id] = new id, or -1 for a series dropped.
-        var map = new int[used.Length];
-        var families = new List<int>();
-        var labels = new List<string[]>();
-        for (var i = 0; i < used.Length; i++)
+        if (_map is null || _map.Length < count) _map = new int[_used.Length];
+        var map = _map.AsSpan(0, count);
+        var families = SeriesFamily;
+        var labels = SeriesLabels;
+        var kept = 0;
+        for (var i = 0; i < count; i++)
         {
             if (!used[i])
             {
                 map[i] = -1;
                 continue;
             }
-            map[i] = families.Count;
-            families.Add(SeriesFamily[i]);
-            labels.Add(SeriesLabels[i]);
+            map[i] = kept;
+            // Toward the front only (kept <= i).
+            families[kept] = families[i];
+            labels[kept] = labels[i];
+            kept++;
         }
-        foreach (var w in all) w.Renumber(map);
-        SeriesFamily = families;
-        SeriesLabels = labels;
+        families.RemoveRange(kept, count - kept);
+        labels.RemoveRange(kept, count - kept);
+        var renumber = _map;
+        foreach (var w in all) w.Renumber(renumber);
         // The indexes follow through their handles; a dropped series keeps its handle (id -1) until they start over.
-        if (_seriesIndex is not null && _handles is { } handles && handles.Count == map.Length && _dropped + map.Length - labels.Count <= 2 * labels.Count + 16384)
+        if (_seriesIndex is not null && _handles is { } handles && handles.Count == count && _dropped + count - kept <= 2 * kept + 16384)
         {
-            var kept = new List<SeriesHandle>(labels.Count);
-            for (var i = 0; i < map.Length; i++)
+            var live = 0;
+            for (var i = 0; i < count; i++)
             {
-                handles[i].Id = map[i];
-                if (map[i] >= 0) kept.Add(handles[i]);
+                var h = handles[i];
+                h.Id = map[i];
+                if (map[i] >= 0) handles[live++] = h;
                 else _dropped++;
             }
-            _handles = kept;
+            handles.RemoveRange(live, count - live);
         }
         else
         {
@@ -867,4 +987,11 @@ public sealed class WindowShardState
             _dropped = 0;
         }
     }
+
+    // Compact's scratch (series in use, old id → new id), kept for the next compaction.
+    [JsonIgnore]
+    private bool[]? _used;
+
+    [JsonIgnore]
+    private int[]? _map;
 }

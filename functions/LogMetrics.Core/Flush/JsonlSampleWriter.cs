@@ -1,9 +1,11 @@
 using System.Buffers;
 using System.Buffers.Text;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using LogMetrics.Core.Parse;
 
 namespace LogMetrics.Core.Flush;
 
@@ -32,13 +34,21 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
     /// <summary>Every sample's line is written to the stream, and the stream flushed, when this returns.</summary>
     public Task<WriteResult> WriteAsync(IReadOnlyList<Sample> samples, CancellationToken cancellationToken)
     {
-        foreach (var s in samples)
+        SizeLabelSlots(samples.Count);
+        try
         {
-            if (!TryWritePlain(s))
+            foreach (var s in samples)
             {
-                WriteEscaped(s);
+                if (!TryWritePlain(s))
+                {
+                    WriteEscaped(s);
+                }
+                if (_buffer.WrittenCount >= ChunkBytes) Drain();
             }
-            if (_buffer.WrittenCount >= ChunkBytes) Drain();
+        }
+        finally
+        {
+            ForgetLabels();
         }
         Drain();
         _stream.Flush();
@@ -108,22 +118,116 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
     /// leaves as they are (<see cref="IsPlainLetter"/>), a finite value) formatted directly: the same bytes
     /// <see cref="WriteEscaped"/> writes (tests hold the two equal). False, nothing written, otherwise.
     /// </summary>
+    /// <remarks>
+    /// A flush's samples come metric by metric, each metric's series in the same order, and the samples of one
+    /// series share its label array: the text from the name to the labels' end is kept per name instance (the
+    /// last one) and per label array instance (<see cref="LabelText"/>), so a series' labels are checked and
+    /// encoded once per batch, not once per metric. The timestamp's text is kept as well (one per window). So a
+    /// label array must not change while its batch is written (samples are immutable, as every producer makes them).
+    /// </remarks>
     private bool TryWritePlain(Sample s)
     {
-        if (!double.IsFinite(s.Value) || !IsPlain(s.Name, out var nameBytes)) return false;
-        var labels = s.Labels;
-        var length = nameBytes + 96;
+        if (!double.IsFinite(s.Value)) return false;
+        var name = NameText(s.Name);
+        if (name.IsEmpty) return false;
+        var labels = LabelText(s.Labels);
+        if (labels.IsEmpty) return false;
+        var span = _buffer.GetSpan(name.Length + labels.Length + 64);
+        name.CopyTo(span);
+        var at = name.Length;
+        labels.CopyTo(span[at..]);
+        at += labels.Length;
+        if (s.TimestampMs != _timestamp || _timestampLength == 0)
+        {
+            // Utf8Formatter, as Utf8JsonWriter formats numbers.
+            Utf8Formatter.TryFormat(s.TimestampMs, _timestampText, out _timestampLength);
+            _timestamp = s.TimestampMs;
+        }
+        _timestampText.AsSpan(0, _timestampLength).CopyTo(span[at..]);
+        at += _timestampLength;
+        Put(span, ref at, ",\"value\":"u8);
+        at += FormatValue(s.Value, span[at..]);
+        Put(span, ref at, "}\n"u8);
+        _buffer.Advance(at);
+        return true;
+    }
+
+    /// <summary>
+    /// <paramref name="value"/> (finite) as <see cref="Utf8Formatter"/> writes a double (what Utf8JsonWriter writes):
+    /// an integer under 10^15 in magnitude, but −0, as the integer (the shortest round-trip text of such a double is
+    /// its digits, and a count is most values), anything else by the double formatter.
+    /// </summary>
+    internal static int FormatValue(double value, Span<byte> span)
+    {
+        int written;
+        if (Math.Abs(value) < 1e15 && value == Math.Truncate(value) && !(value == 0 && double.IsNegative(value)))
+        {
+            Utf8Formatter.TryFormat((long)value, span, out written);
+            return written;
+        }
+        Utf8Formatter.TryFormat(value, span, out written);
+        return written;
+    }
+
+    // The text of the last name: '{"name":"' name '","labels":{'.
+    private string? _name;
+    private byte[] _nameText = new byte[256];
+    private int _nameLength;
+
+    // The last timestamp and its text, after '},"timestamp":'.
+    private long _timestamp;
+    private readonly byte[] _timestampText = new byte[64];
+    private int _timestampLength;
+
+    /// <summary>'{"name":"' name '","labels":{' for the sample's name; empty if the name is not plain.</summary>
+    private ReadOnlySpan<byte> NameText(string name)
+    {
+        if (!ReferenceEquals(name, _name))
+        {
+            if (!IsPlain(name, out var bytes)) return [];
+            if (_nameText.Length < bytes + 32) _nameText = new byte[bytes + 32];
+            var at = 0;
+            Put(_nameText, ref at, "{\"name\":\""u8);
+            Put(_nameText, ref at, name);
+            Put(_nameText, ref at, "\",\"labels\":{"u8);
+            _nameLength = at;
+            _name = name;
+        }
+        return _nameText.AsSpan(0, _nameLength);
+    }
+
+    // Label texts of this batch's label arrays: a slot per array, by its address (a moved array is only a miss;
+    // the reference held is what is compared), the texts end to end in one buffer. Cleared with each batch.
+    // Sized to the batches met (a short run touches little fresh memory): about a slot per two samples, 64 to 4,096.
+    private int _labelBits;
+    private object?[] _labelArrays = [];
+    private int[] _labelAt = [];
+    private int[] _labelLength = [];
+    private const int MaxLabelTexts = 1 << 20;
+    private byte[] _labelTexts = [];
+    private int _labelTextsUsed;
+    private byte[] _scratch = new byte[1024];
+
+    /// <summary>The labels' text from the first label to '},"timestamp":' (empty if a name or value is not plain).</summary>
+    private ReadOnlySpan<byte> LabelText(IReadOnlyList<Label> labels)
+    {
+        var slot = IdentityHash.Of(labels, _labelBits);
+        if (ReferenceEquals(_labelArrays[slot], labels)) return _labelTexts.AsSpan(_labelAt[slot], _labelLength[slot]);
+        var length = 16;
         for (var i = 0; i < labels.Count; i++)
         {
             var l = labels[i];
-            if (!IsPlain(l.Name, out var labelBytes) || !IsPlain(l.Value, out var valueBytes)) return false;
+            if (!IsPlain(l.Name, out var labelBytes) || !IsPlain(l.Value, out var valueBytes)) return [];
             length += labelBytes + valueBytes + 6;
         }
-        var span = _buffer.GetSpan(length);
+        if (_labelTextsUsed + length > _labelTexts.Length && _labelTexts.Length < MaxLabelTexts)
+        {
+            Array.Resize(ref _labelTexts, Math.Max(Math.Max(_labelTexts.Length * 2, 4096), _labelTextsUsed + length));
+        }
+        var keep = _labelTextsUsed + length <= _labelTexts.Length;
+        if (!keep && _scratch.Length < length) _scratch = new byte[length];
+        var span = keep ? _labelTexts.AsSpan(_labelTextsUsed) : _scratch.AsSpan();
         var at = 0;
-        Put(span, ref at, "{\"name\":\""u8);
-        Put(span, ref at, s.Name);
-        Put(span, ref at, "\",\"labels\":{"u8);
         for (var i = 0; i < labels.Count; i++)
         {
             if (i > 0) span[at++] = (byte)',';
@@ -134,15 +238,31 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
             span[at++] = (byte)'"';
         }
         Put(span, ref at, "},\"timestamp\":"u8);
-        // Utf8Formatter, as Utf8JsonWriter formats numbers.
-        Utf8Formatter.TryFormat(s.TimestampMs, span[at..], out var written);
-        at += written;
-        Put(span, ref at, ",\"value\":"u8);
-        Utf8Formatter.TryFormat(s.Value, span[at..], out written);
-        at += written;
-        Put(span, ref at, "}\n"u8);
-        _buffer.Advance(at);
-        return true;
+        if (!keep) return span[..at];
+        _labelArrays[slot] = labels;
+        _labelAt[slot] = _labelTextsUsed;
+        _labelLength[slot] = at;
+        _labelTextsUsed += at;
+        return span[..at];
+    }
+
+    /// <summary>Room for the label texts of a batch of <paramref name="samples"/> samples.</summary>
+    private void SizeLabelSlots(int samples)
+    {
+        var bits = Math.Clamp(32 - BitOperations.LeadingZeroCount((uint)Math.Max(samples / 2, 1)), 6, 12);
+        if (bits <= _labelBits) return;
+        _labelBits = bits;
+        _labelArrays = new object?[1 << bits];
+        _labelAt = new int[1 << bits];
+        _labelLength = new int[1 << bits];
+    }
+
+    /// <summary>Forgets the label texts (a batch's arrays are not met again; none is kept alive).</summary>
+    private void ForgetLabels()
+    {
+        if (_labelTextsUsed == 0) return;
+        Array.Clear(_labelArrays);
+        _labelTextsUsed = 0;
     }
 
     private static void Put(Span<byte> span, ref int at, ReadOnlySpan<byte> bytes)

@@ -44,6 +44,10 @@ public static class ShardRollup
             }
             return merged;
         }
+        if (ById(window))
+        {
+            return MergeById(window, family, pipeline, out newest);
+        }
         // A shard exports a series with the same label array in every part: found by reference, its text is
         // hashed once per array (a document read back from storage has an array per part: found by content).
         var byArray = new Dictionary<string[], int>(ReferenceEqualityComparer.Instance);
@@ -75,6 +79,75 @@ public static class ShardRollup
                 }
                 offset += width;
             }
+        }
+        return merged;
+    }
+
+    /// <summary>Whether every part carries its cells' series ids (a document as the shard exported it, not read back).</summary>
+    private static bool ById(ClosedWindow window)
+    {
+        foreach (var part in window.Parts)
+        {
+            if (part.SeriesIds is not { } ids || ids.Length != part.Families.Count) return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="Merge(ClosedWindow, int, CompiledPipeline, out long)"/> of a document whose cells carry their series ids:
+    /// a series is found by its id (an index into a pooled array), without hashing its array or its text.
+    /// </summary>
+    private static List<MergedSeries> MergeById(ClosedWindow window, int family, CompiledPipeline pipeline, out long newest)
+    {
+        var f = pipeline.Families[family];
+        newest = 0;
+        var cells = 0;
+        var top = -1;
+        foreach (var part in window.Parts)
+        {
+            for (var i = 0; i < part.Families.Count; i++)
+            {
+                if (part.Families[i] != family) continue;
+                cells++;
+                top = Math.Max(top, part.SeriesIds![i]);
+            }
+        }
+        var merged = new List<MergedSeries>(cells);
+        if (cells == 0) return merged;
+        // at[id] = 1 + index in merged (0: not met yet); cleared before it goes back.
+        var at = System.Buffers.ArrayPool<int>.Shared.Rent(top + 1);
+        Array.Clear(at, 0, top + 1);
+        try
+        {
+            foreach (var part in window.Parts)
+            {
+                var ids = part.SeriesIds!;
+                var offset = 0;
+                for (var i = 0; i < part.Families.Count; i++)
+                {
+                    var width = pipeline.Families[part.Families[i]].SlotCount;
+                    if (part.Families[i] == family)
+                    {
+                        var values = CollectionsMarshal.AsSpan(part.Values).Slice(offset, width);
+                        ref var known = ref at[ids[i]];
+                        if (known == 0)
+                        {
+                            merged.Add(new MergedSeries(part.Labels[i], values.ToArray()));
+                            known = merged.Count;
+                        }
+                        else
+                        {
+                            Merge(f, merged[known - 1].Values, values);
+                        }
+                        newest = Math.Max(newest, part.Newest);
+                    }
+                    offset += width;
+                }
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<int>.Shared.Return(at);
         }
         return merged;
     }

@@ -41,6 +41,11 @@ public sealed class LaneReader : IDisposable
     // The whole input fits in the read buffer: lines are delivered where they were read (no arena, no copy),
     // and bytes of the buffer before _end are never written again (a larger buffer is a new array).
     private readonly bool _inPlace;
+    // A plain input larger than that: read straight into the arena (the buffer is the arena), so a chunk's lines are
+    // delivered where they were read; only the bytes after a chunk's last line move, to the next arena (SwapArena).
+    private readonly bool _direct;
+    // Direct: bytes of the arena before this are lines of the chunk being read (never moved until the chunk is done).
+    private int _kept;
     // An oversize line being skipped: its line number, body prefix and length so far.
     private long _oversizeLine;
     private byte[]? _oversizePrefix;
@@ -59,13 +64,14 @@ public sealed class LaneReader : IDisposable
             _gzipFile = file;
             _crc = new Crc32();
             _stream = new GZipStream(file, CompressionMode.Decompress);
-            (_buffer, _arena, _) = Buffers(null, out _);
+            (_buffer, _arena, _) = Buffers(null, out _, direct: false);
         }
         else
         {
             _stream = file;
             // A FIFO or a device has no length.
-            (_buffer, _arena, _inPlace) = Buffers(file.CanSeek ? file.Length : null, out _block);
+            (_buffer, _arena, _inPlace) = Buffers(file.CanSeek ? file.Length : null, out _block, direct: true);
+            _direct = !_inPlace;
         }
     }
 
@@ -74,7 +80,8 @@ public sealed class LaneReader : IDisposable
         Path = name;
         _stream = stream;
         _maxRecordBytes = maxRecordBytes;
-        (_buffer, _arena, _inPlace) = Buffers(stream.CanSeek ? stream.Length - stream.Position : null, out _block);
+        (_buffer, _arena, _inPlace) = Buffers(stream.CanSeek ? stream.Length - stream.Position : null, out _block, direct: true);
+        _direct = !_inPlace;
     }
 
     /// <summary>Largest read buffer and line arena a reader starts with.</summary>
@@ -84,17 +91,29 @@ public sealed class LaneReader : IDisposable
     private const int SmallBufferBytes = 1 << 16;
 
     /// <summary>
+    /// Most bytes a read into the arena asks for: the bytes after a chunk's last line are moved to the next arena, so
+    /// a read of 256 KiB moves about 128 KiB a chunk (a 1 MiB read moved half a chunk); and what was read is still in
+    /// the core's cache when its lines are split.
+    /// </summary>
+    private const int DirectReadBytes = 1 << 18;
+
+    /// <summary>
     /// The read buffer and the line arena, sized to the input. Fresh memory costs page faults and zeroing,
     /// and large arrays count against the large object heap's budget, whose first collection a short replay
     /// would otherwise pay for: a file of at most 1 MiB is read whole into one buffer its size, and its lines
     /// are delivered in place (no arena: a 400-line replay touched each line's pages twice, once read and once
-    /// copied); a file under 4 MiB is read 64 KiB at a time into an arena the size of the file, a larger one
-    /// 1 MiB at a time; a compressed input starts at 64 KiB. Both grow when a line or a chunk needs more. Not
+    /// copied); a larger plain input is read into an arena the size of the file, up to 1 MiB (see the remarks); a
+    /// compressed input is read 64 KiB at a time into a buffer and its lines copied into an arena. Both grow when a
+    /// line or a chunk needs more. Not
     /// zeroed: bytes are written before they are read. An input read whole goes into a block shared with the
     /// replay's other small inputs where the platform has one (<see cref="InputBlock"/>: one huge page instead
     /// of hundreds of 4 KiB page faults).
     /// </summary>
-    private static (Memory<byte> Buffer, byte[] Arena, bool InPlace) Buffers(long? length, out InputBlock? block)
+    /// <remarks>
+    /// A plain input that is not read whole (<paramref name="direct"/>) has no read buffer of its own: it is read
+    /// into the arena, whose lines are delivered where they are.
+    /// </remarks>
+    private static (Memory<byte> Buffer, byte[] Arena, bool InPlace) Buffers(long? length, out InputBlock? block, bool direct)
     {
         block = null;
         if (length is { } whole && whole <= MaxInitialBufferBytes)
@@ -107,6 +126,11 @@ public sealed class LaneReader : IDisposable
             : length is { } small ? (int)Math.Clamp(small + 1, 4096, SmallBufferBytes)
             : SmallBufferBytes;
         var arena = length is { } size ? (int)Math.Clamp(size, 4096, MaxInitialBufferBytes) : SmallBufferBytes;
+        if (direct)
+        {
+            var both = GC.AllocateUninitializedArray<byte>(arena);
+            return (both, both, false);
+        }
         return (GC.AllocateUninitializedArray<byte>(buffer), GC.AllocateUninitializedArray<byte>(arena), false);
     }
 
@@ -160,7 +184,14 @@ public sealed class LaneReader : IDisposable
     {
         var events = new List<LaneEvent>(maxLines);
         var used = 0;
-        var spans = new List<(long Line, int Offset, int Length, long Oversize)>(maxLines);
+        // Reused: a chunk's list of 256 spans is 6 KB of fresh memory each time otherwise.
+        var spans = _spans ??= new List<(long Line, int Offset, int Length, long Oversize)>(maxLines);
+        spans.Clear();
+        if (_direct)
+        {
+            // The last chunk's lines are done with (or went with its arena): what follows them moves to the front.
+            Compact(0);
+        }
         while (spans.Count < maxLines)
         {
             if (_oversizePrefix is not null)
@@ -218,9 +249,29 @@ public sealed class LaneReader : IDisposable
         }
         foreach (var (line, offset, length, oversize) in spans)
         {
-            events.Add(new LaneEvent(line, _arena.AsMemory(offset, length)) { OversizeBytes = oversize });
+            // Direct: an oversize line's prefix is an array of its own (length -1 - index in _prefixes).
+            var body = offset < 0 ? _prefixes![-1 - offset] : _arena.AsMemory(offset, length);
+            events.Add(new LaneEvent(line, body) { OversizeBytes = oversize });
         }
+        _prefixes?.Clear();
         return events;
+    }
+
+    private List<(long Line, int Offset, int Length, long Oversize)>? _spans;
+
+    // Direct: the prefixes of this chunk's oversize lines, in order.
+    private List<byte[]>? _prefixes;
+
+    /// <summary>Direct: moves the unread bytes down to <paramref name="to"/> (the end of the lines kept).</summary>
+    private void Compact(int to)
+    {
+        if (_start > to)
+        {
+            _arena.AsSpan(_start, _end - _start).CopyTo(_arena.AsSpan(to));
+            _end -= _start - to;
+            _start = to;
+        }
+        _kept = to;
     }
 
     /// <summary>
@@ -231,6 +282,17 @@ public sealed class LaneReader : IDisposable
     public byte[] SwapArena(byte[] next)
     {
         var used = _arena;
+        if (_direct)
+        {
+            // The bytes read after the chunk's last line go on in the next arena.
+            var unread = _end - _start;
+            if (next.Length < unread + 4096) next = GC.AllocateUninitializedArray<byte>(Math.Max(next.Length, unread + DirectReadBytes));
+            used.AsSpan(_start, unread).CopyTo(next);
+            _start = 0;
+            _end = unread;
+            _kept = 0;
+            _buffer = next;
+        }
         _arena = next;
         return used;
     }
@@ -248,6 +310,14 @@ public sealed class LaneReader : IDisposable
     private void EndOversize(ref int used, List<(long, int, int, long)> spans, List<LaneEvent> events)
     {
         var prefix = _oversizePrefix!;
+        if (_direct)
+        {
+            (_prefixes ??= []).Add(prefix);
+            spans.Add((_oversizeLine, -_prefixes.Count, prefix.Length, Math.Max(_oversizeBytes, _maxRecordBytes + 1L)));
+            _oversizePrefix = null;
+            _oversizeBytes = 0;
+            return;
+        }
         if (_inPlace)
         {
             // The prefix is an array of its own already.
@@ -273,6 +343,13 @@ public sealed class LaneReader : IDisposable
             events.Add(new LaneEvent(_line, _buffer.Slice(offset, length)));
             return;
         }
+        if (_direct)
+        {
+            // Where it was read: the arena is the read buffer.
+            spans.Add((_line, offset, length, 0));
+            _kept = offset + length;
+            return;
+        }
         EnsureArena(used + length);
         _buffer.Span.Slice(offset, length).CopyTo(_arena.AsSpan(used));
         spans.Add((_line, used, length, 0));
@@ -287,6 +364,11 @@ public sealed class LaneReader : IDisposable
 
     private void Fill()
     {
+        if (_direct)
+        {
+            FillDirect();
+            return;
+        }
         if (_inPlace)
         {
             // Lines delivered stay where they are: only an input longer than it was when opened needs more
@@ -343,6 +425,45 @@ public sealed class LaneReader : IDisposable
             _eof = true;
             if (_crc is not null && CheckGzipTrailer() is { } problem) Stop(problem);
         }
+    }
+
+    /// <summary>
+    /// Direct: reads on after <see cref="_end"/> into the arena, at most <see cref="DirectReadBytes"/>. The chunk's lines stay
+    /// where they are; when the arena is full, bytes read and not kept (the skipped part of an oversize line) are dropped,
+    /// or it grows (a copy that keeps every offset).
+    /// </summary>
+    private void FillDirect()
+    {
+        if (_end == _arena.Length)
+        {
+            if (_start - _kept >= _arena.Length / 4) Compact(_kept);
+            else Array.Resize(ref _arena, _arena.Length * 2);
+            _buffer = _arena;
+        }
+        int n;
+        try
+        {
+            n = _stream.Read(_arena.AsSpan(_end, Math.Min(_arena.Length - _end, DirectReadBytes)));
+        }
+        catch (IOException e)
+        {
+            Stop($"{Path}: read error after {BytesRead:N0} bytes: {e.Message}");
+            return;
+        }
+        if (n > 0 && _atStart)
+        {
+            _atStart = false;
+            // A UTF-8 byte order mark is not part of the first record.
+            if (n >= 3 && _arena[_end] == 0xEF && _arena[_end + 1] == 0xBB && _arena[_end + 2] == 0xBF)
+            {
+                BytesRead += 3;
+                _arena.AsSpan(_end + 3, n - 3).CopyTo(_arena.AsSpan(_end));
+                n -= 3;
+            }
+        }
+        _end += n;
+        BytesRead += n;
+        if (n == 0) _eof = true;
     }
 
     /// <summary>At the end of a gzip lane: does the decompressed data match the trailer's CRC-32 and length?</summary>

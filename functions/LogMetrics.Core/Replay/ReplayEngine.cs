@@ -623,8 +623,12 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     [ThreadStatic]
     private static Action? t_signal;
 
-    /// <summary>A buffer for a chunk's lines (it grows if a chunk needs more); not zeroed, it is written before it is read.</summary>
-    private static byte[] NewArena() => GC.AllocateUninitializedArray<byte>(1 << 20);
+    /// <summary>
+    /// A buffer for a chunk's lines (it grows if a chunk needs more); not zeroed, it is written before it is read. The
+    /// reader reads into it (a chunk of 256 lines of 4 KB, plus up to two reads of 256 KiB after its last line), so it
+    /// is 2 MiB: a 1 MiB one grew once by a copy into a fresh array.
+    /// </summary>
+    private static byte[] NewArena() => GC.AllocateUninitializedArray<byte>(2 << 20);
 
     /// <summary>
     /// The pipelined replay of an input whose every lane is one chunk (<paramref name="first"/>), on this

@@ -261,6 +261,69 @@ public class WindowShardStateTests
         Assert.NotEmpty(kept.SeriesLabels);
     }
 
+    /// <summary>
+    /// The replay's pattern against a plain reference: every series comes back in each metric window with an equal copy
+    /// of its label array carrying its series hash (found through the memo by content), some partials carry another
+    /// series' hash (a collision: told apart by family and labels), series leave at each export and come back, and the
+    /// committed windows (series looked up by id) are renumbered by compaction. The cells left and exported equal each
+    /// partial folded into a map keyed by family, label text and base window.
+    /// </summary>
+    [Fact]
+    public void Apply_EqualCopiesWithSeriesHashesAcrossExports_SameCellsAsFoldingIntoAMap()
+    {
+        for (var seed = 0; seed < 20; seed++)
+        {
+            var random = new Random(seed);
+            string[][] arrays = [.. Enumerable.Range(0, 30 + seed * 7).Select(i => new[] { $"p{i % 5}", $"r{i % 3}", $"b{i}" })];
+            // Family 0 is 10 s, family 1 is 60 s: the 60-s cells stay over several exports.
+            var state = new WindowShardState();
+            var reference = new Dictionary<string, double[]>(StringComparer.Ordinal);
+            var exported = new List<ClosedPart>();
+            var sequence = 1L;
+            for (var step = 0; step < 90; step++)
+            {
+                var window = 10_000L * (step / 3 + 1);
+                var partials = Enumerable.Range(0, random.Next(1, 40)).Select(_ =>
+                {
+                    var family = random.Next(2);
+                    var original = arrays[random.Next(arrays.Length)];
+                    // A copy per metric window, as the budget hands them, and now and then one more.
+                    var labels = (window / 60_000 + step) % 2 == 0 || random.Next(5) == 0 ? [.. original] : original;
+                    var partial = Partial(family, labels, window, random.Next(1, 5), random.Next(0, 3));
+                    partial.SeriesHash = random.Next(8) == 0
+                        ? SeriesHash.Of(1 - family, arrays[random.Next(arrays.Length)])
+                        : SeriesHash.Of(family, labels);
+                    var key = $"{family}|{string.Join(",", labels)}|{window}";
+                    if (reference.TryGetValue(key, out var vector)) P.Families[family].Merge(vector, partial.Values);
+                    else reference[key] = [.. partial.Values];
+                    return partial;
+                }).ToArray();
+                state.Apply(Signal("p0", sequence, sequence, window - 5_000, partials), P);
+                sequence++;
+                if (step % 3 == 2)
+                {
+                    Collect(state.Advance(new FlushAdvance { SealThroughMs = window - 10_000 }, P, 0));
+                }
+            }
+            state.Apply(End("p0", sequence), P);
+            Collect(state.Advance(new FlushAdvance { SealThroughMs = long.MaxValue - 100_000 }, P, 0));
+
+            Assert.Empty(state.Windows);
+            var expected = string.Join("\n", reference
+                .Select(kv => CellText(int.Parse(kv.Key.Split('|')[0], CultureInfo.InvariantCulture), kv.Key.Split('|')[1].Split(','), long.Parse(kv.Key.Split('|')[2], CultureInfo.InvariantCulture), kv.Value))
+                .OrderBy(x => x, StringComparer.Ordinal));
+            Assert.Equal(expected, Canonical(state, exported));
+
+            void Collect(List<ShardMessage> outbox)
+            {
+                foreach (var m in outbox)
+                {
+                    if (m.Input is ClosedWindow doc) exported.AddRange(doc.Parts);
+                }
+            }
+        }
+    }
+
     [Fact]
     public void State_JsonRoundTrip_Preserved_IndexesRebuilt()
     {

@@ -122,6 +122,57 @@ public class JsonlSampleWriterTests
     }
 
     [Fact]
+    public async Task WriteAsync_IntegralValuesAroundTheirFastPath_SameBytesAsUtf8JsonWriter()
+    {
+        // Integers under 10^15 are formatted as integers: the edges of that range, -0, halves beside integers.
+        var values = new List<double> { 0, -0.0, 1, -1, 1e15, -1e15, 1e15 - 1, -(1e15 - 1), 1e15 + 1, 1e15 - 0.5, 1e16, 9007199254740992, 4503599627370496.5, 1e14, 1e14 + 0.5 };
+        var random = new Random(3);
+        for (var i = 0; i < 3000; i++)
+        {
+            var magnitude = Math.Pow(10, random.Next(0, 17));
+            var integral = Math.Truncate(random.NextDouble() * magnitude) * (random.Next(2) == 0 ? 1 : -1);
+            values.Add(integral);
+            values.Add(integral + 0.5);
+            // The doubles next to it (integral or not; the bits below zero are not numbers).
+            if (BitConverter.Int64BitsToDouble(BitConverter.DoubleToInt64Bits(integral) + random.Next(-2, 3)) is var near && double.IsFinite(near)) values.Add(near);
+        }
+        var samples = values.Select((v, i) => new Sample("m", [new Label("a", "b")], i, v)).ToList();
+        AssertSameText(Reference(samples), await Written(samples));
+    }
+
+    /// <summary>
+    /// As a flush writes them: the samples of a family's metrics one metric after another, each series' label array
+    /// shared by its metrics' samples (the writer keeps each array's text for the batch), arrays of other batches
+    /// (and lists) met again at other places, label arrays that need escaping beside plain ones, more arrays than the
+    /// writer keeps texts of, and names and timestamps that change.
+    /// </summary>
+    [Fact]
+    public async Task WriteAsync_LabelArraysSharedBySamplesAndBatches_SameBytesAsUtf8JsonWriter()
+    {
+        var random = new Random(5);
+        var batches = new List<IReadOnlyList<Sample>>();
+        for (var b = 0; b < 6; b++)
+        {
+            var series = Enumerable.Range(0, b switch { 0 => 3, 1 => 200, 5 => 30_000, _ => 5000 }).Select(i => (IReadOnlyList<Label>)(random.Next(10) switch
+            {
+                0 => [new Label("api", "a\"" + i), new Label("product", "Ecs")],
+                1 => new List<Label> { new("api", "caf\u00E9" + i), new("product", "\u6570\u636E") },
+                _ => [new Label("api", "Api" + i + new string('x', random.Next(0, 90))), new Label("product", "p" + (i % 7)), new Label("region", "cn-" + (i % 3))],
+            })).ToArray();
+            var batch = new List<Sample>();
+            foreach (var metric in new[] { "namespace_api_gw_http_req", "namespace_api_gw_http_5xx", "m\"x", "namespace_api_gw_http_req" })
+            {
+                foreach (var labels in series)
+                {
+                    batch.Add(new Sample(metric, labels, 1_768_484_060_000 + 10_000 * random.Next(3), random.Next(5) == 0 ? 0.25 : random.Next(100)));
+                }
+            }
+            batches.Add(batch);
+        }
+        AssertSameText(Reference(batches.SelectMany(x => x)), await Written([.. batches]));
+    }
+
+    [Fact]
     public async Task WriteAsync_NoLabelsLongValuesAndManyBatches_SameBytesAsUtf8JsonWriter()
     {
         var longText = new string('x', 70_000);

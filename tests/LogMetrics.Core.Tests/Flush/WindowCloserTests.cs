@@ -30,15 +30,23 @@ public class WindowCloserTests
 
     private const long T0 = 1_768_483_980_000;
 
+    /// <summary>
+    /// Documents whose parts share each series' label array (as a shard exports them) or hold copies (as read back from
+    /// storage), and whose cells carry the series ids the shard gave them (as exported in memory: matched by id) or not.
+    /// </summary>
     [Theory]
-    [InlineData(1, 20, true)]
-    [InlineData(2, 20, false)]
-    [InlineData(3, 3000, true)]
-    [InlineData(4, 3000, false)]
-    [InlineData(5, 1, true)]
-    public void Close_EqualsEachDocumentRolledUpAndAllSamplesSorted(int seed, int seriesPerFamily, bool sharedArrays)
+    [InlineData(1, 20, true, false)]
+    [InlineData(2, 20, false, false)]
+    [InlineData(3, 3000, true, false)]
+    [InlineData(4, 3000, false, false)]
+    [InlineData(5, 1, true, false)]
+    [InlineData(6, 20, true, true)]
+    [InlineData(7, 3000, true, true)]
+    [InlineData(8, 3000, false, true)]
+    [InlineData(9, 1, false, true)]
+    public void Close_EqualsEachDocumentRolledUpAndAllSamplesSorted(int seed, int seriesPerFamily, bool sharedArrays, bool ids)
     {
-        var windows = RandomWindows(Compiled, new Random(seed), seriesPerFamily, sharedArrays);
+        var windows = RandomWindows(Compiled, new Random(seed), seriesPerFamily, sharedArrays, ids);
 
         var closed = WindowCloser.Close(windows, Compiled);
 
@@ -126,7 +134,9 @@ public class WindowCloserTests
     /// Documents of 8 shards for two metric minutes: a series lives in one shard; a 60 s family's window has up
     /// to 6 base-window parts (a series in some of them), a 10 s family's one part. Values with empty min/max slots.
     /// </summary>
-    private static List<WindowCloser.Window> RandomWindows(CompiledPipeline pipeline, Random random, int seriesPerFamily, bool sharedArrays)
+    /// <remarks>With <paramref name="ids"/>, each cell carries an id of its series, as a shard's export does: one per series of
+    /// the shard (whatever its family), numbered in a random order.</remarks>
+    private static List<WindowCloser.Window> RandomWindows(CompiledPipeline pipeline, Random random, int seriesPerFamily, bool sharedArrays, bool ids = false)
     {
         string Value(int i) => random.Next(4) == 0 ? $"v{i}" : $"V{i % 7}-{i}";
         var series = pipeline.Families.Select(f => Enumerable.Range(0, seriesPerFamily)
@@ -146,12 +156,17 @@ public class WindowCloserTests
                     {
                         var start = T0 + minute * 60_000 + (f.ResolutionMs == 60_000 ? 0 : offset);
                         var doc = new ClosedWindow();
+                        // Series ids of this shard's series: distinct, any order, with gaps.
+                        var id = Enumerable.Range(0, mine.Count).Select(i => i * 3 + f.Index * 100_000).OrderBy(_ => random.Next()).ToArray();
                         foreach (var b in f.ResolutionMs == 60_000 ? starts : [offset])
                         {
                             var part = new ClosedPart { Base = T0 + minute * 60_000 + b, Newest = T0 + minute * 60_000 + b + random.Next(10_000) };
-                            foreach (var labels in mine)
+                            var partIds = new List<int>();
+                            for (var s = 0; s < mine.Count; s++)
                             {
+                                var labels = mine[s];
                                 if (bases > 1 && random.Next(3) == 0) continue;
+                                partIds.Add(id[s]);
                                 part.Families.Add(f.Index);
                                 part.Labels.Add(sharedArrays ? labels : [.. labels]);
                                 var values = f.NewValues();
@@ -163,6 +178,7 @@ public class WindowCloserTests
                                 }
                                 part.Values.AddRange(values);
                             }
+                            if (ids) part.SeriesIds = [.. partIds];
                             doc.Parts.Add(part);
                         }
                         windows.Add(new WindowCloser.Window(doc, f.Index, start));

@@ -169,7 +169,7 @@ public sealed class LaneReaderTests : IDisposable
         Assert.Contains("not a gzip file", e.Message);
     }
 
-    /// <summary>A stream with no length: the reader copies lines into its arena (the path a large file takes too).</summary>
+    /// <summary>A stream with no length: the reader reads it into its arena, as a large file (in short reads here).</summary>
     private sealed class NoLengthStream(Stream inner) : Stream
     {
         public override bool CanRead => true;
@@ -189,6 +189,12 @@ public sealed class LaneReaderTests : IDisposable
             base.Dispose(disposing);
         }
     }
+
+    /// <summary>
+    /// The reader of the gzip of <paramref name="bytes"/>: lines copied from its read buffer into its arena, the reference for
+    /// the readers that deliver lines where they were read (in place, or read into the arena).
+    /// </summary>
+    private LaneReader Copied(byte[] bytes, int max) => new(Write($"copied-{Guid.NewGuid():N}.jsonl.gz", Gzip(bytes)), max);
 
     /// <summary>Every chunk read, kept as the reader's memory (not copied), then turned to text once the reader is done.</summary>
     private static List<(long Line, string Text, long Oversize)> ReadAllKeepingChunks(LaneReader reader, int chunk)
@@ -228,17 +234,86 @@ public sealed class LaneReaderTests : IDisposable
         var chunk = random.Next(1, 50);
 
         using var inPlace = new LaneReader(path, max);
-        using var copied = new LaneReader(new NoLengthStream(new MemoryStream(bytes)), "copied", max);
+        using var noLength = new LaneReader(new NoLengthStream(new MemoryStream(bytes)), "no length", max);
+        using var copied = Copied(bytes, max);
         Assert.True(inPlace.ReadsInPlace);
-        Assert.False(copied.ReadsInPlace);
+        Assert.False(noLength.ReadsInPlace);
 
         var expected = ReadAll(copied, chunk);
         var actual = ReadAllKeepingChunks(inPlace, chunk);
 
         Assert.Equal(expected, actual);
+        Assert.Equal(expected, ReadAll(noLength, chunk));
         Assert.Equal(expected.Count, expected[^1].Line);
         Assert.Equal(bytes.Length, inPlace.BytesRead);
         Assert.Null(inPlace.Error);
+    }
+
+    /// <summary>
+    /// A file too large to read whole is read into the arena, its lines delivered where they were read. As the replay
+    /// reads it: each chunk's arena handed over (<see cref="LaneReader.SwapArena"/>) for a fresh one of any size or the
+    /// arena of a chunk done with, its events read only later; and as the sequential replay does, without swapping.
+    /// Lines of every length (longer than a read, longer than the arena, over maxRecordBytes), blank, CRLF, a BOM or
+    /// not, the last line without newline or not: the lines of the gzip reader (which copies them), and earlier
+    /// chunks stay intact.
+    /// </summary>
+    [Theory]
+    [InlineData(31)]
+    [InlineData(32)]
+    [InlineData(33)]
+    [InlineData(34)]
+    [InlineData(35)]
+    public void LargeFile_ReadIntoTheArena_SameLinesAsCopied_ArenasSwappedOrNot(int seed)
+    {
+        var random = new Random(seed);
+        const int max = 400 * 1024;
+        var text = new StringBuilder();
+        var size = random.Next(3, 7) << 20;
+        for (var i = 0; text.Length < size; i++)
+        {
+            var line = random.Next(150) switch
+            {
+                0 => i + new string('o', random.Next(200 * 1024, 1300 * 1024)),
+                < 10 => "",
+                _ => $"{{\"n\":{i},\"pad\":\"{new string((char)('a' + random.Next(26)), random.Next(0, 9000))}\"}}",
+            };
+            text.Append(line).Append(random.Next(5) == 0 ? "\r\n" : "\n");
+        }
+        if (random.Next(2) == 0) text.Append("{\"last\":true}");
+        byte[] bytes = [.. random.Next(2) == 0 ? new byte[] { 0xEF, 0xBB, 0xBF } : [], .. Encoding.UTF8.GetBytes(text.ToString())];
+        var path = Write($"large-{seed}.jsonl", bytes);
+        var chunk = random.Next(1, 400);
+        using var copied = Copied(bytes, max);
+        var expected = ReadAll(copied, chunk);
+        Assert.Contains(expected, e => e.Oversize > 0);
+
+        using (var swapped = new LaneReader(path, max))
+        {
+            Assert.False(swapped.ReadsInPlace);
+            var texts = new List<(long, string, long)>();
+            var pending = new Queue<(List<LaneEvent> Events, byte[] Arena)>();
+            var spare = new Stack<byte[]>();
+            while (!swapped.Finished)
+            {
+                var events = swapped.ReadChunk(chunk);
+                var next = spare.Count > 0 && random.Next(2) == 0 ? spare.Pop() : new byte[random.Next(1, 3 << 20)];
+                pending.Enqueue((events, swapped.SwapArena(next)));
+                // Chunks in flight keep their arenas; one done with gives its arena back (overwritten when reused).
+                while (pending.Count > random.Next(1, 5))
+                {
+                    var (done, arena) = pending.Dequeue();
+                    texts.AddRange(done.Select(e => (e.Sequence, Encoding.UTF8.GetString(e.Body.Span), e.OversizeBytes)));
+                    spare.Push(arena);
+                }
+            }
+            foreach (var (done, _) in pending) texts.AddRange(done.Select(e => (e.Sequence, Encoding.UTF8.GetString(e.Body.Span), e.OversizeBytes)));
+            Assert.Equal(expected, texts);
+            Assert.Equal(bytes.Length, swapped.BytesRead);
+            Assert.Null(swapped.Error);
+        }
+
+        using var unswapped = new LaneReader(path, max);
+        Assert.Equal(expected, ReadAll(unswapped, chunk));
     }
 
     [Fact]
@@ -332,7 +407,7 @@ public sealed class LaneReaderTests : IDisposable
             }
             for (var i = 0; i < readers.Count; i++)
             {
-                using var copied = new LaneReader(new NoLengthStream(new MemoryStream(inputs[i])), "copied", max);
+                using var copied = Copied(inputs[i], max);
                 var expected = ReadAll(copied, chunk);
                 Assert.Equal(expected, [.. kept[i].Select(e => (e.Sequence, Encoding.UTF8.GetString(e.Body.Span), e.OversizeBytes))]);
                 Assert.Equal(inputs[i].Length, readers[i].BytesRead);
