@@ -160,6 +160,9 @@ public sealed class Pipeline
     // How many records ahead the per-record loops after Parse → Prune ask for a record's values (Record.Prefetch).
     private const int Lookahead = 2;
 
+    // How many records ahead of keying a record's series prepare asks for its series memo entries (BatchAccumulator.Ask).
+    private const int MemoAhead = 2;
+
     /// <summary>Dead-letter reason of a record stamped more than <c>source.maxFutureSeconds</c> ahead of the wall clock.</summary>
     public const string TimeInTheFuture = "time in the future";
 
@@ -213,14 +216,19 @@ public sealed class Pipeline
         {
             lock (_gate)
             {
-                // Record by record: its outputs set, then its series keyed while it is in cache.
+                // Record by record: its outputs set and its series memo entries asked for, then, MemoAhead records
+                // later (the entries arrived meanwhile), its series keyed while it is still in cache.
                 _accumulator.Reserve(kept.Count);
-                for (var r = 0; r < kept.Count; r++)
+                for (var r = 0; r < kept.Count + MemoAhead; r++)
                 {
-                    // Records were parsed a batch ago: the next ones are asked for now (see Record.Prefetch).
-                    if (r + Lookahead < kept.Count) kept[r + Lookahead].Prefetch();
-                    _enricher.FillOne(lookups, r, kept[r]);
-                    _accumulator.Prepare(r, kept[r]);
+                    if (r < kept.Count)
+                    {
+                        // Records were parsed a batch ago: the next ones are asked for now (see Record.Prefetch).
+                        if (r + Lookahead < kept.Count) kept[r + Lookahead].Prefetch();
+                        _enricher.FillOne(lookups, r, kept[r]);
+                        _accumulator.Ask(r, kept[r]);
+                    }
+                    if (r >= MemoAhead) _accumulator.Prepare(r - MemoAhead, kept[r - MemoAhead]);
                 }
                 _enricher.TallyFilled(lookups, kept.Count);
             }

@@ -36,10 +36,8 @@ public sealed class BatchAccumulator
     private readonly string[][] _scratch;
     private readonly ulong[][] _hashScratch;
     private readonly LabelHashes _labelHashes = new();
-    // Per family: its series by the instances of their label values (see SeriesMemo), and the memo slot of the
-    // record being prepared (-1: found there).
+    // Per family: its series by the instances of their label values (see SeriesMemo).
     private readonly SeriesMemo[] _memos;
-    private readonly int[] _memoSlot;
     // Open addressing; a slot holds the series' hash and family beside it, so a probe reads one slot, and
     // loads the series object only when hash and family match.
     private Slot[] _table = new Slot[1024];
@@ -67,6 +65,10 @@ public sealed class BatchAccumulator
     // ... and the interned series Find returned then (null: none yet), valid while the table has not started
     // over since (_generation): a series is never removed from the table otherwise, nor interned twice.
     private Series?[] _preparedSeries = [];
+    // ... and, per record and family, the memo set Ask found for its label texts (-1 once found there), per record whether
+    // it was asked for (Ask) ahead of its Prepare.
+    private int[] _preparedSlot = [];
+    private bool[] _asked = [];
     private int _preparedGeneration;
     private int _generation;
 
@@ -92,7 +94,6 @@ public sealed class BatchAccumulator
         _initial = [.. _families.Select(f => f.NewValues())];
         _labelOffset = new int[_families.Length];
         _memos = [.. _families.Select(f => new SeriesMemo(f.LabelSlots.Length, memoBits))];
-        _memoSlot = new int[_families.Length];
         foreach (var family in _families)
         {
             _labelOffset[family.Index] = _labelWidth;
@@ -131,25 +132,30 @@ public sealed class BatchAccumulator
     /// <summary>Room for <paramref name="records"/> prepared records.</summary>
     internal void Reserve(int records)
     {
-        if (_preparedWindow.Length >= records) return;
-        var size = Math.Max(records, _preparedWindow.Length * 2);
-        _preparedWindow = new long[size];
-        _preparedIn = new byte[size * _families.Length];
-        _preparedHash = new ulong[size * _families.Length];
-        _preparedLabels = new string[size * _labelWidth];
-        _preparedSeries = new Series?[size * _families.Length];
+        if (_preparedWindow.Length < records)
+        {
+            var size = Math.Max(records, _preparedWindow.Length * 2);
+            _preparedWindow = new long[size];
+            _preparedIn = new byte[size * _families.Length];
+            _preparedHash = new ulong[size * _families.Length];
+            _preparedLabels = new string[size * _labelWidth];
+            _preparedSeries = new Series?[size * _families.Length];
+            _preparedSlot = new int[size * _families.Length];
+            _asked = new bool[size];
+        }
+        // A batch given up between Ask and Prepare leaves nothing asked for the next.
+        Array.Clear(_asked, 0, records);
     }
 
-    /// <summary>Prepares record <paramref name="index"/> of the batch (see <see cref="Prepare(IReadOnlyList{Record})"/>); <see cref="Reserve"/> first.</summary>
-    internal void Prepare(int index, Record record)
+    /// <summary>
+    /// The first step of <see cref="Prepare(int, Record)"/>, which a caller may take a few records ahead (once the
+    /// record's lookups are set): for each family, whether the record folds into it, and its memo entry asked for by
+    /// the instances of its label fields' texts, so that the entry is in cache by the time the record is prepared.
+    /// Only reads the memo.
+    /// </summary>
+    internal void Ask(int index, Record record)
     {
-        _preparedGeneration = _generation;
-        _preparedWindow[index] = _pipeline.WindowStart(record.EventTimeMs);
         var values = record.Values;
-        var table = _table;
-        // Each family's memo entry asked for, by the instances of its label fields' texts; then the entries read, the
-        // misses' labels made and hashed and their table slots asked for; then the misses found: at each step the
-        // cache misses of all families overlap. A hit reads neither the texts nor the series, and writes no labels.
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
@@ -160,8 +166,23 @@ public sealed class BatchAccumulator
             }
             _preparedIn[at] = Hashed;
             var memo = _memos[family.Index];
-            memo.Prefetch(_memoSlot[family.Index] = memo.SlotOf(values, family.LabelSlots));
+            memo.Prefetch(_preparedSlot[at] = memo.SlotOf(values, family.LabelSlots));
         }
+        _asked[index] = true;
+    }
+
+    /// <summary>Prepares record <paramref name="index"/> of the batch (see <see cref="Prepare(IReadOnlyList{Record})"/>); <see cref="Reserve"/> first, <see cref="Ask"/> maybe.</summary>
+    internal void Prepare(int index, Record record)
+    {
+        // Each family's memo entry asked for (Ask, here unless done ahead); then the entries read, the misses' labels
+        // made and hashed and their table slots asked for; then the misses found: at each step the cache misses of all
+        // families overlap. A hit reads neither the texts nor the series, and writes no labels.
+        if (!_asked[index]) Ask(index, record);
+        _asked[index] = false;
+        _preparedGeneration = _generation;
+        _preparedWindow[index] = _pipeline.WindowStart(record.EventTimeMs);
+        var values = record.Values;
+        var table = _table;
         var misses = false;
         foreach (var family in _families)
         {
@@ -169,11 +190,11 @@ public sealed class BatchAccumulator
             if (_preparedIn[at] == Out) continue;
             // The same texts as a record before: its series, without making the labels, hashing them or probing
             // the table (nor reading the series: Add does, with its hash).
-            if (_memos[family.Index].TryGet(_memoSlot[family.Index], values, family.LabelSlots) is { } known)
+            if (_memos[family.Index].TryGet(_preparedSlot[at], values, family.LabelSlots) is { } known)
             {
                 _preparedIn[at] = Memoized;
                 _preparedSeries[at] = known;
-                _memoSlot[family.Index] = -1;
+                _preparedSlot[at] = -1;
                 continue;
             }
             misses = true;
@@ -186,10 +207,10 @@ public sealed class BatchAccumulator
         foreach (var family in _families)
         {
             var at = index * _families.Length + family.Index;
-            if (_preparedIn[at] == Out || _memoSlot[family.Index] < 0) continue;
+            if (_preparedIn[at] == Out || _preparedSlot[at] < 0) continue;
             var labels = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
             var series = _preparedSeries[at] = Find(family, labels, _preparedHash[at]);
-            if (series is not null) _memos[family.Index].Set(_memoSlot[family.Index], values, family.LabelSlots, series);
+            if (series is not null) _memos[family.Index].Set(_preparedSlot[at], values, family.LabelSlots, series);
         }
     }
 
@@ -223,7 +244,8 @@ public sealed class BatchAccumulator
     /// Starts loading what <see cref="Add(int, Record, SeriesBudget?)"/> of the prepared records ahead will read, for a
     /// caller adding records <paramref name="index"/>, <paramref name="index"/> + 1, … of <paramref name="count"/> in
     /// order: the series of record <paramref name="index"/> + 4, and the partials (with their values) that the series
-    /// of record <paramref name="index"/> + 2, asked for two records ago, have in this batch. Only reads.
+    /// of record <paramref name="index"/> + 2, asked for two records ago, have in this batch, or their budget admission
+    /// when they have none yet. Only reads.
     /// </summary>
     internal void PrefetchAdd(int index, int count)
     {
@@ -242,7 +264,10 @@ public sealed class BatchAccumulator
             var row = _preparedSeries.AsSpan((index + 2) * families, families);
             foreach (var series in row)
             {
-                if (series is not null && series.Stamp == _stamp && series.Partial is { } partial) PrefetchObject(partial);
+                if (series is null) continue;
+                if (series.Stamp == _stamp && series.Partial is { } partial) PrefetchObject(partial);
+                // New to the batch: its admission may be read (AdmittedBefore).
+                else if (series.Admission is { } admission) CachePrefetch.Object(admission);
             }
         }
     }
@@ -259,36 +284,39 @@ public sealed class BatchAccumulator
             {
                 continue;
             }
-            // The labels Prepare made (a series the memo found has none made: they are made here if needed).
-            var prepared = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
             // Found in Prepare, unless the table started over since; not found then, maybe interned by an earlier record since.
             var series = _preparedGeneration == _generation ? _preparedSeries[at] : null;
             ulong hash;
             SeriesPartial? partial;
+            // The labels Prepare made, for a series not found: one the memo found has none made, nor needs them (its
+            // own label array stands for them), unless the table started over since: they are made here then.
+            string[]? labels = null;
             if (series is not null)
             {
                 hash = series.Hash;
                 partial = Current(series, windowStart);
-                // New to the batch: the fold below needs the labels.
-                if (partial is null && state == Memoized) LabelsOf(family, record.Values, prepared);
             }
             else
             {
+                var prepared = _preparedLabels.AsSpan(index * _labelWidth + _labelOffset[family.Index], family.LabelSlots.Length);
                 if (state == Memoized) LabelsOf(family, record.Values, prepared);
                 hash = state == Hashed ? _preparedHash[at] : HashOf(family, prepared);
                 series = Find(family, prepared, hash);
                 partial = series is null ? null : Current(series, windowStart);
+                if (series is null)
+                {
+                    labels = _scratch[family.Index];
+                    prepared.CopyTo(labels);
+                }
             }
             if (partial is null)
             {
-                var labels = _scratch[family.Index];
-                prepared.CopyTo(labels);
                 // A series is interned only once the budget admits it: label sets folded into the overflow
                 // series (millions of tenants) are never held.
                 string[]? kept = null;
                 if (budget is not null && !AdmittedBefore(series, budget, family, record.EventTimeMs))
                 {
-                    if (!budget.Admit(family, record.EventTimeMs, series?.Labels ?? labels, hash, copy: series is null, out kept, out var window))
+                    if (!budget.Admit(family, record.EventTimeMs, series?.Labels ?? labels!, hash, copy: series is null, series?.Admission, out kept, out var admitted))
                     {
                         // Over the family's cardinality budget in this window: the overflow series carries it.
                         series = Overflow(family);
@@ -296,12 +324,13 @@ public sealed class BatchAccumulator
                     }
                     else
                     {
-                        series ??= Intern(family, kept ?? labels.AsSpan().ToArray(), hash);
+                        series ??= Intern(family, kept ?? labels!.AsSpan().ToArray(), hash);
+                        series.Admission = admitted;
                         series.AdmittedBy = budget;
-                        series.AdmittedIn = window;
+                        series.AdmittedIn = admitted!.Window;
                     }
                 }
-                series ??= Intern(family, kept ?? labels.AsSpan().ToArray(), hash);
+                series ??= Intern(family, kept ?? labels!.AsSpan().ToArray(), hash);
                 partial ??= Open(series, windowStart);
             }
             family.Fold(partial.Values, record);
@@ -309,10 +338,24 @@ public sealed class BatchAccumulator
         }
     }
 
-    /// <summary>Whether <paramref name="budget"/> admitted <paramref name="series"/> in this metric window, which it has not forgotten since.</summary>
-    private static bool AdmittedBefore(Series? series, SeriesBudget budget, MetricFamily family, long eventTimeMs) =>
-        series?.AdmittedIn is { Forgotten: false } window && ReferenceEquals(series.AdmittedBy, budget)
-        && window.Start == CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
+    /// <summary>
+    /// Whether <paramref name="budget"/> admitted <paramref name="series"/> in this metric window, which it has not forgotten
+    /// since: as this pipeline last saw (in the series itself), or else as its admission says (another pipeline's series
+    /// of the same labels admitted then; one more object read, so second).
+    /// </summary>
+    private static bool AdmittedBefore(Series? series, SeriesBudget budget, MetricFamily family, long eventTimeMs)
+    {
+        if (series is null) return false;
+        var start = CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
+        if (series.AdmittedIn is { Forgotten: false } seen && seen.Start == start && ReferenceEquals(series.AdmittedBy, budget)) return true;
+        if (series.Admission is { Window: { Forgotten: false } window } admission && window.Start == start && ReferenceEquals(admission.Budget, budget))
+        {
+            series.AdmittedBy = budget;
+            series.AdmittedIn = window;
+            return true;
+        }
+        return false;
+    }
 
     /// <summary>This batch's partial of <paramref name="series"/> in the window, if the batch has one.</summary>
     private SeriesPartial? Current(Series series, long windowStart)
@@ -326,7 +369,13 @@ public sealed class BatchAccumulator
     {
         var family = _families[series.Family];
         var free = _free[series.Family];
-        var partial = free.TryPop(out var reused) ? reused : new SeriesPartial { Values = new double[family.SlotCount] };
+        // One handed back with values of another shape (another pipeline's) is dropped here, where it is read anyway.
+        SeriesPartial? partial = null;
+        while (partial is null && free.TryPop(out var reused))
+        {
+            if (reused.Values is { } values && values.Length == family.SlotCount) partial = reused;
+        }
+        partial ??= new SeriesPartial { Values = new double[family.SlotCount] };
         // A recycled partial has long left the cache: the next one is asked for now, to be there when it is taken.
         if (free.TryPeek(out var next)) PrefetchObject(next);
         _initial[series.Family].CopyTo(partial.Values, 0);
@@ -449,16 +498,15 @@ public sealed class BatchAccumulator
     /// <summary>
     /// Takes back partials a host has finished with (applied to every shard, nothing of them kept but
     /// their <see cref="SeriesPartial.Labels"/>, which are immutable and stay valid): they are reused by
-    /// later batches. Partials of another pipeline are ignored.
+    /// later batches. Partials of another pipeline are ignored (one of a family this pipeline has is dropped when
+    /// taken, if its values are not of the family's shape: only the family is read here, the values array when the
+    /// partial is reused).
     /// </summary>
     public void Recycle(List<SeriesPartial> partials)
     {
         foreach (var partial in partials)
         {
-            if ((uint)partial.Family < (uint)_families.Length && partial.Values.Length == _families[partial.Family].SlotCount)
-            {
-                _free[partial.Family].Push(partial);
-            }
+            if ((uint)partial.Family < (uint)_families.Length) _free[partial.Family].Push(partial);
         }
         partials.Clear();
     }
@@ -495,7 +543,10 @@ public sealed class BatchAccumulator
         public long Window { get; set; }
         public SeriesPartial? Partial { get; set; }
 
-        /// <summary>The budget that last admitted this series, and the metric window it admitted it in.</summary>
+        /// <summary>Its label set as the budget that last admitted it holds it, with the metric window it was last admitted in (by any pipeline).</summary>
+        public SeriesBudget.Admission? Admission { get; set; }
+
+        /// <summary>The budget that last admitted this series as this pipeline saw, and the metric window it admitted it in.</summary>
         public SeriesBudget? AdmittedBy { get; set; }
         public SeriesBudget.WindowAdmissions? AdmittedIn { get; set; }
 

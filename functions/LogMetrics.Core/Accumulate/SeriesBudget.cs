@@ -1,3 +1,4 @@
+using System.Numerics;
 using LogMetrics.Core.Definition;
 
 namespace LogMetrics.Core.Accumulate;
@@ -23,12 +24,18 @@ public sealed class SeriesBudget
     private readonly Dictionary<(int Family, long Window), WindowAdmissions> _admitted = [];
     private readonly long[] _folded;
     private readonly bool[] _warned;
+    // Per family: the metric window it last asked about (records mostly fall in one), and how many label sets its
+    // window before that held when the window was made (a new window's table is sized for as many).
+    private readonly WindowAdmissions?[] _last;
+    private readonly int[] _lastHeld;
 
     public SeriesBudget(CompiledPipeline pipeline)
     {
         _pipeline = pipeline;
         _folded = new long[pipeline.Families.Count];
         _warned = new bool[pipeline.Families.Count];
+        _last = new WindowAdmissions?[pipeline.Families.Count];
+        _lastHeld = new int[pipeline.Families.Count];
     }
 
     /// <summary>Called once per family, the first time it goes over its budget (the console prints a warning).</summary>
@@ -67,44 +74,53 @@ public sealed class SeriesBudget
     /// <paramref name="copy"/>, the array itself may be kept, so it must not change afterwards.
     /// </summary>
     public bool Admit(MetricFamily family, long eventTimeMs, string[] labels, ulong hash, bool copy, out string[]? kept) =>
-        Admit(family, eventTimeMs, labels, hash, copy, out kept, out _);
+        Admit(family, eventTimeMs, labels, hash, copy, null, out kept, out _);
 
     /// <summary>
-    /// As <see cref="Admit(MetricFamily, long, string[], ulong, bool, out string[])"/>; when admitted, <paramref name="window"/>
-    /// is the family's metric window the label set now belongs to. It stays admitted there as long as
-    /// <see cref="WindowAdmissions.Forgotten"/> is false, so a caller may skip asking again until then.
+    /// As <see cref="Admit(MetricFamily, long, string[], ulong, bool, out string[])"/>; when admitted, <paramref name="admitted"/>
+    /// is the label set as the budget holds it, whose <see cref="Admission.Window"/> is the family's metric window it was
+    /// last admitted in (by any caller): it stays admitted there as long as that window is not
+    /// <see cref="WindowAdmissions.Forgotten"/>, so a caller that meets <paramref name="admitted"/> in that window may skip
+    /// asking again. <paramref name="known"/>, the admission the caller got for these labels in an earlier window (or null),
+    /// is held again for them in a new window, so that callers holding it see the new window too.
     /// </summary>
-    internal bool Admit(MetricFamily family, long eventTimeMs, string[] labels, ulong hash, bool copy, out string[]? kept, out WindowAdmissions? window)
+    internal bool Admit(MetricFamily family, long eventTimeMs, string[] labels, ulong hash, bool copy, Admission? known, out string[]? kept, out Admission? admitted)
     {
         kept = null;
-        window = null;
+        admitted = null;
         var start = CompiledPipeline.FloorTo(eventTimeMs, family.ResolutionMs);
         bool warn;
         lock (_gate)
         {
-            if (!_admitted.TryGetValue((family.Index, start), out var admissions))
+            // A forgotten window has left _admitted (under this lock), so the last one asked about is current if not forgotten.
+            var admissions = _last[family.Index];
+            if (admissions is null || admissions.Start != start || admissions.Forgotten)
             {
-                _admitted[(family.Index, start)] = admissions = new WindowAdmissions(start);
+                if (!_admitted.TryGetValue((family.Index, start), out admissions))
+                {
+                    if (_last[family.Index] is { } before) _lastHeld[family.Index] = before.Sets.Count;
+                    _admitted[(family.Index, start)] = admissions = new WindowAdmissions(start, Math.Min(_lastHeld[family.Index], family.MaxSeries));
+                }
+                _last[family.Index] = admissions;
             }
             var set = admissions.Sets;
-            var key = new LabelSet(labels, hash);
-            if (set.TryGetValue(key, out var held))
+            if (set.Find(labels, hash) is { } held)
             {
                 // Admitted already (by this or another pipeline): a caller with a scratch array gets the array
                 // held, so every pipeline hands the shards one array per series (a shard finds it by reference).
                 if (copy) kept = held.Labels;
-                window = admissions;
+                held.Window = admissions;
+                admitted = held;
                 return true;
             }
             if (set.Count < family.MaxSeries)
             {
-                if (copy)
-                {
-                    kept = labels.AsSpan().ToArray();
-                    key = new LabelSet(kept, hash);
-                }
-                set.Add(key);
-                window = admissions;
+                if (copy) kept = labels.AsSpan().ToArray();
+                admitted = known is not null && ReferenceEquals(known.Budget, this) && known.Hash == hash && SeriesHash.SameLabels(known.Labels, labels)
+                    ? known
+                    : new Admission(this, kept ?? labels, hash);
+                admitted.Window = admissions;
+                set.Add(admitted);
                 return true;
             }
             _folded[family.Index]++;
@@ -138,7 +154,7 @@ public sealed class SeriesBudget
     }
 
     /// <summary>The label sets admitted in one family's metric window.</summary>
-    internal sealed class WindowAdmissions(long start)
+    internal sealed class WindowAdmissions(long start, int expected)
     {
         private volatile bool _forgotten;
 
@@ -146,7 +162,7 @@ public sealed class SeriesBudget
         public long Start { get; } = start;
 
         /// <summary>Guarded by the budget's lock.</summary>
-        internal HashSet<LabelSet> Sets { get; } = new(LabelSetComparer.Instance);
+        internal LabelSets Sets { get; } = new(expected);
 
         /// <summary>The window was forgotten: its label sets are admitted no longer.</summary>
         public bool Forgotten
@@ -156,14 +172,82 @@ public sealed class SeriesBudget
         }
     }
 
-    internal readonly record struct LabelSet(string[] Labels, ulong Hash);
-
-    internal sealed class LabelSetComparer : IEqualityComparer<LabelSet>
+    /// <summary>
+    /// A label set the budget admitted, shared by the series of every pipeline that has it: its labels (the array held
+    /// for them) and the metric window it was last admitted in. A window that holds it keeps holding it until the
+    /// window is forgotten, so a series whose admission's window is the one of its record, not forgotten, is admitted
+    /// there without asking (<see cref="BatchAccumulator"/>); any other window asks.
+    /// </summary>
+    internal sealed class Admission(SeriesBudget budget, string[] labels, ulong hash)
     {
-        public static readonly LabelSetComparer Instance = new();
+        private WindowAdmissions? _window;
 
-        public bool Equals(LabelSet x, LabelSet y) => x.Hash == y.Hash && SeriesHash.SameLabels(x.Labels, y.Labels);
+        public SeriesBudget Budget { get; } = budget;
 
-        public int GetHashCode(LabelSet set) => (int)set.Hash ^ (int)(set.Hash >> 32);
+        public string[] Labels { get; } = labels;
+
+        public ulong Hash { get; } = hash;
+
+        /// <summary>The metric window it was last admitted in (written under the budget's lock).</summary>
+        public WindowAdmissions? Window
+        {
+            get => Volatile.Read(ref _window);
+            internal set => Volatile.Write(ref _window, value);
+        }
+    }
+
+    /// <summary>
+    /// Label sets by their series hash (<see cref="SeriesHash"/>) and values: open addressing on the hash, at most half
+    /// full, a slot holding hash and admission side by side, so a probe compares hashes in one array and reads the
+    /// labels only on an equal hash (mostly the very array asked with: the same instance compares at once).
+    /// </summary>
+    internal sealed class LabelSets
+    {
+        private Slot[] _slots;
+        private int _count;
+
+        /// <param name="expected">Label sets expected: the table holds as many without growing.</param>
+        public LabelSets(int expected) => _slots = new Slot[Math.Max(16, (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, expected) * 2))];
+
+        public int Count => _count;
+
+        /// <summary>The admission held for these label values, or null.</summary>
+        public Admission? Find(string[] labels, ulong hash)
+        {
+            var slots = _slots;
+            var mask = slots.Length - 1;
+            for (var i = (int)hash & mask; ; i = (i + 1) & mask)
+            {
+                ref var slot = ref slots[i];
+                if (slot.Admission is null) return null;
+                if (slot.Hash == hash && SeriesHash.SameLabels(slot.Admission.Labels, labels)) return slot.Admission;
+            }
+        }
+
+        /// <summary>Adds a label set not held yet (see <see cref="Find"/>).</summary>
+        public void Add(Admission admission)
+        {
+            if ((_count + 1) * 2 > _slots.Length)
+            {
+                var bigger = new Slot[_slots.Length * 2];
+                foreach (var slot in _slots)
+                {
+                    if (slot.Admission is not null) Place(bigger, slot.Admission);
+                }
+                _slots = bigger;
+            }
+            Place(_slots, admission);
+            _count++;
+        }
+
+        private static void Place(Slot[] slots, Admission admission)
+        {
+            var mask = slots.Length - 1;
+            var i = (int)admission.Hash & mask;
+            while (slots[i].Admission is not null) i = (i + 1) & mask;
+            slots[i] = new Slot(admission.Hash, admission);
+        }
+
+        private readonly record struct Slot(ulong Hash, Admission? Admission);
     }
 }

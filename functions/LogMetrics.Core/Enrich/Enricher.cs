@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Parse;
 using LogMetrics.Core.Telemetry;
@@ -62,7 +63,7 @@ public sealed class Enricher
     /// record (a caller that has each record at hand anyway, as Parse → Prune does): <paramref name="batch"/> reset for
     /// up to <paramref name="capacity"/> records, then <see cref="AddKeys"/> for records 0, 1, …, then <see cref="FetchKeysAsync"/>.
     /// </summary>
-    internal void StartKeys(EnrichBatch batch, int capacity) => batch.Reset(_lookups.Length, capacity);
+    internal void StartKeys(EnrichBatch batch, int capacity) => batch.Reset(this, _lookups.Length, capacity);
 
     /// <summary>Record <paramref name="index"/>'s key for every lookup (see <see cref="StartKeys"/>).</summary>
     internal void AddKeys(EnrichBatch batch, int index, Record record)
@@ -80,6 +81,17 @@ public sealed class Enricher
         for (var l = 0; l < _lookups.Length; l++)
         {
             var cache = _lookups[l].Cache;
+            if (cache is ILookupHinted hinted)
+            {
+                // Each distinct key's hint (the cache's entry for it) as a batch before left it with the key's instance,
+                // and kept again once the cache has used and updated them.
+                var memo = batch.HintMemos[l] ??= new HintMemo();
+                memo.Fill(batch.DistinctKeys[l], batch.Hints[l]);
+                await hinted.WarmAsync(batch.DistinctKeys[l], batch.Hints[l], cancellationToken).ConfigureAwait(false);
+                batch.Resolve(l, cache, _outputs[l]);
+                memo.Keep(batch.DistinctKeys[l], batch.Hints[l]);
+                continue;
+            }
             await cache.WarmAsync(batch.DistinctKeys[l], cancellationToken).ConfigureAwait(false);
             if (cache is ILookupPeek) batch.Resolve(l, cache, _outputs[l]);
         }
@@ -299,6 +311,15 @@ public sealed class EnrichBatch
 
     internal KeyMemo[] Memo { get; private set; } = [];
 
+    /// <summary>Per lookup, per distinct key: the cache's hint for it (<see cref="ILookupHinted"/>; null when none), from and back to <see cref="HintMemos"/>.</summary>
+    internal List<object?>[] Hints { get; private set; } = [];
+
+    /// <summary>Per lookup whose cache takes hints: their keys' hints by the key's instance, between batches.</summary>
+    internal HintMemo?[] HintMemos { get; private set; } = [];
+
+    // The enricher this batch was last reset by: the hints are its caches'.
+    private Enricher? _owner;
+
     /// <summary>Per lookup, per distinct key: what the cache answered once the batch was warmed.</summary>
     internal LookupOutcome[][] Outcomes { get; private set; } = [];
 
@@ -311,10 +332,16 @@ public sealed class EnrichBatch
     /// <summary>Two-part keys by their parts' instances (keys are interned, so this outlives a batch).</summary>
     internal PairMemo Pairs { get; } = new();
 
-    internal void Reset(int lookups, int records)
+    /// <summary>Per lookup: rows' output values by the row's instance (made on its first <see cref="Resolve"/>; outlives a batch).</summary>
+    internal RowMemo?[] Rows { get; private set; } = [];
+
+    internal void Reset(Enricher owner, int lookups, int records)
     {
-        if (Index.Length != lookups)
+        if (Index.Length != lookups || !ReferenceEquals(_owner, owner))
         {
+            _owner = owner;
+            Hints = new List<object?>[lookups];
+            HintMemos = new HintMemo?[lookups];
             Index = new int[lookups][];
             DistinctKeys = new List<DimensionKey>[lookups];
             DistinctMap = new Dictionary<DimensionKey, int>[lookups];
@@ -322,12 +349,14 @@ public sealed class EnrichBatch
             Outcomes = new LookupOutcome[lookups][];
             RowValues = new string[lookups][];
             Tally = new (long, long, long)[lookups];
+            Rows = new RowMemo?[lookups];
             for (var l = 0; l < lookups; l++)
             {
                 Index[l] = [];
                 DistinctKeys[l] = [];
                 DistinctMap[l] = [];
                 Memo[l] = new KeyMemo();
+                Hints[l] = [];
                 Outcomes[l] = [];
                 RowValues[l] = [];
             }
@@ -349,14 +378,16 @@ public sealed class EnrichBatch
         if (RowValues[lookup].Length < keys.Count * outputs.Length) RowValues[lookup] = new string[Math.Max(keys.Count * outputs.Length, RowValues[lookup].Length * 2)];
         var outcomes = Outcomes[lookup];
         var values = RowValues[lookup];
+        var rows = Rows[lookup] ??= new RowMemo(outputs.Length);
+        var peek = (ILookupPeek)cache;
+        // Hints only where the cache takes them (then one per distinct key, see Enricher.FetchKeysAsync).
+        var hinted = cache as ILookupHinted;
+        var hints = hinted is null ? [] : CollectionsMarshal.AsSpan(Hints[lookup]);
         for (var d = 0; d < keys.Count; d++)
         {
-            outcomes[d] = ((ILookupPeek)cache).Peek(keys[d], out var row);
+            outcomes[d] = hinted is null ? peek.Peek(keys[d], out var row) : hinted.Peek(keys[d], ref hints[d], out row);
             if (outcomes[d] != LookupOutcome.Hit) continue;
-            for (var o = 0; o < outputs.Length; o++)
-            {
-                values[d * outputs.Length + o] = row!.TryGetValue(outputs[o].Column, out var v) ? v : "";
-            }
+            rows.Outputs(row!, outputs).CopyTo(values.AsSpan(d * outputs.Length, outputs.Length));
         }
     }
 
@@ -374,6 +405,21 @@ internal enum LookupOutcome : byte
 internal interface ILookupPeek
 {
     LookupOutcome Peek(DimensionKey key, out IReadOnlyDictionary<string, string>? row);
+}
+
+/// <summary>
+/// A cache that a caller helps find its keys' entries: per distinct key of a batch, a hint the cache left there at the
+/// batch before that met the key (the caller keeps it with the key's string instance), which the cache takes for its
+/// entry while it is still the key's current one, and otherwise looks the key up as it would without (and leaves the
+/// new hint). Answers are those of <see cref="ILookupCache.WarmAsync"/> and <see cref="ILookupPeek.Peek"/>.
+/// </summary>
+internal interface ILookupHinted : ILookupPeek
+{
+    /// <summary>As <see cref="ILookupCache.WarmAsync"/>; <paramref name="hints"/>[i] is the hint for <paramref name="keys"/>[i] (null: none), updated.</summary>
+    ValueTask WarmAsync(List<DimensionKey> keys, List<object?> hints, CancellationToken cancellationToken);
+
+    /// <summary>As <see cref="ILookupPeek.Peek"/>, with the key's hint (updated).</summary>
+    LookupOutcome Peek(DimensionKey key, ref object? hint, out IReadOnlyDictionary<string, string>? row);
 }
 
 /// <summary>A batch's key strings by instance → their index among its distinct keys (direct-mapped; misses hash the text).</summary>
@@ -400,6 +446,80 @@ internal sealed class KeyMemo
         _texts[at] = text;
         _indexes[at] = index;
         return index;
+    }
+}
+
+/// <summary>
+/// A lookup's hints (<see cref="ILookupHinted"/>) by their key's string instance, from one batch to the next
+/// (direct-mapped; a key whose instance is not found has no hint, and the cache looks it up by its text).
+/// </summary>
+internal sealed class HintMemo
+{
+    private const int Bits = 12;
+    private const int Size = 1 << Bits;
+    // How many keys ahead Fill asks for a key's entry.
+    private const int Ahead = 8;
+    private readonly (string? Text, object? Hint)[] _entries = new (string?, object?)[Size];
+
+    /// <summary>Sets <paramref name="hints"/> to each key's hint (null: none).</summary>
+    public void Fill(List<DimensionKey> keys, List<object?> hints)
+    {
+        hints.Clear();
+        for (var d = 0; d < Math.Min(Ahead, keys.Count); d++) CachePrefetch.Of(ref _entries[IdentityHash.Of(keys[d].Joined, Bits)]);
+        for (var d = 0; d < keys.Count; d++)
+        {
+            if (d + Ahead < keys.Count) CachePrefetch.Of(ref _entries[IdentityHash.Of(keys[d + Ahead].Joined, Bits)]);
+            var text = keys[d].Joined;
+            ref var entry = ref _entries[IdentityHash.Of(text, Bits)];
+            hints.Add(ReferenceEquals(entry.Text, text) ? entry.Hint : null);
+        }
+    }
+
+    /// <summary>Keeps each key's hint with its key's instance.</summary>
+    public void Keep(List<DimensionKey> keys, List<object?> hints)
+    {
+        for (var d = 0; d < keys.Count; d++)
+        {
+            var text = keys[d].Joined;
+            _entries[IdentityHash.Of(text, Bits)] = (text, hints[d]);
+        }
+    }
+}
+
+/// <summary>
+/// A lookup's output values of its rows, by the row's instance (direct-mapped): a row a cache holds is read by column
+/// name once, not once per batch that meets its key. A row is never changed once a source has returned it (the caches
+/// hold and hand out those instances as they are), so the values read from an instance stay its values; the memo
+/// holds the rows it remembers, so an instance it compares with is never another row at a reused address. Starts at
+/// 256 entries and grows four times over, up to 4,096, whenever it has taken in half as many rows as it holds.
+/// </summary>
+internal sealed class RowMemo(int outputs)
+{
+    private const int FirstBits = 8;
+    private const int MaxBits = 12;
+    private object?[] _rows = new object?[1 << FirstBits];
+    private string[] _values = new string[(1 << FirstBits) * outputs];
+    private int _bits = FirstBits;
+    private int _inserts;
+
+    /// <summary>The row's value of each output (its column's value, or empty when the row has no such column).</summary>
+    public ReadOnlySpan<string> Outputs(IReadOnlyDictionary<string, string> row, CompiledLookupOutput[] columns)
+    {
+        var at = IdentityHash.Of(row, _bits);
+        if (ReferenceEquals(_rows[at], row)) return _values.AsSpan(at * outputs, outputs);
+        // A larger table starts empty: the rows it held are read again, once each.
+        if (++_inserts > _rows.Length / 2 && _bits < MaxBits)
+        {
+            _bits += 2;
+            _rows = new object?[1 << _bits];
+            _values = new string[(1 << _bits) * outputs];
+            _inserts = 1;
+            at = IdentityHash.Of(row, _bits);
+        }
+        var values = _values.AsSpan(at * outputs, outputs);
+        for (var o = 0; o < outputs; o++) values[o] = row.TryGetValue(columns[o].Column, out var v) ? v : "";
+        _rows[at] = row;
+        return values;
     }
 }
 

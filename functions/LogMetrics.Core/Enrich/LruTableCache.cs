@@ -48,7 +48,7 @@ public sealed record LruTableCacheOptions
 /// path does not write. A warm never evicts the keys of its own batch, even past the row limit; concurrent
 /// batches whose distinct keys together exceed the limit may evict each other's (lookups then count as errors).</para>
 /// </remarks>
-public sealed class LruTableCache : ILookupCache, ILookupPeek
+public sealed class LruTableCache : ILookupCache, ILookupHinted
 {
     private readonly IDimensionSource _source;
     private readonly TimeProvider _time;
@@ -127,8 +127,29 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
         }
 
         // Every key held and fresh (the usual batch): done, with nothing allocated.
-        var pending = CollectPending(keys, _time.GetUtcNow());
+        var pending = CollectPending(keys, null, _time.GetUtcNow());
         return pending is null ? ValueTask.CompletedTask : FetchPendingAsync(keys, pending, cancellationToken);
+    }
+
+    /// <summary>As <see cref="WarmAsync(IReadOnlyCollection{DimensionKey}, CancellationToken)"/>; a hint is the key's entry, taken while it is still the one held.</summary>
+    ValueTask ILookupHinted.WarmAsync(List<DimensionKey> keys, List<object?> hints, CancellationToken cancellationToken)
+    {
+        if (keys.Count == 0)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        var pending = CollectPending(keys, hints, _time.GetUtcNow());
+        return pending is null ? ValueTask.CompletedTask : FetchPendingAsync(keys, pending, cancellationToken, hints);
+    }
+
+    /// <summary>The key's entry by its hint while the hint is the entry held for it (a replaced or evicted entry is marked so), else by the key.</summary>
+    private Entry? Held(DimensionKey key, ref object? hint)
+    {
+        if (hint is Entry { Removed: false } hinted && ReferenceEquals(hinted.Owner, this)) return hinted;
+        var held = _entries.TryGetValue(key, out var entry) ? entry : null;
+        hint = held;
+        return held;
     }
 
     /// <summary>Fetches the keys <see cref="CollectPending"/> found absent or expired, and publishes them.</summary>
@@ -139,7 +160,7 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
     /// attempt and the keys after it go the general way: the attempt continues inside the retry pipeline as its
     /// first attempt (never made twice), the keys after it overlap up to <see cref="LruTableCacheOptions.MaxConcurrentFetches"/>.
     /// </remarks>
-    private ValueTask FetchPendingAsync(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, CancellationToken cancellationToken)
+    private ValueTask FetchPendingAsync(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, CancellationToken cancellationToken, List<object?>? hints = null)
     {
         var results = new FetchResult[pending.Count];
         for (var i = 0; i < pending.Count; i++)
@@ -147,11 +168,11 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
             var first = FirstAttempt(pending[i], cancellationToken);
             if (!first.IsCompletedSuccessfully)
             {
-                return FetchRestAsync(keys, pending, results, i, first, cancellationToken);
+                return FetchRestAsync(keys, pending, results, i, first, hints, cancellationToken);
             }
             results[i] = new FetchResult(true, first.Result);
         }
-        Publish(keys, pending, results);
+        Publish(keys, pending, results, hints);
         return ValueTask.CompletedTask;
     }
 
@@ -170,7 +191,7 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
 
     /// <summary>Keys <paramref name="from"/>.. of <paramref name="pending"/>, the first of them with its first attempt under way.</summary>
     private async ValueTask FetchRestAsync(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, FetchResult[] results, int from,
-        Task<IReadOnlyDictionary<string, string>?> started, CancellationToken cancellationToken)
+        Task<IReadOnlyDictionary<string, string>?> started, List<object?>? hints, CancellationToken cancellationToken)
     {
         if (pending.Count - from == 1)
         {
@@ -202,11 +223,11 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
             }
         }
 
-        Publish(keys, pending, results);
+        Publish(keys, pending, results, hints);
     }
 
     /// <summary>Publishes the fetched keys, makes the batch's keys the most recent, and evicts past the row limit.</summary>
-    private void Publish(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, FetchResult[] results)
+    private void Publish(IReadOnlyCollection<DimensionKey> keys, List<DimensionKey> pending, FetchResult[] results, List<object?>? hints)
     {
         var now = _time.GetUtcNow();
         lock (_lock)
@@ -216,12 +237,26 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
                 Apply(pending[i], results[i], now);
             }
 
-            // The batch's keys become the most recent, so the eviction below spares them.
-            foreach (var key in keys)
+            // The batch's keys become the most recent, so the eviction below spares them (by their hints, when given:
+            // a key with a hint is one of a list).
+            if (hints is not null)
             {
-                if (_entries.TryGetValue(key, out var entry))
+                var list = (List<DimensionKey>)keys;
+                for (var i = 0; i < list.Count; i++)
                 {
-                    Touch(entry);
+                    var hint = hints[i];
+                    if (Held(list[i], ref hint) is { } entry) Touch(entry);
+                    hints[i] = hint;
+                }
+            }
+            else
+            {
+                foreach (var key in keys)
+                {
+                    if (_entries.TryGetValue(key, out var entry))
+                    {
+                        Touch(entry);
+                    }
                 }
             }
 
@@ -230,7 +265,7 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
             {
                 var oldest = _order.Last!;
                 _order.RemoveLast();
-                _entries.TryRemove(oldest.Value, out _);
+                if (_entries.TryRemove(oldest.Value, out var evicted)) evicted.Removed = true;
                 Stats.Evicted();
             }
 
@@ -251,7 +286,19 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
     LookupOutcome ILookupPeek.Peek(DimensionKey key, out IReadOnlyDictionary<string, string>? row)
     {
         row = null;
-        if (!_entries.TryGetValue(key, out var entry)) return LookupOutcome.Error;
+        return _entries.TryGetValue(key, out var entry) ? Outcome(entry, out row) : LookupOutcome.Error;
+    }
+
+    /// <summary>As <see cref="ILookupPeek.Peek"/>, finding the entry by its hint when that is still the one held.</summary>
+    LookupOutcome ILookupHinted.Peek(DimensionKey key, ref object? hint, out IReadOnlyDictionary<string, string>? row)
+    {
+        row = null;
+        return Held(key, ref hint) is { } entry ? Outcome(entry, out row) : LookupOutcome.Error;
+    }
+
+    private static LookupOutcome Outcome(Entry entry, out IReadOnlyDictionary<string, string>? row)
+    {
+        row = null;
         switch (entry.Kind)
         {
             case EntryKind.Row:
@@ -265,7 +312,7 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
     }
 
     /// <summary>Touches the keys already held and returns the distinct keys that are absent or expired.</summary>
-    private List<DimensionKey>? CollectPending(IReadOnlyCollection<DimensionKey> keys, DateTimeOffset now)
+    private List<DimensionKey>? CollectPending(IReadOnlyCollection<DimensionKey> keys, List<object?>? hints, DateTimeOffset now)
     {
         List<DimensionKey>? pending = null;
         HashSet<DimensionKey>? seen = null;
@@ -277,7 +324,19 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
             for (var i = 0; list is null ? others!.MoveNext() : i < list.Count; i++)
             {
                 var key = list is null ? others!.Current : list[i];
-                if (_entries.TryGetValue(key, out var entry))
+                Entry? entry;
+                if (hints is null)
+                {
+                    entry = _entries.TryGetValue(key, out var held) ? held : null;
+                }
+                else
+                {
+                    // Under the lock: a hint not marked removed is the entry held for the key.
+                    var hint = hints[i];
+                    entry = Held(key, ref hint);
+                    hints[i] = hint;
+                }
+                if (entry is not null)
                 {
                     Touch(entry);
                     if (now < entry.ExpiresAt)
@@ -365,7 +424,7 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
         {
             Stats.Loaded();
             var kind = result.Row is null ? EntryKind.NoRow : EntryKind.Row;
-            Put(key, new Entry(result.Row, kind, now + _options.Ttl));
+            Put(key, new Entry(this, result.Row, kind, now + _options.Ttl));
             return;
         }
 
@@ -380,7 +439,7 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
             return; // otherwise a concurrent warm has refreshed it meanwhile
         }
 
-        Put(key, new Entry(null, EntryKind.Unavailable, now));
+        Put(key, new Entry(this, null, EntryKind.Unavailable, now));
     }
 
     private void Put(DimensionKey key, Entry entry)
@@ -388,6 +447,7 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
         if (_entries.TryGetValue(key, out var held))
         {
             entry.Node = held.Node;
+            held.Removed = true;
         }
         else
         {
@@ -410,8 +470,20 @@ public sealed class LruTableCache : ILookupCache, ILookupPeek
 
     private readonly record struct FetchResult(bool Succeeded, IReadOnlyDictionary<string, string>? Row);
 
-    private sealed class Entry(IReadOnlyDictionary<string, string>? row, EntryKind kind, DateTimeOffset expiresAt)
+    private sealed class Entry(LruTableCache owner, IReadOnlyDictionary<string, string>? row, EntryKind kind, DateTimeOffset expiresAt)
     {
+        /// <summary>The cache that holds it (a hint from another cache is not taken).</summary>
+        public LruTableCache Owner { get; } = owner;
+
+        /// <summary>Replaced or evicted: no longer the entry held for its key. Set under the cache's lock; read by hinted lookups.</summary>
+        public bool Removed
+        {
+            get => Volatile.Read(ref _removed);
+            set => Volatile.Write(ref _removed, value);
+        }
+
+        private bool _removed;
+
         public IReadOnlyDictionary<string, string>? Row { get; } = row;
 
         public EntryKind Kind { get; } = kind;

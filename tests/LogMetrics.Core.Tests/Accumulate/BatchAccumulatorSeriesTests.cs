@@ -61,6 +61,7 @@ public class BatchAccumulatorSeriesTests
         var k = Slot("k");
         var rt = Slot("rt");
         var labelArrays = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var batchIndex = 0;
         foreach (var batch in batches)
         {
             var records = new List<LogMetrics.Core.Parse.Record>();
@@ -80,7 +81,7 @@ public class BatchAccumulatorSeriesTests
                 Fold(expected, $"0|{kText}|{uidText}|{window}", r);
                 if (Ks[kk] != "skip") Fold(expected, $"1|{kText}|{window}", 0);
             }
-            accumulator.Prepare(records);
+            PrepareAhead(accumulator, records, ahead: batchIndex++ % 4);
             for (var i = 0; i < records.Count; i++) accumulator.Add(i, records[i]);
             var actual = new Dictionary<string, (double Count, double Sum)>(StringComparer.Ordinal);
             foreach (var partial in accumulator.Drain(3).SelectMany(p => p))
@@ -101,6 +102,123 @@ public class BatchAccumulatorSeriesTests
             if (actual.Count != expected.Count || actual.Any(a => !expected.TryGetValue(a.Key, out var e) || e != a.Value)) return false;
         }
         return true;
+    }
+
+    private static CompiledPipeline Budgeted(int uidBudget, int kBudget) => PipelineCompiler.Compile(DefinitionLoader.Load($$"""
+        { "name": "t",
+          "source": { "timeField": "__time__", "timeUnit": "s", "windowSeconds": 10, "outOfOrdernessSeconds": 5,
+                      "fields": [ { "name": "__time__", "type": "int", "required": true }, { "name": "rt", "type": "int", "required": true } ] },
+          "metrics": [
+            { "prefix": "u_", "labels": { "uid": "uid", "k": "k" }, "resolutionSeconds": 20, "maxSeries": {{uidBudget}},
+              "metrics": [ { "name": "req", "aggregate": "count" }, { "name": "rt_sum", "aggregate": "sum(rt)" } ] },
+            { "prefix": "k_", "labels": { "k": "k" }, "resolutionSeconds": 10, "where": "k != 'skip'", "maxSeries": {{kBudget}},
+              "metrics": [ { "name": "req", "aggregate": "count" } ] } ] }
+        """));
+
+    /// <summary>
+    /// Property: with a cardinality budget (shared by two accumulators that take batches in turn, as the replay's
+    /// pipelines share one), batches fold into the partials of a reference: records taken in order, a label set
+    /// admitted in its family's metric window while the window has fewer than maxSeries sets, otherwise counted
+    /// under the overflow series; then a group-by on (family, label values, base window). Label values come as the
+    /// same instances or fresh copies, records fall in several metric windows, memos are tiny and tables start over,
+    /// and windows are forgotten between batches (a label set then asks again in a window made anew).
+    /// </summary>
+    [Theory]
+    [InlineData(0, 1 << 18, 2, 1)]
+    [InlineData(11, 1 << 18, 3, 2)]
+    [InlineData(2, 4, 4, 1)]
+    [InlineData(11, 1 << 18, 100, 100)]
+    [InlineData(2, 1 << 18, 12, 3)]
+    [InlineData(0, 3, 1, 3)]
+    public void WithABudget_PartialsAreThoseOfAReferenceBudget(int memoBits, int maxSeries, int uidBudget, int kBudget)
+    {
+        var compiled = Budgeted(uidBudget, kBudget);
+        var record =
+            from u in Gen.Choose(0, Uids.Length - 1)
+            from k in Gen.Choose(0, Ks.Length - 1)
+            from fresh in Gen.Choose(0, 3)
+            from second in Gen.Choose(0, 70)
+            from rt in Gen.Choose(0, 9)
+            select (Uid: u, K: k, Fresh: fresh, Second: second, Rt: rt);
+        var batches = record.ListOf().Select(l => l.ToArray()).ArrayOf();
+        Prop.ForAll(batches.ToArbitrary(), b => CheckBudgeted(compiled, b, memoBits, maxSeries)).Check(Config.QuickThrowOnFailure.WithMaxTest(200));
+    }
+
+    private static bool CheckBudgeted(CompiledPipeline compiled, (int Uid, int K, int Fresh, int Second, int Rt)[][] batches, int memoBits, int maxSeries)
+    {
+        var budget = new SeriesBudget(compiled);
+        BatchAccumulator[] accumulators = [new(compiled, memoBits, maxSeries), new(compiled, memoBits, maxSeries)];
+        int Slot(string name) => compiled.Fields.TryGet(name, out var slot) ? slot : throw new InvalidOperationException(name);
+        var uid = Slot("uid");
+        var k = Slot("k");
+        var rt = Slot("rt");
+        // The reference budget: per (family, metric window), the label sets admitted, in the order met.
+        var admitted = new Dictionary<(int, long), HashSet<string>>();
+        string Admitted(int family, long eventTimeMs, string labels, int width)
+        {
+            var f = compiled.Families[family];
+            var window = CompiledPipeline.FloorTo(eventTimeMs, f.ResolutionMs);
+            if (!admitted.TryGetValue((family, window), out var sets)) admitted[(family, window)] = sets = new HashSet<string>(StringComparer.Ordinal);
+            if (sets.Contains(labels)) return labels;
+            if (sets.Count < f.MaxSeries)
+            {
+                sets.Add(labels);
+                return labels;
+            }
+            return string.Join('|', Enumerable.Repeat(SeriesBudget.Overflow, width));
+        }
+        for (var b = 0; b < batches.Length; b++)
+        {
+            var accumulator = accumulators[b % 2];
+            var records = new List<LogMetrics.Core.Parse.Record>();
+            var expected = new Dictionary<string, (double Count, double Sum)>(StringComparer.Ordinal);
+            foreach (var (u, kk, fresh, second, r) in batches[b])
+            {
+                var rec = compiled.CreateRecord();
+                rec.Values[uid] = FieldValue.FromString((fresh & 1) != 0 ? new string(Uids[u].AsSpan()) : Uids[u]);
+                rec.Values[k] = FieldValue.FromString((fresh & 2) != 0 ? new string(Ks[kk].AsSpan()) : Ks[kk]);
+                rec.Values[rt] = FieldValue.FromInteger(r);
+                rec.EventTimeMs = 1_768_484_000_000 + (second * 1000L);
+                records.Add(rec);
+                var window = compiled.WindowStart(rec.EventTimeMs);
+                var uidText = Uids[u].Length == 0 ? BatchAccumulator.Unknown : Uids[u];
+                var kText = Ks[kk].Length == 0 ? BatchAccumulator.Unknown : Ks[kk];
+                Fold(expected, $"0|{Admitted(0, rec.EventTimeMs, $"{kText}|{uidText}", 2)}|{window}", r);
+                if (Ks[kk] != "skip") Fold(expected, $"1|{Admitted(1, rec.EventTimeMs, kText, 1)}|{window}", 0);
+            }
+            PrepareAhead(accumulator, records, ahead: b % 3);
+            for (var i = 0; i < records.Count; i++) accumulator.Add(i, records[i], budget);
+            var actual = new Dictionary<string, (double Count, double Sum)>(StringComparer.Ordinal);
+            foreach (var partial in accumulator.Drain(3).SelectMany(p => p))
+            {
+                if (partial.SeriesHash != SeriesHash.Of(partial.Family, partial.Labels)) return false;
+                var key = $"{partial.Family}|{string.Join('|', partial.Labels)}|{partial.WindowStartMs}";
+                var before = actual.GetValueOrDefault(key);
+                actual[key] = (before.Count + partial.Values[0], before.Sum + (partial.Family == 0 ? partial.Values[1] : 0));
+            }
+            if (actual.Count != expected.Count || actual.Any(a => !expected.TryGetValue(a.Key, out var e) || e != a.Value)) return false;
+            // Windows forgotten between batches (as a host does once they are sealed): both budgets start them over.
+            var through = 1_768_484_000_000 + ((b * 13 % 90) * 1000L);
+            budget.Forget(through);
+            foreach (var key in admitted.Keys.Where(w => w.Item2 + compiled.Families[w.Item1].ResolutionMs <= through).ToList()) admitted.Remove(key);
+        }
+        return true;
+    }
+
+    /// <summary>Prepares a batch as the pipeline does: each record's memo entries asked for (Ask) <paramref name="ahead"/> records before it is prepared (0: Prepare alone).</summary>
+    private static void PrepareAhead(BatchAccumulator accumulator, List<LogMetrics.Core.Parse.Record> records, int ahead)
+    {
+        if (ahead == 0)
+        {
+            accumulator.Prepare(records);
+            return;
+        }
+        accumulator.Reserve(records.Count);
+        for (var r = 0; r < records.Count + ahead; r++)
+        {
+            if (r < records.Count) accumulator.Ask(r, records[r]);
+            if (r >= ahead) accumulator.Prepare(r - ahead, records[r - ahead]);
+        }
     }
 
     private static void Fold(Dictionary<string, (double Count, double Sum)> sums, string key, int rt)

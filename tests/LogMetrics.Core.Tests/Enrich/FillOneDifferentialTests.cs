@@ -64,7 +64,90 @@ public class FillOneDifferentialTests
         }
     }
 
-    private static string Pick(Random random, string[] from) => from[random.Next(from.Length)];
+    /// <summary>
+    /// One enricher and one reused batch over many batches (as a pipeline runs them: its key memo keeps the caches'
+    /// hints, its row memo the rows' output values), while the tables change between batches (rows replaced by new
+    /// ones with other values, removed, added), the clock moves by 0, 6 or 11 minutes (past the reload interval, the
+    /// ttl, or neither) and the lru table holds 2 rows (so batches evict each other's keys, which the loads count): every record's values after
+    /// FillOne, and the counts, equal those of an enricher with the same history that takes a fresh batch each time
+    /// (no hints, no memo) and applies record by record.
+    /// </summary>
+    [Fact]
+    public async Task FillOne_BatchReused_TablesChanging_SetsAndCountsWhatApplyWithoutMemosDoes()
+    {
+        var compiled = Flagship.Pipeline;
+        var random = new Random(4242);
+        var tables = new Dictionary<string, List<Dictionary<string, string>>>
+        {
+            ["gateway_cluster"] = [], ["user_level"] = [], ["api_meta"] = [],
+        };
+        var dims = new Flagship.MemorySource(tables);
+        var clock = new FakeTimeProvider();
+        Enricher NewEnricher() => new(compiled, [.. compiled.Lookups.Select(l => l.Definition.Name == "user_level"
+            ? new LruTableCache(LookupCacheFactory.TableOf(l.Definition), dims, clock, new LruTableCacheOptions { MaxRows = 2, Ttl = TimeSpan.FromMinutes(10) })
+            : LookupCacheFactory.Create(l.Definition, dims, clock))]);
+        var reference = NewEnricher();
+        var filled = NewEnricher();
+        var batch = new EnrichBatch();
+        // Key strings are kept across batches (the same instances, as the parser's caches hand out).
+        for (var round = 0; round < 200; round++)
+        {
+            // Each table's rows: each key present or not, with values drawn afresh (a new row instance each round it is replaced).
+            Change(tables["gateway_cluster"], random, Ips[..3], ip => new() { ["local_ip"] = ip, ["app_group"] = Pick(random, ["g1", "g2", ""]), ["region_id"] = Pick(random, ["r1", "r2"]) });
+            Change(tables["user_level"], random, Uids[..3], uid => new() { ["uid"] = uid, ["gc_level"] = Pick(random, ["gold", "silver", ""]) });
+            Change(tables["api_meta"], random, ["p\u001fa", "q\u001fb", "p\u001fb"], key => new() { ["product"] = key[..1], ["api"] = key[^1..], ["priority"] = Pick(random, ["high", "low"]) });
+            clock.Advance(TimeSpan.FromMinutes(Pick(random, [0, 0, 6, 11])));
+            // Batches of one to three records now and then: a key or two, so the lru table evicts some of the keys of the batch before.
+            var count = random.Next(2) == 0 ? random.Next(1, 4) : random.Next(1, 40);
+            var lines = Enumerable.Range(0, count).Select(_ => new Dictionary<string, string>
+            {
+                ["LocalIp"] = Pick(random, Ips), ["CallerUid"] = Pick(random, Uids), ["Product"] = Pick(random, Products),
+                ["Api"] = Pick(random, Apis), ["ext5_appGroup"] = Pick(random, Fallbacks), ["RegionId"] = Pick(random, Fallbacks),
+            }).ToList();
+            var expected = lines.Select(l => Make(compiled, l)).ToList();
+            var actual = lines.Select(l => Make(compiled, l)).ToList();
+
+            var referenceBatch = await reference.WarmAsync(expected, CancellationToken.None);
+            for (var i = 0; i < count; i++) reference.Apply(referenceBatch, i, expected[i]);
+            await filled.WarmAsync(actual, batch, CancellationToken.None);
+            for (var i = 0; i < count; i++) filled.FillOne(batch, i, actual[i]);
+            filled.TallyFilled(batch, count);
+            filled.CountFilled(batch, []);
+
+            for (var i = 0; i < count; i++)
+            {
+                for (var slot = 0; slot < compiled.Fields.Count; slot++)
+                {
+                    var (e, a) = (expected[i].Values[slot], actual[i].Values[slot]);
+                    Assert.True(e.Kind == a.Kind && e.Text == a.Text, $"round {round}, record {i}, {compiled.Fields.Names[slot]}: {e.Kind} '{e.Text}' vs {a.Kind} '{a.Text}'");
+                }
+            }
+            var counted = filled.Stats.ToDictionary(s => s.Name, s => (s.Stats.Hits, s.Stats.Misses, s.Stats.Errors, s.Stats.Evictions, s.Stats.Loads));
+            foreach (var (name, stats) in reference.Stats) Assert.Equal((stats.Hits, stats.Misses, stats.Errors, stats.Evictions, stats.Loads), counted[name]);
+        }
+    }
+
+    private static T Pick<T>(Random random, T[] from) => from[random.Next(from.Length)];
+
+    /// <summary>Each key's row kept (same instance), replaced by a new one, removed or added, at random.</summary>
+    private static void Change(List<Dictionary<string, string>> rows, Random random, string[] keys, Func<string, Dictionary<string, string>> make)
+    {
+        var byKey = keys.ToDictionary(k => k, k => rows.FirstOrDefault(r => Key(r) == k));
+        rows.Clear();
+        foreach (var (key, row) in byKey)
+        {
+            switch (random.Next(4))
+            {
+                case 0: break; // absent
+                case 1: if (row is not null) rows.Add(row); break; // kept as it is (or still absent)
+                default: rows.Add(make(key)); break; // a new row
+            }
+        }
+
+        static string Key(Dictionary<string, string> row) => row.TryGetValue("local_ip", out var ip) ? ip
+            : row.TryGetValue("uid", out var uid) ? uid : $"{row["product"]}\u001f{row["api"]}";
+    }
+
 
     private static LogMetrics.Core.Parse.Record Make(LogMetrics.Core.Definition.CompiledPipeline compiled, Dictionary<string, string> fields)
     {
