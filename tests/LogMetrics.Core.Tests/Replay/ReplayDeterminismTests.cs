@@ -187,6 +187,36 @@ public class ReplayDeterminismTests
         }
     }
 
+    [Fact]
+    public async Task LongFirstLaneThenShortLanes_SameBytesWhateverTheScheduling()
+    {
+        // Lane 0 is longer than a chunk; the later lanes are malformed lines of their own (one or two chunks), so the dead
+        // letters' order shows the order their chunks are completed in, which must be lane order whether the work queue
+        // holds their chunk 0 from the start (4 workers) or the dispatch stage queues it (1 worker).
+        var dir = Directory.CreateTempSubdirectory("logmetrics-determinism-").FullName;
+        try
+        {
+            var files = new List<string> { LateLane(dir) };
+            for (var lane = 1; lane <= 3; lane++)
+            {
+                var path = Path.Combine(dir, $"short-{lane}.jsonl");
+                File.WriteAllLines(path, [.. Enumerable.Range(0, lane * 3).Select(i => i % 2 == 0 ? $"not json {lane}.{i}" : $"{{\"lane\": {lane}, \"i\": {i}")]);
+                files.Add(path);
+            }
+            var baseline = await RunAsync(files, 7, Schedules[0]);
+            Assert.Equal(1, Schedules[0].Workers);
+            Assert.True(baseline.DeadLetters.Count >= 6);
+            foreach (var schedule in new[] { Schedules[7], Schedules[3], Schedules[2], Schedules[1] })
+            {
+                AssertSame(baseline, await RunAsync(files, 7, schedule), schedule.ToString());
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
     private static List<string> Lines(byte[] file) => [.. Encoding.UTF8.GetString(file).Split('\n').Order(StringComparer.Ordinal)];
 
     [Theory]
