@@ -314,14 +314,16 @@ internal static class JsonScan
         }
     }
 
+    /// <summary>The bytes of a block that end or interrupt a JSON string's plain run: quote, backslash, control.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint Special(Vector256<byte> v) =>
+    internal static uint Special(Vector256<byte> v) =>
         (Vector256.Equals(v, Vector256.Create((byte)'"'))
             | Vector256.Equals(v, Vector256.Create((byte)'\\'))
             | Vector256.LessThan(v, Vector256.Create((byte)0x20))).ExtractMostSignificantBits();
 
+    /// <inheritdoc cref="Special(Vector256{byte})"/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint Special(Vector128<byte> v) =>
+    internal static uint Special(Vector128<byte> v) =>
         (Vector128.Equals(v, Vector128.Create((byte)'"'))
             | Vector128.Equals(v, Vector128.Create((byte)'\\'))
             | Vector128.LessThan(v, Vector128.Create((byte)0x20))).ExtractMostSignificantBits();

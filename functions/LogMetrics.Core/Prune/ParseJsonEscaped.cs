@@ -253,7 +253,7 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
                     var a = Vector256.LoadUnsafe(ref start, (nuint)(uint)p);
                     var b = Vector256.LoadUnsafe(ref start, (nuint)(uint)p + 32);
                     high |= (a | b).ExtractMostSignificantBits();
-                    return SpecialBits(a) | ((ulong)SpecialBits(b) << 32);
+                    return JsonScan.Special(a) | ((ulong)JsonScan.Special(b) << 32);
                 }
                 if (Vector128.IsHardwareAccelerated)
                 {
@@ -262,7 +262,7 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
                     var c = Vector128.LoadUnsafe(ref start, (nuint)(uint)p + 32);
                     var d = Vector128.LoadUnsafe(ref start, (nuint)(uint)p + 48);
                     high |= (a | b | c | d).ExtractMostSignificantBits();
-                    return SpecialBits(a) | ((ulong)SpecialBits(b) << 16) | ((ulong)SpecialBits(c) << 32) | ((ulong)SpecialBits(d) << 48);
+                    return JsonScan.Special(a) | ((ulong)JsonScan.Special(b) << 16) | ((ulong)JsonScan.Special(c) << 32) | ((ulong)JsonScan.Special(d) << 48);
                 }
             }
             // The last bytes (or no vectors): one at a time, those past the end special.
@@ -281,18 +281,6 @@ public sealed partial class ParseJsonStep : IEscapedJsonWalker
             }
             return bits;
         }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static uint SpecialBits(Vector256<byte> v) =>
-            (Vector256.Equals(v, Vector256.Create((byte)'"'))
-                | Vector256.Equals(v, Vector256.Create((byte)'\\'))
-                | Vector256.LessThan(v, Vector256.Create((byte)0x20))).ExtractMostSignificantBits();
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static uint SpecialBits(Vector128<byte> v) =>
-            (Vector128.Equals(v, Vector128.Create((byte)'"'))
-                | Vector128.Equals(v, Vector128.Create((byte)'\\'))
-                | Vector128.LessThan(v, Vector128.Create((byte)0x20))).ExtractMostSignificantBits();
     }
 
     private static bool TryHex4(ReadOnlySpan<byte> hex, out int value)

@@ -27,6 +27,21 @@ public class BatchAccumulatorSeriesTests
     private static readonly string[] Ks = ["a", "b", "skip", ""];
 
     /// <summary>
+    /// A record of uid <paramref name="u"/>, k <paramref name="kk"/> and rt <paramref name="r"/> at <paramref name="second"/>
+    /// (fresh &amp; 1: a new instance of the uid's text; fresh &amp; 2: of k's), with its window and the label texts expected.
+    /// </summary>
+    private static (LogMetrics.Core.Parse.Record Record, long Window, string Uid, string K) MakeRecord(
+        LogMetrics.Core.Definition.CompiledPipeline compiled, int uid, int k, int rt, int u, int kk, int fresh, int second, int r)
+    {
+        var rec = compiled.CreateRecord();
+        rec.Values[uid] = FieldValue.FromString((fresh & 1) != 0 ? new string(Uids[u].AsSpan()) : Uids[u]);
+        rec.Values[k] = FieldValue.FromString((fresh & 2) != 0 ? new string(Ks[kk].AsSpan()) : Ks[kk]);
+        rec.Values[rt] = FieldValue.FromInteger(r);
+        rec.EventTimeMs = 1_768_484_000_000 + (second * 1000L);
+        return (rec, compiled.WindowStart(rec.EventTimeMs), Uids[u].Length == 0 ? BatchAccumulator.Unknown : Uids[u], Ks[kk].Length == 0 ? BatchAccumulator.Unknown : Ks[kk]);
+    }
+
+    /// <summary>
     /// Property: batches of records whose label values are drawn from a few texts, each either the same instance as
     /// before or a fresh copy of it, fold into exactly the partials of a group-by on the texts: one partial per
     /// (family, label values, window) and batch, with the count and sum of its records; and a series keeps one label
@@ -68,16 +83,8 @@ public class BatchAccumulatorSeriesTests
             var expected = new Dictionary<string, (double Count, double Sum)>(StringComparer.Ordinal);
             foreach (var (u, kk, fresh, second, r) in batch)
             {
-                var rec = Compiled.CreateRecord();
-                // Fresh & 1: a new instance of the uid's text; fresh & 2: of k's.
-                rec.Values[uid] = FieldValue.FromString((fresh & 1) != 0 ? new string(Uids[u].AsSpan()) : Uids[u]);
-                rec.Values[k] = FieldValue.FromString((fresh & 2) != 0 ? new string(Ks[kk].AsSpan()) : Ks[kk]);
-                rec.Values[rt] = FieldValue.FromInteger(r);
-                rec.EventTimeMs = 1_768_484_000_000 + (second * 1000L);
+                var (rec, window, uidText, kText) = MakeRecord(Compiled, uid, k, rt, u, kk, fresh, second, r);
                 records.Add(rec);
-                var window = Compiled.WindowStart(rec.EventTimeMs);
-                var uidText = Uids[u].Length == 0 ? BatchAccumulator.Unknown : Uids[u];
-                var kText = Ks[kk].Length == 0 ? BatchAccumulator.Unknown : Ks[kk];
                 Fold(expected, $"0|{kText}|{uidText}|{window}", r);
                 if (Ks[kk] != "skip") Fold(expected, $"1|{kText}|{window}", 0);
             }
@@ -174,15 +181,8 @@ public class BatchAccumulatorSeriesTests
             var expected = new Dictionary<string, (double Count, double Sum)>(StringComparer.Ordinal);
             foreach (var (u, kk, fresh, second, r) in batches[b])
             {
-                var rec = compiled.CreateRecord();
-                rec.Values[uid] = FieldValue.FromString((fresh & 1) != 0 ? new string(Uids[u].AsSpan()) : Uids[u]);
-                rec.Values[k] = FieldValue.FromString((fresh & 2) != 0 ? new string(Ks[kk].AsSpan()) : Ks[kk]);
-                rec.Values[rt] = FieldValue.FromInteger(r);
-                rec.EventTimeMs = 1_768_484_000_000 + (second * 1000L);
+                var (rec, window, uidText, kText) = MakeRecord(compiled, uid, k, rt, u, kk, fresh, second, r);
                 records.Add(rec);
-                var window = compiled.WindowStart(rec.EventTimeMs);
-                var uidText = Uids[u].Length == 0 ? BatchAccumulator.Unknown : Uids[u];
-                var kText = Ks[kk].Length == 0 ? BatchAccumulator.Unknown : Ks[kk];
                 Fold(expected, $"0|{Admitted(0, rec.EventTimeMs, $"{kText}|{uidText}", 2)}|{window}", r);
                 if (Ks[kk] != "skip") Fold(expected, $"1|{Admitted(1, rec.EventTimeMs, kText, 1)}|{window}", 0);
             }

@@ -36,11 +36,7 @@ public class FillOneDifferentialTests
             var filled = new Enricher(compiled, dims, TimeProvider.System);
             Assert.True(filled.CanFill);
             var count = random.Next(1, 40);
-            var lines = Enumerable.Range(0, count).Select(_ => new Dictionary<string, string>
-            {
-                ["LocalIp"] = Pick(random, Ips), ["CallerUid"] = Pick(random, Uids), ["Product"] = Pick(random, Products),
-                ["Api"] = Pick(random, Apis), ["ext5_appGroup"] = Pick(random, Fallbacks), ["RegionId"] = Pick(random, Fallbacks),
-            }).ToList();
+            var lines = RandomLines(random, count);
             var expected = lines.Select(l => Make(compiled, l)).ToList();
             var actual = lines.Select(l => Make(compiled, l)).ToList();
 
@@ -99,11 +95,7 @@ public class FillOneDifferentialTests
             clock.Advance(TimeSpan.FromMinutes(Pick(random, [0, 0, 6, 11])));
             // Batches of one to three records now and then: a key or two, so the lru table evicts some of the keys of the batch before.
             var count = random.Next(2) == 0 ? random.Next(1, 4) : random.Next(1, 40);
-            var lines = Enumerable.Range(0, count).Select(_ => new Dictionary<string, string>
-            {
-                ["LocalIp"] = Pick(random, Ips), ["CallerUid"] = Pick(random, Uids), ["Product"] = Pick(random, Products),
-                ["Api"] = Pick(random, Apis), ["ext5_appGroup"] = Pick(random, Fallbacks), ["RegionId"] = Pick(random, Fallbacks),
-            }).ToList();
+            var lines = RandomLines(random, count);
             var expected = lines.Select(l => Make(compiled, l)).ToList();
             var actual = lines.Select(l => Make(compiled, l)).ToList();
 
@@ -128,6 +120,13 @@ public class FillOneDifferentialTests
     }
 
     private static T Pick<T>(Random random, T[] from) => from[random.Next(from.Length)];
+
+    /// <summary><paramref name="count"/> records' lookup keys and fallbacks, drawn from the tests' small sets.</summary>
+    private static List<Dictionary<string, string>> RandomLines(Random random, int count) => Enumerable.Range(0, count).Select(_ => new Dictionary<string, string>
+    {
+        ["LocalIp"] = Pick(random, Ips), ["CallerUid"] = Pick(random, Uids), ["Product"] = Pick(random, Products),
+        ["Api"] = Pick(random, Apis), ["ext5_appGroup"] = Pick(random, Fallbacks), ["RegionId"] = Pick(random, Fallbacks),
+    }).ToList();
 
     /// <summary>Each key's row kept (same instance), replaced by a new one, removed or added, at random.</summary>
     private static void Change(List<Dictionary<string, string>> rows, Random random, string[] keys, Func<string, Dictionary<string, string>> make)
