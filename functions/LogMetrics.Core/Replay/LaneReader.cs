@@ -192,7 +192,8 @@ public sealed class LaneReader : IDisposable
             // The last chunk's lines are done with (or went with its arena): what follows them moves to the front.
             Compact(0);
         }
-        while (spans.Count < maxLines)
+        // Read in place, lines go to events at once (and to spans otherwise): either way, at most maxLines.
+        while (spans.Count + events.Count < maxLines)
         {
             if (_oversizePrefix is not null)
             {
@@ -246,6 +247,13 @@ public sealed class LaneReader : IDisposable
             }
             Take(_start, newline, ref used, spans, events);
             _start += newline + 1;
+        }
+        if (spans.Count + events.Count == maxLines && _start == _end && !_eof && _oversizePrefix is null)
+        {
+            // A full chunk that ends where the bytes read so far end: whether the input ends there too is read now (a
+            // read of nothing), so that Finished after this chunk, and with it the replay's rounds, do not depend on
+            // where the input's reads were cut (a lane read whole knows it already).
+            Fill();
         }
         foreach (var (line, offset, length, oversize) in spans)
         {

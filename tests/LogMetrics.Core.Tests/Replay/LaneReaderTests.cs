@@ -169,6 +169,73 @@ public sealed class LaneReaderTests : IDisposable
         Assert.Contains("not a gzip file", e.Message);
     }
 
+    /// <summary>
+    /// A chunk holds at most the lines asked for, and the reader is finished after the chunk that holds the last line,
+    /// whether the lane is read whole in place, through the gzip reader, or in reads that each end at a line's end (so
+    /// a full chunk ends where the bytes read end): the reference is the lines cut in chunks of that size, the last one
+    /// finishing. Lines that fill their last chunk or not, with or without a final newline.
+    /// </summary>
+    [Theory]
+    [InlineData(14, 7, "\n")]
+    [InlineData(10, 7, "\n")]
+    [InlineData(6, 7, "\n")]
+    [InlineData(14, 7, "")]
+    [InlineData(600, 256, "\n")]
+    [InlineData(512, 256, "\n")]
+    public void ReadChunk_AtMostTheLinesAsked_FinishedWithTheLastLine_WhateverTheReads(int lines, int chunk, string end)
+    {
+        var bytes = Encoding.UTF8.GetBytes(string.Join("\n", Enumerable.Range(1, lines).Select(i => $"{{\"i\":{i}}}")) + end);
+        var expected = new List<string>();
+        for (var first = 1; first <= lines; first += chunk)
+        {
+            var last = Math.Min(lines, first + chunk - 1);
+            expected.Add($"{string.Join(",", Enumerable.Range(first, last - first + 1))}{(last == lines ? " finished" : "")}");
+        }
+
+        using var inPlace = new LaneReader(new MemoryStream(bytes), "in-place");
+        Assert.True(inPlace.ReadsInPlace);
+        using var lineReads = new LaneReader(new LineReadsStream(bytes), "line reads");
+        using var gzip = Copied(bytes, 1 << 20);
+
+        Assert.Equal(expected, Chunks(inPlace));
+        Assert.Equal(expected, Chunks(lineReads));
+        Assert.Equal(expected, Chunks(gzip));
+
+        List<string> Chunks(LaneReader reader)
+        {
+            var chunks = new List<string>();
+            while (!reader.Finished && chunks.Count <= lines)
+            {
+                var events = reader.ReadChunk(chunk);
+                chunks.Add($"{string.Join(",", events.Select(e => e.Sequence))}{(reader.Finished ? " finished" : "")}");
+            }
+            return chunks;
+        }
+    }
+
+    /// <summary>A stream with no length whose every read ends at the end of a line (or of the input).</summary>
+    private sealed class LineReadsStream(byte[] bytes) : Stream
+    {
+        private int _at;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var line = Array.IndexOf(bytes, (byte)'\n', _at);
+            var n = Math.Min(count, (line < 0 ? bytes.Length : line + 1) - _at);
+            bytes.AsSpan(_at, n).CopyTo(buffer.AsSpan(offset));
+            _at += n;
+            return n;
+        }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
     /// <summary>A stream with no length: the reader reads it into its arena, as a large file (in short reads here).</summary>
     private sealed class NoLengthStream(Stream inner) : Stream
     {

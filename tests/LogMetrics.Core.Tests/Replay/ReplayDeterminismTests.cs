@@ -190,17 +190,21 @@ public class ReplayDeterminismTests
     [Fact]
     public async Task LongFirstLaneThenShortLanes_SameBytesWhateverTheScheduling()
     {
-        // Lane 0 is longer than a chunk; the later lanes are malformed lines of their own (one or two chunks), so the dead
-        // letters' order shows the order their chunks are completed in, which must be lane order whether the work queue
-        // holds their chunk 0 from the start (4 workers) or the dispatch stage queues it (1 worker).
+        // Lane 0 is longer than a chunk; each later lane is two malformed lines and some of lane 0's records (one or two
+        // chunks, the last one full or not), so the dead letters' order shows the order their chunks are completed in,
+        // which must be lane order whether the work queue holds their chunk 0 from the start (4 workers) or the dispatch
+        // stage queues it (1 worker); and their chunks must be the same whether a lane is read whole (no read seed) or
+        // in uneven reads (a lane read whole was one chunk whatever the chunk size, and a lane whose reads ended with
+        // its last full chunk had one more, empty, round: the overflow differed).
         var dir = Directory.CreateTempSubdirectory("logmetrics-determinism-").FullName;
         try
         {
+            var golden = File.ReadAllLines(Golden("lane-0.jsonl"));
             var files = new List<string> { LateLane(dir) };
             for (var lane = 1; lane <= 3; lane++)
             {
                 var path = Path.Combine(dir, $"short-{lane}.jsonl");
-                File.WriteAllLines(path, [.. Enumerable.Range(0, lane * 3).Select(i => i % 2 == 0 ? $"not json {lane}.{i}" : $"{{\"lane\": {lane}, \"i\": {i}")]);
+                File.WriteAllLines(path, [$"not json {lane}", $"{{\"lane\": {lane}", .. golden.Skip(lane * 10).Take(lane * 4)]);
                 files.Add(path);
             }
             var baseline = await RunAsync(files, 7, Schedules[0]);
