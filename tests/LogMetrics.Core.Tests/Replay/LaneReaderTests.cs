@@ -295,8 +295,7 @@ public sealed class LaneReaderTests : IDisposable
             };
             text.Append(line).Append(random.Next(5) == 0 ? "\r\n" : "\n");
         }
-        if (random.Next(2) == 0) text.Append("{\"last\":true}");
-        byte[] bytes = [.. random.Next(2) == 0 ? new byte[] { 0xEF, 0xBB, 0xBF } : [], .. Encoding.UTF8.GetBytes(text.ToString())];
+        var bytes = Finish(text, random);
         var path = Write($"small-{seed}.jsonl", bytes);
         var chunk = random.Next(1, 50);
 
@@ -346,8 +345,7 @@ public sealed class LaneReaderTests : IDisposable
             };
             text.Append(line).Append(random.Next(5) == 0 ? "\r\n" : "\n");
         }
-        if (random.Next(2) == 0) text.Append("{\"last\":true}");
-        byte[] bytes = [.. random.Next(2) == 0 ? new byte[] { 0xEF, 0xBB, 0xBF } : [], .. Encoding.UTF8.GetBytes(text.ToString())];
+        var bytes = Finish(text, random);
         var path = Write($"large-{seed}.jsonl", bytes);
         var chunk = random.Next(1, 400);
         using var copied = Copied(bytes, max);
@@ -440,6 +438,12 @@ public sealed class LaneReaderTests : IDisposable
             };
             text.Append(line).Append(random.Next(5) == 0 ? "\r\n" : "\n");
         }
+        return Finish(text, random);
+    }
+
+    /// <summary>The lines' bytes: a last line without newline or not, behind a BOM or not.</summary>
+    private static byte[] Finish(StringBuilder text, Random random)
+    {
         if (random.Next(2) == 0) text.Append("{\"last\":true}");
         return [.. random.Next(2) == 0 ? new byte[] { 0xEF, 0xBB, 0xBF } : [], .. Encoding.UTF8.GetBytes(text.ToString())];
     }
