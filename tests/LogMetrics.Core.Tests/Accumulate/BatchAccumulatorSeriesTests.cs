@@ -26,6 +26,15 @@ public class BatchAccumulatorSeriesTests
     private static readonly string[] Uids = ["u0", "u1", "u2", "u3", "u4", "u5", ""];
     private static readonly string[] Ks = ["a", "b", "skip", ""];
 
+    /// <summary>Batches of records: uid, k, whether their texts are fresh instances, the second (0 to <paramref name="seconds"/>), rt.</summary>
+    private static Gen<(int Uid, int K, int Fresh, int Second, int Rt)[][]> Batches(int seconds) =>
+        (from u in Gen.Choose(0, Uids.Length - 1)
+         from k in Gen.Choose(0, Ks.Length - 1)
+         from fresh in Gen.Choose(0, 3)
+         from second in Gen.Choose(0, seconds)
+         from rt in Gen.Choose(0, 9)
+         select (Uid: u, K: k, Fresh: fresh, Second: second, Rt: rt)).ListOf().Select(l => l.ToArray()).ArrayOf();
+
     /// <summary>
     /// A record of uid <paramref name="u"/>, k <paramref name="kk"/> and rt <paramref name="r"/> at <paramref name="second"/>
     /// (fresh &amp; 1: a new instance of the uid's text; fresh &amp; 2: of k's), with its window and the label texts expected.
@@ -56,14 +65,7 @@ public class BatchAccumulatorSeriesTests
     [InlineData(11, 5)]
     public void SeriesFoundByText_WhateverTheInstances(int memoBits, int maxSeries)
     {
-        var record =
-            from u in Gen.Choose(0, Uids.Length - 1)
-            from k in Gen.Choose(0, Ks.Length - 1)
-            from fresh in Gen.Choose(0, 3)
-            from second in Gen.Choose(0, 30)
-            from rt in Gen.Choose(0, 9)
-            select (Uid: u, K: k, Fresh: fresh, Second: second, Rt: rt);
-        var batches = record.ListOf().Select(l => l.ToArray()).ArrayOf();
+        var batches = Batches(seconds: 30);
         Prop.ForAll(batches.ToArbitrary(), b => Check(b, memoBits, maxSeries)).Check(Config.QuickThrowOnFailure.WithMaxTest(200));
     }
 
@@ -140,14 +142,7 @@ public class BatchAccumulatorSeriesTests
     public void WithABudget_PartialsAreThoseOfAReferenceBudget(int memoBits, int maxSeries, int uidBudget, int kBudget)
     {
         var compiled = Budgeted(uidBudget, kBudget);
-        var record =
-            from u in Gen.Choose(0, Uids.Length - 1)
-            from k in Gen.Choose(0, Ks.Length - 1)
-            from fresh in Gen.Choose(0, 3)
-            from second in Gen.Choose(0, 70)
-            from rt in Gen.Choose(0, 9)
-            select (Uid: u, K: k, Fresh: fresh, Second: second, Rt: rt);
-        var batches = record.ListOf().Select(l => l.ToArray()).ArrayOf();
+        var batches = Batches(seconds: 70);
         Prop.ForAll(batches.ToArbitrary(), b => CheckBudgeted(compiled, b, memoBits, maxSeries)).Check(Config.QuickThrowOnFailure.WithMaxTest(200));
     }
 
