@@ -495,26 +495,21 @@ internal sealed class HintMemo
 /// </summary>
 internal sealed class RowMemo(int outputs)
 {
-    private const int FirstBits = 8;
-    private const int MaxBits = 12;
-    private object?[] _rows = new object?[1 << FirstBits];
-    private string[] _values = new string[(1 << FirstBits) * outputs];
-    private int _bits = FirstBits;
-    private int _inserts;
+    private MemoGrowth _size = new(firstBits: 8, maxBits: 12);
+    private object?[] _rows = new object?[1 << 8];
+    private string[] _values = new string[(1 << 8) * outputs];
 
     /// <summary>The row's value of each output (its column's value, or empty when the row has no such column).</summary>
     public ReadOnlySpan<string> Outputs(IReadOnlyDictionary<string, string> row, CompiledLookupOutput[] columns)
     {
-        var at = IdentityHash.Of(row, _bits);
+        var at = IdentityHash.Of(row, _size.Bits);
         if (ReferenceEquals(_rows[at], row)) return _values.AsSpan(at * outputs, outputs);
         // A larger table starts empty: the rows it held are read again, once each.
-        if (++_inserts > _rows.Length / 2 && _bits < MaxBits)
+        if (_size.Insert())
         {
-            _bits += 2;
-            _rows = new object?[1 << _bits];
-            _values = new string[(1 << _bits) * outputs];
-            _inserts = 1;
-            at = IdentityHash.Of(row, _bits);
+            _rows = new object?[1 << _size.Bits];
+            _values = new string[(1 << _size.Bits) * outputs];
+            at = IdentityHash.Of(row, _size.Bits);
         }
         var values = _values.AsSpan(at * outputs, outputs);
         for (var o = 0; o < outputs; o++) values[o] = row.TryGetValue(columns[o].Column, out var v) ? v : "";
@@ -531,13 +526,10 @@ internal sealed class RowMemo(int outputs)
 /// </summary>
 internal sealed class PairMemo
 {
-    private const int FirstBits = 10;
-    private const int MaxBits = 12;
-    private (string? First, string? Second, DimensionKey Key)[] _entries = new (string?, string?, DimensionKey)[1 << FirstBits];
-    private int _bits = FirstBits;
-    private int _inserts;
+    private MemoGrowth _size = new(firstBits: 10, maxBits: 12);
+    private (string? First, string? Second, DimensionKey Key)[] _entries = new (string?, string?, DimensionKey)[1 << 10];
 
-    private int Slot(string first, string second) => (int)((((IdentityHash.Mixed(first) >> 1) + IdentityHash.Mixed(second)) * 0x9E3779B97F4A7C15UL) >> (64 - _bits));
+    private int Slot(string first, string second) => (int)((((IdentityHash.Mixed(first) >> 1) + IdentityHash.Mixed(second)) * 0x9E3779B97F4A7C15UL) >> (64 - _size.Bits));
 
     public bool TryGet(string first, string second, out DimensionKey key)
     {
@@ -554,12 +546,28 @@ internal sealed class PairMemo
     public void Add(string first, string second, DimensionKey key)
     {
         // A larger table starts empty: the keys it held are found again the slow way, once each.
-        if (++_inserts > _entries.Length / 2 && _bits < MaxBits)
-        {
-            _entries = new (string?, string?, DimensionKey)[_entries.Length * 4];
-            _bits += 2;
-            _inserts = 1;
-        }
+        if (_size.Insert()) _entries = new (string?, string?, DimensionKey)[1 << _size.Bits];
         _entries[Slot(first, second)] = (first, second, key);
+    }
+}
+
+/// <summary>
+/// The size, in bits, of a direct-mapped memo that grows: it starts at <c>firstBits</c> and grows four times over
+/// (two bits), up to <c>maxBits</c>, whenever it has taken in half as many entries as it holds. A memo remakes its
+/// table empty when <see cref="Insert"/> says so.
+/// </summary>
+internal struct MemoGrowth(int firstBits, int maxBits)
+{
+    private int _inserts;
+
+    public int Bits { get; private set; } = firstBits;
+
+    /// <summary>Counts one entry taken in; true when the memo is to be remade, empty, at the new <see cref="Bits"/>.</summary>
+    public bool Insert()
+    {
+        if (++_inserts <= (1 << Bits) / 2 || Bits >= maxBits) return false;
+        Bits += 2;
+        _inserts = 1;
+        return true;
     }
 }

@@ -143,6 +143,19 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
         return pending is null ? ValueTask.CompletedTask : FetchPendingAsync(keys, pending, cancellationToken, hints);
     }
 
+    /// <summary>
+    /// The entry held for the <paramref name="i"/>th key of a warm: by its hint when the warm has hints (and the hint
+    /// updated), else by the key. Under the lock, so a hint not marked removed is the entry held for the key.
+    /// </summary>
+    private Entry? Find(DimensionKey key, List<object?>? hints, int i)
+    {
+        if (hints is null) return _entries.TryGetValue(key, out var held) ? held : null;
+        var hint = hints[i];
+        var entry = Held(key, ref hint);
+        hints[i] = hint;
+        return entry;
+    }
+
     /// <summary>The key's entry by its hint while the hint is the entry held for it (a replaced or evicted entry is marked so), else by the key.</summary>
     private Entry? Held(DimensionKey key, ref object? hint)
     {
@@ -237,27 +250,11 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
                 Apply(pending[i], results[i], now);
             }
 
-            // The batch's keys become the most recent, so the eviction below spares them (by their hints, when given:
-            // a key with a hint is one of a list).
-            if (hints is not null)
+            // The batch's keys become the most recent, so the eviction below spares them.
+            var at = 0;
+            foreach (var key in keys)
             {
-                var list = (List<DimensionKey>)keys;
-                for (var i = 0; i < list.Count; i++)
-                {
-                    var hint = hints[i];
-                    if (Held(list[i], ref hint) is { } entry) Touch(entry);
-                    hints[i] = hint;
-                }
-            }
-            else
-            {
-                foreach (var key in keys)
-                {
-                    if (_entries.TryGetValue(key, out var entry))
-                    {
-                        Touch(entry);
-                    }
-                }
+                if (Find(key, hints, at++) is { } entry) Touch(entry);
             }
 
             var limit = Math.Max(_options.MaxRows, keys.Count);
@@ -324,19 +321,7 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
             for (var i = 0; list is null ? others!.MoveNext() : i < list.Count; i++)
             {
                 var key = list is null ? others!.Current : list[i];
-                Entry? entry;
-                if (hints is null)
-                {
-                    entry = _entries.TryGetValue(key, out var held) ? held : null;
-                }
-                else
-                {
-                    // Under the lock: a hint not marked removed is the entry held for the key.
-                    var hint = hints[i];
-                    entry = Held(key, ref hint);
-                    hints[i] = hint;
-                }
-                if (entry is not null)
+                if (Find(key, hints, i) is { } entry)
                 {
                     Touch(entry);
                     if (now < entry.ExpiresAt)
