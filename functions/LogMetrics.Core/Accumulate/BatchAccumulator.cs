@@ -45,7 +45,8 @@ public sealed class BatchAccumulator
     private readonly List<SeriesPartial> _batch = [];
     private readonly List<Series> _batchSeries = [];
     private readonly double[][] _initial;
-    // (series, window) → partial, for a series met in a second window of the same batch.
+    // (series, window) → partial, for a series met in more than one window of the same batch: every window of it but the
+    // one it opened last (that one is in the series itself).
     private readonly Dictionary<(Series, long), SeriesPartial> _otherWindows = [];
     private readonly Stack<SeriesPartial>[] _free;
     private readonly Series[] _overflow;
@@ -389,13 +390,15 @@ public sealed class BatchAccumulator
         if (series.Stamp != _stamp)
         {
             series.Stamp = _stamp;
-            series.Window = windowStart;
-            series.Partial = partial;
         }
         else
         {
-            _otherWindows.Add((series, windowStart), partial);
+            // A second window of the series in this batch: the series keeps the window it opened last (records
+            // come roughly in time order, so the next ones mostly fall in it), the one before goes to the dictionary.
+            _otherWindows.Add((series, series.Window), series.Partial!);
         }
+        series.Window = windowStart;
+        series.Partial = partial;
         return partial;
     }
 
@@ -532,7 +535,7 @@ public sealed class BatchAccumulator
         return (int)(hash % (ulong)shardCount);
     }
 
-    /// <summary>An interned series and, for the batch that last met it, its partial.</summary>
+    /// <summary>An interned series and, for the batch that last met it, the partial of the window it opened last there.</summary>
     private sealed class Series(int family, string[] labels, ulong hash)
     {
         public int Family { get; } = family;
