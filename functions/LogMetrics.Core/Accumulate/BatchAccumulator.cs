@@ -73,19 +73,33 @@ public sealed class BatchAccumulator
     private int _preparedGeneration;
     private int _generation;
 
+    // Each family's series memo: 2^8 sets at first (a short run touches little memory), growing four times over up to
+    // 2^12 sets (4,096 two-way sets: a batch's tenants, thousands of series, mostly stay in it from one batch to the next).
+    private const int FirstMemoBits = 10;
+    private const int MaxMemoBits = 12;
+
     public BatchAccumulator(CompiledPipeline pipeline)
-        : this(pipeline, memoBits: 11, MaxSeries)
+        : this(pipeline, FirstMemoBits, MaxMemoBits, MaxSeries)
     {
     }
 
-    /// <param name="memoBits">Each family's series memo has 2^<paramref name="memoBits"/> entries (tests use tiny ones, to collide).</param>
+    /// <param name="memoBits">Each family's series memo has 2^<paramref name="memoBits"/> sets (tests use tiny ones, to collide).</param>
     /// <param name="maxSeries">Series interned before the table starts over (tests use a few, to start over often).</param>
     internal BatchAccumulator(CompiledPipeline pipeline, int memoBits, int maxSeries)
+        : this(pipeline, memoBits, memoBits, maxSeries)
+    {
+    }
+
+    /// <param name="memoBits">Each family's series memo starts with 2^<paramref name="memoBits"/> sets ...</param>
+    /// <param name="maxMemoBits">... and grows four times over, whenever it has taken in half as many series as it has sets, up to 2^<paramref name="maxMemoBits"/>.</param>
+    /// <param name="maxSeries">Series interned before the table starts over (tests use a few, to start over often).</param>
+    internal BatchAccumulator(CompiledPipeline pipeline, int memoBits, int maxMemoBits, int maxSeries)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSeries);
         _maxSeries = maxSeries;
         ArgumentOutOfRangeException.ThrowIfNegative(memoBits);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(memoBits, 20);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(maxMemoBits, 20);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxMemoBits, memoBits);
         _pipeline = pipeline;
         _families = [.. pipeline.Families];
         _scratch = [.. _families.Select(f => new string[f.LabelSlots.Length])];
@@ -94,7 +108,7 @@ public sealed class BatchAccumulator
         _overflow = new Series[_families.Length];
         _initial = [.. _families.Select(f => f.NewValues())];
         _labelOffset = new int[_families.Length];
-        _memos = [.. _families.Select(f => new SeriesMemo(f.LabelSlots.Length, memoBits))];
+        _memos = [.. _families.Select(f => new SeriesMemo(f.LabelSlots.Length, memoBits, maxMemoBits))];
         foreach (var family in _families)
         {
             _labelOffset[family.Index] = _labelWidth;
@@ -565,23 +579,30 @@ public sealed class BatchAccumulator
     /// equal labels and removes none until it starts over, when the memo is cleared (<see cref="Clear"/>): so a hit
     /// is what <see cref="Find"/> would have returned.
     /// </summary>
-    private sealed class SeriesMemo(int width, int bits)
+    private sealed class SeriesMemo(int width, int firstBits, int maxBits)
     {
+        // 2^Bits sets, growing (see BatchAccumulator's constructor); a larger table starts empty.
+        private MemoGrowth _size = new(firstBits, maxBits);
         // Two ways per set, side by side; per entry: the series, then the instances of its label fields' texts (before
         // a missing or empty one reads as "unknown": the same instances give the same labels).
-        private readonly object?[] _entries = new object?[(2 << bits) * (width + 1)];
+        private object?[] _entries = new object?[(2 << firstBits) * (width + 1)];
 
-        /// <summary>The index of the set of the texts of <paramref name="slots"/> in <paramref name="values"/>.</summary>
+        /// <summary>
+        /// The index of the set of the texts of <paramref name="slots"/> in <paramref name="values"/>. Valid until the memo
+        /// grows; one taken before only finds nothing, or an entry of those very instances (sets of a smaller table are
+        /// sets of the larger one too).
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public int SlotOf(FieldValue[] values, int[] slots)
         {
             ulong h = 0;
             foreach (var slot in slots) h = (h + IdentityHash.Mixed(values[slot].AsText)) * 0x9E3779B97F4A7C15UL;
+            var bits = _size.Bits;
             return (bits == 0 ? 0 : (int)(h >> (64 - bits))) * 2 * (width + 1);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Prefetch(int slot) => CachePrefetch.Of(ref _entries[slot]);
+        public void Prefetch(int slot) => CachePrefetch.Of(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_entries), slot));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Series? TryGet(int slot, FieldValue[] values, int[] slots) =>
@@ -602,6 +623,11 @@ public sealed class BatchAccumulator
         /// <summary>Remembers a series in the set's first way; the entry there moves to the second (the oldest goes).</summary>
         public void Set(int slot, FieldValue[] values, int[] slots, Series series)
         {
+            if (_size.Insert())
+            {
+                _entries = new object?[(2 << _size.Bits) * (width + 1)];
+                slot = SlotOf(values, slots);
+            }
             var set = _entries.AsSpan(slot, 2 * (slots.Length + 1));
             set[..(slots.Length + 1)].CopyTo(set[(slots.Length + 1)..]);
             set[0] = series;

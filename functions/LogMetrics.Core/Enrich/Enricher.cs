@@ -550,24 +550,3 @@ internal sealed class PairMemo
         _entries[Slot(first, second)] = (first, second, key);
     }
 }
-
-/// <summary>
-/// The size, in bits, of a direct-mapped memo that grows: it starts at <c>firstBits</c> and grows four times over
-/// (two bits), up to <c>maxBits</c>, whenever it has taken in half as many entries as it holds. A memo remakes its
-/// table empty when <see cref="Insert"/> says so.
-/// </summary>
-internal struct MemoGrowth(int firstBits, int maxBits)
-{
-    private int _inserts;
-
-    public int Bits { get; private set; } = firstBits;
-
-    /// <summary>Counts one entry taken in; true when the memo is to be remade, empty, at the new <see cref="Bits"/>.</summary>
-    public bool Insert()
-    {
-        if (++_inserts <= (1 << Bits) / 2 || Bits >= maxBits) return false;
-        Bits += 2;
-        _inserts = 1;
-        return true;
-    }
-}

@@ -63,17 +63,20 @@ public class BatchAccumulatorSeriesTests
     [InlineData(11, 1 << 18)]
     [InlineData(0, 3)]
     [InlineData(11, 5)]
-    public void SeriesFoundByText_WhateverTheInstances(int memoBits, int maxSeries)
+    [InlineData(0, 1 << 18, 6)]
+    [InlineData(0, 5, 4)]
+    public void SeriesFoundByText_WhateverTheInstances(int memoBits, int maxSeries, int maxMemoBits = -1)
     {
         var batches = Batches(seconds: 30);
-        Prop.ForAll(batches.ToArbitrary(), b => Check(b, memoBits, maxSeries)).Check(Config.QuickThrowOnFailure.WithMaxTest(200));
+        Prop.ForAll(batches.ToArbitrary(), b => Check(b, memoBits, maxSeries, Math.Max(memoBits, maxMemoBits))).Check(Config.QuickThrowOnFailure.WithMaxTest(200));
     }
 
-    private static bool Check((int Uid, int K, int Fresh, int Second, int Rt)[][] batches, int memoBits, int maxSeries)
+    private static bool Check((int Uid, int K, int Fresh, int Second, int Rt)[][] batches, int memoBits, int maxSeries, int maxMemoBits)
     {
-        // A memo of 1 or 4 entries per family: records of different series keep meeting in one entry. A table of
-        // 3 or 5 series: it starts over within batches (series found in Prepare are then looked up again in Add).
-        var accumulator = new BatchAccumulator(Compiled, memoBits, maxSeries);
+        // A memo of 1 or 4 sets per family: records of different series keep meeting in one set; one that grows from
+        // 1 set, within a batch, between a record's Ask and its Prepare. A table of 3 or 5 series: it starts over
+        // within batches (series found in Prepare are then looked up again in Add).
+        var accumulator = new BatchAccumulator(Compiled, memoBits, maxMemoBits, maxSeries);
         var uid = Slot("uid");
         var k = Slot("k");
         var rt = Slot("rt");
