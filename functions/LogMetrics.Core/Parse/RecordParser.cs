@@ -294,6 +294,18 @@ public sealed class RecordParser
             var at = found[slot];
             // None: absent, or a raw string already in place.
             if (at.Token == JsonToken.None) continue;
+            // The usual values, here as TryRead reads them, without its call: a plain string taken from the cache by its
+            // hash, a plain integer.
+            if (at.Token == JsonToken.String && !at.Escaped && hashes[slot] is { } hash)
+            {
+                values[slot] = FieldValue.FromString(_strings.Get(line[(at.Start + 1)..(at.End - 1)], hash));
+                continue;
+            }
+            if (at.Token == JsonToken.Number && PlainInteger(line[at.Start..at.End], out var integer))
+            {
+                values[slot] = FieldValue.FromIntegerToken(integer);
+                continue;
+            }
             if (!TryRead(line, at, _strings, hashes[slot], out values[slot]))
             {
                 return Location.Unsupported;
