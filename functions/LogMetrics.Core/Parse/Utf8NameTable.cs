@@ -64,25 +64,37 @@ public sealed class Utf8NameTable
 
     public int Count { get; }
 
+    /// <remarks>
+    /// Inlined where it is called (the parser asks for every property name of every line): a name the filter turns
+    /// away, or the filter's one name of up to <see cref="Utf8Strings.InlineBytes"/> bytes, is answered without a call.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryGetValue(ReadOnlySpan<byte> name, out int value)
     {
         var only = _filter[Filter(name)];
-        if (only >= 0)
+        if (only >= 0 && name.Length is > 0 and <= Utf8Strings.InlineBytes)
         {
             value = _values[only];
-            var candidate = _names[only]!;
-            if (name.Length != candidate.Length) return false;
-            if (name.Length is > 0 and <= Utf8Strings.InlineBytes)
-            {
-                Utf8Strings.Inline(name, out var low, out var high);
-                return low == _low[only] && high == _high[only];
-            }
-            return name.SequenceEqual(candidate);
+            if (name.Length != _names[only]!.Length) return false;
+            Utf8Strings.Inline(name, out var low, out var high);
+            return low == _low[only] && high == _high[only];
         }
         if (only == -1)
         {
             value = 0;
             return false;
+        }
+        return TryGetValueSlow(name, only, out value);
+    }
+
+    /// <summary>The rest of <see cref="TryGetValue"/>: the filter's one name when it is longer, or several names (hashed).</summary>
+    private bool TryGetValueSlow(ReadOnlySpan<byte> name, int only, out int value)
+    {
+        if (only >= 0)
+        {
+            value = _values[only];
+            var candidate = _names[only]!;
+            return name.Length == candidate.Length && name.SequenceEqual(candidate);
         }
         var hash = XxHash3.HashToUInt64(name);
         var i = (int)(hash & (ulong)_mask);
