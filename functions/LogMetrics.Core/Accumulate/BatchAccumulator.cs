@@ -77,7 +77,7 @@ public sealed class BatchAccumulator
     {
     }
 
-    /// <param name="memoBits">Each family's series memo grows to 2^<paramref name="memoBits"/> sets of two entries (tests use tiny ones, to collide).</param>
+    /// <param name="memoBits">Each family's series memo has 2^<paramref name="memoBits"/> entries (tests use tiny ones, to collide).</param>
     /// <param name="maxSeries">Series interned before the table starts over (tests use a few, to start over often).</param>
     internal BatchAccumulator(CompiledPipeline pipeline, int memoBits, int maxSeries)
     {
@@ -170,9 +170,6 @@ public sealed class BatchAccumulator
         }
         _asked[index] = true;
     }
-
-    /// <summary>Sets in the series memo of family <paramref name="family"/> now (tests).</summary>
-    internal int MemoSets(int family) => _memos[family].Sets;
 
     /// <summary>Prepares record <paramref name="index"/> of the batch (see <see cref="Prepare(IReadOnlyList{Record})"/>); <see cref="Reserve"/> first, <see cref="Ask"/> maybe.</summary>
     internal void Prepare(int index, Record record)
@@ -567,18 +564,9 @@ public sealed class BatchAccumulator
     /// </summary>
     private sealed class SeriesMemo(int width, int bits)
     {
-        // Starts at 2^FirstBits sets (fresh memory costs a page fault a page, and a short run would fault in every
-        // page of the full-size memo: its sets are spread over it by hash); four times larger each time it has evicted
-        // as many entries as it has sets, up to 2^bits. A slot asked for before a growth still lies in the memo (only
-        // in another set: a miss). A growth keeps the entries.
-        private const int FirstBits = 7;
-
-        private int _bits = Math.Min(bits, FirstBits);
-        private int _evicted;
-
         // Two ways per set, side by side; per entry: the series, then the instances of its label fields' texts (before
         // a missing or empty one reads as "unknown": the same instances give the same labels).
-        private object?[] _entries = new object?[(2 << Math.Min(bits, FirstBits)) * (width + 1)];
+        private readonly object?[] _entries = new object?[(2 << bits) * (width + 1)];
 
         /// <summary>The index of the set of the texts of <paramref name="slots"/> in <paramref name="values"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -586,8 +574,7 @@ public sealed class BatchAccumulator
         {
             ulong h = 0;
             foreach (var slot in slots) h = (h + IdentityHash.Mixed(values[slot].AsText)) * 0x9E3779B97F4A7C15UL;
-            var used = _bits;
-            return (used == 0 ? 0 : (int)(h >> (64 - used))) * 2 * (width + 1);
+            return (bits == 0 ? 0 : (int)(h >> (64 - bits))) * 2 * (width + 1);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -612,11 +599,6 @@ public sealed class BatchAccumulator
         /// <summary>Remembers a series in the set's first way; the entry there moves to the second (the oldest goes).</summary>
         public void Set(int slot, FieldValue[] values, int[] slots, Series series)
         {
-            if (_entries[slot + slots.Length + 1] is not null && ++_evicted > 1 << _bits && _bits < bits)
-            {
-                Grow();
-                slot = SlotOf(values, slots);
-            }
             var set = _entries.AsSpan(slot, 2 * (slots.Length + 1));
             set[..(slots.Length + 1)].CopyTo(set[(slots.Length + 1)..]);
             set[0] = series;
@@ -624,32 +606,6 @@ public sealed class BatchAccumulator
         }
 
         public void Clear() => Array.Clear(_entries);
-
-        /// <summary>Four times the sets, the entries kept: each set's second way, then its first, put in its set of the larger memo.</summary>
-        private void Grow()
-        {
-            var old = _entries;
-            var entry = width + 1;
-            _bits = Math.Min(bits, _bits + 2);
-            _entries = new object?[(2 << _bits) * entry];
-            _evicted = 0;
-            for (var way = 1; way >= 0; way--)
-            {
-                for (var at = way * entry; at < old.Length; at += 2 * entry)
-                {
-                    if (old[at] is null) continue;
-                    // SlotOf's hash, of the texts the entry holds.
-                    ulong h = 0;
-                    for (var i = 1; i <= width; i++) h = (h + IdentityHash.Mixed(old[at + i]!)) * 0x9E3779B97F4A7C15UL;
-                    var set = _entries.AsSpan((int)(h >> (64 - _bits)) * 2 * entry, 2 * entry);
-                    set[..entry].CopyTo(set[entry..]);
-                    old.AsSpan(at, entry).CopyTo(set);
-                }
-            }
-        }
-
-        /// <summary>Sets the memo has now.</summary>
-        public int Sets => 1 << _bits;
     }
 
     /// <summary>
