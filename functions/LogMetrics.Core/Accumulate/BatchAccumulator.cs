@@ -75,7 +75,7 @@ public sealed class BatchAccumulator
 
     // Each family's series memo: 2^8 sets at first (a short run touches little memory), growing four times over up to
     // 2^12 sets (4,096 two-way sets: a batch's tenants, thousands of series, mostly stay in it from one batch to the next).
-    private const int FirstMemoBits = 10;
+    private const int FirstMemoBits = 8;
     private const int MaxMemoBits = 12;
 
     public BatchAccumulator(CompiledPipeline pipeline)

@@ -2,7 +2,7 @@ namespace LogMetrics.Core.Parse;
 
 /// <summary>
 /// The size, in bits, of a memo that grows (the enricher's direct-mapped ones, the accumulator's series memos): it
-/// starts at <c>firstBits</c> and grows four times over (two bits), up to <c>maxBits</c>, whenever it has taken in half
+/// starts at <c>firstBits</c> and grows four times over (two bits; the last step may be one), up to <c>maxBits</c>, whenever it has taken in half
 /// as many entries as 2^<see cref="Bits"/>. A memo remakes its table empty when <see cref="Insert"/> says so.
 /// </summary>
 internal struct MemoGrowth(int firstBits, int maxBits)
@@ -15,7 +15,7 @@ internal struct MemoGrowth(int firstBits, int maxBits)
     public bool Insert()
     {
         if (++_inserts <= (1 << Bits) / 2 || Bits >= maxBits) return false;
-        Bits += 2;
+        Bits = Math.Min(Bits + 2, maxBits);
         _inserts = 1;
         return true;
     }
