@@ -460,7 +460,7 @@ public sealed class BatchAccumulator
 
     private void Grow()
     {
-        var bigger = new Slot[_table.Length * 2];
+        var bigger = FreshPages.Array<Slot>(_table.Length * 2);
         foreach (var slot in _table)
         {
             if (slot.Series is not null) Place(bigger, slot.Series);
@@ -585,7 +585,7 @@ public sealed class BatchAccumulator
         private MemoGrowth _size = new(firstBits, maxBits);
         // Two ways per set, side by side; per entry: the series, then the instances of its label fields' texts (before
         // a missing or empty one reads as "unknown": the same instances give the same labels).
-        private object?[] _entries = new object?[(2 << firstBits) * (width + 1)];
+        private object?[] _entries = FreshPages.Array<object?>((2 << firstBits) * (width + 1));
 
         /// <summary>
         /// The index of the set of the texts of <paramref name="slots"/> in <paramref name="values"/>. Valid until the memo
@@ -625,7 +625,7 @@ public sealed class BatchAccumulator
         {
             if (_size.Insert())
             {
-                _entries = new object?[(2 << _size.Bits) * (width + 1)];
+                _entries = FreshPages.Array<object?>((2 << _size.Bits) * (width + 1));
                 slot = SlotOf(values, slots);
             }
             var set = _entries.AsSpan(slot, 2 * (slots.Length + 1));
@@ -645,8 +645,8 @@ public sealed class BatchAccumulator
     {
         private const int Bits = 12;
         private const int Size = 1 << Bits;
-        private readonly string?[] _texts = new string?[Size];
-        private readonly ulong[] _hashes = new ulong[Size];
+        private readonly string?[] _texts = FreshPages.Array<string?>(Size);
+        private readonly ulong[] _hashes = FreshPages.Array<ulong>(Size);
 
         public ulong Of(string text)
         {

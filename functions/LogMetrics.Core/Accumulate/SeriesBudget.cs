@@ -1,5 +1,6 @@
 using System.Numerics;
 using LogMetrics.Core.Definition;
+using LogMetrics.Core.Parse;
 
 namespace LogMetrics.Core.Accumulate;
 
@@ -207,7 +208,7 @@ public sealed class SeriesBudget
         private int _count;
 
         /// <param name="expected">Label sets expected: the table holds as many without growing.</param>
-        public LabelSets(int expected) => _slots = new Slot[Math.Max(16, (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, expected) * 2))];
+        public LabelSets(int expected) => _slots = FreshPages.Array<Slot>(Math.Max(16, (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, expected) * 2)));
 
         public int Count => _count;
 
@@ -229,7 +230,7 @@ public sealed class SeriesBudget
         {
             if ((_count + 1) * 2 > _slots.Length)
             {
-                var bigger = new Slot[_slots.Length * 2];
+                var bigger = FreshPages.Array<Slot>(_slots.Length * 2);
                 foreach (var slot in _slots)
                 {
                     if (slot.Admission is not null) Place(bigger, slot.Admission);

@@ -428,7 +428,7 @@ public sealed class WindowShardState
         public int Inserts { get; set; }
 
         /// <summary>One slot per entry, the array and the handle side by side (one load per probe; a hit reads the handle's family beside its id).</summary>
-        public MemoEntry[] Entries { get; } = new MemoEntry[size];
+        public MemoEntry[] Entries { get; } = FreshPages.Array<MemoEntry>(size);
 
         /// <summary>
         /// The slot of an array: by the series hash its partial carries (no read of the array), else by the

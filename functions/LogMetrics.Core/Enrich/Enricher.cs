@@ -427,8 +427,8 @@ internal sealed class KeyMemo
 {
     private const int Bits = 12;
     private const int Size = 1 << Bits;
-    private readonly string?[] _texts = new string?[Size];
-    private readonly int[] _indexes = new int[Size];
+    private readonly string?[] _texts = FreshPages.Array<string?>(Size);
+    private readonly int[] _indexes = FreshPages.Array<int>(Size);
 
     public void Clear() => Array.Clear(_texts);
 
@@ -459,7 +459,7 @@ internal sealed class HintMemo
     private const int Size = 1 << Bits;
     // How many keys ahead Fill asks for a key's entry.
     private const int Ahead = 8;
-    private readonly (string? Text, object? Hint)[] _entries = new (string?, object?)[Size];
+    private readonly (string? Text, object? Hint)[] _entries = FreshPages.Array<(string?, object?)>(Size);
 
     /// <summary>Sets <paramref name="hints"/> to each key's hint (null: none).</summary>
     public void Fill(List<DimensionKey> keys, List<object?> hints)
@@ -496,8 +496,8 @@ internal sealed class HintMemo
 internal sealed class RowMemo(int outputs)
 {
     private MemoGrowth _size = new(firstBits: 8, maxBits: 12);
-    private object?[] _rows = new object?[1 << 8];
-    private string[] _values = new string[(1 << 8) * outputs];
+    private object?[] _rows = FreshPages.Array<object?>(1 << 8);
+    private string[] _values = FreshPages.Array<string>((1 << 8) * outputs);
 
     /// <summary>The row's value of each output (its column's value, or empty when the row has no such column).</summary>
     public ReadOnlySpan<string> Outputs(IReadOnlyDictionary<string, string> row, CompiledLookupOutput[] columns)
@@ -507,8 +507,8 @@ internal sealed class RowMemo(int outputs)
         // A larger table starts empty: the rows it held are read again, once each.
         if (_size.Insert())
         {
-            _rows = new object?[1 << _size.Bits];
-            _values = new string[(1 << _size.Bits) * outputs];
+            _rows = FreshPages.Array<object?>(1 << _size.Bits);
+            _values = FreshPages.Array<string>((1 << _size.Bits) * outputs);
             at = IdentityHash.Of(row, _size.Bits);
         }
         var values = _values.AsSpan(at * outputs, outputs);
@@ -527,7 +527,7 @@ internal sealed class RowMemo(int outputs)
 internal sealed class PairMemo
 {
     private MemoGrowth _size = new(firstBits: 10, maxBits: 12);
-    private (string? First, string? Second, DimensionKey Key)[] _entries = new (string?, string?, DimensionKey)[1 << 10];
+    private (string? First, string? Second, DimensionKey Key)[] _entries = FreshPages.Array<(string?, string?, DimensionKey)>(1 << 10);
 
     private int Slot(string first, string second) => (int)((((IdentityHash.Mixed(first) >> 1) + IdentityHash.Mixed(second)) * 0x9E3779B97F4A7C15UL) >> (64 - _size.Bits));
 
@@ -546,7 +546,7 @@ internal sealed class PairMemo
     public void Add(string first, string second, DimensionKey key)
     {
         // A larger table starts empty: the keys it held are found again the slow way, once each.
-        if (_size.Insert()) _entries = new (string?, string?, DimensionKey)[1 << _size.Bits];
+        if (_size.Insert()) _entries = FreshPages.Array<(string?, string?, DimensionKey)>(1 << _size.Bits);
         _entries[Slot(first, second)] = (first, second, key);
     }
 }

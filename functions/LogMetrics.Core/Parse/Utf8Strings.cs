@@ -27,7 +27,7 @@ public sealed class Utf8Strings
     // Starts small (6 KB) and grows four times over whenever it has taken in as many new values as it holds,
     // up to MaxSets: a short run touches little memory, a long one soon has the whole table (a table that keeps
     // missing keeps growing), so the steady-state hit rate is that of the full size.
-    private Entry[] _entries = new Entry[FirstSets * Ways];
+    private Entry[] _entries = FreshPages.Array<Entry>(FirstSets * Ways);
     private int _mask = FirstSets - 1;
     private int _inserted;
 
@@ -186,7 +186,7 @@ public sealed class Utf8Strings
     {
         var old = _entries;
         var sets = Math.Min((_mask + 1) * 4, MaxSets);
-        var entries = new Entry[sets * Ways];
+        var entries = FreshPages.Array<Entry>(sets * Ways);
         var mask = sets - 1;
         // Oldest ways first, so that within a new set the most recently used entries end up in front.
         for (var way = Ways - 1; way >= 0; way--)
