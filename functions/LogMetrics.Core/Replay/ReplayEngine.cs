@@ -243,7 +243,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// </list>
     /// The number of workers, their speed and the reading speed of each lane change only when a chunk is
     /// ready, never which horizon it is completed against, so the samples are the same whatever the
-    /// scheduling. Memory is bounded by the channels and the pool: at most <c>workers + 2</c> chunks are
+    /// scheduling. Memory is bounded by the channels and the pool: at most <c>workers + 1</c> chunks are
     /// prepared or waiting to complete, and each lane reads at most two ahead.
     /// </summary>
     private async Task<ReplayProgress> RunPipelinedAsync(IReadOnlyList<LaneReader> readers, Func<Pipeline> newPipeline, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
@@ -307,12 +307,15 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         }
 
         var arenas = new System.Collections.Concurrent.ConcurrentBag<byte[]>();
-        // Pipelines (each holds one chunk's records from prepare to complete): the bound on chunks in flight.
+        // Pipelines (each holds one chunk's records from prepare to complete): the bound on chunks in flight. One per
+        // worker and one more (waiting to complete while the workers prepare): each pipeline learns its own parser, memo
+        // and series caches, so every pipeline more is one more set of them to warm (with workers + 2, the bench corpus
+        // took 4.5 to 6 % more time on one core, and 1 % more on two; README "Performance", session 6).
         var pool = Channel.CreateUnbounded<Pipeline>();
         // Signals applied to every shard, waiting to be handed back to their pipeline by the complete stage,
         // which is the only one to hold that pipeline idle (a worker may be parsing with it otherwise).
         var applied = new Dictionary<Pipeline, System.Collections.Concurrent.ConcurrentQueue<ShardSignal[]>>();
-        for (var p = 0; p < workerCount + 2; p++)
+        for (var p = 0; p < workerCount + 1; p++)
         {
             var made = newPipeline();
             applied[made] = new();
