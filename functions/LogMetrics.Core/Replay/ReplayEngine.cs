@@ -243,8 +243,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// </list>
     /// The number of workers, their speed and the reading speed of each lane change only when a chunk is
     /// ready, never which horizon it is completed against, so the samples are the same whatever the
-    /// scheduling. Memory is bounded by the channels and the pool: at most <c>workers + 1</c> chunks are
-    /// prepared or waiting to complete, and each lane reads at most two ahead.
+    /// scheduling. Memory is bounded by the channels and the pool: at most <c>workers + 1</c> chunks (one with a
+    /// single worker) are prepared or waiting to complete, and each lane reads at most two ahead.
     /// </summary>
     private async Task<ReplayProgress> RunPipelinedAsync(IReadOnlyList<LaneReader> readers, Func<Pipeline> newPipeline, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
@@ -308,14 +308,16 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
         var arenas = new System.Collections.Concurrent.ConcurrentBag<byte[]>();
         // Pipelines (each holds one chunk's records from prepare to complete): the bound on chunks in flight. One per
-        // worker and one more (waiting to complete while the workers prepare): each pipeline learns its own parser, memo
-        // and series caches, so every pipeline more is one more set of them to warm (with workers + 2, the bench corpus
-        // took 4.5 to 6 % more time on one core, and 1 % more on two; README "Performance", session 6).
+        // worker, and with several workers one more (waiting to complete while the workers prepare); a single worker
+        // (one core) cannot prepare while the complete stage runs anyway. Each pipeline learns its own parser, memo and
+        // series caches, so every pipeline more is one more set of them to warm: with workers + 2 the bench corpus took
+        // 4.5 to 6 % more time on one core and 1 % more on two, with two pipelines on one core 5 % more than with one
+        // (README "Performance", session 6).
         var pool = Channel.CreateUnbounded<Pipeline>();
         // Signals applied to every shard, waiting to be handed back to their pipeline by the complete stage,
         // which is the only one to hold that pipeline idle (a worker may be parsing with it otherwise).
         var applied = new Dictionary<Pipeline, System.Collections.Concurrent.ConcurrentQueue<ShardSignal[]>>();
-        for (var p = 0; p < workerCount + 1; p++)
+        for (var p = 0; p < PoolSize(workerCount); p++)
         {
             var made = newPipeline();
             applied[made] = new();
@@ -632,6 +634,9 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// is 2 MiB: a 1 MiB one grew once by a copy into a fresh array.
     /// </summary>
     private static byte[] NewArena() => GC.AllocateUninitializedArray<byte>(2 << 20);
+
+    /// <summary>Pipelines in the pipelined replay's pool for <paramref name="workers"/> prepare workers.</summary>
+    internal static int PoolSize(int workers) => workers == 1 ? 1 : workers + 1;
 
     /// <summary>
     /// The pipelined replay of an input whose every lane is one chunk (<paramref name="first"/>), on this
