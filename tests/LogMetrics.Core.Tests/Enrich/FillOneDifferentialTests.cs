@@ -47,14 +47,7 @@ public class FillOneDifferentialTests
             filled.TallyFilled(fillBatch, count);
             filled.CountFilled(fillBatch, []);
 
-            for (var i = 0; i < count; i++)
-            {
-                for (var slot = 0; slot < compiled.Fields.Count; slot++)
-                {
-                    var (e, a) = (expected[i].Values[slot], actual[i].Values[slot]);
-                    Assert.True(e.Kind == a.Kind && e.Text == a.Text, $"round {round}, record {i}, {compiled.Fields.Names[slot]}: {e.Kind} '{e.Text}' vs {a.Kind} '{a.Text}'");
-                }
-            }
+            AssertSameValues(compiled, round, expected, actual);
             var counted = filled.Stats.ToDictionary(s => s.Name, s => (s.Stats.Hits, s.Stats.Misses, s.Stats.Errors));
             foreach (var (name, stats) in reference.Stats) Assert.Equal((stats.Hits, stats.Misses, stats.Errors), counted[name]);
         }
@@ -106,16 +99,22 @@ public class FillOneDifferentialTests
             filled.TallyFilled(batch, count);
             filled.CountFilled(batch, []);
 
-            for (var i = 0; i < count; i++)
-            {
-                for (var slot = 0; slot < compiled.Fields.Count; slot++)
-                {
-                    var (e, a) = (expected[i].Values[slot], actual[i].Values[slot]);
-                    Assert.True(e.Kind == a.Kind && e.Text == a.Text, $"round {round}, record {i}, {compiled.Fields.Names[slot]}: {e.Kind} '{e.Text}' vs {a.Kind} '{a.Text}'");
-                }
-            }
+            AssertSameValues(compiled, round, expected, actual);
             var counted = filled.Stats.ToDictionary(s => s.Name, s => (s.Stats.Hits, s.Stats.Misses, s.Stats.Errors, s.Stats.Evictions, s.Stats.Loads));
             foreach (var (name, stats) in reference.Stats) Assert.Equal((stats.Hits, stats.Misses, stats.Errors, stats.Evictions, stats.Loads), counted[name]);
+        }
+    }
+
+    /// <summary>Every record's values, field by field: the same kind and text.</summary>
+    private static void AssertSameValues(LogMetrics.Core.Definition.CompiledPipeline compiled, int round, List<LogMetrics.Core.Parse.Record> expected, List<LogMetrics.Core.Parse.Record> actual)
+    {
+        for (var i = 0; i < expected.Count; i++)
+        {
+            for (var slot = 0; slot < compiled.Fields.Count; slot++)
+            {
+                var (e, a) = (expected[i].Values[slot], actual[i].Values[slot]);
+                Assert.True(e.Kind == a.Kind && e.Text == a.Text, $"round {round}, record {i}, {compiled.Fields.Names[slot]}: {e.Kind} '{e.Text}' vs {a.Kind} '{a.Text}'");
+            }
         }
     }
 

@@ -214,15 +214,9 @@ public sealed class LaneReaderTests : IDisposable
     }
 
     /// <summary>A stream with no length whose every read ends at the end of a line (or of the input).</summary>
-    private sealed class LineReadsStream(byte[] bytes) : Stream
+    private sealed class LineReadsStream(byte[] bytes) : ForwardOnlyStream
     {
         private int _at;
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
         public override int Read(byte[] buffer, int offset, int count)
         {
             var line = Array.IndexOf(bytes, (byte)'\n', _at);
@@ -231,25 +225,13 @@ public sealed class LaneReaderTests : IDisposable
             _at += n;
             return n;
         }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>A stream with no length: the reader reads it into its arena, as a large file (in short reads here).</summary>
-    private sealed class NoLengthStream(Stream inner) : Stream
+    private sealed class NoLengthStream(Stream inner) : ForwardOnlyStream
     {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
         // Short reads, so lines cross reads.
         public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, Math.Min(count, 777));
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         protected override void Dispose(bool disposing)
         {
             if (disposing) inner.Dispose();

@@ -331,28 +331,14 @@ public class ReplayDeterminismTests
     }
 
     /// <summary>Reads at most a random 1..64 KiB at a time, pausing up to 2 ms before one read in eight; calls <c>onRead</c> first.</summary>
-    private sealed class UnevenStream(Stream inner, Random random, Action? onRead = null) : Stream
+    private sealed class UnevenStream(Stream inner, Random random, Action? onRead = null) : ForwardOnlyStream
     {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
         public override int Read(byte[] buffer, int offset, int count)
         {
             onRead?.Invoke();
             if (random.Next(8) == 0) Thread.Sleep(random.Next(3));
             return inner.Read(buffer, offset, Math.Min(count, random.Next(1, 65) * 1024));
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
