@@ -90,12 +90,12 @@ public sealed class RecordParser
     {
         record.Clear();
         record.Strings = _strings;
-        // The locator reads every byte of the line: outside strings only ASCII is JSON, and it says whether a
-        // string held a byte that is not ASCII. Only then, or when it did not take the line, is the whole line
-        // checked as UTF-8, so an ASCII line is read once; the verdict (and its precedence) is that of
-        // checking first.
-        var location = TryLocate(line, record, out var failedAt, out var nonAscii);
-        if ((location != Location.Located || nonAscii) && !Utf8.IsValid(line))
+        // The locator reads every byte of the line: outside strings only ASCII is JSON, and it checks as UTF-8 each
+        // string it saw a byte that is not ASCII in. Only when one is not valid, when a value is a container, or when
+        // it did not take the line, is the whole line checked as UTF-8, so a line is read once; the verdict (and its
+        // precedence) is that of checking first.
+        var location = TryLocate(line, record, out var failedAt, out var checkLine);
+        if ((location != Location.Located || checkLine) && !Utf8.IsValid(line))
         {
             record.Clear();
             return "invalid UTF-8";
@@ -146,13 +146,15 @@ public sealed class RecordParser
     internal Location TryLocate(ReadOnlySpan<byte> line, Record record, out int failedAt) => TryLocate(line, record, out failedAt, out _);
 
     /// <summary>
-    /// As <see cref="TryLocate(ReadOnlySpan{byte}, Record, out int)"/>, on any bytes: <paramref name="nonAscii"/> is
-    /// false only when the line was taken and every byte of it is ASCII (so valid UTF-8).
+    /// As <see cref="TryLocate(ReadOnlySpan{byte}, Record, out int)"/>, on any bytes: <paramref name="checkLine"/> is
+    /// false only when the line was taken and is valid UTF-8 (every byte ASCII, or each string holding one that is not
+    /// valid UTF-8 itself); true when the caller must check the whole line.
     /// </summary>
-    internal Location TryLocate(ReadOnlySpan<byte> line, Record record, out int failedAt, out bool nonAscii)
+    internal Location TryLocate(ReadOnlySpan<byte> line, Record record, out int failedAt, out bool checkLine)
     {
         failedAt = 0;
-        nonAscii = true;
+        checkLine = true;
+        // The whole line needs checking as UTF-8: a container seen, or a string that is not valid UTF-8.
         var high = false;
         var found = _found;
         Array.Clear(found);
@@ -175,7 +177,7 @@ public sealed class RecordParser
                 var nameStart = pos + 1;
                 pos = JsonScan.StringEnd(line, nameStart - 1, out var escapedName, out var nameHigh);
                 if (pos < 0) return Invalid(nameStart - 1, out failedAt);
-                high |= nameHigh;
+                high |= NotUtf8(nameHigh, line, nameStart - 1, pos);
                 if (escapedName) return Location.Unsupported;
                 var name = line[nameStart..(pos - 1)];
                 pos = JsonScan.SkipWhitespace(line, pos);
@@ -184,7 +186,7 @@ public sealed class RecordParser
                 var valueStart = pos;
                 JsonToken token;
                 var escaped = false;
-                // A container's strings are not looked at for ASCII: any container makes the whole line checked.
+                // A container's strings are not looked at: any container makes the whole line checked.
                 if (pos < line.Length && line[pos] is (byte)'{' or (byte)'[') high = true;
                 bool valueHigh;
                 if (!_names.TryGetValue(name, out var slot))
@@ -192,7 +194,7 @@ public sealed class RecordParser
                     if (pos < line.Length && line[pos] == (byte)'"')
                     {
                         pos = JsonScan.StringEnd(line, pos, out _, out valueHigh);
-                        high |= valueHigh;
+                        high |= NotUtf8(valueHigh, line, valueStart, pos);
                     }
                     else
                     {
@@ -211,7 +213,7 @@ public sealed class RecordParser
                         if (walkedEnd >= 0)
                         {
                             pos = walkedEnd;
-                            high |= valueHigh;
+                            high |= NotUtf8(valueHigh, line, valueStart, pos);
                             record.WalkedBy = _walker;
                             record.Values[slot] = new FieldValue { Kind = ValueKind.Utf8String, Utf8 = [], Walked = true };
                             found[slot] = new Located(JsonToken.None, valueStart, pos, false);
@@ -229,7 +231,7 @@ public sealed class RecordParser
                         return JsonScan.StringEnd(line, valueStart, out _) >= 0 ? Location.Unsupported : Invalid(valueStart, out failedAt);
                     }
                     pos = end;
-                    high |= valueHigh;
+                    high |= NotUtf8(valueHigh, line, valueStart, pos);
                     record.Unreserve(span.Length - written);
                     record.Values[slot] = new FieldValue { Kind = ValueKind.Utf8String, Utf8 = buffer, Utf8Offset = offset, Utf8Length = written };
                     found[slot] = new Located(JsonToken.None, valueStart, pos, false);
@@ -239,7 +241,7 @@ public sealed class RecordParser
                     if (pos < line.Length && line[pos] == (byte)'"')
                     {
                         pos = JsonScan.StringEnd(line, pos, out escaped, out valueHigh);
-                        high |= valueHigh;
+                        high |= NotUtf8(valueHigh, line, valueStart, pos);
                         token = JsonToken.String;
                     }
                     else
@@ -282,7 +284,7 @@ public sealed class RecordParser
             failedAt = -1;
             return Location.Invalid;
         }
-        nonAscii = high;
+        checkLine = high;
         var values = record.Values;
         // The sets were asked for as the values were found; now the strings they will be compared with.
         for (var slot = 0; slot < found.Length; slot++)
@@ -332,6 +334,15 @@ public sealed class RecordParser
         text = default;
         return false;
     }
+
+    /// <summary>
+    /// Whether a string at [<paramref name="start"/>, <paramref name="end"/>) of the line, which its scan saw a byte that
+    /// is not ASCII in (<paramref name="high"/>), is not valid UTF-8. Outside strings the locator takes only ASCII, so a
+    /// located line is valid UTF-8 exactly when each such string is: only they are checked, not the whole line.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool NotUtf8(bool high, ReadOnlySpan<byte> line, int start, int end) =>
+        high && end >= start && !Utf8.IsValid(line[start..end]);
 
     private static Location Invalid(int at, out int failedAt)
     {
@@ -712,6 +723,19 @@ public sealed class RecordParser
         }
         if (value.Kind == ValueKind.String)
         {
+            // Up to 18 digits (no overflow), as below without its calls: an HTTP code, a size.
+            if (text.Length is > 0 and <= 18)
+            {
+                long v = 0;
+                foreach (var c in text)
+                {
+                    var digit = (uint)(c - '0');
+                    if (digit > 9) return false;
+                    v = (v * 10) + digit;
+                }
+                integer = v;
+                return true;
+            }
             return text.Length > 0
                 && !text.ContainsAnyExcept(Digits)
                 && long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out integer);

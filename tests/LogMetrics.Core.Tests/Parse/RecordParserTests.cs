@@ -135,6 +135,26 @@ public class RecordParserTests
         Assert.Equal("invalid UTF-8", reason);
     }
 
+    // Each kind of string the locator checks as UTF-8 by itself (a located line is not checked whole): a name, the value of
+    // an unused name, of a used field, of parse-kv's raw source (copied), of parse-json's source (walked in the line).
+    // "é" stands where the bytes go: as it is (valid), then with its second byte cut (a lead byte before a quote).
+    [Theory]
+    [InlineData(",\"Xé\":\"ab\"")]
+    [InlineData(",\"X\":\"aé\"")]
+    [InlineData(",\"Domain\":\"aé\"")]
+    [InlineData(",\"RequestContent\":\"RegionId=aé\"")]
+    [InlineData(",\"Ext5\":\"{\\\"appGroup\\\":\\\"gé\\\"}\"")]
+    public void Parse_NonAsciiString_CheckedAsUtf8WhereItIs(string member)
+    {
+        var valid = Encoding.UTF8.GetBytes("{" + Valid + member + "}");
+        Assert.Null(Parse(valid).Reason);
+        // "é" is C3 A9: without A9, C3 is followed by an ASCII byte.
+        var at = Array.IndexOf(valid, (byte)0xA9);
+        var invalid = valid[..at].Concat(valid[(at + 1)..]).ToArray();
+        Assert.False(System.Text.Unicode.Utf8.IsValid(invalid));
+        Assert.Equal("invalid UTF-8", Parse(invalid).Reason);
+    }
+
     [Theory]
     [InlineData("{\"__time__\":1,\"Product\":\"acc\",\"Api\":\"A\",\"HttpCode\":-1,\"TotalUsedTime\":1}")]
     [InlineData("{\"__time__\":0,\"Product\":\"\",\"Api\":\"A\",\"HttpCode\":200,\"TotalUsedTime\":0}")]
