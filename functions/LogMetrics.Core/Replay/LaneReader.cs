@@ -180,9 +180,16 @@ public sealed class LaneReader : IDisposable
     }
 
     /// <summary>Reads up to <paramref name="maxLines"/> lines. The memory of the returned events is valid until the next call.</summary>
-    public List<LaneEvent> ReadChunk(int maxLines)
+    public List<LaneEvent> ReadChunk(int maxLines) => ReadChunk(maxLines, null);
+
+    /// <summary>
+    /// As <see cref="ReadChunk(int)"/>, into <paramref name="reuse"/> (cleared first) when given: a list of an earlier
+    /// chunk its caller is done with, so that a long replay does not make a list of a few KB per chunk.
+    /// </summary>
+    public List<LaneEvent> ReadChunk(int maxLines, List<LaneEvent>? reuse)
     {
-        var events = new List<LaneEvent>(maxLines);
+        var events = reuse ?? new List<LaneEvent>(maxLines);
+        events.Clear();
         var used = 0;
         // Reused: a chunk's list of 256 spans is 6 KB of fresh memory each time otherwise.
         var spans = _spans ??= new List<(long Line, int Offset, int Length, long Oversize)>(maxLines);

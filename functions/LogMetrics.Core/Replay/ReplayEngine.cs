@@ -307,6 +307,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         }
 
         var arenas = new System.Collections.Concurrent.ConcurrentBag<byte[]>();
+        // The event lists of completed chunks, for the readers to fill again (as the arenas).
+        var eventLists = new System.Collections.Concurrent.ConcurrentBag<List<LaneEvent>>();
         // Pipelines (each holds one chunk's records from prepare to complete): the bound on chunks in flight. One per
         // worker, and with several workers one more (waiting to complete while the workers prepare); a single worker
         // (one core) cannot prepare while the complete stage runs anyway. Each pipeline learns its own parser, memo and
@@ -439,6 +441,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     rounds.Report(k, i, lanes[i], job.Chunk.Last);
                     // The events are done with (dead letters written): their buffer and pipeline go back.
                     if (job.Chunk.Arena.Length > 0) arenas.Add(job.Chunk.Arena);
+                    eventLists.Add(job.Chunk.Events);
                     pool.Writer.TryWrite(job.Pipeline);
                     var done = new Completed(job.Chunk, signals, job.Pipeline);
                     while (!completed.Writer.TryWrite(done))
@@ -464,7 +467,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 {
                     token.ThrowIfCancellationRequested();
                     var t0 = clock.GetTimestamp();
-                    var events = reader.ReadChunk(chunkLines);
+                    var events = reader.ReadChunk(chunkLines, eventLists.TryTake(out var list) ? list : null);
                     var arena = reader.ReadsInPlace ? [] : reader.SwapArena(arenas.TryTake(out var spare) ? spare : NewArena());
                     var chunk = new Chunk(i, k, events, arena, reader.Finished, clock.GetTimestamp() - t0);
                     while (!output.Writer.TryWrite(chunk))

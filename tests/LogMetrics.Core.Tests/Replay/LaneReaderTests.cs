@@ -25,6 +25,30 @@ public sealed class LaneReaderTests : IDisposable
         return all;
     }
 
+    [Fact]
+    public void ReadChunk_IntoAReusedList_SameEventsAsANewList()
+    {
+        // Lines of 1 to 60 bytes, one empty, more than a chunk's worth several times over, plain and gzip.
+        var text = string.Concat(Enumerable.Range(0, 50).Select(i => i == 7 ? "\n" : new string((char)('a' + (i % 26)), 1 + (i * 7 % 60)) + "\n"));
+        foreach (var path in new[] { Write("reuse.jsonl", Encoding.UTF8.GetBytes(text)), Write("reuse.jsonl.gz", Gzip(Encoding.UTF8.GetBytes(text))) })
+        {
+            List<(long, string, long)> expected;
+            using (var fresh = new LaneReader(path)) expected = ReadAll(fresh, chunk: 4);
+            Assert.Equal(50, expected.Count);
+            using var reader = new LaneReader(path);
+            var list = new List<LaneEvent> { new(-1, new byte[] { 1 }) };
+            var actual = new List<(long, string, long)>();
+            while (!reader.Finished)
+            {
+                var events = reader.ReadChunk(4, list);
+                Assert.Same(list, events);
+                Assert.True(events.Count <= 4);
+                foreach (var e in events) actual.Add((e.Sequence, Encoding.UTF8.GetString(e.Body.Span), e.OversizeBytes));
+            }
+            Assert.Equal(expected, actual);
+        }
+    }
+
     private string Write(string name, byte[] bytes)
     {
         var path = Path.Combine(_dir, name);
