@@ -83,14 +83,7 @@ public sealed class BatchAccumulator
     {
     }
 
-    /// <param name="memoBits">Each family's series memo has 2^<paramref name="memoBits"/> sets (tests use tiny ones, to collide).</param>
-    /// <param name="maxSeries">Series interned before the table starts over (tests use a few, to start over often).</param>
-    internal BatchAccumulator(CompiledPipeline pipeline, int memoBits, int maxSeries)
-        : this(pipeline, memoBits, memoBits, maxSeries)
-    {
-    }
-
-    /// <param name="memoBits">Each family's series memo starts with 2^<paramref name="memoBits"/> sets ...</param>
+    /// <param name="memoBits">Each family's series memo starts with 2^<paramref name="memoBits"/> sets (tests use tiny ones, to collide) ...</param>
     /// <param name="maxMemoBits">... and grows four times over, whenever it has taken in half as many series as it has sets, up to 2^<paramref name="maxMemoBits"/>.</param>
     /// <param name="maxSeries">Series interned before the table starts over (tests use a few, to start over often).</param>
     internal BatchAccumulator(CompiledPipeline pipeline, int memoBits, int maxMemoBits, int maxSeries)

@@ -495,9 +495,10 @@ internal sealed class HintMemo
 /// </summary>
 internal sealed class RowMemo(int outputs)
 {
-    private MemoGrowth _size = new(firstBits: 8, maxBits: 12);
-    private object?[] _rows = FreshPages.Array<object?>(1 << 8);
-    private string[] _values = FreshPages.Array<string>((1 << 8) * outputs);
+    private const int FirstBits = 8;
+    private MemoGrowth _size = new(FirstBits, maxBits: 12);
+    private object?[] _rows = FreshPages.Array<object?>(1 << FirstBits);
+    private string[] _values = FreshPages.Array<string>((1 << FirstBits) * outputs);
 
     /// <summary>The row's value of each output (its column's value, or empty when the row has no such column).</summary>
     public ReadOnlySpan<string> Outputs(IReadOnlyDictionary<string, string> row, CompiledLookupOutput[] columns)
@@ -526,8 +527,9 @@ internal sealed class RowMemo(int outputs)
 /// </summary>
 internal sealed class PairMemo
 {
-    private MemoGrowth _size = new(firstBits: 10, maxBits: 12);
-    private (string? First, string? Second, DimensionKey Key)[] _entries = FreshPages.Array<(string?, string?, DimensionKey)>(1 << 10);
+    private const int FirstBits = 10;
+    private MemoGrowth _size = new(FirstBits, maxBits: 12);
+    private (string? First, string? Second, DimensionKey Key)[] _entries = FreshPages.Array<(string?, string?, DimensionKey)>(1 << FirstBits);
 
     private int Slot(string first, string second) => (int)((((IdentityHash.Mixed(first) >> 1) + IdentityHash.Mixed(second)) * 0x9E3779B97F4A7C15UL) >> (64 - _size.Bits));
 

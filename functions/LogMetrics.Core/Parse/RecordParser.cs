@@ -155,7 +155,7 @@ public sealed class RecordParser
         failedAt = 0;
         checkLine = true;
         // The whole line needs checking as UTF-8: a container seen, or a string that is not valid UTF-8.
-        var high = false;
+        var checkWhole = false;
         var found = _found;
         Array.Clear(found);
         // Per located slot: the Utf8Strings hash of its text when it is taken from the cache by its bytes (set with the slot's Located).
@@ -177,7 +177,7 @@ public sealed class RecordParser
                 var nameStart = pos + 1;
                 pos = JsonScan.StringEnd(line, nameStart - 1, out var escapedName, out var nameHigh);
                 if (pos < 0) return Invalid(nameStart - 1, out failedAt);
-                high |= NotUtf8(nameHigh, line, nameStart - 1, pos);
+                checkWhole |= NotUtf8(nameHigh, line, nameStart - 1, pos);
                 if (escapedName) return Location.Unsupported;
                 var name = line[nameStart..(pos - 1)];
                 pos = JsonScan.SkipWhitespace(line, pos);
@@ -187,14 +187,14 @@ public sealed class RecordParser
                 JsonToken token;
                 var escaped = false;
                 // A container's strings are not looked at: any container makes the whole line checked.
-                if (pos < line.Length && line[pos] is (byte)'{' or (byte)'[') high = true;
+                if (pos < line.Length && line[pos] is (byte)'{' or (byte)'[') checkWhole = true;
                 bool valueHigh;
                 if (!_names.TryGetValue(name, out var slot))
                 {
                     if (pos < line.Length && line[pos] == (byte)'"')
                     {
                         pos = JsonScan.StringEnd(line, pos, out _, out valueHigh);
-                        high |= NotUtf8(valueHigh, line, valueStart, pos);
+                        checkWhole |= NotUtf8(valueHigh, line, valueStart, pos);
                     }
                     else
                     {
@@ -213,7 +213,7 @@ public sealed class RecordParser
                         if (walkedEnd >= 0)
                         {
                             pos = walkedEnd;
-                            high |= NotUtf8(valueHigh, line, valueStart, pos);
+                            checkWhole |= NotUtf8(valueHigh, line, valueStart, pos);
                             record.WalkedBy = _walker;
                             record.Values[slot] = new FieldValue { Kind = ValueKind.Utf8String, Utf8 = [], Walked = true };
                             found[slot] = new Located(JsonToken.None, valueStart, pos, false);
@@ -231,7 +231,7 @@ public sealed class RecordParser
                         return JsonScan.StringEnd(line, valueStart, out _) >= 0 ? Location.Unsupported : Invalid(valueStart, out failedAt);
                     }
                     pos = end;
-                    high |= NotUtf8(valueHigh, line, valueStart, pos);
+                    checkWhole |= NotUtf8(valueHigh, line, valueStart, pos);
                     record.Unreserve(span.Length - written);
                     record.Values[slot] = new FieldValue { Kind = ValueKind.Utf8String, Utf8 = buffer, Utf8Offset = offset, Utf8Length = written };
                     found[slot] = new Located(JsonToken.None, valueStart, pos, false);
@@ -241,7 +241,7 @@ public sealed class RecordParser
                     if (pos < line.Length && line[pos] == (byte)'"')
                     {
                         pos = JsonScan.StringEnd(line, pos, out escaped, out valueHigh);
-                        high |= NotUtf8(valueHigh, line, valueStart, pos);
+                        checkWhole |= NotUtf8(valueHigh, line, valueStart, pos);
                         token = JsonToken.String;
                     }
                     else
@@ -284,7 +284,7 @@ public sealed class RecordParser
             failedAt = -1;
             return Location.Invalid;
         }
-        checkLine = high;
+        checkLine = checkWhole;
         var values = record.Values;
         // The sets were asked for as the values were found; now the strings they will be compared with.
         for (var slot = 0; slot < found.Length; slot++)

@@ -152,7 +152,7 @@ public class BatchAccumulatorSeriesTests
     private static bool CheckBudgeted(CompiledPipeline compiled, (int Uid, int K, int Fresh, int Second, int Rt)[][] batches, int memoBits, int maxSeries)
     {
         var budget = new SeriesBudget(compiled);
-        BatchAccumulator[] accumulators = [new(compiled, memoBits, maxSeries), new(compiled, memoBits, maxSeries)];
+        BatchAccumulator[] accumulators = [new(compiled, memoBits, memoBits, maxSeries), new(compiled, memoBits, memoBits, maxSeries)];
         int Slot(string name) => compiled.Fields.TryGet(name, out var slot) ? slot : throw new InvalidOperationException(name);
         var uid = Slot("uid");
         var k = Slot("k");
