@@ -310,11 +310,9 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         // The event lists of completed chunks, for the readers to fill again (as the arenas).
         var eventLists = new System.Collections.Concurrent.ConcurrentBag<List<LaneEvent>>();
         // Pipelines (each holds one chunk's records from prepare to complete): the bound on chunks in flight. One per
-        // worker, and with several workers one more (waiting to complete while the workers prepare); a single worker
-        // (one core) cannot prepare while the complete stage runs anyway. Each pipeline learns its own parser, memo and
-        // series caches, so every pipeline more is one more set of them to warm: with workers + 2 the bench corpus took
-        // 4.5 to 6 % more time on one core and 1 % more on two, with two pipelines on one core 5 % more than with one
-        // (README "Performance", session 6).
+        // worker (see PoolSize). Each pipeline learns its own parser, memo and series caches, so every pipeline more is
+        // one more set of them to warm: with workers + 2 the bench corpus took 4.5 to 6 % more time on one core and 1 %
+        // more on two, with two pipelines on one core 5 % more than with one (README "Performance", session 6).
         var pool = Channel.CreateUnbounded<Pipeline>();
         // Signals applied to every shard, waiting to be handed back to their pipeline by the complete stage,
         // which is the only one to hold that pipeline idle (a worker may be parsing with it otherwise).
@@ -638,8 +636,15 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// </summary>
     private static byte[] NewArena() => GC.AllocateUninitializedArray<byte>(2 << 20);
 
-    /// <summary>Pipelines in the pipelined replay's pool for <paramref name="workers"/> prepare workers.</summary>
-    internal static int PoolSize(int workers) => workers == 1 ? 1 : workers + 1;
+    /// <summary>
+    /// Pipelines in the pipelined replay's pool for <paramref name="workers"/> prepare workers: one per worker up to two,
+    /// one more beyond (a pipeline waiting to complete while every worker prepares). A single worker (one core) cannot
+    /// prepare while the complete stage runs anyway; on two cores a third pipeline cost more CPU than the overlap it
+    /// gives gained (bench corpus, 20 alternating runs each: two lanes 415 against 432 ms of CPU, one lane 239 against
+    /// 253 ms, wall time the same: 266.1 against 266.7 and 163.5 against 162.6 ms; README "Performance", session 8).
+    /// More cores than two were not measured: they keep the pipeline more.
+    /// </summary>
+    internal static int PoolSize(int workers) => workers <= 2 ? workers : workers + 1;
 
     /// <summary>
     /// The pipelined replay of an input whose every lane is one chunk (<paramref name="first"/>), on this
