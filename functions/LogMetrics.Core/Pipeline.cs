@@ -86,16 +86,16 @@ public sealed class Pipeline
     private readonly int _shardCount;
     private readonly RecordParser _parser;
     private readonly ProcessorStep[] _steps;
-    // Records are parsed in place into this pool and reused batch after batch: never cloned.
-    private readonly List<Record> _pool = [];
-    // The unescaped parse-json / parse-kv sources of the pool's records, one record at a time (see ParseAndPrune).
+    // The unescaped parse-json / parse-kv sources of the slots' records, one record at a time (see ParseAndPrune).
     private readonly Record.Bytes _rawBytes = new();
-    private readonly List<Record> _kept = [];
     // Malformed records of the batch by reason tag (PipelineMeter.MalformedReason), reused batch after batch.
     private readonly Dictionary<string, long> _malformed = new(StringComparer.Ordinal);
-    private readonly EnrichBatch _lookups = new();
-    private readonly List<DeadLetter> _stagedDeadLetters = [];
-    private readonly PreparedBatch _prepared;
+    // The per-batch state a batch is prepared into and completed from (PipelineSlot); free ones under _slotGate.
+    private readonly List<PipelineSlot> _slots = [];
+    private readonly Stack<PipelineSlot> _freeSlots = new();
+    private readonly Lock _slotGate = new();
+    // 1 while a batch is being prepared: one at a time (a slot more lets it overlap a Complete, not another prepare).
+    private int _preparing;
     private readonly BatchAccumulator _accumulator;
     private readonly SeriesBudget _budget;
     private readonly Lock _gate = new();
@@ -117,12 +117,54 @@ public sealed class Pipeline
         _steps = [.. compiled.Steps];
         FuseParseJson(_parser, compiled);
         _accumulator = new BatchAccumulator(compiled);
-        _prepared = new PreparedBatch(this);
+        AddSlots(1);
         _budget = budget ?? new SeriesBudget(compiled);
         _drainTargets = new List<SeriesPartial>[shardCount];
     }
 
     public CompiledPipeline Compiled => _compiled;
+
+    /// <summary>
+    /// Gives the pipeline <paramref name="total"/> slots (a slot holds one batch from <see cref="PrepareAsync"/> to
+    /// <see cref="Complete"/>; a pipeline starts with one): with two, the next batch is parsed while the one before
+    /// waits for its turn to complete or completes, on another thread. The parser, the memos and the series table stay
+    /// one; each slot has its own records, lookups and per-record keys. Call before the first batch.
+    /// </summary>
+    internal void AddSlots(int total)
+    {
+        lock (_slotGate)
+        {
+            while (_slots.Count < total)
+            {
+                var slot = new PipelineSlot(this);
+                _slots.Add(slot);
+                _freeSlots.Push(slot);
+            }
+        }
+    }
+
+    private PipelineSlot TakeSlot()
+    {
+        lock (_slotGate)
+        {
+            if (!_freeSlots.TryPop(out var slot))
+            {
+                throw new InvalidOperationException($"every slot of this pipeline ({_slots.Count}) holds a batch that is not completed yet: complete one before preparing another");
+            }
+            slot.Busy = true;
+            return slot;
+        }
+    }
+
+    private void ReturnSlot(PipelineSlot slot)
+    {
+        lock (_slotGate)
+        {
+            if (!slot.Busy) throw new InvalidOperationException("the batch was completed already");
+            slot.Busy = false;
+            _freeSlots.Push(slot);
+        }
+    }
 
     /// <summary>
     /// Has <paramref name="parser"/> walk the source of a <c>parse-json</c> step in the line (JSON inside a JSON
@@ -203,11 +245,36 @@ public sealed class Pipeline
     /// </summary>
     public async Task<PreparedBatch> PrepareAsync(string lane, IReadOnlyList<LaneEvent> events, long nowMs, bool deferDeadLetters, CancellationToken cancellationToken)
     {
-        _stagedDeadLetters.Clear();
+        if (Interlocked.Exchange(ref _preparing, 1) == 1)
+        {
+            throw new InvalidOperationException("this pipeline is preparing a batch already: it prepares one at a time");
+        }
+        try
+        {
+            var slot = TakeSlot();
+            try
+            {
+                return await PrepareAsync(slot, lane, events, nowMs, deferDeadLetters, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                ReturnSlot(slot);
+                throw;
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _preparing, 0);
+        }
+    }
+
+    private async Task<PreparedBatch> PrepareAsync(PipelineSlot slot, string lane, IReadOnlyList<LaneEvent> events, long nowMs, bool deferDeadLetters, CancellationToken cancellationToken)
+    {
+        slot.Staged.Clear();
         // Each kept record's lookup keys are taken while Parse → Prune has it at hand (in cache); then fetched.
-        _enricher.StartKeys(_lookups, events.Count);
-        var kept = ParseAndPrune(lane, events, nowMs, deferDeadLetters ? _stagedDeadLetters : null);
-        var lookups = await _enricher.FetchKeysAsync(_lookups, cancellationToken).ConfigureAwait(false);
+        _enricher.StartKeys(slot.Lookups, events.Count);
+        var kept = ParseAndPrune(slot, lane, events, nowMs, deferDeadLetters ? slot.Staged : null);
+        var lookups = await _enricher.FetchKeysAsync(slot.Lookups, cancellationToken).ConfigureAwait(false);
         // The per-record work that depends on nothing of the lane's state is done here, off the lane-ordered
         // stage: the lookups' outputs set (counted in Complete, for the records that are not late) and each
         // record's series keys hashed. A cache that counts per record is asked in Complete, in lane order.
@@ -218,6 +285,7 @@ public sealed class Pipeline
             {
                 // Record by record: its outputs set and its series memo entries asked for, then, MemoAhead records
                 // later (the entries arrived meanwhile), its series keyed while it is still in cache.
+                _accumulator.Use(slot.Keys);
                 _accumulator.Reserve(kept.Count);
                 for (var r = 0; r < kept.Count + MemoAhead; r++)
                 {
@@ -233,8 +301,8 @@ public sealed class Pipeline
                 _enricher.TallyFilled(lookups, kept.Count);
             }
         }
-        _prepared.Set(events, kept, lookups, filled);
-        return _prepared;
+        slot.Prepared.Set(events, kept, lookups, filled);
+        return slot.Prepared;
     }
 
     /// <summary>
@@ -244,32 +312,40 @@ public sealed class Pipeline
     public ShardSignal[] Complete(LaneState lane, PreparedBatch batch, IngestHorizon horizon, long nowMs)
     {
         if (batch.Owner != this) throw new ArgumentException("the batch was prepared by another pipeline", nameof(batch));
+        var slot = batch.Slot;
+        if (!slot.Busy) throw new InvalidOperationException("the batch was completed already");
+        ShardSignal[] signals;
         lock (_gate)
         {
-            foreach (var letter in _stagedDeadLetters) _deadLetters.Write(letter);
-            _stagedDeadLetters.Clear();
+            foreach (var letter in slot.Staged) _deadLetters.Write(letter);
+            slot.Staged.Clear();
+            _accumulator.Use(slot.Keys);
             EnrichAndAccumulate(lane, batch.Kept, batch.Lookups, batch.Filled, horizon);
-            var signals = Signals(lane, batch.Events, nowMs);
-            return signals;
+            signals = Signals(lane, batch.Events, nowMs);
         }
+        ReturnSlot(slot);
+        return signals;
     }
 
     /// <summary>
     /// Parse + Prune: raw lines to accepted records, counting malformed and filtered ones. Each line is
     /// parsed into the next free record of the pool; an accepted one keeps it, so nothing is copied. The
     /// pool's records share one buffer for the bytes of their raw (parse-json / parse-kv source) fields,
-    /// dropped after Prune.
+    /// dropped after Prune. Touches only the slot and the parser: it may run while another slot's batch completes.
     /// </summary>
-    private List<Record> ParseAndPrune(string lane, IReadOnlyList<LaneEvent> events, long nowMs, List<DeadLetter>? staged)
+    private List<Record> ParseAndPrune(PipelineSlot slot, string lane, IReadOnlyList<LaneEvent> events, long nowMs, List<DeadLetter>? staged)
     {
-        var kept = _kept;
+        var kept = slot.Kept;
         kept.Clear();
+        var pool = slot.Pool;
         long seen = 0, filtered = 0;
         var malformed = _malformed;
         malformed.Clear();
         lock (_gate)
         {
             TakeBackReturned();
+        }
+        {
             for (var n = 0; n < events.Count; n++)
             {
                 var e = events[n];
@@ -280,20 +356,20 @@ public sealed class Pipeline
                 if (n + 2 < events.Count) PrefetchObject(events[n + 2].Body);
                 if (n + 1 < events.Count) PrefetchLine(events[n + 1].Body.Span);
                 // And the record the next line goes to, if this one is kept (a pool record last used a batch ago).
-                if (kept.Count + 1 < _pool.Count) _pool[kept.Count + 1].Prefetch();
+                if (kept.Count + 1 < pool.Count) pool[kept.Count + 1].Prefetch();
                 if (IsBlank(body))
                 {
                     continue;
                 }
                 seen++;
                 var oversize = e.OversizeBytes > 0 ? e.OversizeBytes : body.Length > _compiled.MaxRecordBytes ? body.Length : 0;
-                if (_pool.Count == kept.Count)
+                if (pool.Count == kept.Count)
                 {
                     var fresh = _compiled.CreateRecord();
                     fresh.ShareBytes(_rawBytes);
-                    _pool.Add(fresh);
+                    pool.Add(fresh);
                 }
-                var record = _pool[kept.Count];
+                var record = pool[kept.Count];
                 var reason = oversize > 0
                     ? $"{RecordTooLarge}: {oversize} bytes > source.maxRecordBytes {_compiled.MaxRecordBytes}"
                     : _parser.Parse(body, record);
@@ -337,7 +413,7 @@ public sealed class Pipeline
                     continue;
                 }
                 record.Sequence = e.Sequence;
-                _enricher.AddKeys(_lookups, kept.Count, record);
+                _enricher.AddKeys(slot.Lookups, kept.Count, record);
                 kept.Add(record);
             }
         }
@@ -475,9 +551,12 @@ public sealed class Pipeline
 /// <summary>A batch of one lane after Parse → Prune with its lookups warmed, waiting for <see cref="Pipeline.Complete"/>.</summary>
 public sealed class PreparedBatch
 {
-    internal PreparedBatch(Pipeline owner) => Owner = owner;
+    internal PreparedBatch(Pipeline owner, PipelineSlot slot) => (Owner, Slot) = (owner, slot);
 
     internal Pipeline Owner { get; }
+
+    /// <summary>The slot of its pipeline that holds it until <see cref="Pipeline.Complete"/>.</summary>
+    internal PipelineSlot Slot { get; }
 
     /// <summary>The batch's raw events.</summary>
     public IReadOnlyList<LaneEvent> Events { get; private set; } = [];
@@ -496,4 +575,29 @@ public sealed class PreparedBatch
         Lookups = lookups;
         Filled = filled;
     }
+}
+
+/// <summary>
+/// What a <see cref="Pipeline"/> holds of one batch from <see cref="Pipeline.PrepareAsync"/> to <see cref="Pipeline.Complete"/>:
+/// the records it is parsed into (reused batch after batch: never cloned), the kept ones, its lookups, its staged dead
+/// letters and the accumulator's per-record keys.
+/// </summary>
+internal sealed class PipelineSlot
+{
+    internal PipelineSlot(Pipeline owner) => Prepared = new PreparedBatch(owner, this);
+
+    internal List<Record> Pool { get; } = [];
+
+    internal List<Record> Kept { get; } = [];
+
+    internal EnrichBatch Lookups { get; } = new();
+
+    internal List<DeadLetter> Staged { get; } = [];
+
+    internal BatchAccumulator.PreparedKeys Keys { get; } = new();
+
+    internal PreparedBatch Prepared { get; }
+
+    /// <summary>Holds a batch (prepared, not completed yet); under the pipeline's slot lock.</summary>
+    internal bool Busy { get; set; }
 }

@@ -72,6 +72,8 @@ public sealed class BatchAccumulator
     private bool[] _asked = [];
     private int _preparedGeneration;
     private int _generation;
+    // The prepared batch whose arrays the fields above are (see Use).
+    private PreparedKeys _active = new();
 
     // Each family's series memo: 2^8 sets at first (a short run touches little memory), growing four times over up to
     // 2^12 sets (4,096 two-way sets: a batch's tenants, thousands of series, mostly stay in it from one batch to the next).
@@ -135,6 +137,40 @@ public sealed class BatchAccumulator
     {
         Reserve(records.Count);
         for (var r = 0; r < records.Count; r++) Prepare(r, records[r]);
+    }
+
+    /// <summary>
+    /// The per-record arrays of one prepared batch (<see cref="Reserve"/>, <see cref="Ask"/>, <see cref="Prepare(int, Record)"/>,
+    /// then <see cref="Add(int, Record, SeriesBudget?)"/>). A host with several batches prepared at once (a
+    /// <see cref="Pipeline"/> with slots) gives each batch its own and switches with <see cref="Use"/>; the series table,
+    /// memos and partials stay one.
+    /// </summary>
+    internal sealed class PreparedKeys
+    {
+        internal long[] Window = [];
+        internal byte[] In = [];
+        internal ulong[] Hash = [];
+        internal string[] Labels = [];
+        // Series?[] (Series is private to the accumulator).
+        internal object Series = Array.Empty<Series?>();
+        internal int[] Slot = [];
+        internal bool[] Asked = [];
+        internal int Generation;
+    }
+
+    /// <summary>
+    /// Makes <paramref name="keys"/> the prepared batch the next <see cref="Reserve"/> … <see cref="Add(int, Record, SeriesBudget?)"/>
+    /// calls work on (the one in use before keeps its arrays). Not thread-safe, as the rest.
+    /// </summary>
+    internal void Use(PreparedKeys keys)
+    {
+        if (ReferenceEquals(keys, _active)) return;
+        var active = _active;
+        (active.Window, active.In, active.Hash, active.Labels, active.Series, active.Slot, active.Asked, active.Generation) =
+            (_preparedWindow, _preparedIn, _preparedHash, _preparedLabels, _preparedSeries, _preparedSlot, _asked, _preparedGeneration);
+        (_preparedWindow, _preparedIn, _preparedHash, _preparedLabels, _preparedSeries, _preparedSlot, _asked, _preparedGeneration) =
+            (keys.Window, keys.In, keys.Hash, keys.Labels, (Series?[])keys.Series, keys.Slot, keys.Asked, keys.Generation);
+        _active = keys;
     }
 
     /// <summary>Room for <paramref name="records"/> prepared records.</summary>

@@ -133,11 +133,13 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// <summary>Chunk <c>Index</c> of lane <c>Lane</c>: its events, the buffer they point into, and whether it is the lane's last.</summary>
     private sealed record Chunk(int Lane, int Index, List<LaneEvent> Events, byte[] Arena, bool Last, long ReadTicks);
 
-    /// <summary>A chunk on its way through prepare to complete, with the pipeline that holds its records.</summary>
-    private sealed class Job(Chunk chunk, Pipeline pipeline)
+    /// <summary>A chunk on its way through prepare to complete, with the pipeline (the worker's) that holds its records.</summary>
+    private sealed class Job(Chunk chunk)
     {
         public Chunk Chunk { get; } = chunk;
-        public Pipeline Pipeline { get; } = pipeline;
+        /// <summary>Set by the worker that prepares it, before <see cref="Ready"/>.</summary>
+        public Pipeline Pipeline { get; set; } = null!;
+        public int Worker { get; set; }
         public PreparedBatch? Batch { get; set; }
         public long NowMs { get; set; }
         /// <summary>Set when <see cref="Batch"/> is prepared (or failed).</summary>
@@ -228,11 +230,11 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// The pipelined replay. Stages, joined by bounded channels:
     /// <list type="number">
     /// <item>read: one thread per lane reads and decompresses chunks ahead;</item>
-    /// <item>dispatch: takes the lanes' chunks in (chunk, lane) order, gives each a pipeline from a
-    /// bounded pool and queues it for the workers and, in the same order, for the complete stage;</item>
+    /// <item>dispatch: takes the lanes' chunks in (chunk, lane) order and queues them for the workers and, in
+    /// the same order, for the complete stage;</item>
     /// <item>prepare: <c>workers</c> threads (default: one per core) shared by all lanes run Parse → Prune
-    /// and warm the lookups, whichever chunk is next, so a single big lane uses every core and a slow lane
-    /// never holds a worker of its own idle;</item>
+    /// and warm the lookups, whichever chunk is next, each into a free slot of its own pipeline, so a single
+    /// big lane uses every core and a slow lane never holds a worker of its own idle;</item>
     /// <item>complete (a thread): in (chunk, lane) order, Enrich → Accumulate against the lane's watermark and the
     /// horizon of chunk k (other lanes after chunk k − 1, the sealed horizon after round k − 2), while
     /// later chunks are prepared and earlier rounds are applied and flushed;</item>
@@ -243,8 +245,9 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// </list>
     /// The number of workers, their speed and the reading speed of each lane change only when a chunk is
     /// ready, never which horizon it is completed against, so the samples are the same whatever the
-    /// scheduling. Memory is bounded by the channels and the pool: at most <c>workers + 1</c> chunks (one with a
-    /// single worker) are prepared or waiting to complete, and each lane reads at most two ahead.
+    /// scheduling. Memory is bounded by the channels and the slots: at most <c>workers × 2</c> chunks (one with a
+    /// single worker) are prepared or waiting to complete, <c>workers</c> more wait for a worker, and each lane reads
+    /// at most two ahead.
     /// </summary>
     private async Task<ReplayProgress> RunPipelinedAsync(IReadOnlyList<LaneReader> readers, Func<Pipeline> newPipeline, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
@@ -309,19 +312,22 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var arenas = new System.Collections.Concurrent.ConcurrentBag<byte[]>();
         // The event lists of completed chunks, for the readers to fill again (as the arenas).
         var eventLists = new System.Collections.Concurrent.ConcurrentBag<List<LaneEvent>>();
-        // Pipelines (each holds one chunk's records from prepare to complete): the bound on chunks in flight. One per
-        // worker (see PoolSize). Each pipeline learns its own parser, memo and series caches, so every pipeline more is
-        // one more set of them to warm: with workers + 2 the bench corpus took 4.5 to 6 % more time on one core and 1 %
-        // more on two, with two pipelines on one core 5 % more than with one (README "Performance", session 6).
-        var pool = Channel.CreateUnbounded<Pipeline>();
-        // Signals applied to every shard, waiting to be handed back to their pipeline by the complete stage,
-        // which is the only one to hold that pipeline idle (a worker may be parsing with it otherwise).
+        // One pipeline per worker, with Slots(workers) slots (each holds one chunk's records from prepare to complete):
+        // the bound on chunks in flight. A worker prepares into a free slot of its own pipeline, so a pipeline prepares one
+        // chunk at a time, and its next one while the one before waits for its turn to complete (chunk order) or
+        // completes. Each pipeline learns its own parser, memo and series caches, so every pipeline more is one more set
+        // of them to warm (README "Performance", sessions 6 and 8); a slot more is only records and per-batch arrays.
+        var slotsPerPipeline = Slots(workerCount);
+        var pipelines = new Pipeline[workerCount];
+        var freeSlots = new SemaphoreSlim[workerCount];
+        // Signals applied to every shard, waiting to be handed back to their pipeline by the complete stage.
         var applied = new Dictionary<Pipeline, System.Collections.Concurrent.ConcurrentQueue<ShardSignal[]>>();
-        for (var p = 0; p < PoolSize(workerCount); p++)
+        for (var w = 0; w < workerCount; w++)
         {
-            var made = newPipeline();
+            var made = pipelines[w] = newPipeline();
+            made.AddSlots(slotsPerPipeline);
+            freeSlots[w] = new SemaphoreSlim(slotsPerPipeline, slotsPerPipeline);
             applied[made] = new();
-            pool.Writer.TryWrite(made);
         }
         var read = new Channel<Chunk>[n];
         var work = Channel.CreateBounded<Job>(new BoundedChannelOptions(workerCount) { SingleWriter = true });
@@ -339,8 +345,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             read[i] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
             if (i < dispatched)
             {
-                pool.Reader.TryRead(out var made);
-                var job = new Job(first[i], made!);
+                var job = new Job(first[i]);
                 inOrder.Writer.TryWrite(job);
                 work.Writer.TryWrite(job);
             }
@@ -373,7 +378,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                         throw failure ?? new InvalidOperationException($"lane {lanes[i].Lane} stopped before its end");
                     }
                     var chunk = await read[i].Reader.ReadAsync(token).ConfigureAwait(false);
-                    var job = new Job(chunk, await pool.Reader.ReadAsync(token).ConfigureAwait(false));
+                    var job = new Job(chunk);
                     inOrder.Writer.TryWrite(job);
                     await work.Writer.WriteAsync(job, token).ConfigureAwait(false);
                     if (chunk.Last) open.Remove(i);
@@ -387,30 +392,44 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
         // Stages 3 and 4 are CPU-bound loops on threads of their own (blocking waits): the thread pool is
         // left to the apply, flush and write stages, which then never queue behind a worker.
-        // Stage 3: prepare (Parse → Prune, lookups warmed) on the shared workers, whichever chunk is next.
+        // Stage 3: prepare (Parse → Prune, lookups warmed) on the shared workers, whichever chunk is next, each into a free
+        // slot of its own pipeline (taken before the chunk: a worker with none leaves the chunk to another).
         for (var w = 0; w < workerCount; w++)
         {
             var worker = w;
             stages.Add(Task.Factory.StartNew(() => Guard(() =>
             {
                 Name($"lm prepare {worker}");
-                while (Wait(work.Reader.WaitToReadAsync(token)))
+                var mine = pipelines[worker];
+                while (true)
                 {
-                    while (work.Reader.TryRead(out var job))
+                    freeSlots[worker].Wait(token);
+                    if (!Wait(work.Reader.WaitToReadAsync(token)))
                     {
-                        try
-                        {
-                            var t0 = clock.GetTimestamp();
-                            job.NowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
-                            job.Batch = Block(job.Pipeline.PrepareAsync(lanes[job.Chunk.Lane].Lane, job.Chunk.Events, job.NowMs, deferDeadLetters: true, token));
-                            Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
-                            job.Ready.TrySetResult();
-                        }
-                        catch (Exception e)
-                        {
-                            job.Ready.TrySetException(e);
-                            throw;
-                        }
+                        // No chunks left.
+                        freeSlots[worker].Release();
+                        break;
+                    }
+                    if (!work.Reader.TryRead(out var job))
+                    {
+                        // Another worker took it.
+                        freeSlots[worker].Release();
+                        continue;
+                    }
+                    try
+                    {
+                        var t0 = clock.GetTimestamp();
+                        job.Pipeline = mine;
+                        job.Worker = worker;
+                        job.NowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
+                        job.Batch = Block(mine.PrepareAsync(lanes[job.Chunk.Lane].Lane, job.Chunk.Events, job.NowMs, deferDeadLetters: true, token));
+                        Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
+                        job.Ready.TrySetResult();
+                    }
+                    catch (Exception e)
+                    {
+                        job.Ready.TrySetException(e);
+                        throw;
                     }
                 }
             }, () => { }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
@@ -440,7 +459,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     // The events are done with (dead letters written): their buffer and pipeline go back.
                     if (job.Chunk.Arena.Length > 0) arenas.Add(job.Chunk.Arena);
                     eventLists.Add(job.Chunk.Events);
-                    pool.Writer.TryWrite(job.Pipeline);
+                    freeSlots[job.Worker].Release();
                     var done = new Completed(job.Chunk, signals, job.Pipeline);
                     while (!completed.Writer.TryWrite(done))
                     {
@@ -637,14 +656,11 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     private static byte[] NewArena() => GC.AllocateUninitializedArray<byte>(2 << 20);
 
     /// <summary>
-    /// Pipelines in the pipelined replay's pool for <paramref name="workers"/> prepare workers: one per worker up to two,
-    /// one more beyond (a pipeline waiting to complete while every worker prepares). A single worker (one core) cannot
-    /// prepare while the complete stage runs anyway; on two cores a third pipeline cost more CPU than the overlap it
-    /// gives gained (bench corpus, 20 alternating runs each: two lanes 415 against 432 ms of CPU, one lane 239 against
-    /// 253 ms, wall time the same: 266.1 against 266.7 and 163.5 against 162.6 ms; README "Performance", session 8).
-    /// More cores than two were not measured: they keep the pipeline more.
+    /// Slots of each worker's pipeline in the pipelined replay (<see cref="Pipeline.AddSlots"/>): one with a single worker
+    /// (one core cannot prepare while the complete stage runs anyway), two with several, so a worker goes on with its next
+    /// chunk while its last one waits for its turn to complete.
     /// </summary>
-    internal static int PoolSize(int workers) => workers <= 2 ? workers : workers + 1;
+    internal static int Slots(int workers) => workers == 1 ? 1 : 2;
 
     /// <summary>
     /// The pipelined replay of an input whose every lane is one chunk (<paramref name="first"/>), on this
