@@ -268,7 +268,8 @@ public sealed class Pipeline
         }
     }
 
-    private async Task<PreparedBatch> PrepareAsync(PipelineSlot slot, string lane, IReadOnlyList<LaneEvent> events, long nowMs, bool deferDeadLetters, CancellationToken cancellationToken)
+    // A ValueTask: a batch whose lookups need no fetch completes synchronously, with no task made for it.
+    private async ValueTask<PreparedBatch> PrepareAsync(PipelineSlot slot, string lane, IReadOnlyList<LaneEvent> events, long nowMs, bool deferDeadLetters, CancellationToken cancellationToken)
     {
         slot.Staged.Clear();
         // Each kept record's lookup keys are taken while Parse → Prune has it at hand (in cache); then fetched.
