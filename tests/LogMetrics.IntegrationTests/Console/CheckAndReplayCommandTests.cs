@@ -5,15 +5,15 @@ using System.Text.Json.Nodes;
 namespace LogMetrics.IntegrationTests.Console;
 
 /// <summary>The console's contract: exit codes, messages that name the problem, and the output files' shapes.</summary>
-public sealed class CheckAndReplayCommandTests
+public sealed class CheckAndReplayCommandTests : TempDirTests
 {
     private static string Golden(params string[] parts) => Cli.Repo(["TestData", "golden", .. parts]);
 
-    private static string BrokenPipeline(Action<JsonNode> edit)
+    private string BrokenPipeline(Action<JsonNode> edit)
     {
         var node = JsonNode.Parse(File.ReadAllText(Cli.Repo("pipeline.json")))!;
         edit(node);
-        var path = Path.Combine(Cli.TempDir(), "pipeline.json");
+        var path = Path.Combine(TempDir(), "pipeline.json");
         File.WriteAllText(path, node.ToJsonString());
         return path;
     }
@@ -36,7 +36,7 @@ public sealed class CheckAndReplayCommandTests
         { "missing-lookup", "$.metrics[1].labels.priority" },
     };
 
-    private static string Break(string kind) => kind switch
+    private string Break(string kind) => kind switch
     {
         "metric-name" => BrokenPipeline(n => n["metrics"]![0]!["metrics"]![0]!["name"] = "http req"),
         _ => BrokenPipeline(n => n["lookups"]!.AsArray().RemoveAt(2)),
@@ -55,7 +55,7 @@ public sealed class CheckAndReplayCommandTests
     [MemberData(nameof(BadDefinitions))]
     public async Task Replay_BadDefinition_RejectedBeforeReading(string kind, string path)
     {
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         var r = await Cli.RunAsync("replay", "--pipeline", Break(kind), "--dimensions", Golden("dimensions"), "--out", Path.Combine(dir, "s.jsonl"), Golden("lane-0.jsonl"));
         Assert.Equal(2, r.ExitCode);
         Assert.Contains(path, r.Stderr);
@@ -65,7 +65,7 @@ public sealed class CheckAndReplayCommandTests
     [Fact]
     public async Task Replay_MissingInput_NamesTheFile()
     {
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         var missing = Path.Combine(dir, "nope.jsonl");
         var r = await Cli.RunAsync("replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Golden("dimensions"), "--out", Path.Combine(dir, "s.jsonl"), missing);
         Assert.NotEqual(0, r.ExitCode);
@@ -75,7 +75,7 @@ public sealed class CheckAndReplayCommandTests
     [Fact]
     public async Task Replay_MissingDimensionTable_NamesTheLookup()
     {
-        var dims = Cli.TempDir();
+        var dims = TempDir();
         File.Copy(Golden("dimensions", "gateway_cluster.csv"), Path.Combine(dims, "gateway_cluster.csv"));
         File.Copy(Golden("dimensions", "api_meta.csv"), Path.Combine(dims, "api_meta.csv"));
         var r = await Cli.RunAsync("replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", dims, "--out", Path.Combine(dims, "s.jsonl"), Golden("lane-0.jsonl"));
@@ -101,7 +101,7 @@ public sealed class CheckAndReplayCommandTests
         for (var run = 0; run < 3; run++)
         {
             var r = await Cli.RunAsync("replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Golden("dimensions"),
-                "--out", Path.Combine(Cli.TempDir(), "samples.jsonl"), Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz"));
+                "--out", Path.Combine(TempDir(), "samples.jsonl"), Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz"));
             Assert.True(r.ExitCode == 0, r.Stderr);
             var last = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last(l => l.Contains(" events ", StringComparison.Ordinal));
             Assert.Contains($"  samples {samples}  ", last);
@@ -111,7 +111,7 @@ public sealed class CheckAndReplayCommandTests
     [Fact]
     public async Task Replay_GoldenCorpus_WritesContractFiles()
     {
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         var (samples, summary, dead) = (Path.Combine(dir, "samples.jsonl"), Path.Combine(dir, "summary.json"), Path.Combine(dir, "dead.jsonl"));
         var r = await Cli.RunAsync("replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Golden("dimensions"),
             "--out", samples, "--summary", summary, "--dead-letter", dead, Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz"));

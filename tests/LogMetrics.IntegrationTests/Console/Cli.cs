@@ -40,10 +40,49 @@ public static class Cli
         return psi;
     }
 
+    /// <summary>A new folder under the system's temporary folder (a test class removes its own: <see cref="TempDirTests"/>).</summary>
     public static string TempDir()
     {
         var dir = Path.Combine(Path.GetTempPath(), "logmetrics-it-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
         return dir;
+    }
+}
+
+/// <summary>
+/// A test class whose temporary folders (<see cref="TempDir"/>) are removed, with everything in them, after each of its
+/// tests (xUnit disposes the class's instance after each test). A corpus, samples and reports are up to a few hundred MB
+/// a run: left behind, some hundreds of runs of the suite filled a development machine's disk.
+/// </summary>
+public abstract class TempDirTests : IDisposable
+{
+    private readonly List<string> _dirs = [];
+
+    /// <summary>A new folder for this test, removed after it.</summary>
+    protected string TempDir()
+    {
+        var dir = Cli.TempDir();
+        lock (_dirs) _dirs.Add(dir);
+        return dir;
+    }
+
+    public void Dispose()
+    {
+        lock (_dirs)
+        {
+            foreach (var dir in _dirs)
+            {
+                try
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // Still held by a process the test started: left to the system's temporary-file cleanup.
+                }
+            }
+            _dirs.Clear();
+        }
+        GC.SuppressFinalize(this);
     }
 }

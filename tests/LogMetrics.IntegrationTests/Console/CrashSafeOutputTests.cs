@@ -9,7 +9,7 @@ namespace LogMetrics.IntegrationTests.Console;
 /// at a known point (reading its input) without any timing, so a second run on the same output and
 /// a SIGTERM can be tested deterministically.
 /// </summary>
-public sealed class CrashSafeOutputTests
+public sealed class CrashSafeOutputTests : TempDirTests
 {
     private static string Golden(params string[] parts) => Cli.Repo(["TestData", "golden", .. parts]);
 
@@ -41,7 +41,7 @@ public sealed class CrashSafeOutputTests
     [Fact]
     public async Task SecondRunOnSameOutput_FailsFastNamingTheFile_FirstRunUnharmed()
     {
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         var fifo = Fifo(dir);
         using var first = Start(Replay(dir, fifo));
         var firstOut = first.StandardOutput.ReadToEndAsync();
@@ -69,7 +69,7 @@ public sealed class CrashSafeOutputTests
     [Fact]
     public async Task Sigterm_StopsCleanly_SummaryInterrupted_Exit143_StaleSummaryGone()
     {
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         var summaryPath = Path.Combine(dir, "summary.json");
         await File.WriteAllTextAsync(summaryPath, """{"events":999999,"samples":999999}""");
         var fifo = Fifo(dir);
@@ -130,7 +130,7 @@ public sealed class CrashSafeOutputTests
         using var reserved = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         reserved.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
         var port = ((System.Net.IPEndPoint)reserved.LocalEndPoint!).Port;
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         var summaryPath = Path.Combine(dir, "summary.json");
 
         var r = await Cli.RunAsync("replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Golden("dimensions"),

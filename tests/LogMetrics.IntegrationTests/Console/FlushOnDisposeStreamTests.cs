@@ -4,12 +4,12 @@ using LogMetrics.Local;
 namespace LogMetrics.IntegrationTests.Console;
 
 /// <summary>The samples file's view on which the writer's per-sample flush costs nothing: bytes reach the file when its buffer fills or at dispose, all of them, in order.</summary>
-public sealed class FlushOnDisposeStreamTests
+public sealed class FlushOnDisposeStreamTests : TempDirTests
 {
     [Fact]
     public void Flush_WritesNothing_Dispose_WritesEverything()
     {
-        var path = Path.Combine(Cli.TempDir(), "samples.jsonl");
+        var path = Path.Combine(TempDir(), "samples.jsonl");
         var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, AtomicOutput.BufferSize);
         var expected = new StringBuilder();
         using (var stream = new FlushOnDisposeStream(file))
@@ -31,7 +31,7 @@ public sealed class FlushOnDisposeStreamTests
     [Fact]
     public void FullBuffer_IsWrittenBeforeDispose()
     {
-        var path = Path.Combine(Cli.TempDir(), "samples.jsonl");
+        var path = Path.Combine(TempDir(), "samples.jsonl");
         var chunk = new byte[4096];
         Array.Fill(chunk, (byte)'x');
         using var stream = new FlushOnDisposeStream(new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 1 << 16));

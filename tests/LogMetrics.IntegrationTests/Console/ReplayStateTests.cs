@@ -4,7 +4,7 @@ using LogMetrics.Local;
 namespace LogMetrics.IntegrationTests.Console;
 
 /// <summary>The --state file and the writer in front of remote write, in process (no server).</summary>
-public sealed class ReplayStateTests
+public sealed class ReplayStateTests : TempDirTests
 {
     private sealed class Recording : ISampleWriter
     {
@@ -26,7 +26,7 @@ public sealed class ReplayStateTests
     public async Task Writes_OneWindowAtATime_InTimeOrder_EachSeriesOnceAWrite()
     {
         var inner = new Recording();
-        var writer = new ResumingSampleWriter(inner, Open(Cli.TempDir()));
+        var writer = new ResumingSampleWriter(inner, Open(TempDir()));
         var r = await writer.WriteAsync([S("a", 20), S("b", 10), S("a", 10), S("b", 20)], CancellationToken.None);
         Assert.Equal(WriteOutcome.Written, r.Outcome);
         Assert.Equal(4, r.SamplesWritten);
@@ -37,7 +37,7 @@ public sealed class ReplayStateTests
     [Fact]
     public async Task ResumedAttempt_SkipsAcknowledged_SendsTheRest_WhateverTheFlushBoundaries()
     {
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         var first = new Recording();
         await new ResumingSampleWriter(first, Open(dir)).WriteAsync([S("a", 10), S("b", 10)], CancellationToken.None);
         await new ResumingSampleWriter(first, Open(dir)).WriteAsync([S("a", 20)], CancellationToken.None);
@@ -60,7 +60,7 @@ public sealed class ReplayStateTests
     [Fact]
     public async Task FailedWindow_NotRecorded_ReofferSkipsOnlyTheAcknowledgedWindows()
     {
-        var state = Open(Cli.TempDir());
+        var state = Open(TempDir());
         var inner = new Recording { FailOnCall = 1 };
         var writer = new ResumingSampleWriter(inner, state);
         var failed = await writer.WriteAsync([S("a", 10), S("a", 20), S("a", 30)], CancellationToken.None);
@@ -75,7 +75,7 @@ public sealed class ReplayStateTests
     [Fact]
     public void OtherCommand_Refused_NamingBothCommands_StateUntouched()
     {
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         Open(dir);
         var before = File.ReadAllText(Path.Combine(dir, "state.json"));
         var e = Assert.Throws<ReplayStateException>(() => ReplayState.Open(dir, "hash-2", "command two\n"));
@@ -88,7 +88,7 @@ public sealed class ReplayStateTests
     [Fact]
     public void Completed_ReopenedAsComplete_WithItsExitCode_NotResaved()
     {
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         Open(dir).MarkComplete(3);
         var state = Open(dir);
         Assert.True(state.IsComplete);
@@ -99,7 +99,7 @@ public sealed class ReplayStateTests
     [Fact]
     public void Garbage_StateFile_Refused()
     {
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         File.WriteAllText(Path.Combine(dir, "state.json"), "{ not json");
         var e = Assert.Throws<ReplayStateException>(() => Open(dir));
         Assert.Contains("is not a replay state", e.Message);

@@ -11,29 +11,33 @@ namespace LogMetrics.IntegrationTests.Console;
 /// series' newest sample that Prometheus did not take identically would be counted as dropped and
 /// fail the exit code).
 /// </summary>
-public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : IClassFixture<PrometheusFixture>
+public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : TempDirTests, IClassFixture<PrometheusFixture>
 {
     private static readonly string Golden = Cli.Repo("TestData", "golden");
+
+    private string? _pipeline;
 
     /// <summary>
     /// The flagship pipeline with 10 samples per remote-write request: the same samples, in hundreds of
     /// acknowledged requests instead of a handful, so a kill polled at a point of the write lands while
     /// the run still has work left (the whole golden replay takes a fraction of a second).
     /// </summary>
-    private static readonly Lazy<string> Pipeline = new(() =>
+    private string Pipeline => _pipeline ??= WritePipeline();
+
+    private string WritePipeline()
     {
         var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Cli.Repo("pipeline.json")))!;
         node["remoteWrite"]!["maxSamplesPerRequest"] = 10;
-        var path = Path.Combine(Cli.TempDir(), "pipeline.json");
+        var path = Path.Combine(TempDir(), "pipeline.json");
         File.WriteAllText(path, node.ToJsonString());
         return path;
-    });
+    }
 
-    private static string[] Args(string dir, Uri? remote, string outName = "samples.jsonl")
+    private string[] Args(string dir, Uri? remote, string outName = "samples.jsonl")
     {
         List<string> args =
         [
-            "replay", "--pipeline", Pipeline.Value, "--dimensions", Path.Combine(Golden, "dimensions"),
+            "replay", "--pipeline", Pipeline, "--dimensions", Path.Combine(Golden, "dimensions"),
             "--out", Path.Combine(dir, outName), "--summary", Path.Combine(dir, "summary.json"),
             "--dead-letter", Path.Combine(dir, "dead.jsonl"), "--quiet",
         ];
@@ -92,11 +96,11 @@ public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : IClassF
     [Fact]
     public async Task KilledAtSeededPoints_Resumed_OutByteIdentical_PrometheusEqualsOracle_NoDrops()
     {
-        var reference = Cli.TempDir();
+        var reference = TempDir();
         var r = await Cli.RunAsync(Args(reference, remote: null));
         Assert.True(r.ExitCode == 0, r.Stderr);
 
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         var args = Args(dir, prometheus.RemoteWriteUri);
         var stateDir = Path.Combine(dir, "state");
         var expected = ReplayIntoServer.Expected();
@@ -148,7 +152,7 @@ public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : IClassF
     [Fact]
     public async Task StateOfAnotherCommand_RefusedWithExit2()
     {
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         var args = Args(dir, new Uri("http://127.0.0.1:9/api/v1/write"));
         Directory.CreateDirectory(Path.Combine(dir, "state"));
         await File.WriteAllTextAsync(Path.Combine(dir, "state", "state.json"),

@@ -49,7 +49,7 @@ public sealed class PrometheusWithRulesFixture : ServerProcess
 /// every panel returns data (the gateway panels from the recording rules, the pipeline panels from
 /// the pipeline's own counters written through the same remote write).
 /// </summary>
-public sealed partial class DashboardQueriesTests(PrometheusWithRulesFixture prometheus) : IClassFixture<PrometheusWithRulesFixture>
+public sealed partial class DashboardQueriesTests(PrometheusWithRulesFixture prometheus) : TempDirTests, IClassFixture<PrometheusWithRulesFixture>
 {
     /// <summary>Grafana's $__rate_interval for this data: the replay writes self-metrics at each flush, one to two minutes of event time apart.</summary>
     private const string RateInterval = "5m";
@@ -61,7 +61,7 @@ public sealed partial class DashboardQueriesTests(PrometheusWithRulesFixture pro
     [Fact]
     public async Task Replay_WithSelfMetrics_EveryPanelOfBothDashboardsReturnsData()
     {
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         // Enough records that the pipelined replay's read-ahead (a few 2,048-line chunks per lane, parsed
         // and counted before the windows they feed close) is a small part of the run: the self-metric
         // snapshots, stamped with the closed windows, then show the counters rising and every rate panel has data.

@@ -10,7 +10,7 @@ namespace LogMetrics.IntegrationTests.Monitoring;
 /// status marker the page's script writes into the DOM), nothing logged to the console. The
 /// screenshot is kept under out/ (git-ignored) as a CI artifact.
 /// </summary>
-public sealed partial class ReportInChromiumTests
+public sealed partial class ReportInChromiumTests : TempDirTests
 {
     private const string Chromium = "/usr/bin/chromium";
 
@@ -20,7 +20,7 @@ public sealed partial class ReportInChromiumTests
     [Fact]
     public async Task Replay_Report_RendersEveryChartOffline_WithNoConsoleMessage()
     {
-        var dir = Cli.TempDir();
+        var dir = TempDir();
         var generated = await Cli.RunAsync("generate", "--out", dir, "--lanes", "2", "--records", "20000", "--seed", "5");
         Assert.True(generated.ExitCode == 0, generated.Stderr);
         var lanes = generated.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -56,7 +56,7 @@ public sealed partial class ReportInChromiumTests
     [Fact]
     public async Task ConsoleCheck_DetectsAnErrorInThePage()
     {
-        var page = Path.Combine(Cli.TempDir(), "broken.html");
+        var page = Path.Combine(TempDir(), "broken.html");
         await File.WriteAllTextAsync(page, "<!DOCTYPE html><html><body><div id=\"x\"></div><script>console.error('bad'); null.x;</script></body></html>");
         var (_, log) = await RunChromiumAsync(page, "--dump-dom");
         var lines = ConsoleLines(log);
@@ -131,14 +131,14 @@ public sealed partial class ReportInChromiumTests
 }
 
 /// <summary>The new options' contract: --self-metrics needs somewhere to write.</summary>
-public sealed class SelfMetricsOptionTests
+public sealed class SelfMetricsOptionTests : TempDirTests
 {
     [Fact]
     public async Task SelfMetrics_WithoutRemoteWrite_IsABadArgument()
     {
         var golden = Cli.Repo("TestData", "golden");
         var r = await Cli.RunAsync("replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Path.Combine(golden, "dimensions"),
-            "--out", Path.Combine(Cli.TempDir(), "s.jsonl"), "--self-metrics", "--quiet", Path.Combine(golden, "lane-0.jsonl"));
+            "--out", Path.Combine(TempDir(), "s.jsonl"), "--self-metrics", "--quiet", Path.Combine(golden, "lane-0.jsonl"));
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("--self-metrics needs --remote-write URL", r.Stderr);
     }
