@@ -315,17 +315,24 @@ public sealed class Pipeline
         if (batch.Owner != this) throw new ArgumentException("the batch was prepared by another pipeline", nameof(batch));
         var slot = batch.Slot;
         if (!slot.Busy) throw new InvalidOperationException("the batch was completed already");
-        ShardSignal[] signals;
-        lock (_gate)
+        try
         {
-            foreach (var letter in slot.Staged) _deadLetters.Write(letter);
-            slot.Staged.Clear();
-            _accumulator.Use(slot.Keys);
-            EnrichAndAccumulate(lane, batch.Kept, batch.Lookups, batch.Filled, horizon);
-            signals = Signals(lane, batch.Events, nowMs);
+            lock (_gate)
+            {
+                foreach (var letter in slot.Staged) _deadLetters.Write(letter);
+                slot.Staged.Clear();
+                _accumulator.Use(slot.Keys);
+                EnrichAndAccumulate(lane, batch.Kept, batch.Lookups, batch.Filled, horizon);
+                return Signals(lane, batch.Events, nowMs);
+            }
         }
-        ReturnSlot(slot);
-        return signals;
+        finally
+        {
+            // Whatever happened (a dead-letter store that failed, say), the slot takes the next batch: a host that
+            // retries the batch finds the pipeline as a pipeline without slots would be.
+            slot.Staged.Clear();
+            ReturnSlot(slot);
+        }
     }
 
     /// <summary>

@@ -142,6 +142,40 @@ public class PipelineSlotsTests
         pipeline.Complete(lane, b, IngestHorizon.Unknown, long.MaxValue);
     }
 
+    [Fact]
+    public async Task Complete_DeadLetterStoreFails_SlotTakesTheRetriedBatch()
+    {
+        var sink = new FailingOnceDeadLetterSink();
+        var pipeline = NewPipeline(sink);
+        var lane = new LaneState("a");
+        List<LaneEvent> batch = [new LaneEvent(1, "not json"u8.ToArray()), new LaneEvent(2, Encoding.UTF8.GetBytes(Lines[0]))];
+        var prepared = await pipeline.PrepareAsync("a", batch, long.MaxValue, deferDeadLetters: true, CancellationToken.None);
+        await Assert.ThrowsAsync<IOException>(() => Task.Run(() => pipeline.Complete(lane, prepared, IngestHorizon.Unknown, long.MaxValue)));
+
+        // The host retries the batch on the same pipeline (as the Functions host does on a redelivery): it goes through.
+        var signals = await pipeline.IngestAsync(new LaneState("a"), batch, IngestHorizon.Unknown, long.MaxValue, CancellationToken.None);
+        Assert.NotEmpty(signals);
+        Assert.Equal(["a 1"], sink.Written);
+    }
+
+    /// <summary>Fails the first write (a dead-letter store that is down), takes the others.</summary>
+    private sealed class FailingOnceDeadLetterSink : IDeadLetterSink
+    {
+        private bool _failed;
+
+        public List<string> Written { get; } = [];
+
+        public void Write(DeadLetter letter)
+        {
+            if (!_failed)
+            {
+                _failed = true;
+                throw new IOException("dead-letter store down");
+            }
+            Written.Add($"{letter.Lane} {letter.Sequence}");
+        }
+    }
+
     /// <summary>The dead letters a sink was given, in order, as text.</summary>
     private sealed class RecordingDeadLetterSink : IDeadLetterSink
     {
