@@ -90,8 +90,9 @@ public sealed class Pipeline
     private readonly Record.Bytes _rawBytes = new();
     // Malformed records of the batch by reason tag (PipelineMeter.MalformedReason), reused batch after batch.
     private readonly Dictionary<string, long> _malformed = new(StringComparer.Ordinal);
-    // The per-batch state a batch is prepared into and completed from (PipelineSlot); free ones under _slotGate.
-    private readonly List<PipelineSlot> _slots = [];
+    // The per-batch state a batch is prepared into and completed from (PipelineSlot): how many, and the free ones,
+    // under _slotGate.
+    private int _slotCount;
     private readonly Stack<PipelineSlot> _freeSlots = new();
     private readonly Lock _slotGate = new();
     // 1 while a batch is being prepared: one at a time (a slot more lets it overlap a Complete, not another prepare).
@@ -134,12 +135,7 @@ public sealed class Pipeline
     {
         lock (_slotGate)
         {
-            while (_slots.Count < total)
-            {
-                var slot = new PipelineSlot(this);
-                _slots.Add(slot);
-                _freeSlots.Push(slot);
-            }
+            for (; _slotCount < total; _slotCount++) _freeSlots.Push(new PipelineSlot(this));
         }
     }
 
@@ -149,7 +145,7 @@ public sealed class Pipeline
         {
             if (!_freeSlots.TryPop(out var slot))
             {
-                throw new InvalidOperationException($"every slot of this pipeline ({_slots.Count}) holds a batch that is not completed yet: complete one before preparing another");
+                throw new InvalidOperationException($"every slot of this pipeline ({_slotCount}) holds a batch that is not completed yet: complete one before preparing another");
             }
             slot.Busy = true;
             return slot;
@@ -320,7 +316,6 @@ public sealed class Pipeline
             lock (_gate)
             {
                 foreach (var letter in slot.Staged) _deadLetters.Write(letter);
-                slot.Staged.Clear();
                 _accumulator.Use(slot.Keys);
                 EnrichAndAccumulate(lane, batch.Kept, batch.Lookups, batch.Filled, horizon);
                 return Signals(lane, batch.Events, nowMs);
@@ -353,77 +348,75 @@ public sealed class Pipeline
         {
             TakeBackReturned();
         }
+        for (var n = 0; n < events.Count; n++)
         {
-            for (var n = 0; n < events.Count; n++)
+            var e = events[n];
+            var body = e.Body.Span;
+            // The next line is asked for while this one is parsed, so that its bytes arrive meanwhile.
+            // Its span is taken from the object its memory wraps, whose header is read for that: the object of
+            // the line after is asked for one line earlier still, so that taking the span does not wait for it.
+            if (n + 2 < events.Count) PrefetchObject(events[n + 2].Body);
+            if (n + 1 < events.Count) PrefetchLine(events[n + 1].Body.Span);
+            // And the record the next line goes to, if this one is kept (a pool record last used a batch ago).
+            if (kept.Count + 1 < pool.Count) pool[kept.Count + 1].Prefetch();
+            if (IsBlank(body))
             {
-                var e = events[n];
-                var body = e.Body.Span;
-                // The next line is asked for while this one is parsed, so that its bytes arrive meanwhile.
-                // Its span is taken from the object its memory wraps, whose header is read for that: the object of
-                // the line after is asked for one line earlier still, so that taking the span does not wait for it.
-                if (n + 2 < events.Count) PrefetchObject(events[n + 2].Body);
-                if (n + 1 < events.Count) PrefetchLine(events[n + 1].Body.Span);
-                // And the record the next line goes to, if this one is kept (a pool record last used a batch ago).
-                if (kept.Count + 1 < pool.Count) pool[kept.Count + 1].Prefetch();
-                if (IsBlank(body))
-                {
-                    continue;
-                }
-                seen++;
-                var oversize = e.OversizeBytes > 0 ? e.OversizeBytes : body.Length > _compiled.MaxRecordBytes ? body.Length : 0;
-                if (pool.Count == kept.Count)
-                {
-                    var fresh = _compiled.CreateRecord();
-                    fresh.ShareBytes(_rawBytes);
-                    pool.Add(fresh);
-                }
-                var record = pool[kept.Count];
-                var reason = oversize > 0
-                    ? $"{RecordTooLarge}: {oversize} bytes > source.maxRecordBytes {_compiled.MaxRecordBytes}"
-                    : _parser.Parse(body, record);
-                if (reason is null && nowMs < long.MaxValue - _compiled.MaxFutureMs && record.EventTimeMs > nowMs + _compiled.MaxFutureMs)
-                {
-                    // A wrong clock costs this one record, not its lane's watermark.
-                    reason = TimeInTheFuture;
-                }
-                bool keep = false;
-                if (reason is null)
-                {
-                    try
-                    {
-                        keep = Prune(record);
-                    }
-                    catch (RegexMatchTimeoutException)
-                    {
-                        // A pattern that backtracks past its timeout on this record: the record is dead-lettered, the batch goes on.
-                        reason = RegexTimeout;
-                    }
-                    // The fields kept as UTF-8 bytes are read only by parse-json and parse-kv (the compiler's raw
-                    // slots), so after Prune nothing needs them: their bytes, shared by the pool's records, are the
-                    // next record's. One small buffer stays warm in cache instead of one per pooled record.
-                    record.DropBytes();
-                }
-                if (reason is not null)
-                {
-                    var tag = PipelineMeter.MalformedReason(reason);
-                    malformed[tag] = malformed.GetValueOrDefault(tag) + 1;
-                    if (_deadLetters is not NullDeadLetterSink)
-                    {
-                        var letter = new DeadLetter(lane, e.Sequence, reason, e.Body);
-                        if (staged is null) _deadLetters.Write(letter);
-                        else staged.Add(letter);
-                    }
-                    continue;
-                }
-                if (!keep)
-                {
-                    filtered++;
-                    continue;
-                }
-                record.Sequence = e.Sequence;
-                _enricher.AddKeys(slot.Lookups, kept.Count, record);
-                kept.Add(record);
+                continue;
             }
+            seen++;
+            var oversize = e.OversizeBytes > 0 ? e.OversizeBytes : body.Length > _compiled.MaxRecordBytes ? body.Length : 0;
+            if (pool.Count == kept.Count)
+            {
+                var fresh = _compiled.CreateRecord();
+                fresh.ShareBytes(_rawBytes);
+                pool.Add(fresh);
+            }
+            var record = pool[kept.Count];
+            var reason = oversize > 0
+                ? $"{RecordTooLarge}: {oversize} bytes > source.maxRecordBytes {_compiled.MaxRecordBytes}"
+                : _parser.Parse(body, record);
+            if (reason is null && nowMs < long.MaxValue - _compiled.MaxFutureMs && record.EventTimeMs > nowMs + _compiled.MaxFutureMs)
+            {
+                // A wrong clock costs this one record, not its lane's watermark.
+                reason = TimeInTheFuture;
+            }
+            bool keep = false;
+            if (reason is null)
+            {
+                try
+                {
+                    keep = Prune(record);
+                }
+                catch (RegexMatchTimeoutException)
+                {
+                    // A pattern that backtracks past its timeout on this record: the record is dead-lettered, the batch goes on.
+                    reason = RegexTimeout;
+                }
+                // The fields kept as UTF-8 bytes are read only by parse-json and parse-kv (the compiler's raw
+                // slots), so after Prune nothing needs them: their bytes, shared by the pool's records, are the
+                // next record's. One small buffer stays warm in cache instead of one per pooled record.
+                record.DropBytes();
+            }
+            if (reason is not null)
+            {
+                var tag = PipelineMeter.MalformedReason(reason);
+                malformed[tag] = malformed.GetValueOrDefault(tag) + 1;
+                if (_deadLetters is not NullDeadLetterSink)
+                {
+                    var letter = new DeadLetter(lane, e.Sequence, reason, e.Body);
+                    if (staged is null) _deadLetters.Write(letter);
+                    else staged.Add(letter);
+                }
+                continue;
+            }
+            if (!keep)
+            {
+                filtered++;
+                continue;
+            }
+            record.Sequence = e.Sequence;
+            _enricher.AddKeys(slot.Lookups, kept.Count, record);
+            kept.Add(record);
         }
         _counters.AddEvents(seen, lane);
         foreach (var (reason, n) in malformed) _counters.AddMalformed(n, lane, reason);

@@ -133,12 +133,11 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// <summary>Chunk <c>Index</c> of lane <c>Lane</c>: its events, the buffer they point into, and whether it is the lane's last.</summary>
     private sealed record Chunk(int Lane, int Index, List<LaneEvent> Events, byte[] Arena, bool Last, long ReadTicks);
 
-    /// <summary>A chunk on its way through prepare to complete, with the pipeline (the worker's) that holds its records.</summary>
+    /// <summary>A chunk on its way through prepare to complete, with the worker whose pipeline holds its records.</summary>
     private sealed class Job(Chunk chunk)
     {
         public Chunk Chunk { get; } = chunk;
         /// <summary>Set by the worker that prepares it, before <see cref="Ready"/>.</summary>
-        public Pipeline Pipeline { get; set; } = null!;
         public int Worker { get; set; }
         public PreparedBatch? Batch { get; set; }
         public long NowMs { get; set; }
@@ -419,7 +418,6 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     try
                     {
                         var t0 = clock.GetTimestamp();
-                        job.Pipeline = mine;
                         job.Worker = worker;
                         job.NowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
                         job.Batch = Block(mine.PrepareAsync(lanes[job.Chunk.Lane].Lane, job.Chunk.Events, job.NowMs, deferDeadLetters: true, token));
@@ -451,16 +449,17 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     var t0 = clock.GetTimestamp();
                     lanes[i].Finished = job.Chunk.Last;
                     // Signals of earlier chunks of this pipeline that every shard has applied: their objects are reused.
-                    while (applied[job.Pipeline].TryDequeue(out var used)) job.Pipeline.Recycle(used);
-                    var signals = job.Pipeline.Complete(lanes[i], job.Batch!, horizon, job.NowMs);
+                    var pipeline = pipelines[job.Worker];
+                    while (applied[pipeline].TryDequeue(out var used)) pipeline.Recycle(used);
+                    var signals = pipeline.Complete(lanes[i], job.Batch!, horizon, job.NowMs);
                     Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
                     Interlocked.Add(ref readTicks, job.Chunk.ReadTicks);
                     rounds.Report(k, i, lanes[i], job.Chunk.Last);
-                    // The events are done with (dead letters written): their buffer and pipeline go back.
+                    // The events are done with (dead letters written): their buffer, their list and the slot go back.
                     if (job.Chunk.Arena.Length > 0) arenas.Add(job.Chunk.Arena);
                     eventLists.Add(job.Chunk.Events);
                     freeSlots[job.Worker].Release();
-                    var done = new Completed(job.Chunk, signals, job.Pipeline);
+                    var done = new Completed(job.Chunk, signals, pipeline);
                     while (!completed.Writer.TryWrite(done))
                     {
                         if (!Wait(completed.Writer.WaitToWriteAsync(token))) throw new InvalidOperationException("the apply stage stopped before the end");

@@ -1,9 +1,7 @@
 using System.Text;
-using System.Text.Json;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Enrich;
 using LogMetrics.Core.Parse;
-using LogMetrics.Core.Telemetry;
 using LogMetrics.Core.Tests.EndToEnd;
 using LogMetrics.Core.Tests.Support;
 
@@ -17,28 +15,8 @@ namespace LogMetrics.Core.Tests.Accumulate;
 /// </summary>
 public class PipelineSlotsTests
 {
-    private static readonly string[] Lines = [.. File.ReadLines(Path.Combine(GoldenCorpusTests.GoldenDir, "lane-0.jsonl"))];
-
-    private static string Dimensions => Path.Combine(GoldenCorpusTests.GoldenDir, "dimensions");
-
     private static Pipeline NewPipeline(IDeadLetterSink deadLetters, IDimensionSource? source = null) =>
-        new(Flagship.Pipeline, new Enricher(Flagship.Pipeline, source ?? new CsvDimensionSource(Dimensions), TimeProvider.System),
-            new PipelineCounters(), deadLetters, 8);
-
-    private static string Snapshot(ShardSignal[] signals) => JsonSerializer.Serialize(signals);
-
-    /// <summary>The golden lane in batches, each batch's lines again in the batch after it (series meet again).</summary>
-    private static List<List<LaneEvent>> Batches(int batchLines)
-    {
-        var batches = new List<List<LaneEvent>>();
-        for (var at = 0; at < Lines.Length; at += batchLines)
-        {
-            var events = Lines.Skip(at).Take(batchLines).Select((l, i) => new LaneEvent(at + i + 1, Encoding.UTF8.GetBytes(l))).ToList();
-            batches.Add(events);
-            batches.Add([.. events.Select(e => e with { Sequence = e.Sequence + 1_000_000 })]);
-        }
-        return batches;
-    }
+        GoldenBatches.NewPipeline(8, deadLetters, source);
 
     private static string Lookups(Pipeline pipeline) =>
         string.Join(";", pipeline.Enricher.Stats.Select(s => $"{s.Name}={s.Stats.Hits}/{s.Stats.Misses}/{s.Stats.Errors}"));
@@ -53,7 +31,7 @@ public class PipelineSlotsTests
     [InlineData(200, true)]
     public async Task TwoSlots_NextBatchPreparedBeforeTheLastCompletes_SameAsOneBatchAtATime(int batchLines, bool concurrently)
     {
-        var batches = Batches(batchLines);
+        var batches = GoldenBatches.Of(batchLines);
         var plainLetters = new RecordingDeadLetterSink();
         var plain = NewPipeline(plainLetters);
         var plainLane = new LaneState("a");
@@ -63,7 +41,7 @@ public class PipelineSlotsTests
             var before = plainLetters.Lines.Count;
             var signals = await plain.IngestAsync(plainLane, batch, IngestHorizon.Unknown, long.MaxValue, CancellationToken.None);
             // Each batch's signals, and the dead letters written with them.
-            expected.Add(Snapshot(signals) + string.Join("\n", plainLetters.Lines.Skip(before)));
+            expected.Add(GoldenBatches.Snapshot(signals) + string.Join("\n", plainLetters.Lines.Skip(before)));
             plain.Recycle(signals);
         }
 
@@ -84,7 +62,7 @@ public class PipelineSlotsTests
             if (!concurrently && after is not null) await after;
             var before = slottedLetters.Lines.Count;
             var signals = slotted.Complete(lane, prepared, IngestHorizon.Unknown, long.MaxValue);
-            actual.Add(Snapshot(signals) + string.Join("\n", slottedLetters.Lines.Skip(before)));
+            actual.Add(GoldenBatches.Snapshot(signals) + string.Join("\n", slottedLetters.Lines.Skip(before)));
             slotted.Recycle(signals);
             if (after is not null) next = after;
         }
@@ -100,7 +78,7 @@ public class PipelineSlotsTests
     public async Task Slots_AllHoldingBatches_PrepareThrows_CompleteTwiceThrows()
     {
         var pipeline = NewPipeline(NullDeadLetterSink.Instance);
-        var batches = Batches(20);
+        var batches = GoldenBatches.Of(20);
         var lane = new LaneState("a");
         var first = await pipeline.PrepareAsync("a", batches[0], long.MaxValue, deferDeadLetters: true, CancellationToken.None);
         var full = await Assert.ThrowsAsync<InvalidOperationException>(() => pipeline.PrepareAsync("a", batches[1], long.MaxValue, deferDeadLetters: true, CancellationToken.None));
@@ -120,10 +98,10 @@ public class PipelineSlotsTests
     {
         // The lru lookup's first fetch waits until released: the first prepare is under way when the second is asked.
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var source = new GatedSource(new CsvDimensionSource(Dimensions), gate.Task);
+        var source = new GatedSource(new CsvDimensionSource(Path.Combine(GoldenCorpusTests.GoldenDir, "dimensions")), gate.Task);
         var pipeline = NewPipeline(NullDeadLetterSink.Instance, source);
         pipeline.AddSlots(2);
-        var batches = Batches(20);
+        var batches = GoldenBatches.Of(20);
         var first = pipeline.PrepareAsync("a", batches[0], long.MaxValue, deferDeadLetters: true, CancellationToken.None);
         await source.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.False(first.IsCompleted);
@@ -148,7 +126,7 @@ public class PipelineSlotsTests
         var sink = new FailingOnceDeadLetterSink();
         var pipeline = NewPipeline(sink);
         var lane = new LaneState("a");
-        List<LaneEvent> batch = [new LaneEvent(1, "not json"u8.ToArray()), new LaneEvent(2, Encoding.UTF8.GetBytes(Lines[0]))];
+        List<LaneEvent> batch = [new LaneEvent(1, "not json"u8.ToArray()), new LaneEvent(2, Encoding.UTF8.GetBytes(GoldenBatches.Lines[0]))];
         var prepared = await pipeline.PrepareAsync("a", batch, long.MaxValue, deferDeadLetters: true, CancellationToken.None);
         await Assert.ThrowsAsync<IOException>(() => Task.Run(() => pipeline.Complete(lane, prepared, IngestHorizon.Unknown, long.MaxValue)));
 

@@ -1,10 +1,4 @@
-using System.Text;
-using System.Text.Json;
 using LogMetrics.Core.Accumulate;
-using LogMetrics.Core.Enrich;
-using LogMetrics.Core.Parse;
-using LogMetrics.Core.Telemetry;
-using LogMetrics.Core.Tests.EndToEnd;
 using LogMetrics.Core.Tests.Support;
 
 namespace LogMetrics.Core.Tests.Accumulate;
@@ -16,14 +10,6 @@ namespace LogMetrics.Core.Tests.Accumulate;
 /// </summary>
 public class RecycledSignalsTests
 {
-    private static readonly string[] Lines = [.. File.ReadLines(Path.Combine(GoldenCorpusTests.GoldenDir, "lane-0.jsonl"))];
-
-    private static Pipeline NewPipeline(int shards) =>
-        new(Flagship.Pipeline, new Enricher(Flagship.Pipeline, new CsvDimensionSource(Path.Combine(GoldenCorpusTests.GoldenDir, "dimensions")), TimeProvider.System),
-            new PipelineCounters(), NullDeadLetterSink.Instance, shards);
-
-    private static string Snapshot(ShardSignal[] signals) => JsonSerializer.Serialize(signals);
-
     /// <param name="misshapen">Every fifth partial handed back has a values array one longer or one shorter than its
     /// family's, or a family the pipeline does not have: such partials are not reused.</param>
     [Theory]
@@ -33,35 +19,31 @@ public class RecycledSignalsTests
     public async Task Ingest_RecyclingHost_SameSignalsAsNonRecyclingHost_KeptLabelsUnchanged(int batchLines, int shards, bool misshapen)
     {
         var handedBack = 0;
-        var plain = NewPipeline(shards);
-        var recycling = NewPipeline(shards);
+        var plain = GoldenBatches.NewPipeline(shards);
+        var recycling = GoldenBatches.NewPipeline(shards);
         var plainLane = new LaneState("a");
         var recyclingLane = new LaneState("a");
         var keptLabels = new List<(string[] Array, string Copy)>();
-        for (var at = 0; at < Lines.Length; at += batchLines)
+        // Each batch's lines come again in a second batch, so series meet again across batches.
+        foreach (var batch in GoldenBatches.Of(batchLines))
         {
-            var events = Lines.Skip(at).Take(batchLines).Select((l, i) => new LaneEvent(at + i + 1, Encoding.UTF8.GetBytes(l))).ToList();
-            // Repeat each batch's lines in a second batch too, so series meet again across batches.
-            foreach (var batch in (List<LaneEvent>[])[events, [.. events.Select(e => e with { Sequence = e.Sequence + 1_000_000 })]])
+            var expected = GoldenBatches.Snapshot(await plain.IngestAsync(plainLane, batch, IngestHorizon.Unknown, long.MaxValue, CancellationToken.None));
+            var signals = await recycling.IngestAsync(recyclingLane, batch, IngestHorizon.Unknown, long.MaxValue, CancellationToken.None);
+            Assert.Equal(expected, GoldenBatches.Snapshot(signals));
+            foreach (var partial in signals.SelectMany(s => s.Partials))
             {
-                var expected = Snapshot(await plain.IngestAsync(plainLane, batch, IngestHorizon.Unknown, long.MaxValue, CancellationToken.None));
-                var signals = await recycling.IngestAsync(recyclingLane, batch, IngestHorizon.Unknown, long.MaxValue, CancellationToken.None);
-                Assert.Equal(expected, Snapshot(signals));
-                foreach (var partial in signals.SelectMany(s => s.Partials))
+                keptLabels.Add((partial.Labels, string.Join('|', partial.Labels)));
+                if (misshapen && handedBack++ % 5 == 0)
                 {
-                    keptLabels.Add((partial.Labels, string.Join('|', partial.Labels)));
-                    if (misshapen && handedBack++ % 5 == 0)
+                    switch (handedBack / 5 % 3)
                     {
-                        switch (handedBack / 5 % 3)
-                        {
-                            case 0: partial.Values = new double[partial.Values.Length + 1]; break;
-                            case 1: partial.Values = new double[partial.Values.Length - 1]; break;
-                            default: partial.Family = 99; break;
-                        }
+                        case 0: partial.Values = new double[partial.Values.Length + 1]; break;
+                        case 1: partial.Values = new double[partial.Values.Length - 1]; break;
+                        default: partial.Family = 99; break;
                     }
                 }
-                recycling.Recycle(signals);
             }
+            recycling.Recycle(signals);
         }
         Assert.All(keptLabels, k => Assert.Equal(k.Copy, string.Join('|', k.Array)));
         Assert.True(keptLabels.Count > 1_000, $"{keptLabels.Count} partials");
