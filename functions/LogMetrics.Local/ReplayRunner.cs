@@ -159,7 +159,8 @@ public static class ReplayRunner
         var engine = new ReplayEngine(pipeline, store, coordinator, clock, settings.ChunkLines,
             settings.Parallel ? () => new Pipeline(compiled, enricher, counters, deadLetterSink, settings.ShardCount, budget) : null)
         {
-            // A short input runs on this thread alone; its samples are written on it too (no thread-pool thread started).
+            // A short input, or any input on one core, runs on this thread alone; its samples are written on it too (no
+            // thread-pool thread started).
             RunningInline = samplesStage is null ? null : samplesStage.WriteThrough,
         };
 

@@ -31,8 +31,9 @@ public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, 
 /// reading, parsing, accumulating and flushing overlap and every core works (see RunPipelinedAsync).
 /// Results do not depend on the scheduling: chunk k of a lane is accumulated against the other lanes'
 /// watermarks after their chunk k − 1, in (chunk, lane) order, and signals are applied and flushed in
-/// that order too. An input whose every lane fits in its first chunk (a short replay) runs the same
-/// stages inline on the calling thread, with the same results and no threads to start.</para>
+/// that order too. An input whose every lane fits in its first chunk (a short replay), and any input of a replay
+/// with one worker (one core), runs the same stages inline on the calling thread, chunk after chunk, with the same
+/// results and no threads to start.</para>
 /// </summary>
 /// <param name="pipelinePerLane">Makes the pipelines of the pipelined replay's stages (sharing counters, caches and
 /// budget with <paramref name="pipeline"/>); null = the sequential replay.</param>
@@ -53,12 +54,20 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
     /// <summary>
     /// Called on the calling thread when <see cref="RunAsync"/> is about to run an input inline (every lane one
-    /// chunk), before any stage: e.g. <see cref="WriteBehindSampleWriter.WriteThrough"/>, so that a run that
+    /// chunk, or one worker), before any stage: e.g. <see cref="WriteBehindSampleWriter.WriteThrough"/>, so that a run that
     /// starts no threads does not start one to write its samples either.
     /// </summary>
     public Action? RunningInline { get; init; }
 
-    /// <summary>Whether the last <see cref="RunAsync"/> ran inline (every lane was one chunk).</summary>
+    /// <summary>
+    /// Run every input on the calling thread when the replay has one prepare worker (one core, or <c>workers: 1</c>),
+    /// chunk after chunk, with the samples of the threaded stages (default); false starts the threads (tests compare
+    /// the two). One core gains nothing from the stages' threads: they only take turns on it, a thread switch and a
+    /// wake-up a chunk each, and every chunk read ahead is a buffer more to fault in.
+    /// </summary>
+    internal bool InlineOneWorker { get; init; } = true;
+
+    /// <summary>Whether the last <see cref="RunAsync"/> ran inline (every lane was one chunk, or the replay had one worker).</summary>
     internal bool RanInline { get; private set; }
 
     public Task<ReplayProgress> RunAsync(IReadOnlyList<LaneReader> readers, Action<ReplayProgress>? progress, CancellationToken cancellationToken) =>
@@ -254,9 +263,10 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var n = readers.Count;
         var lanes = readers.Select(r => new LaneState(r.Path)).ToArray();
 
-        // Chunk 0 of every lane is read here. When that is every lane's whole input (a short replay), the
-        // stages run inline on this thread, in the order the stages would run them: no threads, pools or
-        // read-ahead buffers to start for a few hundred lines, and the same samples (RunInlineAsync).
+        // Chunk 0 of every lane is read here. When that is every lane's whole input (a short replay), or the
+        // replay has one worker, the stages run inline on this thread, in the order the stages would run them: no
+        // threads, pools or read-ahead buffers to start for a few hundred lines, no thread switch a chunk on one
+        // core, and the same samples (RunInlineAsync).
         var first = new Chunk[n];
         var allLast = true;
         for (var i = 0; i < n; i++)
@@ -267,7 +277,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             first[i] = new Chunk(i, 0, events, [], readers[i].Finished, clock.GetTimestamp() - t0);
             allLast &= first[i].Last;
         }
-        RanInline = allLast && InlineOneChunkInputs;
+        var workerCount = _workers ?? Math.Max(1, Environment.ProcessorCount);
+        RanInline = (allLast && InlineOneChunkInputs) || (workerCount == 1 && InlineOneWorker);
         if (RanInline)
         {
             RunningInline?.Invoke();
@@ -292,7 +303,6 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
         var ooo = pipeline.Compiled.OutOfOrdernessMs;
         var window = pipeline.Compiled.WindowMs;
-        var workerCount = _workers ?? Math.Max(1, Environment.ProcessorCount);
         var rounds = new Rounds(n, ooo);
         var flushedBoundary = long.MinValue;
         var lastReport = started;
@@ -662,43 +672,74 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     internal static int Slots(int workers) => workers == 1 ? 1 : 2;
 
     /// <summary>
-    /// The pipelined replay of an input whose every lane is one chunk (<paramref name="first"/>), on this
-    /// thread: the stages' work for round 0 in the order the threads of <see cref="RunPipelinedAsync"/>
-    /// serialize it — each lane's chunk prepared with <see cref="pipeline"/> and completed in lane order
-    /// against the same horizon (nothing sealed yet; the other lanes' watermarks before their first
-    /// chunk), its signals applied in lane order, a flush if the watermark after the round crossed a
-    /// window, then the final flush. So the samples, dead letters and counts are the threaded run's.
+    /// The pipelined replay on this thread (an input whose every lane is one chunk, <paramref name="first"/>, or a replay
+    /// with one worker): the stages' work round by round in the order the threads of <see cref="RunPipelinedAsync"/>
+    /// serialize it. Each lane's chunk k is read, prepared with <see cref="pipeline"/> and completed in lane order
+    /// against the horizon of chunk k (the other lanes' watermarks after their chunk k − 1, the seal of round k − 2);
+    /// the round's signals are applied in lane order; a flush if the watermark after the round crossed a window; and
+    /// after the last round the final flush. So the samples, dead letters and counts are the threaded run's. A lane's
+    /// next chunk is read into the buffer of its last one, which its completion is done with.
     /// </summary>
     private async Task<ReplayProgress> RunInlineAsync(IReadOnlyList<LaneReader> readers, LaneState[] lanes, Chunk[] first, long started,
         Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
         var n = lanes.Length;
+        var window = pipeline.Compiled.WindowMs;
         var rounds = new Rounds(n, pipeline.Compiled.OutOfOrdernessMs);
         var flushes = new FlushTally(coordinator, clock);
+        var flushedBoundary = long.MinValue;
+        var lastReport = started;
         long readTicks = 0, ingestTicks = 0;
         var signals = new ShardSignal[n][];
-        // Prepare and complete, in lane order (a pipeline's signals stay as they are until recycled).
-        for (var i = 0; i < n; i++)
+        var events = new List<LaneEvent>?[n];
+        for (var k = 0; ; k++)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var chunk = first[i];
-            var t0 = clock.GetTimestamp();
-            var nowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
-            var batch = await pipeline.PrepareAsync(lanes[i].Lane, chunk.Events, nowMs, deferDeadLetters: true, cancellationToken).ConfigureAwait(false);
-            var horizon = await rounds.HorizonAsync(0, i, cancellationToken).ConfigureAwait(false);
-            lanes[i].Finished = chunk.Last;
-            signals[i] = pipeline.Complete(lanes[i], batch, horizon, nowMs);
-            ingestTicks += clock.GetTimestamp() - t0;
-            readTicks += chunk.ReadTicks;
-            rounds.Report(0, i, lanes[i], chunk.Last);
-        }
-        // Apply, in lane order; then the flush of round 0 (none: every lane has finished) and the final one.
-        for (var i = 0; i < n; i++) await ApplyAsync(signals[i], cancellationToken).ConfigureAwait(false);
-        var round = rounds.Get(0);
-        var global = Watermark.Global(round.Watermarks.Where(w => w != Watermark.Final));
-        if (global != Watermark.None)
-        {
-            await flushes.FlushAsync(false, cancellationToken).ConfigureAwait(false);
+            var round = rounds.Get(k);
+            if (!round.Active.Any(a => a)) break;
+            // Read, prepare and complete, in lane order (a pipeline's signals stay as they are until recycled).
+            for (var i = 0; i < n; i++)
+            {
+                if (!round.Active[i]) continue;
+                cancellationToken.ThrowIfCancellationRequested();
+                var chunk = first[i];
+                if (k > 0)
+                {
+                    var r0 = clock.GetTimestamp();
+                    var read = readers[i].ReadChunk(chunkLines, events[i]);
+                    chunk = new Chunk(i, k, read, [], readers[i].Finished, clock.GetTimestamp() - r0);
+                }
+                events[i] = chunk.Events;
+                var t0 = clock.GetTimestamp();
+                var nowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
+                var batch = await pipeline.PrepareAsync(lanes[i].Lane, chunk.Events, nowMs, deferDeadLetters: true, cancellationToken).ConfigureAwait(false);
+                var horizon = await rounds.HorizonAsync(k, i, cancellationToken).ConfigureAwait(false);
+                lanes[i].Finished = chunk.Last;
+                signals[i] = pipeline.Complete(lanes[i], batch, horizon, nowMs);
+                ingestTicks += clock.GetTimestamp() - t0;
+                readTicks += chunk.ReadTicks;
+                rounds.Report(k, i, lanes[i], chunk.Last);
+            }
+            // Apply, in lane order; the shards copied what they keep, so the signals go back to the pipeline.
+            for (var i = 0; i < n; i++)
+            {
+                if (!round.Active[i]) continue;
+                await ApplyAsync(signals[i], cancellationToken).ConfigureAwait(false);
+                pipeline.Recycle(signals[i]);
+                signals[i] = null!;
+            }
+            // The flush of this round when the watermark after it crossed a window (as the apply stage decides).
+            var global = Watermark.Global(round.Watermarks.Where(w => w != Watermark.Final));
+            if (global != Watermark.None && CompiledPipeline.FloorTo(global.Ms, window) > flushedBoundary)
+            {
+                flushedBoundary = CompiledPipeline.FloorTo(global.Ms, window);
+                await flushes.FlushAsync(false, cancellationToken).ConfigureAwait(false);
+            }
+            round.Sealed.TrySetResult(coordinator.Sealed);
+            if (progress is not null && clock.GetElapsedTime(lastReport) > TimeSpan.FromMilliseconds(500))
+            {
+                lastReport = clock.GetTimestamp();
+                progress(Progress(readers, lanes, started, flushes, readTicks, ingestTicks));
+            }
         }
         cancellationToken.ThrowIfCancellationRequested();
         await flushes.FlushAsync(true, cancellationToken).ConfigureAwait(false);

@@ -52,7 +52,7 @@ public class ReplayDeterminismTests
     /// <summary>How one run is scheduled: prepare workers, and a seed for the lanes' read sizes and delays (0 = plain reads).</summary>
     public sealed record Schedule(int Workers, int ReadSeed, bool WriteBehind)
     {
-        /// <summary>Lets a replay whose lanes are one chunk each run inline (the engine's default).</summary>
+        /// <summary>Lets a replay whose lanes are one chunk each, or that has one worker, run inline (the engine's default).</summary>
         public bool Inline { get; init; } = true;
 
         /// <summary>Whether the shards and the flush may use the thread pool (<see cref="InMemoryShardStore.Parallel"/>, <see cref="FlushCoordinator.Parallel"/>).</summary>
@@ -66,6 +66,7 @@ public class ReplayDeterminismTests
 
     private static readonly Schedule[] Schedules =
     [
+        // One worker: inline, on the calling thread (the others, and the last two, are the threaded stages).
         new(1, 0, false),
         new(2, 0, true),
         new(3, 11, true),
@@ -74,6 +75,8 @@ public class ReplayDeterminismTests
         new(2, 41, true) { Parallel = false, WriteSeed = 43 },
         new(3, 0, false) { WriteSeed = 47 },
         new(4, 53, true) { WriteSeed = 59 },
+        new(1, 0, false) { Inline = false },
+        new(1, 61, true) { Inline = false, WriteSeed = 67 },
     ];
 
     private sealed record Outcome(byte[] SamplesFile, IReadOnlyList<string> DeadLetters, string Counts, string Overflow)
@@ -97,6 +100,7 @@ public class ReplayDeterminismTests
         {
             string[] files = [Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz"), LateLane(dir)];
             var baseline = await RunAsync(files, chunkLines, Schedules[0]);
+            Assert.True(baseline.RanInline);
             Assert.Contains("late=", baseline.Counts, StringComparison.Ordinal);
             Assert.DoesNotContain("late=0,", baseline.Counts, StringComparison.Ordinal);
             Assert.NotEqual("", baseline.Overflow);
@@ -104,8 +108,14 @@ public class ReplayDeterminismTests
             foreach (var schedule in Schedules.Skip(1))
             {
                 var run = await RunAsync(files, chunkLines, schedule);
+                Assert.False(run.RanInline, schedule.ToString());
                 AssertSame(baseline, run, schedule.ToString());
             }
+            // One worker inline with uneven, paused reads and the samples written behind (so written through).
+            var uneven = await RunAsync(files, chunkLines, new Schedule(1, 71, true) { WriteSeed = 73 });
+            Assert.True(uneven.RanInline);
+            Assert.Equal(1, uneven.InlineCalls);
+            AssertSame(baseline, uneven, "one worker inline, uneven reads, write-behind");
         }
         finally
         {
@@ -125,7 +135,7 @@ public class ReplayDeterminismTests
             foreach (var chunkLines in new[] { 1, 13, 256, 2048 })
             {
                 var baseline = await RunAsync(files, chunkLines, Schedules[0]);
-                foreach (var schedule in new[] { Schedules[2], Schedules[3], Schedules[5] })
+                foreach (var schedule in new[] { Schedules[2], Schedules[3], Schedules[5], Schedules[8] })
                 {
                     AssertSame(baseline, await RunAsync(files, chunkLines, schedule), $"chunk {chunkLines}, {schedule}");
                 }
@@ -192,8 +202,8 @@ public class ReplayDeterminismTests
     {
         // Lane 0 is longer than a chunk; each later lane is two malformed lines and some of lane 0's records (one or two
         // chunks, the last one full or not), so the dead letters' order shows the order their chunks are completed in,
-        // which must be lane order whether the work queue holds their chunk 0 from the start (4 workers) or the dispatch
-        // stage queues it (1 worker); and their chunks must be the same whether a lane is read whole (no read seed) or
+        // which must be lane order whether the work queue holds their chunk 0 from the start (4 workers), the dispatch
+        // stage queues it (1 worker, threaded) or one thread runs every stage (1 worker, inline); and their chunks must be the same whether a lane is read whole (no read seed) or
         // in uneven reads (a lane read whole was one chunk whatever the chunk size, and a lane whose reads ended with
         // its last full chunk had one more, empty, round: the overflow differed).
         var dir = Directory.CreateTempSubdirectory("logmetrics-determinism-").FullName;
@@ -210,7 +220,7 @@ public class ReplayDeterminismTests
             var baseline = await RunAsync(files, 7, Schedules[0]);
             Assert.Equal(1, Schedules[0].Workers);
             Assert.True(baseline.DeadLetters.Count >= 6);
-            foreach (var schedule in new[] { Schedules[7], Schedules[3], Schedules[2], Schedules[1] })
+            foreach (var schedule in new[] { Schedules[7], Schedules[3], Schedules[2], Schedules[1], Schedules[8] })
             {
                 AssertSame(baseline, await RunAsync(files, 7, schedule), schedule.ToString());
             }
@@ -301,6 +311,7 @@ public class ReplayDeterminismTests
                 () => new Pipeline(compiled, enricher, counters, dead, 4, budget), schedule.Workers)
             {
                 InlineOneChunkInputs = schedule.Inline,
+                InlineOneWorker = schedule.Inline,
                 RunningInline = () =>
                 {
                     inlineCalls++;
