@@ -74,8 +74,8 @@ short=("$work"/short-*.jsonl)
 
 replay() { # cpus out lanes... ; prints "wall_s cpu_s wait_s" (cpu = user + system of the process,
            # wait = time its threads spent runnable waiting for a core, sampled every 20 ms), and writes
-           # the CPU time per thread name (the replay names its stage threads "lm read N",
-           # "lm prepare N", "lm complete") to $out.threads
+           # the CPU time per thread name (the replay names its worker threads "lm worker N"; the
+           # thread pool's, which apply, flush and write, are ".NET TP Worker") to $out.threads
   local cpus=$1 out=$2; shift 2
   python3 - "$cpus" "$bin" pipeline.json "$corpus/dimensions" "$out" "$@" <<'PY'
 import collections, os, subprocess, sys, time

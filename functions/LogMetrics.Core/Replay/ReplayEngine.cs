@@ -27,8 +27,9 @@ public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, 
 /// <para>Sequentially (one <see cref="Pipeline"/>, no <c>pipelinePerLane</c>), lanes are read in rounds,
 /// a chunk of each lane per round, and each chunk sees the other lanes' watermarks as they are at that
 /// moment.</para>
-/// <para>With <c>pipelinePerLane</c>, the replay is a pipeline of stages joined by bounded channels, so
-/// reading, parsing, accumulating and flushing overlap and every core works (see RunPipelinedAsync).
+/// <para>With <c>pipelinePerLane</c>, the replay is pipelined: workers that read, prepare and complete chunks in turn,
+/// and an apply and flush stage behind a bounded channel, so reading, parsing, accumulating and flushing overlap and
+/// every core works (see RunPipelinedAsync).
 /// Results do not depend on the scheduling: chunk k of a lane is accumulated against the other lanes'
 /// watermarks after their chunk k − 1, in (chunk, lane) order, and signals are applied and flushed in
 /// that order too. An input whose every lane fits in its first chunk (a short replay), and any input of a replay
@@ -142,17 +143,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// <summary>Chunk <c>Index</c> of lane <c>Lane</c>: its events, the buffer they point into, and whether it is the lane's last.</summary>
     private sealed record Chunk(int Lane, int Index, List<LaneEvent> Events, byte[] Arena, bool Last, long ReadTicks);
 
-    /// <summary>A chunk on its way through prepare to complete, with the worker whose pipeline holds its records.</summary>
-    private sealed class Job(Chunk chunk)
-    {
-        public Chunk Chunk { get; } = chunk;
-        /// <summary>Set by the worker that prepares it, before <see cref="Ready"/>.</summary>
-        public int Worker { get; set; }
-        public PreparedBatch? Batch { get; set; }
-        public long NowMs { get; set; }
-        /// <summary>Set when <see cref="Batch"/> is prepared (or failed).</summary>
-        public TaskCompletionSource Ready { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
+    /// <summary>A chunk prepared by a worker, waiting for its turn (<paramref name="Seq"/>: its place in (chunk, lane) order) to complete.</summary>
+    private sealed record Prepared(Chunk Chunk, long Seq, PreparedBatch Batch, long NowMs);
 
     /// <summary>What the apply stage receives from a lane: the signals of one chunk, and the pipeline they belong to.</summary>
     private sealed record Completed(Chunk Chunk, ShardSignal[] Signals, Pipeline Pipeline);
@@ -235,27 +227,28 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     }
 
     /// <summary>
-    /// The pipelined replay. Stages, joined by bounded channels:
+    /// The pipelined replay, on <c>workers</c> threads (default: one per core) and the apply stage:
     /// <list type="number">
-    /// <item>read: one thread per lane reads and decompresses chunks ahead;</item>
-    /// <item>dispatch: takes the lanes' chunks in (chunk, lane) order and queues them for the workers and, in
-    /// the same order, for the complete stage;</item>
-    /// <item>prepare: <c>workers</c> threads (default: one per core) shared by all lanes run Parse → Prune
-    /// and warm the lookups, whichever chunk is next, each into a free slot of its own pipeline, so a single
-    /// big lane uses every core and a slow lane never holds a worker of its own idle;</item>
-    /// <item>complete (a thread): in (chunk, lane) order, Enrich → Accumulate against the lane's watermark and the
-    /// horizon of chunk k (other lanes after chunk k − 1, the sealed horizon after round k − 2), while
-    /// later chunks are prepared and earlier rounds are applied and flushed;</item>
-    /// <item>apply and flush (this method's loop): signals applied round by round in lane order, and a
-    /// flush whenever the global watermark after a round crosses a window boundary, as the sequential
+    /// <item>a worker claims the next chunk in (chunk, lane) order, among the lanes still open (a lane's chunk k once
+    /// its chunk k − 1 has been read: whether that was its last is known then), and reads it itself;</item>
+    /// <item>it prepares the chunk (Parse → Prune, lookups warmed) into a free slot of its own pipeline, so a single
+    /// big lane uses every core and a slow lane never holds a thread of its own idle;</item>
+    /// <item>it completes its oldest prepared chunk once every chunk before it is completed: in (chunk, lane) order,
+    /// Enrich → Accumulate against the lane's watermark and the horizon of chunk k (other lanes after chunk k − 1, the
+    /// sealed horizon after round k − 2), while the other workers read and prepare later chunks and earlier rounds are
+    /// applied and flushed; with a chunk prepared and not its turn, a worker claims and prepares the next one (up to
+    /// its slots) instead of waiting;</item>
+    /// <item>apply and flush (this method's loop, on the thread pool): signals applied round by round in lane order,
+    /// and a flush whenever the global watermark after a round crosses a window boundary, as the sequential
     /// replay does. (A host can put the writing of the samples in a stage of its own with
     /// <see cref="WriteBehindSampleWriter"/>.)</item>
     /// </list>
-    /// The number of workers, their speed and the reading speed of each lane change only when a chunk is
-    /// ready, never which horizon it is completed against, so the samples are the same whatever the
-    /// scheduling. Memory is bounded by the channels and the slots: at most <c>workers × 2</c> chunks (one with a
-    /// single worker) are prepared or waiting to complete, <c>workers</c> more wait for a worker, and each lane reads
-    /// at most two ahead.
+    /// A chunk goes from its read to its completion on one thread, so the stages hand nothing over but the turn. The
+    /// number of workers, their speed and the reading speed of each lane change only when a chunk is ready, never
+    /// which horizon it is completed against, so the samples are the same whatever the scheduling. Memory is bounded
+    /// by the slots and the apply stage's channel: at most <c>workers × 2</c> chunks (one with a single worker) are
+    /// prepared or waiting to complete, one more per worker is being read, and <c>2 × lanes</c> completed ones wait
+    /// to be applied.
     /// </summary>
     private async Task<ReplayProgress> RunPipelinedAsync(IReadOnlyList<LaneReader> readers, Func<Pipeline> newPipeline, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
@@ -322,192 +315,175 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         // The event lists of completed chunks, for the readers to fill again (as the arenas).
         var eventLists = new System.Collections.Concurrent.ConcurrentBag<List<LaneEvent>>();
         // One pipeline per worker, with Slots(workers) slots (each holds one chunk's records from prepare to complete):
-        // the bound on chunks in flight. A worker prepares into a free slot of its own pipeline, so a pipeline prepares one
-        // chunk at a time, and its next one while the one before waits for its turn to complete (chunk order) or
-        // completes. Each pipeline learns its own parser, memo and series caches, so every pipeline more is one more set
-        // of them to warm (README "Performance", sessions 6 and 8); a slot more is only records and per-batch arrays.
+        // the bound on the chunks a worker holds. A worker prepares into a free slot of its own pipeline, so it goes on
+        // with its next chunk while the one before waits for its turn to complete (chunk order). Each pipeline learns
+        // its own parser, memo and series caches, so every pipeline more is one more set of them to warm (README
+        // "Performance", sessions 6 and 8); a slot more is only records and per-batch arrays.
         var slotsPerPipeline = Slots(workerCount);
         var pipelines = new Pipeline[workerCount];
-        var freeSlots = new SemaphoreSlim[workerCount];
-        // Signals applied to every shard, waiting to be handed back to their pipeline by the complete stage.
+        // Signals applied to every shard, waiting to be handed back to their pipeline by the worker that completes its next chunk.
         var applied = new Dictionary<Pipeline, System.Collections.Concurrent.ConcurrentQueue<ShardSignal[]>>();
         for (var w = 0; w < workerCount; w++)
         {
             var made = pipelines[w] = newPipeline();
             made.AddSlots(slotsPerPipeline);
-            freeSlots[w] = new SemaphoreSlim(slotsPerPipeline, slotsPerPipeline);
             applied[made] = new();
         }
-        var read = new Channel<Chunk>[n];
-        var work = Channel.CreateBounded<Job>(new BoundedChannelOptions(workerCount) { SingleWriter = true });
-        var inOrder = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var completed = Channel.CreateBounded<Completed>(new BoundedChannelOptions(2 * n) { SingleReader = true, SingleWriter = true });
         var stages = new List<Task>();
 
-        // Stages never fault (Guard records the first failure), so they are started without the token
-        // and always awaited to their end.
-        // Each lane's chunk 0 was read on this thread. As many as the work queue holds (the first lanes') are
-        // dispatched here, so the workers find them as soon as they start; the others wait in their read channel.
-        var dispatched = Math.Min(n, workerCount);
-        for (var i = 0; i < n; i++)
+        // The chunks' order, (chunk, lane) among the lanes still open, numbered: the order they are completed in. Under
+        // the gate: where the numbering is, which lanes are being read (their next chunk cannot be numbered before
+        // the read says whether it was their last), which have been read to their end, and the last chunk completed.
+        var gate = new object();
+        var laneReading = new bool[n];
+        var laneRead = new bool[n];
+        for (var i = 0; i < n; i++) laneRead[i] = first[i].Last;
+        int nextRound = 0, nextLane = 0, running = workerCount;
+        long nextSeq = 0, completedThrough = -1;
+        var stopped = false;
+        using var wake = token.Register(() =>
         {
-            read[i] = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-            if (i < dispatched)
+            lock (gate)
             {
-                var job = new Job(first[i]);
-                inOrder.Writer.TryWrite(job);
-                work.Writer.TryWrite(job);
+                stopped = true;
+                Monitor.PulseAll(gate);
             }
-            else
+        });
+
+        // Under the gate: numbers the next chunk, if it is known yet. 1: claimed (lane, round, seq); 0: not yet (the
+        // lane's chunk before is being read); −1: none left. Round 0 is the chunks read above.
+        int TryClaim(out int lane, out int round, out long seq)
+        {
+            (lane, round, seq) = (-1, -1, -1);
+            while (true)
             {
-                read[i].Writer.TryWrite(first[i]);
+                if (nextLane == n)
+                {
+                    nextRound++;
+                    nextLane = 0;
+                }
+                if (nextRound > 0 && Array.TrueForAll(laneRead, r => r)) return -1;
+                var i = nextLane;
+                if (nextRound > 0 && laneReading[i]) return 0;
+                nextLane++;
+                if (nextRound > 0 && laneRead[i]) continue;
+                if (nextRound > 0) laneReading[i] = true;
+                (lane, round, seq) = (i, nextRound, nextSeq++);
+                return 1;
             }
-            if (first[i].Last) read[i].Writer.TryComplete();
         }
 
-        // Stage 2: dispatch in (chunk, lane) order: the order of the work queue and of the complete stage.
-        stages.Add(Task.Run(() => GuardAsync(async () =>
-        {
-            var open = Enumerable.Range(0, n).ToList();
-            var skip = dispatched;
-            while (open.Count > 0)
-            {
-                foreach (var i in open.ToArray())
-                {
-                    if (skip > 0)
-                    {
-                        // Chunk 0, dispatched above.
-                        skip--;
-                        if (first[i].Last) open.Remove(i);
-                        continue;
-                    }
-                    if (!await read[i].Reader.WaitToReadAsync(token).ConfigureAwait(false))
-                    {
-                        token.ThrowIfCancellationRequested();
-                        throw failure ?? new InvalidOperationException($"lane {lanes[i].Lane} stopped before its end");
-                    }
-                    var chunk = await read[i].Reader.ReadAsync(token).ConfigureAwait(false);
-                    var job = new Job(chunk);
-                    inOrder.Writer.TryWrite(job);
-                    await work.Writer.WriteAsync(job, token).ConfigureAwait(false);
-                    if (chunk.Last) open.Remove(i);
-                }
-            }
-        }, () =>
-        {
-            work.Writer.TryComplete();
-            inOrder.Writer.TryComplete();
-        }), CancellationToken.None));
-
-        // Stages 3 and 4 are CPU-bound loops on threads of their own (blocking waits): the thread pool is
-        // left to the apply, flush and write stages, which then never queue behind a worker.
-        // Stage 3: prepare (Parse → Prune, lookups warmed) on the shared workers, whichever chunk is next, each into a free
-        // slot of its own pipeline (taken before the chunk: a worker with none leaves the chunk to another).
+        // Stages 1 to 3, on `workers` threads of their own (blocking waits; the thread pool is left to the apply, flush
+        // and write stage, which then never queues behind a worker). A worker claims the next chunk in order, reads it
+        // (a lane's chunks are read one after another, by whichever worker claimed them), prepares it (Parse → Prune,
+        // lookups warmed) into a free slot of its own pipeline, and completes its oldest chunk (Enrich → Accumulate
+        // against the deterministic horizon) when every chunk before it has been completed. So a single big lane uses
+        // every core, completion is in (chunk, lane) order on whichever thread (the cardinality budget admits series in
+        // that order, so which series overflow never depends on the scheduling), and a chunk goes from read to
+        // complete on one thread, with no hand-over between stages.
         for (var w = 0; w < workerCount; w++)
         {
             var worker = w;
             stages.Add(Task.Factory.StartNew(() => Guard(() =>
             {
-                Name($"lm prepare {worker}");
+                Name($"lm worker {worker}");
                 var mine = pipelines[worker];
+                var held = new Queue<Prepared>(slotsPerPipeline);
                 while (true)
                 {
-                    freeSlots[worker].Wait(token);
-                    if (!Wait(work.Reader.WaitToReadAsync(token)))
+                    int claim;
+                    int lane = -1, round = -1;
+                    long seq = -1;
+                    lock (gate)
                     {
-                        // No chunks left.
-                        freeSlots[worker].Release();
-                        break;
+                        while (true)
+                        {
+                            token.ThrowIfCancellationRequested();
+                            if (stopped) throw new OperationCanceledException(token);
+                            if (held.Count > 0 && completedThrough == held.Peek().Seq - 1)
+                            {
+                                claim = 2;
+                                break;
+                            }
+                            claim = held.Count < slotsPerPipeline ? TryClaim(out lane, out round, out seq) : 0;
+                            if (claim == 1 || (claim == -1 && held.Count == 0)) break;
+                            Monitor.Wait(gate);
+                        }
                     }
-                    if (!work.Reader.TryRead(out var job))
+                    if (claim == -1) return;
+                    if (claim == 2)
                     {
-                        // Another worker took it.
-                        freeSlots[worker].Release();
+                        Complete(held.Dequeue());
                         continue;
                     }
-                    try
+                    var chunk = first[lane];
+                    if (round > 0)
                     {
-                        var t0 = clock.GetTimestamp();
-                        job.Worker = worker;
-                        job.NowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
-                        job.Batch = Block(mine.PrepareAsync(lanes[job.Chunk.Lane].Lane, job.Chunk.Events, job.NowMs, deferDeadLetters: true, token));
-                        Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
-                        job.Ready.TrySetResult();
+                        var last = false;
+                        try
+                        {
+                            var t0 = clock.GetTimestamp();
+                            var reader = readers[lane];
+                            var events = reader.ReadChunk(chunkLines, eventLists.TryTake(out var list) ? list : null);
+                            var arena = reader.ReadsInPlace ? [] : reader.SwapArena(arenas.TryTake(out var spare) ? spare : NewArena());
+                            last = reader.Finished;
+                            chunk = new Chunk(lane, round, events, arena, last, clock.GetTimestamp() - t0);
+                        }
+                        finally
+                        {
+                            lock (gate)
+                            {
+                                laneReading[lane] = false;
+                                laneRead[lane] = last;
+                                Monitor.PulseAll(gate);
+                            }
+                        }
                     }
-                    catch (Exception e)
-                    {
-                        job.Ready.TrySetException(e);
-                        throw;
-                    }
+                    var p0 = clock.GetTimestamp();
+                    var nowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
+                    var batch = Block(mine.PrepareAsync(lanes[lane].Lane, chunk.Events, nowMs, deferDeadLetters: true, token));
+                    Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - p0);
+                    held.Enqueue(new Prepared(chunk, seq, batch, nowMs));
                 }
-            }, () => { }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
-        }
 
-        // Stage 4: complete, one chunk at a time in (chunk, lane) order against the deterministic horizon.
-        // One thread: the cardinality budget admits series in that order too, so which series overflow
-        // never depends on the scheduling.
-        stages.Add(Task.Factory.StartNew(() => Guard(() =>
-        {
-            Name("lm complete");
-            while (Wait(inOrder.Reader.WaitToReadAsync(token)))
-            {
-                while (inOrder.Reader.TryRead(out var job))
+                // The worker's oldest chunk, its turn come: completed against the horizon of its chunk index.
+                void Complete(Prepared job)
                 {
-                    Block(job.Ready.Task.WaitAsync(token));
                     var (i, k) = (job.Chunk.Lane, job.Chunk.Index);
                     var horizon = Block(rounds.HorizonAsync(k, i, token));
                     var t0 = clock.GetTimestamp();
                     lanes[i].Finished = job.Chunk.Last;
                     // Signals of earlier chunks of this pipeline that every shard has applied: their objects are reused.
-                    var pipeline = pipelines[job.Worker];
-                    while (applied[pipeline].TryDequeue(out var used)) pipeline.Recycle(used);
-                    var signals = pipeline.Complete(lanes[i], job.Batch!, horizon, job.NowMs);
+                    while (applied[mine].TryDequeue(out var used)) mine.Recycle(used);
+                    var signals = mine.Complete(lanes[i], job.Batch, horizon, job.NowMs);
                     Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
                     Interlocked.Add(ref readTicks, job.Chunk.ReadTicks);
                     rounds.Report(k, i, lanes[i], job.Chunk.Last);
-                    // The events are done with (dead letters written): their buffer, their list and the slot go back.
+                    // The events are done with (dead letters written): their buffer and their list go back.
                     if (job.Chunk.Arena.Length > 0) arenas.Add(job.Chunk.Arena);
                     eventLists.Add(job.Chunk.Events);
-                    freeSlots[job.Worker].Release();
-                    var done = new Completed(job.Chunk, signals, pipeline);
+                    var done = new Completed(job.Chunk, signals, mine);
                     while (!completed.Writer.TryWrite(done))
                     {
                         if (!Wait(completed.Writer.WaitToWriteAsync(token))) throw new InvalidOperationException("the apply stage stopped before the end");
                     }
-                }
-            }
-        }, () => completed.Writer.TryComplete()), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
-
-        // Stage 1: read ahead from chunk 1, one thread per lane still open (blocking file and gzip reads). Started
-        // last: starting a thread waits until it runs, and the stages above are what the first chunks need.
-        for (var lane = 0; lane < n; lane++)
-        {
-            var i = lane;
-            if (first[i].Last) continue;
-            var output = read[i];
-            stages.Add(Task.Factory.StartNew(() => Guard(() =>
-            {
-                Name($"lm read {i}");
-                var reader = readers[i];
-                for (var k = 1; ; k++)
-                {
-                    token.ThrowIfCancellationRequested();
-                    var t0 = clock.GetTimestamp();
-                    var events = reader.ReadChunk(chunkLines, eventLists.TryTake(out var list) ? list : null);
-                    var arena = reader.ReadsInPlace ? [] : reader.SwapArena(arenas.TryTake(out var spare) ? spare : NewArena());
-                    var chunk = new Chunk(i, k, events, arena, reader.Finished, clock.GetTimestamp() - t0);
-                    while (!output.Writer.TryWrite(chunk))
+                    lock (gate)
                     {
-                        if (!Wait(output.Writer.WaitToWriteAsync(token))) return;
+                        completedThrough = job.Seq;
+                        Monitor.PulseAll(gate);
                     }
-                    if (chunk.Last) return;
                 }
-            }, () => output.Writer.TryComplete()), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+            }, () =>
+            {
+                // The last worker to stop ends the apply stage's input.
+                if (Interlocked.Decrement(ref running) == 0) completed.Writer.TryComplete();
+            }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
         }
 
         try
         {
-            // Stage 5: apply round by round in lane order; flush when the watermark after a round crosses a window.
+            // Stage 4: apply round by round in lane order; flush when the watermark after a round crosses a window.
             for (var k = 0; ; k++)
             {
                 var round = rounds.Get(k);
@@ -594,25 +570,6 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             }
         }
 
-        async Task GuardAsync(Func<Task> body, Action done)
-        {
-            try
-            {
-                await body().ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
-            {
-            }
-            catch (Exception e)
-            {
-                Fail(e);
-            }
-            finally
-            {
-                done();
-            }
-        }
-
         void Report()
         {
             if (progress is not null && clock.GetElapsedTime(lastReport) > TimeSpan.FromMilliseconds(500))
@@ -666,8 +623,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
     /// <summary>
     /// Slots of each worker's pipeline in the pipelined replay (<see cref="Pipeline.AddSlots"/>): one with a single worker
-    /// (one core cannot prepare while the complete stage runs anyway), two with several, so a worker goes on with its next
-    /// chunk while its last one waits for its turn to complete.
+    /// (its chunk is always next in turn), two with several, so a worker goes on with its next chunk while its last one
+    /// waits for its turn to complete.
     /// </summary>
     internal static int Slots(int workers) => workers == 1 ? 1 : 2;
 

@@ -265,6 +265,60 @@ public class ReplayDeterminismTests
     }
 
     [Fact]
+    public async Task LaneStreamFailsMidRun_ReadErrorStopsTheLane_OtherErrorStopsTheRun_WhateverTheWorkers()
+    {
+        // Lane 1's 20th read throws. An IOException is the lane's read error: the lane stops there (its error names
+        // it), the other lane goes on to its end, and the counts are the same whether one thread runs every stage
+        // (inline) or two or three workers claim the lanes' chunks. Any other exception stops the run with that very
+        // error, not a cancellation or another stage's complaint. Either way no worker is left waiting for the lane's
+        // read to end (each run's wait is bounded, so a hang fails instead of stalling the suite).
+        string? expected = null;
+        foreach (var workers in new[] { 1, 2, 3 })
+        {
+            var (counts, error, finished) = await RunFailing(workers, () => new IOException("the disk went away"));
+            Assert.Contains("read error", error, StringComparison.Ordinal);
+            Assert.Contains("the disk went away", error, StringComparison.Ordinal);
+            // Both readers ended (lane 1 at its error: the run's account counts it as not read to its end).
+            Assert.Equal([true, true], finished);
+            expected ??= counts;
+            Assert.Equal(expected, counts);
+
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => RunFailing(workers, () => new InvalidOperationException("a bug in the stream")));
+            Assert.Equal("a bug in the stream", e.Message);
+        }
+        Assert.Contains("events=", expected, StringComparison.Ordinal);
+    }
+
+    private static async Task<(string Counts, string? Error, bool[] Finished)> RunFailing(int workers, Func<Exception> failure)
+    {
+        var compiled = SmallBudget.Value;
+        var counters = new PipelineCounters();
+        var enricher = new Enricher(compiled, new CsvDimensionSource(Golden("dimensions")), TimeProvider.System);
+        // One budget for every pipeline, as the console's replay has (each pipeline's own would admit its own series).
+        var budget = new SeriesBudget(compiled);
+        var pipeline = new Pipeline(compiled, enricher, counters, NullDeadLetterSink.Instance, 4, budget);
+        var store = new InMemoryShardStore(compiled, 4);
+        var coordinator = new FlushCoordinator(compiled, store, new CollectingSampleWriter(), counters, TimeProvider.System, new FlushOptions { ExpectedLanes = 2 });
+        var reads = 0;
+        var readers = new List<LaneReader>
+        {
+            new(Open(Golden("lane-0.jsonl"), 5), "lane-0"),
+            new(new UnevenStream(Open(Golden("lane-1.jsonl.gz"), 0), new Random(3), () => { if (++reads == 20) throw failure(); }), "lane-1"),
+        };
+        try
+        {
+            var engine = new ReplayEngine(pipeline, store, coordinator, TimeProvider.System, 7, () => new Pipeline(compiled, enricher, counters, NullDeadLetterSink.Instance, 4, budget), workers);
+            await engine.RunAsync(readers, null, CancellationToken.None).WaitAsync(TimeSpan.FromMinutes(2));
+            Assert.Equal(workers == 1, engine.RanInline);
+            return ($"events={counters.Events}, accepted={counters.Accepted}, late={counters.Late}, samples={counters.Samples}", readers[1].Error, [.. readers.Select(r => r.Finished)]);
+        }
+        finally
+        {
+            readers.ForEach(r => r.Dispose());
+        }
+    }
+
+    [Fact]
     public void Workers_BelowOne_Refused()
     {
         var compiled = Flagship.Pipeline;
