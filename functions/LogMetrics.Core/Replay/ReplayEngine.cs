@@ -146,9 +146,6 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// <summary>A chunk prepared by a worker, waiting for its turn (<paramref name="Seq"/>: its place in (chunk, lane) order) to complete.</summary>
     private sealed record Prepared(Chunk Chunk, long Seq, PreparedBatch Batch, long NowMs);
 
-    /// <summary>What the apply stage receives from a lane: the signals of one chunk, and the pipeline they belong to.</summary>
-    private sealed record Completed(Chunk Chunk, ShardSignal[] Signals, Pipeline Pipeline);
-
     /// <summary>
     /// Per round k (chunk k of every lane still open): each lane's watermark after its chunk k, and the
     /// sealed horizon after round k's flush. These are what make the replay deterministic: a chunk is
@@ -321,16 +318,16 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         // "Performance", sessions 6 and 8); a slot more is only records and per-batch arrays.
         var slotsPerPipeline = Slots(workerCount);
         var pipelines = new Pipeline[workerCount];
-        // Signals applied to every shard, waiting to be handed back to their pipeline by the worker that completes its next chunk.
-        var applied = new Dictionary<Pipeline, System.Collections.Concurrent.ConcurrentQueue<ShardSignal[]>>();
         for (var w = 0; w < workerCount; w++)
         {
-            var made = pipelines[w] = newPipeline();
-            made.AddSlots(slotsPerPipeline);
-            applied[made] = new();
+            pipelines[w] = newPipeline();
+            pipelines[w].AddSlots(slotsPerPipeline);
         }
-        var completed = Channel.CreateBounded<Completed>(new BoundedChannelOptions(2 * n) { SingleReader = true, SingleWriter = true });
         var stages = new List<Task>();
+        // The workers are the run's parallelism: a round's apply and flush run on the worker whose turn it is, one
+        // after the other (the final flush, with both cores free again, may use the thread pool).
+        var (storeParallelRun, flushParallelRun) = (store.Parallel, coordinator.Parallel);
+        store.Parallel = coordinator.Parallel = false;
 
         // The chunks' order, (chunk, lane) among the lanes still open, numbered: the order they are completed in. Under
         // the gate: where the numbering is, which lanes are being read (their next chunk cannot be numbered before
@@ -339,7 +336,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var laneReading = new bool[n];
         var laneRead = new bool[n];
         for (var i = 0; i < n; i++) laneRead[i] = first[i].Last;
-        int nextRound = 0, nextLane = 0, running = workerCount;
+        int nextRound = 0, nextLane = 0;
         long nextSeq = 0, completedThrough = -1;
         var stopped = false;
         using var wake = token.Register(() =>
@@ -454,8 +451,6 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     var horizon = Block(rounds.HorizonAsync(k, i, token));
                     var t0 = clock.GetTimestamp();
                     lanes[i].Finished = job.Chunk.Last;
-                    // Signals of earlier chunks of this pipeline that every shard has applied: their objects are reused.
-                    while (applied[mine].TryDequeue(out var used)) mine.Recycle(used);
                     var signals = mine.Complete(lanes[i], job.Batch, horizon, job.NowMs);
                     Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
                     Interlocked.Add(ref readTicks, job.Chunk.ReadTicks);
@@ -463,61 +458,39 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     // The events are done with (dead letters written): their buffer and their list go back.
                     if (job.Chunk.Arena.Length > 0) arenas.Add(job.Chunk.Arena);
                     eventLists.Add(job.Chunk.Events);
-                    var done = new Completed(job.Chunk, signals, mine);
-                    while (!completed.Writer.TryWrite(done))
-                    {
-                        if (!Wait(completed.Writer.WaitToWriteAsync(token))) throw new InvalidOperationException("the apply stage stopped before the end");
-                    }
+                    // Stage 4, in the turn too: the signals applied in (chunk, lane) order, while still in this core's
+                    // cache; the shards copied what they keep (values folded, labels interned), so they go back at once.
+                    store.SignalAll(signals);
+                    mine.Recycle(signals);
+                    // The round's last chunk: its flush, if the watermark after it crossed a window, before any chunk
+                    // of the next round is applied (and its seal, which round k + 2's horizon needs).
+                    var round = rounds.Get(k);
+                    if (round.Done.Task.IsCompleted) FlushRound(k, round);
                     lock (gate)
                     {
                         completedThrough = job.Seq;
                         Monitor.PulseAll(gate);
                     }
                 }
-            }, () =>
+            }, () => { }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+        }
+
+        // Round k's flush, when the global watermark after it crossed a window boundary, as the sequential replay flushes.
+        void FlushRound(int k, Rounds.Round round)
+        {
+            var global = Watermark.Global(round.Watermarks.Where(w => w != Watermark.Final));
+            if (global != Watermark.None && CompiledPipeline.FloorTo(global.Ms, window) > flushedBoundary)
             {
-                // The last worker to stop ends the apply stage's input.
-                if (Interlocked.Decrement(ref running) == 0) completed.Writer.TryComplete();
-            }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+                flushedBoundary = CompiledPipeline.FloorTo(global.Ms, window);
+                Block(flushes.FlushAsync(false, token));
+            }
+            round.Sealed.TrySetResult(coordinator.Sealed);
+            Report();
         }
 
         try
         {
-            // Stage 4: apply round by round in lane order; flush when the watermark after a round crosses a window.
-            for (var k = 0; ; k++)
-            {
-                var round = rounds.Get(k);
-                if (!round.Active.Any(a => a)) break;
-                for (var i = 0; i < n; i++)
-                {
-                    if (!round.Active[i]) continue;
-                    if (!await completed.Reader.WaitToReadAsync(token).ConfigureAwait(false))
-                    {
-                        // A stage that saw the run cancelled may end the channel before this wait is cancelled.
-                        token.ThrowIfCancellationRequested();
-                        throw failure ?? new InvalidOperationException($"lane {lanes[i].Lane} stopped before its end");
-                    }
-                    var done = await completed.Reader.ReadAsync(token).ConfigureAwait(false);
-                    await ApplyAsync(done.Signals, token).ConfigureAwait(false);
-                    // The shards copied what they keep (values folded, labels interned): the signals can go back.
-                    applied[done.Pipeline].Enqueue(done.Signals);
-                }
-                await round.Done.Task.WaitAsync(token).ConfigureAwait(false);
-                var global = Watermark.Global(round.Watermarks.Where(w => w != Watermark.Final));
-                if (global != Watermark.None && CompiledPipeline.FloorTo(global.Ms, window) > flushedBoundary)
-                {
-                    flushedBoundary = CompiledPipeline.FloorTo(global.Ms, window);
-                    // The seal this flush leaves is handed on as soon as the flush knows it (before it rolls up and
-                    // writes), so the chunks that wait for it are completed while the flush works.
-                    await flushes.FlushAsync(false, round.Sealed.SetResult, token).ConfigureAwait(false);
-                    if (round.Sealed.Task.Result != coordinator.Sealed)
-                    {
-                        throw new InvalidOperationException($"round {k}: the flush announced the seal {round.Sealed.Task.Result} and left {coordinator.Sealed}");
-                    }
-                }
-                round.Sealed.TrySetResult(coordinator.Sealed);
-                Report();
-            }
+            await Task.WhenAll(stages).ConfigureAwait(false);
         }
         catch (Exception e) when (failure is null && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
@@ -531,6 +504,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         {
             if (failure is not null || cancellationToken.IsCancellationRequested) stop.Cancel();
             await Task.WhenAll(stages).ConfigureAwait(false);
+            (store.Parallel, coordinator.Parallel) = (storeParallelRun, flushParallelRun);
         }
         if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         cancellationToken.ThrowIfCancellationRequested();
@@ -546,9 +520,6 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         {
             Thread.CurrentThread.Name = name;
         }
-
-        // A blocking wait for a stage on a thread of its own.
-        static bool Wait(ValueTask<bool> wait) => wait.IsCompletedSuccessfully ? wait.Result : Block(wait.AsTask());
 
         // A stage's failure stops every stage and is what the replay throws; cancellation is not a failure.
         void Guard(Action body, Action done)
