@@ -27,9 +27,9 @@ public sealed record ReplayProgress(long Events, long BytesRead, int LanesOpen, 
 /// <para>Sequentially (one <see cref="Pipeline"/>, no <c>pipelinePerLane</c>), lanes are read in rounds,
 /// a chunk of each lane per round, and each chunk sees the other lanes' watermarks as they are at that
 /// moment.</para>
-/// <para>With <c>pipelinePerLane</c>, the replay is pipelined: workers that read, prepare and complete chunks in turn,
-/// and an apply and flush stage behind a bounded channel, so reading, parsing, accumulating and flushing overlap and
-/// every core works (see RunPipelinedAsync).
+/// <para>With <c>pipelinePerLane</c>, the replay is pipelined: workers that read and prepare chunks side by side, and
+/// complete, apply and flush them in turn, so reading, parsing, accumulating and flushing overlap and every core
+/// works (see RunPipelinedAsync).
 /// Results do not depend on the scheduling: chunk k of a lane is accumulated against the other lanes'
 /// watermarks after their chunk k − 1, in (chunk, lane) order, and signals are applied and flushed in
 /// that order too. An input whose every lane fits in its first chunk (a short replay), and any input of a replay
@@ -224,7 +224,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     }
 
     /// <summary>
-    /// The pipelined replay, on <c>workers</c> threads (default: one per core) and the apply stage:
+    /// The pipelined replay, on <c>workers</c> threads (default: one per core):
     /// <list type="number">
     /// <item>a worker claims the next chunk in (chunk, lane) order, among the lanes still open (a lane's chunk k once
     /// its chunk k − 1 has been read: whether that was its last is known then), and reads it itself;</item>
@@ -235,17 +235,16 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// sealed horizon after round k − 2), while the other workers read and prepare later chunks and earlier rounds are
     /// applied and flushed; with a chunk prepared and not its turn, a worker claims and prepares the next one (up to
     /// its slots) instead of waiting;</item>
-    /// <item>apply and flush (this method's loop, on the thread pool): signals applied round by round in lane order,
-    /// and a flush whenever the global watermark after a round crosses a window boundary, as the sequential
-    /// replay does. (A host can put the writing of the samples in a stage of its own with
-    /// <see cref="WriteBehindSampleWriter"/>.)</item>
+    /// <item>apply and flush, in the same turn: the completed chunk's signals applied to the shards (so round by round,
+    /// in lane order), and after a round's last chunk a flush if the global watermark after the round crossed a
+    /// window boundary, as the sequential replay does, which also sets the seal round k + 2's horizon needs. (A host
+    /// can put the writing of the samples in a stage of its own with <see cref="WriteBehindSampleWriter"/>.)</item>
     /// </list>
-    /// A chunk goes from its read to its completion on one thread, so the stages hand nothing over but the turn. The
-    /// number of workers, their speed and the reading speed of each lane change only when a chunk is ready, never
-    /// which horizon it is completed against, so the samples are the same whatever the scheduling. Memory is bounded
-    /// by the slots and the apply stage's channel: at most <c>workers × 2</c> chunks (one with a single worker) are
-    /// prepared or waiting to complete, one more per worker is being read, and <c>2 × lanes</c> completed ones wait
-    /// to be applied.
+    /// A chunk goes from its read to its apply on one thread, so the stages hand nothing over but the turn, and the
+    /// signals are applied while still in that core's cache. The number of workers, their speed and the reading speed
+    /// of each lane change only when a chunk is ready, never which horizon it is completed against, so the samples are
+    /// the same whatever the scheduling. Memory is bounded by the slots: at most <c>workers × 2</c> chunks (one with a
+    /// single worker) are prepared or waiting for their turn, and one more per worker is being read.
     /// </summary>
     private async Task<ReplayProgress> RunPipelinedAsync(IReadOnlyList<LaneReader> readers, Func<Pipeline> newPipeline, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
@@ -371,14 +370,14 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             }
         }
 
-        // Stages 1 to 3, on `workers` threads of their own (blocking waits; the thread pool is left to the apply, flush
-        // and write stage, which then never queues behind a worker). A worker claims the next chunk in order, reads it
-        // (a lane's chunks are read one after another, by whichever worker claimed them), prepares it (Parse → Prune,
-        // lookups warmed) into a free slot of its own pipeline, and completes its oldest chunk (Enrich → Accumulate
-        // against the deterministic horizon) when every chunk before it has been completed. So a single big lane uses
-        // every core, completion is in (chunk, lane) order on whichever thread (the cardinality budget admits series in
-        // that order, so which series overflow never depends on the scheduling), and a chunk goes from read to
-        // complete on one thread, with no hand-over between stages.
+        // The stages, on `workers` threads of their own (blocking waits; the thread pool is left to the samples' writer).
+        // A worker claims the next chunk in order, reads it (a lane's chunks are read one after another, by whichever
+        // worker claimed them), prepares it (Parse → Prune, lookups warmed) into a free slot of its own pipeline, and
+        // completes its oldest chunk (Enrich → Accumulate against the deterministic horizon), applies it and, after a
+        // round's last chunk, flushes, when every chunk before it has been. So a single big lane uses every core,
+        // completion is in (chunk, lane) order on whichever thread (the cardinality budget admits series in that order,
+        // so which series overflow never depends on the scheduling), and a chunk goes from read to apply on one
+        // thread, with no hand-over between stages.
         for (var w = 0; w < workerCount; w++)
         {
             var worker = w;
