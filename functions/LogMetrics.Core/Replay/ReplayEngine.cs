@@ -285,8 +285,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         }
         for (var i = 0; i < n; i++)
         {
-            // The read-ahead stage reads the next chunks into buffers of its own (a lane read whole into
-            // memory needs none: its lines stay where they were read).
+            // The workers read the next chunks into buffers of the replay's own, while chunk 0's lines stay in this
+            // one until it is completed (a lane read whole into memory needs none: its lines stay where they were read).
             if (!readers[i].ReadsInPlace) first[i] = first[i] with { Arena = readers[i].SwapArena(NewArena()) };
         }
 
