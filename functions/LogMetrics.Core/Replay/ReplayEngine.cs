@@ -323,10 +323,12 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             pipelines[w].AddSlots(slotsPerPipeline);
         }
         var stages = new List<Task>();
-        // The workers are the run's parallelism: a round's apply and flush run on the worker whose turn it is, one
-        // after the other (the final flush, with both cores free again, may use the thread pool).
-        var (storeParallelRun, flushParallelRun) = (store.Parallel, coordinator.Parallel);
-        store.Parallel = coordinator.Parallel = false;
+        // The workers are the run's parallelism: a chunk's signals are applied to the shards on the worker whose turn it
+        // is, not fanned out to the thread pool (the final flush, with both cores free again, may). A flush's windows
+        // are still closed on the thread pool as the flush allows (the samples' writer closes them behind it): the last
+        // flushes close the most windows, when the workers have finished.
+        var storeParallelRun = store.Parallel;
+        store.Parallel = false;
 
         // The chunks' order, (chunk, lane) among the lanes still open, numbered: the order they are completed in. Under
         // the gate: where the numbering is, which lanes are being read (their next chunk cannot be numbered before
@@ -503,7 +505,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         {
             if (failure is not null || cancellationToken.IsCancellationRequested) stop.Cancel();
             await Task.WhenAll(stages).ConfigureAwait(false);
-            (store.Parallel, coordinator.Parallel) = (storeParallelRun, flushParallelRun);
+            store.Parallel = storeParallelRun;
         }
         if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         cancellationToken.ThrowIfCancellationRequested();
