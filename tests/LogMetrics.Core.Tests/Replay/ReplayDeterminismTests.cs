@@ -202,9 +202,9 @@ public class ReplayDeterminismTests
     {
         // Lane 0 is longer than a chunk; each later lane is two malformed lines and some of lane 0's records (one or two
         // chunks, the last one full or not), so the dead letters' order shows the order their chunks are completed in,
-        // which must be lane order whether the work queue holds their chunk 0 from the start (4 workers), the dispatch
-        // stage queues it (1 worker, threaded) or one thread runs every stage (1 worker, inline); and their chunks must be the same whether a lane is read whole (no read seed) or
-        // in uneven reads (a lane read whole was one chunk whatever the chunk size, and a lane whose reads ended with
+        // which must be lane order whether several workers claim and prepare the lanes' chunks side by side (4 workers),
+        // one worker claims every chunk in turn (1 worker, threaded) or one thread runs every stage (1 worker, inline);
+        // and their chunks must be the same whether a lane is read whole (no read seed) or in uneven reads (a lane read whole was one chunk whatever the chunk size, and a lane whose reads ended with
         // its last full chunk had one more, empty, round: the overflow differed).
         var dir = Directory.CreateTempSubdirectory("logmetrics-determinism-").FullName;
         try
