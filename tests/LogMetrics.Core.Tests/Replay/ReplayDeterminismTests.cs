@@ -204,8 +204,9 @@ public class ReplayDeterminismTests
         // chunks, the last one full or not), so the dead letters' order shows the order their chunks are completed in,
         // which must be lane order whether several workers claim and prepare the lanes' chunks side by side (4 workers),
         // one worker claims every chunk in turn (1 worker, threaded) or one thread runs every stage (1 worker, inline);
-        // and their chunks must be the same whether a lane is read whole (no read seed) or in uneven reads (a lane read whole was one chunk whatever the chunk size, and a lane whose reads ended with
-        // its last full chunk had one more, empty, round: the overflow differed).
+        // and their chunks must be the same whether a lane is read whole (no read seed) or in uneven reads (a lane read
+        // whole was one chunk whatever the chunk size, and a lane whose reads ended with its last full chunk had one
+        // more, empty, round: the overflow differed).
         var dir = Directory.CreateTempSubdirectory("logmetrics-determinism-").FullName;
         try
         {
