@@ -88,7 +88,8 @@ public sealed class FlushCoordinator
     /// <summary>
     /// Flushes the constructor's store once, calling <paramref name="sealedKnown"/> with what <see cref="Sealed"/>
     /// will be when the flush returns as soon as that is known: before the windows are rolled up and written
-    /// whenever a store applies at once (the replay then ingests on while the flush works).
+    /// whenever a store applies at once (a host can then ingest on while the flush works; the console's replay flushes
+    /// in its workers' turn and does not need it).
     /// </summary>
     public Task<FlushReport> FlushAsync(bool endOfInput, Action<Watermark>? sealedKnown, CancellationToken cancellationToken) =>
         FlushAsync(_store ?? throw new InvalidOperationException("this coordinator has no store of its own; pass one per call"), endOfInput, sealedKnown, cancellationToken);

@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Flush;
@@ -81,10 +80,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var started = clock.GetTimestamp();
         var lanes = readers.Select(r => new LaneState(r.Path)).ToArray();
         var ooo = pipeline.Compiled.OutOfOrdernessMs;
-        var window = pipeline.Compiled.WindowMs;
-        var flushedBoundary = long.MinValue;
         var lastReport = started;
-        var flushes = new FlushTally(coordinator, clock);
+        var flushes = new FlushTally(coordinator, clock, pipeline.Compiled.WindowMs);
         long readTicks = 0, ingestTicks = 0;
 
         while (lanes.Any(l => !l.Finished))
@@ -96,8 +93,9 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 var current = lanes.Select(l => l.Finished ? Watermark.Final : l.Watermark(ooo)).ToArray();
                 var signals = await IngestChunkAsync(i, pipeline, new IngestHorizon(coordinator.Sealed, OthersMin(current, i))).ConfigureAwait(false);
                 await ApplyAsync(signals, cancellationToken).ConfigureAwait(false);
-                await FlushIfWatermarkMovedAsync().ConfigureAwait(false);
-                Report();
+                // Flush whenever the global watermark crosses a base-window boundary.
+                await flushes.FlushIfCrossedAsync(Watermark.Global(lanes.Where(l => !l.Finished).Select(l => l.Watermark(ooo))), cancellationToken).ConfigureAwait(false);
+                if (ReportDue(progress, ref lastReport)) progress!(Snapshot());
             }
         }
 
@@ -116,25 +114,6 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             Interlocked.Add(ref readTicks, t1 - t0);
             Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t1);
             return signals;
-        }
-
-        // Flush whenever the global watermark crosses a base-window boundary.
-        async Task FlushIfWatermarkMovedAsync()
-        {
-            var live = lanes.Where(l => !l.Finished).ToList();
-            var global = Watermark.Global(live.Select(l => l.Watermark(ooo)));
-            if (global == Watermark.None || CompiledPipeline.FloorTo(global.Ms, window) <= flushedBoundary) return;
-            flushedBoundary = CompiledPipeline.FloorTo(global.Ms, window);
-            await flushes.FlushAsync(false, cancellationToken).ConfigureAwait(false);
-        }
-
-        void Report()
-        {
-            if (progress is not null && clock.GetElapsedTime(lastReport) > TimeSpan.FromMilliseconds(500))
-            {
-                lastReport = clock.GetTimestamp();
-                progress(Snapshot());
-            }
         }
 
         ReplayProgress Snapshot() => Progress(readers, lanes, started, flushes, readTicks, ingestTicks);
@@ -161,6 +140,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             public bool[] Active { get; } = active;
             /// <summary>Per lane: watermark after this round (+∞ once the lane has finished).</summary>
             public Watermark[] Watermarks { get; } = new Watermark[active.Length];
+            /// <summary>The global watermark after this round: of the lanes still open after it.</summary>
+            public Watermark Global => Watermark.Global(Watermarks.Where(w => w != Watermark.Final));
             public int Remaining = active.Count(a => a);
             public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
             public TaskCompletionSource<Watermark> Sealed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -291,11 +272,9 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         }
 
         var ooo = pipeline.Compiled.OutOfOrdernessMs;
-        var window = pipeline.Compiled.WindowMs;
         var rounds = new Rounds(n, ooo);
-        var flushedBoundary = long.MinValue;
         var lastReport = started;
-        var flushes = new FlushTally(coordinator, clock);
+        var flushes = new FlushTally(coordinator, clock, pipeline.Compiled.WindowMs);
         long readTicks = 0, ingestTicks = 0;
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -466,7 +445,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     // The round's last chunk: its flush, if the watermark after it crossed a window, before any chunk
                     // of the next round is applied (and its seal, which round k + 2's horizon needs).
                     var round = rounds.Get(k);
-                    if (round.Done.Task.IsCompleted) FlushRound(k, round);
+                    if (round.Done.Task.IsCompleted) FlushRound(round);
                     lock (gate)
                     {
                         completedThrough = job.Seq;
@@ -476,17 +455,12 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             }, () => { }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
         }
 
-        // Round k's flush, when the global watermark after it crossed a window boundary, as the sequential replay flushes.
-        void FlushRound(int k, Rounds.Round round)
+        // A round's flush, when the global watermark after it crossed a window boundary, as the sequential replay flushes.
+        void FlushRound(Rounds.Round round)
         {
-            var global = Watermark.Global(round.Watermarks.Where(w => w != Watermark.Final));
-            if (global != Watermark.None && CompiledPipeline.FloorTo(global.Ms, window) > flushedBoundary)
-            {
-                flushedBoundary = CompiledPipeline.FloorTo(global.Ms, window);
-                Block(flushes.FlushAsync(false, token));
-            }
+            Block(flushes.FlushIfCrossedAsync(round.Global, token));
             round.Sealed.TrySetResult(coordinator.Sealed);
-            Report();
+            if (ReportDue(progress, ref lastReport)) progress!(Snapshot());
         }
 
         try
@@ -539,15 +513,6 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             finally
             {
                 done();
-            }
-        }
-
-        void Report()
-        {
-            if (progress is not null && clock.GetElapsedTime(lastReport) > TimeSpan.FromMilliseconds(500))
-            {
-                lastReport = clock.GetTimestamp();
-                progress(Snapshot());
             }
         }
 
@@ -613,10 +578,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
         var n = lanes.Length;
-        var window = pipeline.Compiled.WindowMs;
         var rounds = new Rounds(n, pipeline.Compiled.OutOfOrdernessMs);
-        var flushes = new FlushTally(coordinator, clock);
-        var flushedBoundary = long.MinValue;
+        var flushes = new FlushTally(coordinator, clock, pipeline.Compiled.WindowMs);
         var lastReport = started;
         long readTicks = 0, ingestTicks = 0;
         var signals = new ShardSignal[n][];
@@ -654,21 +617,11 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 if (!round.Active[i]) continue;
                 await ApplyAsync(signals[i], cancellationToken).ConfigureAwait(false);
                 pipeline.Recycle(signals[i]);
-                signals[i] = null!;
             }
-            // The flush of this round when the watermark after it crossed a window (as the apply stage decides).
-            var global = Watermark.Global(round.Watermarks.Where(w => w != Watermark.Final));
-            if (global != Watermark.None && CompiledPipeline.FloorTo(global.Ms, window) > flushedBoundary)
-            {
-                flushedBoundary = CompiledPipeline.FloorTo(global.Ms, window);
-                await flushes.FlushAsync(false, cancellationToken).ConfigureAwait(false);
-            }
+            // The round's flush, when the watermark after it crossed a window (as the threaded workers decide).
+            await flushes.FlushIfCrossedAsync(round.Global, cancellationToken).ConfigureAwait(false);
             round.Sealed.TrySetResult(coordinator.Sealed);
-            if (progress is not null && clock.GetElapsedTime(lastReport) > TimeSpan.FromMilliseconds(500))
-            {
-                lastReport = clock.GetTimestamp();
-                progress(Progress(readers, lanes, started, flushes, readTicks, ingestTicks));
-            }
+            if (ReportDue(progress, ref lastReport)) progress!(Progress(readers, lanes, started, flushes, readTicks, ingestTicks));
         }
         cancellationToken.ThrowIfCancellationRequested();
         await flushes.FlushAsync(true, cancellationToken).ConfigureAwait(false);
@@ -710,8 +663,11 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     }
 
     /// <summary>The flushes of one run: the windows they closed, the samples they wrote and the time they took.</summary>
-    private sealed class FlushTally(FlushCoordinator coordinator, TimeProvider clock)
+    private sealed class FlushTally(FlushCoordinator coordinator, TimeProvider clock, long windowMs)
     {
+        // The base-window boundary the global watermark had crossed at the last flush of the run.
+        private long _flushedBoundary = long.MinValue;
+
         public long WindowsClosed { get; private set; }
 
         private long _samples;
@@ -723,17 +679,34 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
 
         public long ElapsedTicks { get; private set; }
 
-        public Task FlushAsync(bool final, CancellationToken cancellationToken) => FlushAsync(final, null, cancellationToken);
+        /// <summary>
+        /// A flush when the global watermark (after a chunk, or a round) has crossed a base-window boundary since the last
+        /// one: when every replay flushes during the run.
+        /// </summary>
+        public Task FlushIfCrossedAsync(Watermark global, CancellationToken cancellationToken)
+        {
+            if (global == Watermark.None || CompiledPipeline.FloorTo(global.Ms, windowMs) <= _flushedBoundary) return Task.CompletedTask;
+            _flushedBoundary = CompiledPipeline.FloorTo(global.Ms, windowMs);
+            return FlushAsync(false, cancellationToken);
+        }
 
-        /// <summary>One flush; <paramref name="sealedKnown"/> as for <see cref="FlushCoordinator.FlushAsync(bool, Action{Watermark}?, CancellationToken)"/>.</summary>
-        public async Task FlushAsync(bool final, Action<Watermark>? sealedKnown, CancellationToken cancellationToken)
+        /// <summary>One flush.</summary>
+        public async Task FlushAsync(bool final, CancellationToken cancellationToken)
         {
             var t = clock.GetTimestamp();
-            var report = await coordinator.FlushAsync(final, sealedKnown, cancellationToken).ConfigureAwait(false);
+            var report = await coordinator.FlushAsync(final, null, cancellationToken).ConfigureAwait(false);
             WindowsClosed += report.WindowsClosed;
             _samples += report.SamplesWritten;
             ElapsedTicks += clock.GetTimestamp() - t;
         }
+    }
+
+    /// <summary>Whether a progress report is due (at most one every half second), and if so, counted from now.</summary>
+    private bool ReportDue(Action<ReplayProgress>? progress, ref long lastReport)
+    {
+        if (progress is null || clock.GetElapsedTime(lastReport) <= TimeSpan.FromMilliseconds(500)) return false;
+        lastReport = clock.GetTimestamp();
+        return true;
     }
 
     private TimeSpan Ticks(long ticks) => TimeSpan.FromSeconds((double)ticks / clock.TimestampFrequency);
