@@ -18,6 +18,9 @@ namespace LogMetrics.Core.Replay;
 /// or truncated gzip stops the lane: <see cref="Error"/> names the file and the problem, a cut last
 /// line is not delivered, and the lane counts as not read to its end. (A gzip of several concatenated
 /// members is checked against its last member's trailer only, so it reads as corrupt.)</item>
+/// <item>A plain file that ends shorter than it was when opened was cut while it was read (a log rotated with
+/// <c>copytruncate</c>, say): the lines after the cut are gone, so the lane stops with an <see cref="Error"/> that says
+/// so, rather than end as if it had been read whole. A file that grows while it is read is read to its new end.</item>
 /// </list>
 /// </summary>
 public sealed class LaneReader : IDisposable
@@ -27,6 +30,9 @@ public sealed class LaneReader : IDisposable
 
     private readonly Stream _stream;
     private readonly FileStream? _gzipFile;
+    // A plain file opened by path, and its length then: a read that ends before that length means the file was cut.
+    private readonly FileStream? _plainFile;
+    private readonly long _lengthAtOpen;
     private readonly int _maxRecordBytes;
     private Crc32? _crc;
     // The read buffer: an array, or part of a shared block (InputBlock) for an input read whole.
@@ -69,6 +75,11 @@ public sealed class LaneReader : IDisposable
         else
         {
             _stream = file;
+            if (file.CanSeek)
+            {
+                _plainFile = file;
+                _lengthAtOpen = file.Length;
+            }
             // A FIFO or a device has no length.
             (_buffer, _arena, _inPlace) = Buffers(file.CanSeek ? file.Length : null, out _block, direct: true);
             _direct = !_inPlace;
@@ -438,7 +449,7 @@ public sealed class LaneReader : IDisposable
         if (n == 0 && !_eof)
         {
             _eof = true;
-            if (_crc is not null && CheckGzipTrailer() is { } problem) Stop(problem);
+            if ((_crc is not null ? CheckGzipTrailer() : CheckNotCut()) is { } problem) Stop(problem);
         }
     }
 
@@ -478,7 +489,28 @@ public sealed class LaneReader : IDisposable
         }
         _end += n;
         BytesRead += n;
-        if (n == 0) _eof = true;
+        if (n == 0)
+        {
+            _eof = true;
+            if (CheckNotCut() is { } problem) Stop(problem);
+        }
+    }
+
+    /// <summary>At the end of a plain file opened by path: whether it ended before the length it had when opened.</summary>
+    private string? CheckNotCut()
+    {
+        if (_plainFile is null) return null;
+        var read = _plainFile.Position;
+        if (read >= _lengthAtOpen) return null;
+        long? now = null;
+        try
+        {
+            now = _plainFile.Length;
+        }
+        catch (IOException)
+        {
+        }
+        return $"{Path}: the file was cut while it was read: it ended after {read:N0} of the {_lengthAtOpen:N0} bytes it had when opened{(now is { } length ? $" (it has {length:N0} now)" : "")}, so the lines after that are lost";
     }
 
     /// <summary>At the end of a gzip lane: does the decompressed data match the trailer's CRC-32 and length?</summary>

@@ -538,4 +538,64 @@ public sealed class LaneReaderTests : IDisposable
         Assert.NotSame(c, d);
         d!.Release();
     }
+
+    // Lines of 1,001 bytes (newline included), each naming its number: "line 000042 xxx...".
+    private static byte[] NumberedLines(int from, int count) =>
+        Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(from, count).Select(i => $"line {i:D6} ".PadRight(1000, 'x') + "\n")));
+
+    private static void Cut(string path, long length)
+    {
+        // Another handle, as a log rotator's copytruncate would (the reader's own is only read).
+        using var writer = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+        writer.SetLength(length);
+    }
+
+    [Theory]
+    [InlineData(3000, 100)] // 3 MB: read 256 KiB at a time into the arena, cut after the first chunk
+    [InlineData(600, 0)] // 600 KB: read whole in one go, cut before the first read
+    public void FileCutWhileRead_DeliversTheWholeLinesBeforeTheCut_AndStopsTheLaneWithAnError(int lines, int readFirst)
+    {
+        var path = Write("cut.jsonl", NumberedLines(1, lines));
+        using var reader = new LaneReader(path);
+        var delivered = new List<(long, string, long)>();
+        if (readFirst > 0)
+        {
+            foreach (var e in reader.ReadChunk(readFirst)) delivered.Add((e.Sequence, Encoding.ASCII.GetString(e.Body.Span), 0));
+        }
+        // Cut in the middle of line 401 (bytes 400,000 to 401,000): lines 1 to 400 remain whole.
+        Cut(path, 400 * 1001 + 500);
+        delivered.AddRange(ReadAll(reader, chunk: 50));
+
+        Assert.Equal(Enumerable.Range(1, 400).Select(i => (long)i), delivered.Select(d => d.Item1));
+        Assert.All(delivered, d => Assert.StartsWith($"line {d.Item1:D6} ", d.Item2));
+        Assert.All(delivered, d => Assert.Equal(1000, d.Item2.Length));
+        Assert.NotNull(reader.Error);
+        Assert.Contains("cut while it was read", reader.Error);
+        Assert.Contains($"{lines * 1001:N0} bytes it had when opened (it has {400 * 1001 + 500:N0} now)", reader.Error);
+    }
+
+    [Fact]
+    public void FileGrowingWhileRead_IsReadToItsNewEnd_WithoutAnError()
+    {
+        var path = Write("grow.jsonl", NumberedLines(1, 2000));
+        using var reader = new LaneReader(path);
+        var delivered = reader.ReadChunk(100).Select(e => e.Sequence).ToList();
+        using (var append = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) append.Write(NumberedLines(2001, 500));
+        delivered.AddRange(ReadAll(reader, chunk: 100).Select(d => d.Line));
+
+        Assert.Equal(Enumerable.Range(1, 2500).Select(i => (long)i), delivered);
+        Assert.Null(reader.Error);
+    }
+
+    [Fact]
+    public void FileReadWhole_NoError()
+    {
+        foreach (var lines in new[] { 600, 3000 })
+        {
+            var path = Write($"whole-{lines}.jsonl", NumberedLines(1, lines));
+            using var reader = new LaneReader(path);
+            Assert.Equal(lines, ReadAll(reader, chunk: 64).Count);
+            Assert.Null(reader.Error);
+        }
+    }
 }
