@@ -290,6 +290,11 @@ public static class Commands
             Console.Error.WriteLine(e.Message);
             return e.ExitCode;
         }
+        catch (OutputWriteException e)
+        {
+            // An output (the summary, say) could not be written: the run did run, and stopped on it.
+            return Fail(ExitCodes.Failure, e.Message);
+        }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or InvalidDataException or IOException)
         {
             return Fail(BadInput, e.Message);

@@ -60,21 +60,34 @@ public sealed class AtomicOutput : IDisposable
     /// <summary>The temporary file's stream (<see cref="BufferSize"/>).</summary>
     public FileStream Stream { get; }
 
-    /// <summary>Closes the stream (its owner may have already) and renames the file into place.</summary>
+    /// <summary>
+    /// Closes the stream (its owner may have already) and renames the file into place. A failure to write the
+    /// stream's last bytes (a full disk) is an <see cref="OutputWriteException"/> naming the file; the file is then
+    /// not put in place (<see cref="Dispose"/> removes it).
+    /// </summary>
     public void Commit()
     {
         if (_done) return;
-        Stream.Dispose();
+        OutputWriteException.Wrap(FinalPath, () => Stream.Dispose());
         if (!Direct) File.Move(TempPath, FinalPath, overwrite: true);
         _done = true;
     }
 
-    /// <summary>Without <see cref="Commit"/>, removes the temporary file.</summary>
+    /// <summary>
+    /// Without <see cref="Commit"/>, removes the temporary file, even when its last bytes cannot be written (the
+    /// output is given up: the previous NAME, if any, stays as it was).
+    /// </summary>
     public void Dispose()
     {
         if (_done) return;
         _done = true;
-        Stream.Dispose();
+        try
+        {
+            Stream.Dispose();
+        }
+        catch (Exception e) when (OutputWriteException.IsWriteFailure(e))
+        {
+        }
         if (Direct) return;
         try { File.Delete(TempPath); } catch (IOException) { }
     }
@@ -83,8 +96,46 @@ public sealed class AtomicOutput : IDisposable
     public static void WriteAllText(string path, string text)
     {
         using var output = new AtomicOutput(path);
-        using (var writer = new StreamWriter(output.Stream, leaveOpen: true)) writer.Write(text);
+        OutputWriteException.Wrap(output.FinalPath, () =>
+        {
+            using var writer = new StreamWriter(output.Stream, leaveOpen: true);
+            writer.Write(text);
+        });
         output.Commit();
+    }
+}
+
+/// <summary>
+/// An output file could not be written during a run (the disk or the user's quota full, a file size limit, an I/O
+/// error): names the file. The replay then stops as failed (exit 1), and the file is not put in place.
+/// </summary>
+public sealed class OutputWriteException(string path, Exception inner) : IOException($"writing {path}: {Reason(inner)}", inner)
+{
+    // .NET's words for EFBIG are about an argument ("Specified file length was too large for the file system").
+    private static string Reason(Exception e) =>
+        e is ArgumentOutOfRangeException ? $"the file reached the process's file size limit (ulimit -f; {e.Message})" : e.Message;
+
+    /// <summary>The output's path (its final name).</summary>
+    public string Path { get; } = path;
+
+    /// <summary>
+    /// What a failed write of a file throws: an <see cref="IOException"/> (a full disk: "No space left on device"), or
+    /// the <see cref="ArgumentOutOfRangeException"/> .NET throws when the write would pass the process's file size limit
+    /// (<c>ulimit -f</c>, EFBIG).
+    /// </summary>
+    public static bool IsWriteFailure(Exception e) => e is IOException or ArgumentOutOfRangeException;
+
+    /// <summary>Runs <paramref name="write"/>; a write failure becomes an <see cref="OutputWriteException"/> naming <paramref name="path"/>.</summary>
+    public static void Wrap(string path, Action write)
+    {
+        try
+        {
+            write();
+        }
+        catch (Exception e) when (e is not OutputWriteException && IsWriteFailure(e))
+        {
+            throw new OutputWriteException(path, e);
+        }
     }
 }
 
@@ -145,8 +196,11 @@ public sealed class OutputLocks : IDisposable
 /// started (<see cref="Writeback"/>), so that the rename at the end of the run does not wait for the whole
 /// file's to be written (the rename over the bench corpus's previous 14 MB of samples: 8 to 9 ms, 3.5 to 4 ms so).</para>
 /// </summary>
-public sealed class FlushOnDisposeStream(Stream inner) : Stream
+public sealed class FlushOnDisposeStream(Stream inner, string? path = null) : Stream
 {
+    // The output's name in a failure (OutputWriteException), when given.
+    private readonly string _path = path ?? (inner as FileStream)?.Name ?? "the output";
+
     /// <summary>How many bytes are written between two writeback requests.</summary>
     public const int WritebackBytes = 1 << 20;
 
@@ -188,34 +242,60 @@ public sealed class FlushOnDisposeStream(Stream inner) : Stream
 
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
+    // Writes and the flushes behind them fail as an OutputWriteException naming the file.
     public override void Write(byte[] buffer, int offset, int count)
     {
-        inner.Write(buffer, offset, count);
-        Wrote(count);
+        try
+        {
+            inner.Write(buffer, offset, count);
+            Wrote(count);
+        }
+        catch (Exception e) when (e is not OutputWriteException && OutputWriteException.IsWriteFailure(e))
+        {
+            throw new OutputWriteException(_path, e);
+        }
     }
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        inner.Write(buffer);
-        Wrote(buffer.Length);
+        try
+        {
+            inner.Write(buffer);
+            Wrote(buffer.Length);
+        }
+        catch (Exception e) when (e is not OutputWriteException && OutputWriteException.IsWriteFailure(e))
+        {
+            throw new OutputWriteException(_path, e);
+        }
     }
 
     public override void WriteByte(byte value)
     {
-        inner.WriteByte(value);
-        Wrote(1);
+        try
+        {
+            inner.WriteByte(value);
+            Wrote(1);
+        }
+        catch (Exception e) when (e is not OutputWriteException && OutputWriteException.IsWriteFailure(e))
+        {
+            throw new OutputWriteException(_path, e);
+        }
     }
 
-    public override async Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        await inner.WriteAsync(buffer.AsMemory(offset, count), cancellationToken).ConfigureAwait(false);
-        Wrote(count);
-    }
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
-        Wrote(buffer.Length);
+        try
+        {
+            await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            Wrote(buffer.Length);
+        }
+        catch (Exception e) when (e is not OutputWriteException && OutputWriteException.IsWriteFailure(e))
+        {
+            throw new OutputWriteException(_path, e);
+        }
     }
 
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
@@ -226,13 +306,20 @@ public sealed class FlushOnDisposeStream(Stream inner) : Stream
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) inner.Dispose();
+        if (disposing) OutputWriteException.Wrap(_path, inner.Dispose);
         base.Dispose(disposing);
     }
 
     public override async ValueTask DisposeAsync()
     {
-        await inner.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await inner.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutputWriteException && OutputWriteException.IsWriteFailure(e))
+        {
+            throw new OutputWriteException(_path, e);
+        }
         await base.DisposeAsync().ConfigureAwait(false);
     }
 }

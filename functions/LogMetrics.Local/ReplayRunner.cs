@@ -62,6 +62,9 @@ public sealed record ReplayOutcome(PipelineCounters Counters, Enricher Enricher,
 /// <summary>Runs a replay: the console host's composition of the core (no Azure anywhere).</summary>
 public static class ReplayRunner
 {
+    /// <summary>The drop reason of the samples of a samples file that could not be written (and so was not put in place).</summary>
+    public const string OutputNotWritten = "output not written";
+
     public static async Task<ReplayOutcome> RunAsync(ReplaySettings settings, CompiledPipeline compiled, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
         foreach (var file in settings.Files)
@@ -127,8 +130,8 @@ public static class ReplayRunner
         using var deadLetterFile = settings.DeadLetterPath is null ? null : new AtomicOutput(settings.DeadLetterPath);
         using var samplesFile = settings.OutPath is null ? null : new AtomicOutput(settings.OutPath);
         // An ordinary file is written when its buffer fills and at the end, not once per line (FlushOnDisposeStream).
-        var deadLetters = deadLetterFile is null ? null : new JsonlDeadLetterSink(deadLetterFile.Direct ? deadLetterFile.Stream : new FlushOnDisposeStream(deadLetterFile.Stream));
-        var samplesOut = samplesFile is null ? null : new JsonlSampleWriter(samplesFile.Direct ? samplesFile.Stream : new FlushOnDisposeStream(samplesFile.Stream));
+        var deadLetters = deadLetterFile is null ? null : new JsonlDeadLetterSink(deadLetterFile.Direct ? deadLetterFile.Stream : new FlushOnDisposeStream(deadLetterFile.Stream, deadLetterFile.FinalPath));
+        var samplesOut = samplesFile is null ? null : new JsonlSampleWriter(samplesFile.Direct ? samplesFile.Stream : new FlushOnDisposeStream(samplesFile.Stream, samplesFile.FinalPath));
         // The samples file is written in a stage of its own: the replay's flush does not wait for it.
         await using var samplesStage = samplesOut is null ? null : new WriteBehindSampleWriter(samplesOut);
         var writers = new List<ISampleWriter>();
@@ -169,6 +172,15 @@ public static class ReplayRunner
         ReplayProgress? last = null;
         string status = RunStatus.Complete;
         string? error = null;
+        // Outputs that could not be written (a full disk): the run stops as failed, and they are not put in place.
+        var failedOutputs = new HashSet<string>(StringComparer.Ordinal);
+        void OutputFailed(OutputWriteException e)
+        {
+            failedOutputs.Add(e.Path);
+            if (status == RunStatus.Failed) return;
+            status = RunStatus.Failed;
+            error = e.Message;
+        }
         try
         {
             last = await engine.RunAsync(readers, progress, cancellationToken).ConfigureAwait(false);
@@ -184,12 +196,23 @@ public static class ReplayRunner
             status = RunStatus.Failed;
             error = e.Message;
         }
+        catch (OutputWriteException e)
+        {
+            OutputFailed(e);
+        }
         finally
         {
             foreach (var r in readers) r.Dispose();
         }
-        // Everything flushed is in the file (a write failure is thrown here).
-        if (samplesStage is not null) await samplesStage.CompleteAsync().ConfigureAwait(false);
+        // Everything flushed is in the file (a write failure is thrown here, or was above).
+        try
+        {
+            if (samplesStage is not null) await samplesStage.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (OutputWriteException e)
+        {
+            OutputFailed(e);
+        }
         var elapsed = clock.GetElapsedTime(started);
         if (last is not null && coordinator.SamplesClosedBehind != last.SamplesClosedBehind)
         {
@@ -203,18 +226,38 @@ public static class ReplayRunner
             progress?.Invoke(last);
         }
 
-        // Finalize the outputs: whatever the run got to is renamed into place, and the summary says how it ended.
-        deadLetters?.Dispose();
-        samplesOut?.Dispose();
-        deadLetterFile?.Commit();
-        samplesFile?.Commit();
+        // Finalize the outputs: whatever the run got to is renamed into place, and the summary says how it ended. An
+        // output that could not be written is given up instead: its temporary file removed, its previous version kept.
+        void Finalize(IDisposable? writer, AtomicOutput? file)
+        {
+            if (file is null) return;
+            if (!failedOutputs.Contains(file.FinalPath))
+            {
+                try
+                {
+                    writer?.Dispose();
+                    file.Commit();
+                    return;
+                }
+                catch (OutputWriteException e)
+                {
+                    OutputFailed(e);
+                }
+            }
+            file.Dispose();
+        }
+        Finalize(deadLetters, deadLetterFile);
+        Finalize(samplesOut, samplesFile);
 
         var accounts = new List<OutputAccount>();
         if (samplesOut is not null)
         {
             // The samples file takes every sample the flush hands it (it never fails a call; an error stops the run),
             // and it comes first among the sinks: a backlog drop (another sink down) never misses it.
-            accounts.Add(RunSummary.Account("out", settings.OutPath!, counters.Samples, samplesOut.SamplesWritten, WriteResult.NoDrops));
+            // A samples file given up holds none of them: each is counted as dropped, with the reason.
+            accounts.Add(samplesFile is not null && failedOutputs.Contains(samplesFile.FinalPath)
+                ? RunSummary.Account("out", settings.OutPath!, counters.Samples, 0, new Dictionary<string, long> { [OutputNotWritten] = counters.Samples })
+                : RunSummary.Account("out", settings.OutPath!, counters.Samples, samplesOut.SamplesWritten, WriteResult.NoDrops));
         }
         if (settings.Remote is { } remote)
         {

@@ -153,4 +153,54 @@ public sealed class CrashSafeOutputTests : TempDirTests
         Assert.Subset(new HashSet<string> { "unreachable", "over_budget" }, dropped.Keys.ToHashSet());
         Assert.True(dropped.GetValueOrDefault("unreachable") > 0);
     }
+
+    /// <summary>
+    /// An output that cannot be written (a full disk, a quota, a size limit) fails the run (exit 1), names the file, and
+    /// gives the output up: the previous file stays, no temporary file is left, and the summary counts every sample as
+    /// dropped. The failure is made with a file size limit (bash's <c>ulimit -f</c>, in KiB, with SIGXFSZ ignored, so a
+    /// write past it fails with EFBIG), which needs no small disk; a full disk (ENOSPC) takes the same path.
+    /// </summary>
+    [Fact]
+    public async Task OutputThatCannotBeWritten_FailsTheRun_NamesTheFile_KeepsThePreviousOne_LeavesNoTemporaryFile()
+    {
+        var dir = TempDir();
+        var samplesPath = Path.Combine(dir, "samples.jsonl");
+        await File.WriteAllTextAsync(samplesPath, "previous\n");
+        var console = Cli.StartInfo();
+        var psi = new ProcessStartInfo("bash")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = console.WorkingDirectory,
+        };
+        // The golden lane's samples are about 660 KB, its summary under 1 KB: the limit is met by the samples only.
+        foreach (var a in (string[])["-c", "trap '' XFSZ; ulimit -f 200; exec \"$@\"", "bash", console.FileName, .. console.ArgumentList, .. Replay(dir, Golden("lane-0.jsonl"))])
+        {
+            psi.ArgumentList.Add(a);
+        }
+        psi.Environment["NO_COLOR"] = "1";
+        // The JIT runtime's double-mapped code memory is a file too, which the limit would refuse.
+        psi.Environment["DOTNET_EnableWriteXorExecute"] = "0";
+        using var run = Process.Start(psi)!;
+        var stdout = run.StandardOutput.ReadToEndAsync();
+        var stderr = run.StandardError.ReadToEndAsync();
+        await run.WaitForExitAsync();
+        var err = await stderr;
+        _ = await stdout;
+
+        Assert.True(run.ExitCode == 1, $"exit {run.ExitCode}: {err}");
+        Assert.Contains($"error: writing {samplesPath}: the file reached the process's file size limit", err);
+        Assert.Equal("previous\n", await File.ReadAllTextAsync(samplesPath));
+        Assert.Empty(Directory.GetFiles(dir, ".*.tmp").Concat(Directory.GetFiles(dir, "*.lock")));
+        using var summary = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(dir, "summary.json")));
+        var root = summary.RootElement;
+        Assert.Equal("failed", root.GetProperty("status").GetString());
+        Assert.Equal(1, root.GetProperty("exitCode").GetInt32());
+        Assert.StartsWith($"writing {samplesPath}: ", root.GetProperty("error").GetString());
+        var output = root.GetProperty("outputs")[0];
+        Assert.Equal(0, output.GetProperty("written").GetInt64());
+        var samples = root.GetProperty("samples").GetInt64();
+        Assert.True(samples > 0);
+        Assert.Equal(samples, output.GetProperty("dropped").GetProperty("output not written").GetInt64());
+    }
 }

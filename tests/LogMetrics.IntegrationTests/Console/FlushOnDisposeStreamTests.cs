@@ -85,4 +85,26 @@ public sealed class FlushOnDisposeStreamTests : TempDirTests
         // sync_file_range on a pipe fails (ESPIPE): advice only, so false and no exception.
         Assert.False(LogMetrics.Core.Replay.Writeback.Start(new Microsoft.Win32.SafeHandles.SafeFileHandle(server.SafePipeHandle.DangerousGetHandle(), ownsHandle: false), 0, 4096));
     }
+
+    /// <summary>A stream whose writes fail as a full disk's (IOException) or a file size limit's (.NET's ArgumentOutOfRangeException).</summary>
+    private sealed class FailingStream(Exception failure) : MemoryStream
+    {
+        public override void Write(ReadOnlySpan<byte> buffer) => throw failure;
+
+        public override void Write(byte[] buffer, int offset, int count) => throw failure;
+    }
+
+    [Fact]
+    public void WriteFailure_IsAnOutputWriteException_NamingTheFile()
+    {
+        var full = new FlushOnDisposeStream(new FailingStream(new IOException("No space left on device")), "/data/samples.jsonl");
+        var e = Assert.Throws<OutputWriteException>(() => full.Write(new byte[10]));
+        Assert.Equal("/data/samples.jsonl", e.Path);
+        Assert.Equal("writing /data/samples.jsonl: No space left on device", e.Message);
+        Assert.IsType<IOException>(e.InnerException);
+
+        var limited = new FlushOnDisposeStream(new FailingStream(new ArgumentOutOfRangeException("value", "Specified file length was too large for the file system.")), "/data/samples.jsonl");
+        e = Assert.Throws<OutputWriteException>(() => limited.Write(new byte[10], 0, 10));
+        Assert.StartsWith("writing /data/samples.jsonl: the file reached the process's file size limit (ulimit -f; ", e.Message);
+    }
 }
