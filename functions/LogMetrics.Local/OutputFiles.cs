@@ -125,6 +125,9 @@ public sealed class OutputWriteException(string path, Exception inner) : IOExcep
     /// </summary>
     public static bool IsWriteFailure(Exception e) => e is IOException or ArgumentOutOfRangeException;
 
+    /// <summary>A write failure not yet named: one to throw as an <see cref="OutputWriteException"/>.</summary>
+    public static bool Converts(Exception e) => e is not OutputWriteException && IsWriteFailure(e);
+
     /// <summary>Runs <paramref name="write"/>; a write failure becomes an <see cref="OutputWriteException"/> naming <paramref name="path"/>.</summary>
     public static void Wrap(string path, Action write)
     {
@@ -132,7 +135,7 @@ public sealed class OutputWriteException(string path, Exception inner) : IOExcep
         {
             write();
         }
-        catch (Exception e) when (e is not OutputWriteException && IsWriteFailure(e))
+        catch (Exception e) when (Converts(e))
         {
             throw new OutputWriteException(path, e);
         }
@@ -242,20 +245,11 @@ public sealed class FlushOnDisposeStream(Stream inner, string? path = null) : St
 
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    // Writes and the flushes behind them fail as an OutputWriteException naming the file.
-    public override void Write(byte[] buffer, int offset, int count)
-    {
-        try
-        {
-            inner.Write(buffer, offset, count);
-            Wrote(count);
-        }
-        catch (Exception e) when (e is not OutputWriteException && OutputWriteException.IsWriteFailure(e))
-        {
-            throw new OutputWriteException(_path, e);
-        }
-    }
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
+    public override void WriteByte(byte value) => Write([value]);
+
+    /// <summary>Every write comes here: it and the flush behind it fail as an <see cref="OutputWriteException"/> naming the file.</summary>
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         try
@@ -263,20 +257,7 @@ public sealed class FlushOnDisposeStream(Stream inner, string? path = null) : St
             inner.Write(buffer);
             Wrote(buffer.Length);
         }
-        catch (Exception e) when (e is not OutputWriteException && OutputWriteException.IsWriteFailure(e))
-        {
-            throw new OutputWriteException(_path, e);
-        }
-    }
-
-    public override void WriteByte(byte value)
-    {
-        try
-        {
-            inner.WriteByte(value);
-            Wrote(1);
-        }
-        catch (Exception e) when (e is not OutputWriteException && OutputWriteException.IsWriteFailure(e))
+        catch (Exception e) when (OutputWriteException.Converts(e))
         {
             throw new OutputWriteException(_path, e);
         }
@@ -285,16 +266,18 @@ public sealed class FlushOnDisposeStream(Stream inner, string? path = null) : St
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    /// <summary>Written at once, as the file's stream (opened for synchronous writes) would: the same path as <see cref="Write(ReadOnlySpan{byte})"/>.</summary>
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
         try
         {
-            await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
-            Wrote(buffer.Length);
+            Write(buffer.Span);
+            return ValueTask.CompletedTask;
         }
-        catch (Exception e) when (e is not OutputWriteException && OutputWriteException.IsWriteFailure(e))
+        catch (Exception e)
         {
-            throw new OutputWriteException(_path, e);
+            return ValueTask.FromException(e);
         }
     }
 
@@ -304,22 +287,10 @@ public sealed class FlushOnDisposeStream(Stream inner, string? path = null) : St
 
     public override void SetLength(long value) => throw new NotSupportedException();
 
+    // DisposeAsync is Stream's: it calls this.
     protected override void Dispose(bool disposing)
     {
         if (disposing) OutputWriteException.Wrap(_path, inner.Dispose);
         base.Dispose(disposing);
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        try
-        {
-            await inner.DisposeAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OutputWriteException && OutputWriteException.IsWriteFailure(e))
-        {
-            throw new OutputWriteException(_path, e);
-        }
-        await base.DisposeAsync().ConfigureAwait(false);
     }
 }

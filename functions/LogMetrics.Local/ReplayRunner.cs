@@ -228,7 +228,7 @@ public static class ReplayRunner
 
         // Finalize the outputs: whatever the run got to is renamed into place, and the summary says how it ended. An
         // output that could not be written is given up instead: its temporary file removed, its previous version kept.
-        void Finalize(IDisposable? writer, AtomicOutput? file)
+        void FinishOutput(IDisposable? writer, AtomicOutput? file)
         {
             if (file is null) return;
             if (!failedOutputs.Contains(file.FinalPath))
@@ -246,8 +246,8 @@ public static class ReplayRunner
             }
             file.Dispose();
         }
-        Finalize(deadLetters, deadLetterFile);
-        Finalize(samplesOut, samplesFile);
+        FinishOutput(deadLetters, deadLetterFile);
+        FinishOutput(samplesOut, samplesFile);
 
         var accounts = new List<OutputAccount>();
         if (samplesOut is not null)

@@ -96,8 +96,7 @@ internal sealed unsafe class InputBlock : MemoryManager<byte>
         return new InputBlock(pool, start);
     }
 
-    // madvise from the process's own symbols (libc is loaded already): no library search (a DllImport of
-    // "libc" probed some sixty paths for liblibc.so and libc.so first). Null where there is none.
+    // madvise (LibC); null where there is none.
     private static delegate* unmanaged<void*, nuint, int, int> s_madvise;
     private static bool s_looked;
 
@@ -105,10 +104,7 @@ internal sealed unsafe class InputBlock : MemoryManager<byte>
     {
         if (!s_looked)
         {
-            if (NativeLibrary.TryGetExport(NativeLibrary.GetMainProgramHandle(), "madvise", out var address))
-            {
-                s_madvise = (delegate* unmanaged<void*, nuint, int, int>)address;
-            }
+            s_madvise = (delegate* unmanaged<void*, nuint, int, int>)LibC.Find("madvise");
             s_looked = true;
         }
         return s_madvise;

@@ -75,13 +75,14 @@ public sealed class LaneReader : IDisposable
         else
         {
             _stream = file;
-            if (file.CanSeek)
+            // A FIFO or a device has no length.
+            long? length = file.CanSeek ? file.Length : null;
+            if (length is { } known)
             {
                 _plainFile = file;
-                _lengthAtOpen = file.Length;
+                _lengthAtOpen = known;
             }
-            // A FIFO or a device has no length.
-            (_buffer, _arena, _inPlace) = Buffers(file.CanSeek ? file.Length : null, out _block, direct: true);
+            (_buffer, _arena, _inPlace) = Buffers(length, out _block, direct: true);
             _direct = !_inPlace;
         }
     }

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace LogMetrics.Core.Replay;
@@ -16,7 +15,7 @@ public static unsafe class Writeback
 {
     private const uint SyncFileRangeWrite = 2;
 
-    // sync_file_range from the process's own symbols, as InputBlock finds madvise (no library search). Null where there is none.
+    // sync_file_range (LibC); null where there is none.
     private static delegate* unmanaged<int, long, long, uint, int> s_syncFileRange;
     private static bool s_looked;
 
@@ -43,10 +42,7 @@ public static unsafe class Writeback
     {
         if (!s_looked)
         {
-            if (OperatingSystem.IsLinux() && NativeLibrary.TryGetExport(NativeLibrary.GetMainProgramHandle(), "sync_file_range", out var address))
-            {
-                s_syncFileRange = (delegate* unmanaged<int, long, long, uint, int>)address;
-            }
+            s_syncFileRange = (delegate* unmanaged<int, long, long, uint, int>)LibC.Find("sync_file_range");
             s_looked = true;
         }
         return s_syncFileRange;

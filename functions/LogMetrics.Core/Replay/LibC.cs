@@ -1,0 +1,14 @@
+using System.Runtime.InteropServices;
+
+namespace LogMetrics.Core.Replay;
+
+/// <summary>
+/// Functions of the C library found in the process's own symbols (libc is loaded already): no library search, where a
+/// DllImport of "libc" probed some sixty paths for liblibc.so and libc.so first.
+/// </summary>
+internal static class LibC
+{
+    /// <summary>The address of the function <paramref name="name"/>; 0 elsewhere than Linux, or where the process has none.</summary>
+    public static nint Find(string name) =>
+        OperatingSystem.IsLinux() && NativeLibrary.TryGetExport(NativeLibrary.GetMainProgramHandle(), name, out var address) ? address : 0;
+}
