@@ -12,7 +12,7 @@ namespace LogMetrics.Core.Enrich;
 /// <see cref="LoadAllAsync"/> reads the file every time (policy <c>all</c> reloads see edits).
 /// <see cref="GetAsync"/> (policy <c>lru</c>) keeps only a row index (<see cref="CsvRowIndex"/>: a key
 /// hash and a byte offset per row) and the file open, and reads rows from it on demand with positioned
-/// reads; it indexes the file again (and closes the old one) when its size or last write time changes.
+/// reads (a file of at most 64 KiB is read whole once and its rows read from those bytes); it indexes the file again (and closes the old one) when its size or last write time changes.
 /// <see cref="ValidateAsync"/> checks a file at start. <see cref="Dispose"/> closes the files.
 /// </remarks>
 public sealed class CsvDimensionSource : IDimensionSource, IDisposable
@@ -67,7 +67,7 @@ public sealed class CsvDimensionSource : IDimensionSource, IDisposable
     }
 
     /// <inheritdoc/>
-    /// <remarks>Reads the row from the file through a <see cref="CsvRowIndex"/> (16 bytes per row); the file is never held whole.</remarks>
+    /// <remarks>Reads the row from the file through a <see cref="CsvRowIndex"/> (16 bytes per row); the file is held whole only when it is at most <see cref="CsvRowIndex.WholeFileBytes"/> long.</remarks>
     public async Task<IReadOnlyDictionary<string, string>?> GetAsync(TableSpec table, DimensionKey key, CancellationToken cancellationToken)
     {
         while (true)

@@ -12,17 +12,22 @@ namespace LogMetrics.Core.Enrich;
 /// only a 64-bit hash of its key and its byte offset — 16 bytes a row (and under 64 KB to spare), in two arrays sorted by hash. A lookup
 /// binary-searches the hash and reads the row at its offset from the file (a hash collision is told
 /// apart by comparing the key columns). So an <c>lru</c> lookup over a CSV table holds at most its
-/// <c>maxRows</c> cached rows plus this index, never the whole table.
+/// <c>maxRows</c> cached rows plus this index, never the whole table, unless the table is at most
+/// <see cref="WholeFileBytes"/> long: such a file is read whole once, indexed from those bytes, and its rows are
+/// read from them (no read call per lookup; the bytes are fewer than the pass's buffer would be).
 /// <para>The file stays open from the indexing pass until <see cref="Dispose"/>: a lookup is one
 /// positioned read (<see cref="RandomAccess"/>, safe from any thread) into a small reader that is reused,
 /// not an open, a 16 KB buffer and a close per miss. The index and its rows therefore come from the same
 /// file even when the path is given a new file (a rename over it) until the owner indexes the path again;
-/// a file rewritten in place is read as it is now.</para>
+/// a larger file rewritten in place is read as it is now, a file held whole as it was indexed.</para>
 /// </summary>
 internal sealed class CsvRowIndex : IDisposable
 {
     /// <summary>Bytes a lookup reads at a time (a row longer than this takes more reads).</summary>
     internal const int LookupBufferBytes = 512;
+
+    /// <summary>Longest file held whole (the size of the buffer the indexing pass reads a larger one with).</summary>
+    internal const int WholeFileBytes = 1 << 16;
 
     private readonly SafeFileHandle _file;
     private readonly string _path;
@@ -33,11 +38,17 @@ internal sealed class CsvRowIndex : IDisposable
     private readonly ulong[] _hashes;
     private readonly long[] _offsets;
     private readonly int _count;
+    // The file's bytes when it is held whole (at most WholeFileBytes), else null.
+    private readonly byte[]? _whole;
+    private readonly int _wholeLength;
     // A reader kept for the next lookup (a concurrent lookup makes its own).
     private CsvRecordReader? _spare;
 
-    private CsvRowIndex(SafeFileHandle file, string path, string table, string[] header, int[] keyIndexes, ulong[] hashes, long[] offsets, int count)
+    private CsvRowIndex(SafeFileHandle file, string path, string table, string[] header, int[] keyIndexes, ulong[] hashes, long[] offsets, int count,
+        byte[]? whole, int wholeLength)
     {
+        _whole = whole;
+        _wholeLength = wholeLength;
         _file = file;
         _path = path;
         _table = table;
@@ -57,7 +68,7 @@ internal sealed class CsvRowIndex : IDisposable
     /// <summary>Bytes the index itself holds: 16 per row.</summary>
     public static int BytesPerRow => sizeof(ulong) + sizeof(long);
 
-    /// <summary>Reads and validates the whole file once, keeping only the index and the open file.</summary>
+    /// <summary>Reads and validates the whole file once, keeping only the index and the open file (and a small file's bytes).</summary>
     /// <exception cref="InvalidDataException">The file is malformed; the message names file and line.</exception>
     public static CsvRowIndex Build(TableSpec table, string path)
     {
@@ -66,10 +77,14 @@ internal sealed class CsvRowIndex : IDisposable
         try
         {
             var length = RandomAccess.GetLength(file);
-            // A buffer the size of a small file (a 3 KB table needs no 64 KB), at most 64 KB.
             // Rows are validated as bytes (UTF-8 checked, not decoded): no string per field of a table whose
-            // rows are read, one at a time, only when a lookup asks for them.
-            var reader = new CsvRecordReader(file, path, (int)Math.Clamp(length + 1, 256, 1 << 16), decode: false);
+            // rows are read, one at a time, only when a lookup asks for them. A small file is read whole and kept;
+            // a larger one through a buffer of 64 KB.
+            var wholeLength = 0;
+            var whole = length <= WholeFileBytes ? ReadWhole(file, (int)length, out wholeLength) : null;
+            var reader = whole is null
+                ? new CsvRecordReader(file, path, WholeFileBytes, decode: false)
+                : new CsvRecordReader(whole, wholeLength, path, decode: false);
             if (!reader.TryRead(out _, out _))
             {
                 throw new InvalidDataException($"Dimension table '{table.Name}': file '{path}' is empty (a header row is required).");
@@ -109,13 +124,26 @@ internal sealed class CsvRowIndex : IDisposable
             }
             SortByHashThenOffset(hashes.AsSpan(0, count), offsets.AsSpan(0, count));
             // The lookups read a row at a time: a small buffer of their own, not the pass's.
-            return new CsvRowIndex(file, path, table.Name, header, keyIndexes, hashes, offsets, count);
+            return new CsvRowIndex(file, path, table.Name, header, keyIndexes, hashes, offsets, count, whole, wholeLength);
         }
         catch
         {
             file.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The file's bytes, read to its end into an array of its length at open plus one; null when it has grown past that
+    /// meanwhile (it is then read through a buffer, as a large file is).
+    /// </summary>
+    private static byte[]? ReadWhole(SafeFileHandle file, int length, out int read)
+    {
+        var bytes = GC.AllocateUninitializedArray<byte>(length + 1);
+        read = 0;
+        int n;
+        while (read < bytes.Length && (n = RandomAccess.Read(file, bytes.AsSpan(read), read)) > 0) read += n;
+        return read < bytes.Length ? bytes : null;
     }
 
     /// <summary>
@@ -238,7 +266,10 @@ internal sealed class CsvRowIndex : IDisposable
         var first = lo;
         var last = lo;
         while (last + 1 < _count && _hashes[last + 1] == wanted) last++;
-        var reader = Interlocked.Exchange(ref _spare, null) ?? new CsvRecordReader(_file, _path, LookupBufferBytes);
+        // A file held whole has nothing to read (Dispose still ends its lookups).
+        if (_whole is not null) ObjectDisposedException.ThrowIf(_file.IsClosed, this);
+        var reader = Interlocked.Exchange(ref _spare, null)
+            ?? (_whole is null ? new CsvRecordReader(_file, _path, LookupBufferBytes) : new CsvRecordReader(_whole, _wholeLength, _path));
         try
         {
             var fields = reader.Fields;
@@ -313,9 +344,11 @@ internal sealed class CsvRecordReader
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    private readonly SafeFileHandle _file;
+    private readonly SafeFileHandle? _file;
     private readonly string _path;
     private readonly byte[] _buffer;
+    // Reading bytes held in memory (the whole file): _buffer holds them, _wholeLength of them.
+    private readonly int _wholeLength = -1;
     private readonly ArrayBufferWriter<byte> _field = new(64);
     // Without decoding (null when decoding): the record's fields, one after another, and where each ends.
     private readonly ArrayBufferWriter<byte>? _record;
@@ -339,6 +372,19 @@ internal sealed class CsvRecordReader
         if (!decode) _record = new ArrayBufferWriter<byte>(256);
     }
 
+    /// <summary>Reads the first <paramref name="length"/> bytes of <paramref name="bytes"/>, a whole file's, instead of a file.</summary>
+    /// <param name="bytes">The file's bytes (not copied).</param>
+    /// <param name="length">How many of them the file has.</param>
+    /// <param name="path">The file's name, for errors.</param>
+    /// <param name="decode">As for a file.</param>
+    public CsvRecordReader(byte[] bytes, int length, string path, bool decode = true)
+    {
+        _path = path;
+        _buffer = bytes;
+        _wholeLength = _len = length;
+        if (!decode) _record = new ArrayBufferWriter<byte>(256);
+    }
+
     /// <summary>The fields of the record the last <see cref="TryRead"/> read (when decoding).</summary>
     public List<string> Fields { get; } = [];
 
@@ -355,6 +401,15 @@ internal sealed class CsvRecordReader
     /// <summary>Reads from byte <paramref name="offset"/> next (the start of a record); a byte order mark is skipped only at 0.</summary>
     public void Seek(long offset)
     {
+        if (_wholeLength >= 0)
+        {
+            _bufferOffset = 0;
+            _pos = (int)Math.Min(offset, _wholeLength);
+            _len = _wholeLength;
+            _line = 1;
+            _checkedBom = offset != 0;
+            return;
+        }
         _bufferOffset = offset;
         _pos = 0;
         _len = 0;
@@ -366,8 +421,9 @@ internal sealed class CsvRecordReader
     {
         if (_pos == _len)
         {
+            if (_wholeLength >= 0) return -1;
             _bufferOffset += _len;
-            _len = RandomAccess.Read(_file, _buffer, _bufferOffset);
+            _len = RandomAccess.Read(_file!, _buffer, _bufferOffset);
             _pos = 0;
             if (_len == 0) return -1;
         }

@@ -208,18 +208,30 @@ public sealed class CsvDimensionSourceTests : IDisposable
         Assert.Equal("P0-urgent", row!["priority"]);
     }
 
-    [Fact]
-    public async Task GetAsync_WithinRecheckInterval_KeepsItsIndexWithoutStat_ReadsRowsOnDemand()
+    /// <summary>
+    /// Within the recheck interval the index is kept without a look at the file. A table longer than
+    /// <see cref="CsvRowIndex.WholeFileBytes"/> keeps only its row index (key hash + offset), so a row comes from the file
+    /// as it is now; a shorter one is held whole, so its rows are those it was indexed with until a recheck sees the change.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task GetAsync_WithinRecheckInterval_KeepsItsIndexWithoutStat_RowsFromTheFileOrItsHeldBytes(bool heldWhole)
     {
+        // Rows of other keys after the one asked for, past the size a table is held whole at when it is not to be.
+        var filler = heldWhole ? "" : string.Concat(Enumerable.Range(0, 5000).Select(i => $"q{i},api,filler\n"));
         var source = new CsvDimensionSource(_dir, recheckInterval: TimeSpan.FromHours(1));
-        Write("api_meta", "product,api,priority\nacc,DescribeX,P1\n");
+        Write("api_meta", "product,api,priority\nacc,DescribeX,P1\n" + filler);
+        Assert.Equal(heldWhole, new FileInfo(Path.Combine(_dir, "api_meta.csv")).Length <= CsvRowIndex.WholeFileBytes);
         await source.GetAsync(ApiMeta, new DimensionKey("acc", "DescribeX"), CancellationToken.None);
 
-        Write("api_meta", "product,api,priority\nacc,DescribeX,P0-urgent\n");
+        Write("api_meta", "product,api,priority\nacc,DescribeX,P0-urgent\n" + filler);
         var row = await source.GetAsync(ApiMeta, new DimensionKey("acc", "DescribeX"), CancellationToken.None);
 
-        // Only the row index (key hash + offset) is kept, so the row itself comes from the file as it is now.
-        Assert.Equal("P0-urgent", row!["priority"]);
+        Assert.Equal(heldWhole ? "P1" : "P0-urgent", row!["priority"]);
+        // A source that checks the file every time sees the change either way.
+        using var checking = new CsvDimensionSource(_dir, recheckInterval: TimeSpan.Zero);
+        Assert.Equal("P0-urgent", (await checking.GetAsync(ApiMeta, new DimensionKey("acc", "DescribeX"), CancellationToken.None))!["priority"]);
     }
 
     public static TheoryData<string, byte[], string> BrokenTables => new()
@@ -372,8 +384,11 @@ public sealed class CsvDimensionSourceTests : IDisposable
         Assert.Contains("gateway_cluster.csv", ex.Message);
     }
 
-    [Fact]
-    public async Task GetAsync_KeptOpenFile_ReturnsTheRowsOfLoadAll_ForEveryKey_RowsLongerThanOneRead()
+    /// <summary>A table held whole (at most <see cref="CsvRowIndex.WholeFileBytes"/>: its rows read from its bytes) and one read from the file.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task GetAsync_KeptOpenFile_ReturnsTheRowsOfLoadAll_ForEveryKey_RowsLongerThanOneRead(bool heldWhole)
     {
         // Rows longer than a lookup's read (a 3,000-byte field, a quoted field with a line break across a
         // read's end), a byte order mark, CRLF, blank lines and a duplicate key (the last row wins).
@@ -388,12 +403,15 @@ public sealed class CsvDimensionSourceTests : IDisposable
             if (i % 97 == 0) sb.Append("\r\n");
         }
         sb.Append("p3,api,last-wins\r\n");
+        // Filler rows past the size a table is held whole at.
+        for (var i = 0; !heldWhole && sb.Length <= CsvRowIndex.WholeFileBytes; i++) sb.Append('q').Append(i).Append(",api,filler\r\n");
         Write("api_meta", sb.ToString(), bom: true);
+        Assert.Equal(heldWhole, new FileInfo(Path.Combine(_dir, "api_meta.csv")).Length <= CsvRowIndex.WholeFileBytes);
         using var source = new CsvDimensionSource(_dir);
 
         var all = await source.LoadAllAsync(ApiMeta, CancellationToken.None);
         await source.ValidateAsync(ApiMeta, CancellationToken.None);
-        Assert.Equal(300, all.Count);
+        Assert.Equal(300, all.Count(r => r.Key.Parts[0].StartsWith('p')));
         foreach (var (key, expected) in all)
         {
             var row = await source.GetAsync(ApiMeta, key, CancellationToken.None);
