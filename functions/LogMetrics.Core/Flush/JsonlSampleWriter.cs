@@ -197,22 +197,33 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
     }
 
     // Label texts of this batch's label arrays: a slot per array, by its address (a moved array is only a miss;
-    // the reference held is what is compared), the texts end to end in one buffer. Cleared with each batch.
+    // the reference held is what is compared), the texts end to end in chunks. Cleared with each batch.
     // Sized to the batches met (a short run touches little fresh memory): about a slot per two samples, 64 to 4,096.
     private int _labelBits;
     private object?[] _labelArrays = [];
+    // Per slot: where its text is (chunk << LabelChunkBits | offset) and its length.
     private int[] _labelAt = [];
     private int[] _labelLength = [];
-    private const int MaxLabelTexts = 1 << 20;
-    private byte[] _labelTexts = [];
-    private int _labelTextsUsed;
+    // The chunks the texts are written in: 4 KiB, then twice as long each, up to 64 KiB, at most about 1 MiB in all. Each is
+    // under the large object heap's threshold: the buffer no longer grows by copies into ever larger arrays, whose
+    // large-object allocations counted towards the budget that sets off a full collection.
+    private const int LabelChunkBits = 16;
+    private const int MaxLabelChunks = 20;
+    private readonly List<byte[]> _labelChunks = [];
+    private int _labelChunk;
+    private int _labelChunkUsed;
+    private bool _labelsKept;
     private byte[] _scratch = new byte[1024];
 
     /// <summary>The labels' text from the first label to '},"timestamp":' (empty if a name or value is not plain).</summary>
     private ReadOnlySpan<byte> LabelText(IReadOnlyList<Label> labels)
     {
         var slot = IdentityHash.Of(labels, _labelBits);
-        if (ReferenceEquals(_labelArrays[slot], labels)) return _labelTexts.AsSpan(_labelAt[slot], _labelLength[slot]);
+        if (ReferenceEquals(_labelArrays[slot], labels))
+        {
+            var kept = _labelAt[slot];
+            return _labelChunks[kept >> LabelChunkBits].AsSpan(kept & ((1 << LabelChunkBits) - 1), _labelLength[slot]);
+        }
         var length = 16;
         for (var i = 0; i < labels.Count; i++)
         {
@@ -220,13 +231,9 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
             if (!IsPlain(l.Name, out var labelBytes) || !IsPlain(l.Value, out var valueBytes)) return [];
             length += labelBytes + valueBytes + 6;
         }
-        if (_labelTextsUsed + length > _labelTexts.Length && _labelTexts.Length < MaxLabelTexts)
-        {
-            Array.Resize(ref _labelTexts, Math.Max(Math.Max(_labelTexts.Length * 2, 4096), _labelTextsUsed + length));
-        }
-        var keep = _labelTextsUsed + length <= _labelTexts.Length;
+        var keep = RoomForLabels(length);
         if (!keep && _scratch.Length < length) _scratch = new byte[length];
-        var span = keep ? _labelTexts.AsSpan(_labelTextsUsed) : _scratch.AsSpan();
+        var span = keep ? _labelChunks[_labelChunk].AsSpan(_labelChunkUsed) : _scratch.AsSpan();
         var at = 0;
         for (var i = 0; i < labels.Count; i++)
         {
@@ -240,10 +247,36 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
         Put(span, ref at, "},\"timestamp\":"u8);
         if (!keep) return span[..at];
         _labelArrays[slot] = labels;
-        _labelAt[slot] = _labelTextsUsed;
+        _labelAt[slot] = (_labelChunk << LabelChunkBits) | _labelChunkUsed;
         _labelLength[slot] = at;
-        _labelTextsUsed += at;
+        _labelChunkUsed += at;
+        _labelsKept = true;
         return span[..at];
+    }
+
+    /// <summary>
+    /// Whether a label text of <paramref name="length"/> bytes can be kept: in the chunk being filled, else in the next
+    /// one (a chunk met before, or a new one while there are fewer than <see cref="MaxLabelChunks"/>).
+    /// </summary>
+    private bool RoomForLabels(int length)
+    {
+        if (length > 1 << LabelChunkBits) return false;
+        if (_labelChunk < _labelChunks.Count && _labelChunkUsed + length <= _labelChunks[_labelChunk].Length) return true;
+        var next = _labelChunk < _labelChunks.Count ? _labelChunk + 1 : _labelChunk;
+        if (next < _labelChunks.Count)
+        {
+            if (length > _labelChunks[next].Length) return false;
+        }
+        else
+        {
+            if (next >= MaxLabelChunks) return false;
+            var size = next == 0 ? 4096 : Math.Min(_labelChunks[next - 1].Length * 2, 1 << LabelChunkBits);
+            while (size < length) size *= 2;
+            _labelChunks.Add(new byte[size]);
+        }
+        _labelChunk = next;
+        _labelChunkUsed = 0;
+        return true;
     }
 
     /// <summary>Room for the label texts of a batch of <paramref name="samples"/> samples.</summary>
@@ -260,9 +293,11 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
     /// <summary>Forgets the label texts (a batch's arrays are not met again; none is kept alive).</summary>
     private void ForgetLabels()
     {
-        if (_labelTextsUsed == 0) return;
+        if (!_labelsKept) return;
         Array.Clear(_labelArrays);
-        _labelTextsUsed = 0;
+        _labelChunk = 0;
+        _labelChunkUsed = 0;
+        _labelsKept = false;
     }
 
     private static void Put(Span<byte> span, ref int at, ReadOnlySpan<byte> bytes)

@@ -172,6 +172,32 @@ public class JsonlSampleWriterTests
         AssertSameText(Reference(batches.SelectMany(x => x)), await Written([.. batches]));
     }
 
+    /// <summary>
+    /// Label texts of every size the writer keeps (in chunks of 4 KiB growing to 64 KiB) and does not (longer than a chunk),
+    /// each array met twice in its batch, batch after batch, so that later batches reuse the chunks of earlier ones,
+    /// including texts longer than the chunk they come to.
+    /// </summary>
+    [Fact]
+    public async Task WriteAsync_LabelTextsOfEveryChunkSize_ReusedAcrossBatches_SameBytesAsUtf8JsonWriter()
+    {
+        var random = new Random(11);
+        int[] sizes = [1, 50, 3000, 4090, 4100, 9000, 20_000, 40_000, 65_400, 65_600, 100_000];
+        var batches = new List<IReadOnlyList<Sample>>();
+        for (var b = 0; b < 8; b++)
+        {
+            var series = Enumerable.Range(0, 40).Select(i => (IReadOnlyList<Label>)[
+                new Label("api", new string((char)('a' + (i % 26)), sizes[random.Next(sizes.Length)])),
+                new Label("product", "p" + i)]).ToArray();
+            var batch = new List<Sample>();
+            foreach (var metric in new[] { "m_one", "m_two" })
+            {
+                foreach (var labels in series) batch.Add(new Sample(metric, labels, 1_768_484_060_000 + b, random.Next(100)));
+            }
+            batches.Add(batch);
+        }
+        AssertSameText(Reference(batches.SelectMany(x => x)), await Written([.. batches]));
+    }
+
     [Fact]
     public async Task WriteAsync_NoLabelsLongValuesAndManyBatches_SameBytesAsUtf8JsonWriter()
     {
