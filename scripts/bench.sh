@@ -20,9 +20,9 @@
 #   one lane        the first lane alone on 1 core and on 2 (a single big lane must use both cores)
 #   anchors         ../shared/anchors/run.sh on the same lane files (simdjson On-Demand `extract`,
 #                   Utf8JsonReader `tokenize` and `full`), each its own median over passes on core 0
-#   start-up        a 400-line replay (first 200 lines of each lane) vs `logmetrics --version`
-#                   (hyperfine when installed, else a timing loop), wall time; with hyperfine also
-#                   CPU time (user + system, means), which a loaded machine disturbs less
+#   start-up        a 400-line replay (first 200 lines of each lane) vs `logmetrics --version`, run
+#                   in turn (at least 30 pairs after 3 to warm up): wall time (medians), and CPU time
+#                   (user + system, means), which a loaded machine disturbs less
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -165,25 +165,33 @@ done
 cmp -s "$work/out-1.jsonl" "$work/out-2.jsonl" || { echo "bench: 1-core and 2-core outputs differ" >&2; exit 1; }
 cmp -s "$work/lane-1.jsonl" "$work/lane-2.jsonl" || { echo "bench: 1-core and 2-core outputs of one lane differ" >&2; exit 1; }
 
-# Start-up: medians of >= 10 runs each.
-startup_runs=$(( runs > 10 ? runs : 10 ))
+# Start-up: the two commands in turn (so that a machine's drift falls on both alike), >= 30 pairs after 3 to warm up;
+# wall time from spawn to reaped, medians; CPU (user + system of the reaped child), means.
+startup_runs=$(( runs * 10 > 30 ? runs * 10 : 30 ))
 version_cmd=("$bin" --version)
 short_cmd=("$bin" replay --pipeline pipeline.json --dimensions "$corpus/dimensions" --out "$work/short.jsonl" --quiet "${short[@]}")
-if command -v hyperfine >/dev/null; then
-  hyperfine -N -w 2 -r "$startup_runs" --export-json "$work/startup.json" "${version_cmd[*]}" "${short_cmd[*]}" >/dev/null 2>&1
-  version_s=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][0]['median'])" "$work/startup.json")
-  short_s=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][1]['median'])" "$work/startup.json")
-  startup_cpu=$(python3 -c "import json,sys; r = json.load(open(sys.argv[1]))['results']; v, s = (x['user'] + x['system'] for x in r); print(f'{v * 1000:.1f} {s * 1000:.1f} {s / v:.3f}')" "$work/startup.json")
-else
-  for _ in 1 2; do "${version_cmd[@]}" >/dev/null; "${short_cmd[@]}" >/dev/null; done
-  : > "$work/v"; : > "$work/s"
-  for _ in $(seq 1 "$startup_runs"); do
-    t0=$(date +%s%N); "${version_cmd[@]}" >/dev/null; t1=$(date +%s%N); "${short_cmd[@]}" >/dev/null; t2=$(date +%s%N)
-    echo "$(( t1 - t0 ))e-9" >> "$work/v"; echo "$(( t2 - t1 ))e-9" >> "$work/s"
-  done
-  version_s=$(median < "$work/v"); short_s=$(median < "$work/s")
-  startup_cpu=""
-fi
+read -r version_s short_s startup_cpu_v startup_cpu_s < <(python3 - "$startup_runs" "${#version_cmd[@]}" "${version_cmd[@]}" "${short_cmd[@]}" <<'PY'
+import os, statistics, sys, time
+runs, n = int(sys.argv[1]), int(sys.argv[2])
+commands = [sys.argv[3:3 + n], sys.argv[3 + n:]]
+devnull = os.open(os.devnull, os.O_WRONLY)
+wall, cpu = ([], []), ([], [])
+for k in range(runs + 3):
+    for i, command in enumerate(commands):
+        t0 = time.perf_counter()
+        pid = os.posix_spawn(command[0], command, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)])
+        _, status, usage = os.wait4(pid, 0)
+        t1 = time.perf_counter()
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"bench: start-up command exited {os.waitstatus_to_exitcode(status)}: {' '.join(command)}")
+        if k >= 3:
+            wall[i].append(t1 - t0)
+            cpu[i].append(usage.ru_utime + usage.ru_stime)
+print(statistics.median(wall[0]), statistics.median(wall[1]), statistics.fmean(cpu[0]), statistics.fmean(cpu[1]))
+PY
+)
+[ -n "${short_s:-}" ] || { echo "bench: the start-up measurement failed" >&2; exit 1; }
+startup_cpu=$(python3 -c "import sys; v, s = float(sys.argv[1]), float(sys.argv[2]); print(f'{v * 1000:.1f} {s * 1000:.1f} {s / v:.3f}')" "$startup_cpu_v" "$startup_cpu_s")
 
 r1=$(median < "$work/r1"); r2=$(median < "$work/r2")
 python3 - "$records" "$r1" "$r2" "$version_s" "$short_s" "$have_anchors" "$markdown" "$(median < "$work/c1")" "$(median < "$work/c2")" \
@@ -207,7 +215,7 @@ if have_anchors:
     print(f"simdjson extract anchor, 1 core   {extract:12,.0f} records/s")
     print(f"Utf8JsonReader tokenize, 1 core   {tokenize:12,.0f} records/s")
     print(f"Utf8JsonReader full work, 1 core  {full:12,.0f} records/s")
-print(f"start-up: --version {version_s * 1000:.1f} ms, 400-line replay {short_s * 1000:.1f} ms (wall, medians)")
+print(f"start-up: --version {version_s * 1000:.2f} ms, 400-line replay {short_s * 1000:.2f} ms (wall, medians of runs in turn)")
 if startup_cpu:
     print(f"start-up CPU: --version {startup_cpu[0]} ms, 400-line replay {startup_cpu[1]} ms (user + system, means)")
 print()
