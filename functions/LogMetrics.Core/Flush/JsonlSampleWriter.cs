@@ -205,8 +205,8 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
     private int[] _labelAt = [];
     private int[] _labelLength = [];
     // The chunks the texts are written in: 4 KiB, then twice as long each, up to 64 KiB, at most about 1 MiB in all. Each is
-    // under the large object heap's threshold: the buffer no longer grows by copies into ever larger arrays, whose
-    // large-object allocations counted towards the budget that sets off a full collection.
+    // under the large object heap's threshold, so keeping the texts copies nothing and makes no large-object allocation
+    // (which counts towards the budget that sets off a full collection).
     private const int LabelChunkBits = 16;
     private const int MaxLabelChunks = 20;
     private readonly List<byte[]> _labelChunks = [];
@@ -256,18 +256,15 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
 
     /// <summary>
     /// Whether a label text of <paramref name="length"/> bytes can be kept: in the chunk being filled, else in the next
-    /// one (a chunk met before, or a new one while there are fewer than <see cref="MaxLabelChunks"/>).
+    /// one long enough (a chunk of an earlier batch, or a new one while there are fewer than <see cref="MaxLabelChunks"/>).
     /// </summary>
     private bool RoomForLabels(int length)
     {
         if (length > 1 << LabelChunkBits) return false;
         if (_labelChunk < _labelChunks.Count && _labelChunkUsed + length <= _labelChunks[_labelChunk].Length) return true;
         var next = _labelChunk < _labelChunks.Count ? _labelChunk + 1 : _labelChunk;
-        if (next < _labelChunks.Count)
-        {
-            if (length > _labelChunks[next].Length) return false;
-        }
-        else
+        while (next < _labelChunks.Count && _labelChunks[next].Length < length) next++;
+        if (next == _labelChunks.Count)
         {
             if (next >= MaxLabelChunks) return false;
             var size = next == 0 ? 4096 : Math.Min(_labelChunks[next - 1].Length * 2, 1 << LabelChunkBits);
