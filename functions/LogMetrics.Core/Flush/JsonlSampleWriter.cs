@@ -212,7 +212,6 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
     private readonly List<byte[]> _labelChunks = [];
     private int _labelChunk;
     private int _labelChunkUsed;
-    private bool _labelsKept;
     private byte[] _scratch = new byte[1024];
 
     /// <summary>The labels' text from the first label to '},"timestamp":' (empty if a name or value is not plain).</summary>
@@ -250,7 +249,6 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
         _labelAt[slot] = (_labelChunk << LabelChunkBits) | _labelChunkUsed;
         _labelLength[slot] = at;
         _labelChunkUsed += at;
-        _labelsKept = true;
         return span[..at];
     }
 
@@ -290,11 +288,11 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
     /// <summary>Forgets the label texts (a batch's arrays are not met again; none is kept alive).</summary>
     private void ForgetLabels()
     {
-        if (!_labelsKept) return;
+        // Nothing kept: still at the start of the first chunk (a text kept ends with "},\"timestamp\":", so it moves on).
+        if (_labelChunk == 0 && _labelChunkUsed == 0) return;
         Array.Clear(_labelArrays);
         _labelChunk = 0;
         _labelChunkUsed = 0;
-        _labelsKept = false;
     }
 
     private static void Put(Span<byte> span, ref int at, ReadOnlySpan<byte> bytes)

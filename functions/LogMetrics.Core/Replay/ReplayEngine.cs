@@ -318,14 +318,10 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         for (var i = 0; i < n; i++) laneRead[i] = first[i].Last;
         int nextRound = 0, nextLane = 0;
         long nextSeq = 0, completedThrough = -1;
-        var stopped = false;
+        // A stop wakes the workers waiting at the gate (each checks the token under the gate before it waits).
         using var wake = token.Register(() =>
         {
-            lock (gate)
-            {
-                stopped = true;
-                Monitor.PulseAll(gate);
-            }
+            lock (gate) Monitor.PulseAll(gate);
         });
 
         // Under the gate: numbers the next chunk, if it is known yet. 1: claimed (lane, round, seq); 0: not yet (the
@@ -377,7 +373,6 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                         while (true)
                         {
                             token.ThrowIfCancellationRequested();
-                            if (stopped) throw new OperationCanceledException(token);
                             if (held.Count > 0 && completedThrough == held.Peek().Seq - 1)
                             {
                                 claim = 2;
@@ -452,7 +447,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                         Monitor.PulseAll(gate);
                     }
                 }
-            }, () => { }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+            }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
         }
 
         // A round's flush, when the global watermark after it crossed a window boundary, as the sequential replay flushes.
@@ -497,7 +492,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         }
 
         // A stage's failure stops every stage and is what the replay throws; cancellation is not a failure.
-        void Guard(Action body, Action done)
+        void Guard(Action body)
         {
             try
             {
@@ -509,10 +504,6 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             catch (Exception e)
             {
                 Fail(e);
-            }
-            finally
-            {
-                done();
             }
         }
 
@@ -694,7 +685,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         public async Task FlushAsync(bool final, CancellationToken cancellationToken)
         {
             var t = clock.GetTimestamp();
-            var report = await coordinator.FlushAsync(final, null, cancellationToken).ConfigureAwait(false);
+            var report = await coordinator.FlushAsync(final, cancellationToken).ConfigureAwait(false);
             WindowsClosed += report.WindowsClosed;
             _samples += report.SamplesWritten;
             ElapsedTicks += clock.GetTimestamp() - t;
