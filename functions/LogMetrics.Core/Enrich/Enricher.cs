@@ -437,11 +437,12 @@ internal sealed class KeyMemo
         var text = key.Joined;
         var at = IdentityHash.Of(text, Bits);
         if (ReferenceEquals(_texts[at], text)) return _indexes[at];
-        if (!map.TryGetValue(key, out var index))
+        // One hash of the text, whether the key is new to the batch or not.
+        ref var index = ref CollectionsMarshal.GetValueRefOrAddDefault(map, key, out var known);
+        if (!known)
         {
             index = distinct.Count;
             distinct.Add(key);
-            map.Add(key, index);
         }
         _texts[at] = text;
         _indexes[at] = index;
@@ -451,26 +452,30 @@ internal sealed class KeyMemo
 
 /// <summary>
 /// A lookup's hints (<see cref="ILookupHinted"/>) by their key's string instance, from one batch to the next
-/// (direct-mapped; a key whose instance is not found has no hint, and the cache looks it up by its text).
+/// (direct-mapped; a key whose instance is not found has no hint, and the cache looks it up by its text). Starts at
+/// 4,096 entries and grows four times over, to 16,384, once it has placed 2,048 keys in slots another key held or
+/// none did: a lookup that meets thousands of keys across its batches (a tenant's uid) kept losing hints to
+/// collisions at 4,096, and each lost hint is a lookup of the key's text in the cache.
 /// </summary>
 internal sealed class HintMemo
 {
-    private const int Bits = 12;
-    private const int Size = 1 << Bits;
+    private const int FirstBits = 12;
     // How many keys ahead Fill asks for a key's entry.
     private const int Ahead = 8;
-    private readonly (string? Text, object? Hint)[] _entries = FreshPages.Array<(string?, object?)>(Size);
+    private MemoGrowth _size = new(FirstBits, maxBits: 14);
+    private (string? Text, object? Hint)[] _entries = FreshPages.Array<(string?, object?)>(1 << FirstBits);
 
     /// <summary>Sets <paramref name="hints"/> to each key's hint (null: none).</summary>
     public void Fill(List<DimensionKey> keys, List<object?> hints)
     {
         hints.Clear();
-        for (var d = 0; d < Math.Min(Ahead, keys.Count); d++) CachePrefetch.Of(ref _entries[IdentityHash.Of(keys[d].Joined, Bits)]);
+        var bits = _size.Bits;
+        for (var d = 0; d < Math.Min(Ahead, keys.Count); d++) CachePrefetch.Of(ref _entries[IdentityHash.Of(keys[d].Joined, bits)]);
         for (var d = 0; d < keys.Count; d++)
         {
-            if (d + Ahead < keys.Count) CachePrefetch.Of(ref _entries[IdentityHash.Of(keys[d + Ahead].Joined, Bits)]);
+            if (d + Ahead < keys.Count) CachePrefetch.Of(ref _entries[IdentityHash.Of(keys[d + Ahead].Joined, bits)]);
             var text = keys[d].Joined;
-            ref var entry = ref _entries[IdentityHash.Of(text, Bits)];
+            ref var entry = ref _entries[IdentityHash.Of(text, bits)];
             hints.Add(ReferenceEquals(entry.Text, text) ? entry.Hint : null);
         }
     }
@@ -481,7 +486,14 @@ internal sealed class HintMemo
         for (var d = 0; d < keys.Count; d++)
         {
             var text = keys[d].Joined;
-            _entries[IdentityHash.Of(text, Bits)] = (text, hints[d]);
+            var at = IdentityHash.Of(text, _size.Bits);
+            // A larger table starts empty: the hints it held are found again by the keys' texts, once each.
+            if (!ReferenceEquals(_entries[at].Text, text) && _size.Insert())
+            {
+                _entries = FreshPages.Array<(string?, object?)>(1 << _size.Bits);
+                at = IdentityHash.Of(text, _size.Bits);
+            }
+            _entries[at] = (text, hints[d]);
         }
     }
 }

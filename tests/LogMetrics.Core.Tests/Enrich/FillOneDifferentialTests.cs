@@ -105,6 +105,63 @@ public class FillOneDifferentialTests
         }
     }
 
+    /// <summary>
+    /// One enricher and one reused batch over batches that meet thousands of lru keys, as a tenant's uid does: the
+    /// batch's hint memo places more keys than its first table holds (4,096 entries) and grows, starting empty. Every
+    /// record's values and the counts equal those of an enricher that takes a fresh batch each time (no hints) and
+    /// applies record by record, and each record's level is its uid's row's (every third uid has none: the default).
+    /// </summary>
+    [Fact]
+    public async Task FillOne_BatchReused_ThousandsOfKeys_SetsAndCountsWhatApplyWithoutMemosDoes()
+    {
+        var compiled = Flagship.Pipeline;
+        var random = new Random(777);
+        var uids = Enumerable.Range(0, 9000).Select(i => $"uid-{i}").ToArray();
+        var levels = uids.Select((_, i) => i % 3 == 0 ? null : $"level-{i % 5}").ToArray();
+        var dims = new UserLevels(uids.Select((uid, i) => (uid, i)).Where(u => levels[u.i] is not null)
+            .ToDictionary(u => u.uid, u => (IReadOnlyDictionary<string, string>)new Dictionary<string, string> { ["uid"] = u.uid, ["gc_level"] = levels[u.i]! }));
+        var reference = new Enricher(compiled, dims, TimeProvider.System);
+        var filled = new Enricher(compiled, dims, TimeProvider.System);
+        var batch = new EnrichBatch();
+        Assert.True(compiled.Fields.TryGet("gc_level", out var levelSlot));
+        for (var round = 0; round < 9; round++)
+        {
+            // The uid strings are the same instances batch after batch, as the parser's caches hand them out.
+            var picked = Enumerable.Range(0, 1500).Select(_ => random.Next(uids.Length)).ToArray();
+            var lines = picked.Select(u => new Dictionary<string, string> { ["CallerUid"] = uids[u], ["LocalIp"] = Pick(random, Ips) }).ToList();
+            var expected = lines.Select(l => Make(compiled, l)).ToList();
+            var actual = lines.Select(l => Make(compiled, l)).ToList();
+
+            var referenceBatch = await reference.WarmAsync(expected, CancellationToken.None);
+            for (var i = 0; i < expected.Count; i++) reference.Apply(referenceBatch, i, expected[i]);
+            await filled.WarmAsync(actual, batch, CancellationToken.None);
+            for (var i = 0; i < actual.Count; i++) filled.FillOne(batch, i, actual[i]);
+            filled.TallyFilled(batch, actual.Count);
+            filled.CountFilled(batch, []);
+
+            AssertSameValues(compiled, round, expected, actual);
+            for (var i = 0; i < actual.Count; i++) Assert.Equal(levels[picked[i]] ?? "unknown", actual[i].Values[levelSlot].Text);
+            var counted = filled.Stats.ToDictionary(s => s.Name, s => (s.Stats.Hits, s.Stats.Misses, s.Stats.Errors, s.Stats.Evictions, s.Stats.Loads));
+            foreach (var (name, stats) in reference.Stats) Assert.Equal((stats.Hits, stats.Misses, stats.Errors, stats.Evictions, stats.Loads), counted[name]);
+        }
+        // Each distinct uid met was loaded once by each enricher (50,000 rows fit): no hint lost ever made a load.
+        var loads = filled.Stats.Single(s => s.Name == "user_level").Stats.Loads;
+        Assert.Equal(reference.Stats.Single(s => s.Name == "user_level").Stats.Loads, loads);
+        Assert.InRange(loads, 4097, 9000);
+    }
+
+    /// <summary>The user_level table by uid (the other tables empty), indexed once: thousands of keys fetched one by one.</summary>
+    private sealed class UserLevels(Dictionary<string, IReadOnlyDictionary<string, string>> rows) : IDimensionSource
+    {
+        public Task<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>> LoadAllAsync(TableSpec table, CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyDictionary<DimensionKey, IReadOnlyDictionary<string, string>>>(table.Name == "user_level"
+                ? rows.ToDictionary(r => new DimensionKey(r.Key), r => r.Value)
+                : new Dictionary<DimensionKey, IReadOnlyDictionary<string, string>>());
+
+        public Task<IReadOnlyDictionary<string, string>?> GetAsync(TableSpec table, DimensionKey key, CancellationToken cancellationToken) =>
+            Task.FromResult(table.Name == "user_level" ? rows.GetValueOrDefault(key.Joined) : null);
+    }
+
     /// <summary>Every record's values, field by field: the same kind and text.</summary>
     private static void AssertSameValues(LogMetrics.Core.Definition.CompiledPipeline compiled, int round, List<LogMetrics.Core.Parse.Record> expected, List<LogMetrics.Core.Parse.Record> actual)
     {
