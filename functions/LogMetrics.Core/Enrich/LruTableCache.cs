@@ -60,8 +60,14 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
     private readonly ConcurrentDictionary<DimensionKey, Entry> _entries = new();
     private readonly Lock _lock = new();
 
-    // Recency order, most recent first; guarded by _lock, as are Entry.Node and every write to _entries.
-    private readonly LinkedList<DimensionKey> _order = new();
+    // Recency: each key's last use is a stamp from _uses (Touch writes it, nothing else), and _oldest holds every key
+    // held once, by the stamp it had when it was put there (its last use or an earlier one). Eviction takes the smallest:
+    // a key whose stamp has moved on since goes back in with its stamp now; one whose has not is the least recently
+    // used (every other key's stamp is at least its own in the queue, which is at least this one's). So a use costs one
+    // write to its key's own recency, not a relinking of its neighbours in a shared list, and the queue is only touched
+    // when a key is new or one is evicted. Guarded by _lock, as are Entry.Recency and every write to _entries.
+    private readonly PriorityQueue<Recency, long> _oldest = new();
+    private long _uses;
 
     public LruTableCache(TableSpec table, IDimensionSource source, TimeProvider timeProvider, LruTableCacheOptions? options = null)
     {
@@ -258,15 +264,20 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
             }
 
             var limit = Math.Max(_options.MaxRows, keys.Count);
-            while (_order.Count > limit)
+            while (_oldest.Count > limit)
             {
-                var oldest = _order.Last!;
-                _order.RemoveLast();
-                if (_entries.TryRemove(oldest.Value, out var evicted)) evicted.Removed = true;
+                _oldest.TryDequeue(out var oldest, out var stamp);
+                if (stamp != oldest!.LastUse)
+                {
+                    // Used since it was queued: back in at its last use.
+                    _oldest.Enqueue(oldest, oldest.LastUse);
+                    continue;
+                }
+                if (_entries.TryRemove(oldest.Key, out var evicted)) evicted.Removed = true;
                 Stats.Evicted();
             }
 
-            Debug.Assert(_order.Count == _entries.Count, "recency list and entries out of step");
+            Debug.Assert(_oldest.Count == _entries.Count, "recency queue and entries out of step");
         }
     }
 
@@ -431,26 +442,28 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
     {
         if (_entries.TryGetValue(key, out var held))
         {
-            entry.Node = held.Node;
+            entry.Recency = held.Recency;
             held.Removed = true;
+            Touch(entry);
         }
         else
         {
-            entry.Node = _order.AddFirst(key);
+            entry.Recency = new Recency(key);
+            Touch(entry);
+            _oldest.Enqueue(entry.Recency, entry.Recency.LastUse);
         }
 
         _entries[key] = entry;
-        Touch(entry);
     }
 
-    private void Touch(Entry entry)
+    private void Touch(Entry entry) => entry.Recency!.LastUse = ++_uses;
+
+    /// <summary>A held key's last use (a stamp of the cache's uses, unique); kept by every entry that replaces its key's entry.</summary>
+    private sealed class Recency(DimensionKey key)
     {
-        var node = entry.Node!;
-        if (node != _order.First)
-        {
-            _order.Remove(node);
-            _order.AddFirst(node);
-        }
+        public DimensionKey Key { get; } = key;
+
+        public long LastUse;
     }
 
     private readonly record struct FetchResult(bool Succeeded, IReadOnlyDictionary<string, string>? Row);
@@ -475,7 +488,7 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
 
         public DateTimeOffset ExpiresAt { get; } = expiresAt;
 
-        /// <summary>This key's place in the recency list; guarded by the cache's lock.</summary>
-        public LinkedListNode<DimensionKey>? Node { get; set; }
+        /// <summary>This key's last use; guarded by the cache's lock.</summary>
+        public Recency? Recency { get; set; }
     }
 }

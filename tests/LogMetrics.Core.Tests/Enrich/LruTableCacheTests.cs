@@ -78,6 +78,75 @@ public sealed class LruTableCacheTests
         Assert.Equal("GC7", LevelOf(cache, C));
     }
 
+    /// <summary>
+    /// Random warms of distinct keys (a pool of 12, every other one with a row), with the clock now and then past the ttl
+    /// so that held keys are fetched again, and 1 to 5 rows allowed: after every warm the keys held, the evictions and
+    /// the loads equal those of a plain recency list kept by hand. The batch's held keys become most recent in batch
+    /// order as the warm finds them; when any key was fetched, the fetched keys are held (a new one first), every key of
+    /// the batch becomes most recent again in batch order, and the least recent go while more than
+    /// max(rows allowed, batch size) are held.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(5)]
+    public async Task WarmAsync_RandomBatches_HoldsAndEvictsAsARecencyList(int maxRows)
+    {
+        var keys = Enumerable.Range(0, 12).Select(i => new DimensionKey($"k{i}")).ToArray();
+        for (var i = 0; i < keys.Length; i += 2) _source.Row(keys[i], ("uid", keys[i].Joined), ("gc_level", $"L{i}"));
+        var cache = Create(maxRows: maxRows);
+        var random = new Random(9000 + maxRows);
+        var order = new List<DimensionKey>(); // most recent first
+        var fetchedAt = new Dictionary<DimensionKey, DateTimeOffset>();
+        long evictions = 0, loads = 0;
+        void Touch(DimensionKey key)
+        {
+            order.Remove(key);
+            order.Insert(0, key);
+        }
+        for (var warm = 0; warm < 400; warm++)
+        {
+            if (random.Next(10) == 0) _clock.Advance(TimeSpan.FromMinutes(random.Next(2) == 0 ? 4 : 11));
+            var batch = keys.OrderBy(_ => random.Next()).Take(random.Next(1, 7)).ToList();
+            await cache.WarmAsync(batch, CancellationToken.None);
+
+            var now = _clock.GetUtcNow();
+            var pending = new List<DimensionKey>();
+            foreach (var key in batch)
+            {
+                if (order.Contains(key))
+                {
+                    Touch(key);
+                    if (now < fetchedAt[key] + TimeSpan.FromMinutes(10)) continue;
+                }
+                pending.Add(key);
+            }
+            if (pending.Count > 0)
+            {
+                foreach (var key in pending)
+                {
+                    loads++;
+                    fetchedAt[key] = now;
+                    Touch(key);
+                }
+                foreach (var key in batch) Touch(key);
+                while (order.Count > Math.Max(maxRows, batch.Count))
+                {
+                    order.RemoveAt(order.Count - 1);
+                    evictions++;
+                }
+            }
+
+            Assert.Equal(order.Count, cache.Count);
+            foreach (var key in keys)
+            {
+                var held = ((ILookupPeek)cache).Peek(key, out _) != LookupOutcome.Error;
+                Assert.True(order.Contains(key) == held, $"warm {warm}: {key.Joined} held {held}, expected {order.Contains(key)}");
+            }
+            Assert.Equal((evictions, loads), (cache.Stats.Evictions, cache.Stats.Loads));
+        }
+    }
+
     [Fact]
     public async Task WarmAsync_BatchLargerThanMaxRows_KeepsAllKeysOfTheBatch()
     {
