@@ -246,15 +246,18 @@ public sealed class Enricher
     {
         if (slots.Length == 1)
         {
-            var single = record.Values[slots[0]].AsText;
-            return single.Length == 0 ? null : new DimensionKey(single);
+            // Emptiness from the value where it is known: the string itself is often not in the processor's cache.
+            ref readonly var value = ref record.Values[slots[0]];
+            return value.IsEmptyText ? null : new DimensionKey(value.AsText);
         }
         if (slots.Length == 2)
         {
             // The pair of part instances seen before: its key without joining again.
-            var first = record.Values[slots[0]].AsText;
-            var second = record.Values[slots[1]].AsText;
-            if (first.Length == 0 || second.Length == 0) return null;
+            ref readonly var firstValue = ref record.Values[slots[0]];
+            ref readonly var secondValue = ref record.Values[slots[1]];
+            if (firstValue.IsEmptyText || secondValue.IsEmptyText) return null;
+            var first = firstValue.AsText;
+            var second = secondValue.AsText;
             if (batch.Pairs.TryGet(first, second, out var pairKey)) return pairKey;
             var joinedKey = Joined(slots, record);
             if (joinedKey is { } made) batch.Pairs.Add(first, second, made);
@@ -422,15 +425,33 @@ internal interface ILookupHinted : ILookupPeek
     LookupOutcome Peek(DimensionKey key, ref object? hint, out IReadOnlyDictionary<string, string>? row);
 }
 
-/// <summary>A batch's key strings by instance → their index among its distinct keys (direct-mapped; misses hash the text).</summary>
+/// <summary>
+/// A batch's key strings by instance → their index among its distinct keys (direct-mapped; misses hash the text).
+/// Cleared batch after batch by the slots the batch wrote (a replay's batch of 256 lines writes a few hundred of the
+/// 4,096), not the whole table.
+/// </summary>
 internal sealed class KeyMemo
 {
     private const int Bits = 12;
     private const int Size = 1 << Bits;
     private readonly string?[] _texts = FreshPages.Array<string?>(Size);
     private readonly int[] _indexes = FreshPages.Array<int>(Size);
+    // The slots written since the last Clear (each once: the first write to an empty slot).
+    private int[] _written = new int[256];
+    private int _writtenCount;
 
-    public void Clear() => Array.Clear(_texts);
+    public void Clear()
+    {
+        if (_writtenCount > Size / 8)
+        {
+            Array.Clear(_texts);
+        }
+        else
+        {
+            foreach (var at in _written.AsSpan(0, _writtenCount)) _texts[at] = null;
+        }
+        _writtenCount = 0;
+    }
 
     public int IndexOf(DimensionKey key, List<DimensionKey> distinct, Dictionary<DimensionKey, int> map)
     {
@@ -443,6 +464,11 @@ internal sealed class KeyMemo
         {
             index = distinct.Count;
             distinct.Add(key);
+        }
+        if (_texts[at] is null)
+        {
+            if (_writtenCount == _written.Length) Array.Resize(ref _written, _written.Length * 2);
+            _written[_writtenCount++] = at;
         }
         _texts[at] = text;
         _indexes[at] = index;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 
@@ -60,8 +61,16 @@ public struct FieldValue
             _ref = value;
             _refIsBytes = false;
             IntegerText = false;
+            TextNotEmpty = false;
         }
     }
+
+    /// <summary>
+    /// Set (by <see cref="FromNonEmptyString"/>) when the value's string is known not to be empty, so that a test for
+    /// an empty text (a lookup key's) need not read the string: the parser hands out strings of its cache, which are
+    /// usually not in the processor's cache when the record's keys are taken. False says nothing.
+    /// </summary>
+    internal bool TextNotEmpty;
 
     /// <summary>The buffer of a <see cref="ValueKind.Utf8String"/>: its bytes are <c>Utf8[Utf8Offset..(Utf8Offset + Utf8Length)]</c>.</summary>
     public byte[]? Utf8
@@ -71,6 +80,7 @@ public struct FieldValue
         {
             _ref = value;
             _refIsBytes = true;
+            TextNotEmpty = false;
         }
     }
 
@@ -85,6 +95,21 @@ public struct FieldValue
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FieldValue FromString(string text) => new() { Kind = ValueKind.String, Text = text };
+
+    /// <summary>As <see cref="FromString"/>, for a string the caller knows is not empty (<see cref="TextNotEmpty"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static FieldValue FromNonEmptyString(string text)
+    {
+        Debug.Assert(text.Length > 0, "an empty string made as a non-empty one");
+        return new() { Kind = ValueKind.String, Text = text, TextNotEmpty = true };
+    }
+
+    /// <summary>Whether <see cref="AsText"/> is empty; without reading the string when it is known not to be (<see cref="TextNotEmpty"/>).</summary>
+    public readonly bool IsEmptyText
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => !TextNotEmpty && AsText.Length == 0;
+    }
 
     public static FieldValue FromInteger(long value) => new()
     {

@@ -36,6 +36,34 @@ public class FieldValueTests
         Assert.Equal("", new FieldValue { Kind = ValueKind.Null }.AsText);
     }
 
+    /// <summary>
+    /// IsEmptyText is the text's emptiness, for every kind of value; a value made as a string known not to be empty says
+    /// so without its string, and setting another text or a UTF-8 buffer forgets it.
+    /// </summary>
+    [Fact]
+    public void IsEmptyText_EmptinessOfTheText_FlagForgottenWhenTheTextChanges()
+    {
+        var known = FieldValue.FromNonEmptyString("uid-1");
+        Assert.True(known.TextNotEmpty);
+        Assert.False(known.IsEmptyText);
+        Assert.True(FieldValue.FromString("").IsEmptyText);
+        Assert.False(FieldValue.FromString("x").IsEmptyText);
+        Assert.True(default(FieldValue).IsEmptyText);
+        Assert.True(new FieldValue { Kind = ValueKind.Null }.IsEmptyText);
+        Assert.False(new FieldValue { Kind = ValueKind.Number, Number = 0, HasNumber = true, IntegerText = true }.IsEmptyText);
+        Assert.True(new FieldValue { Kind = ValueKind.Utf8String, Utf8 = [], Utf8Length = 0 }.IsEmptyText);
+
+        var replaced = FieldValue.FromNonEmptyString("x");
+        replaced.Text = "";
+        Assert.False(replaced.TextNotEmpty);
+        Assert.True(replaced.IsEmptyText);
+        var bytes = FieldValue.FromNonEmptyString("x");
+        bytes.Kind = ValueKind.Utf8String;
+        bytes.Utf8 = [];
+        Assert.False(bytes.TextNotEmpty);
+        Assert.True(bytes.IsEmptyText);
+    }
+
     [Fact]
     public void Size_32Bytes() => Assert.Equal(32, Unsafe.SizeOf<FieldValue>());
 }

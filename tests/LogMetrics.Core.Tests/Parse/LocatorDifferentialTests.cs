@@ -126,7 +126,7 @@ public class LocatorDifferentialTests
         var parser = compiled.CreateParser();
         var fast = compiled.CreateRecord();
         var reference = compiled.CreateRecord();
-        int located = 0, fellBack = 0;
+        int located = 0, fellBack = 0, flaggedNotEmpty = 0;
         Prop.ForAll(Line().ToArbitrary(), (byte[] line) =>
         {
             var reason = parser.Parse(line, fast);
@@ -134,6 +134,13 @@ public class LocatorDifferentialTests
             reference.Clear();
             var expectedReason = Utf8.IsValid(line) ? parser.ParseWithReader(line, reference) : "invalid UTF-8";
             var expected = Snapshot(expectedReason, reference);
+            // A value the parser says has a text that is not empty (FieldValue.TextNotEmpty, which spares a key's test
+            // for an empty text a read of the string) has one.
+            if (fast.Values.FirstOrDefault(v => v.TextNotEmpty && v.AsText.Length == 0) is { TextNotEmpty: true } lying)
+            {
+                return false.Label($"{Encoding.UTF8.GetString(line)}\n{lying.Kind} value flagged not empty, but empty");
+            }
+            if (reason is null) flaggedNotEmpty += fast.Values.Count(v => v.TextNotEmpty);
             if (Utf8.IsValid(line))
             {
                 fast.Clear();
@@ -149,6 +156,7 @@ public class LocatorDifferentialTests
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(20_000));
         // The generator reaches both paths.
         Assert.True(located > 2_000 && fellBack > 2_000, $"{located} located, {fellBack} read by the reader");
+        Assert.True(flaggedNotEmpty > 10_000, $"{flaggedNotEmpty} values flagged not empty");
     }
 
     /// <summary>The verdict alone: where the reader reads a whole object with no escaped property name and no surrogate escape, the locator takes the line, and it never takes one the reader refuses.</summary>
