@@ -104,11 +104,14 @@ public struct FieldValue
         return new() { Kind = ValueKind.String, Text = text, TextNotEmpty = true };
     }
 
-    /// <summary>Whether <see cref="AsText"/> is empty; without reading the string when it is known not to be (<see cref="TextNotEmpty"/>).</summary>
+    /// <summary>
+    /// Whether <see cref="AsText"/> is empty; without reading the string when it is known not to be (<see cref="TextNotEmpty"/>,
+    /// on a value still of kind <see cref="ValueKind.String"/>).
+    /// </summary>
     public readonly bool IsEmptyText
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => !TextNotEmpty && AsText.Length == 0;
+        get => !(TextNotEmpty && Kind == ValueKind.String) && AsText.Length == 0;
     }
 
     public static FieldValue FromInteger(long value) => new()

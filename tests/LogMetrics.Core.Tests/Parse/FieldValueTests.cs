@@ -62,6 +62,10 @@ public class FieldValueTests
         bytes.Utf8 = [];
         Assert.False(bytes.TextNotEmpty);
         Assert.True(bytes.IsEmptyText);
+        // Made missing or null in place: empty, whatever the flag says.
+        var nulled = FieldValue.FromNonEmptyString("x");
+        nulled.Kind = ValueKind.Null;
+        Assert.True(nulled.IsEmptyText);
     }
 
     [Fact]
