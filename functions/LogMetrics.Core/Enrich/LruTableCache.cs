@@ -43,10 +43,13 @@ public sealed record LruTableCacheOptions
 /// fetched again on the next warm, otherwise lookups of the key return false and count as errors until a
 /// later warm fetches it.</para>
 /// <para><see cref="TryGet"/> never checks expiry: a batch sees the entries its warm left, even if one expires
-/// while the batch runs. Entries are published in a <see cref="ConcurrentDictionary{TKey,TValue}"/> read
+/// while the batch runs. Read with the hints of its warm (<see cref="ILookupHinted"/>, the enricher's way), a batch also
+/// sees the entries its warm left that a concurrent batch's warm has evicted or replaced since: its answers do not depend
+/// on the scheduling. Entries are published in a <see cref="ConcurrentDictionary{TKey,TValue}"/> read
 /// without a lock; recency is tracked per warm (the batch's keys are its uses), under a lock, so the hot
 /// path does not write. A warm never evicts the keys of its own batch, even past the row limit; concurrent
-/// batches whose distinct keys together exceed the limit may evict each other's (lookups then count as errors).</para>
+/// batches whose distinct keys together exceed the limit may evict each other's: read by key alone (<see cref="TryGet"/>),
+/// such a key then counts as an error, read with the warm's hints it does not.</para>
 /// </remarks>
 public sealed class LruTableCache : ILookupCache, ILookupHinted
 {
@@ -256,11 +259,16 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
                 Apply(pending[i], results[i], now);
             }
 
-            // The batch's keys become the most recent, so the eviction below spares them.
+            // The batch's keys become the most recent, so the eviction below spares them. A key that this warm found held
+            // and that a concurrent warm has evicted since keeps, as its hint, the entry this warm found: the batch reads
+            // it (ILookupHinted.Peek), as it would have had no other warm run in between.
             var at = 0;
             foreach (var key in keys)
             {
-                if (Find(key, hints, at++) is { } entry) Touch(entry);
+                var i = at++;
+                var found = hints?[i];
+                if (Find(key, hints, i) is { } entry) Touch(entry);
+                else if (found is Entry) hints![i] = found;
             }
 
             var limit = Math.Max(_options.MaxRows, keys.Count);
@@ -297,9 +305,15 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
         return _entries.TryGetValue(key, out var entry) ? Outcome(entry, out row) : LookupOutcome.Error;
     }
 
-    /// <summary>As <see cref="ILookupPeek.Peek"/>, finding the entry by its hint when that is still the one held.</summary>
+    /// <summary>
+    /// As <see cref="ILookupPeek.Peek"/>, for a key of the batch the hints were warmed with: the entry the batch's warm left
+    /// in its hint, even one a concurrent batch's warm has evicted or replaced since (as it is even one that has expired
+    /// since), so that what a batch reads does not depend on how other batches' warms interleave with it. Without such a
+    /// hint, the entry held now.
+    /// </summary>
     LookupOutcome ILookupHinted.Peek(DimensionKey key, ref object? hint, out IReadOnlyDictionary<string, string>? row)
     {
+        if (hint is Entry warmed && ReferenceEquals(warmed.Owner, this)) return Outcome(warmed, out row);
         row = null;
         return Held(key, ref hint) is { } entry ? Outcome(entry, out row) : LookupOutcome.Error;
     }

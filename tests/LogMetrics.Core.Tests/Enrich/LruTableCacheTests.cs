@@ -147,6 +147,44 @@ public sealed class LruTableCacheTests
         }
     }
 
+    /// <summary>
+    /// A batch reads the entries its warm left through its hints, even once a concurrent batch's warm has evicted them
+    /// (or replaced one, after its ttl): its answers are those of its own warm. By key alone, an evicted key is an error.
+    /// </summary>
+    [Fact]
+    public async Task HintedPeek_KeysEvictedByALaterWarm_AnswersOfItsOwnWarm()
+    {
+        var cache = Create(maxRows: 2);
+        var hinted = (ILookupHinted)cache;
+        List<DimensionKey> first = [A, B];
+        var firstHints = new List<object?> { null, null };
+        await hinted.WarmAsync(first, firstHints, CancellationToken.None);
+        var d = new DimensionKey("uid-d");
+        List<DimensionKey> second = [C, d];
+        var secondHints = new List<object?> { null, null };
+        await hinted.WarmAsync(second, secondHints, CancellationToken.None); // evicts A and B
+        Assert.Equal(2, cache.Stats.Evictions);
+
+        for (var i = 0; i < first.Count; i++)
+        {
+            var hint = firstHints[i];
+            Assert.Equal(LookupOutcome.Hit, hinted.Peek(first[i], ref hint, out var row));
+            Assert.Equal(i == 0 ? "GC5" : "GC6", row!["gc_level"]);
+            Assert.Equal(LookupOutcome.Error, ((ILookupPeek)cache).Peek(first[i], out _));
+        }
+        var noRowHint = secondHints[1];
+        Assert.Equal(LookupOutcome.Miss, hinted.Peek(d, ref noRowHint, out _));
+
+        // A replaced entry (fetched again after its ttl by a later warm): the earlier batch still reads the row its warm saw.
+        _clock.Advance(TimeSpan.FromMinutes(11));
+        var cHint = secondHints[0];
+        _source.Row(C, ("uid", "uid-c"), ("gc_level", "GC9"));
+        await cache.WarmAsync([C], CancellationToken.None);
+        Assert.Equal(LookupOutcome.Hit, hinted.Peek(C, ref cHint, out var old));
+        Assert.Equal("GC7", old!["gc_level"]);
+        Assert.Equal("GC9", LevelOf(cache, C));
+    }
+
     [Fact]
     public async Task WarmAsync_BatchLargerThanMaxRows_KeepsAllKeysOfTheBatch()
     {

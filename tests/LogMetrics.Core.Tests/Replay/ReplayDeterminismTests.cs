@@ -36,6 +36,20 @@ public class ReplayDeterminismTests
         return PipelineCompiler.Compile(DefinitionLoader.Load(json.Replace(Tenant, Tenant + " \"maxSeries\": 20,", StringComparison.Ordinal)));
     });
 
+    /// <summary>
+    /// As <see cref="SmallBudget"/>, with the <c>lru</c> table (user_level) held to 8 rows: the batches' keys evict each
+    /// other's, and with several workers a batch's warm meets other batches' warms as the scheduling has it.
+    /// </summary>
+    private static readonly Lazy<CompiledPipeline> SmallLru = new(() =>
+    {
+        var json = File.ReadAllText(Flagship.PipelinePath);
+        const string Tenant = "\"prefix\": \"namespace_tenant_gw_\",";
+        const string Rows = "\"maxRows\": 50000";
+        Assert.Contains(Rows, json, StringComparison.Ordinal);
+        return PipelineCompiler.Compile(DefinitionLoader.Load(json.Replace(Tenant, Tenant + " \"maxSeries\": 20,", StringComparison.Ordinal)
+            .Replace(Rows, "\"maxRows\": 8", StringComparison.Ordinal)));
+    });
+
     /// <summary>Golden lane 0 with every 40th record after the 100th moved 60 s back: late once the lane is past it.</summary>
     private static string LateLane(string dir)
     {
@@ -86,6 +100,15 @@ public class ReplayDeterminismTests
         /// <summary>How often the engine called <see cref="ReplayEngine.RunningInline"/> (the write-behind stage then wrote through).</summary>
         public int InlineCalls { get; init; }
 
+        /// <summary>The <c>lru</c> lookup's counts: hits, misses, errors (per record), and the cache's evictions.</summary>
+        public long LruHits { get; init; }
+
+        public long LruMisses { get; init; }
+
+        public long LruErrors { get; init; }
+
+        public long LruEvictions { get; init; }
+
         /// <summary>The summary's counts (partials and windows closed depend on how the lane is cut into batches).</summary>
         public string Totals => Counts[..Counts.IndexOf(", partials=", StringComparison.Ordinal)] + Counts[Counts.IndexOf(", samples=", StringComparison.Ordinal)..];
     }
@@ -116,6 +139,36 @@ public class ReplayDeterminismTests
             Assert.True(uneven.RanInline);
             Assert.Equal(1, uneven.InlineCalls);
             AssertSame(baseline, uneven, "one worker inline, uneven reads, write-behind");
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    /// <summary>
+    /// An <c>lru</c> table much smaller than the keys of a batch (8 rows): concurrent batches' warms evict each other's
+    /// keys between a batch's warm and its reading of the rows. A batch reads the entries its own warm left, so the
+    /// samples, dead letters and counts (hits, misses, errors) are the same whatever the scheduling; only the cache's
+    /// loads and evictions depend on it.
+    /// </summary>
+    [Fact]
+    public async Task ThreeLanes_LruSmallerThanABatch_SameBytesWhateverTheScheduling()
+    {
+        var dir = Directory.CreateTempSubdirectory("logmetrics-determinism-").FullName;
+        try
+        {
+            string[] files = [Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz"), LateLane(dir)];
+            var baseline = await RunAsync(files, 64, Schedules[0], SmallLru.Value);
+            Assert.True(baseline.RanInline);
+            Assert.True(baseline.LruEvictions > 100, $"{baseline.LruEvictions} evictions");
+            Assert.Equal(0, baseline.LruErrors);
+            foreach (var schedule in Schedules.Skip(1).Concat([new Schedule(2, 0, false), new Schedule(2, 83, false), new Schedule(3, 89, true)]))
+            {
+                var run = await RunAsync(files, 64, schedule, SmallLru.Value);
+                AssertSame(baseline, run, schedule.ToString());
+                Assert.Equal((baseline.LruHits, baseline.LruMisses, 0L), (run.LruHits, run.LruMisses, run.LruErrors));
+            }
         }
         finally
         {
@@ -341,9 +394,9 @@ public class ReplayDeterminismTests
         Assert.Equal(expected.DeadLetters, actual.DeadLetters);
     }
 
-    private static async Task<Outcome> RunAsync(IReadOnlyList<string> files, int chunkLines, Schedule schedule)
+    private static async Task<Outcome> RunAsync(IReadOnlyList<string> files, int chunkLines, Schedule schedule, CompiledPipeline? pipelineOf = null)
     {
-        var compiled = SmallBudget.Value;
+        var compiled = pipelineOf ?? SmallBudget.Value;
         var counters = new PipelineCounters();
         var dead = new Flagship.CollectingDeadLetters();
         var enricher = new Enricher(compiled, new CsvDimensionSource(Golden("dimensions")), TimeProvider.System);
@@ -385,7 +438,16 @@ public class ReplayDeterminismTests
             $"partials={counters.PartialsSignalled}, windows={counters.WindowsClosed}, samples={counters.Samples}, shardLate={counters.ShardLateContributions}, " +
             $"duplicates={counters.DuplicateSignals}, overlaps={counters.OverlappingSignals}";
         var overflow = string.Join(",", budget.Folded.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}={f.Value}"));
-        return new Outcome(file.ToArray(), [.. dead.Letters.Select(l => $"{l.Lane}#{l.Sequence}: {l.Reason}")], counts, overflow) { RanInline = engine.RanInline, InlineCalls = inlineCalls };
+        var lru = enricher.Stats.Single(s => s.Name == "user_level").Stats;
+        return new Outcome(file.ToArray(), [.. dead.Letters.Select(l => $"{l.Lane}#{l.Sequence}: {l.Reason}")], counts, overflow)
+        {
+            RanInline = engine.RanInline,
+            InlineCalls = inlineCalls,
+            LruHits = lru.Hits,
+            LruMisses = lru.Misses,
+            LruErrors = lru.Errors,
+            LruEvictions = lru.Evictions,
+        };
     }
 
     /// <summary>A lane's bytes (gunzipped), read in pieces of random size with random short pauses when <paramref name="seed"/> is not 0.</summary>
