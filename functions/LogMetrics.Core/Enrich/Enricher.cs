@@ -414,14 +414,19 @@ internal interface ILookupPeek
 /// A cache that a caller helps find its keys' entries: per distinct key of a batch, a hint the cache left there at the
 /// batch before that met the key (the caller keeps it with the key's string instance), which the cache takes for its
 /// entry while it is still the key's current one, and otherwise looks the key up as it would without (and leaves the
-/// new hint). Answers are those of <see cref="ILookupCache.WarmAsync"/> and <see cref="ILookupPeek.Peek"/>.
+/// new hint). Answers are those of <see cref="ILookupCache.WarmAsync"/> and <see cref="ILookupPeek.Peek"/>, except that
+/// a batch keeps the entries its warm found when a concurrent warm evicts or replaces them (see <see cref="Peek"/>).
 /// </summary>
 internal interface ILookupHinted : ILookupPeek
 {
     /// <summary>As <see cref="ILookupCache.WarmAsync"/>; <paramref name="hints"/>[i] is the hint for <paramref name="keys"/>[i] (null: none), updated.</summary>
     ValueTask WarmAsync(List<DimensionKey> keys, List<object?> hints, CancellationToken cancellationToken);
 
-    /// <summary>As <see cref="ILookupPeek.Peek"/>, with the key's hint (updated).</summary>
+    /// <summary>
+    /// As <see cref="ILookupPeek.Peek"/>, for a key of a batch just warmed with these hints: the answer of the entry the
+    /// warm left in the key's hint, even if a concurrent batch's warm has evicted or replaced it since (so a batch's
+    /// answers do not depend on the scheduling); without such a hint, the entry held now (the hint updated).
+    /// </summary>
     LookupOutcome Peek(DimensionKey key, ref object? hint, out IReadOnlyDictionary<string, string>? row);
 }
 
