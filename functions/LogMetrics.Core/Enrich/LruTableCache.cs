@@ -153,15 +153,18 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
     }
 
     /// <summary>
-    /// The entry held for the <paramref name="i"/>th key of a warm: by its hint when the warm has hints (and the hint
-    /// updated), else by the key. Under the lock, so a hint not marked removed is the entry held for the key.
+    /// The entry held for the <paramref name="i"/>th key of a warm: by its hint when the warm has hints (the hint then
+    /// becomes the entry found), else by the key. Under the lock, so a hint not marked removed is the entry held for the
+    /// key. A key not held keeps its hint: a key the warm fetches gets its new entry when the warm publishes it, and one
+    /// the warm found held and a concurrent warm evicted since keeps the entry this warm found, which the batch reads
+    /// (<see cref="ILookupHinted.Peek"/>) as it would have had no other warm run in between.
     /// </summary>
     private Entry? Find(DimensionKey key, List<object?>? hints, int i)
     {
         if (hints is null) return _entries.TryGetValue(key, out var held) ? held : null;
         var hint = hints[i];
         var entry = Held(key, ref hint);
-        hints[i] = hint;
+        if (entry is not null) hints[i] = entry;
         return entry;
     }
 
@@ -259,16 +262,11 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
                 Apply(pending[i], results[i], now);
             }
 
-            // The batch's keys become the most recent, so the eviction below spares them. A key that this warm found held
-            // and that a concurrent warm has evicted since keeps, as its hint, the entry this warm found: the batch reads
-            // it (ILookupHinted.Peek), as it would have had no other warm run in between.
+            // The batch's keys become the most recent, so the eviction below spares them.
             var at = 0;
             foreach (var key in keys)
             {
-                var i = at++;
-                var found = hints?[i];
-                if (Find(key, hints, i) is { } entry) Touch(entry);
-                else if (found is Entry) hints![i] = found;
+                if (Find(key, hints, at++) is { } entry) Touch(entry);
             }
 
             var limit = Math.Max(_options.MaxRows, keys.Count);
@@ -454,17 +452,16 @@ public sealed class LruTableCache : ILookupCache, ILookupHinted
 
     private void Put(DimensionKey key, Entry entry)
     {
-        if (_entries.TryGetValue(key, out var held))
+        var held = _entries.TryGetValue(key, out var replaced) ? replaced : null;
+        entry.Recency = held?.Recency ?? new Recency(key);
+        Touch(entry);
+        if (held is null)
         {
-            entry.Recency = held.Recency;
-            held.Removed = true;
-            Touch(entry);
+            _oldest.Enqueue(entry.Recency, entry.Recency.LastUse);
         }
         else
         {
-            entry.Recency = new Recency(key);
-            Touch(entry);
-            _oldest.Enqueue(entry.Recency, entry.Recency.LastUse);
+            held.Removed = true;
         }
 
         _entries[key] = entry;

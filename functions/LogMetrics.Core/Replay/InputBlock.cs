@@ -91,24 +91,13 @@ internal sealed unsafe class InputBlock : MemoryManager<byte>
     {
         var start = (byte*)NativeMemory.AlignedAlloc(Size, Size);
         // Advice only: where huge pages are off or not available, the block is ordinary memory.
-        var madvise = Madvise();
+        var madvise = s_madvise;
         if (madvise != null) _ = madvise(start, Size, MadvHugepage);
         return new InputBlock(pool, start);
     }
 
-    // madvise (LibC); null where there is none.
-    private static delegate* unmanaged<void*, nuint, int, int> s_madvise;
-    private static bool s_looked;
-
-    private static delegate* unmanaged<void*, nuint, int, int> Madvise()
-    {
-        if (!s_looked)
-        {
-            s_madvise = (delegate* unmanaged<void*, nuint, int, int>)LibC.Find("madvise");
-            s_looked = true;
-        }
-        return s_madvise;
-    }
+    // madvise (LibC), looked up with the class's first use; null where there is none.
+    private static readonly delegate* unmanaged<void*, nuint, int, int> s_madvise = (delegate* unmanaged<void*, nuint, int, int>)LibC.Find("madvise");
 
     /// <summary>A reader is done with its part: the last one frees the block.</summary>
     internal void Release()

@@ -15,16 +15,15 @@ public static unsafe class Writeback
 {
     private const uint SyncFileRangeWrite = 2;
 
-    // sync_file_range (LibC); null where there is none.
-    private static delegate* unmanaged<int, long, long, uint, int> s_syncFileRange;
-    private static bool s_looked;
+    // sync_file_range (LibC), looked up with the class's first use; null where there is none.
+    private static readonly delegate* unmanaged<int, long, long, uint, int> s_syncFileRange = (delegate* unmanaged<int, long, long, uint, int>)LibC.Find("sync_file_range");
 
     /// <summary>Starts the writeback of [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="count"/>); true when the kernel took the request.</summary>
     public static bool Start(SafeFileHandle file, long offset, long count)
     {
         ArgumentNullException.ThrowIfNull(file);
         if (count <= 0 || file.IsInvalid || file.IsClosed) return false;
-        var syncFileRange = SyncFileRange();
+        var syncFileRange = s_syncFileRange;
         if (syncFileRange == null) return false;
         var added = false;
         try
@@ -36,15 +35,5 @@ public static unsafe class Writeback
         {
             if (added) file.DangerousRelease();
         }
-    }
-
-    private static delegate* unmanaged<int, long, long, uint, int> SyncFileRange()
-    {
-        if (!s_looked)
-        {
-            s_syncFileRange = (delegate* unmanaged<int, long, long, uint, int>)LibC.Find("sync_file_range");
-            s_looked = true;
-        }
-        return s_syncFileRange;
     }
 }
