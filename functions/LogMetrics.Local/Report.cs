@@ -134,7 +134,15 @@ public static class Report
             }
         }
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"[green]ok[/]: {p.Families.Sum(f => f.Metrics.Count)} metrics in {p.Families.Count} families, {p.Lookups.Count} lookups, {p.Steps.Count} processor steps");
+        var steps = p.Definition.Processor.Count;
+        var notRun = steps - p.Steps.Count;
+        AnsiConsole.MarkupLine($"[green]ok[/]: {p.Families.Sum(f => f.Metrics.Count)} metrics in {p.Families.Count} families, {p.Lookups.Count} lookups, {steps} processor steps"
+            + (notRun > 0 ? $" ({notRun} not run)" : ""));
+        // What nothing reads: not an error (no sample depends on it), said so that a team knows what it does not get.
+        foreach (var note in p.Unused)
+        {
+            AnsiConsole.MarkupLine($"[yellow]unused[/] {Markup.Escape(note.Path)}: {Markup.Escape(note.Message)}");
+        }
     }
 
     public static void DemoMetrics(IReadOnlyList<Sample> samples)

@@ -38,7 +38,21 @@ public sealed class CompiledPipeline
 
     /// <summary>A parser for this pipeline. Parsers hold no shared state, but are not thread-safe: one per thread.</summary>
     public RecordParser CreateParser() =>
-        new(Fields, TypedFields, Definition.Source.TimeField, Definition.Source.TimeUnit, RawSlots);
+        new(Fields, TypedFields, Definition.Source.TimeField, Definition.Source.TimeUnit, RawSlots, UnreadSlots);
+
+    /// <summary>
+    /// What the compiler does not run because nothing reads what it sets, by JSON path: parse-json and parse-kv steps
+    /// left out of <see cref="Steps"/>, and lookup outputs whose fallback is not read (PipelineCompiler's liveness).
+    /// No sample or count depends on them. <c>logmetrics check</c> prints them.
+    /// </summary>
+    public IReadOnlyList<DefinitionError> Unused { get; init; } = [];
+
+    /// <summary>
+    /// Slots of the fields nothing reads once the <see cref="Unused"/> steps are left out (a parse-json step's source
+    /// that does not run, a field only projected): the parser only checks that a string there decodes, the verdict the
+    /// reader would give, and keeps nothing. Empty when the pipeline was compiled with keepUnused.
+    /// </summary>
+    public IReadOnlySet<int> UnreadSlots { get; init; } = new HashSet<int>();
 
     /// <summary>Slots read only by parse-json: the parser keeps them as UTF-8 bytes.</summary>
     public IReadOnlySet<int> RawSlots { get; init; } = new HashSet<int>();

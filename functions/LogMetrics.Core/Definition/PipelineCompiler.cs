@@ -32,7 +32,13 @@ public static partial class PipelineCompiler
     /// <summary>Most metrics (over all families) a definition may define.</summary>
     public const int MaxMetrics = 1000;
 
-    public static CompiledPipeline Compile(PipelineDefinition d)
+    public static CompiledPipeline Compile(PipelineDefinition d) => Compile(d, keepUnused: false);
+
+    /// <summary>
+    /// As <see cref="Compile(PipelineDefinition)"/>; <paramref name="keepUnused"/> also builds the processor steps whose
+    /// fields nothing reads (see <see cref="CompiledPipeline.Unused"/>), which change no sample: tests compare the two.
+    /// </summary>
+    public static CompiledPipeline Compile(PipelineDefinition d, bool keepUnused)
     {
         var c = new Context();
         var source = d.Source;
@@ -68,7 +74,7 @@ public static partial class PipelineCompiler
         if (!string.IsNullOrEmpty(source.TimeField)) c.Fields.GetOrAdd(source.TimeField);
 
         // --- processor ---
-        var steps = new List<Func<ProcessorStep>>();
+        var steps = new List<(string Path, Func<ProcessorStep> Build)>();
         foreach (var step in d.Processor)
         {
             CompileStep(step, c, steps);
@@ -95,7 +101,8 @@ public static partial class PipelineCompiler
                 var output = l.Outputs[o];
                 if (string.IsNullOrEmpty(output.Column)) c.Error($"{p}.outputs[{o}].column", "must not be empty");
                 if (string.IsNullOrEmpty(output.As)) c.Error($"{p}.outputs[{o}].as", "must name the field to set");
-                if (output.Fallback is not null) c.Reference(output.Fallback, $"{p}.outputs[{o}].fallback");
+                if (output.Fallback is not null) c.Reference(output.Fallback, $"{p}.outputs[{o}].fallback", conditional: true);
+                if (!string.IsNullOrEmpty(output.As)) c.LookupOutputs.Add(new LookupFlow($"{p}.outputs[{o}]", l.Name, output.As, output.Fallback));
             }
             foreach (var output in l.Outputs) c.Produce(output.As);
             var cache = l.Cache;
@@ -113,11 +120,14 @@ public static partial class PipelineCompiler
                     c.Error($"{p}.cache.policy", $"must be \"all\" or \"lru\", got \"{cache.Policy}\"");
                     break;
             }
+            // An output nothing reads is still looked up (the lookup's counts stay), but its fallback is not read: the
+            // steps that would set it may not run (Liveness).
             lookups.Add(() => new CompiledLookup(
                 l,
                 new TableSpec(l.Name, [.. l.Key.Select(k => k.Column)]),
                 [.. l.Key.Select(k => c.Fields.GetOrAdd(k.Field))],
-                [.. l.Outputs.Select(o => new CompiledLookupOutput(o.Column, c.Fields.GetOrAdd(o.As), o.Fallback is null ? null : c.Fields.GetOrAdd(o.Fallback)))]));
+                [.. l.Outputs.Select(o => new CompiledLookupOutput(o.Column, c.Fields.GetOrAdd(o.As),
+                    o.Fallback is null || !c.IsLive(o.As) ? null : c.Fields.GetOrAdd(o.Fallback)))]));
         }
 
         // --- metrics ---
@@ -137,7 +147,8 @@ public static partial class PipelineCompiler
             throw new DefinitionException(c.Errors);
         }
 
-        var builtSteps = steps.Select(s => s()).ToList();
+        var unused = c.Liveness(d, typed, keepUnused);
+        var builtSteps = steps.Where(s => keepUnused || c.StepIsLive(s.Path)).Select(s => s.Build()).ToList();
         var builtLookups = lookups.Select(l => l()).ToList();
         var builtFamilies = families.Select((f, i) => f(i)).ToList();
         // Fields read only as parse-json or parse-kv sources never need to become strings.
@@ -148,6 +159,8 @@ public static partial class PipelineCompiler
         return new CompiledPipeline
         {
             RawSlots = rawSlots,
+            Unused = unused,
+            UnreadSlots = keepUnused ? new HashSet<int>() : c.Fields.Names.Where(n => !c.IsLive(n)).Select(n => c.Fields.GetOrAdd(n)).ToHashSet(),
             Definition = d,
             Fields = c.Fields,
             TypedFields = typed,
@@ -164,7 +177,7 @@ public static partial class PipelineCompiler
         };
     }
 
-    private static void CompileStep(StepDefinition step, Context c, List<Func<ProcessorStep>> steps)
+    private static void CompileStep(StepDefinition step, Context c, List<(string Path, Func<ProcessorStep> Build)> steps)
     {
         var p = step.Path;
         switch (step.Kind)
@@ -174,17 +187,18 @@ public static partial class PipelineCompiler
                 var expr = c.ParseExpression(step.Expression ?? "", p);
                 if (expr is not null)
                 {
-                    steps.Add(() => new WhereStep(ExpressionCompiler.Compile(expr, c.Fields)));
+                    steps.Add((p, () => new WhereStep(ExpressionCompiler.Compile(expr, c.Fields))));
                 }
                 break;
             }
             case StepKind.Project:
             {
                 if (step.Fields.Count == 0) c.Error(p, "must keep at least one field");
-                foreach (var (f, i) in step.Fields.Select((f, i) => (f, i))) c.Reference(f, $"{p}[{i}]");
+                // Keeping a field does not read it: a field only projected makes no step that sets it run.
+                foreach (var (f, i) in step.Fields.Select((f, i) => (f, i))) c.Reference(f, $"{p}[{i}]", conditional: true);
                 c.Project(step.Fields, p);
                 var kept = step.Fields.ToHashSet(StringComparer.Ordinal);
-                steps.Add(() =>
+                steps.Add((p, () =>
                 {
                     var keep = new bool[c.Fields.Count];
                     for (var i = 0; i < keep.Length; i++)
@@ -193,22 +207,23 @@ public static partial class PipelineCompiler
                         keep[i] = kept.Contains(c.Fields.Names[i]) || c.ProducedAfter(c.Fields.Names[i], p);
                     }
                     return new ProjectStep(keep);
-                });
+                }));
                 break;
             }
             case StepKind.ParseJson:
             {
                 if (string.IsNullOrEmpty(step.Field)) { c.Error($"{p}.field", "must name the JSON string field to parse"); break; }
-                c.Reference(step.Field, $"{p}.field");
+                c.Reference(step.Field, $"{p}.field", conditional: true);
                 var prefix = step.Prefix;
                 c.ProducePrefix(prefix, p);
                 var field = step.Field;
-                steps.Add(() =>
+                c.Flows.Add(new StepFlow(p, "parse-json", field, [], prefix));
+                steps.Add((p, () =>
                 {
                     var targets = c.Fields.Names.Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && n.Length > prefix.Length)
                         .ToDictionary(n => n, n => c.Fields.GetOrAdd(n));
                     return new ParseJsonStep(c.Fields.GetOrAdd(field), prefix, targets);
-                });
+                }));
                 break;
             }
             case StepKind.ParseKv:
@@ -216,7 +231,7 @@ public static partial class PipelineCompiler
                 if (string.IsNullOrEmpty(step.Field)) { c.Error($"{p}.field", "must name the k=v string field to parse"); break; }
                 if (string.IsNullOrEmpty(step.PairDelimiter)) c.Error($"{p}.pairDelimiter", "must not be empty");
                 if (string.IsNullOrEmpty(step.KeyValueDelimiter)) c.Error($"{p}.keyValueDelimiter", "must not be empty");
-                c.Reference(step.Field, $"{p}.field");
+                c.Reference(step.Field, $"{p}.field", conditional: true);
                 var keys = new Dictionary<string, string>(step.Keys);
                 if (keys.Count == 0) c.ProducePrefix(step.Prefix, p);
                 foreach (var (k, v) in keys)
@@ -226,14 +241,15 @@ public static partial class PipelineCompiler
                 }
                 var field = step.Field;
                 var prefix = step.Prefix;
-                steps.Add(() =>
+                c.Flows.Add(new StepFlow(p, "parse-kv", field, [.. keys.Values], keys.Count > 0 ? null : prefix));
+                steps.Add((p, () =>
                 {
                     var map = keys.Count > 0
                         ? keys.ToDictionary(kv => kv.Key, kv => c.Fields.GetOrAdd(kv.Value))
                         : c.Fields.Names.Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && n.Length > prefix.Length)
                             .ToDictionary(n => n[prefix.Length..], n => c.Fields.GetOrAdd(n));
                     return new ParseKvStep(c.Fields.GetOrAdd(field), step.PairDelimiter, step.KeyValueDelimiter, map);
-                });
+                }));
                 break;
             }
             case StepKind.ParseRegexp:
@@ -254,7 +270,7 @@ public static partial class PipelineCompiler
                 if (groups.Count == 0) c.Error($"{p}.pattern", "needs at least one named group, e.g. (?<region>[a-z-]+)");
                 foreach (var g in groups) c.Produce(g, p);
                 var field = step.Field;
-                steps.Add(() => new ParseRegexpStep(c.Fields.GetOrAdd(field), regex, [.. groups.Select(g => (g, c.Fields.GetOrAdd(g)))]));
+                steps.Add((p, () => new ParseRegexpStep(c.Fields.GetOrAdd(field), regex, [.. groups.Select(g => (g, c.Fields.GetOrAdd(g)))])));
                 break;
             }
         }
@@ -414,7 +430,12 @@ public static partial class PipelineCompiler
         /// <summary>Every place each field is read from (JSON paths).</summary>
         public Dictionary<string, List<string>> Readers { get; } = new(StringComparer.Ordinal);
 
-        public void Reference(string field, string path)
+        /// <summary>
+        /// A read of <paramref name="field"/> at <paramref name="path"/>. <paramref name="conditional"/>: a read that
+        /// counts only if what it serves is read in turn (a parse step's source, a lookup output's fallback, a
+        /// projected field), see <see cref="Liveness"/>.
+        /// </summary>
+        public void Reference(string field, string path, bool conditional = false)
         {
             if (string.IsNullOrEmpty(field))
             {
@@ -424,11 +445,86 @@ public static partial class PipelineCompiler
             Fields.GetOrAdd(field);
             if (!Readers.TryGetValue(field, out var readers)) Readers[field] = readers = [];
             readers.Add(path);
+            if (conditional) _conditional.Add(path);
             if (_available is null || _available.Contains(field) || _prefixesAfterProject.Any(pre => field.StartsWith(pre, StringComparison.Ordinal)))
             {
                 return;
             }
             Error(path, $"field '{field}' does not exist here: the project step at {_projectPath} drops it and no later step or lookup produces it");
+        }
+
+        private readonly HashSet<string> _conditional = new(StringComparer.Ordinal);
+        private HashSet<string>? _live;
+        private readonly HashSet<string> _liveSteps = new(StringComparer.Ordinal);
+
+        /// <summary>The parse-json and parse-kv steps: what they read and set.</summary>
+        public List<StepFlow> Flows { get; } = [];
+
+        /// <summary>The lookups' outputs and their fallbacks.</summary>
+        public List<LookupFlow> LookupOutputs { get; } = [];
+
+        /// <summary>Whether something reads <paramref name="field"/> (after <see cref="Liveness"/>; every field with keepUnused).</summary>
+        public bool IsLive(string field) => _live is null || _live.Contains(field);
+
+        /// <summary>Whether the step at <paramref name="path"/> runs: a where, project or parse-regexp step always; a parse-json or parse-kv step when something reads a field it sets.</summary>
+        public bool StepIsLive(string path) => !Flows.Any(f => f.Path == path) || _liveSteps.Contains(path);
+
+        /// <summary>
+        /// Which fields are read, working back from what the samples and the counts depend on: metric labels, values,
+        /// predicates and family filters, where steps, lookup keys, the declared fields and the event time. A field a
+        /// lookup sets is read when one of those (or a step that runs) reads it, and then so is its fallback; a
+        /// parse-json or parse-kv step runs when a field it sets is read, and then so is its source. A project step
+        /// reads nothing (it only keeps). The other steps do not run: they set only fields nothing reads, and can
+        /// neither fail nor filter a record, so no sample or count changes (a parse-regexp step can time out, so it
+        /// always runs). Returns the steps not run and the outputs whose fallback is not read, by JSON path.
+        /// </summary>
+        public IReadOnlyList<DefinitionError> Liveness(PipelineDefinition d, IReadOnlyList<TypedField> typed, bool keepUnused)
+        {
+            var live = Readers.Where(r => r.Value.Any(path => !_conditional.Contains(path))).Select(r => r.Key).ToHashSet(StringComparer.Ordinal);
+            foreach (var t in typed) live.Add(t.Name);
+            if (!string.IsNullOrEmpty(d.Source.TimeField)) live.Add(d.Source.TimeField);
+            for (var changed = true; changed;)
+            {
+                changed = false;
+                foreach (var o in LookupOutputs)
+                {
+                    if (o.Fallback is not null && live.Contains(o.As) && live.Add(o.Fallback)) changed = true;
+                }
+                foreach (var f in Flows)
+                {
+                    if (_liveSteps.Contains(f.Path) || !live.Any(f.Sets)) continue;
+                    _liveSteps.Add(f.Path);
+                    live.Add(f.Source);
+                    changed = true;
+                }
+            }
+            var notes = new List<DefinitionError>();
+            foreach (var f in Flows.Where(f => !_liveSteps.Contains(f.Path)))
+            {
+                var named = Fields.Names.Where(f.Sets).ToList();
+                notes.Add(new DefinitionError(f.Path, $"not run: nothing reads a field it sets"
+                    + (named.Count == 0 ? "" : $" ({string.Join(", ", named)}: {string.Join("; ", named.Select(Uses))})")));
+            }
+            foreach (var o in LookupOutputs.Where(o => !live.Contains(o.As)))
+            {
+                notes.Add(new DefinitionError(o.Path, $"'{o.As}' of lookup '{o.Lookup}' is not read by any metric, filter, lookup key or step"
+                    + (o.Fallback is null ? "" : $": its fallback '{o.Fallback}' is not read")));
+            }
+            if (!keepUnused) _live = live;
+            return notes;
+        }
+
+        /// <summary>Where a field nothing reads is named: "not named elsewhere", "only projected", "only a fallback of …".</summary>
+        private string Uses(string field)
+        {
+            var paths = Readers.GetValueOrDefault(field) ?? [];
+            if (paths.Count == 0) return "not named elsewhere";
+            return string.Join(", ", paths.Select(path =>
+                LookupOutputs.FirstOrDefault(o => path == o.Path + ".fallback") is { } o
+                    ? $"fallback of lookup '{o.Lookup}' output '{o.As}'"
+                    : Flows.FirstOrDefault(f => path == f.Path + ".field") is { } f
+                        ? $"source of {f.Path}"
+                        : $"kept by {path}"));
         }
 
         public void Produce(string field, string? stepPath = null)
@@ -463,3 +559,14 @@ public static partial class PipelineCompiler
         }
     }
 }
+
+/// <summary>A parse-json or parse-kv step: the field it reads and the fields it sets (named, or all under a prefix).</summary>
+internal sealed record StepFlow(string Path, string Kind, string Source, IReadOnlyList<string> Names, string? Prefix)
+{
+    /// <summary>Whether the step sets <paramref name="field"/>.</summary>
+    public bool Sets(string field) =>
+        Names.Contains(field) || (Prefix is not null && field.Length > Prefix.Length && field.StartsWith(Prefix, StringComparison.Ordinal));
+}
+
+/// <summary>A lookup's output field and its fallback, at its JSON path.</summary>
+internal sealed record LookupFlow(string Path, string Lookup, string As, string? Fallback);

@@ -140,6 +140,91 @@ internal static class JsonScan
     }
 
     /// <summary>
+    /// At an opening quote: the index after the closing quote of a valid string whose escapes all decode, found 64
+    /// bytes at a time however many escapes it holds (JSON inside a JSON string is mostly <c>\"</c>), or -1 when it
+    /// cannot say so cheaply: a string that is not valid, one with a <c>\u</c> escape (which may be a lone surrogate,
+    /// where the reader's <c>CopyString</c> throws), one that ends in the line's last 64 bytes, or no vectors. The
+    /// caller then asks <see cref="TryCopyString(ReadOnlySpan{byte}, ref int, Span{byte}, out int, out bool)"/>, whose
+    /// verdict is the reader's. A run of backslashes escapes the byte after it when its length is odd: the escaped
+    /// bytes of a block come from its backslash mask with a few integer operations (simdjson's escape scanner,
+    /// carried from block to block). <paramref name="nonAscii"/> as for <see cref="StringEnd(ReadOnlySpan{byte}, int, out bool, out bool)"/>.
+    /// </summary>
+    public static int DecodableStringEnd(ReadOnlySpan<byte> json, int pos, out bool nonAscii)
+    {
+        nonAscii = true;
+        if (!Vector128.IsHardwareAccelerated) return -1;
+        const ulong OddBits = 0xAAAA_AAAA_AAAA_AAAAUL;
+        ref var start = ref MemoryMarshal.GetReference(json);
+        ulong carry = 0; // 1: the block's first byte is escaped by a backslash at the end of the block before
+        ulong high = 0;
+        for (var i = pos + 1; (uint)i + 64u <= (uint)json.Length; i += 64)
+        {
+            Blocks(ref start, i, out var quotes, out var backslashes, out var controls, out var blockHigh);
+            ulong escaped;
+            if ((backslashes | carry) == 0)
+            {
+                escaped = 0;
+            }
+            else
+            {
+                var potential = backslashes & ~carry;
+                var codes = (((potential << 1) | OddBits) - potential) ^ OddBits;
+                escaped = codes ^ (backslashes | carry);
+                carry = (codes & backslashes) >> 63;
+            }
+            var closing = quotes & ~escaped;
+            // The bytes before the closing quote (all 64 when it is not in this block).
+            var inside = closing == 0 ? ~0UL : (closing & (0UL - closing)) - 1;
+            if ((controls & inside) != 0) return -1;
+            // Escaped bytes other than a quote: a backslash, '/', b f n r t are plain escapes; anything else (u, or
+            // not an escape) is left to the caller.
+            var others = escaped & ~quotes & inside;
+            while (others != 0)
+            {
+                var c = json[i + BitOperations.TrailingZeroCount(others)];
+                if (c is not ((byte)'\\' or (byte)'/' or (byte)'b' or (byte)'f' or (byte)'n' or (byte)'r' or (byte)'t')) return -1;
+                others &= others - 1;
+            }
+            high |= blockHigh & inside;
+            if (closing != 0)
+            {
+                nonAscii = high != 0;
+                return i + BitOperations.TrailingZeroCount(closing) + 1;
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>The quotes, backslashes, control bytes and non-ASCII bytes of the 64 bytes from <paramref name="i"/>, as bit masks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Blocks(ref byte start, int i, out ulong quotes, out ulong backslashes, out ulong controls, out ulong high)
+    {
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var a = Vector256.LoadUnsafe(ref start, (nuint)(uint)i);
+            var b = Vector256.LoadUnsafe(ref start, (nuint)(uint)i + 32);
+            quotes = Vector256.Equals(a, Vector256.Create((byte)'"')).ExtractMostSignificantBits()
+                | ((ulong)Vector256.Equals(b, Vector256.Create((byte)'"')).ExtractMostSignificantBits() << 32);
+            backslashes = Vector256.Equals(a, Vector256.Create((byte)'\\')).ExtractMostSignificantBits()
+                | ((ulong)Vector256.Equals(b, Vector256.Create((byte)'\\')).ExtractMostSignificantBits() << 32);
+            controls = Vector256.LessThan(a, Vector256.Create((byte)0x20)).ExtractMostSignificantBits()
+                | ((ulong)Vector256.LessThan(b, Vector256.Create((byte)0x20)).ExtractMostSignificantBits() << 32);
+            high = a.ExtractMostSignificantBits() | ((ulong)b.ExtractMostSignificantBits() << 32);
+            return;
+        }
+        quotes = backslashes = controls = high = 0;
+        for (var k = 0; k < 4; k++)
+        {
+            var v = Vector128.LoadUnsafe(ref start, (nuint)(uint)(i + (16 * k)));
+            var shift = 16 * k;
+            quotes |= (ulong)Vector128.Equals(v, Vector128.Create((byte)'"')).ExtractMostSignificantBits() << shift;
+            backslashes |= (ulong)Vector128.Equals(v, Vector128.Create((byte)'\\')).ExtractMostSignificantBits() << shift;
+            controls |= (ulong)Vector128.LessThan(v, Vector128.Create((byte)0x20)).ExtractMostSignificantBits() << shift;
+            high |= (ulong)v.ExtractMostSignificantBits() << shift;
+        }
+    }
+
+    /// <summary>
     /// At an opening quote: as <see cref="StringEnd(ReadOnlySpan{byte}, int, out bool)"/>, and writes the string's unescaped UTF-8 to
     /// <paramref name="destination"/>, which must hold as many bytes as are left in <paramref name="json"/>
     /// after <paramref name="pos"/>. False when the string is not valid, or when an escape is a lone or

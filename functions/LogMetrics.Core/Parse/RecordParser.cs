@@ -35,16 +35,25 @@ public sealed class RecordParser
     private const string ContentAfterObject = "invalid JSON: content after the object";
 
     private readonly bool[] _rawSlots;
+    private readonly bool[] _unreadSlots;
     private readonly Located[] _found;
     private readonly ulong?[] _hashes; // per slot: the Utf8Strings hash of a cached value's text, else null
 
     /// <param name="rawSlots">Slots read only as text by parse-json or parse-kv: kept as UTF-8 bytes, never decoded to a string.</param>
-    public RecordParser(FieldTable fields, IReadOnlyList<TypedField> typed, string timeField, string timeUnit, IReadOnlySet<int>? rawSlots = null)
+    /// <param name="unreadSlots">Slots of fields that nothing reads (<see cref="CompiledPipeline.UnreadSlots"/>): a string
+    /// there is only checked to decode, as the reader decodes every field the pipeline names, and kept nowhere.</param>
+    public RecordParser(FieldTable fields, IReadOnlyList<TypedField> typed, string timeField, string timeUnit, IReadOnlySet<int>? rawSlots = null,
+        IReadOnlySet<int>? unreadSlots = null)
     {
         _rawSlots = new bool[fields.Count];
         foreach (var slot in rawSlots ?? new HashSet<int>())
         {
             if (slot < _rawSlots.Length && !typed.Any(t => t.Slot == slot)) _rawSlots[slot] = true;
+        }
+        _unreadSlots = new bool[fields.Count];
+        foreach (var slot in unreadSlots ?? new HashSet<int>())
+        {
+            if (slot < _unreadSlots.Length && !typed.Any(t => t.Slot == slot) && fields.Names[slot] != timeField) _unreadSlots[slot] = true;
         }
         _typed = [.. typed];
         _timeField = timeField;
@@ -201,6 +210,22 @@ public sealed class RecordParser
                         pos = JsonScan.ValueEnd(line, pos, 1, out _);
                     }
                     if (pos < 0) return Invalid(valueStart, out failedAt);
+                }
+                else if (pos < line.Length && line[pos] == (byte)'"' && slot < _unreadSlots.Length && _unreadSlots[slot])
+                {
+                    // Read by nothing: only checked, as the reader would decode it (an escape that does not decode is
+                    // its verdict); no copy, no string. Most strings are answered 64 bytes at a time, escapes and all.
+                    var end = JsonScan.DecodableStringEnd(line, pos, out valueHigh);
+                    if (end < 0)
+                    {
+                        var scratch = record.Reserve(line.Length - pos, out _, out _);
+                        end = pos;
+                        var decodes = JsonScan.TryCopyString(line, ref end, scratch, out _, out valueHigh);
+                        record.Unreserve(scratch.Length);
+                        if (!decodes) return JsonScan.StringEnd(line, valueStart, out _) >= 0 ? Location.Unsupported : Invalid(valueStart, out failedAt);
+                    }
+                    pos = end;
+                    checkWhole |= NotUtf8(valueHigh, line, valueStart, pos);
                 }
                 else if (pos < line.Length && line[pos] == (byte)'"' && slot < _rawSlots.Length && _rawSlots[slot])
                 {
@@ -499,6 +524,17 @@ public sealed class RecordParser
                 if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
                 {
                     reader.Skip();
+                }
+                continue;
+            }
+            if (slot < _unreadSlots.Length && _unreadSlots[slot] && reader.TokenType == JsonTokenType.String)
+            {
+                // Read by nothing: decoded (its verdict) and kept nowhere, as TryLocate does.
+                if (reader.ValueIsEscaped)
+                {
+                    var scratch = record.Reserve(reader.ValueSpan.Length, out _, out _);
+                    reader.CopyString(scratch);
+                    record.Unreserve(scratch.Length);
                 }
                 continue;
             }

@@ -237,4 +237,84 @@ public class PipelineCompilerTests
         Assert.Contains(e.Errors, x => x.Path == "$.source.laneJumpConfirmations");
         Assert.Contains(e.Errors, x => x.Path == "$.source.maxRecordBytes");
     }
+
+    private static CompiledPipeline Compile(JsonNode definition, bool keepUnused = false) =>
+        PipelineCompiler.Compile(DefinitionLoader.Load(definition.ToJsonString()), keepUnused);
+
+    private static int Slot(CompiledPipeline p, string field) => p.Fields.TryGet(field, out var slot) ? slot : throw new KeyNotFoundException(field);
+
+    [Fact]
+    public void Compile_Flagship_LeavesOutTheParseJsonNothingReads()
+    {
+        // ext5_appGroup is only projected and the fallback of gateway_cluster's app_group, which no metric, filter or
+        // lookup key reads (DESIGN §4's labels do not include it): the parse-json of Ext5 does not run.
+        var p = Support.Flagship.Pipeline;
+        Assert.Equal(["where", "parse-kv", "project"], p.Steps.Select(Kind));
+        Assert.Equal(
+            [
+                ("$.processor[1].parse-json", "not run: nothing reads a field it sets (ext5_appGroup: kept by $.processor[3].project[11], fallback of lookup 'gateway_cluster' output 'app_group')"),
+                ("$.lookups[0].outputs[0]", "'app_group' of lookup 'gateway_cluster' is not read by any metric, filter, lookup key or step: its fallback 'ext5_appGroup' is not read"),
+            ],
+            p.Unused.Select(u => (u.Path, u.Message)));
+        var cluster = p.Lookups.Single(l => l.Table.Name == "gateway_cluster");
+        Assert.Equal([null, Slot(p, "RegionId")], cluster.Outputs.Select(o => o.FallbackSlot));
+        // The fields nothing reads: the parser only checks their strings decode.
+        Assert.Equal(["Ext5", "app_group", "ext5_appGroup"], p.UnreadSlots.Select(s => p.Fields.Names[s]).Order(StringComparer.Ordinal));
+        // keepUnused builds every step and keeps every fallback, and reads every field.
+        var all = Support.Flagship.AllSteps;
+        Assert.Equal(["where", "parse-json", "parse-kv", "project"], all.Steps.Select(Kind));
+        Assert.Equal([Slot(all, "ext5_appGroup"), Slot(all, "RegionId")], all.Lookups.Single(l => l.Table.Name == "gateway_cluster").Outputs.Select(o => o.FallbackSlot));
+        Assert.Empty(all.UnreadSlots);
+        Assert.Equal(p.Unused, all.Unused);
+    }
+
+    private static string Kind(LogMetrics.Core.Prune.ProcessorStep step) => step switch
+    {
+        LogMetrics.Core.Prune.WhereStep => "where",
+        LogMetrics.Core.Prune.ParseJsonStep => "parse-json",
+        LogMetrics.Core.Prune.ParseKvStep => "parse-kv",
+        LogMetrics.Core.Prune.ParseRegexpStep => "parse-regexp",
+        LogMetrics.Core.Prune.ProjectStep => "project",
+        _ => step.GetType().Name,
+    };
+
+    [Fact]
+    public void Compile_AppGroupALabel_ParseJsonRunsAndTheFallbackIsRead()
+    {
+        var d = Flagship();
+        d["metrics"]![0]!["labels"]!["app_group"] = "app_group";
+        var p = Compile(d);
+        Assert.Equal(["where", "parse-json", "parse-kv", "project"], p.Steps.Select(Kind));
+        Assert.Empty(p.Unused);
+        Assert.Equal([Slot(p, "ext5_appGroup"), Slot(p, "RegionId")], p.Lookups.Single(l => l.Table.Name == "gateway_cluster").Outputs.Select(o => o.FallbackSlot));
+        Assert.Empty(p.UnreadSlots);
+    }
+
+    [Fact]
+    public void Compile_ChainsOfSteps_RunWhenTheirLastFieldIsRead()
+    {
+        // parse-json sets ext5_kv, parse-kv reads it and sets zone; zone is a label only in the first definition.
+        var d = Flagship();
+        var processor = d["processor"]!.AsArray();
+        processor.Insert(3, JsonNode.Parse("""{ "parse-kv": { "field": "ext5_kv", "pairDelimiter": ";", "keyValueDelimiter": "=", "keys": { "zone": "zone" } } }"""));
+        processor.Insert(4, JsonNode.Parse("""{ "parse-regexp": { "field": "Api", "pattern": "^(?<verb>[A-Z][a-z]+)" } }"""));
+        processor[5]!["project"]!.AsArray().Add("zone");
+        var read = d.DeepClone();
+        read["metrics"]![0]!["labels"]!["zone"] = "zone";
+        var p = Compile(read);
+        Assert.Equal(["where", "parse-json", "parse-kv", "parse-kv", "parse-regexp", "project"], p.Steps.Select(Kind));
+        Assert.DoesNotContain(p.Unused, u => u.Path.StartsWith("$.processor", StringComparison.Ordinal));
+        // zone unread: neither parse-kv of ext5_kv nor the parse-json that sets ext5_kv runs; the parse-regexp, whose
+        // group nothing reads either, always runs (a pattern can time out, which dead-letters the record).
+        var q = Compile(d);
+        Assert.Equal(["where", "parse-kv", "parse-regexp", "project"], q.Steps.Select(Kind));
+        Assert.Equal(["$.processor[1].parse-json", "$.processor[3].parse-kv"], q.Unused.Where(u => u.Path.StartsWith("$.processor", StringComparison.Ordinal)).Select(u => u.Path));
+        Assert.EndsWith("(zone: kept by $.processor[5].project[12])", q.Unused.Single(u => u.Path == "$.processor[3].parse-kv").Message, StringComparison.Ordinal);
+        Assert.Contains(Slot(q, "ext5_kv"), q.UnreadSlots);
+        Assert.DoesNotContain(Slot(q, "Api"), q.UnreadSlots);
+        // A where step reading a field a step sets makes the step run.
+        var filtered = d.DeepClone();
+        filtered["processor"]!.AsArray().Insert(5, JsonNode.Parse("""{ "where": "zone != 'z0'" }"""));
+        Assert.Equal(["where", "parse-json", "parse-kv", "parse-kv", "parse-regexp", "where", "project"], Compile(filtered).Steps.Select(Kind));
+    }
 }

@@ -219,6 +219,87 @@ public class LocatorDifferentialTests
                     "{\\\"appGroup\\\":\\\"pop-region\\\",", "\\\"k\\\":\\\"v\\\"}", "http:\\/\\/a.b\\/c", "\\\"\\\"\\\"\\\"\\\"\\\"\\\"\\\""]).ToArray())
                 .ArrayOf().Select(parts => string.Concat(parts.Take(12))));
 
+    /// <summary>
+    /// <see cref="JsonScan.DecodableStringEnd"/>, which checks a string that nothing reads 64 bytes at a time: on random
+    /// strings dense with escapes and runs of backslashes, across block edges and near the line's end, it answers only
+    /// for a string the reader reads and decodes, with the reader's end; and it answers for every such string with no
+    /// <c>\u</c> escape whose closing quote lies in a whole block of the line.
+    /// </summary>
+    [Fact]
+    public void DecodableStringEnd_RandomEscapesAndBackslashRuns_AnswersOnlyWhatTheReaderDecodes()
+    {
+        var part = Gen.OneOf(
+            EscapedBody(),
+            from run in Gen.Choose(1, 6)
+            from after in Gen.Elements("\"", "n", "u00e9", "ud800", "x", "/", "\\", "")
+            select new string('\\', run) + after,
+            Gen.Choose(0, 70).Select(n => new string('a', n)),
+            Gen.Elements("é", "😀", "\u0001", "\u007f", "\t", "{\\\"k\\\":\\\"v\\\"}"));
+        var lines =
+            from parts in part.ArrayOf()
+            from tail in Gen.Choose(0, 100)
+            select (Body: string.Concat(parts.Take(10)), Tail: tail);
+        int answered = 0, decodable = 0;
+        Prop.ForAll(lines.ToArbitrary(), ((string Body, int Tail) t) =>
+        {
+            var line = Encoding.UTF8.GetBytes("{\"k\":\"" + t.Body + "\",\"z\":\"" + new string('x', t.Tail) + "\"}");
+            const int Pos = 5;
+            // Reference: the reader's string token (its verdict does not depend on what follows it), then CopyString.
+            string expected;
+            var end = -1;
+            try
+            {
+                var reader = new Utf8JsonReader(line, isFinalBlock: false, default);
+                reader.Read();
+                reader.Read();
+                if (!reader.Read() || reader.TokenType != JsonTokenType.String) throw new JsonException("no string token");
+                end = (int)reader.BytesConsumed;
+                try
+                {
+                    reader.CopyString(new byte[line.Length]);
+                    expected = "ok";
+                }
+                catch (InvalidOperationException)
+                {
+                    expected = "undecodable";
+                }
+            }
+            catch (JsonException)
+            {
+                expected = "invalid";
+            }
+            var actual = JsonScan.DecodableStringEnd(line, Pos, out var nonAscii);
+            if (expected == "ok") decodable++;
+            if (actual >= 0)
+            {
+                answered++;
+                if (expected != "ok" || actual != end) return false.Label($"{t.Body}: answered {actual}, reader {expected} ending at {end}");
+                if (!nonAscii && line.AsSpan(Pos, end - Pos).IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0) return false.Label($"{t.Body}: not ASCII, said ASCII");
+                return true.ToProperty();
+            }
+            // A string read and decoded with no \u escape, its closing quote in a whole block: it must answer.
+            if (expected == "ok" && !HasUnicodeEscape(line.AsSpan(Pos + 1, end - Pos - 2)))
+            {
+                var block = Pos + 1 + ((end - 1 - (Pos + 1)) / 64 * 64);
+                if (block + 64 <= line.Length) return false.Label($"{t.Body}: no answer for a decodable string");
+            }
+            return true.ToProperty();
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(30_000));
+        Assert.True(answered > 3_000 && decodable - answered > 1_000, $"{answered} answered of {decodable} decodable");
+    }
+
+    /// <summary>Whether a valid string's body holds a <c>\u</c> escape (a backslash escaped by another starts none).</summary>
+    private static bool HasUnicodeEscape(ReadOnlySpan<byte> body)
+    {
+        for (var i = 0; i < body.Length; i++)
+        {
+            if (body[i] != (byte)'\\') continue;
+            if (body[i + 1] == (byte)'u') return true;
+            i++;
+        }
+        return false;
+    }
+
     [Fact]
     public void CopyString_RandomEscapes_SameBytesOrFailureAsUtf8JsonReader()
     {
@@ -439,7 +520,7 @@ public class LocatorDifferentialTests
     [Fact]
     public void ParseJson_EscapedInnerJsonInALine_SameVerdictAndFieldsAsUtf8JsonReader()
     {
-        var compiled = Flagship.Pipeline;
+        var compiled = Flagship.AllSteps;
         var parser = compiled.CreateParser();
         var record = compiled.CreateRecord();
         var reference = compiled.CreateRecord();
@@ -638,7 +719,7 @@ public class LocatorDifferentialTests
     [Fact]
     public void Parse_ParseJsonWalkedInTheLine_SameReasonAndFieldsAsCopyThenWalk()
     {
-        var compiled = Flagship.Pipeline;
+        var compiled = Flagship.AllSteps;
         var fused = compiled.CreateParser();
         var step = LogMetrics.Core.Pipeline.FuseParseJson(fused, compiled);
         Assert.NotNull(step);

@@ -20,7 +20,7 @@ public class RecordParserTests
         return (reason, record);
     }
 
-    private static FieldValue Field(Record r, string name) => r.Values[Flagship.Pipeline.Fields.TryGet(name, out var slot) ? slot : throw new KeyNotFoundException(name)];
+    private static FieldValue Field(Record r, string name) => r.Values[Flagship.AllSteps.Fields.TryGet(name, out var slot) ? slot : throw new KeyNotFoundException(name)];
 
     [Fact]
     public void Parse_StringsForNumbers_Accepted()
@@ -167,7 +167,7 @@ public class RecordParserTests
     public void Parse_RecordsSharingBytes_EachKeepsWhatParseJsonAndParseKvReadFromItsOwnLine()
     {
         // As in a Pipeline's pool: records share one buffer for their raw sources, dropped after Prune.
-        var p = Flagship.Pipeline;
+        var p = Flagship.AllSteps;
         var parser = p.CreateParser();
         var shared = new Record.Bytes();
         var records = Enumerable.Range(0, 6).Select(_ =>

@@ -18,6 +18,15 @@ public static class Flagship
 
     public static CompiledPipeline Pipeline => Compiled.Value;
 
+    private static readonly Lazy<CompiledPipeline> CompiledWithAllSteps = new(() => PipelineCompiler.Compile(DefinitionLoader.LoadFile(PipelinePath), keepUnused: true));
+
+    /// <summary>
+    /// The root pipeline.json compiled with every step, also those whose fields nothing reads (its <c>parse-json</c> of
+    /// <c>Ext5</c>, whose <c>ext5_appGroup</c> is only the fallback of an output no metric reads): for the tests of those
+    /// steps. <see cref="Pipeline"/> is what runs.
+    /// </summary>
+    public static CompiledPipeline AllSteps => CompiledWithAllSteps.Value;
+
     /// <summary>An in-memory dimension source built from rows given per table.</summary>
     public sealed class MemorySource(Dictionary<string, List<Dictionary<string, string>>> tables) : IDimensionSource
     {
