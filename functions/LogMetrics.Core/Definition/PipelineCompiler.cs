@@ -217,7 +217,7 @@ public static partial class PipelineCompiler
                 var prefix = step.Prefix;
                 c.ProducePrefix(prefix, p);
                 var field = step.Field;
-                c.Flows.Add(new StepFlow(p, "parse-json", field, [], prefix));
+                c.Flows.Add(new StepFlow(p, field, [], prefix));
                 steps.Add((p, () =>
                 {
                     var targets = c.Fields.Names.Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && n.Length > prefix.Length)
@@ -241,7 +241,7 @@ public static partial class PipelineCompiler
                 }
                 var field = step.Field;
                 var prefix = step.Prefix;
-                c.Flows.Add(new StepFlow(p, "parse-kv", field, [.. keys.Values], keys.Count > 0 ? null : prefix));
+                c.Flows.Add(new StepFlow(p, field, [.. keys.Values], keys.Count > 0 ? null : prefix));
                 steps.Add((p, () =>
                 {
                     var map = keys.Count > 0
@@ -514,7 +514,7 @@ public static partial class PipelineCompiler
             return notes;
         }
 
-        /// <summary>Where a field nothing reads is named: "not named elsewhere", "only projected", "only a fallback of …".</summary>
+        /// <summary>Where a field nothing reads is named: "kept by" a project step, "fallback of" a lookup output, "source of" a step, or "not named elsewhere".</summary>
         private string Uses(string field)
         {
             var paths = Readers.GetValueOrDefault(field) ?? [];
@@ -561,7 +561,7 @@ public static partial class PipelineCompiler
 }
 
 /// <summary>A parse-json or parse-kv step: the field it reads and the fields it sets (named, or all under a prefix).</summary>
-internal sealed record StepFlow(string Path, string Kind, string Source, IReadOnlyList<string> Names, string? Prefix)
+internal sealed record StepFlow(string Path, string Source, IReadOnlyList<string> Names, string? Prefix)
 {
     /// <summary>Whether the step sets <paramref name="field"/>.</summary>
     public bool Sets(string field) =>
