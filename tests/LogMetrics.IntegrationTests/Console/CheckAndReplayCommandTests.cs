@@ -28,6 +28,21 @@ public sealed class CheckAndReplayCommandTests : TempDirTests
             Assert.Contains(name, r.Stdout);
         }
         Assert.Contains("12 metrics in 5 families", r.Stdout);
+        // What nothing reads is named with its JSON path: the flagship's parse-json of Ext5 (app_group is no label).
+        Assert.Contains("4 processor steps (1 not run)", r.Stdout);
+        Assert.Contains("unused $.processor[1].parse-json: not run: nothing reads a field it sets (ext5_appGroup:", r.Stdout);
+        Assert.Contains("unused $.lookups[0].outputs[0]: 'app_group' of lookup 'gateway_cluster' is not read", r.Stdout);
+    }
+
+    [Fact]
+    public async Task Check_AppGroupALabel_EveryStepRuns()
+    {
+        var path = BrokenPipeline(n => n["metrics"]![0]!["labels"]!["app_group"] = "app_group");
+        var r = await Cli.RunAsync("check", path);
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("4 processor steps", r.Stdout);
+        Assert.DoesNotContain("not run", r.Stdout);
+        Assert.DoesNotContain("unused", r.Stdout);
     }
 
     public static TheoryData<string, string> BadDefinitions => new()
