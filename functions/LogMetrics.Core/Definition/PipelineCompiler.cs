@@ -153,7 +153,7 @@ public static partial class PipelineCompiler
         var builtFamilies = families.Select((f, i) => f(i)).ToList();
         // Fields read only as parse-json or parse-kv sources never need to become strings.
         var rawSlots = c.Readers
-            .Where(r => r.Value.All(path => path.EndsWith(".parse-json.field", StringComparison.Ordinal) || path.EndsWith(".parse-kv.field", StringComparison.Ordinal)))
+            .Where(r => r.Value.All(c.IsStepSource))
             .Select(r => c.Fields.GetOrAdd(r.Key))
             .ToHashSet();
         return new CompiledPipeline
@@ -463,6 +463,9 @@ public static partial class PipelineCompiler
         /// <summary>The lookups' outputs and their fallbacks.</summary>
         public List<LookupFlow> LookupOutputs { get; } = [];
 
+        /// <summary>Whether the read at <paramref name="path"/> is a parse-json or parse-kv step's source.</summary>
+        public bool IsStepSource(string path) => Flows.Any(f => path == f.Path + ".field");
+
         /// <summary>Whether something reads <paramref name="field"/> (after <see cref="Liveness"/>; every field with keepUnused).</summary>
         public bool IsLive(string field) => _live is null || _live.Contains(field);
 
@@ -522,8 +525,8 @@ public static partial class PipelineCompiler
             return string.Join(", ", paths.Select(path =>
                 LookupOutputs.FirstOrDefault(o => path == o.Path + ".fallback") is { } o
                     ? $"fallback of lookup '{o.Lookup}' output '{o.As}'"
-                    : Flows.FirstOrDefault(f => path == f.Path + ".field") is { } f
-                        ? $"source of {f.Path}"
+                    : IsStepSource(path)
+                        ? $"source of {path[..^".field".Length]}"
                         : $"kept by {path}"));
         }
 

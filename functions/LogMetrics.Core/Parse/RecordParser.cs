@@ -222,7 +222,7 @@ public sealed class RecordParser
                         end = pos;
                         var decodes = JsonScan.TryCopyString(line, ref end, scratch, out _, out valueHigh);
                         record.Unreserve(scratch.Length);
-                        if (!decodes) return JsonScan.StringEnd(line, valueStart, out _) >= 0 ? Location.Unsupported : Invalid(valueStart, out failedAt);
+                        if (!decodes) return NotCopied(line, valueStart, out failedAt);
                     }
                     pos = end;
                     checkWhole |= NotUtf8(valueHigh, line, valueStart, pos);
@@ -253,7 +253,7 @@ public sealed class RecordParser
                     if (!JsonScan.TryCopyString(line, ref end, span, out var written, out valueHigh))
                     {
                         // Not a valid string, or one whose escapes do not decode (the reader's reason then).
-                        return JsonScan.StringEnd(line, valueStart, out _) >= 0 ? Location.Unsupported : Invalid(valueStart, out failedAt);
+                        return NotCopied(line, valueStart, out failedAt);
                     }
                     pos = end;
                     checkWhole |= NotUtf8(valueHigh, line, valueStart, pos);
@@ -369,6 +369,16 @@ public sealed class RecordParser
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool NotUtf8(bool high, ReadOnlySpan<byte> line, int start, int end) =>
         high && end >= start && !Utf8.IsValid(line[start..end]);
+
+    /// <summary>
+    /// A string at <paramref name="at"/> that <see cref="JsonScan.TryCopyString(ReadOnlySpan{byte}, ref int, Span{byte}, out int, out bool)"/>
+    /// refused: a valid string whose escapes do not decode is left to the reader (its reason), any other is invalid JSON.
+    /// </summary>
+    private static Location NotCopied(ReadOnlySpan<byte> line, int at, out int failedAt)
+    {
+        failedAt = 0;
+        return JsonScan.StringEnd(line, at, out _) >= 0 ? Location.Unsupported : Invalid(at, out failedAt);
+    }
 
     private static Location Invalid(int at, out int failedAt)
     {

@@ -27,28 +27,45 @@ public class ReplayDeterminismTests
 {
     private static string Golden(string name) => Path.Combine(GoldenCorpusTests.GoldenDir, name);
 
-    /// <summary>The flagship pipeline with the tenant family's budget at 20 series a window, so the replay overflows it.</summary>
-    private static readonly Lazy<CompiledPipeline> SmallBudget = new(() =>
-    {
-        var json = File.ReadAllText(Flagship.PipelinePath);
-        const string Tenant = "\"prefix\": \"namespace_tenant_gw_\",";
-        Assert.Contains(Tenant, json, StringComparison.Ordinal);
-        return PipelineCompiler.Compile(DefinitionLoader.Load(json.Replace(Tenant, Tenant + " \"maxSeries\": 20,", StringComparison.Ordinal)));
-    });
+    private const string Tenant = "\"prefix\": \"namespace_tenant_gw_\",";
+
+    /// <summary>The tenant family's budget at 20 series a window, so the replay overflows it.</summary>
+    private static readonly (string Old, string New) TenantBudget20 = (Tenant, Tenant + " \"maxSeries\": 20,");
+
+    /// <summary>The flagship pipeline with <see cref="TenantBudget20"/>.</summary>
+    private static readonly Lazy<CompiledPipeline> SmallBudget = new(() => FlagshipEdited(TenantBudget20));
 
     /// <summary>
     /// As <see cref="SmallBudget"/>, with the <c>lru</c> table (user_level) held to 8 rows: the batches' keys evict each
     /// other's, and with several workers a batch's warm meets other batches' warms as the scheduling has it.
     /// </summary>
-    private static readonly Lazy<CompiledPipeline> SmallLru = new(() =>
+    private static readonly Lazy<CompiledPipeline> SmallLru = new(() => FlagshipEdited(TenantBudget20, ("\"maxRows\": 50000", "\"maxRows\": 8")));
+
+    /// <summary>The root pipeline.json with each text replaced (each must be there), compiled.</summary>
+    private static CompiledPipeline FlagshipEdited(params (string Old, string New)[] edits)
     {
         var json = File.ReadAllText(Flagship.PipelinePath);
-        const string Tenant = "\"prefix\": \"namespace_tenant_gw_\",";
-        const string Rows = "\"maxRows\": 50000";
-        Assert.Contains(Rows, json, StringComparison.Ordinal);
-        return PipelineCompiler.Compile(DefinitionLoader.Load(json.Replace(Tenant, Tenant + " \"maxSeries\": 20,", StringComparison.Ordinal)
-            .Replace(Rows, "\"maxRows\": 8", StringComparison.Ordinal)));
-    });
+        foreach (var (old, replacement) in edits)
+        {
+            Assert.Contains(old, json, StringComparison.Ordinal);
+            json = json.Replace(old, replacement, StringComparison.Ordinal);
+        }
+        return PipelineCompiler.Compile(DefinitionLoader.Load(json));
+    }
+
+    /// <summary>Runs <paramref name="test"/> with a temporary directory of its own, deleted afterwards.</summary>
+    private static async Task InTempDirectoryAsync(string prefix, Func<string, Task> test)
+    {
+        var dir = Directory.CreateTempSubdirectory(prefix).FullName;
+        try
+        {
+            await test(dir);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
 
     /// <summary>Golden lane 0 with every 40th record after the 100th moved 60 s back: late once the lane is past it.</summary>
     private static string LateLane(string dir)
@@ -118,8 +135,7 @@ public class ReplayDeterminismTests
     [InlineData(64)]
     public async Task ThreeLanes_SameBytesWhateverTheScheduling(int chunkLines)
     {
-        var dir = Directory.CreateTempSubdirectory("logmetrics-determinism-").FullName;
-        try
+        await InTempDirectoryAsync("logmetrics-determinism-", async dir =>
         {
             string[] files = [Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz"), LateLane(dir)];
             var baseline = await RunAsync(files, chunkLines, Schedules[0]);
@@ -139,11 +155,7 @@ public class ReplayDeterminismTests
             Assert.True(uneven.RanInline);
             Assert.Equal(1, uneven.InlineCalls);
             AssertSame(baseline, uneven, "one worker inline, uneven reads, write-behind");
-        }
-        finally
-        {
-            Directory.Delete(dir, true);
-        }
+        });
     }
 
     /// <summary>
@@ -155,8 +167,7 @@ public class ReplayDeterminismTests
     [Fact]
     public async Task ThreeLanes_LruSmallerThanABatch_SameBytesWhateverTheScheduling()
     {
-        var dir = Directory.CreateTempSubdirectory("logmetrics-determinism-").FullName;
-        try
+        await InTempDirectoryAsync("logmetrics-determinism-", async dir =>
         {
             string[] files = [Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz"), LateLane(dir)];
             var baseline = await RunAsync(files, 64, Schedules[0], SmallLru.Value);
@@ -169,11 +180,7 @@ public class ReplayDeterminismTests
                 AssertSame(baseline, run, schedule.ToString());
                 Assert.Equal((baseline.LruHits, baseline.LruMisses, 0L), (run.LruHits, run.LruMisses, run.LruErrors));
             }
-        }
-        finally
-        {
-            Directory.Delete(dir, true);
-        }
+        });
     }
 
     /// <summary>
@@ -186,8 +193,7 @@ public class ReplayDeterminismTests
     [Fact]
     public async Task ThreeLanes_StepsNothingReadsLeftOut_SameBytesAsEveryStep()
     {
-        var dir = Directory.CreateTempSubdirectory("logmetrics-unused-").FullName;
-        try
+        await InTempDirectoryAsync("logmetrics-unused-", async dir =>
         {
             var ext5 = new Regex("\"Ext5\":\"((?:[^\"\\\\]|\\\\.)*)\"");
             Func<string, string>[] variants =
@@ -219,18 +225,13 @@ public class ReplayDeterminismTests
                 var variedDead = everyStep.DeadLetters.Count(d => d.Contains("ext5.jsonl", StringComparison.Ordinal));
                 Assert.InRange(variedDead, 150, 200);
             }
-        }
-        finally
-        {
-            Directory.Delete(dir, true);
-        }
+        });
     }
 
     [Fact]
     public async Task OneLane_SameBytesWhateverTheScheduling_SameSamplesAcrossChunkSizes()
     {
-        var dir = Directory.CreateTempSubdirectory("logmetrics-determinism-").FullName;
-        try
+        await InTempDirectoryAsync("logmetrics-determinism-", async dir =>
         {
             string[] files = [LateLane(dir)];
             var reference = await RunAsync(files, 2048, Schedules[0]);
@@ -249,11 +250,7 @@ public class ReplayDeterminismTests
                 Assert.Equal(reference.Overflow, baseline.Overflow);
                 Assert.Equal(reference.DeadLetters, baseline.DeadLetters);
             }
-        }
-        finally
-        {
-            Directory.Delete(dir, true);
-        }
+        });
     }
 
     [Theory]
@@ -263,8 +260,7 @@ public class ReplayDeterminismTests
     {
         // A short replay (every lane within its first chunk) runs its stages on the calling thread; the
         // threaded stages on the same input must give the same samples file, dead letters, counts and overflow.
-        var dir = Directory.CreateTempSubdirectory("logmetrics-inline-").FullName;
-        try
+        await InTempDirectoryAsync("logmetrics-inline-", async dir =>
         {
             string[] all = [LateLane(dir), Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz")];
             var files = all[..lanes];
@@ -293,11 +289,7 @@ public class ReplayDeterminismTests
                 Assert.Equal(inline.Totals, chunked.Totals);
                 Assert.Equal(inline.DeadLetters, chunked.DeadLetters);
             }
-        }
-        finally
-        {
-            Directory.Delete(dir, true);
-        }
+        });
     }
 
     [Fact]
@@ -310,8 +302,7 @@ public class ReplayDeterminismTests
         // and their chunks must be the same whether a lane is read whole (no read seed) or in uneven reads (a lane read
         // whole was one chunk whatever the chunk size, and a lane whose reads ended with its last full chunk had one
         // more, empty, round: the overflow differed).
-        var dir = Directory.CreateTempSubdirectory("logmetrics-determinism-").FullName;
-        try
+        await InTempDirectoryAsync("logmetrics-determinism-", async dir =>
         {
             var golden = File.ReadAllLines(Golden("lane-0.jsonl"));
             var files = new List<string> { LateLane(dir) };
@@ -328,11 +319,7 @@ public class ReplayDeterminismTests
             {
                 AssertSame(baseline, await RunAsync(files, 7, schedule), schedule.ToString());
             }
-        }
-        finally
-        {
-            Directory.Delete(dir, true);
-        }
+        });
     }
 
     private static List<string> Lines(byte[] file) => [.. Encoding.UTF8.GetString(file).Split('\n').Order(StringComparer.Ordinal)];
