@@ -53,6 +53,9 @@ public class ReplayDeterminismTests
         return PipelineCompiler.Compile(DefinitionLoader.Load(json));
     }
 
+    /// <summary>The chunk sizes one lane is replayed with (<see cref="OneLane_SameBytesWhateverTheScheduling_SameSamplesAcrossChunkSizes"/>).</summary>
+    private static readonly int[] ChunkSizes = [1, 13, 256, 2048];
+
     /// <summary>Runs <paramref name="test"/> with a temporary directory of its own, deleted afterwards.</summary>
     private static async Task InTempDirectoryAsync(string prefix, Func<string, Task> test)
     {
@@ -236,7 +239,7 @@ public class ReplayDeterminismTests
             string[] files = [LateLane(dir)];
             var reference = await RunAsync(files, 2048, Schedules[0]);
             Assert.DoesNotContain("late=0,", reference.Counts, StringComparison.Ordinal);
-            foreach (var chunkLines in new[] { 1, 13, 256, 2048 })
+            foreach (var chunkLines in ChunkSizes)
             {
                 var baseline = await RunAsync(files, chunkLines, Schedules[0]);
                 foreach (var schedule in new[] { Schedules[2], Schedules[3], Schedules[5], Schedules[8] })
