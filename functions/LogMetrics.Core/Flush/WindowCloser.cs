@@ -1,3 +1,4 @@
+using System.Buffers;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 
@@ -104,39 +105,35 @@ public static class WindowCloser
         {
             var count = 0;
             foreach (var p in Parts) count += p.Series.Count;
-            var series = new Entry[count];
+            // Pooled: a flush sorts every family window it closes, and fresh memory is paid for in page faults.
+            var met = ArrayPool<(MergedSeries Series, long Newest)>.Shared.Rent(count);
+            var labels = ArrayPool<string[]>.Shared.Rent(count);
+            var order = ArrayPool<int>.Shared.Rent(count);
             var at = 0;
             foreach (var (list, newest) in Parts)
             {
-                foreach (var s in list) series[at] = new Entry(s, newest, ShardRollup.Labels(Family, s.Labels), at++);
+                foreach (var s in list)
+                {
+                    met[at] = (s, newest);
+                    labels[at++] = s.Labels;
+                }
             }
-            Array.Sort(series, EntryOrder.Instance);
-            Series = series;
-        }
-    }
-
-    /// <summary>A series to write: merged values, its document's newest event time, its sample labels, and where it was met.</summary>
-    private readonly record struct Entry(MergedSeries Merged, long Newest, Label[] Labels, int Seen);
-
-    /// <summary>Label values ordinally, value by value (a family's series carry the same label names); then where met.</summary>
-    private sealed class EntryOrder : IComparer<Entry>
-    {
-        public static readonly EntryOrder Instance = new();
-
-        public int Compare(Entry x, Entry y)
-        {
-            var a = x.Merged.Labels;
-            var b = y.Merged.Labels;
-            var n = Math.Min(a.Length, b.Length);
-            for (var i = 0; i < n; i++)
+            LabelOrder.Sort(labels.AsSpan(0, count), order.AsSpan(0, count));
+            var series = new Entry[count];
+            for (var i = 0; i < count; i++)
             {
-                var c = string.CompareOrdinal(a[i], b[i]);
-                if (c != 0) return c;
+                var (s, newest) = met[order[i]];
+                series[i] = new Entry(s, newest, ShardRollup.Labels(Family, s.Labels));
             }
-            var d = a.Length.CompareTo(b.Length);
-            return d != 0 ? d : x.Seen.CompareTo(y.Seen);
+            Series = series;
+            ArrayPool<(MergedSeries, long)>.Shared.Return(met, clearArray: true);
+            ArrayPool<string[]>.Shared.Return(labels, clearArray: true);
+            ArrayPool<int>.Shared.Return(order);
         }
     }
+
+    /// <summary>A series to write: merged values, its document's newest event time, its sample labels.</summary>
+    private readonly record struct Entry(MergedSeries Merged, long Newest, Label[] Labels);
 
     /// <summary>One metric of a family's window: its samples, one per series that has a value.</summary>
     private sealed class Run(Group group, CompiledMetric metric)
