@@ -499,7 +499,10 @@ internal sealed class HintMemo
     /// <summary>Sets <paramref name="hints"/> to each key's hint (null: none).</summary>
     public void Fill(List<DimensionKey> keys, List<object?> hints)
     {
-        hints.Clear();
+        // Written through a span: a store into the list's object[] by its indexer or Add is a covariance check that reads
+        // the hint's header, a cache miss per key here (the cache's warm reads the hint a moment later: asked for now).
+        CollectionsMarshal.SetCount(hints, keys.Count);
+        var span = CollectionsMarshal.AsSpan(hints);
         var bits = _size.Bits;
         for (var d = 0; d < Math.Min(Ahead, keys.Count); d++) CachePrefetch.Of(ref _entries[IdentityHash.Of(keys[d].Joined, bits)]);
         for (var d = 0; d < keys.Count; d++)
@@ -507,7 +510,15 @@ internal sealed class HintMemo
             if (d + Ahead < keys.Count) CachePrefetch.Of(ref _entries[IdentityHash.Of(keys[d + Ahead].Joined, bits)]);
             var text = keys[d].Joined;
             ref var entry = ref _entries[IdentityHash.Of(text, bits)];
-            hints.Add(ReferenceEquals(entry.Text, text) ? entry.Hint : null);
+            if (ReferenceEquals(entry.Text, text) && entry.Hint is { } hint)
+            {
+                CachePrefetch.Object(hint);
+                span[d] = hint;
+            }
+            else
+            {
+                span[d] = null;
+            }
         }
     }
 
