@@ -15,6 +15,8 @@ namespace LogMetrics.Core.Flush;
 /// </summary>
 internal static class LabelOrder
 {
+    private const int KeptSeries = 1 << 16;
+
     [ThreadStatic] private static Scratch? t_scratch;
 
     /// <summary>
@@ -37,7 +39,8 @@ internal static class LabelOrder
             }
         }
         var indexBits = BitsFor(n - 1);
-        var scratch = t_scratch ??= new Scratch();
+        // Kept per thread up to a window of KeptSeries series; a larger one gets buffers of its own, not kept.
+        var scratch = n <= KeptSeries ? t_scratch ??= new Scratch() : new Scratch();
         scratch.Size(n);
         var keys = scratch.Keys.AsSpan(0, n);
         keys.Clear();

@@ -670,7 +670,9 @@ public sealed class RecordParser
                     {
                         return Reason(f, 2, default, integer) ?? Remember($"{field.Name}: {integer} is below the minimum {min}");
                     }
-                    value = Canonical(value, integer, _strings);
+                    // A plain integer token is canonical as it is: not written back (a copy of a value that holds a
+                    // reference is a write barrier).
+                    if (!value.IntegerText) value = Canonical(value, integer, _strings);
                     break;
                 }
                 case FieldType.Number:
