@@ -62,14 +62,24 @@ if [ ${#lanes[@]} -eq 0 ]; then
 fi
 records=$(cat "${lanes[@]}" | grep -c . || true)
 
+if [ -z "$bin" ]; then
+  echo "publishing functions/LogMetrics.Local (Native AOT) into $bench_dir/publish" >&2
+  dotnet publish functions/LogMetrics.Local -c Release -nologo -v q -o "$bench_dir/publish" >/dev/null
+  bin="$bench_dir/publish/logmetrics"
+fi
+[ -x "$bin" ] || { echo "bench: $bin is not executable" >&2; exit 2; }
+
 # The lanes' page-cache state, made the one a read from disk leaves. A file just written (the corpus generator's
 # buffered writes) is cached in 4 KiB pages, and reading it back costs the kernel a page lookup and a copy per 4 KiB
 # (`filemap_get_read_batch` about 4 % and `_copy_to_iter` about 9 % of a one-core replay's samples); read from disk
 # (readahead), the same file is cached in large folios (the lookup about 0 %, the copy about 4 %, and the one-core
 # replay about 10 % faster). So the lanes are dropped from the page cache (after an fsync: only clean pages go) and
 # read once, in order; every program measured then reads the same state. (The anchors hold the lines in memory and
-# time no read.)
-python3 - "${lanes[@]}" <<'PY'
+# time no read.) The program's file too: a program just published is cached as it was written, one published earlier
+# as it was last read. In session 14 two programs whose `--version` is the same code measured 7 % apart in it, and
+# 6 % apart in the 400-line replay (60 alternating runs each), and 0.2 % and 0.1 % apart once both files had been
+# dropped and read back.
+python3 - "${lanes[@]}" "$(readlink -f "$bin")" <<'PY'
 import os, sys
 for path in sys.argv[1:]:
     fd = os.open(path, os.O_RDONLY)
@@ -81,13 +91,6 @@ for path in sys.argv[1:]:
     finally:
         os.close(fd)
 PY
-
-if [ -z "$bin" ]; then
-  echo "publishing functions/LogMetrics.Local (Native AOT) into $bench_dir/publish" >&2
-  dotnet publish functions/LogMetrics.Local -c Release -nologo -v q -o "$bench_dir/publish" >/dev/null
-  bin="$bench_dir/publish/logmetrics"
-fi
-[ -x "$bin" ] || { echo "bench: $bin is not executable" >&2; exit 2; }
 
 for i in "${!lanes[@]}"; do head -n 200 "${lanes[$i]}" > "$work/short-$i.jsonl"; done
 short=("$work"/short-*.jsonl)
