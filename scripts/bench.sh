@@ -101,9 +101,10 @@ replay() { # cpus out lanes... ; prints "wall_s cpu_s wait_s" (cpu = user + syst
            # thread pool's, which apply, flush and write, are ".NET TP Worker") to $out.threads
   local cpus=$1 out=$2; shift 2
   python3 - "$cpus" "$bin" pipeline.json "$corpus/dimensions" "$out" "$@" <<'PY'
-import collections, os, subprocess, sys, threading, time
+import collections, os, resource, subprocess, sys, threading, time
 cpus, binary, pipeline, dims, out, *lanes = sys.argv[1:]
-before = os.times()
+# CPU from getrusage (microseconds), not os.times (the times() call counts 10 ms clock ticks).
+before = resource.getrusage(resource.RUSAGE_CHILDREN)
 t0 = time.perf_counter()
 p = subprocess.Popen(["taskset", "-c", cpus, binary, "replay", "--pipeline", pipeline, "--dimensions", dims,
                       "--out", out, "--summary", out + ".summary.json", "--quiet", *lanes], stdout=subprocess.DEVNULL)
@@ -138,8 +139,8 @@ with open(out + ".threads", "w") as f:
 wall = ended[0] - t0
 if p.returncode != 0:
     sys.exit(f"replay exited with {p.returncode}")
-after = os.times()
-cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+after = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 print(f"{wall:.4f} {cpu:.4f} {sum(waits.values()) / 1e9:.4f}")
 PY
 }
