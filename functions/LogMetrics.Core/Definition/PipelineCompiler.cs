@@ -160,7 +160,8 @@ public static partial class PipelineCompiler
         {
             RawSlots = rawSlots,
             Unused = unused,
-            UnreadSlots = keepUnused ? new HashSet<int>() : c.Fields.Names.Where(n => !c.IsLive(n)).Select(n => c.Fields.GetOrAdd(n)).ToHashSet(),
+            // Empty with keepUnused: every field is live then.
+            UnreadSlots = c.Fields.Names.Where(n => !c.IsLive(n)).Select(n => c.Fields.GetOrAdd(n)).ToHashSet(),
             Definition = d,
             Fields = c.Fields,
             TypedFields = typed,

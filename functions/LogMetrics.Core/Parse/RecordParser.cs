@@ -45,16 +45,10 @@ public sealed class RecordParser
     public RecordParser(FieldTable fields, IReadOnlyList<TypedField> typed, string timeField, string timeUnit, IReadOnlySet<int>? rawSlots = null,
         IReadOnlySet<int>? unreadSlots = null)
     {
-        _rawSlots = new bool[fields.Count];
-        foreach (var slot in rawSlots ?? new HashSet<int>())
-        {
-            if (slot < _rawSlots.Length && !typed.Any(t => t.Slot == slot)) _rawSlots[slot] = true;
-        }
-        _unreadSlots = new bool[fields.Count];
-        foreach (var slot in unreadSlots ?? new HashSet<int>())
-        {
-            if (slot < _unreadSlots.Length && !typed.Any(t => t.Slot == slot) && fields.Names[slot] != timeField) _unreadSlots[slot] = true;
-        }
+        // A typed field is always read as its type; the time field, too, is never left unread.
+        bool Untyped(int slot) => !typed.Any(t => t.Slot == slot);
+        _rawSlots = SlotFlags(fields.Count, rawSlots, Untyped);
+        _unreadSlots = SlotFlags(fields.Count, unreadSlots, slot => Untyped(slot) && fields.Names[slot] != timeField);
         _typed = [.. typed];
         _timeField = timeField;
         _timeSlot = fields.GetOrAdd(timeField);
@@ -380,6 +374,17 @@ public sealed class RecordParser
         return JsonScan.StringEnd(line, at, out _) >= 0 ? Location.Unsupported : Invalid(at, out failedAt);
     }
 
+    /// <summary>A flag per slot of the <paramref name="count"/>: set for the <paramref name="slots"/> given that <paramref name="allowed"/> takes.</summary>
+    private static bool[] SlotFlags(int count, IReadOnlySet<int>? slots, Func<int, bool> allowed)
+    {
+        var flags = new bool[count];
+        foreach (var slot in slots ?? new HashSet<int>())
+        {
+            if (slot < count && allowed(slot)) flags[slot] = true;
+        }
+        return flags;
+    }
+
     private static Location Invalid(int at, out int failedAt)
     {
         failedAt = at;
@@ -699,11 +704,10 @@ public sealed class RecordParser
     }
 
     /// <summary>The integer as a number field whose text is its canonical decimal form, reusing the text read when it already is.</summary>
+    /// <remarks>Not for a plain integer token (<see cref="FieldValue.IntegerText"/>): that is kept as its number, its text made when read.</remarks>
     [SkipLocalsInit]
     private static FieldValue Canonical(in FieldValue read, long integer, Utf8Strings strings)
     {
-        // A plain integer token is kept as its number, its text made when read.
-        if (read.IntegerText) return read;
         // An integer's text (TryInteger: a JSON integer token, or ASCII digits) is already canonical unless
         // it is "-0" or has a leading zero.
         var read0 = read.Text.AsSpan();
