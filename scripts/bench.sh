@@ -18,6 +18,11 @@
 #                   that includes waiting behind its own threads): a 2-core run whose threads waited
 #                   seconds on a shared machine had no second core to use
 #   one lane        the first lane alone on 1 core and on 2 (a single big lane must use both cores)
+#   two at once     two one-core replays of the same lanes started together, one on core 0 and one on
+#                   core 1, timed until both have exited: twice the one-core time over that time is the
+#                   most two cores of this machine give work that shares nothing (the two-core ratio's
+#                   ceiling here: the cores share the memory bus and the L3 cache, and a VM's cores may
+#                   share more)
 #   anchors         ../shared/anchors/run.sh on the same lane files (simdjson On-Demand `extract`,
 #                   Utf8JsonReader `tokenize` and `full`), each its own median over passes on core 0
 #   start-up        a 400-line replay (first 200 lines of each lane) vs `logmetrics --version`, run
@@ -92,6 +97,13 @@ for path in sys.argv[1:]:
         os.close(fd)
 PY
 
+# The page cache does not keep them: on these VMs, minutes after the read above, `fincore` found about 600 of a lane's
+# 44,700 pages gone and a program file of 18.5 MB down to 144 KB, and a traced two-core replay then waited for the
+# disk (`folio_wait_bit_common` under `pread`, `filemap_fault` under the program's code; session 15). So every timed
+# run reads both back first: what is cached costs a copy, what is gone comes from disk as above.
+bin_file=$(readlink -f "$bin")
+warm() { cat "${lanes[@]}" "$bin_file" > /dev/null; }
+
 for i in "${!lanes[@]}"; do head -n 200 "${lanes[$i]}" > "$work/short-$i.jsonl"; done
 short=("$work"/short-*.jsonl)
 
@@ -144,6 +156,20 @@ cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 print(f"{wall:.4f} {cpu:.4f} {sum(waits.values()) / 1e9:.4f}")
 PY
 }
+two_at_once() { # prints the wall time until two one-core replays started together, on cores 0 and 1, have both exited
+  python3 - "$bin" pipeline.json "$corpus/dimensions" "$work" "${lanes[@]}" <<'PY'
+import subprocess, sys, time
+binary, pipeline, dims, work, *lanes = sys.argv[1:]
+t0 = time.perf_counter()
+runs = [subprocess.Popen(["taskset", "-c", str(core), binary, "replay", "--pipeline", pipeline, "--dimensions", dims,
+                          "--out", f"{work}/pair-{core}.jsonl", "--quiet", *lanes], stdout=subprocess.DEVNULL) for core in (0, 1)]
+codes = [p.wait() for p in runs]
+wall = time.perf_counter() - t0
+if any(codes):
+    sys.exit(f"two at once: a replay exited with {codes}")
+print(f"{wall:.4f}")
+PY
+}
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 anchors=${ANCHORS:-$repo/../shared/anchors/run.sh}
@@ -154,29 +180,32 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; dotnet $
 echo "binary:  $bin" >&2
 echo "corpus:  ${lanes[*]} ($records records; dropped from the page cache and read once, as from disk)" >&2
 
-: > "$work/r1"; : > "$work/r2"; : > "$work/c1"; : > "$work/c2"; : > "$work/w1"; : > "$work/w2"; : > "$work/l1"; : > "$work/l2"
+: > "$work/r1"; : > "$work/r2"; : > "$work/p2"; : > "$work/c1"; : > "$work/c2"; : > "$work/w1"; : > "$work/w2"; : > "$work/l1"; : > "$work/l2"
 : > "$work/extract"; : > "$work/tokenize"; : > "$work/full"
 lane_records=$(grep -c . "${lanes[0]}" || true)
 for run in $(seq 1 "$runs"); do
-  replay 0 "$work/out-1.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r1"; echo "$c" >> "$work/c1"; echo "$q" >> "$work/w1"
-  replay 0,1 "$work/out-2.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r2"; echo "$c" >> "$work/c2"; echo "$q" >> "$work/w2"
-  replay 0 "$work/lane-1.jsonl" "${lanes[0]}" | cut -d' ' -f1 >> "$work/l1"
-  replay 0,1 "$work/lane-2.jsonl" "${lanes[0]}" | cut -d' ' -f1 >> "$work/l2"
+  warm; replay 0 "$work/out-1.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r1"; echo "$c" >> "$work/c1"; echo "$q" >> "$work/w1"
+  warm; replay 0,1 "$work/out-2.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r2"; echo "$c" >> "$work/c2"; echo "$q" >> "$work/w2"
+  warm; two_at_once >> "$work/p2"
+  warm; replay 0 "$work/lane-1.jsonl" "${lanes[0]}" | cut -d' ' -f1 >> "$work/l1"
+  warm; replay 0,1 "$work/lane-2.jsonl" "${lanes[0]}" | cut -d' ' -f1 >> "$work/l2"
   if [ $have_anchors = 1 ]; then
-    bash "$anchors" "${lanes[@]}" > "$work/anchors.log" 2>&1
+    warm; bash "$anchors" "${lanes[@]}" > "$work/anchors.log" 2>&1
     for mode in extract tokenize full; do
       sed -n "s/.*RESULT mode=$mode .*records_per_s=\([0-9.]*\).*/\1/p" "$work/anchors.log" >> "$work/$mode"
     done
   fi
-  echo "run $run/$runs: 1 core $(tail -n1 "$work/r1") s (cpu $(tail -n1 "$work/c1") s, waited for a core $(tail -n1 "$work/w1") s), 2 cores $(tail -n1 "$work/r2") s (cpu $(tail -n1 "$work/c2") s, waited $(tail -n1 "$work/w2") s); one lane $(tail -n1 "$work/l1") s / $(tail -n1 "$work/l2") s; load $(cut -d' ' -f1 /proc/loadavg)" >&2
+  echo "run $run/$runs: 1 core $(tail -n1 "$work/r1") s (cpu $(tail -n1 "$work/c1") s, waited for a core $(tail -n1 "$work/w1") s), 2 cores $(tail -n1 "$work/r2") s (cpu $(tail -n1 "$work/c2") s, waited $(tail -n1 "$work/w2") s); two 1-core replays at once $(tail -n1 "$work/p2") s; one lane $(tail -n1 "$work/l1") s / $(tail -n1 "$work/l2") s; load $(cut -d' ' -f1 /proc/loadavg)" >&2
   echo "  2 cores, CPU per thread (last sample, threads over 5 ms): $(cat "$work/out-2.jsonl.threads")" >&2
 done
 cmp -s "$work/out-1.jsonl" "$work/out-2.jsonl" || { echo "bench: 1-core and 2-core outputs differ" >&2; exit 1; }
 cmp -s "$work/lane-1.jsonl" "$work/lane-2.jsonl" || { echo "bench: 1-core and 2-core outputs of one lane differ" >&2; exit 1; }
+for core in 0 1; do cmp -s "$work/out-1.jsonl" "$work/pair-$core.jsonl" || { echo "bench: a replay run beside another wrote other samples" >&2; exit 1; }; done
 
 # Start-up: the two commands in turn (so that a machine's drift falls on both alike), >= 30 pairs after 3 to warm up;
 # wall time from spawn to reaped, medians; CPU (user + system of the reaped child), means.
 startup_runs=$(( runs * 10 > 30 ? runs * 10 : 30 ))
+cat "$bin_file" "${short[@]}" > /dev/null
 version_cmd=("$bin" --version)
 short_cmd=("$bin" replay --pipeline pipeline.json --dimensions "$corpus/dimensions" --out "$work/short.jsonl" --quiet "${short[@]}")
 read -r version_s short_s startup_cpu_v startup_cpu_s < <(python3 - "$startup_runs" "${#version_cmd[@]}" "${version_cmd[@]}" "${short_cmd[@]}" <<'PY'
@@ -206,7 +235,7 @@ r1=$(median < "$work/r1"); r2=$(median < "$work/r2")
 python3 - "$records" "$r1" "$r2" "$version_s" "$short_s" "$have_anchors" "$markdown" "$(median < "$work/c1")" "$(median < "$work/c2")" \
   "$(median < "$work/extract")" "$(median < "$work/tokenize")" "$(median < "$work/full")" \
   "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores" "$(median < "$work/w1")" "$(median < "$work/w2")" \
-  "$lane_records" "$(median < "$work/l1")" "$(median < "$work/l2")" "$startup_cpu" <<'EOF'
+  "$lane_records" "$(median < "$work/l1")" "$(median < "$work/l2")" "$startup_cpu" "$(median < "$work/p2")" <<'EOF'
 import sys
 records, r1, r2, version_s, short_s = int(sys.argv[1]), *map(float, sys.argv[2:6])
 have_anchors, markdown = sys.argv[6] == "1", sys.argv[7] == "1"
@@ -216,9 +245,11 @@ machine = sys.argv[13]
 w1, w2 = float(sys.argv[14]), float(sys.argv[15])
 lane_records, l1, l2 = int(sys.argv[16]), float(sys.argv[17]), float(sys.argv[18])
 startup_cpu = sys.argv[19].split() if len(sys.argv) > 19 and sys.argv[19] else None
+pair = float(sys.argv[20])
 one, two = records / r1, records / r2
 print(f"replay, 1 core (taskset -c 0)     {one:12,.0f} records/s   (median {r1:.3f} s wall, {c1:.3f} s cpu, {w1:.3f} s waiting for a core, {records:,} records)")
 print(f"replay, 2 cores (taskset -c 0,1)  {two:12,.0f} records/s   (median {r2:.3f} s wall, {c2:.3f} s cpu, {w2:.3f} s waiting for a core)")
+print(f"two 1-core replays at once        {2 * records / pair:12,.0f} records/s   (median {pair:.3f} s wall until both exited, cores 0 and 1)")
 print(f"one lane, 1 core / 2 cores        {lane_records / l1:12,.0f} / {lane_records / l2:,.0f} records/s   (median {l1:.3f} / {l2:.3f} s wall, {lane_records:,} records)")
 if have_anchors:
     print(f"simdjson extract anchor, 1 core   {extract:12,.0f} records/s")
@@ -232,6 +263,7 @@ if have_anchors:
     print(f"ratio replay 1 core / simdjson extract:  {one / extract:.3f}   (goal >= 0.5)")
     print(f"ratio replay 1 core / Utf8JsonReader full: {one / full:.3f}")
 print(f"ratio replay 2 cores / 1 core:          {two / one:.3f}   (goal >= 1.8)")
+print(f"ratio two 1-core replays at once / one:  {2 * r1 / pair:.3f}   (what two cores give work that shares nothing: the ceiling of the ratio above here)")
 print(f"ratio one lane 2 cores / 1 core:        {l1 / l2:.3f}")
 print(f"ratio 400-line replay / --version:       {short_s / version_s:.3f}   (goal <= 1.5)")
 if startup_cpu:
@@ -246,6 +278,7 @@ if markdown:
         print(f"| whole-process replay on 1 core / simdjson On-Demand `extract` anchor, same lines | {one / extract:.2f} | ≥ 0.5 |")
         print(f"| whole-process replay on 1 core / Utf8JsonReader doing the same work | {one / full:.2f} | |")
     print(f"| replay on 2 cores / on 1 core | {two / one:.2f} | ≥ 1.8 |")
+    print(f"| two 1-core replays at once (cores 0 and 1) / one alone: the machine's ceiling for the row above | {2 * r1 / pair:.2f} | |")
     print(f"| replay of one lane on 2 cores / on 1 core | {l1 / l2:.2f} | |")
     print(f"| 400-line replay / `logmetrics --version`, wall time | {short_s / version_s:.2f} | ≤ 1.5 |")
 EOF
