@@ -70,6 +70,12 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// <summary>Whether the last <see cref="RunAsync"/> ran inline (every lane was one chunk, or the replay had one worker).</summary>
     internal bool RanInline { get; private set; }
 
+    /// <summary>Chunk buffers the last pipelined <see cref="RunAsync"/> made, and of them those made once its workers had started (for tests).</summary>
+    internal (int Made, int MadeRunning) Arenas => (_arenasMade, _arenasMadeRunning);
+
+    private int _arenasMade;
+    private int _arenasMadeRunning;
+
     public Task<ReplayProgress> RunAsync(IReadOnlyList<LaneReader> readers, Action<ReplayProgress>? progress, CancellationToken cancellationToken) =>
         pipelinePerLane is null
             ? RunSequentialAsync(readers, progress, cancellationToken)
@@ -224,12 +230,14 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// A chunk goes from its read to its apply on one thread, so the stages hand nothing over but the turn, and the
     /// signals are applied while still in that core's cache. The number of workers, their speed and the reading speed
     /// of each lane change only when a chunk is ready, never which horizon it is completed against, so the samples are
-    /// the same whatever the scheduling. Memory is bounded by the slots: at most <c>workers × 2</c> chunks (one with a
-    /// single worker) are prepared or waiting for their turn, and one more per worker is being read.
+    /// the same whatever the scheduling. Memory is bounded by the slots: a worker holds at most <c>Slots(workers)</c>
+    /// chunks (two with several workers), the one it is reading or preparing included, each in a buffer of its own, and
+    /// each lane's reader holds one buffer more; the buffers for the workers' chunks are made before they start.
     /// </summary>
     private async Task<ReplayProgress> RunPipelinedAsync(IReadOnlyList<LaneReader> readers, Func<Pipeline> newPipeline, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
         var started = clock.GetTimestamp();
+        (_arenasMade, _arenasMadeRunning, _running) = (0, 0, 0);
         var n = readers.Count;
         var lanes = readers.Select(r => new LaneState(r.Path)).ToArray();
 
@@ -286,15 +294,26 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             stop.Cancel();
         }
 
-        var arenas = new System.Collections.Concurrent.ConcurrentBag<byte[]>();
-        // The event lists of completed chunks, for the readers to fill again (as the arenas).
-        var eventLists = new System.Collections.Concurrent.ConcurrentBag<List<LaneEvent>>();
         // One pipeline per worker, with Slots(workers) slots (each holds one chunk's records from prepare to complete):
         // the bound on the chunks a worker holds. A worker prepares into a free slot of its own pipeline, so it goes on
         // with its next chunk while the one before waits for its turn to complete (chunk order). Each pipeline learns
         // its own parser, memo and series caches, so every pipeline more is one more set of them to warm (README
         // "Performance", sessions 6 and 8); a slot more is only records and per-batch arrays.
         var slotsPerPipeline = Slots(workerCount);
+        // The chunk buffers, made here for every chunk the workers can hold at once, before they start (unless every
+        // lane is read in place). They are large objects: made one by one as the first rounds went, the last of them
+        // went over the collector's budget for those once the pipelines' tables had grown, and that full collection
+        // stopped both workers for 8 to 10 ms; made together here, where the heap is still small, the collections they
+        // cause take about 2 ms in all (two-core replay of the bench corpus, session 15). Untouched, they cost no
+        // page until a read fills them.
+        var arenas = new System.Collections.Concurrent.ConcurrentBag<byte[]>();
+        if (!readers.All(r => r.ReadsInPlace))
+        {
+            for (var a = 0; a < workerCount * slotsPerPipeline; a++) arenas.Add(NewArena());
+        }
+        Volatile.Write(ref _running, 1);
+        // The event lists of completed chunks, for the readers to fill again (as the arenas).
+        var eventLists = new System.Collections.Concurrent.ConcurrentBag<List<LaneEvent>>();
         var pipelines = new Pipeline[workerCount];
         for (var w = 0; w < workerCount; w++)
         {
@@ -547,7 +566,15 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// reader reads into it (a chunk of 256 lines of 4 KB, plus up to two reads of 256 KiB after its last line), so it
     /// is 2 MiB: a 1 MiB one grew once by a copy into a fresh array.
     /// </summary>
-    private static byte[] NewArena() => GC.AllocateUninitializedArray<byte>(2 << 20);
+    private byte[] NewArena()
+    {
+        Interlocked.Increment(ref _arenasMade);
+        if (Volatile.Read(ref _running) == 1) Interlocked.Increment(ref _arenasMadeRunning);
+        return GC.AllocateUninitializedArray<byte>(2 << 20);
+    }
+
+    // 1 once the pipelined replay's workers are about to start (NewArena counts what it makes after that).
+    private int _running;
 
     /// <summary>
     /// Slots of each worker's pipeline in the pipelined replay (<see cref="Pipeline.AddSlots"/>): one with a single worker

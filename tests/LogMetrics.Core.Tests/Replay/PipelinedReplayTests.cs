@@ -117,4 +117,37 @@ public class PipelinedReplayTests
             Directory.Delete(empty, true);
         }
     }
+
+    [Theory]
+    [InlineData(2, 2)]
+    [InlineData(3, 1)]
+    [InlineData(4, 3)]
+    public async Task Pipelined_ChunkBuffers_AllMadeBeforeTheWorkersStart(int workers, int lanes)
+    {
+        // Lanes read chunk by chunk into buffers (not read whole: a file of more than 1 MiB, a gzip lane), many chunks
+        // each; the buffers for the chunks the workers can hold are made before they start, so none is made after.
+        var compiled = Flagship.Pipeline;
+        var counters = new PipelineCounters();
+        var enricher = new Enricher(compiled, new CsvDimensionSource(Golden("dimensions")), TimeProvider.System);
+        var pipeline = new Pipeline(compiled, enricher, counters, NullDeadLetterSink.Instance, 4);
+        var store = new InMemoryShardStore(compiled, 4);
+        var coordinator = new FlushCoordinator(compiled, store, new CollectingSampleWriter(), counters, TimeProvider.System, new FlushOptions { ExpectedLanes = lanes });
+        string[] files = [Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz"), Golden("lane-0.jsonl")];
+        var readers = files.Take(lanes).Select(f => new LaneReader(f)).ToList();
+        try
+        {
+            Assert.All(readers, r => Assert.False(r.ReadsInPlace));
+            var engine = new ReplayEngine(pipeline, store, coordinator, TimeProvider.System, 16, () => new Pipeline(compiled, enricher, counters, NullDeadLetterSink.Instance, 4), workers);
+            await engine.RunAsync(readers, null, CancellationToken.None);
+
+            Assert.False(engine.RanInline);
+            Assert.True(counters.Events > 16 * 20 * lanes, "every lane must be many chunks");
+            // One per lane for its first chunk, and the workers' own.
+            Assert.Equal((lanes + (workers * ReplayEngine.Slots(workers)), 0), engine.Arenas);
+        }
+        finally
+        {
+            readers.ForEach(r => r.Dispose());
+        }
+    }
 }
