@@ -84,7 +84,8 @@ fi
 # as it was last read. In session 14 two programs whose `--version` is the same code measured 7 % apart in it, and
 # 6 % apart in the 400-line replay (60 alternating runs each), and 0.2 % and 0.1 % apart once both files had been
 # dropped and read back.
-python3 - "${lanes[@]}" "$(readlink -f "$bin")" <<'PY'
+bin_file=$(readlink -f "$bin")
+python3 - "${lanes[@]}" "$bin_file" <<'PY'
 import os, sys
 for path in sys.argv[1:]:
     fd = os.open(path, os.O_RDONLY)
@@ -101,7 +102,6 @@ PY
 # 44,700 pages gone and a program file of 18.5 MB down to 144 KB, and a traced two-core replay then waited for the
 # disk (`folio_wait_bit_common` under `pread`, `filemap_fault` under the program's code; session 15). So every timed
 # run reads both back first: what is cached costs a copy, what is gone comes from disk as above.
-bin_file=$(readlink -f "$bin")
 warm() { cat "${lanes[@]}" "$bin_file" > /dev/null; }
 
 for i in "${!lanes[@]}"; do head -n 200 "${lanes[$i]}" > "$work/short-$i.jsonl"; done

@@ -71,10 +71,10 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     internal bool RanInline { get; private set; }
 
     /// <summary>Chunk buffers the last pipelined <see cref="RunAsync"/> made, and of them those made once its workers had started (for tests).</summary>
-    internal (int Made, int MadeRunning) Arenas => (_arenasMade, _arenasMadeRunning);
+    internal (int Made, int MadeRunning) Arenas => (_arenasMade, _arenasMade - _arenasBeforeWorkers);
 
     private int _arenasMade;
-    private int _arenasMadeRunning;
+    private int _arenasBeforeWorkers;
 
     public Task<ReplayProgress> RunAsync(IReadOnlyList<LaneReader> readers, Action<ReplayProgress>? progress, CancellationToken cancellationToken) =>
         pipelinePerLane is null
@@ -237,7 +237,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     private async Task<ReplayProgress> RunPipelinedAsync(IReadOnlyList<LaneReader> readers, Func<Pipeline> newPipeline, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
         var started = clock.GetTimestamp();
-        (_arenasMade, _arenasMadeRunning, _running) = (0, 0, 0);
+        _arenasMade = _arenasBeforeWorkers = 0;
         var n = readers.Count;
         var lanes = readers.Select(r => new LaneState(r.Path)).ToArray();
 
@@ -311,7 +311,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         {
             for (var a = 0; a < workerCount * slotsPerPipeline; a++) arenas.Add(NewArena());
         }
-        Volatile.Write(ref _running, 1);
+        _arenasBeforeWorkers = _arenasMade;
         // The event lists of completed chunks, for the readers to fill again (as the arenas).
         var eventLists = new System.Collections.Concurrent.ConcurrentBag<List<LaneEvent>>();
         var pipelines = new Pipeline[workerCount];
@@ -569,12 +569,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     private byte[] NewArena()
     {
         Interlocked.Increment(ref _arenasMade);
-        if (Volatile.Read(ref _running) == 1) Interlocked.Increment(ref _arenasMadeRunning);
         return GC.AllocateUninitializedArray<byte>(2 << 20);
     }
-
-    // 1 once the pipelined replay's workers are about to start (NewArena counts what it makes after that).
-    private int _running;
 
     /// <summary>
     /// Slots of each worker's pipeline in the pipelined replay (<see cref="Pipeline.AddSlots"/>): one with a single worker
