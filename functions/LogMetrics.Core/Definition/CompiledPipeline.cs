@@ -168,7 +168,7 @@ public sealed class MetricFamily
     /// The value of metric <paramref name="m"/> from a merged partial; null when it has no value
     /// (a mean, min or max over records that all lacked the field).
     /// </summary>
-    public static double? Evaluate(CompiledMetric m, double[] values) => m.Kind switch
+    public static double? Evaluate(CompiledMetric m, ReadOnlySpan<double> values) => m.Kind switch
     {
         AggregateKind.Count => values[0],
         AggregateKind.CountIf => values[m.Slot],

@@ -4,8 +4,12 @@ using LogMetrics.Core.Definition;
 
 namespace LogMetrics.Core.Flush;
 
-/// <summary>One series of a family's metric window, its cells merged over the base windows of a shard's document.</summary>
-public readonly record struct MergedSeries(string[] Labels, double[] Values);
+/// <summary>
+/// One series of a family's metric window, its cells merged over the base windows of a shard's document: its label
+/// values, and where its merged values are (<see cref="At"/>, the family's slot count of them, in the value array the
+/// merge was given).
+/// </summary>
+internal readonly record struct MergedSeries(string[] Labels, int At);
 
 /// <summary>Merges the series of a shard's <see cref="ClosedWindow"/> documents (<see cref="WindowCloser"/> makes their samples).</summary>
 public static class ShardRollup
@@ -18,36 +22,65 @@ public static class ShardRollup
         return labels;
     }
 
+    /// <summary>The cells of <paramref name="family"/> in the document: the most series <see cref="Merge"/> finds in it.</summary>
+    internal static int Cells(ClosedWindow window, int family)
+    {
+        var cells = 0;
+        foreach (var part in window.Parts)
+        {
+            foreach (var f in CollectionsMarshal.AsSpan(part.Families))
+            {
+                if (f == family) cells++;
+            }
+        }
+        return cells;
+    }
+
     /// <summary>
-    /// The series of one family in the document, each merged over the document's base windows, in the order
-    /// first met; <paramref name="newest"/> is the newest event time of the base windows that hold the family.
+    /// The series of one family in the document, each merged over the document's base windows, in the order first
+    /// met, into <paramref name="series"/> (room for <see cref="Cells"/> of them); their values go to
+    /// <paramref name="values"/> from <paramref name="valuesAt"/> on, the family's slot count each. Returns the number
+    /// of series; <paramref name="newest"/> is the newest event time of the base windows that hold the family.
+    /// Nothing is allocated for a document as its shard exported it (a series found by its id).
     /// </summary>
-    public static List<MergedSeries> Merge(ClosedWindow window, int family, CompiledPipeline pipeline, out long newest)
+    internal static int Merge(ClosedWindow window, int family, CompiledPipeline pipeline, Span<MergedSeries> series, double[] values, int valuesAt, out long newest)
     {
         var f = pipeline.Families[family];
+        var width = f.SlotCount;
         newest = 0;
-        var merged = new List<MergedSeries>();
         if (window.Parts.Count == 1)
         {
             // One base window (a metric window of the base resolution): its cells are distinct series already.
             var part = window.Parts[0];
+            var partValues = CollectionsMarshal.AsSpan(part.Values);
             var offset = 0;
+            var count = 0;
             for (var i = 0; i < part.Families.Count; i++)
             {
-                var width = pipeline.Families[part.Families[i]].SlotCount;
+                var w = pipeline.Families[part.Families[i]].SlotCount;
                 if (part.Families[i] == family)
                 {
-                    merged.Add(new MergedSeries(part.Labels[i], CollectionsMarshal.AsSpan(part.Values).Slice(offset, width).ToArray()));
+                    var at = valuesAt + count * width;
+                    partValues.Slice(offset, w).CopyTo(values.AsSpan(at, width));
+                    series[count++] = new MergedSeries(part.Labels[i], at);
                     newest = Math.Max(newest, part.Newest);
                 }
-                offset += width;
+                offset += w;
             }
-            return merged;
+            return count;
         }
-        if (ById(window))
-        {
-            return MergeById(window, family, pipeline, out newest);
-        }
+        return ById(window)
+            ? MergeById(window, family, pipeline, series, values, valuesAt, out newest)
+            : MergeByLabels(window, family, pipeline, series, values, valuesAt, out newest);
+    }
+
+    /// <summary>A document read back from storage (no series ids): a series found by its label array, or its labels' text.</summary>
+    private static int MergeByLabels(ClosedWindow window, int family, CompiledPipeline pipeline, Span<MergedSeries> series, double[] values, int valuesAt, out long newest)
+    {
+        var f = pipeline.Families[family];
+        var width = f.SlotCount;
+        newest = 0;
+        var count = 0;
         // A shard exports a series with the same label array in every part: found by reference, its text is
         // hashed once per array (a document read back from storage has an array per part: found by content).
         var byArray = new Dictionary<string[], int>(ReferenceEqualityComparer.Instance);
@@ -57,10 +90,10 @@ public static class ShardRollup
             var offset = 0;
             for (var i = 0; i < part.Families.Count; i++)
             {
-                var width = pipeline.Families[part.Families[i]].SlotCount;
+                var w = pipeline.Families[part.Families[i]].SlotCount;
                 if (part.Families[i] == family)
                 {
-                    var values = CollectionsMarshal.AsSpan(part.Values).Slice(offset, width);
+                    var cell = CollectionsMarshal.AsSpan(part.Values).Slice(offset, w);
                     var labels = part.Labels[i];
                     var first = false;
                     if (!byArray.TryGetValue(labels, out var at))
@@ -69,18 +102,20 @@ public static class ShardRollup
                         first = !seen;
                         if (first)
                         {
-                            known = merged.Count;
-                            merged.Add(new MergedSeries(labels, values.ToArray()));
+                            known = count;
+                            cell.CopyTo(values.AsSpan(valuesAt + count * width, width));
+                            series[count] = new MergedSeries(labels, valuesAt + count * width);
+                            count++;
                         }
                         byArray[labels] = at = known;
                     }
-                    if (!first) Merge(f, merged[at].Values, values);
+                    if (!first) Merge(f, values.AsSpan(series[at].At, width), cell);
                     newest = Math.Max(newest, part.Newest);
                 }
-                offset += width;
+                offset += w;
             }
         }
-        return merged;
+        return count;
     }
 
     /// <summary>Whether every part carries its cells' series ids (a document as the shard exported it, not read back).</summary>
@@ -94,27 +129,25 @@ public static class ShardRollup
     }
 
     /// <summary>
-    /// <see cref="Merge(ClosedWindow, int, CompiledPipeline, out long)"/> of a document whose cells carry their series ids:
-    /// a series is found by its id (an index into a pooled array), without hashing its array or its text.
+    /// <see cref="Merge"/> of a document whose cells carry their series ids: a series is found by its id (an index into
+    /// a pooled array), without hashing its array or its text.
     /// </summary>
-    private static List<MergedSeries> MergeById(ClosedWindow window, int family, CompiledPipeline pipeline, out long newest)
+    private static int MergeById(ClosedWindow window, int family, CompiledPipeline pipeline, Span<MergedSeries> series, double[] values, int valuesAt, out long newest)
     {
         var f = pipeline.Families[family];
+        var width = f.SlotCount;
         newest = 0;
-        var cells = 0;
         var top = -1;
         foreach (var part in window.Parts)
         {
             for (var i = 0; i < part.Families.Count; i++)
             {
-                if (part.Families[i] != family) continue;
-                cells++;
-                top = Math.Max(top, part.SeriesIds![i]);
+                if (part.Families[i] == family) top = Math.Max(top, part.SeriesIds![i]);
             }
         }
-        var merged = new List<MergedSeries>(cells);
-        if (cells == 0) return merged;
-        // at[id] = 1 + index in merged (0: not met yet); cleared before it goes back.
+        if (top < 0) return 0;
+        var count = 0;
+        // at[id] = 1 + index in series (0: not met yet); cleared before it goes back.
         var at = System.Buffers.ArrayPool<int>.Shared.Rent(top + 1);
         Array.Clear(at, 0, top + 1);
         try
@@ -122,26 +155,27 @@ public static class ShardRollup
             foreach (var part in window.Parts)
             {
                 var ids = part.SeriesIds!;
-                var offset = 0;
+                    var offset = 0;
                 for (var i = 0; i < part.Families.Count; i++)
                 {
-                    var width = pipeline.Families[part.Families[i]].SlotCount;
+                    var w = pipeline.Families[part.Families[i]].SlotCount;
                     if (part.Families[i] == family)
                     {
-                        var values = CollectionsMarshal.AsSpan(part.Values).Slice(offset, width);
+                        var cell = CollectionsMarshal.AsSpan(part.Values).Slice(offset, w);
                         ref var known = ref at[ids[i]];
                         if (known == 0)
                         {
-                            merged.Add(new MergedSeries(part.Labels[i], values.ToArray()));
-                            known = merged.Count;
+                            cell.CopyTo(values.AsSpan(valuesAt + count * width, width));
+                            series[count] = new MergedSeries(part.Labels[i], valuesAt + count * width);
+                            known = ++count;
                         }
                         else
                         {
-                            Merge(f, merged[known - 1].Values, values);
+                            Merge(f, values.AsSpan(series[known - 1].At, width), cell);
                         }
                         newest = Math.Max(newest, part.Newest);
                     }
-                    offset += width;
+                    offset += w;
                 }
             }
         }
@@ -149,11 +183,11 @@ public static class ShardRollup
         {
             System.Buffers.ArrayPool<int>.Shared.Return(at);
         }
-        return merged;
+        return count;
     }
 
     /// <summary>As <see cref="MetricFamily.Merge"/>, from a slice of a part's values (no copy).</summary>
-    private static void Merge(MetricFamily family, double[] target, ReadOnlySpan<double> source)
+    private static void Merge(MetricFamily family, Span<double> target, ReadOnlySpan<double> source)
     {
         var ops = family.MergeOps;
         for (var i = 0; i < ops.Length; i++)

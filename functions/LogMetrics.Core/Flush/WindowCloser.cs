@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 
@@ -21,71 +22,106 @@ public static class WindowCloser
     public readonly record struct Window(ClosedWindow Document, int Family, long StartMs);
 
     /// <summary>Samples of every window, in <see cref="SampleTimeOrder"/>; <paramref name="parallel"/> false: on the calling thread alone.</summary>
+    /// <remarks>
+    /// What a close needs only while it runs (the merged series and their values, each family window's series in order)
+    /// is in pooled arrays, sized from the documents' cells before the merge, and the samples are made straight into the
+    /// list returned: a flush allocates its samples and little else (fresh memory is paid for in page faults).
+    /// </remarks>
     public static List<Sample> Close(IReadOnlyList<Window> windows, CompiledPipeline pipeline, bool parallel = true)
     {
         if (windows.Count == 0) return [];
+        var n = windows.Count;
+        // Per window: room for its family's cells (the most series it can merge into) and their values.
+        var seriesAt = new int[n + 1];
+        var valuesAt = new int[n + 1];
         var cells = 0;
-        foreach (var w in windows)
+        for (var i = 0; i < n; i++)
         {
-            foreach (var part in w.Document.Parts) cells += part.Families.Count;
+            foreach (var part in windows[i].Document.Parts) cells += part.Families.Count;
+            var room = ShardRollup.Cells(windows[i].Document, windows[i].Family);
+            seriesAt[i + 1] = seriesAt[i] + room;
+            valuesAt[i + 1] = valuesAt[i] + room * pipeline.Families[windows[i].Family].SlotCount;
         }
         parallel &= cells >= ParallelCells;
 
-        // Roll up each document.
-        var merged = new List<MergedSeries>[windows.Count];
-        var newest = new long[windows.Count];
-        ParallelWork.For(windows.Count, parallel, i => merged[i] = ShardRollup.Merge(windows[i].Document, windows[i].Family, pipeline, out newest[i]));
-
-        // Per (start, family): the series of every shard, sorted by label values.
+        var merged = ArrayPool<MergedSeries>.Shared.Rent(Math.Max(seriesAt[n], 1));
+        var values = ArrayPool<double>.Shared.Rent(Math.Max(valuesAt[n], 1));
         var groups = new List<Group>();
-        var index = new Dictionary<(long, int), Group>();
-        for (var i = 0; i < windows.Count; i++)
+        try
         {
-            var key = (windows[i].StartMs, windows[i].Family);
-            if (!index.TryGetValue(key, out var group))
-            {
-                index[key] = group = new Group(windows[i].StartMs, pipeline.Families[windows[i].Family]);
-                groups.Add(group);
-            }
-            group.Parts.Add((merged[i], newest[i]));
-        }
-        ParallelWork.For(groups.Count, parallel, g => groups[g].Sort());
+            // Roll up each document.
+            var count = new int[n];
+            var newest = new long[n];
+            ParallelWork.For(n, parallel, i => count[i] = ShardRollup.Merge(windows[i].Document, windows[i].Family, pipeline,
+                merged.AsSpan(seriesAt[i], seriesAt[i + 1] - seriesAt[i]), values, valuesAt[i], out newest[i]));
 
-        // Per start, the metrics of its families by name: each metric's samples, its series in order.
-        groups.Sort((x, y) => x.StartMs.CompareTo(y.StartMs));
-        var runs = new List<Run>();
-        for (var g = 0; g < groups.Count;)
-        {
-            var start = groups[g].StartMs;
-            var from = runs.Count;
-            for (; g < groups.Count && groups[g].StartMs == start; g++)
+            // Per (start, family): the series of every shard, sorted by label values.
+            var index = new Dictionary<(long, int), Group>();
+            for (var i = 0; i < n; i++)
             {
-                foreach (var metric in groups[g].Family.Metrics) runs.Add(new Run(groups[g], metric));
+                var key = (windows[i].StartMs, windows[i].Family);
+                if (!index.TryGetValue(key, out var group))
+                {
+                    index[key] = group = new Group(windows[i].StartMs, pipeline.Families[windows[i].Family]);
+                    groups.Add(group);
+                }
+                group.Parts.Add((seriesAt[i], count[i], newest[i]));
             }
-            runs.Sort(from, runs.Count - from, RunOrder.Instance);
-            for (var r = from + 1; r < runs.Count; r++)
+            ParallelWork.For(groups.Count, parallel, g => groups[g].Sort(merged));
+
+            // Per start, the metrics of its families by name: each metric's samples, its series in order.
+            groups.Sort((x, y) => x.StartMs.CompareTo(y.StartMs));
+            var runs = new List<Run>();
+            for (var g = 0; g < groups.Count;)
             {
-                // Two families with a metric of the same name: their samples interleave by labels (rare; sorted whole below).
-                if (string.Equals(runs[r - 1].Metric.Name, runs[r].Metric.Name, StringComparison.Ordinal)) runs[from].SortStart = runs.Count - from;
+                var start = groups[g].StartMs;
+                var from = runs.Count;
+                for (; g < groups.Count && groups[g].StartMs == start; g++)
+                {
+                    foreach (var metric in groups[g].Family.Metrics) runs.Add(new Run(groups[g], metric));
+                }
+                runs.Sort(from, runs.Count - from, RunOrder.Instance);
+                for (var r = from + 1; r < runs.Count; r++)
+                {
+                    // Two families with a metric of the same name: their samples interleave by labels (rare; sorted whole below).
+                    if (string.Equals(runs[r - 1].Metric.Name, runs[r].Metric.Name, StringComparison.Ordinal)) runs[from].SortStart = runs.Count - from;
+                }
             }
+
+            // Each run's samples in a range of the list as long as its series (a series without a value has no sample),
+            // then moved together, in run order.
+            var runAt = new int[runs.Count + 1];
+            for (var r = 0; r < runs.Count; r++) runAt[r + 1] = runAt[r] + runs[r].Group.Count;
+            var samples = new List<Sample>(runAt[runs.Count]);
+            CollectionsMarshal.SetCount(samples, runAt[runs.Count]);
+            var made = new int[runs.Count];
+            ParallelWork.For(runs.Count, parallel, r => made[r] = runs[r].Samples(CollectionsMarshal.AsSpan(samples).Slice(runAt[r], runAt[r + 1] - runAt[r]), values));
+            var all = CollectionsMarshal.AsSpan(samples);
+            var to = 0;
+            for (var r = 0; r < runs.Count; r++)
+            {
+                var at = to;
+                var last = runs[r].SortStart > 0 ? r + runs[r].SortStart - 1 : r;
+                for (var q = r; q <= last; q++)
+                {
+                    all.Slice(runAt[q], made[q]).CopyTo(all[to..]);
+                    to += made[q];
+                }
+                if (last > r) all[at..to].Sort(SampleTimeOrder.Instance);
+                r = last;
+            }
+            all[to..].Clear();
+            CollectionsMarshal.SetCount(samples, to);
+            return samples;
         }
-        var made = new List<Sample>[runs.Count];
-        ParallelWork.For(runs.Count, parallel, r => made[r] = runs[r].Samples());
-        var total = 0;
-        foreach (var m in made) total += m.Count;
-        var samples = new List<Sample>(total);
-        for (var r = 0; r < runs.Count; r++)
+        finally
         {
-            var at = samples.Count;
-            samples.AddRange(made[r]);
-            if (runs[r].SortStart > 0)
-            {
-                for (var q = r + 1; q < r + runs[r].SortStart; q++) samples.AddRange(made[q]);
-                samples.Sort(at, samples.Count - at, SampleTimeOrder.Instance);
-                r += runs[r].SortStart - 1;
-            }
+            foreach (var group in groups) group.Return();
+            // Only what was used holds references (a rented array may be longer).
+            Array.Clear(merged, 0, seriesAt[n]);
+            ArrayPool<MergedSeries>.Shared.Return(merged);
+            ArrayPool<double>.Shared.Return(values);
         }
-        return samples;
     }
 
     /// <summary>One family's metric window over every shard.</summary>
@@ -95,45 +131,60 @@ public static class WindowCloser
 
         public MetricFamily Family { get; } = family;
 
-        /// <summary>Per shard document, in shard order: its series and newest event time.</summary>
-        public List<(List<MergedSeries> Series, long Newest)> Parts { get; } = [];
+        /// <summary>Per shard document, in shard order: where its series are in the close's merged series, how many, and its newest event time.</summary>
+        public List<(int From, int Count, long Newest)> Parts { get; } = [];
 
-        /// <summary>The series of all parts, by label values (ordinal); then the shard order.</summary>
+        /// <summary>The series of all parts (the first <see cref="Count"/>; pooled), by label values (ordinal); then the shard order.</summary>
         public Entry[] Series { get; private set; } = [];
 
-        public void Sort()
+        public int Count { get; private set; }
+
+        public void Sort(MergedSeries[] merged)
         {
             var count = 0;
-            foreach (var p in Parts) count += p.Series.Count;
+            foreach (var p in Parts) count += p.Count;
             // Pooled: a flush sorts every family window it closes, and fresh memory is paid for in page faults.
-            var met = ArrayPool<(MergedSeries Series, long Newest)>.Shared.Rent(count);
+            var met = ArrayPool<(int Series, long Newest)>.Shared.Rent(count);
             var labels = ArrayPool<string[]>.Shared.Rent(count);
             var order = ArrayPool<int>.Shared.Rent(count);
             var at = 0;
-            foreach (var (list, newest) in Parts)
+            foreach (var (from, n, newest) in Parts)
             {
-                foreach (var s in list)
+                for (var s = from; s < from + n; s++)
                 {
                     met[at] = (s, newest);
-                    labels[at++] = s.Labels;
+                    labels[at++] = merged[s].Labels;
                 }
             }
             LabelOrder.Sort(labels.AsSpan(0, count), order.AsSpan(0, count));
-            var series = new Entry[count];
+            var series = ArrayPool<Entry>.Shared.Rent(count);
             for (var i = 0; i < count; i++)
             {
                 var (s, newest) = met[order[i]];
-                series[i] = new Entry(s, newest, ShardRollup.Labels(Family, s.Labels));
+                var m = merged[s];
+                series[i] = new Entry(m.At, newest, ShardRollup.Labels(Family, m.Labels));
             }
             Series = series;
-            ArrayPool<(MergedSeries, long)>.Shared.Return(met, clearArray: true);
-            ArrayPool<string[]>.Shared.Return(labels, clearArray: true);
+            Count = count;
+            ArrayPool<(int, long)>.Shared.Return(met);
+            Array.Clear(labels, 0, count);
+            ArrayPool<string[]>.Shared.Return(labels);
             ArrayPool<int>.Shared.Return(order);
+        }
+
+        /// <summary>Gives the series back to the pool (the samples keep their labels).</summary>
+        public void Return()
+        {
+            if (Series.Length == 0) return;
+            Array.Clear(Series, 0, Count);
+            ArrayPool<Entry>.Shared.Return(Series);
+            Series = [];
+            Count = 0;
         }
     }
 
-    /// <summary>A series to write: merged values, its document's newest event time, its sample labels.</summary>
-    private readonly record struct Entry(MergedSeries Merged, long Newest, Label[] Labels);
+    /// <summary>A series to write: where its merged values are, its document's newest event time, its sample labels.</summary>
+    private readonly record struct Entry(int At, long Newest, Label[] Labels);
 
     /// <summary>One metric of a family's window: its samples, one per series that has a value.</summary>
     private sealed class Run(Group group, CompiledMetric metric)
@@ -145,18 +196,20 @@ public static class WindowCloser
         /// <summary>On the first run of a start whose metric names are not unique: the runs of that start, sorted together.</summary>
         public int SortStart { get; set; }
 
-        public List<Sample> Samples()
+        /// <summary>Makes the samples into <paramref name="into"/> (room for one per series); returns how many.</summary>
+        public int Samples(Span<Sample> into, double[] values)
         {
-            var series = Group.Series;
-            var samples = new List<Sample>(series.Length);
+            var series = Group.Series.AsSpan(0, Group.Count);
+            var width = Group.Family.SlotCount;
+            var made = 0;
             foreach (var s in series)
             {
-                if (MetricFamily.Evaluate(Metric, s.Merged.Values) is { } value)
+                if (MetricFamily.Evaluate(Metric, values.AsSpan(s.At, width)) is { } value)
                 {
-                    samples.Add(new Sample(Metric.Name, s.Labels, Group.StartMs, value) { NewestEventTimeMs = s.Newest });
+                    into[made++] = new Sample(Metric.Name, s.Labels, Group.StartMs, value) { NewestEventTimeMs = s.Newest };
                 }
             }
-            return samples;
+            return made;
         }
     }
 

@@ -82,6 +82,24 @@ public class WindowCloserTests
     [Fact]
     public void Close_NoWindows_NoSamples() => Assert.Empty(WindowCloser.Close([], Compiled));
 
+    /// <summary>
+    /// A close's scratch arrays are pooled: closes one after another (a large one, then smaller ones whose pooled arrays
+    /// still hold the large one's series and values past what they use, then the large one again, on this thread and in
+    /// parallel) each give what the plain way gives for their own windows.
+    /// </summary>
+    [Fact]
+    public void Close_OneAfterAnother_EachAsThePlainWay()
+    {
+        var large = RandomWindows(Compiled, new Random(21), 3000, sharedArrays: true, ids: true);
+        var small = RandomWindows(Compiled, new Random(22), 20, sharedArrays: false, ids: true);
+        var byLabels = RandomWindows(Compiled, new Random(23), 40, sharedArrays: false);
+
+        foreach (var (windows, parallel) in new[] { (large, true), (small, false), (byLabels, false), (small, true), (large, false), (large, true) })
+        {
+            Assert.Equal(Plain(windows, Compiled).Select(Text), WindowCloser.Close(windows, Compiled, parallel).Select(Text));
+        }
+    }
+
     private static string Text(Sample s) =>
         $"{s.Name}{{{string.Join(",", s.Labels.Select(l => $"{l.Name}={l.Value}"))}}}@{s.TimestampMs}={s.Value:R} newest {s.NewestEventTimeMs}";
 
