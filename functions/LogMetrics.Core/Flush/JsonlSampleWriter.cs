@@ -56,6 +56,83 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
         return Task.FromResult(WriteResult.Ok(samples.Count));
     }
 
+    /// <summary>
+    /// The samples of a flush's closed windows, formatted from the batch (<see cref="WindowCloser.Prepare"/>) without
+    /// making them: the same lines, in the same order, as <see cref="WriteAsync(IReadOnlyList{Sample}, CancellationToken)"/>
+    /// of <see cref="WindowCloser.ClosedBatch.Samples"/>. A series' label text is made once per batch and kept by its place
+    /// in its family window (not looked up by its array). Every sample's line is written and the stream flushed when this returns.
+    /// </summary>
+    internal Task<WriteResult> WriteAsync(WindowCloser.ClosedBatch batch, CancellationToken cancellationToken)
+    {
+        // Two families with a metric of the same name interleave by labels: put in order only as samples (rare).
+        if (batch.Interleaved) return WriteAsync(batch.Samples(), cancellationToken);
+        var groups = batch.Groups;
+        var series = 0;
+        if (_groupAt.Length < groups.Count) _groupAt = new int[Math.Max(groups.Count, 2 * _groupAt.Length)];
+        for (var g = 0; g < groups.Count; g++)
+        {
+            _groupAt[g] = series;
+            series += groups[g].Count;
+        }
+        if (_seriesText.Length < series) _seriesText = new long[Math.Max(series, 2 * _seriesText.Length)];
+        Array.Fill(_seriesText, Unknown, 0, series);
+        var count = 0;
+        try
+        {
+            foreach (var run in batch.Runs)
+            {
+                var group = run.Group;
+                var at = _groupAt[group.Index];
+                var name = NameText(run.Metric.Name);
+                for (var i = 0; i < group.Count; i++)
+                {
+                    if (batch.ValueOf(run, i) is not { } value) continue;
+                    count++;
+                    var labels = name.IsEmpty || !double.IsFinite(value) ? default : SeriesText(group, i, ref _seriesText[at + i]);
+                    if (labels.IsEmpty)
+                    {
+                        // As the sample would be (its name, a label or its value not written as it is).
+                        WriteEscaped(new Sample(run.Metric.Name, ShardRollup.Labels(group.Family, group.Series[i].Labels), group.StartMs, value));
+                    }
+                    else
+                    {
+                        WritePlain(name, labels, group.StartMs, value);
+                    }
+                    if (_buffer.WrittenCount >= ChunkBytes) Drain();
+                }
+            }
+        }
+        finally
+        {
+            ForgetLabels();
+        }
+        Drain();
+        _stream.Flush();
+        SamplesWritten += count;
+        return Task.FromResult(WriteResult.Ok(count));
+    }
+
+    // Per family window of a batch: where its series' label texts are in _seriesText.
+    private int[] _groupAt = [];
+    // Per series of a batch: Unknown, NotPlain, or where its label text is kept ((chunk << LabelChunkBits | offset) << 32 | length).
+    private long[] _seriesText = [];
+    private const long Unknown = -1;
+    private const long NotPlain = -2;
+
+    /// <summary>The label text of <paramref name="group"/>'s series <paramref name="i"/>, made the first time the batch asks for it.</summary>
+    private ReadOnlySpan<byte> SeriesText(WindowCloser.Group group, int i, ref long kept)
+    {
+        if (kept >= 0)
+        {
+            var at = (int)(kept >> 32);
+            return _labelChunks[at >> LabelChunkBits].AsSpan(at & ((1 << LabelChunkBits) - 1), (int)(kept & 0xFFFF_FFFF));
+        }
+        if (kept == NotPlain) return [];
+        var text = MakeLabelText(new SeriesLabels(group.Family.LabelNames, group.Series[i].Labels), out var where);
+        kept = text.IsEmpty ? NotPlain : where >= 0 ? ((long)where << 32) | (uint)text.Length : Unknown;
+        return text;
+    }
+
     /// <summary>Any sample, through <see cref="Utf8JsonWriter"/> (escaping as its encoder says).</summary>
     /// <remarks>Not inlined: the encoder's static set-up is checked for where it is used, not on every write.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -132,24 +209,30 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
         if (name.IsEmpty) return false;
         var labels = LabelText(s.Labels);
         if (labels.IsEmpty) return false;
+        WritePlain(name, labels, s.TimestampMs, s.Value);
+        return true;
+    }
+
+    /// <summary>A line from its name's and labels' texts (<see cref="NameText"/>, <see cref="LabelText"/>), its timestamp and its finite value.</summary>
+    private void WritePlain(ReadOnlySpan<byte> name, ReadOnlySpan<byte> labels, long timestampMs, double value)
+    {
         var span = _buffer.GetSpan(name.Length + labels.Length + 64);
         name.CopyTo(span);
         var at = name.Length;
         labels.CopyTo(span[at..]);
         at += labels.Length;
-        if (s.TimestampMs != _timestamp || _timestampLength == 0)
+        if (timestampMs != _timestamp || _timestampLength == 0)
         {
             // Utf8Formatter, as Utf8JsonWriter formats numbers.
-            Utf8Formatter.TryFormat(s.TimestampMs, _timestampText, out _timestampLength);
-            _timestamp = s.TimestampMs;
+            Utf8Formatter.TryFormat(timestampMs, _timestampText, out _timestampLength);
+            _timestamp = timestampMs;
         }
         _timestampText.AsSpan(0, _timestampLength).CopyTo(span[at..]);
         at += _timestampLength;
         Put(span, ref at, ",\"value\":"u8);
-        at += FormatValue(s.Value, span[at..]);
+        at += FormatValue(value, span[at..]);
         Put(span, ref at, "}\n"u8);
         _buffer.Advance(at);
-        return true;
     }
 
     /// <summary>
@@ -223,33 +306,70 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
             var kept = _labelAt[slot];
             return _labelChunks[kept >> LabelChunkBits].AsSpan(kept & ((1 << LabelChunkBits) - 1), _labelLength[slot]);
         }
+        var text = MakeLabelText(new SampleLabels(labels), out var at);
+        if (at >= 0)
+        {
+            _labelArrays[slot] = labels;
+            _labelAt[slot] = at;
+            _labelLength[slot] = text.Length;
+        }
+        return text;
+    }
+
+    /// <summary>A sample's labels, for <see cref="MakeLabelText{T}"/>.</summary>
+    private readonly struct SampleLabels(IReadOnlyList<Label> labels) : ILabels
+    {
+        public int Count => labels.Count;
+        public string Name(int i) => labels[i].Name;
+        public string Value(int i) => labels[i].Value;
+    }
+
+    /// <summary>A series' labels (its family's label names, its values), for <see cref="MakeLabelText{T}"/>.</summary>
+    private readonly struct SeriesLabels(IReadOnlyList<string> names, string[] values) : ILabels
+    {
+        public int Count => values.Length;
+        public string Name(int i) => names[i];
+        public string Value(int i) => values[i];
+    }
+
+    private interface ILabels
+    {
+        int Count { get; }
+        string Name(int i);
+        string Value(int i);
+    }
+
+    /// <summary>
+    /// The labels' text from the first label to '},"timestamp":' (empty if a name or value is not plain), kept in the
+    /// label chunks when there is room (<paramref name="at"/>: chunk &lt;&lt; LabelChunkBits | offset; -1 if not kept).
+    /// </summary>
+    private ReadOnlySpan<byte> MakeLabelText<T>(T labels, out int at) where T : ILabels
+    {
+        at = -1;
         var length = 16;
         for (var i = 0; i < labels.Count; i++)
         {
-            var l = labels[i];
-            if (!IsPlain(l.Name, out var labelBytes) || !IsPlain(l.Value, out var valueBytes)) return [];
+            if (!IsPlain(labels.Name(i), out var labelBytes) || !IsPlain(labels.Value(i), out var valueBytes)) return [];
             length += labelBytes + valueBytes + 6;
         }
         var keep = RoomForLabels(length);
         if (!keep && _scratch.Length < length) _scratch = new byte[length];
         var span = keep ? _labelChunks[_labelChunk].AsSpan(_labelChunkUsed) : _scratch.AsSpan();
-        var at = 0;
+        var written = 0;
         for (var i = 0; i < labels.Count; i++)
         {
-            if (i > 0) span[at++] = (byte)',';
-            span[at++] = (byte)'"';
-            Put(span, ref at, labels[i].Name);
-            Put(span, ref at, "\":\""u8);
-            Put(span, ref at, labels[i].Value);
-            span[at++] = (byte)'"';
+            if (i > 0) span[written++] = (byte)',';
+            span[written++] = (byte)'"';
+            Put(span, ref written, labels.Name(i));
+            Put(span, ref written, "\":\""u8);
+            Put(span, ref written, labels.Value(i));
+            span[written++] = (byte)'"';
         }
-        Put(span, ref at, "},\"timestamp\":"u8);
-        if (!keep) return span[..at];
-        _labelArrays[slot] = labels;
-        _labelAt[slot] = (_labelChunk << LabelChunkBits) | _labelChunkUsed;
-        _labelLength[slot] = at;
-        _labelChunkUsed += at;
-        return span[..at];
+        Put(span, ref written, "},\"timestamp\":"u8);
+        if (!keep) return span[..written];
+        at = (_labelChunk << LabelChunkBits) | _labelChunkUsed;
+        _labelChunkUsed += written;
+        return span[..written];
     }
 
     /// <summary>

@@ -22,14 +22,25 @@ public static class WindowCloser
     public readonly record struct Window(ClosedWindow Document, int Family, long StartMs);
 
     /// <summary>Samples of every window, in <see cref="SampleTimeOrder"/>; <paramref name="parallel"/> false: on the calling thread alone.</summary>
-    /// <remarks>
-    /// What a close needs only while it runs (the merged series and their values, each family window's series in order)
-    /// is in pooled arrays, sized from the documents' cells before the merge, and the samples are made straight into the
-    /// list returned: a flush allocates its samples and little else (fresh memory is paid for in page faults).
-    /// </remarks>
     public static List<Sample> Close(IReadOnlyList<Window> windows, CompiledPipeline pipeline, bool parallel = true)
     {
         if (windows.Count == 0) return [];
+        using var batch = Prepare(windows, pipeline, parallel, count: false);
+        return batch.Samples();
+    }
+
+    /// <summary>
+    /// The windows rolled up and their series put in order, with the number of samples they give (unless not
+    /// <paramref name="count"/>), but no sample made (<see cref="ClosedBatch"/>): for a writer that formats them from the
+    /// batch itself. Dispose it once written.
+    /// </summary>
+    /// <remarks>
+    /// What a close needs only while it runs (the merged series and their values, each family window's series in order)
+    /// is in pooled arrays, sized from the documents' cells before the merge: a flush allocates its samples and little else
+    /// (fresh memory is paid for in page faults), and none of them when its writer formats the batch.
+    /// </remarks>
+    internal static ClosedBatch Prepare(IReadOnlyList<Window> windows, CompiledPipeline pipeline, bool parallel = true, bool count = true)
+    {
         var n = windows.Count;
         // Per window: room for its family's cells (the most series it can merge into) and their values.
         var seriesAt = new int[n + 1];
@@ -44,18 +55,20 @@ public static class WindowCloser
         }
         parallel &= cells >= ParallelCells;
 
-        var merged = ArrayPool<MergedSeries>.Shared.Rent(Math.Max(seriesAt[n], 1));
-        var values = ArrayPool<double>.Shared.Rent(Math.Max(valuesAt[n], 1));
-        var groups = new List<Group>();
+        var batch = new ClosedBatch(ArrayPool<MergedSeries>.Shared.Rent(Math.Max(seriesAt[n], 1)), seriesAt[n],
+            ArrayPool<double>.Shared.Rent(Math.Max(valuesAt[n], 1)), parallel);
         try
         {
+            var merged = batch.Merged;
+            var values = batch.Values;
             // Roll up each document.
-            var count = new int[n];
+            var series = new int[n];
             var newest = new long[n];
-            ParallelWork.For(n, parallel, i => count[i] = ShardRollup.Merge(windows[i].Document, windows[i].Family, pipeline,
+            ParallelWork.For(n, parallel, i => series[i] = ShardRollup.Merge(windows[i].Document, windows[i].Family, pipeline,
                 merged.AsSpan(seriesAt[i], seriesAt[i + 1] - seriesAt[i]), values, valuesAt[i], out newest[i]));
 
             // Per (start, family): the series of every shard, sorted by label values.
+            var groups = batch.Groups;
             var index = new Dictionary<(long, int), Group>();
             for (var i = 0; i < n; i++)
             {
@@ -65,19 +78,20 @@ public static class WindowCloser
                     index[key] = group = new Group(windows[i].StartMs, pipeline.Families[windows[i].Family]);
                     groups.Add(group);
                 }
-                group.Parts.Add((seriesAt[i], count[i], newest[i]));
+                group.Parts.Add((seriesAt[i], series[i], newest[i]));
             }
             ParallelWork.For(groups.Count, parallel, g => groups[g].Sort(merged));
 
             // Per start, the metrics of its families by name: each metric's samples, its series in order.
             groups.Sort((x, y) => x.StartMs.CompareTo(y.StartMs));
-            var runs = new List<Run>();
+            var runs = batch.Runs;
             for (var g = 0; g < groups.Count;)
             {
                 var start = groups[g].StartMs;
                 var from = runs.Count;
                 for (; g < groups.Count && groups[g].StartMs == start; g++)
                 {
+                    groups[g].Index = g;
                     foreach (var metric in groups[g].Family.Metrics) runs.Add(new Run(groups[g], metric));
                 }
                 runs.Sort(from, runs.Count - from, RunOrder.Instance);
@@ -87,15 +101,68 @@ public static class WindowCloser
                     if (string.Equals(runs[r - 1].Metric.Name, runs[r].Metric.Name, StringComparison.Ordinal)) runs[from].SortStart = runs.Count - from;
                 }
             }
+            // Each metric's samples: one per series that has a value.
+            if (count) ParallelWork.For(runs.Count, parallel, r => runs[r].Count(values));
+            return batch;
+        }
+        catch
+        {
+            batch.Dispose();
+            throw;
+        }
+    }
 
-            // Each run's samples in a range of the list as long as its series (a series without a value has no sample),
-            // then moved together, in run order.
+    /// <summary>
+    /// A flush's windows rolled up (<see cref="Prepare"/>): per start, the runs of samples in the order they are written
+    /// (<see cref="Runs"/>: a metric of a family window over the window's series in order, a sample for each series that
+    /// has a value). Holds pooled arrays until disposed.
+    /// </summary>
+    internal sealed class ClosedBatch(MergedSeries[] merged, int mergedUsed, double[] values, bool parallel) : IDisposable
+    {
+        internal MergedSeries[] Merged { get; } = merged;
+
+        /// <summary>Every series' merged values (<see cref="Entry.At"/>, the family's slot count of them).</summary>
+        internal double[] Values { get; } = values;
+
+        internal List<Group> Groups { get; } = [];
+
+        internal List<Run> Runs { get; } = [];
+
+        /// <summary>The samples the windows give (counted by <see cref="Prepare"/> when asked to).</summary>
+        public int Count
+        {
+            get
+            {
+                var count = 0;
+                foreach (var run in Runs) count += run.Made;
+                return count;
+            }
+        }
+
+        /// <summary>
+        /// Whether two families of a start have a metric of the same name, so that their samples interleave by labels and
+        /// only <see cref="Samples"/> puts them in order.
+        /// </summary>
+        internal bool Interleaved => Runs.Exists(r => r.SortStart > 0);
+
+        /// <summary>The value of <paramref name="run"/>'s metric for the group's series <paramref name="series"/>, if it has one.</summary>
+        internal double? ValueOf(Run run, int series) =>
+            MetricFamily.Evaluate(run.Metric, Values.AsSpan(run.Group.Series[series].At, run.Group.Family.SlotCount));
+
+        /// <summary>
+        /// The samples, in <see cref="SampleTimeOrder"/>: each run's made in a range of the list as long as its series, then
+        /// moved together, in run order. A series' samples share one label array.
+        /// </summary>
+        public List<Sample> Samples()
+        {
+            var runs = Runs;
+            ParallelWork.For(Groups.Count, parallel, g => Groups[g].MakeLabels());
             var runAt = new int[runs.Count + 1];
             for (var r = 0; r < runs.Count; r++) runAt[r + 1] = runAt[r] + runs[r].Group.Count;
             var samples = new List<Sample>(runAt[runs.Count]);
             CollectionsMarshal.SetCount(samples, runAt[runs.Count]);
             var made = new int[runs.Count];
-            ParallelWork.For(runs.Count, parallel, r => made[r] = runs[r].Samples(CollectionsMarshal.AsSpan(samples).Slice(runAt[r], runAt[r + 1] - runAt[r]), values));
+            ParallelWork.For(runs.Count, parallel, r => made[r] = runs[r].Samples(CollectionsMarshal.AsSpan(samples).Slice(runAt[r], runAt[r + 1] - runAt[r]), Values));
             var all = CollectionsMarshal.AsSpan(samples);
             var to = 0;
             for (var r = 0; r < runs.Count; r++)
@@ -114,22 +181,28 @@ public static class WindowCloser
             CollectionsMarshal.SetCount(samples, to);
             return samples;
         }
-        finally
+
+        public void Dispose()
         {
-            foreach (var group in groups) group.Return();
+            foreach (var group in Groups) group.Return();
+            Groups.Clear();
+            Runs.Clear();
             // Only what was used holds references (a rented array may be longer).
-            Array.Clear(merged, 0, seriesAt[n]);
-            ArrayPool<MergedSeries>.Shared.Return(merged);
-            ArrayPool<double>.Shared.Return(values);
+            Array.Clear(Merged, 0, mergedUsed);
+            ArrayPool<MergedSeries>.Shared.Return(Merged);
+            ArrayPool<double>.Shared.Return(Values);
         }
     }
 
     /// <summary>One family's metric window over every shard.</summary>
-    private sealed class Group(long startMs, MetricFamily family)
+    internal sealed class Group(long startMs, MetricFamily family)
     {
         public long StartMs { get; } = startMs;
 
         public MetricFamily Family { get; } = family;
+
+        /// <summary>Its place in the batch's groups.</summary>
+        public int Index { get; set; }
 
         /// <summary>Per shard document, in shard order: where its series are in the close's merged series, how many, and its newest event time.</summary>
         public List<(int From, int Count, long Newest)> Parts { get; } = [];
@@ -138,6 +211,9 @@ public static class WindowCloser
         public Entry[] Series { get; private set; } = [];
 
         public int Count { get; private set; }
+
+        /// <summary>Each series' labels as its samples carry them (<see cref="MakeLabels"/>).</summary>
+        public Label[][] SampleLabels { get; private set; } = [];
 
         public void Sort(MergedSeries[] merged)
         {
@@ -161,8 +237,7 @@ public static class WindowCloser
             for (var i = 0; i < count; i++)
             {
                 var (s, newest) = met[order[i]];
-                var m = merged[s];
-                series[i] = new Entry(m.At, newest, ShardRollup.Labels(Family, m.Labels));
+                series[i] = new Entry(merged[s].At, newest, merged[s].Labels);
             }
             Series = series;
             Count = count;
@@ -170,6 +245,14 @@ public static class WindowCloser
             Array.Clear(labels, 0, count);
             ArrayPool<string[]>.Shared.Return(labels);
             ArrayPool<int>.Shared.Return(order);
+        }
+
+        /// <summary>Makes <see cref="SampleLabels"/>, in series order.</summary>
+        public void MakeLabels()
+        {
+            var labels = new Label[Count][];
+            for (var i = 0; i < labels.Length; i++) labels[i] = ShardRollup.Labels(Family, Series[i].Labels);
+            SampleLabels = labels;
         }
 
         /// <summary>Gives the series back to the pool (the samples keep their labels).</summary>
@@ -183,11 +266,11 @@ public static class WindowCloser
         }
     }
 
-    /// <summary>A series to write: where its merged values are, its document's newest event time, its sample labels.</summary>
-    private readonly record struct Entry(int At, long Newest, Label[] Labels);
+    /// <summary>A series to write: where its merged values are, its document's newest event time, its label values.</summary>
+    internal readonly record struct Entry(int At, long Newest, string[] Labels);
 
     /// <summary>One metric of a family's window: its samples, one per series that has a value.</summary>
-    private sealed class Run(Group group, CompiledMetric metric)
+    internal sealed class Run(Group group, CompiledMetric metric)
     {
         public Group Group { get; } = group;
 
@@ -196,17 +279,34 @@ public static class WindowCloser
         /// <summary>On the first run of a start whose metric names are not unique: the runs of that start, sorted together.</summary>
         public int SortStart { get; set; }
 
+        /// <summary>How many series have a value (<see cref="Count"/>).</summary>
+        public int Made { get; private set; }
+
+        /// <summary>Counts the series that have a value.</summary>
+        public void Count(double[] values)
+        {
+            var width = Group.Family.SlotCount;
+            var made = 0;
+            foreach (var s in Group.Series.AsSpan(0, Group.Count))
+            {
+                if (MetricFamily.Evaluate(Metric, values.AsSpan(s.At, width)) is not null) made++;
+            }
+            Made = made;
+        }
+
         /// <summary>Makes the samples into <paramref name="into"/> (room for one per series); returns how many.</summary>
         public int Samples(Span<Sample> into, double[] values)
         {
             var series = Group.Series.AsSpan(0, Group.Count);
+            var labels = Group.SampleLabels;
             var width = Group.Family.SlotCount;
             var made = 0;
-            foreach (var s in series)
+            for (var i = 0; i < series.Length; i++)
             {
+                var s = series[i];
                 if (MetricFamily.Evaluate(Metric, values.AsSpan(s.At, width)) is { } value)
                 {
-                    into[made++] = new Sample(Metric.Name, s.Labels, Group.StartMs, value) { NewestEventTimeMs = s.Newest };
+                    into[made++] = new Sample(Metric.Name, labels[i], Group.StartMs, value) { NewestEventTimeMs = s.Newest };
                 }
             }
             return made;

@@ -79,16 +79,38 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
         ArgumentNullException.ThrowIfNull(windows);
         ArgumentNullException.ThrowIfNull(closed);
         ThrowIfFailed();
+        // A samples file formats the closed windows itself: no sample is made (WindowCloser.Prepare).
+        var jsonl = _inner as JsonlSampleWriter;
         if (_through)
         {
-            var samples = WindowCloser.Close(windows, pipeline, parallel);
-            closed(samples.Count);
-            await WriteThroughAsync(samples).ConfigureAwait(false);
+            if (jsonl is null)
+            {
+                var samples = WindowCloser.Close(windows, pipeline, parallel);
+                closed(samples.Count);
+                await WriteThroughAsync(samples).ConfigureAwait(false);
+                return;
+            }
+            using var batch = WindowCloser.Prepare(windows, pipeline, parallel);
+            closed(batch.Count);
+            // As WriteThroughAsync.
+            if (_completed) throw new InvalidOperationException("the write-behind writer is complete; no more samples can be written");
+            if (batch.Count == 0) return;
+            try
+            {
+                await WriteWholeAsync(jsonl, batch).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                Volatile.Write(ref _failure, e);
+                throw;
+            }
             return;
         }
-        var closing = Task.Run(() => WindowCloser.Close(windows, pipeline, parallel), CancellationToken.None);
         // Counted when the writing task takes the samples (a batch never queued, or dropped after a failure, is not).
-        await EnqueueAsync(new Batch(null, 0, closing, closed), cancellationToken).ConfigureAwait(false);
+        var queued = jsonl is null
+            ? new Batch(null, 0, Task.Run(() => WindowCloser.Close(windows, pipeline, parallel), CancellationToken.None), closed)
+            : new Batch(null, 0, null, closed, Task.Run(() => WindowCloser.Prepare(windows, pipeline, parallel), CancellationToken.None));
+        await EnqueueAsync(queued, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Queues <paramref name="batch"/> to be written after those queued before; a batch that cannot be queued is discarded.</summary>
@@ -117,7 +139,8 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
     /// A queued batch: the first <see cref="Count"/> items of a pooled array (a copy of what <see cref="WriteAsync"/>
     /// was given), or the close under way of a flush's windows (<see cref="CloseAndWriteAsync"/>).
     /// </summary>
-    private readonly record struct Batch(Sample[]? Array, int Count, Task<List<Sample>>? Closing = null, Action<int>? Closed = null)
+    private readonly record struct Batch(Sample[]? Array, int Count, Task<List<Sample>>? Closing = null, Action<int>? Closed = null,
+        Task<WindowCloser.ClosedBatch>? Prepared = null)
     {
         public ArraySegment<Sample> Samples => new(Array!, 0, Count);
 
@@ -134,6 +157,7 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
         {
             Return();
             if (Closing is { } closing) Forget(closing);
+            if (Prepared is { } prepared) Forget(prepared);
         }
     }
 
@@ -172,13 +196,19 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
     }
 
     /// <summary>A batch written to the inner sink, not cancellable; a sink that does not take it all is a failure.</summary>
-    private async Task WriteWholeAsync(IReadOnlyList<Sample> batch)
+    private async Task WriteWholeAsync(IReadOnlyList<Sample> batch) =>
+        Whole(await _inner.WriteAsync(batch, CancellationToken.None).ConfigureAwait(false), batch.Count);
+
+    /// <summary>As <see cref="WriteWholeAsync(IReadOnlyList{Sample})"/>, for closed windows a samples file formats itself.</summary>
+    private static async Task WriteWholeAsync(JsonlSampleWriter jsonl, WindowCloser.ClosedBatch batch) =>
+        Whole(await jsonl.WriteAsync(batch, CancellationToken.None).ConfigureAwait(false), batch.Count);
+
+    private static void Whole(WriteResult result, int samples)
     {
-        var result = await _inner.WriteAsync(batch, CancellationToken.None).ConfigureAwait(false);
         if (result.Outcome != WriteOutcome.Written)
         {
             throw new InvalidOperationException(
-                $"the write-behind sink answered {result.Outcome} for {batch.Count} samples; only a sink that takes every sample can be written behind");
+                $"the write-behind sink answered {result.Outcome} for {samples} samples; only a sink that takes every sample can be written behind");
         }
     }
 
@@ -201,6 +231,13 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
                         var samples = await closing.ConfigureAwait(false);
                         batch.Closed!(samples.Count);
                         if (samples.Count > 0) await WriteWholeAsync(samples).ConfigureAwait(false);
+                    }
+                    else if (batch.Prepared is { } prepared)
+                    {
+                        using var closed = await prepared.ConfigureAwait(false);
+                        var count = closed.Count;
+                        batch.Closed!(count);
+                        if (count > 0) await WriteWholeAsync((JsonlSampleWriter)_inner, closed).ConfigureAwait(false);
                     }
                     else
                     {

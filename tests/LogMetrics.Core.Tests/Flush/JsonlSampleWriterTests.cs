@@ -12,7 +12,7 @@ namespace LogMetrics.Core.Tests.Flush;
 public class JsonlSampleWriterTests
 {
     /// <summary>The reference: one <see cref="Utf8JsonWriter"/> object per line, as the writer did before it formatted lines itself.</summary>
-    private static byte[] Reference(IEnumerable<Sample> samples)
+    internal static byte[] Reference(IEnumerable<Sample> samples)
     {
         using var stream = new MemoryStream();
         using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });

@@ -56,6 +56,18 @@ public class WindowCloserTests
     [Fact]
     public void Close_TwoFamiliesWithAMetricOfTheSameName_SamplesStillInTimeOrder()
     {
+        var compiled = SameNamePipeline();
+        var windows = RandomWindows(compiled, new Random(6), 50, sharedArrays: true);
+
+        var closed = WindowCloser.Close(windows, compiled);
+
+        Assert.Contains(closed, s => s.Name == "b_req" && s.Labels[0].Name == "api");
+        Assert.Equal(Plain(windows, compiled).Select(Text), closed.Select(Text));
+    }
+
+    /// <summary>The test pipeline with family c's metrics named as family b's (b_req twice).</summary>
+    private static CompiledPipeline SameNamePipeline()
+    {
         // The compiler rejects a metric name defined twice; a pipeline built by hand may not.
         var families = Compiled.Families.ToList();
         var c = families[2];
@@ -65,18 +77,12 @@ public class WindowCloserTests
             MaxSeries = c.MaxSeries, Where = c.Where, MergeOps = c.MergeOps,
             Metrics = [.. c.Metrics.Select(m => m with { Name = m.Name.Replace("c_", "b_", StringComparison.Ordinal) })],
         };
-        var compiled = new CompiledPipeline
+        return new CompiledPipeline
         {
             Definition = Compiled.Definition, Fields = Compiled.Fields, TypedFields = Compiled.TypedFields, Steps = Compiled.Steps,
             Lookups = Compiled.Lookups, Families = families, WindowMs = Compiled.WindowMs, OutOfOrdernessMs = Compiled.OutOfOrdernessMs,
             IdleLaneTimeout = Compiled.IdleLaneTimeout,
         };
-        var windows = RandomWindows(compiled, new Random(6), 50, sharedArrays: true);
-
-        var closed = WindowCloser.Close(windows, compiled);
-
-        Assert.Contains(closed, s => s.Name == "b_req" && s.Labels[0].Name == "api");
-        Assert.Equal(Plain(windows, compiled).Select(Text), closed.Select(Text));
     }
 
     [Fact]
@@ -98,6 +104,54 @@ public class WindowCloserTests
         {
             Assert.Equal(Plain(windows, Compiled).Select(Text), WindowCloser.Close(windows, Compiled, parallel).Select(Text));
         }
+    }
+
+    /// <summary>
+    /// A samples file formats closed windows from the batch itself (no sample made): the bytes an independent JSON writer
+    /// gives for the samples <see cref="WindowCloser.Close"/> makes, batch after batch through one writer (its label texts
+    /// kept per batch), for large and small batches, label values that must be escaped, and two families with a metric
+    /// of the same name (samples that interleave).
+    /// </summary>
+    [Fact]
+    public async Task ClosedBatch_WrittenByTheSamplesFile_SameBytesAsItsSamplesWritten()
+    {
+        string Escaped(Random random, int i) => random.Next(5) switch
+        {
+            0 => $"q\"{i}",
+            1 => $"b\\{i}",
+            2 => $"t\t{i}\u0001",
+            3 => $"é{i}ü",
+            _ => $"v{i}",
+        };
+        var interleaved = SameNamePipeline();
+        var batches = new (CompiledPipeline Pipeline, List<WindowCloser.Window> Windows, bool Parallel)[]
+        {
+            (Compiled, RandomWindows(Compiled, new Random(31), 3000, sharedArrays: true, ids: true), true),
+            (Compiled, RandomWindows(Compiled, new Random(32), 20, sharedArrays: false, ids: true), false),
+            (Compiled, RandomWindows(Compiled, new Random(33), 200, sharedArrays: true, ids: true, value: Escaped), false),
+            (interleaved, RandomWindows(interleaved, new Random(34), 50, sharedArrays: true), false),
+            (Compiled, RandomWindows(Compiled, new Random(35), 40, sharedArrays: false), true),
+            (Compiled, [], false),
+            (Compiled, RandomWindows(Compiled, new Random(31), 3000, sharedArrays: true, ids: true), false),
+        };
+        var expected = new List<byte>();
+        var stream = new MemoryStream();
+        var writer = new JsonlSampleWriter(stream);
+        var counted = 0;
+        foreach (var (pipeline, windows, parallel) in batches)
+        {
+            var samples = WindowCloser.Close(windows, pipeline, parallel);
+            expected.AddRange(JsonlSampleWriterTests.Reference(samples));
+            using var batch = WindowCloser.Prepare(windows, pipeline, parallel);
+            Assert.Equal(samples.Count, batch.Count);
+            var result = await writer.WriteAsync(batch, CancellationToken.None);
+            Assert.Equal(samples.Count, result.SamplesWritten);
+            counted += samples.Count;
+        }
+
+        Assert.Contains(batches[2].Windows, w => w.Document.Parts.Any(p => p.Labels.Any(l => l.Any(v => v.Contains('"')))));
+        Assert.Equal(System.Text.Encoding.UTF8.GetString([.. expected]), System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+        Assert.Equal(counted, writer.SamplesWritten);
     }
 
     private static string Text(Sample s) =>
@@ -154,9 +208,10 @@ public class WindowCloserTests
     /// </summary>
     /// <remarks>With <paramref name="ids"/>, each cell carries an id of its series, as a shard's export does: one per series of
     /// the shard (whatever its family), numbered in a random order.</remarks>
-    private static List<WindowCloser.Window> RandomWindows(CompiledPipeline pipeline, Random random, int seriesPerFamily, bool sharedArrays, bool ids = false)
+    private static List<WindowCloser.Window> RandomWindows(CompiledPipeline pipeline, Random random, int seriesPerFamily, bool sharedArrays, bool ids = false,
+        Func<Random, int, string>? value = null)
     {
-        string Value(int i) => random.Next(4) == 0 ? $"v{i}" : $"V{i % 7}-{i}";
+        string Value(int i) => value is not null ? value(random, i) : random.Next(4) == 0 ? $"v{i}" : $"V{i % 7}-{i}";
         var series = pipeline.Families.Select(f => Enumerable.Range(0, seriesPerFamily)
             .Select(i => f.LabelNames.Select(_ => Value(i)).ToArray()).DistinctBy(l => string.Join("\u0001", l)).ToList()).ToList();
         var windows = new List<WindowCloser.Window>();

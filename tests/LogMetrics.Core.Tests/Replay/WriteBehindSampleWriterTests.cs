@@ -100,6 +100,84 @@ public class WriteBehindSampleWriterTests
         if (through) Assert.Equal([Environment.CurrentManagedThreadId], closedOn);
     }
 
+    /// <summary>
+    /// A samples file as the sink: it formats closed windows from the closed batch (no sample made). The file holds what
+    /// an independent JSON writer gives for the samples <see cref="WindowCloser.Close"/> makes, in the order handed, and
+    /// each close is counted as the flush would.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ClosedWindows_IntoASamplesFile_TheSamplesBytesInTheOrderHanded_CountedAsTheFlushWould(bool through)
+    {
+        var stream = new MemoryStream();
+        var jsonl = new JsonlSampleWriter(stream);
+        await using var writer = new WriteBehindSampleWriter(jsonl, capacity: 2);
+        if (through) writer.WriteThrough();
+        var expected = new List<Sample>();
+        var counted = new List<int>();
+        for (var b = 0; b < 12; b++)
+        {
+            if (b % 3 == 2)
+            {
+                var batch = Batch(b * 10, 2);
+                expected.AddRange(batch);
+                await writer.WriteAsync(batch, CancellationToken.None);
+                continue;
+            }
+            WindowCloser.Window[] windows = b == 4 ? [] : [Window(b * 60_000L, b % 2 == 0 ? 5000 : 3), Window(b * 60_000L + 10_000, 7)];
+            var samples = WindowCloser.Close(windows, Flagship.Pipeline);
+            expected.AddRange(samples);
+            await writer.CloseAndWriteAsync(windows, Flagship.Pipeline, parallel: true, n =>
+            {
+                lock (counted) counted.Add(n);
+            }, CancellationToken.None);
+        }
+        await writer.CompleteAsync();
+
+        Assert.Equal(System.Text.Encoding.UTF8.GetString(Flush.JsonlSampleWriterTests.Reference(expected)), System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+        Assert.Equal(8, counted.Count);
+        Assert.Equal(expected.Count - 8, counted.Sum());
+        Assert.Equal(expected.Count, jsonl.SamplesWritten);
+    }
+
+    /// <summary>A stream whose writes fail from the <paramref name="failAt"/>-th on (a full disk).</summary>
+    private sealed class FullDisk(int failAt) : MemoryStream
+    {
+        private int _writes;
+
+        public override void Write(ReadOnlySpan<byte> buffer) => Write(buffer.ToArray(), 0, buffer.Length);
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            if (_writes++ >= failAt) throw new IOException("No space left on device");
+            base.Write(buffer, offset, count);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ClosedWindows_SamplesFileFails_LaterClosesAndCompleteThrowIt(bool through)
+    {
+        var jsonl = new JsonlSampleWriter(new FullDisk(failAt: 1));
+        await using var writer = new WriteBehindSampleWriter(jsonl, capacity: 1);
+        if (through) writer.WriteThrough();
+        await writer.CloseAndWriteAsync([Window(0, 3)], Flagship.Pipeline, true, _ => { }, CancellationToken.None);
+        if (through)
+        {
+            await Assert.ThrowsAsync<IOException>(() => writer.CloseAndWriteAsync([Window(60_000, 3)], Flagship.Pipeline, true, _ => { }, CancellationToken.None));
+        }
+        else
+        {
+            await writer.CloseAndWriteAsync([Window(60_000, 3)], Flagship.Pipeline, true, _ => { }, CancellationToken.None);
+            await Assert.ThrowsAsync<IOException>(writer.CompleteAsync);
+        }
+
+        await Assert.ThrowsAsync<IOException>(() => writer.CloseAndWriteAsync([Window(120_000, 3)], Flagship.Pipeline, true, _ => { }, CancellationToken.None));
+        await Assert.ThrowsAsync<IOException>(writer.CompleteAsync);
+    }
+
     [Fact]
     public async Task ClosedWindows_SinkThrows_LaterClosesAndCompleteThrowIt()
     {
