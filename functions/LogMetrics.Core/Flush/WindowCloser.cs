@@ -102,7 +102,7 @@ public static class WindowCloser
                 }
             }
             // Each metric's samples: one per series that has a value.
-            if (count) ParallelWork.For(runs.Count, parallel, r => runs[r].Count(values));
+            if (count) ParallelWork.For(runs.Count, parallel, r => runs[r].CountSamples(values));
             return batch;
         }
         catch
@@ -279,11 +279,11 @@ public static class WindowCloser
         /// <summary>On the first run of a start whose metric names are not unique: the runs of that start, sorted together.</summary>
         public int SortStart { get; set; }
 
-        /// <summary>How many series have a value (<see cref="Count"/>).</summary>
+        /// <summary>How many series have a value (<see cref="CountSamples"/>).</summary>
         public int Made { get; private set; }
 
         /// <summary>Counts the series that have a value.</summary>
-        public void Count(double[] values)
+        public void CountSamples(double[] values)
         {
             var width = Group.Family.SlotCount;
             var made = 0;
