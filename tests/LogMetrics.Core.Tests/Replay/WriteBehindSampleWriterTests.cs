@@ -62,15 +62,14 @@ public class WriteBehindSampleWriterTests
         return new WindowCloser.Window(new ClosedWindow { Parts = [part] }, family.Index, startMs);
     }
 
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task ClosedWindows_AndSamples_ReachTheSinkInTheOrderHanded_ClosedAsTheFlushWould(bool through)
+    /// <summary>
+    /// Hands the writer 12 batches in turn: closes of <paramref name="windows"/>(b) (big ones before small ones, which
+    /// finish first) and, every third, a plain batch. Returns the samples in the order handed and the counts each close
+    /// reported, with the threads it reported them on.
+    /// </summary>
+    private static async Task<(List<Sample> Expected, List<int> Counted, HashSet<int> ClosedOn)> HandBatches(
+        WriteBehindSampleWriter writer, Func<int, WindowCloser.Window[]> windows)
     {
-        // Big closes handed before small ones (which finish first) and plain batches between them.
-        var sink = new Sink();
-        await using var writer = new WriteBehindSampleWriter(sink, capacity: 2);
-        if (through) writer.WriteThrough();
         var expected = new List<Sample>();
         var counted = new List<int>();
         var closedOn = new HashSet<int>();
@@ -83,16 +82,28 @@ public class WriteBehindSampleWriterTests
                 await writer.WriteAsync(batch, CancellationToken.None);
                 continue;
             }
-            WindowCloser.Window[] windows = [Window(b * 60_000L, b % 2 == 0 ? 5000 : 3)];
-            var samples = WindowCloser.Close(windows, Flagship.Pipeline);
-            expected.AddRange(samples);
-            await writer.CloseAndWriteAsync(windows, Flagship.Pipeline, parallel: true, n =>
+            var closing = windows(b);
+            expected.AddRange(WindowCloser.Close(closing, Flagship.Pipeline));
+            await writer.CloseAndWriteAsync(closing, Flagship.Pipeline, parallel: true, n =>
             {
                 lock (counted) counted.Add(n);
                 lock (closedOn) closedOn.Add(Environment.CurrentManagedThreadId);
             }, CancellationToken.None);
         }
         await writer.CompleteAsync();
+        return (expected, counted, closedOn);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ClosedWindows_AndSamples_ReachTheSinkInTheOrderHanded_ClosedAsTheFlushWould(bool through)
+    {
+        var sink = new Sink();
+        await using var writer = new WriteBehindSampleWriter(sink, capacity: 2);
+        if (through) writer.WriteThrough();
+
+        var (expected, counted, closedOn) = await HandBatches(writer, b => [Window(b * 60_000L, b % 2 == 0 ? 5000 : 3)]);
 
         Assert.Equal(Keys(expected), Keys(sink.Batches.SelectMany(b => b)));
         Assert.Equal(8, counted.Count);
@@ -114,26 +125,9 @@ public class WriteBehindSampleWriterTests
         var jsonl = new JsonlSampleWriter(stream);
         await using var writer = new WriteBehindSampleWriter(jsonl, capacity: 2);
         if (through) writer.WriteThrough();
-        var expected = new List<Sample>();
-        var counted = new List<int>();
-        for (var b = 0; b < 12; b++)
-        {
-            if (b % 3 == 2)
-            {
-                var batch = Batch(b * 10, 2);
-                expected.AddRange(batch);
-                await writer.WriteAsync(batch, CancellationToken.None);
-                continue;
-            }
-            WindowCloser.Window[] windows = b == 4 ? [] : [Window(b * 60_000L, b % 2 == 0 ? 5000 : 3), Window(b * 60_000L + 10_000, 7)];
-            var samples = WindowCloser.Close(windows, Flagship.Pipeline);
-            expected.AddRange(samples);
-            await writer.CloseAndWriteAsync(windows, Flagship.Pipeline, parallel: true, n =>
-            {
-                lock (counted) counted.Add(n);
-            }, CancellationToken.None);
-        }
-        await writer.CompleteAsync();
+
+        var (expected, counted, _) = await HandBatches(writer, b =>
+            b == 4 ? [] : [Window(b * 60_000L, b % 2 == 0 ? 5000 : 3), Window(b * 60_000L + 10_000, 7)]);
 
         Assert.Equal(System.Text.Encoding.UTF8.GetString(Flush.JsonlSampleWriterTests.Reference(expected)), System.Text.Encoding.UTF8.GetString(stream.ToArray()));
         Assert.Equal(8, counted.Count);
