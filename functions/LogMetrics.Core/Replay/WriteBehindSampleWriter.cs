@@ -18,7 +18,8 @@ namespace LogMetrics.Core.Replay;
 /// copies are pooled arrays, handed to the inner writer as a list it may read until its WriteAsync returns, not keep.</para>
 /// <para>As an <see cref="IClosingSampleWriter"/> it also takes a flush's closed windows: each batch is rolled up on the
 /// thread pool as soon as it is handed over (batches side by side) and written in the order handed, so the flush goes on
-/// while its windows are closed.</para>
+/// while its windows are closed. Into a samples file (<see cref="JsonlSampleWriter"/>) the rolled-up batch is formatted
+/// as it is, with no <see cref="Sample"/> made (<see cref="WindowCloser.Prepare"/>); any other sink gets the samples.</para>
 /// <para>The consuming task starts with the first batch. <see cref="WriteThrough"/>, before any batch, writes
 /// every batch on the caller's thread instead (a run too short to gain from a stage of its own then starts
 /// no thread-pool thread at all).</para>
