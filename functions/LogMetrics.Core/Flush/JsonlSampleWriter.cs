@@ -50,10 +50,7 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
         {
             ForgetLabels();
         }
-        Drain();
-        _stream.Flush();
-        SamplesWritten += samples.Count;
-        return Task.FromResult(WriteResult.Ok(samples.Count));
+        return Written(samples.Count);
     }
 
     /// <summary>
@@ -66,14 +63,7 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
     {
         // Two families with a metric of the same name interleave by labels: put in order only as samples (rare).
         if (batch.Interleaved) return WriteAsync(batch.Samples(), cancellationToken);
-        var groups = batch.Groups;
-        var series = 0;
-        if (_groupAt.Length < groups.Count) _groupAt = new int[Math.Max(groups.Count, 2 * _groupAt.Length)];
-        for (var g = 0; g < groups.Count; g++)
-        {
-            _groupAt[g] = series;
-            series += groups[g].Count;
-        }
+        var series = batch.SeriesCount;
         if (_seriesText.Length < series) _seriesText = new long[Math.Max(series, 2 * _seriesText.Length)];
         Array.Fill(_seriesText, Unknown, 0, series);
         var count = 0;
@@ -82,7 +72,7 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
             foreach (var run in batch.Runs)
             {
                 var group = run.Group;
-                var at = _groupAt[group.Index];
+                var at = group.SeriesAt;
                 var name = NameText(run.Metric.Name);
                 for (var i = 0; i < group.Count; i++)
                 {
@@ -106,15 +96,19 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
         {
             ForgetLabels();
         }
+        return Written(count);
+    }
+
+    /// <summary>The batch's last lines to the stream, the stream flushed, and its <paramref name="count"/> samples counted.</summary>
+    private Task<WriteResult> Written(int count)
+    {
         Drain();
         _stream.Flush();
         SamplesWritten += count;
         return Task.FromResult(WriteResult.Ok(count));
     }
 
-    // Per family window of a batch: where its series' label texts are in _seriesText.
-    private int[] _groupAt = [];
-    // Per series of a batch: Unknown, NotPlain, or where its label text is kept ((chunk << LabelChunkBits | offset) << 32 | length).
+    // Per series of a batch (by its place, WindowCloser.Group.SeriesAt + its index in its window): Unknown, NotPlain, or where its label text is kept ((chunk << LabelChunkBits | offset) << 32 | length).
     private long[] _seriesText = [];
     private const long Unknown = -1;
     private const long NotPlain = -2;

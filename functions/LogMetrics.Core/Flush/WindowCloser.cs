@@ -91,7 +91,8 @@ public static class WindowCloser
                 var from = runs.Count;
                 for (; g < groups.Count && groups[g].StartMs == start; g++)
                 {
-                    groups[g].Index = g;
+                    groups[g].SeriesAt = batch.SeriesCount;
+                    batch.SeriesCount += groups[g].Count;
                     foreach (var metric in groups[g].Family.Metrics) runs.Add(new Run(groups[g], metric));
                 }
                 runs.Sort(from, runs.Count - from, RunOrder.Instance);
@@ -127,6 +128,9 @@ public static class WindowCloser
         internal List<Group> Groups { get; } = [];
 
         internal List<Run> Runs { get; } = [];
+
+        /// <summary>The series of all its family windows (each window's from its <see cref="Group.SeriesAt"/> on).</summary>
+        internal int SeriesCount { get; set; }
 
         /// <summary>The samples the windows give (counted by <see cref="Prepare"/> when asked to).</summary>
         public int Count
@@ -201,8 +205,8 @@ public static class WindowCloser
 
         public MetricFamily Family { get; } = family;
 
-        /// <summary>Its place in the batch's groups.</summary>
-        public int Index { get; set; }
+        /// <summary>Where its series are among the batch's series (<see cref="ClosedBatch.SeriesCount"/>).</summary>
+        public int SeriesAt { get; set; }
 
         /// <summary>Per shard document, in shard order: where its series are in the close's merged series, how many, and its newest event time.</summary>
         public List<(int From, int Count, long Newest)> Parts { get; } = [];

@@ -92,10 +92,11 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
                 return;
             }
             using var batch = WindowCloser.Prepare(windows, pipeline, parallel);
-            closed(batch.Count);
+            var count = batch.Count;
+            closed(count);
             // As WriteThroughAsync.
             if (_completed) throw new InvalidOperationException("the write-behind writer is complete; no more samples can be written");
-            if (batch.Count == 0) return;
+            if (count == 0) return;
             try
             {
                 await WriteWholeAsync(jsonl, batch).ConfigureAwait(false);
