@@ -320,7 +320,7 @@ public static class ReplayRunner
         (count / Math.Max(elapsed.TotalSeconds, 1e-9)).ToString("N0", CultureInfo.InvariantCulture);
 }
 
-/// <summary>Source-generated serializer of the summary file: no reflection, one step towards a Native AOT publish (README "Performance").</summary>
+/// <summary>Source-generated serializer of the summary file: no reflection, one step towards a Native AOT publish (docs/PERFORMANCE-LOG.md).</summary>
 [JsonSourceGenerationOptions(WriteIndented = true)]
 [JsonSerializable(typeof(RunSummary))]
 internal sealed partial class SummaryJsonContext : JsonSerializerContext;

@@ -9,7 +9,7 @@ namespace LogMetrics.Core.Parse;
 /// read maps the kernel's shared zero page and the write that follows is a copy-on-write fault, which must flush
 /// that mapping from the TLB of every other core running one of the process's threads: an inter-processor
 /// interrupt, and in a VM a trap to the hypervisor on both cores. Writing each page first maps it writable at once.
-/// Measured on the two-core replay of the bench corpus (`tlb:tlb_flush` tracepoint, README "Performance").
+/// Measured on the two-core replay of the bench corpus (`tlb:tlb_flush` tracepoint, docs/PERFORMANCE-LOG.md).
 /// </summary>
 internal static class FreshPages
 {

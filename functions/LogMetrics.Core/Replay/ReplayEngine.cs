@@ -297,8 +297,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         // One pipeline per worker, with Slots(workers) slots (each holds one chunk's records from prepare to complete):
         // the bound on the chunks a worker holds. A worker prepares into a free slot of its own pipeline, so it goes on
         // with its next chunk while the one before waits for its turn to complete (chunk order). Each pipeline learns
-        // its own parser, memo and series caches, so every pipeline more is one more set of them to warm (README
-        // "Performance", sessions 6 and 8); a slot more is only records and per-batch arrays.
+        // its own parser, memo and series caches, so every pipeline more is one more set of them to warm (docs/PERFORMANCE-LOG.md,
+        // sessions 6 and 8); a slot more is only records and per-batch arrays.
         var slotsPerPipeline = Slots(workerCount);
         // The chunk buffers, made here for every chunk the workers can hold at once, before they start (unless every
         // lane is read in place). They are large objects: made one by one as the first rounds went, the last of them
