@@ -250,7 +250,7 @@ python3 - "$records" "$r1" "$r2" "$version_s" "$short_s" "$have_anchors" "$markd
   "$(median < "$work/extract")" "$(median < "$work/tokenize")" "$(median < "$work/full")" \
   "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores" "$(median < "$work/w1")" "$(median < "$work/w2")" \
   "$lane_records" "$(median < "$work/l1")" "$(median < "$work/l2")" "$startup_cpu" "$(median < "$work/p2")" \
-  "$(median < "$work/extract-avx2")" "$(cat "$work/kernel")" <<'EOF'
+  "$(median < "$work/extract-avx2")" "$(cat "$work/kernel")" "$work" "$startup_runs" <<'EOF'
 import sys
 records, r1, r2, version_s, short_s = int(sys.argv[1]), *map(float, sys.argv[2:6])
 have_anchors, markdown = sys.argv[6] == "1", sys.argv[7] == "1"
@@ -263,6 +263,28 @@ startup_cpu = sys.argv[19].split() if len(sys.argv) > 19 and sys.argv[19] else N
 pair = float(sys.argv[20])
 extract_avx2 = float(sys.argv[21]) if sys.argv[21] else 0.0
 kernel = sys.argv[22] or "?"
+work = sys.argv[23]
+startup_runs = int(sys.argv[24])
+
+def runs_of(name):
+    with open(f"{work}/{name}") as f:
+        return [float(line) for line in f if line.strip()]
+
+def spread(values):
+    # Each run's own ratio (the median above is of each figure's runs, not of these): how far one run is from another.
+    return f"runs {', '.join(f'{v:.3f}' for v in values)}" if len(values) > 1 else ""
+
+# Per run, the ratios of figures measured in that run (the anchors ran right after the replays of the same run).
+run_r1, run_r2, run_pair = runs_of("r1"), runs_of("r2"), runs_of("p2")
+run_l1, run_l2 = runs_of("l1"), runs_of("l2")
+run_extract, run_avx2 = runs_of("extract"), runs_of("extract-avx2")
+per_run = {
+    "extract": [records / r / x for r, x in zip(run_r1, run_extract)],
+    "avx2": [records / r / x for r, x in zip(run_r1, run_avx2)],
+    "two": [a / b for a, b in zip(run_r1, run_r2)],
+    "pair": [2 * a / b for a, b in zip(run_r1, run_pair)],
+    "lane": [a / b for a, b in zip(run_l1, run_l2)],
+}
 one, two = records / r1, records / r2
 print(f"replay, 1 core (taskset -c 0)     {one:12,.0f} records/s   (median {r1:.3f} s wall, {c1:.3f} s cpu, {w1:.3f} s waiting for a core, {records:,} records)")
 print(f"replay, 2 cores (taskset -c 0,1)  {two:12,.0f} records/s   (median {r2:.3f} s wall, {c2:.3f} s cpu, {w2:.3f} s waiting for a core)")
@@ -279,13 +301,13 @@ if startup_cpu:
     print(f"start-up CPU: --version {startup_cpu[0]} ms, 400-line replay {startup_cpu[1]} ms (user + system, means)")
 print()
 if have_anchors:
-    print(f"ratio replay 1 core / simdjson extract:  {one / extract:.3f}   (goal >= 0.5)")
+    print(f"ratio replay 1 core / simdjson extract:  {one / extract:.3f}   (goal >= 0.5)   {spread(per_run['extract'])}")
     if extract_avx2:
-        print(f"ratio replay 1 core / simdjson extract, AVX2 kernel: {one / extract_avx2:.3f}   (what a machine with AVX2 alone gives the anchor; logmetrics is compiled for AVX2)")
+        print(f"ratio replay 1 core / simdjson extract, AVX2 kernel: {one / extract_avx2:.3f}   (what a machine with AVX2 alone gives the anchor; logmetrics is compiled for AVX2)   {spread(per_run['avx2'])}")
     print(f"ratio replay 1 core / Utf8JsonReader full: {one / full:.3f}")
-print(f"ratio replay 2 cores / 1 core:          {two / one:.3f}   (goal >= 1.8)")
-print(f"ratio two 1-core replays at once / one:  {2 * r1 / pair:.3f}   (what two cores give work that shares nothing: the ceiling of the ratio above here)")
-print(f"ratio one lane 2 cores / 1 core:        {l1 / l2:.3f}")
+print(f"ratio replay 2 cores / 1 core:          {two / one:.3f}   (goal >= 1.8)   {spread(per_run['two'])}")
+print(f"ratio two 1-core replays at once / one:  {2 * r1 / pair:.3f}   (what two cores give work that shares nothing: the ceiling of the ratio above here)   {spread(per_run['pair'])}")
+print(f"ratio one lane 2 cores / 1 core:        {l1 / l2:.3f}   {spread(per_run['lane'])}")
 print(f"ratio 400-line replay / --version:       {short_s / version_s:.3f}   (goal <= 1.5)")
 if startup_cpu:
     print(f"ratio 400-line replay / --version, CPU:  {float(startup_cpu[2]):.3f}")
@@ -293,15 +315,17 @@ if markdown:
     print()
     print(f"Measured by `bash scripts/bench.sh` on {machine} (medians; absolute figures move by 25 % or more between runs on a shared machine, so only the ratios are claimed):")
     print()
-    print("| ratio | measured | goal |")
-    print("|---|---|---|")
+    def each(key):
+        return ", ".join(f"{v:.2f}" for v in per_run[key])
+    print("| ratio | measured (median) | each run | goal |")
+    print("|---|---|---|---|")
     if have_anchors:
-        print(f"| whole-process replay on 1 core / simdjson On-Demand `extract` anchor, same lines (simdjson's `{kernel}` kernel) | {one / extract:.2f} | ≥ 0.5 |")
+        print(f"| whole-process replay on 1 core / simdjson On-Demand `extract` anchor, same lines (simdjson's `{kernel}` kernel) | {one / extract:.2f} | {each('extract')} | ≥ 0.5 |")
         if extract_avx2:
-            print(f"| the same / the anchor on simdjson's AVX2 (`haswell`) kernel, what a machine with AVX2 alone gives it (logmetrics is compiled for AVX2) | {one / extract_avx2:.2f} | |")
-        print(f"| whole-process replay on 1 core / Utf8JsonReader doing the same work | {one / full:.2f} | |")
-    print(f"| replay on 2 cores / on 1 core | {two / one:.2f} | ≥ 1.8 |")
-    print(f"| two 1-core replays at once (cores 0 and 1) / one alone: the machine's ceiling for the row above | {2 * r1 / pair:.2f} | |")
-    print(f"| replay of one lane on 2 cores / on 1 core | {l1 / l2:.2f} | |")
-    print(f"| 400-line replay / `logmetrics --version`, wall time | {short_s / version_s:.2f} | ≤ 1.5 |")
+            print(f"| the same / the anchor on simdjson's AVX2 (`haswell`) kernel, what a machine with AVX2 alone gives it (logmetrics is compiled for AVX2) | {one / extract_avx2:.2f} | {each('avx2')} | |")
+        print(f"| whole-process replay on 1 core / Utf8JsonReader doing the same work | {one / full:.2f} | | |")
+    print(f"| replay on 2 cores / on 1 core | {two / one:.2f} | {each('two')} | ≥ 1.8 |")
+    print(f"| two 1-core replays at once (cores 0 and 1) / one alone: the machine's ceiling for the row above | {2 * r1 / pair:.2f} | {each('pair')} | |")
+    print(f"| replay of one lane on 2 cores / on 1 core | {l1 / l2:.2f} | {each('lane')} | |")
+    print(f"| 400-line replay / `logmetrics --version`, wall time | {short_s / version_s:.2f} | (medians of {startup_runs} runs in turn) | ≤ 1.5 |")
 EOF
