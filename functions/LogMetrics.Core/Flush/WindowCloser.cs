@@ -18,6 +18,19 @@ public static class WindowCloser
     /// <summary>Cells (over all documents) below which a flush runs on the calling thread alone.</summary>
     private const int ParallelCells = 4096;
 
+    /// <summary>
+    /// The close's pooled arrays, in pools of its own rather than <c>ArrayPool&lt;T&gt;.Shared</c>. The shared pool keeps the
+    /// arrays given back beyond the first of a size in stacks per processor, and its first use of those makes the runtime
+    /// time <see cref="Thread.GetCurrentProcessorId"/> once; in the Native AOT program that calibration runs inside a static
+    /// constructor, whose lock each read of its timing loop takes, about 0.3 ms, and a batch gives back one series array
+    /// per family window (a short replay's only such use, as far as a 400-line replay shows). These pools lock a bucket
+    /// per rental instead: nothing to calibrate, and a close rents a few arrays per family window.
+    /// </summary>
+    private static class Pooled<T>
+    {
+        public static readonly ArrayPool<T> Arrays = ArrayPool<T>.Create();
+    }
+
     /// <summary>One family's metric window from one shard's document.</summary>
     public readonly record struct Window(ClosedWindow Document, int Family, long StartMs);
 
@@ -55,8 +68,8 @@ public static class WindowCloser
         }
         parallel &= cells >= ParallelCells;
 
-        var batch = new ClosedBatch(ArrayPool<MergedSeries>.Shared.Rent(Math.Max(seriesAt[n], 1)), seriesAt[n],
-            ArrayPool<double>.Shared.Rent(Math.Max(valuesAt[n], 1)), parallel);
+        var batch = new ClosedBatch(Pooled<MergedSeries>.Arrays.Rent(Math.Max(seriesAt[n], 1)), seriesAt[n],
+            Pooled<double>.Arrays.Rent(Math.Max(valuesAt[n], 1)), parallel);
         try
         {
             var merged = batch.Merged;
@@ -193,8 +206,8 @@ public static class WindowCloser
             Runs.Clear();
             // Only what was used holds references (a rented array may be longer).
             Array.Clear(Merged, 0, mergedUsed);
-            ArrayPool<MergedSeries>.Shared.Return(Merged);
-            ArrayPool<double>.Shared.Return(Values);
+            Pooled<MergedSeries>.Arrays.Return(Merged);
+            Pooled<double>.Arrays.Return(Values);
         }
     }
 
@@ -224,9 +237,9 @@ public static class WindowCloser
             var count = 0;
             foreach (var p in Parts) count += p.Count;
             // Pooled: a flush sorts every family window it closes, and fresh memory is paid for in page faults.
-            var met = ArrayPool<(int Series, long Newest)>.Shared.Rent(count);
-            var labels = ArrayPool<string[]>.Shared.Rent(count);
-            var order = ArrayPool<int>.Shared.Rent(count);
+            var met = Pooled<(int Series, long Newest)>.Arrays.Rent(count);
+            var labels = Pooled<string[]>.Arrays.Rent(count);
+            var order = Pooled<int>.Arrays.Rent(count);
             var at = 0;
             foreach (var (from, n, newest) in Parts)
             {
@@ -237,7 +250,7 @@ public static class WindowCloser
                 }
             }
             LabelOrder.Sort(labels.AsSpan(0, count), order.AsSpan(0, count));
-            var series = ArrayPool<Entry>.Shared.Rent(count);
+            var series = Pooled<Entry>.Arrays.Rent(count);
             for (var i = 0; i < count; i++)
             {
                 var (s, newest) = met[order[i]];
@@ -245,10 +258,10 @@ public static class WindowCloser
             }
             Series = series;
             Count = count;
-            ArrayPool<(int, long)>.Shared.Return(met);
+            Pooled<(int, long)>.Arrays.Return(met);
             Array.Clear(labels, 0, count);
-            ArrayPool<string[]>.Shared.Return(labels);
-            ArrayPool<int>.Shared.Return(order);
+            Pooled<string[]>.Arrays.Return(labels);
+            Pooled<int>.Arrays.Return(order);
         }
 
         /// <summary>Makes <see cref="SampleLabels"/>, in series order.</summary>
@@ -264,7 +277,7 @@ public static class WindowCloser
         {
             if (Series.Length == 0) return;
             Array.Clear(Series, 0, Count);
-            ArrayPool<Entry>.Shared.Return(Series);
+            Pooled<Entry>.Arrays.Return(Series);
             Series = [];
             Count = 0;
         }
