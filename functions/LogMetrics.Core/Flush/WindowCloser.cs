@@ -23,8 +23,8 @@ public static class WindowCloser
     /// arrays given back beyond the first of a size in stacks per processor, and its first use of those makes the runtime
     /// time <see cref="Thread.GetCurrentProcessorId"/> once; in the Native AOT program that calibration runs inside a static
     /// constructor, whose lock each read of its timing loop takes, about 0.3 ms, and a batch gives back one series array
-    /// per family window (a short replay's only such use, as far as a 400-line replay shows). These pools lock a bucket
-    /// per rental instead: nothing to calibrate, and a close rents a few arrays per family window.
+    /// per family window (with the compiler's note on an unread step, the only such use in a 400-line replay's profile).
+    /// These pools lock a bucket per rental instead: nothing to calibrate, and a close rents a few arrays per family window.
     /// </summary>
     private static class Pooled<T>
     {
