@@ -119,7 +119,7 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
         if (kept >= 0)
         {
             var at = (int)(kept >> 32);
-            return _labelChunks[at >> LabelChunkBits].AsSpan(at & ((1 << LabelChunkBits) - 1), (int)(kept & 0xFFFF_FFFF));
+            return Kept(at, (int)(kept & 0xFFFF_FFFF));
         }
         if (kept == NotPlain) return [];
         var text = MakeLabelText(new SeriesLabels(group.Family.LabelNames, group.Series[i].Labels), out var where);
@@ -298,7 +298,7 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
         if (ReferenceEquals(_labelArrays[slot], labels))
         {
             var kept = _labelAt[slot];
-            return _labelChunks[kept >> LabelChunkBits].AsSpan(kept & ((1 << LabelChunkBits) - 1), _labelLength[slot]);
+            return Kept(kept, _labelLength[slot]);
         }
         var text = MakeLabelText(new SampleLabels(labels), out var at);
         if (at >= 0)
@@ -309,6 +309,10 @@ public sealed class JsonlSampleWriter : ISampleWriter, IDisposable
         }
         return text;
     }
+
+    /// <summary>A label text kept in the label chunks at <paramref name="at"/> (chunk &lt;&lt; LabelChunkBits | offset, as <see cref="MakeLabelText{T}"/> gives it).</summary>
+    private ReadOnlySpan<byte> Kept(int at, int length) =>
+        _labelChunks[at >> LabelChunkBits].AsSpan(at & ((1 << LabelChunkBits) - 1), length);
 
     /// <summary>A sample's labels, for <see cref="MakeLabelText{T}"/>.</summary>
     private readonly struct SampleLabels(IReadOnlyList<Label> labels) : ILabels

@@ -60,9 +60,7 @@ public static class ShardRollup
                 var w = pipeline.Families[part.Families[i]].SlotCount;
                 if (part.Families[i] == family)
                 {
-                    var at = valuesAt + count * width;
-                    partValues.Slice(offset, w).CopyTo(values.AsSpan(at, width));
-                    series[count++] = new MergedSeries(part.Labels[i], at);
+                    count = Add(series, count, part.Labels[i], partValues.Slice(offset, w), values, valuesAt, width);
                     newest = Math.Max(newest, part.Newest);
                 }
                 offset += w;
@@ -103,9 +101,7 @@ public static class ShardRollup
                         if (first)
                         {
                             known = count;
-                            cell.CopyTo(values.AsSpan(valuesAt + count * width, width));
-                            series[count] = new MergedSeries(labels, valuesAt + count * width);
-                            count++;
+                            count = Add(series, count, labels, cell, values, valuesAt, width);
                         }
                         byArray[labels] = at = known;
                     }
@@ -155,7 +151,7 @@ public static class ShardRollup
             foreach (var part in window.Parts)
             {
                 var ids = part.SeriesIds!;
-                    var offset = 0;
+                var offset = 0;
                 for (var i = 0; i < part.Families.Count; i++)
                 {
                     var w = pipeline.Families[part.Families[i]].SlotCount;
@@ -165,9 +161,7 @@ public static class ShardRollup
                         ref var known = ref at[ids[i]];
                         if (known == 0)
                         {
-                            cell.CopyTo(values.AsSpan(valuesAt + count * width, width));
-                            series[count] = new MergedSeries(part.Labels[i], valuesAt + count * width);
-                            known = ++count;
+                            known = count = Add(series, count, part.Labels[i], cell, values, valuesAt, width);
                         }
                         else
                         {
@@ -184,6 +178,18 @@ public static class ShardRollup
             System.Buffers.ArrayPool<int>.Shared.Return(at);
         }
         return count;
+    }
+
+    /// <summary>
+    /// A series met at its first cell: the cell's values copied to the series' place (the <paramref name="count"/>-th of
+    /// the family's width from <paramref name="valuesAt"/>), and the series added. Returns the series' new count.
+    /// </summary>
+    private static int Add(Span<MergedSeries> series, int count, string[] labels, ReadOnlySpan<double> cell, double[] values, int valuesAt, int width)
+    {
+        var at = valuesAt + count * width;
+        cell.CopyTo(values.AsSpan(at, width));
+        series[count] = new MergedSeries(labels, at);
+        return count + 1;
     }
 
     /// <summary>As <see cref="MetricFamily.Merge"/>, from a slice of a part's values (no copy).</summary>

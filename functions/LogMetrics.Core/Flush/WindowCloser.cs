@@ -163,8 +163,7 @@ public static class WindowCloser
         internal bool Interleaved => Runs.Exists(r => r.SortStart > 0);
 
         /// <summary>The value of <paramref name="run"/>'s metric for the group's series <paramref name="series"/>, if it has one.</summary>
-        internal double? ValueOf(Run run, int series) =>
-            MetricFamily.Evaluate(run.Metric, Values.AsSpan(run.Group.Series[series].At, run.Group.Family.SlotCount));
+        internal double? ValueOf(Run run, int series) => run.ValueOf(series, Values);
 
         /// <summary>
         /// The samples, in <see cref="SampleTimeOrder"/>: each run's made in a range of the list as long as its series, then
@@ -299,14 +298,17 @@ public static class WindowCloser
         /// <summary>How many series have a value (<see cref="CountSamples"/>).</summary>
         public int Made { get; private set; }
 
+        /// <summary>The metric's value for the window's series <paramref name="series"/> (its merged values in <paramref name="values"/>), if it has one.</summary>
+        public double? ValueOf(int series, double[] values) =>
+            MetricFamily.Evaluate(Metric, values.AsSpan(Group.Series[series].At, Group.Family.SlotCount));
+
         /// <summary>Counts the series that have a value.</summary>
         public void CountSamples(double[] values)
         {
-            var width = Group.Family.SlotCount;
             var made = 0;
-            foreach (var s in Group.Series.AsSpan(0, Group.Count))
+            for (var i = 0; i < Group.Count; i++)
             {
-                if (MetricFamily.Evaluate(Metric, values.AsSpan(s.At, width)) is not null) made++;
+                if (ValueOf(i, values) is not null) made++;
             }
             Made = made;
         }
@@ -314,16 +316,13 @@ public static class WindowCloser
         /// <summary>Makes the samples into <paramref name="into"/> (room for one per series); returns how many.</summary>
         public int Samples(Span<Sample> into, double[] values)
         {
-            var series = Group.Series.AsSpan(0, Group.Count);
             var labels = Group.SampleLabels;
-            var width = Group.Family.SlotCount;
             var made = 0;
-            for (var i = 0; i < series.Length; i++)
+            for (var i = 0; i < Group.Count; i++)
             {
-                var s = series[i];
-                if (MetricFamily.Evaluate(Metric, values.AsSpan(s.At, width)) is { } value)
+                if (ValueOf(i, values) is { } value)
                 {
-                    into[made++] = new Sample(Metric.Name, labels[i], Group.StartMs, value) { NewestEventTimeMs = s.Newest };
+                    into[made++] = new Sample(Metric.Name, labels[i], Group.StartMs, value) { NewestEventTimeMs = Group.Series[i].Newest };
                 }
             }
             return made;

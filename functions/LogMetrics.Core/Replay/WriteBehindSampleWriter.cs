@@ -94,18 +94,7 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
             using var batch = WindowCloser.Prepare(windows, pipeline, parallel);
             var count = batch.Count;
             closed(count);
-            // As WriteThroughAsync.
-            if (_completed) throw new InvalidOperationException("the write-behind writer is complete; no more samples can be written");
-            if (count == 0) return;
-            try
-            {
-                await WriteWholeAsync(jsonl, batch).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                Volatile.Write(ref _failure, e);
-                throw;
-            }
+            await WriteThroughAsync(count, () => WriteWholeAsync(jsonl, batch)).ConfigureAwait(false);
             return;
         }
         // Counted when the writing task takes the samples (a batch never queued, or dropped after a failure, is not).
@@ -180,21 +169,28 @@ public sealed class WriteBehindSampleWriter : IClosingSampleWriter, IAsyncDispos
         if (_consumer is not null) await _consumer.ConfigureAwait(false);
     }
 
-    private async Task<WriteResult> WriteThroughAsync(IReadOnlyList<Sample> samples)
+    private Task<WriteResult> WriteThroughAsync(IReadOnlyList<Sample> samples) =>
+        WriteThroughAsync(samples.Count, () => WriteWholeAsync(samples));
+
+    /// <summary>
+    /// A batch of <paramref name="count"/> samples written on the caller's thread by <paramref name="write"/>; its
+    /// failure is the writer's from then on, as a failure behind is.
+    /// </summary>
+    private async Task<WriteResult> WriteThroughAsync(int count, Func<Task> write)
     {
         if (_completed) throw new InvalidOperationException("the write-behind writer is complete; no more samples can be written");
-        if (samples.Count == 0) return WriteResult.Ok(0);
+        if (count == 0) return WriteResult.Ok(0);
         try
         {
             // As behind: a batch the flush handed over is written whole.
-            await WriteWholeAsync(samples).ConfigureAwait(false);
+            await write().ConfigureAwait(false);
         }
         catch (Exception e)
         {
             Volatile.Write(ref _failure, e);
             throw;
         }
-        return WriteResult.Ok(samples.Count);
+        return WriteResult.Ok(count);
     }
 
     /// <summary>A batch written to the inner sink, not cancellable; a sink that does not take it all is a failure.</summary>
