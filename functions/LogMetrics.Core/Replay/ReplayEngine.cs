@@ -162,14 +162,14 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
             }
         }
 
-        /// <summary>Lane <paramref name="lane"/> completed its chunk <paramref name="k"/>.</summary>
-        public void Report(int k, int lane, LaneState state, bool finished)
+        /// <summary>Lane <paramref name="lane"/> completed its chunk <paramref name="k"/>; true if that was the round's last chunk to complete.</summary>
+        public bool Report(int k, int lane, LaneState state, bool finished)
         {
             lock (_gate)
             {
                 var round = Get(k);
                 round.Watermarks[lane] = finished ? Watermark.Final : state.Watermark(ooo);
-                if (--round.Remaining > 0) return;
+                if (--round.Remaining > 0) return false;
                 // Lanes that finished earlier keep +∞.
                 var previous = k > 0 ? _rounds[k - 1] : null;
                 var next = new bool[lanes];
@@ -180,6 +180,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                 }
                 _rounds.Add(new Round(next));
                 round.Done.SetResult();
+                return true;
             }
         }
 
@@ -222,10 +223,13 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     /// sealed horizon after round k − 2), while the other workers read and prepare later chunks and earlier rounds are
     /// applied and flushed; with a chunk prepared and not its turn, a worker claims and prepares the next one (up to
     /// its slots) instead of waiting;</item>
-    /// <item>apply and flush, in the same turn: the completed chunk's signals applied to the shards (so round by round,
-    /// in lane order), and after a round's last chunk a flush if the global watermark after the round crossed a
-    /// window boundary, as the sequential replay does, which also sets the seal round k + 2's horizon needs. (A host
-    /// can put the writing of the samples in a stage of its own with <see cref="WriteBehindSampleWriter"/>.)</item>
+    /// <item>apply and flush, by the same worker, in a turn of their own in the same order: once the chunk is completed
+    /// the next one may be, while this one waits for the chunk before it to be applied; then its signals are applied to
+    /// the shards (so round by round, in lane order), and after a round's last chunk a flush if the global watermark
+    /// after the round crossed a window boundary, as the sequential replay does, which also sets the seal round k + 2's
+    /// horizon needs. Completing touches the pipelines, lanes and budget, applying and flushing the shards, so the two
+    /// turns overlap. (A host can put the writing of the samples in a stage of its own with
+    /// <see cref="WriteBehindSampleWriter"/>.)</item>
     /// </list>
     /// A chunk goes from its read to its apply on one thread, so the stages hand nothing over but the turn, and the
     /// signals are applied while still in that core's cache. The number of workers, their speed and the reading speed
@@ -336,7 +340,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
         var laneRead = new bool[n];
         for (var i = 0; i < n; i++) laneRead[i] = first[i].Last;
         int nextRound = 0, nextLane = 0;
-        long nextSeq = 0, completedThrough = -1;
+        long nextSeq = 0, completedThrough = -1, appliedThrough = -1;
         // A stop wakes the workers waiting at the gate (each checks the token under the gate before it waits).
         using var wake = token.Register(() =>
         {
@@ -448,21 +452,34 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     var signals = mine.Complete(lanes[i], job.Batch, horizon, job.NowMs);
                     Interlocked.Add(ref ingestTicks, clock.GetTimestamp() - t0);
                     Interlocked.Add(ref readTicks, job.Chunk.ReadTicks);
-                    rounds.Report(k, i, lanes[i], job.Chunk.Last);
+                    var closesRound = rounds.Report(k, i, lanes[i], job.Chunk.Last);
                     // The events are done with (dead letters written): their buffer and their list go back.
                     if (job.Chunk.Arena.Length > 0) arenas.Add(job.Chunk.Arena);
                     eventLists.Add(job.Chunk.Events);
-                    // Stage 4, in the turn too: the signals applied in (chunk, lane) order, while still in this core's
-                    // cache; the shards copied what they keep (values folded, labels interned), so they go back at once.
+                    // The next chunk may be completed now: completing touches the pipelines, the lanes and the budget,
+                    // never the shards, which the apply below is all that touches.
+                    lock (gate)
+                    {
+                        completedThrough = job.Seq;
+                        Monitor.PulseAll(gate);
+                        // Stage 4 has a turn of its own, in the same order, behind the completes: this chunk's apply
+                        // once the chunk before it has been applied (and its round flushed, if it was a round's last).
+                        while (appliedThrough != job.Seq - 1)
+                        {
+                            token.ThrowIfCancellationRequested();
+                            Monitor.Wait(gate);
+                        }
+                    }
+                    // The signals applied in (chunk, lane) order, while still in this core's cache; the shards copied
+                    // what they keep (values folded, labels interned), so they go back at once.
                     store.SignalAll(signals);
                     mine.Recycle(signals);
                     // The round's last chunk: its flush, if the watermark after it crossed a window, before any chunk
                     // of the next round is applied (and its seal, which round k + 2's horizon needs).
-                    var round = rounds.Get(k);
-                    if (round.Done.Task.IsCompleted) FlushRound(round);
+                    if (closesRound) FlushRound(rounds.Get(k));
                     lock (gate)
                     {
-                        completedThrough = job.Seq;
+                        appliedThrough = job.Seq;
                         Monitor.PulseAll(gate);
                     }
                 }
