@@ -457,7 +457,7 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     if (job.Chunk.Arena.Length > 0) arenas.Add(job.Chunk.Arena);
                     eventLists.Add(job.Chunk.Events);
                     // The next chunk may be completed now: completing touches the pipelines, the lanes and the budget,
-                    // never the shards, which the apply below is all that touches.
+                    // never the shards; only the apply and the flush below touch those.
                     lock (gate)
                     {
                         completedThrough = job.Seq;
@@ -474,8 +474,9 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                     // what they keep (values folded, labels interned), so they go back at once.
                     store.SignalAll(signals);
                     mine.Recycle(signals);
-                    // The round's last chunk: its flush, if the watermark after it crossed a window, before any chunk
-                    // of the next round is applied (and its seal, which round k + 2's horizon needs).
+                    // The chunk that completed its round (its last to complete, so the last to be applied): the round's
+                    // flush, if the watermark after it crossed a window, before any chunk of the next round is applied
+                    // (and its seal, which round k + 2's horizon needs).
                     if (closesRound) FlushRound(rounds.Get(k));
                     lock (gate)
                     {
