@@ -13,7 +13,7 @@ namespace LogMetrics.Core.Replay;
 /// descriptor closed, so the instance holds the file's last reference. The rename then only unlinks it. Closing the
 /// instance (<see cref="Held.Dispose"/>) hands its teardown, and with it the file's release, to a kernel worker: the
 /// blocks are freed a few milliseconds later, beside or after the program, not in its time. The work is the same; it
-/// moves off the run's critical path (and out of the process's CPU time, into the kernel worker's).
+/// moves off the run's critical path (mostly it was waiting: the process's CPU time did not change).
 /// </para>
 /// <para>
 /// Advice only: elsewhere than Linux, where io_uring is disabled (<c>kernel.io_uring_disabled</c>, a container's
