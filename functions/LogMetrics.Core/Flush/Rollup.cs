@@ -144,7 +144,7 @@ public static class ShardRollup
         if (top < 0) return 0;
         var count = 0;
         // at[id] = 1 + index in series (0: not met yet); cleared before it goes back.
-        var at = System.Buffers.ArrayPool<int>.Shared.Rent(top + 1);
+        var at = WindowCloser.Pooled<int>.Arrays.Rent(top + 1);
         Array.Clear(at, 0, top + 1);
         try
         {
@@ -175,7 +175,7 @@ public static class ShardRollup
         }
         finally
         {
-            System.Buffers.ArrayPool<int>.Shared.Return(at);
+            WindowCloser.Pooled<int>.Arrays.Return(at);
         }
         return count;
     }

@@ -25,8 +25,9 @@ public static class WindowCloser
     /// constructor, whose lock each read of its timing loop takes, about 0.3 ms, and a batch gives back one series array
     /// per family window (with the compiler's note on an unread step, the only such use in a 400-line replay's profile).
     /// These pools lock a bucket per rental instead: nothing to calibrate, and a close rents a few arrays per family window.
+    /// The roll-up of each document (<see cref="ShardRollup"/>) rents from them too.
     /// </summary>
-    private static class Pooled<T>
+    internal static class Pooled<T>
     {
         public static readonly ArrayPool<T> Arrays = ArrayPool<T>.Create();
     }

@@ -30,14 +30,11 @@ public static unsafe class DeferredRelease
     private const nint SysIoUringSetup = 425;
     private const nint SysIoUringRegister = 427;
     private const nint IoringRegisterFiles = 2;
-    // O_RDONLY | O_NONBLOCK | O_CLOEXEC (the same values on x86-64 and arm64): a FIFO does not block the open.
-    private const int OpenFlags = 0x800 | 0x80000;
     // struct io_uring_params: 120 bytes, zeroed (no flags: a plain instance).
     private const int ParamsBytes = 120;
 
     // C library functions (LibC), looked up with the class's first use; null where there are none.
     private static readonly delegate* unmanaged<nint, nint, nint, nint, nint, nint> s_syscall = (delegate* unmanaged<nint, nint, nint, nint, nint, nint>)LibC.Find("syscall");
-    private static readonly delegate* unmanaged<byte*, int, int, int> s_open = (delegate* unmanaged<byte*, int, int, int>)LibC.Find("open");
     private static readonly delegate* unmanaged<int, int> s_close = (delegate* unmanaged<int, int>)LibC.Find("close");
 
     /// <summary>Set by tests: hold nothing, as where io_uring is not available.</summary>
@@ -51,55 +48,35 @@ public static unsafe class DeferredRelease
     public static Held Hold(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (Disabled || s_syscall == null || s_open == null || s_close == null) return Held.None;
+        if (Disabled || s_syscall == null || s_close == null) return Held.None;
         try
         {
+            // Not a directory (not Exists), nor a FIFO or a device (no length): opening it cannot block.
             var info = new FileInfo(path);
-            if (!info.Exists || info.Length < MinBytes || info.Attributes.HasFlag(FileAttributes.Directory)) return Held.None;
+            if (!info.Exists || info.Length < MinBytes) return Held.None;
+            var parameters = stackalloc byte[ParamsBytes];
+            new Span<byte>(parameters, ParamsBytes).Clear();
+            var ring = (int)s_syscall(SysIoUringSetup, 1, (nint)parameters, 0, 0);
+            if (ring < 0) return Held.None;
+            var registered = false;
+            try
+            {
+                // The program's own descriptor is closed when the handle is disposed; the instance keeps the file.
+                using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                var files = stackalloc int[1];
+                files[0] = (int)file.DangerousGetHandle();
+                registered = s_syscall(SysIoUringRegister, ring, IoringRegisterFiles, (nint)files, 1) == 0;
+            }
+            finally
+            {
+                if (!registered) s_close(ring);
+            }
+            return registered ? new Held(ring) : Held.None;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return Held.None;
         }
-        var ring = -1;
-        var file = -1;
-        try
-        {
-            var parameters = stackalloc byte[ParamsBytes];
-            new Span<byte>(parameters, ParamsBytes).Clear();
-            ring = (int)s_syscall(SysIoUringSetup, 1, (nint)parameters, 0, 0);
-            if (ring < 0) return Held.None;
-            file = Open(path);
-            if (file < 0) return Close(ring);
-            var files = stackalloc int[1];
-            files[0] = file;
-            if (s_syscall(SysIoUringRegister, ring, IoringRegisterFiles, (nint)files, 1) != 0) return Close(ring);
-            // The instance holds the file now; the program's own reference goes.
-            s_close(file);
-            file = -1;
-            var held = new Held(ring);
-            ring = -1;
-            return held;
-        }
-        finally
-        {
-            if (file >= 0) s_close(file);
-        }
-    }
-
-    private static int Open(string path)
-    {
-        var bytes = System.Text.Encoding.UTF8.GetByteCount(path);
-        var name = bytes < 1024 ? stackalloc byte[bytes + 1] : new byte[bytes + 1];
-        System.Text.Encoding.UTF8.GetBytes(path, name);
-        name[bytes] = 0;
-        fixed (byte* p = name) return s_open(p, OpenFlags, 0);
-    }
-
-    private static Held Close(int ring)
-    {
-        s_close(ring);
-        return Held.None;
     }
 
     /// <summary>A file held for release (or nothing); <see cref="Dispose"/> lets the kernel release it.</summary>
