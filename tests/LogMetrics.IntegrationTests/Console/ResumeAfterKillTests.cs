@@ -5,7 +5,8 @@ namespace LogMetrics.IntegrationTests.Console;
 
 /// <summary>
 /// `logmetrics replay --state DIR` killed with SIGKILL (Process.Kill) at seeded points of the remote
-/// write, then resumed with the same command: --out ends byte-identical to an uninterrupted run, the
+/// write (a relay in front of the server holds the write there, so the kill never races the run's end),
+/// then resumed with the same command: --out ends byte-identical to an uninterrupted run, the
 /// summary's counts are the same, and every sample read back from a real Prometheus equals the oracle
 /// (a sample written twice with a different value, or lost, fails the comparison; a resend of a
 /// series' newest sample that Prometheus did not take identically would be counted as dropped and
@@ -19,8 +20,7 @@ public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : TempDir
 
     /// <summary>
     /// The flagship pipeline with 10 samples per remote-write request: the same samples, in hundreds of
-    /// acknowledged requests instead of a handful, so a kill polled at a point of the write lands while
-    /// the run still has work left (the whole golden replay takes a fraction of a second).
+    /// acknowledged requests instead of a handful, so the kill points spread over the write.
     /// </summary>
     private string Pipeline => _pipeline ??= WritePipeline();
 
@@ -66,22 +66,24 @@ public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : TempDir
     }
 
     /// <summary>
-    /// Starts the replay and kills it (SIGKILL, whole tree) once the state records at least <paramref name="after"/>
-    /// acknowledged samples. Killed: true if the kill interrupted the run (its state is not marked completed);
-    /// false if the run got to its end first, and then Run is its outcome.
+    /// Starts the replay with the relay armed to hold the write after <paramref name="pass"/> requests, and kills
+    /// it (SIGKILL, whole tree) once a request is held: the run cannot end before, since it waits for that answer.
+    /// Killed: true if the kill interrupted the run (its state is not marked completed); false if the run ended
+    /// without reaching the point, and then Run is its outcome.
     /// </summary>
-    private static async Task<(bool Killed, Cli.Result Run)> RunAndKillAsync(string[] args, string stateDir, long after)
+    private static async Task<(bool Killed, Cli.Result Run)> RunAndKillAsync(string[] args, string stateDir, HoldingProxy relay, int pass, bool forwardHeld)
     {
+        relay.Arm(pass, forwardHeld);
         var psi = Cli.StartInfo();
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["NO_COLOR"] = "1";
         using var process = Process.Start(psi)!;
         var drainOut = process.StandardOutput.ReadToEndAsync();
         var drainErr = process.StandardError.ReadToEndAsync();
-        while (!process.HasExited && RemoteWritten(stateDir) < after) await Task.Delay(2);
-        var killed = !process.HasExited;
+        var exited = process.WaitForExitAsync();
+        var killed = await Task.WhenAny(exited, relay.Holding) != exited && !process.HasExited;
         if (killed) process.Kill(entireProcessTree: true);
-        await process.WaitForExitAsync();
+        await exited;
         var run = new Cli.Result(process.ExitCode, await drainOut, await drainErr);
         // A kill counts only if it interrupted the run: its state is not marked completed.
         return (killed && !StateCompleted(stateDir), run);
@@ -100,33 +102,27 @@ public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : TempDir
         var r = await Cli.RunAsync(Args(reference, remote: null));
         Assert.True(r.ExitCode == 0, r.Stderr);
 
+        using var relay = new HoldingProxy(prometheus.BaseUri);
         var dir = TempDir();
-        var args = Args(dir, prometheus.RemoteWriteUri);
+        var args = Args(dir, relay.Uri);
         var stateDir = Path.Combine(dir, "state");
         var expected = ReplayIntoServer.Expected();
-        // Kill points (acknowledged samples), seeded and increasing; 0 = as soon as the state exists.
+        // Kill points, in requests answered in that attempt: seeded, the first 0 (the first write is held). Each
+        // attempt moves the write on by its point, and the four together stay well under the run's ~700 requests
+        // (10 samples each), so each kill lands while work is left. The held request is kept from the server at
+        // even points and taken by it, unacknowledged, at odd ones: the resend is then a duplicate it must accept.
         var random = new Random(20261129);
-        // In the first half of the run, so the kill lands while there is work left (a kill polled in after
-        // the run has finished its work would find the state completed, and nothing to resume).
-        long[] points = [0, .. Enumerable.Range(0, 3).Select(_ => (long)random.Next(1, expected.Count / 2)).Order()];
-        var kills = 0;
-        Cli.Result? final = null;
-        foreach (var point in points)
+        int[] points = [0, .. Enumerable.Range(0, 3).Select(_ => random.Next(1, expected.Count / 80))];
+        for (var i = 0; i < points.Length; i++)
         {
-            var (killed, run) = await RunAndKillAsync(args, stateDir, point);
-            if (killed)
-            {
-                kills++;
-                continue;
-            }
-            // This attempt got to its end before its kill point was seen (a fast run): it resumed the killed
-            // ones and completed the state, so it is the final run (a later one would only say "already completed").
-            final = run;
-            break;
+            var (killed, run) = await RunAndKillAsync(args, stateDir, relay, points[i], forwardHeld: i % 2 == 1);
+            Assert.True(killed, $"attempt {i + 1} was not killed at {points[i]} requests: it ended with exit {run.ExitCode}\n{run.Stderr}");
+            Assert.True(relay.Held > 0);
         }
-        Assert.True(kills >= 2, $"only {kills} of {points.Length} kills landed before the run ended"); // the resume path was exercised
+        Assert.True(RemoteWritten(stateDir) > 0, "the killed attempts recorded no acknowledged write"); // the resume has something to skip
 
-        final ??= await Cli.RunAsync(args);
+        relay.PassAll();
+        var final = await Cli.RunAsync(args);
         Assert.True(final.ExitCode == 0, final.Stderr + final.Stdout); // 0: nothing dropped, no resend refused
         Assert.Contains("resuming", final.Stderr);
         Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(reference, "samples.jsonl")), await File.ReadAllBytesAsync(Path.Combine(dir, "samples.jsonl")));
