@@ -46,10 +46,14 @@ if [ -d ../shared/nuget ]; then
   extra+=("-p:RestoreAdditionalProjectSources=$(realpath ../shared/nuget)")
 fi
 
+# A test that hangs (a wait that is never answered) fails after 10 minutes, naming the test, instead of holding CI
+# for its whole budget: --blame-hang-timeout ends the test host and reports the test that was running.
+hang=(--blame-hang-timeout 10min --blame-hang-dump-type none)
+
 echo "== dotnet test"
 log=$(mktemp)
 set +e
-dotnet test Functions.sln -c Release "${extra[@]}" 2>&1 | tee "$log"
+dotnet test Functions.sln -c Release "${extra[@]}" "${hang[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
@@ -57,13 +61,16 @@ failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 skipped=$(grep -Eo 'Skipped: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 echo
 echo "$passed passed, $failed failed, $skipped skipped"
+if grep -q "Test Run Aborted" "$log"; then
+  echo "a test host was ended before its tests finished (a hang past the timeout, or a crash): the test it was running is named above"
+fi
 [ "$status" -eq 0 ] || exit "$status"
 
 # A CPU without AVX2, an Arm64 one, or the program published for x86-64-v2 (-p:IlcInstructionSet=x86-64-v2) has no
 # accelerated Vector256: the scanners take their Vector128 paths, which the run above (with AVX2) does not. The parse
 # and prune tests (the scanners' differential properties against Utf8JsonReader) run again on those paths.
 echo "== dotnet test: parse and prune on the Vector128 paths (DOTNET_EnableAVX2=0)"
-DOTNET_EnableAVX2=0 dotnet test tests/LogMetrics.Core.Tests -c Release --no-build \
+DOTNET_EnableAVX2=0 dotnet test tests/LogMetrics.Core.Tests -c Release --no-build "${hang[@]}" \
   --filter "FullyQualifiedName~LogMetrics.Core.Tests.Parse|FullyQualifiedName~LogMetrics.Core.Tests.Prune"
 
 echo "== simulate: a few fixed seeds of the Azure path under faults, against the oracle (scripts/simulate-seeds.sh)"

@@ -59,6 +59,9 @@ public static class DropReasons
 /// <summary>
 /// A <see cref="TimeProvider"/> whose timers wait through a host-supplied delay (tests record and
 /// skip waits); clock reads go to the inner provider. Used for the retry pipeline's waits.
+/// A timer fires once its delay ends, however it ends, unless the timer itself was disposed: a delay
+/// that throws (or is cancelled by a token of its own) ends the wait early rather than leaving the
+/// retry waiting forever on a timer that never fires.
 /// </summary>
 internal sealed class DelayTimeProvider(TimeProvider inner, Func<TimeSpan, CancellationToken, Task> delay) : TimeProvider
 {
@@ -85,9 +88,13 @@ internal sealed class DelayTimeProvider(TimeProvider inner, Func<TimeSpan, Cance
             {
                 await delay(dueTime, timer.Token).ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
+            catch (Exception) when (!timer.Token.IsCancellationRequested)
             {
-                return;
+                // The delay failed: the wait is over all the same (see the summary).
+            }
+            catch (Exception)
+            {
+                return; // the timer was disposed
             }
             if (!timer.Token.IsCancellationRequested) callback(state);
         }

@@ -129,7 +129,12 @@ public class RemoteWriteClientFaultTests
         {
             if (waits >= 4) server.Start();
         };
-        using var client = harness.Client(server.Endpoint);
+        // One request at a time: the server starts inside the client's retry wait, with no connection attempt in
+        // flight. With two, the other chain's attempt could reach the port in the microseconds between the listener's
+        // listen() and its first accept, and .NET's managed HttpListener then fails to start (its endpoint
+        // listener's constructor accepts that connection before its fields are set) and leaks the bound port, so the
+        // server could never come up (seen once in CI: the test waited for it for good).
+        using var client = harness.Client(server.Endpoint, concurrency: 1);
 
         var result = await client.WriteAsync(Samples, CancellationToken.None);
 
