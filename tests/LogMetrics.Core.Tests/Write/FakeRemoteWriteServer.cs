@@ -99,28 +99,7 @@ internal sealed class FakeRemoteWriteServer : IDisposable
             listener.Start();
             _listener = listener;
         }
-        _ = Task.Run(AcceptLoop);
-    }
-
-    private async Task AcceptLoop()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener!.GetContextAsync();
-            }
-            catch (Exception) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (HttpListenerException)
-            {
-                return;
-            }
-            _ = Task.Run(() => Handle(context));
-        }
+        _ = HttpListenerLoop.AcceptAsync(_listener!, Handle, _stop.Token);
     }
 
     private async Task Handle(HttpListenerContext context)

@@ -1,4 +1,5 @@
 using System.Net;
+using LogMetrics.Core.Tests.Write;
 
 namespace LogMetrics.IntegrationTests.Console;
 
@@ -45,7 +46,7 @@ public sealed class HoldingProxy : IDisposable
                 // The free port was taken between the probe and the start: try another.
             }
         }
-        _ = Task.Run(AcceptLoop);
+        _ = HttpListenerLoop.AcceptAsync(_listener, Handle, _stop.Token);
     }
 
     /// <summary>The address the client writes to.</summary>
@@ -98,27 +99,6 @@ public sealed class HoldingProxy : IDisposable
         _holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _seen = 0;
         Held = 0;
-    }
-
-    private async Task AcceptLoop()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (HttpListenerException)
-            {
-                return;
-            }
-            _ = Task.Run(() => Handle(context));
-        }
     }
 
     private async Task Handle(HttpListenerContext context)
