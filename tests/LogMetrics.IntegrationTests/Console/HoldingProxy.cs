@@ -52,11 +52,11 @@ public sealed class HoldingProxy : IDisposable
     /// <summary>The address the client writes to.</summary>
     public Uri Uri { get; private set; } = null!;
 
-    /// <summary>Requests the server answered through this relay (passed, or taken and held), over all arms.</summary>
-    public int Forwarded { get; private set; }
-
     /// <summary>Requests held since the last <see cref="Arm"/> or <see cref="PassAll"/>.</summary>
     public int Held { get; private set; }
+
+    /// <summary>Of <see cref="Held"/>, the requests the server took (its answer withheld from the client).</summary>
+    public int HeldTaken { get; private set; }
 
     /// <summary>Completes when a request is held after the last <see cref="Arm"/>.</summary>
     public Task Holding
@@ -99,6 +99,7 @@ public sealed class HoldingProxy : IDisposable
         _holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _seen = 0;
         Held = 0;
+        HeldTaken = 0;
     }
 
     private async Task Handle(HttpListenerContext context)
@@ -132,13 +133,16 @@ public sealed class HoldingProxy : IDisposable
                     if (!request.Headers.TryAddWithoutValidation(name, value)) request.Content.Headers.TryAddWithoutValidation(name, value);
                 }
                 answer = await _http.SendAsync(request, _stop.Token);
-                lock (_gate) Forwarded++;
             }
             using (answer)
             {
                 if (hold)
                 {
-                    lock (_gate) Held++;
+                    lock (_gate)
+                    {
+                        Held++;
+                        if (forward && answer!.IsSuccessStatusCode) HeldTaken++;
+                    }
                     holding.TrySetResult();
                     try
                     {

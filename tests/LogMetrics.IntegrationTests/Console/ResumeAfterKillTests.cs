@@ -118,6 +118,7 @@ public sealed class ResumeAfterKillTests(PrometheusFixture prometheus) : TempDir
             var (killed, run) = await RunAndKillAsync(args, stateDir, relay, points[i], forwardHeld: i % 2 == 1);
             Assert.True(killed, $"attempt {i + 1} was not killed at {points[i]} requests: it ended with exit {run.ExitCode}\n{run.Stderr}");
             Assert.True(relay.Held > 0);
+            if (i % 2 == 1) Assert.True(relay.HeldTaken > 0, "the held request did not reach the server"); // its resend is a duplicate
         }
         Assert.True(RemoteWritten(stateDir) > 0, "the killed attempts recorded no acknowledged write"); // the resume has something to skip
 
