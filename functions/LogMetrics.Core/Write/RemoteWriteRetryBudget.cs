@@ -88,13 +88,9 @@ internal sealed class DelayTimeProvider(TimeProvider inner, Func<TimeSpan, Cance
             {
                 await delay(dueTime, timer.Token).ConfigureAwait(false);
             }
-            catch (Exception) when (!timer.Token.IsCancellationRequested)
-            {
-                // The delay failed: the wait is over all the same (see the summary).
-            }
             catch (Exception)
             {
-                return; // the timer was disposed
+                // However the delay ended, the wait is over (see the summary); a disposed timer is checked below.
             }
             if (!timer.Token.IsCancellationRequested) callback(state);
         }

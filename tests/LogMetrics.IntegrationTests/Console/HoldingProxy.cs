@@ -30,27 +30,15 @@ public sealed class HoldingProxy : IDisposable
     public HoldingProxy(Uri target)
     {
         _target = target;
-        for (var attempt = 0; ; attempt++)
-        {
-            var port = ServerProcess.FreePort();
-            _listener.Prefixes.Clear();
-            _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-            try
-            {
-                _listener.Start();
-                Uri = new Uri($"http://127.0.0.1:{port}/api/v1/write");
-                break;
-            }
-            catch (HttpListenerException) when (attempt < 5)
-            {
-                // The free port was taken between the probe and the start: try another.
-            }
-        }
+        var port = ServerProcess.FreePort();
+        _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+        _listener.Start();
+        Uri = new Uri($"http://127.0.0.1:{port}/api/v1/write");
         _ = HttpListenerLoop.AcceptAsync(_listener, Handle, _stop.Token);
     }
 
     /// <summary>The address the client writes to.</summary>
-    public Uri Uri { get; private set; } = null!;
+    public Uri Uri { get; }
 
     /// <summary>Requests held since the last <see cref="Arm"/> or <see cref="PassAll"/>.</summary>
     public int Held { get; private set; }
@@ -76,31 +64,19 @@ public sealed class HoldingProxy : IDisposable
     {
         lock (_gate)
         {
-            Reset();
+            _release.Cancel();
+            _release = new CancellationTokenSource();
+            _holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _seen = 0;
+            Held = 0;
+            HeldTaken = 0;
             _pass = pass;
             _forwardHeld = forwardHeld;
         }
     }
 
     /// <summary>Unarmed: every request goes through; requests held before are let go.</summary>
-    public void PassAll()
-    {
-        lock (_gate)
-        {
-            Reset();
-            _pass = int.MaxValue;
-        }
-    }
-
-    private void Reset()
-    {
-        _release.Cancel();
-        _release = new CancellationTokenSource();
-        _holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _seen = 0;
-        Held = 0;
-        HeldTaken = 0;
-    }
+    public void PassAll() => Arm(int.MaxValue, forwardHeld: false);
 
     private async Task Handle(HttpListenerContext context)
     {
@@ -144,9 +120,10 @@ public sealed class HoldingProxy : IDisposable
                         if (forward && answer!.IsSuccessStatusCode) HeldTaken++;
                     }
                     holding.TrySetResult();
+                    using var released = CancellationTokenSource.CreateLinkedTokenSource(release, _stop.Token);
                     try
                     {
-                        await Task.Delay(Timeout.Infinite, CancellationTokenSource.CreateLinkedTokenSource(release, _stop.Token).Token);
+                        await Task.Delay(Timeout.Infinite, released.Token);
                     }
                     catch (OperationCanceledException)
                     {
