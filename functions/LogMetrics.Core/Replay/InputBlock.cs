@@ -26,8 +26,6 @@ internal sealed unsafe class InputBlock : MemoryManager<byte>
     /// </summary>
     internal const int MinimumToStart = 256 << 10;
 
-    private const int MadvHugepage = 14;
-
     private readonly Pool _pool;
     private readonly byte* _start;
     private int _holders;
@@ -91,13 +89,10 @@ internal sealed unsafe class InputBlock : MemoryManager<byte>
     {
         var start = (byte*)NativeMemory.AlignedAlloc(Size, Size);
         // Advice only: where huge pages are off or not available, the block is ordinary memory.
-        var madvise = s_madvise;
-        if (madvise != null) _ = madvise(start, Size, MadvHugepage);
+        var madvise = LibC.Madvise;
+        if (madvise != null) _ = madvise(start, Size, LibC.MadvHugepage);
         return new InputBlock(pool, start);
     }
-
-    // madvise (LibC), looked up with the class's first use; null where there is none.
-    private static readonly delegate* unmanaged<void*, nuint, int, int> s_madvise = (delegate* unmanaged<void*, nuint, int, int>)LibC.Find("madvise");
 
     /// <summary>A reader is done with its part: the last one frees the block.</summary>
     internal void Release()

@@ -6,8 +6,14 @@ namespace LogMetrics.Core.Replay;
 /// Functions of the C library found in the process's own symbols (libc is loaded already): no library search, where a
 /// DllImport of "libc" probed some sixty paths for liblibc.so and libc.so first.
 /// </summary>
-internal static class LibC
+internal static unsafe class LibC
 {
+    /// <summary><c>madvise</c>'s advice that a range be backed by transparent huge pages where the kernel can.</summary>
+    public const int MadvHugepage = 14;
+
+    /// <summary><c>madvise(addr, length, advice)</c>, looked up with the class's first use; null where there is none.</summary>
+    public static readonly delegate* unmanaged<void*, nuint, int, int> Madvise = (delegate* unmanaged<void*, nuint, int, int>)Find("madvise");
+
     /// <summary>The address of the function <paramref name="name"/>; 0 elsewhere than Linux, or where the process has none.</summary>
     public static nint Find(string name) =>
         OperatingSystem.IsLinux() && NativeLibrary.TryGetExport(NativeLibrary.GetMainProgramHandle(), name, out var address) ? address : 0;
