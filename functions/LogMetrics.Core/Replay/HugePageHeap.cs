@@ -6,9 +6,11 @@ namespace LogMetrics.Core.Replay;
 /// <summary>
 /// The managed heap of a long replay in transparent huge pages (Linux): fewer page faults for the young objects a
 /// run makes, which it never collects (docs/PERFORMANCE-LOG.md, session 21: a one-core replay of the bench corpus
-/// took 4.4 % less time, 8,615 page faults became 4,463; two cores the same as without).
+/// took 3.6 % less time and made 4,719 page faults instead of 8,615, one lane 9 to 11 % less; two cores within the
+/// noise).
 /// <para>Two steps, both needed. The collector commits its heap 64 KiB at a time, and the kernel gives a huge page
-/// only to a fault in a 2 MiB range that is one mapping already, so advice alone changes nothing (tried in session 13).
+/// only to a fault in a 2 MiB range that is one mapping already, so advice alone changes nothing (tried in two earlier
+/// rounds, docs/PERFORMANCE-LOG.md).
 /// A no-collection region (<see cref="GC.TryStartNoGCRegion(long)"/>) of <see cref="NoCollectionBytes"/> has the
 /// collector commit the region's memory at its start, 4 MiB regions whole; and <c>madvise(MADV_HUGEPAGE)</c> over the
 /// heap's reservation, where the system gives huge pages only to ranges so advised (<c>madvise</c>, the default
