@@ -72,6 +72,25 @@ public static class ReplayRunner
 
     public static async Task<ReplayOutcome> RunAsync(ReplaySettings settings, CompiledPipeline compiled, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
+        CheckInputs(settings, compiled);
+        // A long replay's young objects in huge pages (HugePageHeap: fewer page faults, the same samples), started before
+        // the run's set-up allocates: the region's start collects the heap, which is smallest now. An input read whole
+        // (a short replay) is not worth that collection.
+        var hugePages = settings.HugePages && !settings.Files.All(LaneReader.ReadsWhole);
+        if (hugePages) HugePageHeap.Apply();
+        try
+        {
+            return await RunCheckedAsync(settings, compiled, progress, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (hugePages) HugePageHeap.End();
+        }
+    }
+
+    /// <summary>Inputs, dimension tables and their directory exist and can be read, or the error names the one missing.</summary>
+    private static void CheckInputs(ReplaySettings settings, CompiledPipeline compiled)
+    {
         foreach (var file in settings.Files)
         {
             if (Directory.Exists(file)) throw new FileNotFoundException($"input {file} is a directory, not a file: give its files (e.g. {Path.Combine(file, "*.jsonl")})", file);
@@ -87,7 +106,10 @@ public static class ReplayRunner
             var csv = Path.Combine(settings.DimensionsDirectory, lookup.Definition.Name + ".csv");
             if (!File.Exists(csv)) throw new FileNotFoundException($"dimension table for lookup '{lookup.Definition.Name}' not found: {csv}", csv);
         }
+    }
 
+    private static async Task<ReplayOutcome> RunCheckedAsync(ReplaySettings settings, CompiledPipeline compiled, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
+    {
         string?[] outputs = [settings.OutPath, settings.DeadLetterPath, settings.SummaryPath];
         if (settings.StateDirectory is not null) Directory.CreateDirectory(settings.StateDirectory);
         using var locks = OutputLocks.Acquire([.. outputs.OfType<string>(), .. settings.StateDirectory is { } sd ? [Path.Combine(sd, "state.json")] : Array.Empty<string>()]);
@@ -173,10 +195,6 @@ public static class ReplayRunner
         };
 
         var readers = OpenReaders(settings.Files, compiled.Definition.Source.MaxRecordBytes);
-        // A long replay's young objects in huge pages (HugePageHeap: fewer page faults, the same samples). An input read
-        // whole (a short replay) is not worth the region's start, a collection of the heap so far.
-        var hugePages = settings.HugePages && readers.Any(r => !r.ReadsInPlace);
-        if (hugePages) HugePageHeap.Apply();
         var started = clock.GetTimestamp();
         ReplayProgress? last = null;
         string status = RunStatus.Complete;
@@ -212,7 +230,6 @@ public static class ReplayRunner
         finally
         {
             foreach (var r in readers) r.Dispose();
-            if (hugePages) HugePageHeap.End();
         }
         // Everything flushed is in the file (a write failure is thrown here, or was above).
         try

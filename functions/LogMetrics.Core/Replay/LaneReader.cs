@@ -167,6 +167,13 @@ public sealed class LaneReader : IDisposable
     public bool ReadsInPlace => _inPlace;
 
     /// <summary>
+    /// Whether a reader of <paramref name="path"/> will read it whole into one buffer (<see cref="ReadsInPlace"/>): a
+    /// plain file of at most <see cref="MaxInitialBufferBytes"/>, as it is now (a prediction: the file may change).
+    /// </summary>
+    public static bool ReadsWhole(string path) =>
+        !path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) && new FileInfo(path) is { Exists: true, Length: <= MaxInitialBufferBytes };
+
+    /// <summary>
     /// Checks that a gzip file starts like one and its first block decompresses; throws
     /// <see cref="InvalidDataException"/> naming the file otherwise (a plain file passes).
     /// </summary>
