@@ -45,11 +45,6 @@ public sealed record ReplaySettings
     /// On by default whatever the core count, so one core and two give the same samples.
     /// </summary>
     public bool Parallel { get; init; } = true;
-    /// <summary>
-    /// A replay of an input not read whole puts its heap in transparent huge pages where the system has them
-    /// (<see cref="HugePageHeap"/>; Linux). The samples do not depend on it.
-    /// </summary>
-    public bool HugePages { get; init; } = true;
     /// <summary>--state DIR: the replay is resumable (see <see cref="ReplayState"/>); null without.</summary>
     public string? StateDirectory { get; init; }
     /// <summary>Hash and text of the command the state must belong to (<see cref="ReplayState.CommandHash"/>).</summary>
@@ -76,7 +71,7 @@ public static class ReplayRunner
         // A long replay's young objects in huge pages (HugePageHeap: fewer page faults, the same samples), started before
         // the run's set-up allocates: the region's start collects the heap, which is smallest now. An input read whole
         // (a short replay) is not worth that collection.
-        var hugePages = settings.HugePages && !settings.Files.All(LaneReader.ReadsWhole);
+        var hugePages = !settings.Files.All(LaneReader.ReadsWhole);
         if (hugePages) HugePageHeap.Apply();
         try
         {
