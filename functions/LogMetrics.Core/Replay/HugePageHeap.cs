@@ -6,8 +6,8 @@ namespace LogMetrics.Core.Replay;
 /// <summary>
 /// The managed heap of a long replay in transparent huge pages (Linux): fewer page faults for the young objects a
 /// run makes, which it never collects (docs/PERFORMANCE-LOG.md, session 21: a one-core replay of the bench corpus
-/// took 3.6 % less time and made 4,719 page faults instead of 8,615, one lane 9 to 11 % less; two cores within the
-/// noise).
+/// took 3.6 % less time and made 4,719 page faults instead of 8,615, one lane 9 to 11 % less, two lanes on two cores
+/// 0 to 7 % less).
 /// <para>Two steps, both needed. The collector commits its heap 64 KiB at a time, and the kernel gives a huge page
 /// only to a fault in a 2 MiB range that is one mapping already, so advice alone changes nothing (tried in two earlier
 /// rounds, docs/PERFORMANCE-LOG.md).
@@ -47,8 +47,8 @@ public static unsafe class HugePageHeap
     }
 
     /// <summary>
-    /// Both steps, for the run about to start on this process. Call it once the run's set-up is done (its heap is
-    /// small, and the region's start collects it), and <see cref="End"/> when the run is over.
+    /// Both steps, for the run about to start on this process. Call it before the run's set-up allocates (the region's
+    /// start is a full collection, cheapest while the heap is small), and <see cref="End"/> when the run is over.
     /// </summary>
     public static Outcome Apply()
     {
