@@ -29,6 +29,14 @@ public static unsafe class HugePageHeap
     /// </summary>
     public const long NoCollectionBytes = 128L << 20;
 
+    /// <summary>
+    /// Least memory the collector may use (<see cref="GCMemoryInfo.TotalAvailableMemoryBytes"/>: the machine's, or the
+    /// process's limit, a container's say) for the region to be started: its memory is committed at its start and
+    /// counts against that limit, so under a small one the run's large objects would find no room (a replay of the
+    /// golden corpus under a 128 MiB limit ran out of memory). Eight times the region's bytes leaves it an eighth.
+    /// </summary>
+    public const long MinimumAvailableBytes = 8 * NoCollectionBytes;
+
     private const string ModeFile = "/sys/kernel/mm/transparent_hugepage/enabled";
 
     /// <summary>What <see cref="Apply"/> did.</summary>
@@ -38,6 +46,8 @@ public static unsafe class HugePageHeap
         NotSupported,
         /// <summary>The system gives no transparent huge pages (<c>never</c>, or no such setting).</summary>
         HugePagesOff,
+        /// <summary>The collector may use less than <see cref="MinimumAvailableBytes"/>: the run goes without.</summary>
+        LittleMemory,
         /// <summary>The heap's reservation could not be found or advised: the region was not started.</summary>
         AdviceFailed,
         /// <summary>Advised (or the system backs every range, <c>always</c>), but the collector refused the region.</summary>
@@ -63,6 +73,7 @@ public static unsafe class HugePageHeap
             mode = null;
         }
         if (mode is null or "never") return Outcome.HugePagesOff;
+        if (GC.GetGCMemoryInfo().TotalAvailableMemoryBytes < MinimumAvailableBytes) return Outcome.LittleMemory;
         if (mode != "always" && !AdviseHeap()) return Outcome.AdviceFailed;
         try
         {

@@ -124,6 +124,34 @@ public sealed class CheckAndReplayCommandTests : TempDirTests
     }
 
     [Fact]
+    public async Task Replay_UnderASmallMemoryLimit_SameSamplesAsWithout()
+    {
+        // A long replay commits a no-collection region of 128 MiB for its heap (HugePageHeap) unless the collector may
+        // use less than 1 GiB. Under a limit of 128 MiB (a small container's) the region would leave the run's large
+        // objects no room: it ran out of memory. The run must go on without it, and write what it writes unlimited.
+        string[] Args(string samples) => ["replay", "--pipeline", Cli.Repo("pipeline.json"), "--dimensions", Golden("dimensions"),
+            "--out", samples, Golden("lane-0.jsonl"), Golden("lane-1.jsonl.gz")];
+        var dir = TempDir();
+        var unlimited = await Cli.RunAsync(Args(Path.Combine(dir, "unlimited.jsonl")));
+        Assert.True(unlimited.ExitCode == 0, unlimited.Stderr);
+
+        var psi = Cli.StartInfo();
+        foreach (var a in Args(Path.Combine(dir, "limited.jsonl"))) psi.ArgumentList.Add(a);
+        psi.Environment["NO_COLOR"] = "1";
+        psi.Environment["DOTNET_GCHeapHardLimit"] = "8000000"; // hexadecimal: 128 MiB
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, await stderr + await stdout);
+
+        using var expected = JsonDocument.Parse(File.ReadAllText(Golden("expected-summary.json")));
+        var limited = File.ReadAllBytes(Path.Combine(dir, "limited.jsonl"));
+        Assert.Equal(expected.RootElement.GetProperty("samples").GetInt64(), limited.Count(b => b == (byte)'\n'));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(dir, "unlimited.jsonl")), limited);
+    }
+
+    [Fact]
     public async Task Replay_GoldenCorpus_WritesContractFiles()
     {
         var dir = TempDir();
