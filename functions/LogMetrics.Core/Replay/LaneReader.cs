@@ -65,7 +65,7 @@ public sealed class LaneReader : IDisposable
         _maxRecordBytes = maxRecordBytes;
         // No FileStream buffer: the reader reads into its own buffer.
         var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 0, FileOptions.SequentialScan);
-        if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
+        if (IsGzip(path))
         {
             _gzipFile = file;
             _crc = new Crc32();
@@ -128,7 +128,7 @@ public sealed class LaneReader : IDisposable
     private static (Memory<byte> Buffer, byte[] Arena, bool InPlace) Buffers(long? length, out InputBlock? block, bool direct)
     {
         block = null;
-        if (length is { } whole && whole <= MaxInitialBufferBytes)
+        if (length is { } whole && FitsWhole(whole))
         {
             // One byte more than the input, so the read that finds its end has room.
             var room = (int)whole + 1;
@@ -170,8 +170,13 @@ public sealed class LaneReader : IDisposable
     /// Whether a reader of <paramref name="path"/> will read it whole into one buffer (<see cref="ReadsInPlace"/>): a
     /// plain file of at most <see cref="MaxInitialBufferBytes"/>, as it is now (a prediction: the file may change).
     /// </summary>
-    public static bool ReadsWhole(string path) =>
-        !path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) && new FileInfo(path) is { Exists: true, Length: <= MaxInitialBufferBytes };
+    public static bool ReadsWhole(string path) => !IsGzip(path) && new FileInfo(path) is { Exists: true } file && FitsWhole(file.Length);
+
+    /// <summary>A lane compressed with gzip: named <c>.gz</c>.</summary>
+    private static bool IsGzip(string path) => path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>A plain input of <paramref name="length"/> bytes is read whole into one buffer (<see cref="Buffers"/>).</summary>
+    private static bool FitsWhole(long length) => length <= MaxInitialBufferBytes;
 
     /// <summary>
     /// Checks that a gzip file starts like one and its first block decompresses; throws
@@ -179,7 +184,7 @@ public sealed class LaneReader : IDisposable
     /// </summary>
     public static void CheckReadable(string path)
     {
-        if (!path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) return;
+        if (!IsGzip(path)) return;
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096);
         Span<byte> magic = stackalloc byte[2];
         if (file.ReadAtLeast(magic, 2, throwOnEndOfStream: false) < 2 || magic[0] != 0x1f || magic[1] != 0x8b)

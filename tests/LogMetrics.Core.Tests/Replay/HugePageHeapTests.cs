@@ -80,16 +80,15 @@ public class HugePageHeapTests
         }
         Assert.True(HugePageHeap.AdviseHeap());
         // The kernel's account of the mapping that holds a new object: eligible for huge pages unless the system
-        // gives none. Read the setting here, not through the class under test.
-        var never = File.ReadAllText("/sys/kernel/mm/transparent_hugepage/enabled").Contains("[never]", StringComparison.Ordinal);
-        Assert.Equal(never ? 0 : 1, EligibleAt(new byte[64]));
+        // gives none.
+        Assert.Equal(HugePagesNever() ? 0 : 1, EligibleAt(new byte[64]));
     }
 
     [Fact]
     public async Task Apply_ThenAReplay_TheOraclesSamples()
     {
         var expected = !OperatingSystem.IsLinux() ? HugePageHeap.Outcome.NotSupported
-            : File.ReadAllText("/sys/kernel/mm/transparent_hugepage/enabled").Contains("[never]", StringComparison.Ordinal)
+            : HugePagesNever()
                 ? HugePageHeap.Outcome.HugePagesOff
                 : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes < 1L << 30
                     ? HugePageHeap.Outcome.LittleMemory
@@ -112,6 +111,10 @@ public class HugePageHeapTests
         Assert.Equal(expected, HugePageHeap.Apply());
         HugePageHeap.End();
     }
+
+    /// <summary>Whether the system gives no transparent huge pages, read here rather than through the class under test.</summary>
+    private static bool HugePagesNever() =>
+        File.ReadAllText("/sys/kernel/mm/transparent_hugepage/enabled").Contains("[never]", StringComparison.Ordinal);
 
     /// <summary>The <c>THPeligible</c> value /proc/self/smaps gives the mapping that holds <paramref name="probe"/>'s data.</summary>
     private static unsafe int EligibleAt(byte[] probe)

@@ -135,15 +135,9 @@ public sealed class CheckAndReplayCommandTests : TempDirTests
         var unlimited = await Cli.RunAsync(Args(Path.Combine(dir, "unlimited.jsonl")));
         Assert.True(unlimited.ExitCode == 0, unlimited.Stderr);
 
-        var psi = Cli.StartInfo();
-        foreach (var a in Args(Path.Combine(dir, "limited.jsonl"))) psi.ArgumentList.Add(a);
-        psi.Environment["NO_COLOR"] = "1";
-        psi.Environment["DOTNET_GCHeapHardLimit"] = "8000000"; // hexadecimal: 128 MiB
-        using var process = System.Diagnostics.Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, await stderr + await stdout);
+        // DOTNET_GCHeapHardLimit is hexadecimal: 128 MiB.
+        var limitedRun = await Cli.RunAsync(new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "8000000" }, Args(Path.Combine(dir, "limited.jsonl")));
+        Assert.True(limitedRun.ExitCode == 0, limitedRun.Stderr + limitedRun.Stdout);
 
         using var expected = JsonDocument.Parse(File.ReadAllText(Golden("expected-summary.json")));
         var limited = File.ReadAllBytes(Path.Combine(dir, "limited.jsonl"));
