@@ -68,18 +68,16 @@ public static class ReplayRunner
     public static async Task<ReplayOutcome> RunAsync(ReplaySettings settings, CompiledPipeline compiled, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
         CheckInputs(settings, compiled);
-        // A long replay's young objects in huge pages (HugePageHeap: fewer page faults, the same samples), started before
-        // the run's set-up allocates: the region's start collects the heap, which is smallest now. An input read whole
-        // (a short replay) is not worth that collection.
-        var hugePages = !settings.Files.All(LaneReader.ReadsWhole);
-        if (hugePages) HugePageHeap.Apply();
+        // The replay's young objects in huge pages (HugePageHeap: fewer page faults, the same samples), started before the
+        // run's set-up allocates: the region's start collects the heap, which is smallest now.
+        HugePageHeap.Apply();
         try
         {
             return await RunCheckedAsync(settings, compiled, progress, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            if (hugePages) HugePageHeap.End();
+            HugePageHeap.End();
         }
     }
 

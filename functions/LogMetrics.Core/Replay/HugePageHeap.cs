@@ -4,7 +4,7 @@ using System.Runtime;
 namespace LogMetrics.Core.Replay;
 
 /// <summary>
-/// The managed heap of a long replay in transparent huge pages (Linux): fewer page faults for the young objects a
+/// The managed heap of a replay in transparent huge pages (Linux): fewer page faults for the young objects a
 /// run makes, which it never collects (docs/PERFORMANCE-LOG.md, session 21: a one-core replay of the bench corpus
 /// took 3.6 % less time and made 4,719 page faults instead of 8,615, one lane 9 to 11 % less, two lanes on two cores
 /// 0 to 7 % less).

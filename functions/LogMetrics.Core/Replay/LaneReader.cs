@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.IO.Hashing;
+using LogMetrics.Core.Parse;
 
 namespace LogMetrics.Core.Replay;
 
@@ -99,6 +100,12 @@ public sealed class LaneReader : IDisposable
     /// <summary>Largest read buffer and line arena a reader starts with.</summary>
     internal const int MaxInitialBufferBytes = 1 << 20;
 
+    /// <summary>
+    /// The line arena of a plain input not read whole, and of each chunk the engine reads ahead: 256 lines of 4 KB, plus
+    /// up to two reads of <see cref="DirectReadBytes"/> after its last line (a 1 MiB one grew once by a copy).
+    /// </summary>
+    internal const int ArenaBytes = 2 << 20;
+
     /// <summary>Read buffer of a small or compressed input: under the large object heap's threshold.</summary>
     private const int SmallBufferBytes = 1 << 16;
 
@@ -132,7 +139,7 @@ public sealed class LaneReader : IDisposable
         {
             // One byte more than the input, so the read that finds its end has room.
             var room = (int)whole + 1;
-            return (InputBlock.Shared.Rent(room, out block) ?? GC.AllocateUninitializedArray<byte>(room), [], true);
+            return (InputBlock.Shared.Rent(room, out block) ?? FreshPages.Bytes(room), [], true);
         }
         var buffer = length is { } known && known >= 4 * MaxInitialBufferBytes ? MaxInitialBufferBytes
             : length is { } small ? (int)Math.Clamp(small + 1, 4096, SmallBufferBytes)
@@ -140,10 +147,12 @@ public sealed class LaneReader : IDisposable
         var arena = length is { } size ? (int)Math.Clamp(size, 4096, MaxInitialBufferBytes) : SmallBufferBytes;
         if (direct)
         {
-            var both = GC.AllocateUninitializedArray<byte>(arena);
+            // Not read whole, so longer than the largest arena a reader starts with: the engine's size at once, not
+            // that one grown by a copy at the first chunk.
+            var both = FreshPages.Bytes(length is null ? arena : ArenaBytes);
             return (both, both, false);
         }
-        return (GC.AllocateUninitializedArray<byte>(buffer), GC.AllocateUninitializedArray<byte>(arena), false);
+        return (FreshPages.Bytes(buffer), FreshPages.Bytes(arena), false);
     }
 
     public string Path { get; }
@@ -165,12 +174,6 @@ public sealed class LaneReader : IDisposable
     /// (<see cref="SwapArena"/> need not be called).
     /// </summary>
     public bool ReadsInPlace => _inPlace;
-
-    /// <summary>
-    /// Whether a reader of <paramref name="path"/> will read it whole into one buffer (<see cref="ReadsInPlace"/>): a
-    /// plain file of at most <see cref="MaxInitialBufferBytes"/>, as it is now (a prediction: the file may change).
-    /// </summary>
-    public static bool ReadsWhole(string path) => !IsGzip(path) && new FileInfo(path) is { Exists: true } file && FitsWhole(file.Length);
 
     /// <summary>A lane compressed with gzip: named <c>.gz</c>.</summary>
     private static bool IsGzip(string path) => path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
@@ -302,6 +305,14 @@ public sealed class LaneReader : IDisposable
     private List<byte[]>? _prefixes;
 
     /// <summary>Direct: moves the unread bytes down to <paramref name="to"/> (the end of the lines kept).</summary>
+    /// <summary>A copy of <paramref name="array"/> in fresh memory of <paramref name="size"/> bytes (<see cref="FreshPages.Bytes"/>).</summary>
+    private static byte[] Grown(byte[] array, int size)
+    {
+        var larger = FreshPages.Bytes(size);
+        array.CopyTo(larger, 0);
+        return larger;
+    }
+
     private void Compact(int to)
     {
         if (_start > to)
@@ -325,7 +336,7 @@ public sealed class LaneReader : IDisposable
         {
             // The bytes read after the chunk's last line go on in the next arena.
             var unread = _end - _start;
-            if (next.Length < unread + 4096) next = GC.AllocateUninitializedArray<byte>(Math.Max(next.Length, unread + DirectReadBytes));
+            if (next.Length < unread + 4096) next = FreshPages.Bytes(Math.Max(next.Length, unread + DirectReadBytes));
             used.AsSpan(_start, unread).CopyTo(next);
             _start = 0;
             _end = unread;
@@ -398,7 +409,7 @@ public sealed class LaneReader : IDisposable
     private void EnsureArena(int size)
     {
         // Grow by copying: earlier spans only hold offsets, so they stay valid.
-        if (size > _arena.Length) Array.Resize(ref _arena, Math.Max(_arena.Length * 2, size));
+        if (size > _arena.Length) _arena = Grown(_arena, Math.Max(_arena.Length * 2, size));
     }
 
     private void Fill()
@@ -414,7 +425,7 @@ public sealed class LaneReader : IDisposable
             // room, in a new buffer that takes the line being read.
             if (_end == _buffer.Length)
             {
-                var larger = GC.AllocateUninitializedArray<byte>(Math.Max(_buffer.Length * 2, 4096));
+                var larger = FreshPages.Bytes(Math.Max(_buffer.Length * 2, 4096));
                 _buffer.Span[_start.._end].CopyTo(larger);
                 _end -= _start;
                 _start = 0;
@@ -429,7 +440,7 @@ public sealed class LaneReader : IDisposable
         }
         if (_end == _buffer.Length)
         {
-            var larger = GC.AllocateUninitializedArray<byte>(_buffer.Length * 2);
+            var larger = FreshPages.Bytes(_buffer.Length * 2);
             _buffer.Span[.._end].CopyTo(larger);
             _buffer = larger;
         }
@@ -476,7 +487,7 @@ public sealed class LaneReader : IDisposable
         if (_end == _arena.Length)
         {
             if (_start - _kept >= _arena.Length / 4) Compact(_kept);
-            else Array.Resize(ref _arena, _arena.Length * 2);
+            else _arena = Grown(_arena, _arena.Length * 2);
             _buffer = _arena;
         }
         int n;

@@ -11,6 +11,12 @@ internal static unsafe class LibC
     /// <summary><c>madvise</c>'s advice that a range be backed by transparent huge pages where the kernel can.</summary>
     public const int MadvHugepage = 14;
 
+    /// <summary>
+    /// <c>madvise</c>'s advice that every page of a range be faulted in for writing now, in the one call (Linux 5.14 and
+    /// later; EINVAL before): what writing each page would do, without a fault for each.
+    /// </summary>
+    public const int MadvPopulateWrite = 23;
+
     /// <summary><c>madvise(addr, length, advice)</c>, looked up with the class's first use; null where there is none.</summary>
     public static readonly delegate* unmanaged<void*, nuint, int, int> Madvise = (delegate* unmanaged<void*, nuint, int, int>)Find("madvise");
 

@@ -1,6 +1,7 @@
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;
 using LogMetrics.Core.Flush;
+using LogMetrics.Core.Parse;
 
 namespace LogMetrics.Core.Replay;
 
@@ -580,14 +581,13 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
     private static Action? t_signal;
 
     /// <summary>
-    /// A buffer for a chunk's lines (it grows if a chunk needs more); not zeroed, it is written before it is read. The
-    /// reader reads into it (a chunk of 256 lines of 4 KB, plus up to two reads of 256 KiB after its last line), so it
-    /// is 2 MiB: a 1 MiB one grew once by a copy into a fresh array.
+    /// A buffer for a chunk's lines, the reader's own size (<see cref="LaneReader.ArenaBytes"/>; it grows if a chunk needs
+    /// more); not zeroed, it is written before it is read, and its pages are faulted in at once (<see cref="FreshPages.Bytes"/>).
     /// </summary>
     private byte[] NewArena()
     {
         Interlocked.Increment(ref _arenasMade);
-        return GC.AllocateUninitializedArray<byte>(2 << 20);
+        return FreshPages.Bytes(LaneReader.ArenaBytes);
     }
 
     /// <summary>
