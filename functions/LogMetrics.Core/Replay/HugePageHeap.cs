@@ -7,7 +7,8 @@ namespace LogMetrics.Core.Replay;
 /// The managed heap of a replay in transparent huge pages (Linux): fewer page faults for the young objects a
 /// run makes, which it never collects (docs/PERFORMANCE-LOG.md, session 21: a one-core replay of the bench corpus
 /// took 3.6 % less time and made 4,719 page faults instead of 8,615, one lane 9 to 11 % less, two lanes on two cores
-/// 0 to 7 % less).
+/// 0 to 7 % less; session 22, on a machine where a fault costs about 10 µs: a 400-line replay 7 % less, 1,973 faults
+/// instead of 2,464, though the region's start is a full collection).
 /// <para>Two steps, both needed. The collector commits its heap 64 KiB at a time, and the kernel gives a huge page
 /// only to a fault in a 2 MiB range that is one mapping already, so advice alone changes nothing (tried in two earlier
 /// rounds, docs/PERFORMANCE-LOG.md).

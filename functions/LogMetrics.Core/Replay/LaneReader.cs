@@ -121,10 +121,10 @@ public sealed class LaneReader : IDisposable
     /// and large arrays count against the large object heap's budget, whose first collection a short replay
     /// would otherwise pay for: a file of at most 1 MiB is read whole into one buffer its size, and its lines
     /// are delivered in place (no arena: a 400-line replay touched each line's pages twice, once read and once
-    /// copied); a larger plain input is read into an arena the size of the file, up to 1 MiB (see the remarks); a
+    /// copied); a larger plain input is read into an arena of <see cref="ArenaBytes"/> (see the remarks); a
     /// compressed input is read 64 KiB at a time into a buffer and its lines copied into an arena. Both grow when a
     /// line or a chunk needs more. Not
-    /// zeroed: bytes are written before they are read. An input read whole goes into a block shared with the
+    /// zeroed: bytes are written before they are read; a large one's pages are faulted in at once (<see cref="FreshPages.Bytes"/>). An input read whole goes into a block shared with the
     /// replay's other small inputs where the platform has one (<see cref="InputBlock"/>: one huge page instead
     /// of hundreds of 4 KiB page faults).
     /// </summary>
