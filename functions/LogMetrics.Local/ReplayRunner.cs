@@ -68,17 +68,7 @@ public static class ReplayRunner
     public static async Task<ReplayOutcome> RunAsync(ReplaySettings settings, CompiledPipeline compiled, Action<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
         CheckInputs(settings, compiled);
-        // The replay's young objects in huge pages (HugePageHeap: fewer page faults, the same samples), started before the
-        // run's set-up allocates: the region's start collects the heap, which is smallest now.
-        HugePageHeap.Apply();
-        try
-        {
-            return await RunCheckedAsync(settings, compiled, progress, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            HugePageHeap.End();
-        }
+        return await RunCheckedAsync(settings, compiled, progress, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Inputs, dimension tables and their directory exist and can be read, or the error names the one missing.</summary>

@@ -59,7 +59,8 @@ public static unsafe class HugePageHeap
 
     /// <summary>
     /// Both steps, for the run about to start on this process. Call it before the run's set-up allocates (the region's
-    /// start is a full collection, cheapest while the heap is small), and <see cref="End"/> when the run is over.
+    /// start is a full collection, cheapest while the heap is small: the console calls it first thing), and
+    /// <see cref="End"/> when the run is over in a process that goes on (the console's exits).
     /// </summary>
     public static Outcome Apply()
     {
