@@ -304,7 +304,6 @@ public sealed class LaneReader : IDisposable
     // Direct: the prefixes of this chunk's oversize lines, in order.
     private List<byte[]>? _prefixes;
 
-    /// <summary>Direct: moves the unread bytes down to <paramref name="to"/> (the end of the lines kept).</summary>
     /// <summary>A copy of <paramref name="array"/> in fresh memory of <paramref name="size"/> bytes (<see cref="FreshPages.Bytes"/>).</summary>
     private static byte[] Grown(byte[] array, int size)
     {
@@ -313,6 +312,7 @@ public sealed class LaneReader : IDisposable
         return larger;
     }
 
+    /// <summary>Direct: moves the unread bytes down to <paramref name="to"/> (the end of the lines kept).</summary>
     private void Compact(int to)
     {
         if (_start > to)

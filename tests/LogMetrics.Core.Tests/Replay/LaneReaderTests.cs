@@ -25,6 +25,22 @@ public sealed class LaneReaderTests : IDisposable
         return all;
     }
 
+    /// <summary>A plain file of at most <see cref="LaneReader.MaxInitialBufferBytes"/> is read whole, its lines in place; a larger one, and a gzip one, are not.</summary>
+    [Theory]
+    [InlineData("empty.jsonl", 0, false, true)]
+    [InlineData("small.jsonl", 4_000, false, true)]
+    [InlineData("limit.jsonl", LaneReader.MaxInitialBufferBytes, false, true)]
+    [InlineData("over.jsonl", LaneReader.MaxInitialBufferBytes + 1, false, false)]
+    [InlineData("small.jsonl.gz", 4_000, true, false)]
+    public void ReadsInPlace_PlainFilesUpToTheLimit(string name, int length, bool gzip, bool whole)
+    {
+        // Lines of 99 bytes and a newline, cut to the length.
+        var bytes = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 99) + "\n", length / 100 + 1)))[..length];
+        var path = Write(name, gzip ? Gzip(bytes) : bytes);
+        using var reader = new LaneReader(path);
+        Assert.Equal(whole, reader.ReadsInPlace);
+    }
+
     [Fact]
     public void ReadChunk_IntoAReusedList_SameEventsAsANewList()
     {
