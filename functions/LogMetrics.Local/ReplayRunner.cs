@@ -329,8 +329,3 @@ public static class ReplayRunner
     public static string Rate(double count, TimeSpan elapsed) =>
         (count / Math.Max(elapsed.TotalSeconds, 1e-9)).ToString("N0", CultureInfo.InvariantCulture);
 }
-
-/// <summary>Source-generated serializer of the summary file: no reflection, one step towards a Native AOT publish (docs/PERFORMANCE-LOG.md).</summary>
-[JsonSourceGenerationOptions(WriteIndented = true)]
-[JsonSerializable(typeof(RunSummary))]
-internal sealed partial class SummaryJsonContext : JsonSerializerContext;

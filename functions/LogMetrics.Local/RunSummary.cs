@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -65,7 +67,63 @@ public sealed record RunSummary
     [JsonIgnore]
     public bool LostData => Outputs.Any(o => o.DroppedTotal > 0) || Lanes.Any(l => !l.ReadToEnd);
 
-    public string ToJson() => JsonSerializer.Serialize(this, SummaryJsonContext.Default.RunSummary);
+    /// <summary>
+    /// The file's text: what <see cref="JsonSerializer"/> gives for this record with <c>WriteIndented</c> (properties
+    /// in declaration order, <see cref="JsonPropertyNameAttribute"/> names, the conditions above, the default encoder),
+    /// written with <see cref="Utf8JsonWriter"/>. Written by hand, not by a serializer's context: in the Native AOT
+    /// program the context builds its metadata on first use (the attributes read by reflection), about 1 ms of every
+    /// replay, 2 % of the 400-line one (docs/PERFORMANCE-LOG.md, session 24). A test holds it byte for byte to a
+    /// source-generated context over summaries with every field and condition.
+    /// </summary>
+    public string ToJson()
+    {
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("events", Events);
+            w.WriteNumber("accepted", Accepted);
+            w.WriteNumber("malformed", Malformed);
+            w.WriteNumber("filtered", Filtered);
+            w.WriteNumber("late", Late);
+            w.WriteNumber("samples", Samples);
+            w.WriteString("status", Status);
+            w.WriteNumber("exitCode", ExitCode);
+            w.WriteString("error", Error);
+            w.WriteStartArray("outputs");
+            foreach (var o in Outputs)
+            {
+                w.WriteStartObject();
+                w.WriteString("output", o.Output);
+                w.WriteString("target", o.Target);
+                w.WriteNumber("written", o.Written);
+                WriteCounts(w, "dropped", o.Dropped);
+                if (o.SelfMetrics != 0) w.WriteNumber("selfMetrics", o.SelfMetrics);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("lanes");
+            foreach (var l in Lanes)
+            {
+                w.WriteStartObject();
+                w.WriteString("file", l.File);
+                w.WriteBoolean("readToEnd", l.ReadToEnd);
+                w.WriteString("error", l.Error);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            if (Overflow is not null) WriteCounts(w, "overflow", Overflow);
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static void WriteCounts(Utf8JsonWriter w, string name, IReadOnlyDictionary<string, long> counts)
+    {
+        w.WriteStartObject(name);
+        foreach (var (key, count) in counts) w.WriteNumber(key, count);
+        w.WriteEndObject();
+    }
 
     /// <summary>
     /// Accounts for one output: what it wrote and dropped by reason. Anything the output neither
