@@ -90,32 +90,36 @@ public sealed record RunSummary
             w.WriteString("status", Status);
             w.WriteNumber("exitCode", ExitCode);
             w.WriteString("error", Error);
-            w.WriteStartArray("outputs");
-            foreach (var o in Outputs)
+            WriteObjects(w, "outputs", Outputs, static (w, o) =>
             {
-                w.WriteStartObject();
                 w.WriteString("output", o.Output);
                 w.WriteString("target", o.Target);
                 w.WriteNumber("written", o.Written);
                 WriteCounts(w, "dropped", o.Dropped);
                 if (o.SelfMetrics != 0) w.WriteNumber("selfMetrics", o.SelfMetrics);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteStartArray("lanes");
-            foreach (var l in Lanes)
+            });
+            WriteObjects(w, "lanes", Lanes, static (w, l) =>
             {
-                w.WriteStartObject();
                 w.WriteString("file", l.File);
                 w.WriteBoolean("readToEnd", l.ReadToEnd);
                 w.WriteString("error", l.Error);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            });
             if (Overflow is not null) WriteCounts(w, "overflow", Overflow);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static void WriteObjects<T>(Utf8JsonWriter w, string name, IReadOnlyList<T> items, Action<Utf8JsonWriter, T> properties)
+    {
+        w.WriteStartArray(name);
+        foreach (var item in items)
+        {
+            w.WriteStartObject();
+            properties(w, item);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
     }
 
     private static void WriteCounts(Utf8JsonWriter w, string name, IReadOnlyDictionary<string, long> counts)
