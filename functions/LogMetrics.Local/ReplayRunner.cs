@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using LogMetrics.Core;
 using LogMetrics.Core.Accumulate;
 using LogMetrics.Core.Definition;

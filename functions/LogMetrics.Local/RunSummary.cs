@@ -71,8 +71,8 @@ public sealed record RunSummary
     /// The file's text: what <see cref="JsonSerializer"/> gives for this record with <c>WriteIndented</c> (properties
     /// in declaration order, <see cref="JsonPropertyNameAttribute"/> names, the conditions above, the default encoder),
     /// written with <see cref="Utf8JsonWriter"/>. Written by hand, not by a serializer's context: in the Native AOT
-    /// program the context builds its metadata on first use (the attributes read by reflection), about 1 ms of every
-    /// replay, 2 % of the 400-line one (docs/PERFORMANCE-LOG.md, session 24). A test holds it byte for byte to a
+    /// program the context builds its metadata on first use (the attributes read by reflection), about 2 ms of every
+    /// replay, 4 % of the 400-line one (docs/PERFORMANCE-LOG.md, session 24). A test holds it byte for byte to a
     /// source-generated context over summaries with every field and condition.
     /// </summary>
     public string ToJson()
