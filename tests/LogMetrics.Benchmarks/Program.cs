@@ -42,10 +42,8 @@ if (args.Length >= 2 && args[0] == "--loop")
 // first-quartile and median chunk.
 if (args.Length >= 3 && args[0] == "--ab")
 {
-    var ops = args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 1000;
-    var builds = new[] { ("this", AppContext.BaseDirectory), ("other", args[1]) };
-    var runners = new List<(string Name, Func<object?> Call, List<double> Chunks, long[] Allocated)>();
-    foreach (var (name, dir) in builds)
+    var runners = new List<(string Name, Func<object?> Call)>();
+    foreach (var (name, dir) in new[] { ("this", AppContext.BaseDirectory), ("other", args[1]) })
     {
         var context = new DirectoryLoadContext(dir);
         var assembly = context.LoadFromAssemblyPath(Path.Combine(Path.GetFullPath(dir), "LogMetrics.Benchmarks.dll"));
@@ -53,33 +51,27 @@ if (args.Length >= 3 && args[0] == "--ab")
         var instance = Activator.CreateInstance(type)!;
         type.GetMethod("Setup")!.Invoke(instance, null);
         var call = type.GetMethod(args[2]) ?? throw new ArgumentException($"no benchmark {args[2]}");
-        runners.Add((name, () => call.Invoke(instance, null), [], [0]));
+        runners.Add(($"{args[2]} {name}", () => call.Invoke(instance, null)));
     }
-    void RunChunk(Func<object?> call, int n)
-    {
-        for (var i = 0; i < n; i++)
-        {
-            if (call() is Task task) task.GetAwaiter().GetResult();
-        }
-    }
-    foreach (var r in runners) RunChunk(r.Call, Math.Max(ops / 4, 100));
-    for (var done = 0; done < ops; done += 10)
-    {
-        foreach (var r in runners)
-        {
-            var allocated = GC.GetAllocatedBytesForCurrentThread();
-            var clock = Stopwatch.StartNew();
-            RunChunk(r.Call, 10);
-            r.Chunks.Add(clock.Elapsed.TotalMilliseconds / 10);
-            r.Allocated[0] += GC.GetAllocatedBytesForCurrentThread() - allocated;
-        }
-    }
-    foreach (var (name, _, chunks, allocated) in runners)
-    {
-        var n = chunks.Count * 10;
-        chunks.Sort();
-        Console.WriteLine($"{args[2]} {name}: min {chunks[0]:F3} / p25 {chunks[chunks.Count / 4]:F3} / median {chunks[chunks.Count / 2]:F3} ms/op, {allocated[0] / n} B/op allocated (invocation included)");
-    }
+    InTurn.Run(runners, args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 1000);
+    return;
+}
+
+// `--vs <Method> <Baseline> [ops]`: two IngestBenchmarks methods of this build, on one instance, run in turn in 10-op
+// chunks in one process, e.g. --vs Ingest Utf8JsonReaderTokenize 1000. BenchmarkDotNet runs each method in a process
+// of its own, one after the other, so a stretch in which the machine runs slow (these VMs have them: the same
+// method at 4.3 or 6.2 ms/op minutes apart) can fall on one method and not the other; here it falls on both alike.
+// Prints what --ab prints, and the ratio of the two medians.
+if (args.Length >= 3 && args[0] == "--vs")
+{
+    var bench = new IngestBenchmarks();
+    bench.Setup();
+    var runners = new[] { args[1], args[2] }
+        .Select(name => typeof(IngestBenchmarks).GetMethod(name) ?? throw new ArgumentException($"no benchmark {name}"))
+        .Select(method => (method.Name, (Func<object?>)(() => method.Invoke(bench, null))))
+        .ToList();
+    var medians = InTurn.Run(runners, args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 1000);
+    Console.WriteLine($"{args[1]} / {args[2]}: {medians[0] / medians[1]:F3} (medians)");
     return;
 }
 
@@ -92,5 +84,49 @@ internal sealed class DirectoryLoadContext(string directory) : System.Runtime.Lo
     {
         var path = Path.Combine(Path.GetFullPath(directory), name.Name + ".dll");
         return File.Exists(path) ? LoadFromAssemblyPath(path) : null;
+    }
+}
+
+/// <summary>Benchmark calls run in turn, 10 at a time, in one process (the <c>--ab</c> and <c>--vs</c> modes).</summary>
+internal static class InTurn
+{
+    /// <summary>
+    /// Warms each call up (a quarter of <paramref name="ops"/>, at least 100), then runs them in turn in 10-op chunks
+    /// until each has run <paramref name="ops"/>; prints each one's fastest, first-quartile and median chunk and the
+    /// bytes it allocated per op, and returns the medians (ms/op) in the order given.
+    /// </summary>
+    public static double[] Run(IReadOnlyList<(string Name, Func<object?> Call)> calls, int ops)
+    {
+        var chunks = calls.Select(_ => new List<double>()).ToArray();
+        var allocated = new long[calls.Count];
+        foreach (var (_, call) in calls) Repeat(call, Math.Max(ops / 4, 100));
+        for (var done = 0; done < ops; done += 10)
+        {
+            for (var c = 0; c < calls.Count; c++)
+            {
+                var before = GC.GetAllocatedBytesForCurrentThread();
+                var clock = Stopwatch.StartNew();
+                Repeat(calls[c].Call, 10);
+                chunks[c].Add(clock.Elapsed.TotalMilliseconds / 10);
+                allocated[c] += GC.GetAllocatedBytesForCurrentThread() - before;
+            }
+        }
+        var medians = new double[calls.Count];
+        for (var c = 0; c < calls.Count; c++)
+        {
+            var sorted = chunks[c];
+            sorted.Sort();
+            medians[c] = sorted[sorted.Count / 2];
+            Console.WriteLine($"{calls[c].Name}: min {sorted[0]:F3} / p25 {sorted[sorted.Count / 4]:F3} / median {medians[c]:F3} ms/op, {allocated[c] / (sorted.Count * 10)} B/op allocated (invocation included)");
+        }
+        return medians;
+    }
+
+    private static void Repeat(Func<object?> call, int n)
+    {
+        for (var i = 0; i < n; i++)
+        {
+            if (call() is Task task) task.GetAwaiter().GetResult();
+        }
     }
 }
