@@ -8,16 +8,9 @@ if (args.Length >= 2 && args[0] == "--loop")
 {
     var bench = new IngestBenchmarks();
     bench.Setup();
-    var method = typeof(IngestBenchmarks).GetMethod(args[1]) ?? throw new ArgumentException($"no benchmark {args[1]}");
-    var count = args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 2000;
-    void Run(int n)
-    {
-        for (var i = 0; i < n; i++)
-        {
-            var result = method.Invoke(bench, null);
-            if (result is Task task) task.GetAwaiter().GetResult();
-        }
-    }
+    var method = InTurn.Method(args[1]);
+    var count = InTurn.Ops(args, 2, 2000);
+    void Run(int n) => InTurn.Repeat(() => method.Invoke(bench, null), n);
     // Warm-up (tiered compilation settles), then the measured ops in chunks of 20: CPU time per op overall, and
     // the fastest and the median chunk's wall time per op (the fastest is the least disturbed on a shared machine).
     Run(Math.Max(count / 4, 100));
@@ -53,7 +46,7 @@ if (args.Length >= 3 && args[0] == "--ab")
         var call = type.GetMethod(args[2]) ?? throw new ArgumentException($"no benchmark {args[2]}");
         runners.Add(($"{args[2]} {name}", () => call.Invoke(instance, null)));
     }
-    InTurn.Run(runners, args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 1000);
+    InTurn.Run(runners, InTurn.Ops(args, 3, 1000));
     return;
 }
 
@@ -67,10 +60,10 @@ if (args.Length >= 3 && args[0] == "--vs")
     var bench = new IngestBenchmarks();
     bench.Setup();
     var runners = new[] { args[1], args[2] }
-        .Select(name => typeof(IngestBenchmarks).GetMethod(name) ?? throw new ArgumentException($"no benchmark {name}"))
+        .Select(InTurn.Method)
         .Select(method => (method.Name, (Func<object?>)(() => method.Invoke(bench, null))))
         .ToList();
-    var medians = InTurn.Run(runners, args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 1000);
+    var medians = InTurn.Run(runners, InTurn.Ops(args, 3, 1000));
     Console.WriteLine($"{args[1]} / {args[2]}: {medians[0] / medians[1]:F3} (medians)");
     return;
 }
@@ -87,9 +80,17 @@ internal sealed class DirectoryLoadContext(string directory) : System.Runtime.Lo
     }
 }
 
-/// <summary>Benchmark calls run in turn, 10 at a time, in one process (the <c>--ab</c> and <c>--vs</c> modes).</summary>
+/// <summary>Benchmark calls run in turn, 10 at a time, in one process (the <c>--ab</c> and <c>--vs</c> modes), and what the modes share.</summary>
 internal static class InTurn
 {
+    /// <summary>The <see cref="IngestBenchmarks"/> method named <paramref name="name"/>.</summary>
+    public static System.Reflection.MethodInfo Method(string name) =>
+        typeof(IngestBenchmarks).GetMethod(name) ?? throw new ArgumentException($"no benchmark {name}");
+
+    /// <summary>The op count given as <c>args[index]</c>, or <paramref name="fallback"/> when there is none.</summary>
+    public static int Ops(string[] args, int index, int fallback) =>
+        args.Length > index ? int.Parse(args[index], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+
     /// <summary>
     /// Warms each call up (a quarter of <paramref name="ops"/>, at least 100), then runs them in turn in 10-op chunks
     /// until each has run <paramref name="ops"/>; prints each one's fastest, first-quartile and median chunk and the
@@ -122,7 +123,8 @@ internal static class InTurn
         return medians;
     }
 
-    private static void Repeat(Func<object?> call, int n)
+    /// <summary>Calls <paramref name="call"/> <paramref name="n"/> times, waiting for each task it returns.</summary>
+    public static void Repeat(Func<object?> call, int n)
     {
         for (var i = 0; i < n; i++)
         {
