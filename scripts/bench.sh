@@ -22,7 +22,12 @@
 #                   core 1, timed until both have exited: twice the one-core time over that time is the
 #                   most two cores of this machine give work that shares nothing (the two-core ratio's
 #                   ceiling here: the cores share the memory bus and the L3 cache, and a VM's cores may
-#                   share more)
+#                   share more). Each replay's own wall time is kept too: a VM's two cores need not run at
+#                   one speed (session 27's machine: core 1 at 0.6 to 0.7 of core 0, even for a C loop that
+#                   touches no memory), and then the time until both exited is the slower core's. Each
+#                   one's rate beside the other, added (one-core time / its time, summed), is the ceiling
+#                   for work the cores share by speed, as the pipelined replay shares its chunks
+#   core 1          the one-core replay pinned to core 1 instead: its speed against core 0's
 #   anchors         ../shared/anchors/run.sh on the same lane files (simdjson On-Demand `extract`,
 #                   Utf8JsonReader `tokenize` and `full`), each its own median over passes on core 0.
 #                   simdjson picks its widest kernel at run time: on a CPU with AVX-512 (the development
@@ -161,18 +166,29 @@ cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 print(f"{wall:.4f} {cpu:.4f} {sum(waits.values()) / 1e9:.4f}")
 PY
 }
-two_at_once() { # prints the wall time until two one-core replays started together, on cores 0 and 1, have both exited
+two_at_once() { # prints the wall time until two one-core replays started together, on cores 0 and 1, have both exited,
+               # then each one's own wall time (core 0's, core 1's)
   python3 - "$bin" pipeline.json "$corpus/dimensions" "$work" "${lanes[@]}" <<'PY'
-import subprocess, sys, time
+import subprocess, sys, threading, time
 binary, pipeline, dims, work, *lanes = sys.argv[1:]
 t0 = time.perf_counter()
 runs = [subprocess.Popen(["taskset", "-c", str(core), binary, "replay", "--pipeline", pipeline, "--dimensions", dims,
                           "--out", f"{work}/pair-{core}.jsonl", "--quiet", *lanes], stdout=subprocess.DEVNULL) for core in (0, 1)]
-codes = [p.wait() for p in runs]
-wall = time.perf_counter() - t0
+# Each replay's own exit is timed too, by a thread blocked in its wait(): on a VM whose cores run at different speeds
+# (session 27: core 1 at 0.6 to 0.7 of core 0), the time until both exited is the slower core's alone.
+ended = [0.0, 0.0]
+def wait(i):
+    runs[i].wait()
+    ended[i] = time.perf_counter() - t0
+waiters = [threading.Thread(target=wait, args=(i,)) for i in (0, 1)]
+for w in waiters:
+    w.start()
+for w in waiters:
+    w.join()
+codes = [p.returncode for p in runs]
 if any(codes):
     sys.exit(f"two at once: a replay exited with {codes}")
-print(f"{wall:.4f}")
+print(f"{max(ended):.4f} {ended[0]:.4f} {ended[1]:.4f}")
 PY
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -183,17 +199,29 @@ have_anchors=0
 # The program run.sh builds, in the folder it builds it in.
 simdjson_anchor=${ANCHORS_WORK:-${TMPDIR:-/tmp}/logmetrics-anchors}/simdjson_anchor
 
+# The anchors' programs, built before the runs (run.sh builds them on its first call), so that every run has its
+# extract right after its one-core replay.
+if [ $have_anchors = 1 ] && [ ! -x "$simdjson_anchor" ]; then
+  bash "$anchors" "${short[@]}" > "$work/anchors-build.log" 2>&1 || { echo "bench: $anchors failed:" >&2; tail -n 20 "$work/anchors-build.log" >&2; exit 1; }
+fi
+
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; dotnet $(dotnet --version); load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "binary:  $bin" >&2
 echo "corpus:  ${lanes[*]} ($records records; dropped from the page cache and read once, as from disk)" >&2
 
-: > "$work/r1"; : > "$work/r2"; : > "$work/p2"; : > "$work/c1"; : > "$work/c2"; : > "$work/w1"; : > "$work/w2"; : > "$work/l1"; : > "$work/l2"
-: > "$work/extract"; : > "$work/tokenize"; : > "$work/full"; : > "$work/extract-avx2"; : > "$work/kernel"
+: > "$work/r1"; : > "$work/r1b"; : > "$work/r2"; : > "$work/p2"; : > "$work/pc0"; : > "$work/pc1"; : > "$work/c1"; : > "$work/c2"; : > "$work/w1"; : > "$work/w2"; : > "$work/l1"; : > "$work/l2"
+: > "$work/extract"; : > "$work/extract-next"; : > "$work/tokenize"; : > "$work/full"; : > "$work/extract-avx2"; : > "$work/kernel"
 lane_records=$(grep -c . "${lanes[0]}" || true)
 for run in $(seq 1 "$runs"); do
   warm; replay 0 "$work/out-1.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r1"; echo "$c" >> "$work/c1"; echo "$q" >> "$work/w1"
+  if [ $have_anchors = 1 ] && [ -x "$simdjson_anchor" ]; then
+    # simdjson's extract right after the one-core replay, on the same core, seconds apart: a VM's core changes speed
+    # over minutes (session 27), and run.sh's extract runs up to a minute after the replay.
+    taskset -c 0 "$simdjson_anchor" extract "${lanes[@]}" 2>&1 | sed -n 's/.*RESULT mode=extract .*records_per_s=\([0-9.]*\).*/\1/p' >> "$work/extract-next"
+  fi
   warm; replay 0,1 "$work/out-2.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r2"; echo "$c" >> "$work/c2"; echo "$q" >> "$work/w2"
-  warm; two_at_once >> "$work/p2"
+  warm; replay 1 "$work/out-1b.jsonl" "${lanes[@]}" | cut -d' ' -f1 >> "$work/r1b"
+  warm; two_at_once > "$work/t"; read -r p p0 p1 < "$work/t"; echo "$p" >> "$work/p2"; echo "$p0" >> "$work/pc0"; echo "$p1" >> "$work/pc1"
   warm; replay 0 "$work/lane-1.jsonl" "${lanes[0]}" | cut -d' ' -f1 >> "$work/l1"
   warm; replay 0,1 "$work/lane-2.jsonl" "${lanes[0]}" | cut -d' ' -f1 >> "$work/l2"
   if [ $have_anchors = 1 ]; then
@@ -209,10 +237,11 @@ for run in $(seq 1 "$runs"); do
       sed -n 's/.*RESULT mode=extract .*records_per_s=\([0-9.]*\).*/\1/p' "$work/avx2.log" >> "$work/extract-avx2"
     fi
   fi
-  echo "run $run/$runs: 1 core $(tail -n1 "$work/r1") s (cpu $(tail -n1 "$work/c1") s, waited for a core $(tail -n1 "$work/w1") s), 2 cores $(tail -n1 "$work/r2") s (cpu $(tail -n1 "$work/c2") s, waited $(tail -n1 "$work/w2") s); two 1-core replays at once $(tail -n1 "$work/p2") s; one lane $(tail -n1 "$work/l1") s / $(tail -n1 "$work/l2") s; load $(cut -d' ' -f1 /proc/loadavg)" >&2
+  echo "run $run/$runs: 1 core $(tail -n1 "$work/r1") s (cpu $(tail -n1 "$work/c1") s, waited for a core $(tail -n1 "$work/w1") s), 2 cores $(tail -n1 "$work/r2") s (cpu $(tail -n1 "$work/c2") s, waited $(tail -n1 "$work/w2") s); on core 1 alone $(tail -n1 "$work/r1b") s; two 1-core replays at once $(tail -n1 "$work/p2") s (core 0's $(tail -n1 "$work/pc0") s, core 1's $(tail -n1 "$work/pc1") s); one lane $(tail -n1 "$work/l1") s / $(tail -n1 "$work/l2") s; load $(cut -d' ' -f1 /proc/loadavg)" >&2
   echo "  2 cores, CPU per thread (last sample, threads over 5 ms): $(cat "$work/out-2.jsonl.threads")" >&2
 done
 cmp -s "$work/out-1.jsonl" "$work/out-2.jsonl" || { echo "bench: 1-core and 2-core outputs differ" >&2; exit 1; }
+cmp -s "$work/out-1.jsonl" "$work/out-1b.jsonl" || { echo "bench: the replays on core 0 and on core 1 wrote other samples" >&2; exit 1; }
 cmp -s "$work/lane-1.jsonl" "$work/lane-2.jsonl" || { echo "bench: 1-core and 2-core outputs of one lane differ" >&2; exit 1; }
 for core in 0 1; do cmp -s "$work/out-1.jsonl" "$work/pair-$core.jsonl" || { echo "bench: a replay run beside another wrote other samples" >&2; exit 1; }; done
 
@@ -250,7 +279,7 @@ python3 - "$records" "$r1" "$r2" "$version_s" "$short_s" "$have_anchors" "$markd
   "$(median < "$work/extract")" "$(median < "$work/tokenize")" "$(median < "$work/full")" \
   "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores" "$(median < "$work/w1")" "$(median < "$work/w2")" \
   "$lane_records" "$(median < "$work/l1")" "$(median < "$work/l2")" "$startup_cpu" "$(median < "$work/p2")" \
-  "$(median < "$work/extract-avx2")" "$(cat "$work/kernel")" "$work" "$startup_runs" <<'EOF'
+  "$(median < "$work/extract-avx2")" "$(cat "$work/kernel")" "$work" "$startup_runs" "$(median < "$work/r1b")" <<'EOF'
 import sys
 records, r1, r2, version_s, short_s = int(sys.argv[1]), *map(float, sys.argv[2:6])
 have_anchors, markdown = sys.argv[6] == "1", sys.argv[7] == "1"
@@ -265,6 +294,7 @@ extract_avx2 = float(sys.argv[21]) if sys.argv[21] else 0.0
 kernel = sys.argv[22] or "?"
 work = sys.argv[23]
 startup_runs = int(sys.argv[24])
+r1b = float(sys.argv[25])
 
 def runs_of(name):
     with open(f"{work}/{name}") as f:
@@ -276,18 +306,26 @@ def spread(values):
 
 # Per run, the ratios of figures measured in that run (the anchors ran right after the replays of the same run).
 run_r1, run_r2, run_pair = runs_of("r1"), runs_of("r2"), runs_of("p2")
+run_r1b, run_pc0, run_pc1 = runs_of("r1b"), runs_of("pc0"), runs_of("pc1")
+run_next = runs_of("extract-next")
 run_l1, run_l2 = runs_of("l1"), runs_of("l2")
 run_extract, run_avx2 = runs_of("extract"), runs_of("extract-avx2")
 per_run = {
     "extract": [records / r / x for r, x in zip(run_r1, run_extract)],
     "avx2": [records / r / x for r, x in zip(run_r1, run_avx2)],
+    "next": [records / r / x for r, x in zip(run_r1, run_next)],
     "two": [a / b for a, b in zip(run_r1, run_r2)],
     "pair": [2 * a / b for a, b in zip(run_r1, run_pair)],
+    # What the two cores give work they share by their speed, as the pipelined replay shares its chunks: each one's
+    # rate in the pair (one replay in its own wall time), in units of one core alone.
+    "shared": [a / b + a / c for a, b, c in zip(run_r1, run_pc0, run_pc1)],
+    "core1": [a / b for a, b in zip(run_r1, run_r1b)],
     "lane": [a / b for a, b in zip(run_l1, run_l2)],
 }
 one, two = records / r1, records / r2
 print(f"replay, 1 core (taskset -c 0)     {one:12,.0f} records/s   (median {r1:.3f} s wall, {c1:.3f} s cpu, {w1:.3f} s waiting for a core, {records:,} records)")
 print(f"replay, 2 cores (taskset -c 0,1)  {two:12,.0f} records/s   (median {r2:.3f} s wall, {c2:.3f} s cpu, {w2:.3f} s waiting for a core)")
+print(f"replay, 1 core, on core 1         {records / r1b:12,.0f} records/s   (median {r1b:.3f} s wall, taskset -c 1)")
 print(f"two 1-core replays at once        {2 * records / pair:12,.0f} records/s   (median {pair:.3f} s wall until both exited, cores 0 and 1)")
 print(f"one lane, 1 core / 2 cores        {lane_records / l1:12,.0f} / {lane_records / l2:,.0f} records/s   (median {l1:.3f} / {l2:.3f} s wall, {lane_records:,} records)")
 if have_anchors:
@@ -302,11 +340,15 @@ if startup_cpu:
 print()
 if have_anchors:
     print(f"ratio replay 1 core / simdjson extract:  {one / extract:.3f}   (goal >= 0.5)   {spread(per_run['extract'])}")
+    if per_run["next"]:
+        print(f"ratio replay 1 core / simdjson extract run right after it: {sorted(per_run['next'])[len(per_run['next']) // 2]:.3f}   (the same core seconds apart, so a change of the core's speed falls on both)   {spread(per_run['next'])}")
     if extract_avx2:
         print(f"ratio replay 1 core / simdjson extract, AVX2 kernel: {one / extract_avx2:.3f}   (what a machine with AVX2 alone gives the anchor; logmetrics is compiled for AVX2)   {spread(per_run['avx2'])}")
     print(f"ratio replay 1 core / Utf8JsonReader full: {one / full:.3f}")
 print(f"ratio replay 2 cores / 1 core:          {two / one:.3f}   (goal >= 1.8)   {spread(per_run['two'])}")
 print(f"ratio two 1-core replays at once / one:  {2 * r1 / pair:.3f}   (what two cores give work that shares nothing: the ceiling of the ratio above here)   {spread(per_run['pair'])}")
+print(f"ratio two 1-core replays at once, each at its own speed: {sorted(per_run['shared'])[len(per_run['shared']) // 2]:.3f}   (each core's rate beside the other, added: the ceiling for work the cores share by speed, as the replay shares its chunks)   {spread(per_run['shared'])}")
+print(f"ratio replay on core 1 / on core 0, speed: {r1 / r1b:.3f}   (a VM's cores need not run at one speed)   {spread(per_run['core1'])}")
 print(f"ratio one lane 2 cores / 1 core:        {l1 / l2:.3f}   {spread(per_run['lane'])}")
 print(f"ratio 400-line replay / --version:       {short_s / version_s:.3f}   (goal <= 1.5)")
 if startup_cpu:
@@ -321,11 +363,15 @@ if markdown:
     print("|---|---|---|---|")
     if have_anchors:
         print(f"| whole-process replay on 1 core / simdjson On-Demand `extract` anchor, same lines (simdjson's `{kernel}` kernel) | {one / extract:.2f} | {each('extract')} | ≥ 0.5 |")
+        if per_run["next"]:
+            print(f"| the same / simdjson `extract` run right after each replay, on the same core | {sorted(per_run['next'])[len(per_run['next']) // 2]:.2f} | {each('next')} | |")
         if extract_avx2:
             print(f"| the same / the anchor on simdjson's AVX2 (`haswell`) kernel, what a machine with AVX2 alone gives it (logmetrics is compiled for AVX2) | {one / extract_avx2:.2f} | {each('avx2')} | |")
         print(f"| whole-process replay on 1 core / Utf8JsonReader doing the same work | {one / full:.2f} | | |")
     print(f"| replay on 2 cores / on 1 core | {two / one:.2f} | {each('two')} | ≥ 1.8 |")
     print(f"| two 1-core replays at once (cores 0 and 1) / one alone: the machine's ceiling for the row above | {2 * r1 / pair:.2f} | {each('pair')} | |")
+    print(f"| the same two, each core's rate beside the other added: the ceiling for work shared by speed | {sorted(per_run['shared'])[len(per_run['shared']) // 2]:.2f} | {each('shared')} | |")
+    print(f"| replay on core 1 alone / on core 0 alone, speed | {r1 / r1b:.2f} | {each('core1')} | |")
     print(f"| replay of one lane on 2 cores / on 1 core | {l1 / l2:.2f} | {each('lane')} | |")
     print(f"| 400-line replay / `logmetrics --version`, wall time | {short_s / version_s:.2f} | (medians of {startup_runs} runs in turn) | ≤ 1.5 |")
 EOF
