@@ -280,7 +280,7 @@ python3 - "$records" "$r1" "$r2" "$version_s" "$short_s" "$have_anchors" "$markd
   "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores" "$(median < "$work/w1")" "$(median < "$work/w2")" \
   "$lane_records" "$(median < "$work/l1")" "$(median < "$work/l2")" "$startup_cpu" "$(median < "$work/p2")" \
   "$(median < "$work/extract-avx2")" "$(cat "$work/kernel")" "$work" "$startup_runs" "$(median < "$work/r1b")" <<'EOF'
-import sys
+import statistics, sys
 records, r1, r2, version_s, short_s = int(sys.argv[1]), *map(float, sys.argv[2:6])
 have_anchors, markdown = sys.argv[6] == "1", sys.argv[7] == "1"
 c1, c2 = float(sys.argv[8]), float(sys.argv[9])
@@ -341,13 +341,13 @@ print()
 if have_anchors:
     print(f"ratio replay 1 core / simdjson extract:  {one / extract:.3f}   (goal >= 0.5)   {spread(per_run['extract'])}")
     if per_run["next"]:
-        print(f"ratio replay 1 core / simdjson extract run right after it: {sorted(per_run['next'])[len(per_run['next']) // 2]:.3f}   (the same core seconds apart, so a change of the core's speed falls on both)   {spread(per_run['next'])}")
+        print(f"ratio replay 1 core / simdjson extract run right after it: {statistics.median(per_run['next']):.3f}   (the same core seconds apart, so a change of the core's speed falls on both)   {spread(per_run['next'])}")
     if extract_avx2:
         print(f"ratio replay 1 core / simdjson extract, AVX2 kernel: {one / extract_avx2:.3f}   (what a machine with AVX2 alone gives the anchor; logmetrics is compiled for AVX2)   {spread(per_run['avx2'])}")
     print(f"ratio replay 1 core / Utf8JsonReader full: {one / full:.3f}")
 print(f"ratio replay 2 cores / 1 core:          {two / one:.3f}   (goal >= 1.8)   {spread(per_run['two'])}")
 print(f"ratio two 1-core replays at once / one:  {2 * r1 / pair:.3f}   (what two cores give work that shares nothing: the ceiling of the ratio above here)   {spread(per_run['pair'])}")
-print(f"ratio two 1-core replays at once, each at its own speed: {sorted(per_run['shared'])[len(per_run['shared']) // 2]:.3f}   (each core's rate beside the other, added: the ceiling for work the cores share by speed, as the replay shares its chunks)   {spread(per_run['shared'])}")
+print(f"ratio two 1-core replays at once, each at its own speed: {statistics.median(per_run['shared']):.3f}   (each core's rate beside the other, added: the ceiling for work the cores share by speed, as the replay shares its chunks)   {spread(per_run['shared'])}")
 print(f"ratio replay on core 1 / on core 0, speed: {r1 / r1b:.3f}   (a VM's cores need not run at one speed)   {spread(per_run['core1'])}")
 print(f"ratio one lane 2 cores / 1 core:        {l1 / l2:.3f}   {spread(per_run['lane'])}")
 print(f"ratio 400-line replay / --version:       {short_s / version_s:.3f}   (goal <= 1.5)")
@@ -364,13 +364,13 @@ if markdown:
     if have_anchors:
         print(f"| whole-process replay on 1 core / simdjson On-Demand `extract` anchor, same lines (simdjson's `{kernel}` kernel) | {one / extract:.2f} | {each('extract')} | ≥ 0.5 |")
         if per_run["next"]:
-            print(f"| the same / simdjson `extract` run right after each replay, on the same core | {sorted(per_run['next'])[len(per_run['next']) // 2]:.2f} | {each('next')} | |")
+            print(f"| the same / simdjson `extract` run right after each replay, on the same core | {statistics.median(per_run['next']):.2f} | {each('next')} | |")
         if extract_avx2:
             print(f"| the same / the anchor on simdjson's AVX2 (`haswell`) kernel, what a machine with AVX2 alone gives it (logmetrics is compiled for AVX2) | {one / extract_avx2:.2f} | {each('avx2')} | |")
         print(f"| whole-process replay on 1 core / Utf8JsonReader doing the same work | {one / full:.2f} | | |")
     print(f"| replay on 2 cores / on 1 core | {two / one:.2f} | {each('two')} | ≥ 1.8 |")
     print(f"| two 1-core replays at once (cores 0 and 1) / one alone: the machine's ceiling for the row above | {2 * r1 / pair:.2f} | {each('pair')} | |")
-    print(f"| the same two, each core's rate beside the other added: the ceiling for work shared by speed | {sorted(per_run['shared'])[len(per_run['shared']) // 2]:.2f} | {each('shared')} | |")
+    print(f"| the same two, each core's rate beside the other added: the ceiling for work shared by speed | {statistics.median(per_run['shared']):.2f} | {each('shared')} | |")
     print(f"| replay on core 1 alone / on core 0 alone, speed | {r1 / r1b:.2f} | {each('core1')} | |")
     print(f"| replay of one lane on 2 cores / on 1 core | {l1 / l2:.2f} | {each('lane')} | |")
     print(f"| 400-line replay / `logmetrics --version`, wall time | {short_s / version_s:.2f} | (medians of {startup_runs} runs in turn) | ≤ 1.5 |")

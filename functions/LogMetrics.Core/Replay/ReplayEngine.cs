@@ -424,8 +424,8 @@ public sealed class ReplayEngine(Pipeline pipeline, InMemoryShardStore store, Fl
                             // The chunk is read into a buffer of this worker's own (the bag gives a thread the buffers
                             // it gave back first, and a worker gives back the buffers of the chunks it completed), not
                             // into the one the lane's reader holds, which came from the worker before: into that, the
-                            // kernel's copy and the line search over it took 17 and 27 % more samples, and a two-core
-                            // replay about 3 % more time (session 27). The reader's buffer holds only the bytes after
+                            // kernel's copy and the line search over it took 21 and 38 % more samples, and a two-core
+                            // replay up to 3 % more time (session 27). The reader's buffer holds only the bytes after
                             // the lane's last chunk: they move into this worker's buffer, and the bytes after this
                             // chunk move back into the reader's.
                             byte[]? tail = null;
