@@ -191,6 +191,7 @@ if any(codes):
 print(f"{max(ended):.4f} {ended[0]:.4f} {ended[1]:.4f}")
 PY
 }
+rate() { sed -n "s/.*RESULT mode=$1 .*records_per_s=\([0-9.]*\).*/\1/p"; } # an anchor's records/s for MODE, from its output
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 anchors=${ANCHORS:-$repo/../shared/anchors/run.sh}
@@ -217,7 +218,7 @@ for run in $(seq 1 "$runs"); do
   if [ $have_anchors = 1 ] && [ -x "$simdjson_anchor" ]; then
     # simdjson's extract right after the one-core replay, on the same core, seconds apart: a VM's core changes speed
     # over minutes (session 27), and run.sh's extract runs up to a minute after the replay.
-    taskset -c 0 "$simdjson_anchor" extract "${lanes[@]}" 2>&1 | sed -n 's/.*RESULT mode=extract .*records_per_s=\([0-9.]*\).*/\1/p' >> "$work/extract-next"
+    taskset -c 0 "$simdjson_anchor" extract "${lanes[@]}" 2>&1 | rate extract >> "$work/extract-next"
   fi
   warm; replay 0,1 "$work/out-2.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r2"; echo "$c" >> "$work/c2"; echo "$q" >> "$work/w2"
   warm; replay 1 "$work/out-1b.jsonl" "${lanes[@]}" | cut -d' ' -f1 >> "$work/r1b"
@@ -227,14 +228,14 @@ for run in $(seq 1 "$runs"); do
   if [ $have_anchors = 1 ]; then
     warm; bash "$anchors" "${lanes[@]}" > "$work/anchors.log" 2>&1
     for mode in extract tokenize full; do
-      sed -n "s/.*RESULT mode=$mode .*records_per_s=\([0-9.]*\).*/\1/p" "$work/anchors.log" >> "$work/$mode"
+      rate "$mode" < "$work/anchors.log" >> "$work/$mode"
     done
     if [ -x "$simdjson_anchor" ]; then
       # run.sh keeps only the RESULT lines: the kernel simdjson picks on its own, from a run on the short lanes.
       taskset -c 0 "$simdjson_anchor" extract "${short[@]}" 2>&1 | sed -n 's/^impl=\([^ ]*\) .*/\1/p' | tail -n1 > "$work/kernel"
       warm; SIMDJSON_FORCE_IMPLEMENTATION=haswell taskset -c 0 "$simdjson_anchor" extract "${lanes[@]}" > "$work/avx2.log" 2>&1
       grep -q '^impl=haswell ' "$work/avx2.log" || { echo "bench: simdjson did not run its AVX2 (haswell) kernel: $(head -n1 "$work/avx2.log")" >&2; exit 1; }
-      sed -n 's/.*RESULT mode=extract .*records_per_s=\([0-9.]*\).*/\1/p' "$work/avx2.log" >> "$work/extract-avx2"
+      rate extract < "$work/avx2.log" >> "$work/extract-avx2"
     fi
   fi
   echo "run $run/$runs: 1 core $(tail -n1 "$work/r1") s (cpu $(tail -n1 "$work/c1") s, waited for a core $(tail -n1 "$work/w1") s), 2 cores $(tail -n1 "$work/r2") s (cpu $(tail -n1 "$work/c2") s, waited $(tail -n1 "$work/w2") s); on core 1 alone $(tail -n1 "$work/r1b") s; two 1-core replays at once $(tail -n1 "$work/p2") s (core 0's $(tail -n1 "$work/pc0") s, core 1's $(tail -n1 "$work/pc1") s); one lane $(tail -n1 "$work/l1") s / $(tail -n1 "$work/l2") s; load $(cut -d' ' -f1 /proc/loadavg)" >&2
@@ -279,7 +280,7 @@ python3 - "$records" "$r1" "$r2" "$version_s" "$short_s" "$have_anchors" "$markd
   "$(median < "$work/extract")" "$(median < "$work/tokenize")" "$(median < "$work/full")" \
   "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores" "$(median < "$work/w1")" "$(median < "$work/w2")" \
   "$lane_records" "$(median < "$work/l1")" "$(median < "$work/l2")" "$startup_cpu" "$(median < "$work/p2")" \
-  "$(median < "$work/extract-avx2")" "$(cat "$work/kernel")" "$work" "$startup_runs" "$(median < "$work/r1b")" <<'EOF'
+  "$(median < "$work/extract-avx2")" "$(cat "$work/kernel")" "$work" "$startup_runs" <<'EOF'
 import statistics, sys
 records, r1, r2, version_s, short_s = int(sys.argv[1]), *map(float, sys.argv[2:6])
 have_anchors, markdown = sys.argv[6] == "1", sys.argv[7] == "1"
@@ -294,7 +295,6 @@ extract_avx2 = float(sys.argv[21]) if sys.argv[21] else 0.0
 kernel = sys.argv[22] or "?"
 work = sys.argv[23]
 startup_runs = int(sys.argv[24])
-r1b = float(sys.argv[25])
 
 def runs_of(name):
     with open(f"{work}/{name}") as f:
@@ -307,6 +307,7 @@ def spread(values):
 # Per run, the ratios of figures measured in that run (the anchors ran right after the replays of the same run).
 run_r1, run_r2, run_pair = runs_of("r1"), runs_of("r2"), runs_of("p2")
 run_r1b, run_pc0, run_pc1 = runs_of("r1b"), runs_of("pc0"), runs_of("pc1")
+r1b = statistics.median(run_r1b)
 run_next = runs_of("extract-next")
 run_l1, run_l2 = runs_of("l1"), runs_of("l2")
 run_extract, run_avx2 = runs_of("extract"), runs_of("extract-avx2")
