@@ -28,6 +28,10 @@
 #                   one's rate beside the other, added (one-core time / its time, summed), is the ceiling
 #                   for work the cores share by speed, as the pipelined replay shares its chunks
 #   core 1          the one-core replay pinned to core 1 instead: its speed against core 0's
+#   2 workers, 1 core  the two-core replay's design on core 0 alone (DOTNET_PROCESSOR_COUNT=2 taskset -c 0:
+#                   two workers, each with its own pipeline, taking turns on one core): its CPU time against
+#                   the one-core replay's is what a second worker's pipeline costs apart from a second core
+#                   (session 28: about a fifth more, where the two-core replay's CPU is a fourth more)
 #   anchors         ../shared/anchors/run.sh on the same lane files (simdjson On-Demand `extract`,
 #                   Utf8JsonReader `tokenize` and `full`), each its own median over passes on core 0.
 #                   simdjson picks its widest kernel at run time: on a CPU with AVX-512 (the development
@@ -210,7 +214,7 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; dotnet $
 echo "binary:  $bin" >&2
 echo "corpus:  ${lanes[*]} ($records records; dropped from the page cache and read once, as from disk)" >&2
 
-: > "$work/r1"; : > "$work/r1b"; : > "$work/r2"; : > "$work/p2"; : > "$work/pc0"; : > "$work/pc1"; : > "$work/c1"; : > "$work/c2"; : > "$work/w1"; : > "$work/w2"; : > "$work/l1"; : > "$work/l2"
+: > "$work/r1"; : > "$work/r1b"; : > "$work/r1w2"; : > "$work/c1w2"; : > "$work/r2"; : > "$work/p2"; : > "$work/pc0"; : > "$work/pc1"; : > "$work/c1"; : > "$work/c2"; : > "$work/w1"; : > "$work/w2"; : > "$work/l1"; : > "$work/l2"
 : > "$work/extract"; : > "$work/extract-next"; : > "$work/tokenize"; : > "$work/full"; : > "$work/extract-avx2"; : > "$work/kernel"
 lane_records=$(grep -c . "${lanes[0]}" || true)
 for run in $(seq 1 "$runs"); do
@@ -222,6 +226,10 @@ for run in $(seq 1 "$runs"); do
   fi
   warm; replay 0,1 "$work/out-2.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r2"; echo "$c" >> "$work/c2"; echo "$q" >> "$work/w2"
   warm; replay 1 "$work/out-1b.jsonl" "${lanes[@]}" | cut -d' ' -f1 >> "$work/r1b"
+  # The two-core replay's two workers (and their two pipelines) on core 0 alone: the runtime takes its processor
+  # count from DOTNET_PROCESSOR_COUNT before the affinity mask, and the replay starts a worker per processor.
+  warm; DOTNET_PROCESSOR_COUNT=2 replay 0 "$work/out-1w2.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r1w2"; echo "$c" >> "$work/c1w2"
+  grep -q '^lm worker 1 ' <(tr ',' '\n' < "$work/out-1w2.jsonl.threads" | sed 's/^ //') || { echo "bench: DOTNET_PROCESSOR_COUNT=2 on one core did not start two workers: $(cat "$work/out-1w2.jsonl.threads")" >&2; exit 1; }
   warm; two_at_once > "$work/t"; read -r p p0 p1 < "$work/t"; echo "$p" >> "$work/p2"; echo "$p0" >> "$work/pc0"; echo "$p1" >> "$work/pc1"
   warm; replay 0 "$work/lane-1.jsonl" "${lanes[0]}" | cut -d' ' -f1 >> "$work/l1"
   warm; replay 0,1 "$work/lane-2.jsonl" "${lanes[0]}" | cut -d' ' -f1 >> "$work/l2"
@@ -238,11 +246,12 @@ for run in $(seq 1 "$runs"); do
       rate extract < "$work/avx2.log" >> "$work/extract-avx2"
     fi
   fi
-  echo "run $run/$runs: 1 core $(tail -n1 "$work/r1") s (cpu $(tail -n1 "$work/c1") s, waited for a core $(tail -n1 "$work/w1") s), 2 cores $(tail -n1 "$work/r2") s (cpu $(tail -n1 "$work/c2") s, waited $(tail -n1 "$work/w2") s); on core 1 alone $(tail -n1 "$work/r1b") s; two 1-core replays at once $(tail -n1 "$work/p2") s (core 0's $(tail -n1 "$work/pc0") s, core 1's $(tail -n1 "$work/pc1") s); one lane $(tail -n1 "$work/l1") s / $(tail -n1 "$work/l2") s; load $(cut -d' ' -f1 /proc/loadavg)" >&2
+  echo "run $run/$runs: 1 core $(tail -n1 "$work/r1") s (cpu $(tail -n1 "$work/c1") s, waited for a core $(tail -n1 "$work/w1") s), 2 cores $(tail -n1 "$work/r2") s (cpu $(tail -n1 "$work/c2") s, waited $(tail -n1 "$work/w2") s); on core 1 alone $(tail -n1 "$work/r1b") s; 2 workers on core 0 $(tail -n1 "$work/r1w2") s (cpu $(tail -n1 "$work/c1w2") s); two 1-core replays at once $(tail -n1 "$work/p2") s (core 0's $(tail -n1 "$work/pc0") s, core 1's $(tail -n1 "$work/pc1") s); one lane $(tail -n1 "$work/l1") s / $(tail -n1 "$work/l2") s; load $(cut -d' ' -f1 /proc/loadavg)" >&2
   echo "  2 cores, CPU per thread (last sample, threads over 5 ms): $(cat "$work/out-2.jsonl.threads")" >&2
 done
 cmp -s "$work/out-1.jsonl" "$work/out-2.jsonl" || { echo "bench: 1-core and 2-core outputs differ" >&2; exit 1; }
 cmp -s "$work/out-1.jsonl" "$work/out-1b.jsonl" || { echo "bench: the replays on core 0 and on core 1 wrote other samples" >&2; exit 1; }
+cmp -s "$work/out-1.jsonl" "$work/out-1w2.jsonl" || { echo "bench: two workers on one core wrote other samples than one" >&2; exit 1; }
 cmp -s "$work/lane-1.jsonl" "$work/lane-2.jsonl" || { echo "bench: 1-core and 2-core outputs of one lane differ" >&2; exit 1; }
 for core in 0 1; do cmp -s "$work/out-1.jsonl" "$work/pair-$core.jsonl" || { echo "bench: a replay run beside another wrote other samples" >&2; exit 1; }; done
 
@@ -321,12 +330,17 @@ per_run = {
     # rate in the pair (one replay in its own wall time), in units of one core alone.
     "shared": [a / b + a / c for a, b, c in zip(run_r1, run_pc0, run_pc1)],
     "core1": [a / b for a, b in zip(run_r1, run_r1b)],
+    # CPU time: two workers on core 0 against one, and the two-core replay against one core.
+    "w2cpu": [a / b for a, b in zip(runs_of("c1w2"), runs_of("c1"))],
+    "c2cpu": [a / b for a, b in zip(runs_of("c2"), runs_of("c1"))],
     "lane": [a / b for a, b in zip(run_l1, run_l2)],
 }
 one, two = records / r1, records / r2
 print(f"replay, 1 core (taskset -c 0)     {one:12,.0f} records/s   (median {r1:.3f} s wall, {c1:.3f} s cpu, {w1:.3f} s waiting for a core, {records:,} records)")
 print(f"replay, 2 cores (taskset -c 0,1)  {two:12,.0f} records/s   (median {r2:.3f} s wall, {c2:.3f} s cpu, {w2:.3f} s waiting for a core)")
 print(f"replay, 1 core, on core 1         {records / r1b:12,.0f} records/s   (median {r1b:.3f} s wall, taskset -c 1)")
+r1w2, c1w2 = statistics.median(runs_of("r1w2")), statistics.median(runs_of("c1w2"))
+print(f"replay, 2 workers on 1 core       {records / r1w2:12,.0f} records/s   (median {r1w2:.3f} s wall, {c1w2:.3f} s cpu; DOTNET_PROCESSOR_COUNT=2 taskset -c 0)")
 print(f"two 1-core replays at once        {2 * records / pair:12,.0f} records/s   (median {pair:.3f} s wall until both exited, cores 0 and 1)")
 print(f"one lane, 1 core / 2 cores        {lane_records / l1:12,.0f} / {lane_records / l2:,.0f} records/s   (median {l1:.3f} / {l2:.3f} s wall, {lane_records:,} records)")
 if have_anchors:
@@ -351,6 +365,8 @@ print(f"ratio two 1-core replays at once / one:  {2 * r1 / pair:.3f}   (what two
 print(f"ratio two 1-core replays at once, each at its own speed: {statistics.median(per_run['shared']):.3f}   (each core's rate beside the other, added: the ceiling for work the cores share by speed, as the replay shares its chunks)   {spread(per_run['shared'])}")
 print(f"ratio replay on core 1 / on core 0, speed: {r1 / r1b:.3f}   (a VM's cores need not run at one speed)   {spread(per_run['core1'])}")
 print(f"ratio one lane 2 cores / 1 core:        {l1 / l2:.3f}   {spread(per_run['lane'])}")
+print(f"ratio CPU, 2 cores / 1 core:            {statistics.median(per_run['c2cpu']):.3f}   (the CPU time the two-core replay spends for the same records)   {spread(per_run['c2cpu'])}")
+print(f"ratio CPU, 2 workers on 1 core / 1:     {statistics.median(per_run['w2cpu']):.3f}   (the same design on one core: what the second worker's pipeline costs apart from a second core)   {spread(per_run['w2cpu'])}")
 print(f"ratio 400-line replay / --version:       {short_s / version_s:.3f}   (goal <= 1.5)")
 if startup_cpu:
     print(f"ratio 400-line replay / --version, CPU:  {float(startup_cpu[2]):.3f}")
@@ -374,5 +390,7 @@ if markdown:
     print(f"| the same two, each core's rate beside the other added: the ceiling for work shared by speed | {statistics.median(per_run['shared']):.2f} | {each('shared')} | |")
     print(f"| replay on core 1 alone / on core 0 alone, speed | {r1 / r1b:.2f} | {each('core1')} | |")
     print(f"| replay of one lane on 2 cores / on 1 core | {l1 / l2:.2f} | {each('lane')} | |")
+    print(f"| CPU time, replay on 2 cores / on 1 core | {statistics.median(per_run['c2cpu']):.2f} | {each('c2cpu')} | |")
+    print(f"| CPU time, the two workers on 1 core / one worker: the second pipeline's cost | {statistics.median(per_run['w2cpu']):.2f} | {each('w2cpu')} | |")
     print(f"| 400-line replay / `logmetrics --version`, wall time | {short_s / version_s:.2f} | (medians of {startup_runs} runs in turn) | ≤ 1.5 |")
 EOF
