@@ -31,7 +31,7 @@
 #   2 workers, 1 core  the two-core replay's design on core 0 alone (DOTNET_PROCESSOR_COUNT=2 taskset -c 0:
 #                   two workers, each with its own pipeline, taking turns on one core): its CPU time against
 #                   the one-core replay's is what a second worker's pipeline costs apart from a second core
-#                   (session 28: about a fifth more, where the two-core replay's CPU is a fourth more)
+#                   (sessions 9 and 28: about a fifth more, where the two-core replay's CPU is a fourth more)
 #   anchors         ../shared/anchors/run.sh on the same lane files (simdjson On-Demand `extract`,
 #                   Utf8JsonReader `tokenize` and `full`), each its own median over passes on core 0.
 #                   simdjson picks its widest kernel at run time: on a CPU with AVX-512 (the development
