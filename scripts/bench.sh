@@ -195,6 +195,11 @@ if any(codes):
 print(f"{max(ended):.4f} {ended[0]:.4f} {ended[1]:.4f}")
 PY
 }
+timed() { # NAME CPUS OUT LANES...: a replay after warm, its wall, CPU and wait times appended to $work/rNAME, cNAME, wNAME
+  local name=$1; shift
+  warm; replay "$@" > "$work/t"
+  read -r w c q < "$work/t"; echo "$w" >> "$work/r$name"; echo "$c" >> "$work/c$name"; echo "$q" >> "$work/w$name"
+}
 rate() { sed -n "s/.*RESULT mode=$1 .*records_per_s=\([0-9.]*\).*/\1/p"; } # an anchor's records/s for MODE, from its output
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
@@ -214,22 +219,22 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; dotnet $
 echo "binary:  $bin" >&2
 echo "corpus:  ${lanes[*]} ($records records; dropped from the page cache and read once, as from disk)" >&2
 
-: > "$work/r1"; : > "$work/r1b"; : > "$work/r1w2"; : > "$work/c1w2"; : > "$work/r2"; : > "$work/p2"; : > "$work/pc0"; : > "$work/pc1"; : > "$work/c1"; : > "$work/c2"; : > "$work/w1"; : > "$work/w2"; : > "$work/l1"; : > "$work/l2"
+: > "$work/r1"; : > "$work/r1b"; : > "$work/r1w2"; : > "$work/c1w2"; : > "$work/w1w2"; : > "$work/r2"; : > "$work/p2"; : > "$work/pc0"; : > "$work/pc1"; : > "$work/c1"; : > "$work/c2"; : > "$work/w1"; : > "$work/w2"; : > "$work/l1"; : > "$work/l2"
 : > "$work/extract"; : > "$work/extract-next"; : > "$work/tokenize"; : > "$work/full"; : > "$work/extract-avx2"; : > "$work/kernel"
 lane_records=$(grep -c . "${lanes[0]}" || true)
 for run in $(seq 1 "$runs"); do
-  warm; replay 0 "$work/out-1.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r1"; echo "$c" >> "$work/c1"; echo "$q" >> "$work/w1"
+  timed 1 0 "$work/out-1.jsonl" "${lanes[@]}"
   if [ $have_anchors = 1 ] && [ -x "$simdjson_anchor" ]; then
     # simdjson's extract right after the one-core replay, on the same core, seconds apart: a VM's core changes speed
     # over minutes (session 27), and run.sh's extract runs up to a minute after the replay.
     taskset -c 0 "$simdjson_anchor" extract "${lanes[@]}" 2>&1 | rate extract >> "$work/extract-next"
   fi
-  warm; replay 0,1 "$work/out-2.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r2"; echo "$c" >> "$work/c2"; echo "$q" >> "$work/w2"
+  timed 2 0,1 "$work/out-2.jsonl" "${lanes[@]}"
   warm; replay 1 "$work/out-1b.jsonl" "${lanes[@]}" | cut -d' ' -f1 >> "$work/r1b"
   # The two-core replay's two workers (and their two pipelines) on core 0 alone: the runtime takes its processor
   # count from DOTNET_PROCESSOR_COUNT before the affinity mask, and the replay starts a worker per processor.
-  warm; DOTNET_PROCESSOR_COUNT=2 replay 0 "$work/out-1w2.jsonl" "${lanes[@]}" > "$work/t"; read -r w c q < "$work/t"; echo "$w" >> "$work/r1w2"; echo "$c" >> "$work/c1w2"
-  grep -q '^lm worker 1 ' <(tr ',' '\n' < "$work/out-1w2.jsonl.threads" | sed 's/^ //') || { echo "bench: DOTNET_PROCESSOR_COUNT=2 on one core did not start two workers: $(cat "$work/out-1w2.jsonl.threads")" >&2; exit 1; }
+  DOTNET_PROCESSOR_COUNT=2 timed 1w2 0 "$work/out-1w2.jsonl" "${lanes[@]}"
+  grep -q 'lm worker 1 ' "$work/out-1w2.jsonl.threads" || { echo "bench: DOTNET_PROCESSOR_COUNT=2 on one core did not start two workers: $(cat "$work/out-1w2.jsonl.threads")" >&2; exit 1; }
   warm; two_at_once > "$work/t"; read -r p p0 p1 < "$work/t"; echo "$p" >> "$work/p2"; echo "$p0" >> "$work/pc0"; echo "$p1" >> "$work/pc1"
   warm; replay 0 "$work/lane-1.jsonl" "${lanes[0]}" | cut -d' ' -f1 >> "$work/l1"
   warm; replay 0,1 "$work/lane-2.jsonl" "${lanes[0]}" | cut -d' ' -f1 >> "$work/l2"
