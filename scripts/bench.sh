@@ -221,8 +221,9 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; dotnet $
 echo "binary:  $bin" >&2
 echo "corpus:  ${lanes[*]} ($records records; dropped from the page cache and read once, as from disk)" >&2
 
-: > "$work/r1"; : > "$work/r1b"; : > "$work/r1w2"; : > "$work/c1w2"; : > "$work/w1w2"; : > "$work/r2"; : > "$work/p2"; : > "$work/pc0"; : > "$work/pc1"; : > "$work/c1"; : > "$work/c2"; : > "$work/w1"; : > "$work/w2"; : > "$work/l1"; : > "$work/l2"
-: > "$work/extract"; : > "$work/extract-next"; : > "$work/tokenize"; : > "$work/full"; : > "$work/extract-avx2"; : > "$work/kernel"
+for figure in r1 c1 w1 r2 c2 w2 r1b r1w2 c1w2 w1w2 p2 pc0 pc1 l1 l2 extract extract-next tokenize full extract-avx2 kernel; do
+  : > "$work/$figure"
+done
 lane_records=$(grep -c . "${lanes[0]}" || true)
 for run in $(seq 1 "$runs"); do
   timed 1 0 "$work/out-1.jsonl" "${lanes[@]}"
